@@ -1,0 +1,83 @@
+/**
+ * Every error p2pbak raises on purpose is a {@link P2pbakError} with a stable `code`.
+ * Messages tell the user what to do; callers and tests branch on `code`, never on text.
+ */
+
+export type ErrorCode =
+  | 'ERR_SOURCE_UNREADABLE'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_UNAUTHENTICATED'
+  | 'ERR_CORRUPT'
+  | 'ERR_WRONG_PASSPHRASE'
+  | 'ERR_NO_REPOSITORY'
+  | 'ERR_ALREADY_EXISTS'
+  | 'ERR_INVALID_PHRASE'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_INVALID_CONFIG'
+  | 'ERR_STORE_VERSION'
+  | 'ERR_FORMAT'
+  | 'ERR_AMBIGUOUS'
+  | 'ERR_NO_SPACE'
+  | 'ERR_LOCKED'
+  | 'ERR_ABORTED'
+  | 'ERR_WRITE_ONLY'
+  | 'ERR_RESTORE_INCOMPLETE'
+
+export abstract class P2pbakError extends Error {
+  abstract readonly code: ErrorCode
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** A source file or directory could not be read during backup (item level: reported, never fatal). */
+export class SourceUnreadableError extends P2pbakError { readonly code = 'ERR_SOURCE_UNREADABLE' }
+/** A snapshot, path, blob or share does not exist. */
+export class NotFoundError extends P2pbakError { readonly code = 'ERR_NOT_FOUND' }
+/** Authenticated decryption or a signature failed: the bytes were altered or belong to another key. */
+export class UnauthenticatedError extends P2pbakError { readonly code = 'ERR_UNAUTHENTICATED' }
+/** Bytes on disk do not match their content address or structure. */
+export class CorruptDataError extends P2pbakError { readonly code = 'ERR_CORRUPT' }
+/** The passphrase does not open the key file. */
+export class WrongPassphraseError extends P2pbakError { readonly code = 'ERR_WRONG_PASSPHRASE' }
+/** No identity or repository exists in the home directory. */
+export class NoRepositoryError extends P2pbakError { readonly code = 'ERR_NO_REPOSITORY' }
+/** Refusing to overwrite something that exists (an identity, a restore target file without --overwrite). */
+export class AlreadyExistsError extends P2pbakError { readonly code = 'ERR_ALREADY_EXISTS' }
+/** A recovery phrase that is not 24 valid BIP39 words with a correct checksum. */
+export class InvalidPhraseError extends P2pbakError { readonly code = 'ERR_INVALID_PHRASE' }
+/** A user-supplied argument is malformed. */
+export class InvalidArgumentError extends P2pbakError { readonly code = 'ERR_INVALID_ARGUMENT' }
+/** A configuration file is malformed or inconsistent. */
+export class InvalidConfigError extends P2pbakError { readonly code = 'ERR_INVALID_CONFIG' }
+/** A store or file was written by an unknown (newer) format version. */
+export class StoreVersionError extends P2pbakError { readonly code = 'ERR_STORE_VERSION' }
+/** A byte string does not follow its format (truncated, bad magic, out-of-range field). */
+export class FormatError extends P2pbakError { readonly code = 'ERR_FORMAT' }
+/** A short id prefix matches more than one object. */
+export class AmbiguousIdError extends P2pbakError { readonly code = 'ERR_AMBIGUOUS' }
+/** The disk is full; nothing already written was harmed. */
+export class NoSpaceError extends P2pbakError { readonly code = 'ERR_NO_SPACE' }
+/** Another process holds an exclusive lock. */
+export class LockedError extends P2pbakError { readonly code = 'ERR_LOCKED' }
+/** The operation was cancelled by the user (SIGINT) or an AbortSignal. */
+export class AbortedError extends P2pbakError { readonly code = 'ERR_ABORTED' }
+/** The identity on this machine can write backups but not read them (write-only publisher). */
+export class WriteOnlyError extends P2pbakError { readonly code = 'ERR_WRITE_ONLY' }
+/** A restore finished but some files could not be restored (damaged or missing data). */
+export class RestoreIncompleteError extends P2pbakError { readonly code = 'ERR_RESTORE_INCOMPLETE' }
+
+export function isP2pbakError (err: unknown): err is P2pbakError {
+  return err instanceof P2pbakError
+}
+
+/** The errno code of a Node.js system error, if it is one. */
+export function errnoCode (err: unknown): string | undefined {
+  if (err instanceof Error && 'code' in err && typeof err.code === 'string') return err.code
+  return undefined
+}
+
+export function errorMessage (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}
