@@ -1,0 +1,337 @@
+/**
+ * Backup: walks the given paths, stores new chunks and one tree per directory, then writes a signed
+ * snapshot record. One unreadable item never fails the backup: it is reported through
+ * `onItemError` and in the summary, and the snapshot is still written.
+ */
+import { lstat, readdir, readlink } from 'node:fs/promises'
+import { hostname, userInfo } from 'node:os'
+import { resolve as resolvePath } from 'node:path'
+import { AbortedError, errorMessage, SourceUnreadableError, errnoCode } from '../errors.js'
+import { keyedHash } from '../crypto/index.js'
+import type { FastCdc } from '../chunking/index.js'
+import type { TreeNode } from '../format/tree.js'
+import type { SnapshotRecord } from '../format/snapshot.js'
+import type { ChunkId, SnapshotId, TreeId } from '../ids.js'
+import { asChunkId } from '../ids.js'
+import { saveSnapshot, type Repository } from '../repo/index.js'
+import { concatBytes, utf8Encode } from '../util/bytes.js'
+import { nodeFromStats, nodeTypeOf, sameFileVersion } from './fs-node.js'
+import { readFileChunks } from './file-reader.js'
+import { Excluder } from './exclude.js'
+import { buildPathTree, type PathTreeNode } from './path-tree.js'
+import { lgetxattrs } from './fsx.js'
+
+export interface ItemError { path: string, error: string, code: string }
+
+export interface BackupProgress {
+  filesDone: number
+  dirsDone: number
+  bytesDone: number
+  /** total bytes found by the concurrent scan so far, and whether the scan has finished */
+  bytesTotal: number
+  filesTotal: number
+  scanDone: boolean
+  currentPath: string
+}
+
+export interface BackupOptions {
+  paths: string[]
+  excludes?: string[]
+  tags?: string[]
+  host?: string
+  signal?: AbortSignal
+  /** program name and version recorded in the snapshot */
+  program?: string
+  onItemError?: (err: ItemError) => void
+  onProgress?: (p: BackupProgress) => void
+  /** times a file that changes while read is read again before it is recorded as changed. @default 2 */
+  changedFileRetries?: number
+  /** clock, for tests @default Date.now-based ns */
+  now?: () => bigint
+}
+
+export interface BackupSummary {
+  snapshotId: SnapshotId
+  tree: TreeId
+  filesNew: number
+  filesChanged: number
+  filesUnchanged: number
+  dirs: number
+  others: number
+  bytesRead: number
+  /** bytes of files backed up (apparent size) */
+  bytesProcessed: number
+  /** bytes added to the store (compressed, encrypted packs) */
+  bytesAdded: number
+  rawBytesAdded: number
+  blobsAdded: number
+  changedDuringBackup: string[]
+  errors: ItemError[]
+  durationMs: number
+}
+
+export interface ArchiverComponents { repo: Repository, cdc: FastCdc }
+
+const FILE_KEY_DOMAIN = utf8Encode('p2pbak file cache v1\0')
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n
+
+export class Archiver {
+  private readonly repo: Repository
+  private readonly cdc: FastCdc
+  private readonly buffer: Uint8Array
+  private excluder = new Excluder([])
+  private opts: BackupOptions = { paths: [] }
+  private readonly hardlinks = new Map<string, ChunkId[]>()
+  private s = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dirs: 0, others: 0, bytesRead: 0, bytesProcessed: 0 }
+  private readonly errors: ItemError[] = []
+  private readonly changed: string[] = []
+  private progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, bytesTotal: 0, filesTotal: 0, scanDone: false, currentPath: '' }
+
+  constructor (components: ArchiverComponents) {
+    this.repo = components.repo
+    this.cdc = components.cdc
+    this.buffer = new Uint8Array(2 * components.cdc.params.maxSize)
+  }
+
+  async run (opts: BackupOptions): Promise<BackupSummary> {
+    this.opts = opts
+    const started = Date.now()
+    const time = (opts.now ?? nowNs)()
+    this.excluder = new Excluder(opts.excludes ?? [])
+    const paths = opts.paths.map(p => resolvePath(p))
+    const root = buildPathTree(paths)
+    const scan = opts.onProgress !== undefined ? this.scanSizes(paths) : Promise.resolve()
+    const tree = await this.saveRootTree(root)
+    await scan.catch(() => {})
+    await this.repo.flush()
+    const s = this.s
+    const record: SnapshotRecord = {
+      version: 1,
+      time,
+      endTime: (opts.now ?? nowNs)(),
+      host: opts.host ?? hostname(),
+      user: safeUserName(),
+      userId: this.repo.identity.userId,
+      paths,
+      tags: opts.tags ?? [],
+      tree,
+      summary: {
+        filesNew: s.filesNew, filesChanged: s.filesChanged, filesUnchanged: s.filesUnchanged, dirs: s.dirs,
+        bytesRead: s.bytesRead, bytesAdded: this.repo.stats.packBytesAdded, errors: this.errors.length
+      },
+      program: opts.program ?? 'p2pbak'
+    }
+    const snapshotId = await saveSnapshot(this.repo.packs, this.repo.sodium, this.repo.identity, record)
+    return {
+      snapshotId, tree, ...s,
+      bytesAdded: this.repo.stats.packBytesAdded,
+      rawBytesAdded: this.repo.stats.rawBytesAdded,
+      blobsAdded: this.repo.stats.blobsAdded,
+      changedDuringBackup: this.changed,
+      errors: this.errors,
+      durationMs: Date.now() - started
+    }
+  }
+
+  private itemError (path: Buffer | string, err: unknown): void {
+    if (err instanceof AbortedError || (err instanceof Error && err.name === 'AbortError')) throw err
+    const e: ItemError = { path: path.toString(), error: errorMessage(err), code: errnoCode(err) ?? (err instanceof SourceUnreadableError ? err.code : 'ERR_SOURCE_UNREADABLE') }
+    this.errors.push(e)
+    this.opts.onItemError?.(e)
+  }
+
+  private checkAbort (): void {
+    if (this.opts.signal?.aborted === true) throw new AbortedError('backup cancelled')
+  }
+
+  /** The snapshot root: a synthetic directory holding the top component of every backed-up path. */
+  private async saveRootTree (root: PathTreeNode): Promise<TreeId> {
+    const nodes = await this.saveChildrenOfPathNode(Buffer.from('/'), root)
+    return await this.repo.saveTree({ nodes })
+  }
+
+  private async saveChildrenOfPathNode (dirPath: Buffer, pn: PathTreeNode): Promise<TreeNode[]> {
+    const nodes: TreeNode[] = []
+    for (const [name, child] of [...pn.children].sort((a, b) => Buffer.compare(Buffer.from(a[0], 'latin1'), Buffer.from(b[0], 'latin1')))) {
+      const nameBytes = Buffer.from(name, 'latin1')
+      const path = joinPath(dirPath, nameBytes)
+      if (child.included) {
+        const node = await this.saveEntry(path, nameBytes)
+        if (node !== undefined) nodes.push(node)
+        continue
+      }
+      // an intermediate directory on the way to a backed-up path: real metadata, partial children
+      try {
+        const st = await lstat(path, { bigint: true })
+        const node = nodeFromStats(nameBytes, 'dir', st)
+        node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child) })
+        nodes.push(node)
+      } catch (err: unknown) {
+        this.itemError(path, err)
+      }
+    }
+    return nodes
+  }
+
+  private async saveEntry (path: Buffer, name: Uint8Array): Promise<TreeNode | undefined> {
+    this.checkAbort()
+    let st
+    try {
+      st = await lstat(path, { bigint: true })
+    } catch (err: unknown) {
+      this.itemError(path, err)
+      return undefined
+    }
+    const type = nodeTypeOf(st)
+    if (type === undefined) {
+      this.itemError(path, new SourceUnreadableError('unknown file type, skipped'))
+      return undefined
+    }
+    const node = nodeFromStats(name, type, st)
+    this.readXattrs(path, node)
+    try {
+      switch (type) {
+        case 'dir':
+          node.subtree = await this.saveDirectory(path)
+          this.s.dirs++
+          this.progress.dirsDone++
+          break
+        case 'file':
+          if (!await this.saveFile(path, node, st)) return undefined
+          break
+        case 'symlink':
+          node.linkTarget = await readlink(path, { encoding: 'buffer' })
+          this.s.others++
+          break
+        default:
+          this.s.others++
+      }
+    } catch (err: unknown) {
+      this.itemError(path, err)
+      return undefined
+    }
+    return node
+  }
+
+  private readXattrs (path: Buffer, node: TreeNode): void {
+    try {
+      const attrs = lgetxattrs(path)
+      if (attrs.length > 0) node.xattrs = attrs.map(a => ({ name: new Uint8Array(a.name), value: new Uint8Array(a.value) }))
+    } catch {
+      // xattrs are best effort: an unreadable attribute list does not make the file unreadable
+    }
+  }
+
+  private async saveDirectory (path: Buffer): Promise<TreeId> {
+    const names = await readdir(path, { encoding: 'buffer' })
+    names.sort(Buffer.compare)
+    const nodes: TreeNode[] = []
+    for (const name of names) {
+      const child = joinPath(path, name)
+      if (this.excluder.excludes(child)) continue
+      const node = await this.saveEntry(child, name)
+      if (node !== undefined) nodes.push(node)
+    }
+    return await this.repo.saveTree({ nodes })
+  }
+
+  /** Returns false when the file could not be read (reported). */
+  private async saveFile (path: Buffer, node: TreeNode, st: import('node:fs').BigIntStats): Promise<boolean> {
+    this.progress.currentPath = path.toString()
+    const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
+    if (linkKey !== undefined) {
+      const content = this.hardlinks.get(linkKey)
+      if (content !== undefined) {
+        node.content = content
+        this.s.filesUnchanged++
+        this.countDone(node.size, false)
+        return true
+      }
+    }
+    const fileKey = keyedHash(this.repo.identity.dedupKey, concatBytes([FILE_KEY_DOMAIN, path]))
+    const cached = this.repo.index.getFile(fileKey)
+    if (cached !== undefined && cached.size === node.size && cached.mtimeNs === st.mtimeNs && cached.ctimeNs === st.ctimeNs &&
+        cached.inode === st.ino && cached.device === st.dev) {
+      const content = splitIds(cached.content)
+      if (content.every(id => this.repo.hasBlob(id))) {
+        node.content = content
+        if (linkKey !== undefined) this.hardlinks.set(linkKey, content)
+        this.s.filesUnchanged++
+        this.countDone(node.size, false)
+        return true
+      }
+    }
+    const retries = this.opts.changedFileRetries ?? 2
+    let result
+    for (let attempt = 0; ; attempt++) {
+      result = await readFileChunks(path, this.repo, this.cdc, this.buffer, n => { this.progress.bytesDone += n; this.emit() }, this.opts.signal)
+      this.s.bytesRead += result.bytesRead
+      if (sameFileVersion(result.before, result.after) && sameFileVersion(st, result.before)) break
+      if (attempt >= retries) {
+        node.changedDuringBackup = true
+        this.changed.push(path.toString())
+        break
+      }
+      st = result.after
+    }
+    // metadata as of the read, not as of the directory listing
+    const fresh = nodeFromStats(node.name, 'file', result.after)
+    Object.assign(node, { size: result.bytesRead, mtimeNs: fresh.mtimeNs, ctimeNs: fresh.ctimeNs, atimeNs: fresh.atimeNs, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, links: fresh.links })
+    if (fresh.sparse === true) node.sparse = true
+    node.content = result.content
+    if (linkKey !== undefined) this.hardlinks.set(linkKey, result.content)
+    if (node.changedDuringBackup !== true) {
+      this.repo.index.putFile(fileKey, { size: node.size, mtimeNs: result.after.mtimeNs, ctimeNs: result.after.ctimeNs, inode: result.after.ino, device: result.after.dev, content: concatBytes(result.content) })
+    }
+    if (cached === undefined) this.s.filesNew++
+    else this.s.filesChanged++
+    this.countDone(node.size, true)
+    return true
+  }
+
+  private countDone (size: number, bytesCounted: boolean): void {
+    this.s.bytesProcessed += size
+    this.progress.filesDone++
+    if (!bytesCounted) this.progress.bytesDone += size
+    this.emit()
+  }
+
+  private emit (): void { this.opts.onProgress?.(this.progress) }
+
+  /** Walks the same paths with lstat only, so progress can show a total and an ETA. */
+  private async scanSizes (paths: string[]): Promise<void> {
+    const walk = async (p: Buffer): Promise<void> => {
+      if (this.opts.signal?.aborted === true) return
+      let st
+      try { st = await lstat(p, { bigint: true }) } catch { return }
+      if (st.isDirectory()) {
+        let names: Buffer[] = []
+        try { names = await readdir(p, { encoding: 'buffer' }) } catch { return }
+        for (const n of names) {
+          const c = joinPath(p, n)
+          if (!this.excluder.excludes(c)) await walk(c)
+        }
+      } else if (st.isFile()) {
+        this.progress.bytesTotal += Number(st.size)
+        this.progress.filesTotal++
+      }
+    }
+    for (const p of paths) await walk(Buffer.from(p))
+    this.progress.scanDone = true
+  }
+}
+
+export function joinPath (dir: Buffer, name: Uint8Array): Buffer {
+  if (dir.length > 0 && dir[dir.length - 1] === 0x2f) return Buffer.concat([dir, name])
+  return Buffer.concat([dir, Buffer.from('/'), name])
+}
+
+function splitIds (content: Uint8Array): ChunkId[] {
+  const out: ChunkId[] = []
+  for (let i = 0; i + 32 <= content.byteLength; i += 32) out.push(asChunkId(content.slice(i, i + 32)))
+  return out
+}
+
+function safeUserName (): string {
+  try { return userInfo().username } catch { return '' }
+}

@@ -1,0 +1,73 @@
+/**
+ * Reads one file and cuts it into content-defined chunks, saving each new chunk in the repository.
+ * The file's stat is taken when it is opened and again after the last byte; if the two differ the
+ * file changed while it was read, and the caller decides whether to read it again.
+ */
+import { open } from 'node:fs/promises'
+import { constants, type BigIntStats } from 'node:fs'
+import type { FastCdc } from '../chunking/index.js'
+import type { ChunkId } from '../ids.js'
+import type { Repository } from '../repo/index.js'
+
+export interface FileReadResult {
+  content: ChunkId[]
+  bytesRead: number
+  /** stats at open and after reading */
+  before: BigIntStats
+  after: BigIntStats
+}
+
+export interface ReadProgress { (bytes: number): void }
+
+const NOATIME = constants.O_NOATIME ?? 0
+
+async function openForReading (path: Buffer): Promise<Awaited<ReturnType<typeof open>>> {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW
+  try {
+    return await open(path, flags | NOATIME)
+  } catch (err: unknown) {
+    // O_NOATIME is only allowed to the file's owner (or root)
+    if (NOATIME !== 0 && (err as NodeJS.ErrnoException).code === 'EPERM') return await open(path, flags)
+    throw err
+  }
+}
+
+export async function readFileChunks (
+  path: Buffer, repo: Repository, cdc: FastCdc, buffer: Uint8Array, onBytes?: ReadProgress, signal?: AbortSignal
+): Promise<FileReadResult> {
+  const fh = await openForReading(path)
+  try {
+    const before = await fh.stat({ bigint: true })
+    const content: ChunkId[] = []
+    let filled = 0
+    let eof = false
+    let bytesRead = 0
+    while (!eof || filled > 0) {
+      if (!eof && filled < buffer.byteLength) {
+        const { bytesRead: n } = await fh.read(buffer, filled, buffer.byteLength - filled, null)
+        if (n === 0) eof = true
+        filled += n
+        bytesRead += n
+        onBytes?.(n)
+        if (!eof && filled < buffer.byteLength) continue
+      }
+      signal?.throwIfAborted()
+      let start = 0
+      while (start < filled) {
+        const len = cdc.nextCut(buffer, start, filled, eof)
+        if (len === 0) break
+        const { id } = await repo.saveChunk(buffer.subarray(start, start + len))
+        content.push(id)
+        start += len
+      }
+      if (start > 0) {
+        buffer.copyWithin(0, start, filled)
+        filled -= start
+      }
+    }
+    const after = await fh.stat({ bigint: true })
+    return { content, bytesRead, before, after }
+  } finally {
+    await fh.close()
+  }
+}

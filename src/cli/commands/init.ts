@@ -1,0 +1,49 @@
+/** `init` and `recover`: create an identity, or rebuild it from the recovery phrase. */
+import { readFile } from 'node:fs/promises'
+import type { Command } from 'commander'
+import { phraseToSeed } from '../../crypto/index.js'
+import { Home } from '../../node/home.js'
+import { print, printJson } from '../io.js'
+import { newPassphrase } from '../passphrase.js'
+import type { CommandContext } from '../context.js'
+
+export function registerInit (program: Command, ctx: () => CommandContext): void {
+  program.command('init')
+    .description('create a new identity and local store; prints the recovery phrase once')
+    .action(async () => {
+      const c = ctx()
+      const passphrase = await newPassphrase(c.io)
+      const { phrase, identity } = await Home.init({ ...c.homeOptions(), passphrase })
+      if (c.json) {
+        printJson(c.io, { recoveryPhrase: phrase, userId: identity.userId, peerId: null, home: c.homeDir, encrypted: passphrase !== null })
+        return
+      }
+      print(c.io, `created a p2pbak identity in ${c.homeDir}`)
+      print(c.io, `user id: ${identity.userId}`)
+      if (passphrase === null) print(c.io, 'warning: no passphrase set; the key file is protected only by file permissions (set P2PBAK_PASSPHRASE to encrypt it)')
+      print(c.io, '\nYour recovery phrase (write it down; it is shown only this once and is all you need to restore on a new machine):\n')
+      print(c.io, `  ${phrase}\n`)
+    })
+
+  program.command('recover')
+    .description('rebuild your identity from the recovery phrase (on a new machine)')
+    .requiredOption('--phrase-file <file>', 'file holding the 24-word recovery phrase')
+    .action(async (opts: { phraseFile: string }) => {
+      const c = ctx()
+      const seed = phraseToSeed(await readFile(opts.phraseFile, 'utf8'))
+      const passphrase = await newPassphrase(c.io)
+      const { identity } = await Home.init({ ...c.homeOptions(), passphrase, seed })
+      const home = await c.openHome()
+      try {
+        const rebuilt = await home.syncIndex()
+        if (c.json) {
+          printJson(c.io, { userId: identity.userId, peerId: null, home: c.homeDir, packsIndexed: rebuilt?.packsAdded ?? 0 })
+        } else {
+          print(c.io, `recovered identity ${identity.userId} in ${c.homeDir}`)
+          if (rebuilt !== undefined) print(c.io, `indexed ${rebuilt.packsAdded} packs found in the store`)
+        }
+      } finally {
+        await home.close()
+      }
+    })
+}

@@ -1,0 +1,47 @@
+/** Global options and opening the home, shared by every command. */
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { Home, type HomeOptions } from '../node/home.js'
+import type { KdfParams } from '../crypto/index.js'
+import { readPassphrase } from './passphrase.js'
+import type { CliIo } from './io.js'
+
+export interface GlobalOptions { home?: string, json?: boolean }
+
+export interface CommandContext {
+  io: CliIo
+  json: boolean
+  homeDir: string
+  homeOptions: () => HomeOptions
+  openHome: () => Promise<Home>
+}
+
+export function makeContext (io: CliIo, globals: GlobalOptions): CommandContext {
+  const homeDir = resolve(globals.home ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
+  const kdf = testKdf(io)
+  const homeOptions = (): HomeOptions => ({
+    home: homeDir,
+    passphrase: async () => await readPassphrase(io),
+    backend: io.env.P2PBAK_CRYPTO_BACKEND === 'libsodium-wrappers' ? 'libsodium-wrappers' : 'sodium-native',
+    ...(kdf !== undefined ? { kdf } : {})
+  })
+  return {
+    io,
+    json: globals.json === true,
+    homeDir,
+    homeOptions,
+    openHome: async () => await Home.open(homeOptions())
+  }
+}
+
+/**
+ * P2PBAK_KDF="ops,mem" overrides the Argon2id cost of NEW key files (tests use a cheap one so that a
+ * suite of hundreds of CLI runs stays fast). Existing key files always use the parameters they store.
+ */
+function testKdf (io: CliIo): KdfParams | undefined {
+  const v = io.env.P2PBAK_KDF
+  if (v === undefined) return undefined
+  const [ops, mem] = v.split(',').map(Number)
+  if (ops === undefined || mem === undefined || !Number.isInteger(ops) || !Number.isInteger(mem)) return undefined
+  return { opslimit: ops, memlimit: mem }
+}

@@ -1,0 +1,133 @@
+/**
+ * The composition root for one p2pbak home directory: loads the identity (asking for the passphrase
+ * through the caller), opens the local share store and the index, and wires the repository, chunker
+ * and archiver/restorer together. It holds no logic of its own beyond that wiring.
+ *
+ *   HOME/identity.json   key file (seed encrypted with Argon2id when a passphrase is set)
+ *   HOME/config.json     repository parameters (chunker, compression, pack size)
+ *   HOME/store/          the local share store (the embedded default's packs and snapshot records)
+ *   HOME/index/          lmdb index and file cache (rebuildable)
+ */
+import { mkdir, readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, errnoCode } from '../errors.js'
+import {
+  createKeyFile, deriveGearTable, deriveIdentity, loadBackend, openKeyFile, parseKeyFile, seedToPhrase,
+  type Identity, type KdfParams, type SodiumBackend
+} from '../crypto/index.js'
+import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
+import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
+import { Repository, SingleStorePackStore, rebuildIndex, type RebuildSummary } from '../repo/index.js'
+
+export const CONFIG_VERSION = 1
+
+export interface HomeConfig {
+  version: number
+  userId: string
+  created: string
+  chunker: ChunkerParams
+  compressionLevel: number
+  packSize: number
+}
+
+export interface HomeOptions {
+  home: string
+  /** returns the passphrase, or null for none; called only when the key file needs one */
+  passphrase: () => Promise<string | null>
+  backend?: 'sodium-native' | 'libsodium-wrappers'
+  kdf?: KdfParams
+}
+
+export interface InitOptions extends Omit<HomeOptions, 'passphrase'> {
+  passphrase: string | null
+  /** an existing seed (recover); a fresh random one otherwise */
+  seed?: Uint8Array
+}
+
+export class Home {
+  private constructor (
+    readonly dir: string,
+    readonly config: HomeConfig,
+    readonly sodium: SodiumBackend,
+    readonly identity: Identity,
+    readonly repo: Repository,
+    readonly cdc: FastCdc
+  ) {}
+
+  static paths (home: string): { identity: string, config: string, store: string, index: string } {
+    return { identity: join(home, 'identity.json'), config: join(home, 'config.json'), store: join(home, 'store'), index: join(home, 'index') }
+  }
+
+  static async exists (home: string): Promise<boolean> {
+    try { await stat(Home.paths(home).identity); return true } catch { return false }
+  }
+
+  /** Creates (or, with a seed, recreates) an identity in an empty home. Returns the recovery phrase. */
+  static async init (opts: InitOptions): Promise<{ phrase: string, identity: Identity }> {
+    if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
+    const sodium = await loadBackend(opts.backend)
+    const seed = opts.seed ?? sodium.randomBytes(32)
+    const identity = deriveIdentity(sodium, seed)
+    const p = Home.paths(opts.home)
+    await mkdir(opts.home, { recursive: true, mode: 0o700 })
+    const config: HomeConfig = {
+      version: CONFIG_VERSION, userId: identity.userId, created: new Date().toISOString(),
+      chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
+    }
+    await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+    const keyFile = createKeyFile(sodium, seed, opts.passphrase, opts.kdf)
+    await writeFileAtomic(p.identity, JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 })
+    return { phrase: seedToPhrase(seed), identity }
+  }
+
+  static async open (opts: HomeOptions): Promise<Home> {
+    const p = Home.paths(opts.home)
+    let keyText: string
+    try {
+      keyText = await readFile(p.identity, 'utf8')
+    } catch (err: unknown) {
+      if (errnoCode(err) === 'ENOENT') throw new NoRepositoryError(`no p2pbak identity in ${opts.home}; run \`p2pbak init\` (or \`p2pbak recover\`) first`)
+      throw err
+    }
+    const keyFile = parseKeyFile(keyText)
+    const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), keyFile)
+    const sodium = await loadBackend(opts.backend)
+    const passphrase = keyFile.kdf === null ? null : await opts.passphrase()
+    const identity = deriveIdentity(sodium, openKeyFile(sodium, keyFile, passphrase))
+    if (identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${identity.userId.slice(0, 8)}`)
+    const store = await LocalShareStore.open(p.store)
+    const index = IndexDb.open(p.index)
+    const repo = new Repository({ sodium, identity, packs: new SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const cdc = new FastCdc(deriveGearTable(identity.chunkerKey), config.chunker)
+    return new Home(opts.home, config, sodium, identity, repo, cdc)
+  }
+
+  /** Indexes packs the index does not know (after recover, or when the index folder was lost). */
+  async syncIndex (): Promise<RebuildSummary | undefined> {
+    const usage = await this.repo.packs.usage()
+    if (usage.shares <= this.repo.index.countPacks()) return undefined
+    return await rebuildIndex(this.repo)
+  }
+
+  async close (): Promise<void> {
+    await this.repo.close()
+  }
+}
+
+function parseConfig (text: string, keyFile: { userId: string }): HomeConfig {
+  let raw: unknown
+  try { raw = JSON.parse(text) } catch { throw new InvalidConfigError('config.json is not valid JSON') }
+  const c = (raw ?? {}) as Partial<HomeConfig>
+  if (c.version !== undefined && c.version > CONFIG_VERSION) throw new InvalidConfigError(`config.json has version ${c.version}; upgrade p2pbak`)
+  // a missing or partial config falls back to the version-1 defaults (they are part of the format)
+  const config: HomeConfig = {
+    version: CONFIG_VERSION,
+    userId: typeof c.userId === 'string' ? c.userId : keyFile.userId,
+    created: typeof c.created === 'string' ? c.created : '',
+    chunker: c.chunker ?? DEFAULT_CHUNKER_PARAMS,
+    compressionLevel: typeof c.compressionLevel === 'number' ? c.compressionLevel : 3,
+    packSize: typeof c.packSize === 'number' ? c.packSize : 16 * 1024 * 1024
+  }
+  validateChunkerParams(config.chunker)
+  return config
+}

@@ -1,0 +1,12 @@
+/**
+ * @packageDocumentation
+ * The repository model: packs of encrypted blobs, the pack store seam (local disk now, erasure-coded
+ * peers later), trees, signed snapshot records, index rebuild and integrity checks.
+ */
+export { Repository, type RepositoryComponents, type RepositoryInit, type RepositoryStats } from './repository.js'
+export { SingleStorePackStore, type PackStore, type PackPlacement } from './pack-store.js'
+export { PackReader } from './pack-reader.js'
+export { saveSnapshot, listSnapshots, resolveSnapshot, openSnapshot, sealSnapshot, type Snapshot, type SnapshotListing } from './snapshots.js'
+export { rebuildIndex, type RebuildSummary } from './rebuild-index.js'
+export { checkRepository, type CheckOptions, type CheckReport, type CheckProblem } from './check.js'
+export { compressBlob, decompressBlob } from './compress.js'

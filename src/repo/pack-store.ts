@@ -1,0 +1,92 @@
+/**
+ * Where packs live. The repository reads and writes whole packs and pack ranges through this
+ * interface and knows nothing of disks or networks. The embedded default keeps each pack as a single
+ * share (k = 1, m = 0) in one local share store; the network layer provides an erasure-coded
+ * implementation over many peers' share stores.
+ */
+import { CorruptDataError, FormatError } from '../errors.js'
+import { asPackId, type PackId } from '../ids.js'
+import type { AbortOptions, ShareStore } from '../store/index.js'
+import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
+import { contentHash } from '../crypto/index.js'
+import { concatBytes, equalBytes } from '../util/bytes.js'
+
+export interface PackPlacement { k: number, m: number }
+
+export interface PackStore {
+  readonly description: string
+  /** Stores a pack durably (idempotent). */
+  putPack (id: PackId, pack: Uint8Array, options?: AbortOptions): Promise<PackPlacement>
+  /** The whole pack, verified against its id (CorruptDataError on mismatch, NotFoundError if absent). */
+  getPack (id: PackId, options?: AbortOptions): Promise<Uint8Array>
+  /** A byte range of the pack, not verified here (blobs are authenticated by their AEAD tag). */
+  getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array>
+  /** Size of the pack in bytes (NotFoundError if absent). */
+  packSize (id: PackId, options?: AbortOptions): Promise<number>
+  hasPack (id: PackId, options?: AbortOptions): Promise<boolean>
+  deletePack (id: PackId, options?: AbortOptions): Promise<void>
+  listPacks (options?: AbortOptions): AsyncIterable<PackId>
+  /** Snapshot records (the "head"): small signed envelopes named by their id. */
+  putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void>
+  getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array>
+  deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void>
+  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array>
+  usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
+  close (): Promise<void>
+}
+
+/** Each pack is one share (k = 1, m = 0) in a single share store: the embedded default. */
+export class SingleStorePackStore implements PackStore {
+  readonly description: string
+  constructor (private readonly store: ShareStore) {
+    this.description = store.id
+  }
+
+  async putPack (id: PackId, pack: Uint8Array, options?: AbortOptions): Promise<PackPlacement> {
+    const header = encodeShareHeader({ k: 1, m: 0, index: 0, packLength: pack.byteLength, packId: id, dataHash: id })
+    await this.store.put({ pack: id, index: 0 }, concatBytes([header, pack]), options)
+    return { k: 1, m: 0 }
+  }
+
+  async getPack (id: PackId, options?: AbortOptions): Promise<Uint8Array> {
+    const share = await this.store.get({ pack: id, index: 0 }, options)
+    const header = decodeShareHeader(share)
+    const pack = share.subarray(SHARE_HEADER_BYTES)
+    if (header.packLength !== pack.byteLength || !equalBytes(header.packId, id)) {
+      throw new CorruptDataError(`share of pack ${hex(id)} has a damaged header`)
+    }
+    if (!equalBytes(contentHash(pack), id)) throw new CorruptDataError(`pack ${hex(id)} is damaged: its content does not match its id`)
+    return pack
+  }
+
+  async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
+    return await this.store.getRange({ pack: id, index: 0 }, SHARE_HEADER_BYTES + offset, length, options)
+  }
+
+  async packSize (id: PackId, options?: AbortOptions): Promise<number> {
+    const size = await this.store.size({ pack: id, index: 0 }, options)
+    if (size < SHARE_HEADER_BYTES) throw new FormatError(`share of pack ${hex(id)} is truncated`)
+    return size - SHARE_HEADER_BYTES
+  }
+
+  async hasPack (id: PackId, options?: AbortOptions): Promise<boolean> {
+    return await this.store.has({ pack: id, index: 0 }, options)
+  }
+
+  async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
+    await this.store.delete({ pack: id, index: 0 }, options)
+  }
+
+  async * listPacks (options?: AbortOptions): AsyncIterable<PackId> {
+    for await (const ref of this.store.list(options)) if (ref.index === 0) yield asPackId(ref.pack)
+  }
+
+  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> { await this.store.putRecord(id, data, options) }
+  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> { return await this.store.getRecord(id, options) }
+  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> { await this.store.deleteRecord(id, options) }
+  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> { return this.store.listRecords(options) }
+  async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.store.usage(options) }
+  async close (): Promise<void> { await this.store.close() }
+}
+
+function hex (id: Uint8Array): string { return Buffer.from(id).toString('hex').slice(0, 16) }

@@ -1,0 +1,179 @@
+/**
+ * The repository: content-addressed blobs (chunks and trees) in encrypted packs, an index to find
+ * them, and signed snapshot records. It knows nothing of where packs live (PackStore) beyond the
+ * interface, nor of files on disk (that is backup/).
+ */
+import { CorruptDataError, NotFoundError } from '../errors.js'
+import { contentHash, keyedHash, type Identity, type SodiumBackend } from '../crypto/index.js'
+import { BlobType } from '../format/pack.js'
+import { decodeTree, encodeTree, type Tree } from '../format/tree.js'
+import { asChunkId, asPackId, asTreeId, type ChunkId, type TreeId } from '../ids.js'
+import type { IndexDb, BlobLocation } from '../store/index.js'
+import { equalBytes, toHex } from '../util/bytes.js'
+import { Packer } from './packer.js'
+import { PackReader } from './pack-reader.js'
+import type { PackStore } from './pack-store.js'
+
+export interface RepositoryComponents {
+  sodium: SodiumBackend
+  identity: Identity
+  packs: PackStore
+  index: IndexDb
+}
+
+export interface RepositoryInit {
+  /** Seal a pack once its blobs pass this size. @default 16 MiB (fewer, larger shares; bounded memory) */
+  packSize?: number
+  /** zstd level; 0 disables compression. @default 3 (restic's "auto" is comparable) */
+  compressionLevel?: number
+  /** Packs being written at once; more overlaps disk I/O with CPU work, each costs one pack of memory. @default 2 */
+  maxPendingPacks?: number
+}
+
+export interface RepositoryStats {
+  blobsAdded: number
+  /** plaintext bytes of new blobs */
+  rawBytesAdded: number
+  /** bytes of new packs written to the store (after compression, encryption, padding) */
+  packBytesAdded: number
+  packsAdded: number
+}
+
+function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
+  return {
+    packSize: init.packSize ?? 16 * 1024 * 1024,
+    compressionLevel: init.compressionLevel ?? 3,
+    maxPendingPacks: init.maxPendingPacks ?? 2
+  }
+}
+
+export class Repository {
+  readonly sodium: SodiumBackend
+  readonly identity: Identity
+  readonly packs: PackStore
+  readonly index: IndexDb
+  readonly reader: PackReader
+  private readonly init: Required<RepositoryInit>
+  private readonly packers = new Map<BlobType, Packer>()
+  /** ids of blobs in open packers or in packs being written (hex) */
+  private readonly pending = new Set<string>()
+  private readonly inflight = new Set<Promise<void>>()
+  private writeError: unknown
+  readonly stats: RepositoryStats = { blobsAdded: 0, rawBytesAdded: 0, packBytesAdded: 0, packsAdded: 0 }
+
+  constructor (components: RepositoryComponents, init: RepositoryInit = {}) {
+    this.sodium = components.sodium
+    this.identity = components.identity
+    this.packs = components.packs
+    this.index = components.index
+    this.init = applyDefaults(init)
+    this.reader = new PackReader(this.sodium, this.identity, this.packs)
+  }
+
+  /** The id of a blob: BLAKE3 keyed with the user's dedup key, so ids reveal nothing to others. */
+  blobId (plaintext: Uint8Array): Uint8Array {
+    return keyedHash(this.identity.dedupKey, plaintext)
+  }
+
+  hasBlob (id: Uint8Array): boolean {
+    return this.pending.has(toHex(id)) || this.index.hasBlob(id)
+  }
+
+  /** Adds a blob unless the repository has it. Returns true if it was new. */
+  async saveBlob (type: BlobType, id: Uint8Array, plaintext: Uint8Array): Promise<boolean> {
+    this.throwIfWriteFailed()
+    const key = toHex(id)
+    if (this.pending.has(key) || this.index.hasBlob(id)) return false
+    let packer = this.packers.get(type)
+    if (packer === undefined) {
+      packer = new Packer(this.sodium, this.identity.boxPublicKey, this.init.compressionLevel)
+      this.packers.set(type, packer)
+    }
+    packer.add(type, id, plaintext)
+    this.pending.add(key)
+    this.stats.blobsAdded++
+    this.stats.rawBytesAdded += plaintext.byteLength
+    if (packer.size >= this.init.packSize) {
+      this.packers.delete(type)
+      await this.writePack(packer, type)
+    }
+    return true
+  }
+
+  async saveTree (tree: Tree): Promise<TreeId> {
+    const bytes = encodeTree(tree)
+    const id = asTreeId(this.blobId(bytes))
+    await this.saveBlob(BlobType.Tree, id, bytes)
+    return id
+  }
+
+  async saveChunk (data: Uint8Array): Promise<{ id: ChunkId, added: boolean }> {
+    const id = asChunkId(this.blobId(data))
+    return { id, added: await this.saveBlob(BlobType.Data, id, data) }
+  }
+
+  /** Seals open packs and waits until every pack is stored and indexed. */
+  async flush (): Promise<void> {
+    for (const [type, packer] of [...this.packers]) {
+      this.packers.delete(type)
+      if (packer.count > 0) await this.writePack(packer, type)
+    }
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    await this.index.flush()
+    this.throwIfWriteFailed()
+  }
+
+  private async writePack (packer: Packer, type: BlobType): Promise<void> {
+    const sealed = packer.seal()
+    const id = asPackId(contentHash(sealed.bytes))
+    const task = (async () => {
+      try {
+        const placement = await this.packs.putPack(id, sealed.bytes)
+        await this.index.addPack(
+          { id, size: sealed.bytes.byteLength, blobs: sealed.entries.length, k: placement.k, m: placement.m, time: Date.now(), kind: type },
+          sealed.entries
+        )
+        this.stats.packsAdded++
+        this.stats.packBytesAdded += sealed.bytes.byteLength
+      } catch (err: unknown) {
+        this.writeError ??= err
+      } finally {
+        for (const e of sealed.entries) this.pending.delete(toHex(e.id))
+      }
+    })()
+    this.inflight.add(task)
+    void task.finally(() => this.inflight.delete(task))
+    // back pressure: never more than maxPendingPacks sealed packs in memory
+    while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
+    this.throwIfWriteFailed()
+  }
+
+  private throwIfWriteFailed (): void {
+    if (this.writeError !== undefined) throw this.writeError
+  }
+
+  locate (id: Uint8Array): BlobLocation {
+    const loc = this.index.getBlob(id)
+    if (loc === undefined) throw new NotFoundError(`blob ${toHex(id).slice(0, 16)} is not in the index (run 'p2pbak check' to rebuild it)`)
+    return loc
+  }
+
+  /** Loads a blob's plaintext and verifies it against its id. */
+  async loadBlob (id: Uint8Array, loc: BlobLocation = this.locate(id)): Promise<Uint8Array> {
+    const key = await this.reader.packKey(loc.pack)
+    const enc = await this.packs.getPackRange(loc.pack, loc.offset, loc.length)
+    const plain = this.reader.openBlob(key, loc.type as BlobType, id, loc.compression, loc.rawLength, enc)
+    if (!equalBytes(this.blobId(plain), id)) throw new CorruptDataError(`blob ${toHex(id).slice(0, 16)} does not match its id`)
+    return plain
+  }
+
+  async loadTree (id: TreeId): Promise<Tree> {
+    return decodeTree(await this.loadBlob(id))
+  }
+
+  async close (): Promise<void> {
+    await this.flush().catch(() => {})
+    await this.index.close()
+    await this.packs.close()
+  }
+}

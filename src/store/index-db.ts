@@ -1,0 +1,178 @@
+/**
+ * The local index: an lmdb environment under HOME/index holding
+ *   blobs: blob id (32) -> where the blob lives (pack id, type, compression, offset, length, raw length)
+ *   packs: pack id (32) -> pack metadata (size, blob count, erasure parameters, creation time)
+ *   files: file key (32) -> the file cache entry that lets backup skip reading unchanged files
+ * It is a cache: everything in `blobs` and `packs` can be rebuilt from the packs' headers
+ * (repo/rebuild-index.ts), and `files` only saves work. docs/format/index.md is the spec.
+ */
+import { open, type Database, type RootDatabase } from 'lmdb'
+import { FormatError, StoreVersionError } from '../errors.js'
+import { asPackId, type PackId } from '../ids.js'
+import { ByteReader, ByteWriter } from '../util/bytes.js'
+
+export const INDEX_VERSION = 1
+
+export interface BlobLocation {
+  pack: PackId
+  type: number
+  compression: number
+  offset: number
+  length: number
+  rawLength: number
+}
+
+export interface PackInfo {
+  id: PackId
+  /** pack size in bytes (padded) */
+  size: number
+  blobs: number
+  /** erasure coding: k data + m parity shares */
+  k: number
+  m: number
+  /** creation time, ms since epoch */
+  time: number
+  /** 0 = data pack, 1 = tree pack (by the type of its blobs) */
+  kind: number
+}
+
+export interface FileCacheEntry {
+  size: number
+  mtimeNs: bigint
+  ctimeNs: bigint
+  inode: bigint
+  device: bigint
+  /** concatenated 32-byte chunk ids */
+  content: Uint8Array
+}
+
+type Bin = Database<Buffer, Buffer>
+
+export class IndexDb {
+  private constructor (
+    private readonly env: RootDatabase<Buffer, Buffer>,
+    private readonly blobs: Bin,
+    private readonly packs: Bin,
+    private readonly files: Bin
+  ) {}
+
+  static open (dir: string): IndexDb {
+    const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', maxDbs: 8 }) as RootDatabase<Buffer, Buffer>
+    const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' })
+    const versionKey = Buffer.from('version')
+    const v = meta.getBinary(versionKey)
+    if (v === undefined) {
+      meta.putSync(versionKey, Buffer.from(String(INDEX_VERSION)))
+    } else if (v.toString() !== String(INDEX_VERSION)) {
+      env.close()
+      throw new StoreVersionError(`index at ${dir} has version ${v.toString()}, this p2pbak uses ${INDEX_VERSION}; delete the folder and it is rebuilt from the store`)
+    }
+    const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })
+    return new IndexDb(env, db('blobs'), db('packs'), db('files'))
+  }
+
+  getBlob (id: Uint8Array): BlobLocation | undefined {
+    const v = this.blobs.getBinary(key(id))
+    return v === undefined ? undefined : decodeLocation(v)
+  }
+
+  hasBlob (id: Uint8Array): boolean {
+    return this.blobs.doesExist(key(id))
+  }
+
+  /** Adds a pack and all its blobs in one transaction; resolves once durable. */
+  async addPack (info: PackInfo, entries: ReadonlyArray<{ id: Uint8Array } & Omit<BlobLocation, 'pack'>>): Promise<void> {
+    await this.env.transaction(() => {
+      for (const e of entries) this.blobs.put(key(e.id), encodeLocation({ ...e, pack: info.id }))
+      this.packs.put(key(info.id), encodePackInfo(info))
+    })
+  }
+
+  getPack (id: Uint8Array): PackInfo | undefined {
+    const v = this.packs.getBinary(key(id))
+    return v === undefined ? undefined : decodePackInfo(id, v)
+  }
+
+  * listPacks (): Iterable<PackInfo> {
+    for (const { key: k, value } of this.packs.getRange({})) yield decodePackInfo(k, value)
+  }
+
+  /** Ids of the blobs the index places in this pack (a full scan: for check and repair, not hot paths). */
+  blobsInPack (packId: Uint8Array): Uint8Array[] {
+    const ids: Uint8Array[] = []
+    const want = key(packId)
+    for (const { key: k, value } of this.blobs.getRange({})) {
+      if (want.equals(value.subarray(0, 32))) ids.push(Uint8Array.from(k))
+    }
+    return ids
+  }
+
+  countPacks (): number { return this.packs.getCount() }
+  countBlobs (): number { return this.blobs.getCount() }
+
+  /** Removes a pack and the blob entries that point into it. */
+  async removePack (id: Uint8Array, blobIds: Iterable<Uint8Array>): Promise<void> {
+    await this.env.transaction(() => {
+      for (const b of blobIds) {
+        const loc = this.getBlob(b)
+        if (loc !== undefined && Buffer.compare(loc.pack, id) === 0) this.blobs.remove(key(b))
+      }
+      this.packs.remove(key(id))
+    })
+  }
+
+  getFile (fileKey: Uint8Array): FileCacheEntry | undefined {
+    const v = this.files.getBinary(key(fileKey))
+    if (v === undefined) return undefined
+    try { return decodeFileEntry(v) } catch { return undefined }
+  }
+
+  /** Queued write; durable by the time `flush()` resolves. */
+  putFile (fileKey: Uint8Array, entry: FileCacheEntry): void {
+    void this.files.put(key(fileKey), encodeFileEntry(entry))
+  }
+
+  async clearAll (): Promise<void> {
+    await this.blobs.clearAsync()
+    await this.packs.clearAsync()
+    await this.files.clearAsync()
+  }
+
+  async clearFiles (): Promise<void> { await this.files.clearAsync() }
+
+  async flush (): Promise<void> { await this.env.flushed }
+
+  async close (): Promise<void> {
+    await this.env.flushed
+    await this.env.close()
+  }
+}
+
+function key (id: Uint8Array): Buffer { return Buffer.from(id.buffer, id.byteOffset, id.byteLength) }
+
+function encodeLocation (l: BlobLocation): Buffer {
+  return Buffer.from(new ByteWriter(48).raw(l.pack).u8(l.type).u8(l.compression).uvarint(l.offset).uvarint(l.length).uvarint(l.rawLength).finish())
+}
+function decodeLocation (b: Uint8Array): BlobLocation {
+  const r = new ByteReader(b, 'index blob entry')
+  return { pack: asPackId(r.raw(32).slice()), type: r.u8(), compression: r.u8(), offset: r.uvarint(), length: r.uvarint(), rawLength: r.uvarint() }
+}
+function encodePackInfo (p: PackInfo): Buffer {
+  return Buffer.from(new ByteWriter(32).u8(1).uvarint(p.size).uvarint(p.blobs).u8(p.k).u8(p.m).uvarint(p.time).u8(p.kind).finish())
+}
+function decodePackInfo (id: Uint8Array, b: Uint8Array): PackInfo {
+  const r = new ByteReader(b, 'index pack entry')
+  if (r.u8() !== 1) throw new FormatError('index pack entry: unknown version')
+  return { id: asPackId(Uint8Array.from(id)), size: r.uvarint(), blobs: r.uvarint(), k: r.u8(), m: r.u8(), time: r.uvarint(), kind: r.u8() }
+}
+function encodeFileEntry (e: FileCacheEntry): Buffer {
+  return Buffer.from(new ByteWriter(64 + e.content.byteLength).u8(1).uvarint(e.size).svarint(e.mtimeNs).svarint(e.ctimeNs)
+    .uvarint(e.inode).uvarint(e.device).bytes(e.content).finish())
+}
+function decodeFileEntry (b: Uint8Array): FileCacheEntry {
+  const r = new ByteReader(b, 'file cache entry')
+  if (r.u8() !== 1) throw new FormatError('file cache entry: unknown version')
+  const e = { size: r.uvarint(), mtimeNs: r.svarint(), ctimeNs: r.svarint(), inode: r.uvarintBig(), device: r.uvarintBig(), content: r.bytes().slice() }
+  r.end()
+  return e
+}
