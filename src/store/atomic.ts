@@ -1,0 +1,204 @@
+/**
+ * Crash-safe file replacement: write a temporary file in the target's directory, fsync it, rename it
+ * over the final name, then fsync the directory. A reader (or a restart after kill -9 or power loss)
+ * sees either the old file, or the complete new one, never a partial file under the final name.
+ * Temporaries are named `.tmp-<writer pid>-<16 hex>`. {@link removeTempFiles} deletes those left by a
+ * writer that no longer runs (killed, crashed) or untouched for a day, and never those of a live
+ * writer: a second process opening the same store (say `p2pbak snapshots` during a backup) must not
+ * pull a share out from under the backup's rename.
+ */
+import { open, rename, unlink, readdir, stat } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { NoSpaceError, errnoCode } from '../errors.js'
+
+/** Every temporary file name starts with this prefix. */
+export const TEMP_PREFIX = '.tmp-'
+
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT'])
+
+/** True for errno errors that mean "disk full" or "quota exceeded". */
+export function isNoSpace (err: unknown): boolean {
+  const code = errnoCode(err)
+  return code !== undefined && NO_SPACE_CODES.has(code)
+}
+
+/** Turns a disk-full errno error into NoSpaceError; returns any other error unchanged. */
+export function mapNoSpace (err: unknown, path: string): unknown {
+  if (!isNoSpace(err)) return err
+  return new NoSpaceError(`no space left on the device to write ${path}; free some space and retry`, { cause: err })
+}
+
+export function isTempName (name: string): boolean {
+  return name.startsWith(TEMP_PREFIX)
+}
+
+function randomSuffix (): string {
+  // Uniqueness is enforced by O_EXCL below; randomness only makes collisions rare.
+  const part = (): string => Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, '0')
+  return `${process.pid}-${part()}${part()}`
+}
+
+/** A temp file older than this is removed even if a process with its writer's pid exists (pid reuse). */
+export const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000
+
+/** Whether the writer of a temp file may still be running. */
+function writerMayBeAlive (name: string): boolean {
+  const m = /^\.tmp-(\d+)-/.exec(name)
+  if (m === null) return false // older naming without a pid: treat as abandoned
+  const pid = Number(m[1])
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err: unknown) {
+    return errnoCode(err) === 'EPERM' // exists, owned by someone else
+  }
+}
+
+/** fsync a directory so a rename, create or unlink inside it is durable. */
+export async function syncDir (dir: string): Promise<void> {
+  let fh: FileHandle
+  try {
+    fh = await open(dir, 'r')
+  } catch (err: unknown) {
+    // Some platforms cannot open directories; durability is then best effort.
+    if (errnoCode(err) === 'EISDIR' || errnoCode(err) === 'EPERM') return
+    throw err
+  }
+  try {
+    await fh.sync()
+  } catch (err: unknown) {
+    const code = errnoCode(err)
+    if (code !== 'EINVAL' && code !== 'EBADF' && code !== 'ENOTSUP') throw err
+  } finally {
+    await fh.close()
+  }
+}
+
+async function unlinkQuiet (path: string): Promise<void> {
+  try { await unlink(path) } catch { /* already gone, or nothing more we can do */ }
+}
+
+/**
+ * A file written in pieces that appears under its final name only on {@link AtomicFile.commit}.
+ * Any failure in `write` or `commit` removes the temporary file and leaves the final name untouched;
+ * disk-full failures are reported as NoSpaceError.
+ */
+export class AtomicFile {
+  private state: 'open' | 'committed' | 'aborted' = 'open'
+
+  private constructor (
+    readonly finalPath: string,
+    readonly tempPath: string,
+    private readonly fh: FileHandle
+  ) {}
+
+  /** Opens a new temporary file beside `finalPath`. `mode` defaults to 0o666 (before umask). */
+  static async create (finalPath: string, mode = 0o666): Promise<AtomicFile> {
+    const dir = dirname(finalPath)
+    for (let attempt = 0; ; attempt++) {
+      const tempPath = join(dir, TEMP_PREFIX + randomSuffix())
+      try {
+        const fh = await open(tempPath, 'wx', mode)
+        return new AtomicFile(finalPath, tempPath, fh)
+      } catch (err: unknown) {
+        if (errnoCode(err) === 'EEXIST' && attempt < 8) continue
+        throw mapNoSpace(err, finalPath)
+      }
+    }
+  }
+
+  /** Appends all of `data`. */
+  async write (data: Uint8Array): Promise<void> {
+    this.assertOpen()
+    try {
+      let off = 0
+      while (off < data.byteLength) {
+        const { bytesWritten } = await this.fh.write(data, off, data.byteLength - off)
+        off += bytesWritten
+      }
+    } catch (err: unknown) {
+      await this.abort()
+      throw mapNoSpace(err, this.finalPath)
+    }
+  }
+
+  /** fsync, rename over the final name, fsync the directory. After this the file is durable. */
+  async commit (): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.fh.sync()
+      await this.fh.close()
+    } catch (err: unknown) {
+      await this.abort()
+      throw mapNoSpace(err, this.finalPath)
+    }
+    try {
+      await rename(this.tempPath, this.finalPath)
+    } catch (err: unknown) {
+      this.state = 'aborted'
+      await unlinkQuiet(this.tempPath)
+      throw mapNoSpace(err, this.finalPath)
+    }
+    this.state = 'committed'
+    await syncDir(dirname(this.finalPath))
+  }
+
+  /** Discards the temporary file. Idempotent, and a no-op after a successful commit. */
+  async abort (): Promise<void> {
+    if (this.state !== 'open') return
+    this.state = 'aborted'
+    try { await this.fh.close() } catch { /* may already be closed by a failed commit */ }
+    await unlinkQuiet(this.tempPath)
+  }
+
+  private assertOpen (): void {
+    if (this.state !== 'open') throw new Error(`AtomicFile for ${this.finalPath} is already ${this.state}`)
+  }
+}
+
+/**
+ * Replaces `path` with `data` atomically and durably (temp file in the same directory + write + fsync
+ * + rename + fsync(dir)). ENOSPC/EDQUOT become NoSpaceError, and the temporary file is removed.
+ */
+export async function writeFileAtomic (path: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+  const file = await AtomicFile.create(path, options.mode)
+  try {
+    await file.write(bytes)
+    await file.commit()
+  } catch (err: unknown) {
+    await file.abort()
+    throw err
+  }
+}
+
+/**
+ * Deletes every `.tmp-*` file directly inside `dir` (left by a crash mid-write) and returns how many it
+ * removed. A missing directory counts as empty. Must not run while another writer uses `dir`.
+ */
+export async function removeTempFiles (dir: string): Promise<number> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return 0
+    throw err
+  }
+  let removed = 0
+  for (const name of names) {
+    if (!isTempName(name)) continue
+    if (writerMayBeAlive(name)) {
+      const st = await stat(join(dir, name)).catch(() => undefined)
+      if (st === undefined || Date.now() - st.mtimeMs < TEMP_MAX_AGE_MS) continue
+    }
+    try {
+      await unlink(join(dir, name))
+      removed++
+    } catch (err: unknown) {
+      if (errnoCode(err) !== 'ENOENT') throw err
+    }
+  }
+  if (removed > 0) await syncDir(dir)
+  return removed
+}

@@ -1,0 +1,332 @@
+/**
+ * A {@link ShareStore} in a local directory (the embedded default, and what a peer runs to hold its
+ * friends' shares). Layout, version 1 (specified byte-exactly in docs/format/share-store.md):
+ *
+ * ```
+ * DIR/VERSION                              ASCII "1"
+ * DIR/shares/<2 hex>/<64 hex pack id>.<i>  one share; <2 hex> = first byte of the pack id; i = 0..255
+ * DIR/records/<64 hex id>                  one record
+ * DIR/…/.tmp-<16 hex>                      a write in progress, or left by a crash; removed by open()
+ * ```
+ *
+ * Every file is written by {@link writeFileAtomic}, so a share is either whole under its final name or
+ * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
+ */
+import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { NotFoundError, StoreVersionError, errnoCode } from '../errors.js'
+import { asPackId, shortId } from '../ids.js'
+import { fromHex, toHex } from '../util/bytes.js'
+import { mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
+import {
+  MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted
+} from './share-store.js'
+import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-store.js'
+
+/** The layout version this code reads and writes. */
+export const LOCAL_STORE_VERSION = 1
+export const VERSION_FILE = 'VERSION'
+export const SHARES_DIR = 'shares'
+export const RECORDS_DIR = 'records'
+
+/** Store contents are private to the user: encrypted, but their sizes and ids are still metadata. */
+const DIR_MODE = 0o700
+const FILE_MODE = 0o600
+
+const PREFIX_RE = /^[0-9a-f]{2}$/
+const SHARE_NAME_RE = /^([0-9a-f]{64})\.(0|[1-9][0-9]{0,2})$/
+const RECORD_NAME_RE = /^[0-9a-f]{64}$/
+
+/** True if an fs error means "no such file" (including a path component that is not a directory). */
+function isMissing (err: unknown): boolean {
+  const code = errnoCode(err)
+  return code === 'ENOENT' || code === 'ENOTDIR'
+}
+
+/** Parses a file name inside `shares/<prefix>/`; undefined for anything that is not a share. */
+export function parseShareFileName (prefix: string, name: string): ShareRef | undefined {
+  const m = SHARE_NAME_RE.exec(name)
+  if (m === null) return undefined
+  const hex = m[1] as string
+  const index = Number(m[2])
+  if (index > MAX_SHARE_INDEX || !hex.startsWith(prefix)) return undefined
+  return { pack: asPackId(fromHex(hex)), index }
+}
+
+async function readDirSorted (dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort()
+  } catch (err: unknown) {
+    if (isMissing(err)) return []
+    throw err
+  }
+}
+
+async function readOrCreateVersion (root: string): Promise<void> {
+  const path = join(root, VERSION_FILE)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: unknown) {
+    if (!isMissing(err)) throw err
+    await writeFileAtomic(path, String(LOCAL_STORE_VERSION), { mode: 0o644 })
+    return
+  }
+  const trimmed = text.replace(/^[ \t\r\n\f\v]+|[ \t\r\n\f\v]+$/g, '') // ASCII whitespace only
+  if (trimmed !== String(LOCAL_STORE_VERSION)) {
+    throw new StoreVersionError(
+      `the share store in ${root} has version "${trimmed.slice(0, 20)}", but this p2pbak only knows version ` +
+      `${LOCAL_STORE_VERSION}; upgrade p2pbak to use it`)
+  }
+}
+
+export class LocalShareStore implements ShareStore {
+  readonly id: string
+  private readonly sharesDir: string
+  private readonly recordsDir: string
+  /** Prefix directories known to exist durably (the promise settles once the parent is fsynced). */
+  private readonly prefixDirs = new Map<string, Promise<void>>()
+  private closed = false
+
+  private constructor (readonly dir: string) {
+    this.id = `local:${dir}`
+    this.sharesDir = join(dir, SHARES_DIR)
+    this.recordsDir = join(dir, RECORDS_DIR)
+  }
+
+  /**
+   * Opens (creating if needed) the store in `dir`. Throws StoreVersionError if VERSION names another
+   * version. Removes temporary files left by an interrupted writer.
+   */
+  static async open (dir: string): Promise<LocalShareStore> {
+    const root = resolve(dir)
+    try {
+      await mkdir(root, { recursive: true, mode: DIR_MODE })
+      await readOrCreateVersion(root)
+      await mkdir(join(root, SHARES_DIR), { recursive: true, mode: DIR_MODE })
+      await mkdir(join(root, RECORDS_DIR), { recursive: true, mode: DIR_MODE })
+    } catch (err: unknown) {
+      throw mapNoSpace(err, root)
+    }
+    const store = new LocalShareStore(root)
+    await store.removeTemps()
+    await syncDir(root)
+    return store
+  }
+
+  private async removeTemps (): Promise<void> {
+    await removeTempFiles(this.dir)
+    await removeTempFiles(this.recordsDir)
+    await removeTempFiles(this.sharesDir)
+    for (const name of await readDirSorted(this.sharesDir)) {
+      await removeTempFiles(join(this.sharesDir, name))
+    }
+  }
+
+  private sharePath (ref: ShareRef): { dir: string, path: string } {
+    const name = shareRefName(ref)
+    const dir = join(this.sharesDir, name.slice(0, 2))
+    return { dir, path: join(dir, name) }
+  }
+
+  private recordPath (id: Uint8Array): string {
+    return join(this.recordsDir, toHex(id))
+  }
+
+  private check (options?: AbortOptions): void {
+    if (this.closed) throw new Error(`share store ${this.id} is closed`)
+    throwIfAborted(options)
+  }
+
+  private async ensurePrefixDir (dir: string): Promise<void> {
+    let ready = this.prefixDirs.get(dir)
+    if (ready === undefined) {
+      ready = (async () => {
+        const created = await mkdir(dir, { recursive: true, mode: DIR_MODE })
+        if (created !== undefined) await syncDir(this.sharesDir)
+      })()
+      this.prefixDirs.set(dir, ready)
+      ready.catch(() => this.prefixDirs.delete(dir))
+    }
+    await ready
+  }
+
+  async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkShareRef(ref)
+    this.check(options)
+    const { dir, path } = this.sharePath(ref)
+    try {
+      await this.ensurePrefixDir(dir)
+      await writeFileAtomic(path, data, { mode: FILE_MODE })
+    } catch (err: unknown) {
+      if (!isMissing(err)) throw mapNoSpace(err, path)
+      // The prefix directory vanished under us (removed by hand): recreate it once.
+      this.prefixDirs.delete(dir)
+      await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
+      await writeFileAtomic(path, data, { mode: FILE_MODE })
+    }
+  }
+
+  private notFound (ref: ShareRef, cause: unknown): NotFoundError {
+    return new NotFoundError(`share ${shortId(ref.pack)}.${ref.index} is not in ${this.id}`, { cause })
+  }
+
+  async get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array> {
+    checkShareRef(ref)
+    this.check(options)
+    try {
+      const buf = await readFile(this.sharePath(ref).path)
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    } catch (err: unknown) {
+      if (isMissing(err)) throw this.notFound(ref, err)
+      throw err
+    }
+  }
+
+  async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
+    checkShareRef(ref)
+    this.check(options)
+    let fh
+    try {
+      fh = await open(this.sharePath(ref).path, 'r')
+    } catch (err: unknown) {
+      if (isMissing(err)) throw this.notFound(ref, err)
+      throw err
+    }
+    try {
+      const { size } = await fh.stat()
+      checkRange(offset, length, size)
+      const out = new Uint8Array(length)
+      let done = 0
+      while (done < length) {
+        const { bytesRead } = await fh.read(out, done, length - done, offset + done)
+        if (bytesRead === 0) throw new Error(`share file ${shareRefName(ref)} shrank while being read`)
+        done += bytesRead
+      }
+      return out
+    } finally {
+      await fh.close()
+    }
+  }
+
+  async has (ref: ShareRef, options?: AbortOptions): Promise<boolean> {
+    checkShareRef(ref)
+    this.check(options)
+    try {
+      return (await stat(this.sharePath(ref).path)).isFile()
+    } catch (err: unknown) {
+      if (isMissing(err)) return false
+      throw err
+    }
+  }
+
+  async size (ref: ShareRef, options?: AbortOptions): Promise<number> {
+    checkShareRef(ref)
+    this.check(options)
+    try {
+      return (await stat(this.sharePath(ref).path)).size
+    } catch (err: unknown) {
+      if (isMissing(err)) throw this.notFound(ref, err)
+      throw err
+    }
+  }
+
+  async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
+    checkShareRef(ref)
+    this.check(options)
+    try {
+      await unlink(this.sharePath(ref).path)
+    } catch (err: unknown) {
+      if (!isMissing(err)) throw err
+    }
+  }
+
+  async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {
+    this.check(options)
+    for (const prefix of await readDirSorted(this.sharesDir)) {
+      if (!PREFIX_RE.test(prefix)) continue
+      for (const name of await readDirSorted(join(this.sharesDir, prefix))) {
+        const ref = parseShareFileName(prefix, name)
+        if (ref === undefined) continue
+        this.check(options)
+        yield ref
+      }
+    }
+  }
+
+  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkRecordId(id)
+    this.check(options)
+    const path = this.recordPath(id)
+    try {
+      await writeFileAtomic(path, data, { mode: FILE_MODE })
+    } catch (err: unknown) {
+      throw mapNoSpace(err, path)
+    }
+  }
+
+  private recordNotFound (id: Uint8Array, cause: unknown): NotFoundError {
+    return new NotFoundError(`record ${shortId(id)} is not in ${this.id}`, { cause })
+  }
+
+  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+    checkRecordId(id)
+    this.check(options)
+    try {
+      const buf = await readFile(this.recordPath(id))
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    } catch (err: unknown) {
+      if (isMissing(err)) throw this.recordNotFound(id, err)
+      throw err
+    }
+  }
+
+  async hasRecord (id: Uint8Array, options?: AbortOptions): Promise<boolean> {
+    checkRecordId(id)
+    this.check(options)
+    try {
+      return (await stat(this.recordPath(id))).isFile()
+    } catch (err: unknown) {
+      if (isMissing(err)) return false
+      throw err
+    }
+  }
+
+  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkRecordId(id)
+    this.check(options)
+    try {
+      await unlink(this.recordPath(id))
+    } catch (err: unknown) {
+      if (!isMissing(err)) throw err
+    }
+  }
+
+  async * listRecords (options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    this.check(options)
+    for (const name of await readDirSorted(this.recordsDir)) {
+      if (!RECORD_NAME_RE.test(name)) continue
+      this.check(options)
+      yield fromHex(name)
+    }
+  }
+
+  /** Walks every share file: O(number of shares). */
+  async usage (options?: AbortOptions): Promise<StoreUsage> {
+    let shares = 0
+    let bytes = 0
+    for await (const ref of this.list(options)) {
+      try {
+        bytes += (await stat(this.sharePath(ref).path)).size
+        shares++
+      } catch (err: unknown) {
+        if (!isMissing(err)) throw err // deleted while we walked: not counted
+      }
+    }
+    return { shares, bytes }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The share store contract. A share is one erasure-coded piece of a pack, named by the pack's id and
+ * the share's index; a record is a small signed snapshot record ("head" entry), named by a 32-byte id.
+ * A local directory and a remote peer both implement {@link ShareStore}; the compliance suite in
+ * `test/compliance/share-store.ts` is the executable form of this contract.
+ *
+ * The byte-level layout of the local implementation is specified in `docs/format/share-store.md`.
+ */
+import { AbortedError, FormatError } from '../errors.js'
+import { ID_BYTES, type PackId } from '../ids.js'
+import { toHex } from '../util/bytes.js'
+
+export interface AbortOptions { signal?: AbortSignal }
+
+/** Names one share: the pack it belongs to and its position in the erasure stripe. */
+export interface ShareRef {
+  pack: PackId
+  /** 0..255 (an erasure stripe has at most 256 shares). */
+  index: number
+}
+
+/** Highest valid {@link ShareRef.index}. */
+export const MAX_SHARE_INDEX = 255
+
+/** Share count and total share bytes held by a store (records are not counted). */
+export interface StoreUsage { shares: number, bytes: number }
+
+export interface ShareStore {
+  /** Human-readable, stable for the life of the store, e.g. `local:/home/u/.p2pbak/store`. */
+  readonly id: string
+  /**
+   * Stores the share atomically and durably: once the promise resolves the share survives a crash,
+   * and at no time can a reader see a partial share. Idempotent: putting an existing share again with
+   * identical bytes succeeds. A full disk raises NoSpaceError and leaves nothing behind.
+   */
+  put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void>
+  /** The whole share. NotFoundError if absent. */
+  get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array>
+  /** Bytes [offset, offset+length) of a share. FormatError if the range exceeds it; NotFoundError if absent. */
+  getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array>
+  has (ref: ShareRef, options?: AbortOptions): Promise<boolean>
+  /** Size in bytes. NotFoundError if absent. */
+  size (ref: ShareRef, options?: AbortOptions): Promise<number>
+  /** Removing an absent share succeeds (idempotent). */
+  delete (ref: ShareRef, options?: AbortOptions): Promise<void>
+  /** Every share held, each exactly once, in no guaranteed order. */
+  list (options?: AbortOptions): AsyncIterable<ShareRef>
+  /** Same atomicity and durability as {@link ShareStore.put}; `id` is 32 bytes. */
+  putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void>
+  /** NotFoundError if absent. */
+  getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array>
+  hasRecord (id: Uint8Array, options?: AbortOptions): Promise<boolean>
+  /** Removing an absent record succeeds (idempotent). */
+  deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Every record id held, each exactly once, in no guaranteed order. */
+  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array>
+  /** Number of shares and the sum of their sizes. Records are not counted. */
+  usage (options?: AbortOptions): Promise<StoreUsage>
+  /** Releases resources. Idempotent; every later operation rejects. */
+  close (): Promise<void>
+}
+
+/** Throws FormatError unless `ref` names a valid share (32-byte pack id, integer index 0..255). */
+export function checkShareRef (ref: ShareRef): void {
+  if (!(ref.pack instanceof Uint8Array) || ref.pack.byteLength !== ID_BYTES) {
+    throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
+  }
+  if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > MAX_SHARE_INDEX) {
+    throw new FormatError(`a share index must be an integer 0..${MAX_SHARE_INDEX}, got ${String(ref.index)}`)
+  }
+}
+
+/** Throws FormatError unless `id` is a 32-byte record id. */
+export function checkRecordId (id: Uint8Array): void {
+  if (!(id instanceof Uint8Array) || id.byteLength !== ID_BYTES) {
+    throw new FormatError(`a record id must be ${ID_BYTES} bytes`)
+  }
+}
+
+/** Throws FormatError unless [offset, offset+length) lies within a share of `size` bytes. */
+export function checkRange (offset: number, length: number, size: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new FormatError(`a share range needs non-negative integers, got offset ${offset} length ${length}`)
+  }
+  if (offset + length > size) {
+    throw new FormatError(`range [${offset}, ${offset + length}) lies beyond the share's ${size} bytes`)
+  }
+}
+
+/** The canonical text name of a share, `<64 hex pack id>.<decimal index>` (also its local file name). */
+export function shareRefName (ref: ShareRef): string {
+  return `${toHex(ref.pack)}.${ref.index}`
+}
+
+/** Throws AbortedError if the signal has fired. */
+export function throwIfAborted (options?: AbortOptions): void {
+  const signal = options?.signal
+  if (signal?.aborted === true) throw new AbortedError('the store operation was cancelled', { cause: signal.reason })
+}
