@@ -72,6 +72,7 @@ export interface BackupSummary {
 
 export interface ArchiverComponents { repo: Repository, cdc: FastCdc }
 
+type FileStatus = 'filesNew' | 'filesChanged' | 'filesUnchanged'
 const FILE_KEY_DOMAIN = utf8Encode('p2pbak file cache v1\0')
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n
 
@@ -81,7 +82,8 @@ export class Archiver {
   private readonly buffer: Uint8Array
   private excluder = new Excluder([])
   private opts: BackupOptions = { paths: [] }
-  private readonly hardlinks = new Map<string, ChunkId[]>()
+  /** files with several names: content and how the first name was counted, so every name counts alike */
+  private readonly hardlinks = new Map<string, { content: ChunkId[], status: FileStatus }>()
   private s = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dirs: 0, others: 0, bytesRead: 0, bytesProcessed: 0 }
   private readonly errors: ItemError[] = []
   private readonly changed: string[] = []
@@ -240,10 +242,10 @@ export class Archiver {
     this.progress.currentPath = path.toString()
     const linkKey = st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined
     if (linkKey !== undefined) {
-      const content = this.hardlinks.get(linkKey)
-      if (content !== undefined) {
-        node.content = content
-        this.s.filesUnchanged++
+      const seen = this.hardlinks.get(linkKey)
+      if (seen !== undefined) {
+        node.content = seen.content
+        this.s[seen.status]++
         this.countDone(node.size, false)
         return true
       }
@@ -255,7 +257,7 @@ export class Archiver {
       const content = splitIds(cached.content)
       if (content.every(id => this.repo.hasBlob(id))) {
         node.content = content
-        if (linkKey !== undefined) this.hardlinks.set(linkKey, content)
+        if (linkKey !== undefined) this.hardlinks.set(linkKey, { content, status: 'filesUnchanged' })
         this.s.filesUnchanged++
         this.countDone(node.size, false)
         return true
@@ -279,12 +281,12 @@ export class Archiver {
     Object.assign(node, { size: result.bytesRead, mtimeNs: fresh.mtimeNs, ctimeNs: fresh.ctimeNs, atimeNs: fresh.atimeNs, mode: fresh.mode, uid: fresh.uid, gid: fresh.gid, links: fresh.links })
     if (fresh.sparse === true) node.sparse = true
     node.content = result.content
-    if (linkKey !== undefined) this.hardlinks.set(linkKey, result.content)
     if (node.changedDuringBackup !== true) {
       this.repo.index.putFile(fileKey, { size: node.size, mtimeNs: result.after.mtimeNs, ctimeNs: result.after.ctimeNs, inode: result.after.ino, device: result.after.dev, content: concatBytes(result.content) })
     }
-    if (cached === undefined) this.s.filesNew++
-    else this.s.filesChanged++
+    const status: FileStatus = cached === undefined ? 'filesNew' : 'filesChanged'
+    this.s[status]++
+    if (linkKey !== undefined) this.hardlinks.set(linkKey, { content: result.content, status })
     this.countDone(node.size, true)
     return true
   }

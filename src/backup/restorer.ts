@@ -4,7 +4,7 @@
  * mtime/atime in ns, symlinks, hardlink groups, empty dirs and files, sparse files, xattrs.
  * A file whose data cannot be read (damaged pack) is reported; every other file is still restored.
  */
-import { chmod, chown, lchown, link, mkdir, open, rm, symlink, lstat } from 'node:fs/promises'
+import { chmod, chown, lchown, link, mkdir, open, readFile, rm, symlink, lstat } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
@@ -182,7 +182,6 @@ export class Restorer {
     try { st = await lstat(path) } catch { return undefined }
     if (!st.isFile()) return undefined
     const found = new Map<string, Uint8Array>()
-    const { readFile } = await import('node:fs/promises')
     const old = await readFile(path)
     let off = 0
     for (const len of chunkLengths(this.cdc, old)) {
