@@ -1,0 +1,193 @@
+/**
+ * Bad things a user meets: unreadable files, damaged store bytes, a lost machine, kill -9 in the
+ * middle of a backup, files that change while they are read. Each must lose nothing and say what
+ * happened.
+ */
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import {
+  chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, mkdirSync, statSync, openSync, writeSync, closeSync, existsSync
+} from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cliFor, runCli, TEST_ENV } from '../helpers/cli.js'
+import { compareTrees } from '../helpers/tree-compare.js'
+
+const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+function listFiles (dir: string): string[] {
+  const out: string[] = []
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name)
+      if (e.isDirectory()) walk(p)
+      else out.push(p)
+    }
+  }
+  walk(dir)
+  return out
+}
+
+async function waitFor (what: string, fn: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!fn()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+describe('e2e: robustness', function () {
+  this.timeout(180_000)
+  let dir: string
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'p2pbak-rob-')) })
+  afterEach(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('an unreadable file and directory are reported, the rest is backed up, exit 3', async function () {
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'locked-dir'), { recursive: true })
+    writeFileSync(join(src, 'ok.txt'), 'fine')
+    writeFileSync(join(src, 'secret.txt'), 'no access')
+    writeFileSync(join(src, 'locked-dir', 'inner.txt'), 'hidden')
+    chmodSync(join(src, 'secret.txt'), 0o000)
+    chmodSync(join(src, 'locked-dir'), 0o000)
+    const home = join(dir, 'home')
+    let result: { code: number, stdout: string }
+    if (isRoot) {
+      // root reads everything: run the CLI as an unprivileged user, as a real user would be
+      chmodSync(dir, 0o777)
+      mkdirSync(home, { mode: 0o777 })
+      chmodSync(home, 0o777)
+      const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
+      const run = (...args: string[]): { code: number, stdout: string, stderr: string } => {
+        const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
+        return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+      }
+      const init = run('init')
+      assert.equal(init.code, 0, init.stderr)
+      result = run('backup', src, '--json')
+    } else {
+      const cli = cliFor(home, 'pw')
+      assert.equal((await cli('init')).code, 0)
+      result = await cli('backup', src, '--json')
+    }
+    assert.equal(result.code, 3)
+    const s = JSON.parse(result.stdout) as { filesNew: number, errors: Array<{ path: string, code: string }> }
+    assert.equal(s.filesNew, 1)
+    assert.deepEqual(s.errors.map(e => e.path).sort(), [join(src, 'locked-dir'), join(src, 'secret.txt')])
+    assert.ok(s.errors.every(e => e.code === 'EACCES'))
+  })
+
+  it('one flipped byte in the store: check --read-data names the file, the other files still restore', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    // two files big enough to land in different packs (16 MiB each pack)
+    writeFileSync(join(src, 'a.bin'), randomBytes(20 * 1024 * 1024))
+    writeFileSync(join(src, 'b.txt'), 'small and precious\n')
+    const home = join(dir, 'home')
+    const cli = cliFor(home)
+    assert.equal((await cli('init')).code, 0)
+    assert.equal((await cli('backup', src)).code, 0)
+    assert.equal((await cli('check', '--read-data')).code, 0)
+    // flip one byte in the middle of the largest pack file (holding a.bin's data)
+    const packs = listFiles(join(home, 'store', 'shares')).sort((x, y) => statSync(y).size - statSync(x).size)
+    const victim = packs[0] as string
+    const buf = readFileSync(victim)
+    const at = Math.floor(buf.length / 2)
+    const fd = openSync(victim, 'r+')
+    writeSync(fd, Buffer.from([(buf[at] as number) ^ 0x01]), 0, 1, at)
+    closeSync(fd)
+
+    const check = await cli('check', '--read-data', '--json')
+    assert.equal(check.code, 1)
+    const report = check.json<{ ok: boolean, damagedFiles: Array<{ path: string }>, problems: Array<{ kind: string }> }>()
+    assert.equal(report.ok, false)
+    assert.deepEqual(report.damagedFiles.map(f => f.path), [join(src, 'a.bin')])
+    assert.ok(report.problems.some(p => p.kind === 'damaged-blob'))
+    const target = join(dir, 'restore')
+    const r = await cli('restore', 'latest', '--target', target)
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, /a\.bin/)
+    assert.equal(readFileSync(join(target, src, 'b.txt'), 'utf8'), 'small and precious\n')
+  })
+
+  it('a new machine with only the recovery phrase reads every snapshot', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'letter.txt'), 'dear future me')
+    writeFileSync(join(src, 'data.bin'), randomBytes(2 * 1024 * 1024))
+    const oldHome = join(dir, 'old')
+    const init = await cliFor(oldHome)('init', '--json')
+    const phrase = init.json<{ recoveryPhrase: string, userId: string }>()
+    assert.equal((await cliFor(oldHome)('backup', src)).code, 0)
+    // the new machine: no identity, no index, no config; only the store's bytes (later: friends' shards)
+    const newHome = join(dir, 'new')
+    mkdirSync(newHome)
+    spawnSync('cp', ['-a', join(oldHome, 'store'), join(newHome, 'store')])
+    const phraseFile = join(dir, 'phrase.txt')
+    writeFileSync(phraseFile, `  ${phrase.recoveryPhrase.toUpperCase().split(' ').join('\n')}\n`)
+    const rec = await cliFor(newHome, 'a different passphrase')('recover', '--phrase-file', phraseFile, '--json')
+    assert.equal(rec.code, 0, rec.stderr)
+    assert.equal(rec.json<{ userId: string }>().userId, phrase.userId)
+    const cli = cliFor(newHome, 'a different passphrase')
+    const snaps = (await cli('snapshots', '--json')).json<unknown[]>()
+    assert.equal(snaps.length, 1)
+    const target = join(dir, 'restore')
+    assert.equal((await cli('restore', 'latest', '--target', target)).code, 0)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    // a wrong phrase is refused clearly
+    writeFileSync(phraseFile, phrase.recoveryPhrase.split(' ').reverse().join(' '))
+    const bad = await runCli(['recover', '--phrase-file', phraseFile], { P2PBAK_HOME: join(dir, 'other'), P2PBAK_PASSPHRASE: 'x' })
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /phrase/i)
+  })
+
+  it('kill -9 during a backup leaves the store readable; the next backup completes and check passes', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    for (let i = 0; i < 12; i++) writeFileSync(join(src, `f${i}.bin`), randomBytes(8 * 1024 * 1024))
+    const home = join(dir, 'home')
+    const cli = cliFor(home)
+    assert.equal((await cli('init')).code, 0)
+    const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'correct horse' }
+    const child = spawn(process.execPath, [BIN, 'backup', src], { env, stdio: 'ignore' })
+    const exited = new Promise(resolve => child.on('exit', resolve))
+    // wait until the backup has stored at least two packs, then kill it hard
+    await waitFor('two packs on disk', () => existsSync(join(home, 'store', 'shares')) && listFiles(join(home, 'store', 'shares')).filter(f => !f.includes('.tmp-')).length >= 2)
+    child.kill('SIGKILL')
+    await exited
+    const snapsAfterKill = (await cli('snapshots', '--json')).json<unknown[]>()
+    assert.equal(snapsAfterKill.length, 0)
+    const b = await cli('backup', src, '--json')
+    assert.equal(b.code, 0, b.stderr)
+    const check = await cli('check', '--read-data', '--json')
+    assert.equal(check.code, 0, check.stdout)
+    const target = join(dir, 'restore')
+    assert.equal((await cli('restore', 'latest', '--target', target)).code, 0)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+
+  it('a file that keeps changing while it is read is recorded as changed-during-backup', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    const busy = join(src, 'busy.log')
+    writeFileSync(busy, randomBytes(24 * 1024 * 1024))
+    writeFileSync(join(src, 'calm.txt'), 'calm')
+    // a writer appending a line every 2 ms for the whole backup
+    const writer = spawn(process.execPath, ['-e', `const fs=require('fs');setInterval(()=>fs.appendFileSync(${JSON.stringify(busy)},'tick\\n'),2)`], { stdio: 'ignore' })
+    try {
+      const home = join(dir, 'home')
+      const cli = cliFor(home)
+      assert.equal((await cli('init')).code, 0)
+      const b = await cli('backup', src, '--json')
+      assert.equal(b.code, 0, b.stderr)
+      const s = b.json<{ changedDuringBackup: string[], filesNew: number }>()
+      assert.deepEqual(s.changedDuringBackup, [busy])
+      assert.equal(s.filesNew, 2)
+    } finally {
+      writer.kill()
+    }
+  })
+})
