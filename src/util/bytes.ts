@@ -44,7 +44,7 @@ export function isAllZero (bytes: Uint8Array): boolean {
 }
 
 const utf8 = new TextEncoder()
-const utf8Strict = new TextDecoder('utf-8', { fatal: true })
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 export function utf8Encode (s: string): Uint8Array { return utf8.encode(s) }
 export function utf8Decode (b: Uint8Array): string {
   try { return utf8Strict.decode(b) } catch { throw new FormatError('invalid UTF-8 in a text field') }
@@ -80,9 +80,18 @@ export class ByteWriter {
   i64 (v: bigint): this { this.ensure(8); this.view.setBigInt64(this.pos, v, true); this.pos += 8; return this }
 
   uvarint (v: number | bigint): this {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) {
+      // fast path without BigInt: safe integers need at most 8 bytes
+      this.ensure(8)
+      while (v >= 0x80) {
+        this.buf[this.pos++] = (v % 0x80) | 0x80
+        v = Math.floor(v / 0x80)
+      }
+      this.buf[this.pos++] = v
+      return this
+    }
     let x = BigInt(v)
     if (x < 0n || x >= 1n << 64n) throw new RangeError(`uvarint out of range: ${x}`)
-    if (typeof v === 'number' && v < 0x80) return this.u8(v)
     while (x >= 0x80n) { this.u8(Number(x & 0x7fn) | 0x80); x >>= 7n }
     return this.u8(Number(x))
   }
@@ -138,6 +147,26 @@ export class ByteReader {
 
   /** A uvarint that must fit a safe integer (lengths, counts). */
   uvarint (max = Number.MAX_SAFE_INTEGER): number {
+    // fast path: up to 7 bytes (49 bits) without BigInt
+    let result = 0
+    let mul = 1
+    for (let i = 0; i < 7 && this.pos < this.buf.byteLength; i++) {
+      const b = this.buf[this.pos] as number
+      if ((b & 0x80) === 0) {
+        if (i > 0 && b === 0) break // non-minimal: let the slow path report it
+        this.pos++
+        result += b * mul
+        if (result > max) throw new FormatError(`${this.what}: value ${result} exceeds limit ${max}`)
+        return result
+      }
+      this.pos++
+      result += (b & 0x7f) * mul
+      mul *= 0x80
+    }
+    // rewind and take the general path
+    let back = 0
+    for (let m = mul; m > 1; m /= 0x80) back++
+    this.pos -= back
     const v = this.uvarintBig()
     if (v > BigInt(max)) throw new FormatError(`${this.what}: value ${v} exceeds limit ${max}`)
     return Number(v)
