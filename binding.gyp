@@ -1,0 +1,13 @@
+{
+  "targets": [
+    {
+      "target_name": "fsx",
+      "sources": ["native/fsx.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "xcode_settings": {
+        "OTHER_CFLAGS": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      }
+    }
+  ]
+}

@@ -1,0 +1,148 @@
+/**
+ * File metadata that node:fs cannot set or read exactly: nanosecond timestamps and extended attributes.
+ *
+ * The work is done by our own N-API addon (native/fsx.c, built by node-gyp at install into
+ * build/Release/fsx.node). When the addon is missing or fails to load, {@link nativeAvailable} is false and
+ * pure-JS fallbacks apply: timestamps are set with fs.lutimesSync (truncated to whole microseconds) and
+ * extended attributes can be neither read nor written. See docs/format/metadata.md.
+ */
+import { lutimesSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+/** One extended attribute, name and value as raw bytes. */
+export interface Xattr { name: Buffer, value: Buffer }
+/** An extended attribute that could not be set, with its errno code ('EPERM', 'ENOTSUP', …). */
+export interface XattrFailure { name: Buffer, code: string }
+
+/** The functions native/fsx.c exports. Every path and name is raw bytes without NUL. */
+interface FsxNative {
+  lutimens: (path: Uint8Array, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number) => void
+  lgetxattrs: (path: Uint8Array) => Xattr[]
+  lsetxattr: (path: Uint8Array, name: Uint8Array, value: Uint8Array) => void
+}
+
+function isFsxNative (mod: unknown): mod is FsxNative {
+  if (typeof mod !== 'object' || mod === null) return false
+  return 'lutimens' in mod && typeof mod.lutimens === 'function' &&
+    'lgetxattrs' in mod && typeof mod.lgetxattrs === 'function' &&
+    'lsetxattr' in mod && typeof mod.lsetxattr === 'function'
+}
+
+/** Loads build/Release/fsx.node from the package root (two levels above src/backup or dist/backup). */
+function loadNative (): FsxNative | undefined {
+  try {
+    const addonPath = fileURLToPath(new URL('../../build/Release/fsx.node', import.meta.url))
+    const mod: unknown = createRequire(import.meta.url)(addonPath)
+    return isFsxNative(mod) ? mod : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const native = loadNative()
+
+/** true when the native addon loaded */
+export const nativeAvailable: boolean = native !== undefined
+
+const NS_PER_S = 1_000_000_000n
+
+/** Splits nanoseconds since the epoch into whole seconds (rounded toward -∞) and nanoseconds in [0, 1e9). */
+function splitNs (ns: bigint): { sec: bigint, nsec: number } {
+  if (typeof ns !== 'bigint') throw new TypeError('fsx: timestamps must be bigint nanoseconds')
+  let sec = ns / NS_PER_S
+  let rem = ns % NS_PER_S
+  if (rem < 0n) { sec -= 1n; rem += NS_PER_S }
+  return { sec, nsec: Number(rem) }
+}
+
+function toPathBytes (path: string | Buffer): Buffer {
+  if (typeof path === 'string') return Buffer.from(path, 'utf8')
+  if (Buffer.isBuffer(path)) return path
+  throw new TypeError('fsx: path must be a string or a Buffer')
+}
+
+/**
+ * The seconds value that makes libuv (which truncates toward zero to whole microseconds) land on
+ * floor(ns / 1000) µs: aim at the middle of that microsecond, on the side truncation moves away from,
+ * so the one rounding to a double (under 0.5 µs until the year 2242) cannot cross a microsecond boundary.
+ * Returned as an exact decimal string: Node parses it with a single rounding, whereas it turns a negative
+ * *number* into "now".
+ */
+function toLibuvSeconds (ns: bigint): string {
+  const { sec, nsec } = splitNs(ns)
+  const micros = sec * 1_000_000n + BigInt(Math.floor(nsec / 1000))
+  const tenthsOfMicro = micros * 10n + (micros < 0n ? -5n : 5n)
+  const abs = tenthsOfMicro < 0n ? -tenthsOfMicro : tenthsOfMicro
+  const frac = (abs % 10_000_000n).toString().padStart(7, '0')
+  return `${tenthsOfMicro < 0n ? '-' : ''}${abs / 10_000_000n}.${frac}`
+}
+
+/** The pure-JS implementations used when the addon is not available (exported for tests). */
+export const fallback = {
+  lutimesNs (path: string | Buffer, atimeNs: bigint, mtimeNs: bigint): void {
+    lutimesSync(toPathBytes(path), toLibuvSeconds(atimeNs), toLibuvSeconds(mtimeNs))
+  },
+  lgetxattrs (path: string | Buffer): Xattr[] {
+    toPathBytes(path)
+    return []
+  },
+  lsetxattrs (path: string | Buffer, attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>): XattrFailure[] {
+    toPathBytes(path)
+    return attrs.map(a => ({ name: Buffer.from(a.name), code: 'ENOTSUP' }))
+  }
+} as const
+
+/**
+ * Set atime/mtime with nanosecond precision on the path itself (never follows symlinks: utimensat with
+ * AT_SYMLINK_NOFOLLOW). Falls back to fs.lutimes (µs precision) without the addon. Paths are string | Buffer
+ * (raw bytes, non-UTF-8 names must work). The filesystem may round to its own granularity or clamp to its
+ * range (ext4: 1901–2446); read the result back with lstat when that matters.
+ * Throws a Node-style error (code, errno, syscall 'utimensat', path) when the call fails.
+ */
+export function lutimesNs (path: string | Buffer, atimeNs: bigint, mtimeNs: bigint): void {
+  if (native === undefined) { fallback.lutimesNs(path, atimeNs, mtimeNs); return }
+  const a = splitNs(atimeNs)
+  const m = splitNs(mtimeNs)
+  native.lutimens(toPathBytes(path), a.sec, a.nsec, m.sec, m.nsec)
+}
+
+/**
+ * List extended attributes of the path itself (llistxattr + lgetxattr): [] when unsupported (ENOTSUP) or
+ * without the addon. Names as Buffer (raw). Throws a Node-style error with .code for EACCES etc.
+ */
+export function lgetxattrs (path: string | Buffer): Xattr[] {
+  if (native === undefined) return fallback.lgetxattrs(path)
+  return native.lgetxattrs(toPathBytes(path))
+}
+
+/**
+ * lsetxattr each; returns the names that failed with their errno code (EPERM for trusted.* and security.*
+ * as non-root, ENOTSUP on filesystems without xattrs and for every name without the addon) instead of
+ * throwing. Only argument errors (not a Buffer/Uint8Array, NUL in the path) throw.
+ */
+export function lsetxattrs (
+  path: string | Buffer,
+  attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>
+): XattrFailure[] {
+  if (native === undefined) return fallback.lsetxattrs(path, attrs)
+  const bytes = toPathBytes(path)
+  const failed: XattrFailure[] = []
+  for (const { name, value } of attrs) {
+    try {
+      native.lsetxattr(bytes, name, value)
+    } catch (err: unknown) {
+      const code = systemErrorCode(err)
+      if (code === undefined) throw err
+      failed.push({ name: Buffer.from(name), code })
+    }
+  }
+  return failed
+}
+
+/** The code of an error thrown by a failed system call (it carries a numeric errno), else undefined. */
+function systemErrorCode (err: unknown): string | undefined {
+  if (!(err instanceof Error)) return undefined
+  if (!('errno' in err) || typeof err.errno !== 'number') return undefined
+  return 'code' in err && typeof err.code === 'string' ? err.code : undefined
+}
