@@ -210,12 +210,13 @@ export class Restorer {
     if (this.restoreOwner) {
       await (node.type === 'symlink' ? lchown : chown)(path, node.uid, node.gid).catch((err: unknown) => this.itemError(path, err))
     }
-    if (node.type !== 'symlink') await chmod(path, node.mode)
+    // order matters: owner (clears setuid), xattrs (need write access), mode, then times last
     if (node.xattrs !== undefined && node.xattrs.length > 0) {
       for (const f of lsetxattrs(path, node.xattrs)) {
         if (f.code !== 'ENOTSUP' && f.code !== 'EPERM') this.itemError(path, new Error(`xattr ${f.name.toString()} not restored: ${f.code}`))
       }
     }
+    if (node.type !== 'symlink') await chmod(path, node.mode)
     lutimesNs(path, node.atimeNs, node.mtimeNs)
   }
 }
