@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { deriveIdentity, loadBackend, type SodiumBackend, type Identity } from '../../../src/crypto/index.js'
+import { MemoryShareStore, IndexDb } from '../../../src/store/index.js'
+import { Repository, SingleStorePackStore, rebuildIndex, saveSnapshot, listSnapshots, openSnapshot, sealSnapshot } from '../../../src/repo/index.js'
+import { BlobType } from '../../../src/format/pack.js'
+import type { SnapshotRecord } from '../../../src/format/snapshot.js'
+import { asTreeId } from '../../../src/ids.js'
+
+describe('repo/Repository', () => {
+  let sodium: SodiumBackend
+  let identity: Identity
+  let dir: string
+  let store: MemoryShareStore
+  let repo: Repository
+
+  before(async () => {
+    sodium = await loadBackend()
+    identity = deriveIdentity(sodium, new Uint8Array(32).fill(9))
+  })
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-repo-'))
+    store = new MemoryShareStore()
+    repo = new Repository({ sodium, identity, packs: new SingleStorePackStore(store), index: IndexDb.open(join(dir, 'index')) }, { packSize: 1 << 20 })
+  })
+  afterEach(async () => {
+    await repo.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('stores blobs once, in padded packs, and loads them back verified', async () => {
+    const blobs = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? randomBytes(50_000 + i) : Buffer.from('compressible '.repeat(5000 + i))))
+    const ids = []
+    for (const b of blobs) ids.push((await repo.saveChunk(b)).id)
+    // the same content again is not stored twice
+    for (const b of blobs) assert.equal((await repo.saveChunk(b)).added, false)
+    await repo.flush()
+    assert.equal(repo.stats.blobsAdded, 40)
+    for (let i = 0; i < blobs.length; i++) assert.deepEqual(Buffer.from(await repo.loadBlob(ids[i] as Uint8Array)), blobs[i])
+    // every pack's size is a size class (multiple of 64 KiB up to 1 MiB, of 1 MiB above)
+    for await (const ref of store.list()) {
+      const size = (await store.size(ref)) - 88
+      assert.equal(size % (size <= 1 << 20 ? 65536 : 1 << 20), 0, `pack size ${size}`)
+    }
+    // compressible blobs were compressed
+    assert.ok(repo.stats.packBytesAdded < blobs.reduce((n, b) => n + b.byteLength, 0))
+  })
+
+  it('a persister sees no plaintext and no chunk sizes in the stored bytes', async () => {
+    const secret = Buffer.from('the secret recipe: '.repeat(100))
+    await repo.saveChunk(secret)
+    await repo.flush()
+    for await (const ref of store.list()) {
+      const bytes = Buffer.from(await store.get(ref))
+      assert.equal(bytes.indexOf('secret recipe'), -1)
+      assert.equal(bytes.byteLength - 88, 65536)
+    }
+  })
+
+  it('a flipped byte in a blob fails authentication, other blobs still load', async () => {
+    const a = await repo.saveChunk(randomBytes(200_000))
+    const b = await repo.saveChunk(randomBytes(200_000))
+    await repo.flush()
+    const loc = repo.locate(a.id)
+    store.corrupt({ pack: loc.pack, index: 0 }, 88 + loc.offset + 100)
+    await assert.rejects(repo.loadBlob(a.id), { code: 'ERR_UNAUTHENTICATED' })
+    assert.equal((await repo.loadBlob(b.id)).byteLength, 200_000)
+  })
+
+  it('the index can be rebuilt from the packs alone', async () => {
+    const saved = []
+    for (let i = 0; i < 30; i++) saved.push((await repo.saveChunk(randomBytes(90_000))).id)
+    await repo.saveBlob(BlobType.Tree, asTreeId(repo.blobId(Buffer.from('tree'))), Buffer.from('tree'))
+    await repo.flush()
+    const before = saved.map(id => repo.locate(id))
+    await repo.index.clearAll()
+    assert.equal(repo.index.countBlobs(), 0)
+    const summary = await rebuildIndex(repo)
+    assert.equal(summary.damaged.length, 0)
+    assert.equal(repo.index.countBlobs(), 31)
+    assert.deepEqual(saved.map(id => repo.locate(id)), before)
+  })
+
+  it('snapshot records: sealed, signed, listed; tampering and other users are refused', async () => {
+    const record: SnapshotRecord = {
+      version: 1, time: 1_700_000_000_000_000_000n, endTime: 1_700_000_001_000_000_000n, host: 'h', user: 'u', userId: identity.userId,
+      paths: ['/home/u'], tags: ['t'], tree: asTreeId(new Uint8Array(32).fill(1)),
+      summary: { filesNew: 1, filesChanged: 0, filesUnchanged: 0, dirs: 1, bytesRead: 5, bytesAdded: 5, errors: 0 }, program: 'test'
+    }
+    const id = await saveSnapshot(repo.packs, sodium, identity, record)
+    const { snapshots, damaged } = await listSnapshots(repo.packs, sodium, identity)
+    assert.equal(damaged.length, 0)
+    assert.deepEqual(snapshots.map(s => s.id), [id])
+    assert.deepEqual(snapshots[0]?.record, record)
+    const { envelope } = sealSnapshot(sodium, identity, record)
+    const tampered = envelope.slice()
+    tampered[tampered.length - 70] = (tampered[tampered.length - 70] as number) ^ 1
+    assert.throws(() => openSnapshot(sodium, identity, tampered), { code: 'ERR_UNAUTHENTICATED' })
+    const other = deriveIdentity(sodium, new Uint8Array(32).fill(10))
+    assert.throws(() => openSnapshot(sodium, other, envelope), { code: 'ERR_UNAUTHENTICATED' })
+  })
+})
