@@ -3,7 +3,8 @@
  * snapshot record. One unreadable item never fails the backup: it is reported through
  * `onItemError` and in the summary, and the snapshot is still written.
  */
-import { lstat, readdir, readlink } from 'node:fs/promises'
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
+import { lstat, readdir } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AbortedError, errorMessage, SourceUnreadableError, errnoCode } from '../errors.js'
@@ -164,7 +165,7 @@ export class Archiver {
       }
       // an intermediate directory on the way to a backed-up path: real metadata, partial children
       try {
-        const st = await lstat(path, { bigint: true })
+        const st = lstatSync(path, { bigint: true })
         const node = nodeFromStats(nameBytes, 'dir', st)
         node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child) })
         nodes.push(node)
@@ -179,7 +180,7 @@ export class Archiver {
     this.checkAbort()
     let st
     try {
-      st = await lstat(path, { bigint: true })
+      st = lstatSync(path, { bigint: true })
     } catch (err: unknown) {
       this.itemError(path, err)
       return undefined
@@ -202,7 +203,7 @@ export class Archiver {
           if (!await this.saveFile(path, node, st)) return undefined
           break
         case 'symlink':
-          node.linkTarget = await readlink(path, { encoding: 'buffer' })
+          node.linkTarget = readlinkSync(path, { encoding: 'buffer' })
           this.s.others++
           break
         default:
@@ -225,7 +226,7 @@ export class Archiver {
   }
 
   private async saveDirectory (path: Buffer): Promise<TreeId> {
-    const names = await readdir(path, { encoding: 'buffer' })
+    const names = readdirSync(path, { encoding: 'buffer' })
     names.sort(Buffer.compare)
     const nodes: TreeNode[] = []
     for (const name of names) {

@@ -1,0 +1,68 @@
+/**
+ * Everything a user is, derived from one 32-byte master seed with libsodium's KDF
+ * (crypto_kdf_derive_from_key, BLAKE2b) under the context "p2pbak01". Subkey ids are fixed forever;
+ * ids 5 and up are reserved for later keys and MUST NOT be reused for another purpose.
+ */
+import { toHex } from '../util/bytes.js'
+import type { SodiumBackend } from './backend.js'
+import { KEY_BYTES, SEED_BYTES } from './constants.js'
+
+export const IDENTITY_KDF_CONTEXT = 'p2pbak01'
+
+/** crypto_kdf subkey ids under {@link IDENTITY_KDF_CONTEXT}. */
+export const SubkeyId = {
+  /** 32-byte seed of the Ed25519 signing key pair. */
+  signSeed: 1,
+  /** 32-byte seed of the X25519 (crypto_box) key pair. */
+  boxSeed: 2,
+  /** 32-byte BLAKE3 key for chunk and tree ids. */
+  dedupKey: 3,
+  /** 32-byte key from which the FastCDC gear table is derived. */
+  chunkerKey: 4,
+  /** The first id not yet assigned (5 and up are reserved). */
+  firstReserved: 5
+} as const
+
+/** Everything derived from the 32-byte master seed. Secret parts are null on a write-only publisher. */
+export interface Identity {
+  /** lowercase hex of signPublicKey */
+  readonly userId: string
+  readonly signPublicKey: Uint8Array
+  /** libsodium format: Ed25519 seed (32) || public key (32) */
+  readonly signSecretKey: Uint8Array | null
+  readonly boxPublicKey: Uint8Array
+  readonly boxSecretKey: Uint8Array | null
+  /** 32 bytes, keys BLAKE3 for chunk/tree ids */
+  readonly dedupKey: Uint8Array
+  /** 32 bytes, derives the FastCDC gear table */
+  readonly chunkerKey: Uint8Array
+}
+
+export function deriveIdentity (backend: SodiumBackend, seed: Uint8Array): Identity {
+  if (!(seed instanceof Uint8Array) || seed.byteLength !== SEED_BYTES) throw new RangeError(`master seed must be ${SEED_BYTES} bytes`)
+  const sub = (id: number): Uint8Array => backend.kdfDerive(seed, id, IDENTITY_KDF_CONTEXT, KEY_BYTES)
+  const sign = backend.signKeypairFromSeed(sub(SubkeyId.signSeed))
+  const box = backend.boxKeypairFromSeed(sub(SubkeyId.boxSeed))
+  return Object.freeze({
+    userId: toHex(sign.publicKey),
+    signPublicKey: sign.publicKey,
+    signSecretKey: sign.secretKey,
+    boxPublicKey: box.publicKey,
+    boxSecretKey: box.secretKey,
+    dedupKey: sub(SubkeyId.dedupKey),
+    chunkerKey: sub(SubkeyId.chunkerKey)
+  })
+}
+
+/** The public + dedup + chunker parts only (write-only publisher): can write new backups, cannot read old ones. */
+export function writeOnlyIdentity (identity: Identity): Identity {
+  return Object.freeze({
+    userId: identity.userId,
+    signPublicKey: identity.signPublicKey,
+    signSecretKey: null,
+    boxPublicKey: identity.boxPublicKey,
+    boxSecretKey: null,
+    dedupKey: identity.dedupKey,
+    chunkerKey: identity.chunkerKey
+  })
+}

@@ -1,0 +1,16 @@
+/**
+ * p2pbak's cryptography: the ONLY module that imports libsodium or the BLAKE3 binding.
+ * Byte-exact specification: docs/format/keys.md.
+ */
+export type { KeyPair, SodiumBackend } from './backend.js'
+export { KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, SEAL_OVERHEAD, SIGNATURE_BYTES } from './constants.js'
+export { loadBackend } from './load.js'
+export type { Identity } from './identity.js'
+export { deriveIdentity, writeOnlyIdentity } from './identity.js'
+export { seedToPhrase, phraseToSeed } from './phrase.js'
+export { keyedHash, contentHash } from './hash.js'
+export { deriveGearTable } from './gear.js'
+export type { KdfParams } from './keyfile.js'
+export { DEFAULT_KDF, TEST_KDF, createKeyFile, openKeyFile, keyFileNeedsPassphrase } from './keyfile.js'
+export type { KeyFile } from './keyfile-json.js'
+export { parseKeyFile } from './keyfile-json.js'
