@@ -26,6 +26,9 @@ export function nativeSodium (): RawSodium {
       sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key)
       return out
     },
+    aeadEncryptInto (out, plaintext, ad, nonce, key) {
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(out, plaintext, ad, null, nonce, key)
+    },
     aeadDecrypt (ciphertext, ad, nonce, key) {
       const out = new Uint8Array(ciphertext.byteLength - AEAD_TAG_BYTES)
       try {

@@ -19,6 +19,9 @@ export async function wasmSodium (): Promise<RawSodium> {
     aeadEncrypt (plaintext, ad, nonce, key) {
       return sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key)
     },
+    aeadEncryptInto (out, plaintext, ad, nonce, key) {
+      out.set(sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, ad, null, nonce, key))
+    },
     aeadDecrypt (ciphertext, ad, nonce, key) {
       try {
         return sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ciphertext, ad, nonce, key)

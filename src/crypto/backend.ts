@@ -28,6 +28,8 @@ export interface SodiumBackend {
   kdfDerive (key: Uint8Array, subkeyId: number, context: string, length: number): Uint8Array
   /** XChaCha20-Poly1305-IETF; returns ciphertext || tag(16) */
   aeadEncrypt (plaintext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): Uint8Array
+  /** The same, written into `out` (exactly plaintext length + 16 bytes; must not overlap the plaintext): no allocation on the hot path. */
+  aeadEncryptInto (out: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): void
   /** throws UnauthenticatedError when the tag does not verify */
   aeadDecrypt (ciphertext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): Uint8Array
   /** Ed25519 */
@@ -54,6 +56,7 @@ export interface RawSodium {
   randomBytes (n: number): Uint8Array
   kdfDerive (key: Uint8Array, subkeyId: number, context: string, length: number): Uint8Array
   aeadEncrypt (plaintext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): Uint8Array
+  aeadEncryptInto (out: Uint8Array, plaintext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): void
   aeadDecrypt (ciphertext: Uint8Array, ad: Uint8Array | null, nonce: Uint8Array, key: Uint8Array): Uint8Array | null
   signKeypairFromSeed (seed: Uint8Array): KeyPair
   sign (message: Uint8Array, secretKey: Uint8Array): Uint8Array
@@ -100,6 +103,17 @@ export function checkedBackend (raw: RawSodium): SodiumBackend {
       needLength(nonce, AEAD_NONCE_BYTES, 'AEAD nonce')
       needLength(key, KEY_BYTES, 'AEAD key')
       return raw.aeadEncrypt(plaintext, ad, nonce, key)
+    },
+    aeadEncryptInto (out, plaintext, ad, nonce, key) {
+      needBytes(plaintext, 'plaintext')
+      needBytes(ad, 'associated data')
+      needLength(nonce, AEAD_NONCE_BYTES, 'AEAD nonce')
+      needLength(key, KEY_BYTES, 'AEAD key')
+      needLength(out, plaintext.byteLength + AEAD_TAG_BYTES, 'AEAD output')
+      if (out.buffer === plaintext.buffer && out.byteOffset < plaintext.byteOffset + plaintext.byteLength && plaintext.byteOffset < out.byteOffset + out.byteLength) {
+        throw new RangeError('AEAD output must not overlap the plaintext')
+      }
+      raw.aeadEncryptInto(out, plaintext, ad, nonce, key)
     },
     aeadDecrypt (ciphertext, ad, nonce, key) {
       needBytes(ciphertext, 'ciphertext')

@@ -13,10 +13,15 @@ import { concatBytes, equalBytes } from '../util/bytes.js'
 
 export interface PackPlacement { k: number, m: number }
 
+export interface PutPackOptions extends AbortOptions {
+  /** writable bytes before `pack` in its ArrayBuffer that the store may use for its own header (saves a copy) */
+  headroom?: number
+}
+
 export interface PackStore {
   readonly description: string
   /** Stores a pack durably (idempotent). */
-  putPack (id: PackId, pack: Uint8Array, options?: AbortOptions): Promise<PackPlacement>
+  putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement>
   /** The whole pack, verified against its id (CorruptDataError on mismatch, NotFoundError if absent). */
   getPack (id: PackId, options?: AbortOptions): Promise<Uint8Array>
   /** A byte range of the pack, not verified here (blobs are authenticated by their AEAD tag). */
@@ -42,9 +47,16 @@ export class SingleStorePackStore implements PackStore {
     this.description = store.id
   }
 
-  async putPack (id: PackId, pack: Uint8Array, options?: AbortOptions): Promise<PackPlacement> {
+  async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
     const header = encodeShareHeader({ k: 1, m: 0, index: 0, packLength: pack.byteLength, packId: id, dataHash: id })
-    await this.store.put({ pack: id, index: 0 }, concatBytes([header, pack]), options)
+    let share: Uint8Array
+    if ((options?.headroom ?? 0) >= SHARE_HEADER_BYTES) {
+      share = new Uint8Array(pack.buffer, pack.byteOffset - SHARE_HEADER_BYTES, SHARE_HEADER_BYTES + pack.byteLength)
+      share.set(header, 0)
+    } else {
+      share = concatBytes([header, pack])
+    }
+    await this.store.put({ pack: id, index: 0 }, share, options)
     return { k: 1, m: 0 }
   }
 

@@ -1,66 +1,84 @@
 /**
- * Builds one pack: compresses and encrypts blobs under a fresh pack key, then seals the key to the
- * user's public key and appends the encrypted, padded header. See src/format/pack.ts for the layout.
+ * Builds one pack in a single buffer: blobs are encrypted straight into place under a fresh pack
+ * key; seal() seals the key to the user's public key and appends the encrypted, padded header.
+ * The buffer keeps `headroom` free bytes in front of the pack, so the pack store can prepend a share
+ * header without copying the pack. See src/format/pack.ts for the layout.
  */
 import type { SodiumBackend } from '../crypto/index.js'
 import {
   AEAD_OVERHEAD, blobAssociatedData, encodePackHeader, encodePackPrefix, encodePackTrailer, HEADER_AD,
   packHeaderLength, paddedPackSize, PACK_PREFIX_BYTES, PACK_TRAILER_BYTES, type BlobType, type PackEntry
 } from '../format/pack.js'
-import { compressBlob } from './compress.js'
+import type { Compressed } from './compress.js'
 
 const NONCE_BYTES = 24
+const TAG_BYTES = 16
 
-export interface SealedPack { bytes: Uint8Array, entries: PackEntry[], dataBytes: number }
+export interface SealedPack {
+  /** the pack (a view with `headroom` writable bytes before it in the same buffer) */
+  bytes: Uint8Array
+  headroom: number
+  entries: PackEntry[]
+}
 
 export class Packer {
   private readonly key: Uint8Array
-  private readonly parts: Uint8Array[] = []
+  private buf: Uint8Array
   readonly entries: PackEntry[] = []
+  /** end of the blob area, relative to the pack start */
   private offset = PACK_PREFIX_BYTES
-  /** plaintext bytes added */
-  rawBytes = 0
 
   constructor (
     private readonly sodium: SodiumBackend,
     private readonly recipient: Uint8Array,
-    private readonly compressionLevel: number
+    initialCapacity: number,
+    readonly headroom = 0
   ) {
     this.key = sodium.randomBytes(32)
+    this.buf = new Uint8Array(headroom + Math.max(initialCapacity, PACK_PREFIX_BYTES + 4096))
   }
 
-  /** bytes of blob data so far (the pack is sealed once this passes the target size) */
+  /** bytes of the pack so far (it is sealed once this passes the target size) */
   get size (): number { return this.offset }
   get count (): number { return this.entries.length }
 
-  add (type: BlobType, id: Uint8Array, plaintext: Uint8Array): number {
-    const { compression, data } = compressBlob(plaintext, this.compressionLevel)
+  private ensure (bytes: number): void {
+    const need = this.headroom + this.offset + bytes
+    if (need <= this.buf.byteLength) return
+    let size = this.buf.byteLength * 2
+    while (size < need) size *= 2
+    const next = new Uint8Array(size)
+    next.set(this.buf.subarray(0, this.headroom + this.offset))
+    this.buf = next
+  }
+
+  /** Encrypts an already compressed (or stored) blob into the pack. */
+  add (type: BlobType, id: Uint8Array, rawLength: number, c: Compressed): void {
+    const length = NONCE_BYTES + c.data.byteLength + TAG_BYTES
+    this.ensure(length)
+    const at = this.headroom + this.offset
     const nonce = this.sodium.randomBytes(NONCE_BYTES)
-    const sealed = this.sodium.aeadEncrypt(data, blobAssociatedData(type, id), nonce, this.key)
-    const blob = new Uint8Array(NONCE_BYTES + sealed.byteLength)
-    blob.set(nonce, 0)
-    blob.set(sealed, NONCE_BYTES)
-    this.parts.push(blob)
-    this.entries.push({ type, id: Uint8Array.from(id), compression, offset: this.offset, length: blob.byteLength, rawLength: plaintext.byteLength })
-    this.offset += blob.byteLength
-    this.rawBytes += plaintext.byteLength
-    return blob.byteLength
+    this.buf.set(nonce, at)
+    this.sodium.aeadEncryptInto(this.buf.subarray(at + NONCE_BYTES, at + length), c.data, blobAssociatedData(type, id), nonce, this.key)
+    this.entries.push({ type, id: Uint8Array.from(id), compression: c.compression, offset: this.offset, length, rawLength })
+    this.offset += length
   }
 
   seal (): SealedPack {
     const natural = packHeaderLength(this.entries)
     const total = paddedPackSize(this.offset + natural + AEAD_OVERHEAD + PACK_TRAILER_BYTES)
-    const headerPlain = encodePackHeader(this.entries, total - this.offset - AEAD_OVERHEAD - PACK_TRAILER_BYTES)
+    const headerLength = total - this.offset - AEAD_OVERHEAD - PACK_TRAILER_BYTES
+    this.ensure(total - this.offset)
+    const base = this.headroom
+    this.buf.set(encodePackPrefix(this.sodium.seal(this.key, this.recipient)), base)
+    const headerPlain = encodePackHeader(this.entries, headerLength)
     const nonce = this.sodium.randomBytes(NONCE_BYTES)
-    const headerCt = this.sodium.aeadEncrypt(headerPlain, HEADER_AD, nonce, this.key)
-    const out = new Uint8Array(total)
-    out.set(encodePackPrefix(this.sodium.seal(this.key, this.recipient)), 0)
-    let pos = PACK_PREFIX_BYTES
-    for (const p of this.parts) { out.set(p, pos); pos += p.byteLength }
-    out.set(nonce, pos); pos += NONCE_BYTES
-    out.set(headerCt, pos); pos += headerCt.byteLength
-    out.set(encodePackTrailer(NONCE_BYTES + headerCt.byteLength), pos)
-    this.parts.length = 0
-    return { bytes: out, entries: this.entries, dataBytes: this.rawBytes }
+    let at = base + this.offset
+    this.buf.set(nonce, at)
+    at += NONCE_BYTES
+    this.sodium.aeadEncryptInto(this.buf.subarray(at, at + headerPlain.byteLength + TAG_BYTES), headerPlain, HEADER_AD, nonce, this.key)
+    at += headerPlain.byteLength + TAG_BYTES
+    this.buf.set(encodePackTrailer(NONCE_BYTES + headerPlain.byteLength + TAG_BYTES), at)
+    return { bytes: this.buf.subarray(base, base + total), headroom: this.headroom, entries: this.entries }
   }
 }

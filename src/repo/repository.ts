@@ -10,9 +10,13 @@ import { decodeTree, encodeTree, type Tree } from '../format/tree.js'
 import { asChunkId, asPackId, asTreeId, type ChunkId, type TreeId } from '../ids.js'
 import type { IndexDb, BlobLocation } from '../store/index.js'
 import { equalBytes, toHex } from '../util/bytes.js'
+import { availableParallelism } from 'node:os'
 import { Packer } from './packer.js'
 import { PackReader } from './pack-reader.js'
 import type { PackStore } from './pack-store.js'
+import { compressBlob, type Compressed } from './compress.js'
+import { CompressPool } from './compress-pool.js'
+import { SHARE_HEADER_BYTES } from '../format/share.js'
 
 export interface RepositoryComponents {
   sodium: SodiumBackend
@@ -28,6 +32,10 @@ export interface RepositoryInit {
   compressionLevel?: number
   /** Packs being written at once; more overlaps disk I/O with CPU work, each costs one pack of memory. @default 2 */
   maxPendingPacks?: number
+  /** Worker threads compressing blobs beside the main thread; 0 compresses inline. @default cores - 1, at most 4 */
+  compressWorkers?: number
+  /** Blobs being compressed at once (bounds memory: about this many chunks). @default 8 per worker */
+  maxCompressJobs?: number
 }
 
 export interface RepositoryStats {
@@ -40,12 +48,18 @@ export interface RepositoryStats {
 }
 
 function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
+  const compressWorkers = init.compressWorkers ?? Math.min(4, Math.max(1, availableParallelism() - 1))
   return {
     packSize: init.packSize ?? 16 * 1024 * 1024,
     compressionLevel: init.compressionLevel ?? 3,
-    maxPendingPacks: init.maxPendingPacks ?? 2
+    maxPendingPacks: init.maxPendingPacks ?? 2,
+    compressWorkers,
+    maxCompressJobs: init.maxCompressJobs ?? 8 * Math.max(1, compressWorkers)
   }
 }
+
+/** Blobs smaller than this are compressed inline: a worker round trip would cost more. */
+const POOL_MIN_BYTES = 64 * 1024
 
 export class Repository {
   readonly sodium: SodiumBackend
@@ -58,6 +72,9 @@ export class Repository {
   /** ids of blobs in open packers or in packs being written (hex) */
   private readonly pending = new Set<string>()
   private readonly inflight = new Set<Promise<void>>()
+  /** blobs being compressed by the pool */
+  private readonly jobs = new Set<Promise<void>>()
+  private pool: CompressPool | undefined
   private writeError: unknown
   readonly stats: RepositoryStats = { blobsAdded: 0, rawBytesAdded: 0, packBytesAdded: 0, packsAdded: 0 }
 
@@ -79,25 +96,47 @@ export class Repository {
     return this.pending.has(toHex(id)) || this.index.hasBlob(id)
   }
 
-  /** Adds a blob unless the repository has it. Returns true if it was new. */
+  /**
+   * Adds a blob unless the repository has it. Returns true if it was new. The plaintext is copied
+   * when needed: the caller may reuse its buffer as soon as the promise resolves.
+   */
   async saveBlob (type: BlobType, id: Uint8Array, plaintext: Uint8Array): Promise<boolean> {
     this.throwIfWriteFailed()
     const key = toHex(id)
     if (this.pending.has(key) || this.index.hasBlob(id)) return false
-    let packer = this.packers.get(type)
-    if (packer === undefined) {
-      packer = new Packer(this.sodium, this.identity.boxPublicKey, this.init.compressionLevel)
-      this.packers.set(type, packer)
-    }
-    packer.add(type, id, plaintext)
     this.pending.add(key)
     this.stats.blobsAdded++
     this.stats.rawBytesAdded += plaintext.byteLength
+    const rawLength = plaintext.byteLength
+    if (this.init.compressWorkers === 0 || this.init.compressionLevel <= 0 || rawLength < POOL_MIN_BYTES) {
+      await this.append(type, id, rawLength, compressBlob(plaintext, this.init.compressionLevel))
+      return true
+    }
+    this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel)
+    const job = this.pool.compress(new Uint8Array(plaintext)) // a copy: the caller reuses its buffer
+      .then(async c => { await this.append(type, id, rawLength, c) })
+      .catch((err: unknown) => { this.writeError ??= err })
+    this.jobs.add(job)
+    void job.finally(() => this.jobs.delete(job))
+    while (this.jobs.size >= this.init.maxCompressJobs) await Promise.race(this.jobs)
+    this.throwIfWriteFailed()
+    return true
+  }
+
+  /** Encrypts a compressed blob into the open pack of its type; seals and writes the pack when full. */
+  private async append (type: BlobType, id: Uint8Array, rawLength: number, c: Compressed): Promise<void> {
+    let packer = this.packers.get(type)
+    if (packer === undefined) {
+      // data packs get their whole budget up front; tree packs grow from small
+      const capacity = type === BlobType.Data ? this.init.packSize + 6 * 1024 * 1024 : 256 * 1024
+      packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES)
+      this.packers.set(type, packer)
+    }
+    packer.add(type, id, rawLength, c)
     if (packer.size >= this.init.packSize) {
       this.packers.delete(type)
       await this.writePack(packer, type)
     }
-    return true
   }
 
   async saveTree (tree: Tree): Promise<TreeId> {
@@ -114,6 +153,7 @@ export class Repository {
 
   /** Seals open packs and waits until every pack is stored and indexed. */
   async flush (): Promise<void> {
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
     for (const [type, packer] of [...this.packers]) {
       this.packers.delete(type)
       if (packer.count > 0) await this.writePack(packer, type)
@@ -128,7 +168,7 @@ export class Repository {
     const id = asPackId(contentHash(sealed.bytes))
     const task = (async () => {
       try {
-        const placement = await this.packs.putPack(id, sealed.bytes)
+        const placement = await this.packs.putPack(id, sealed.bytes, { headroom: sealed.headroom })
         await this.index.addPack(
           { id, size: sealed.bytes.byteLength, blobs: sealed.entries.length, k: placement.k, m: placement.m, time: Date.now(), kind: type },
           sealed.entries
@@ -173,6 +213,7 @@ export class Repository {
 
   async close (): Promise<void> {
     await this.flush().catch(() => {})
+    await this.pool?.close()
     await this.index.close()
     await this.packs.close()
   }

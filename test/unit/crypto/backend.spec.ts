@@ -40,7 +40,21 @@ for (const name of NAMES) {
           const c = b.aeadEncrypt(m, ad, nonce, key)
           assert.equal(c.byteLength, m.byteLength + AEAD_TAG_BYTES)
           assert.deepEqual(b.aeadDecrypt(c, ad, nonce, key), m)
+          // the in-place variant writes the same bytes at an offset of a larger buffer
+          const big = new Uint8Array(m.byteLength + AEAD_TAG_BYTES + 10)
+          b.aeadEncryptInto(big.subarray(5, 5 + m.byteLength + AEAD_TAG_BYTES), m, ad, nonce, key)
+          assert.deepEqual(big.subarray(5, 5 + c.byteLength), c)
+          assert.ok(big.subarray(0, 5).every(x => x === 0) && big.subarray(5 + c.byteLength).every(x => x === 0))
         }), { seed: 1, numRuns: 100 })
+    })
+
+    it('AEAD into: a wrong output size or an overlap with the plaintext is refused', () => {
+      const key = fill(32, 1)
+      const nonce = fill(24, 2)
+      const buf = new Uint8Array(64)
+      assert.throws(() => b.aeadEncryptInto(new Uint8Array(10), new Uint8Array(4), null, nonce, key), RangeError)
+      assert.throws(() => b.aeadEncryptInto(buf.subarray(8, 28), buf.subarray(10, 14), null, nonce, key), RangeError)
+      assert.throws(() => b.aeadEncryptInto(buf.subarray(0, 20), buf.subarray(10, 14), null, nonce, key), RangeError)
     })
 
     it('AEAD: null and empty associated data are the same', () => {
