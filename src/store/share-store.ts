@@ -32,6 +32,8 @@ export interface ShareStore {
    * Stores the share atomically and durably: once the promise resolves the share survives a crash,
    * and at no time can a reader see a partial share. Idempotent: putting an existing share again with
    * identical bytes succeeds. A full disk raises NoSpaceError and leaves nothing behind.
+   * A store MUST NOT keep a reference to `data` once the promise settles: the caller reuses the
+   * buffer for the next pack.
    */
   put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void>
   /** The whole share. NotFoundError if absent. */

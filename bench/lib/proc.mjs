@@ -1,0 +1,164 @@
+// Running commands for the benchmark: wall time, peak RSS, captured output, timeouts.
+//
+// Peak RSS is measured two ways and the larger is reported:
+//   - GNU time's %M (ru_maxrss of the largest single process in the tree, exact, from the kernel);
+//   - the sum of RSS over the whole process tree below the command, sampled every 100 ms from /proc.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const GNU_TIME = '/usr/bin/time';
+const POLL_MS = 100;
+const STDOUT_CAP = 64 << 20;
+const STDERR_CAP = 256 << 10;
+
+let pageSize = 4096;
+try {
+  const r = spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' });
+  if (r.status === 0 && Number(r.stdout) > 0) pageSize = Number(r.stdout);
+} catch { /* keep 4096 */ }
+
+/** Process groups of the commands now running, so an interrupt can stop them. */
+export const running = new Set();
+
+export function hasGnuTime() {
+  if (!existsSync(GNU_TIME)) return false;
+  const r = spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' });
+  return r.status === 0 && /^\d+\s*$/m.test(r.stderr);
+}
+
+/** Sum of RSS (KiB) over all descendants of rootPid; includeRoot adds rootPid itself. */
+function treeRssKiB(rootPid, includeRoot) {
+  const kids = new Map();
+  const rss = new Map();
+  let names;
+  try { names = readdirSync('/proc'); } catch { return 0; }
+  for (const name of names) {
+    if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
+    let s;
+    try { s = readFileSync(`/proc/${name}/stat`, 'latin1'); } catch { continue; }
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(name);
+    const ppid = Number(f[1]);
+    rss.set(pid, Number(f[21]) * pageSize / 1024);
+    if (!kids.has(ppid)) kids.set(ppid, []);
+    kids.get(ppid).push(pid);
+  }
+  let total = includeRoot ? (rss.get(rootPid) ?? 0) : 0;
+  const stack = [...(kids.get(rootPid) ?? [])];
+  while (stack.length > 0) {
+    const p = stack.pop();
+    total += rss.get(p) ?? 0;
+    for (const c of kids.get(p) ?? []) stack.push(c);
+  }
+  return total;
+}
+
+function appendCapped(buf, chunk, cap, keepTail) {
+  buf.parts.push(chunk);
+  buf.len += chunk.length;
+  if (buf.len > cap) {
+    const all = Buffer.concat(buf.parts);
+    const kept = keepTail ? all.subarray(all.length - cap) : all.subarray(0, cap);
+    buf.parts = [kept];
+    buf.len = kept.length;
+    buf.truncated = true;
+  }
+}
+
+let seq = 0;
+
+/**
+ * Run one command.
+ * opts: { env, cwd, timeoutS, measure, useTime, okCodes, stdoutToNull }
+ * Returns { ok, code, signal, timedOut, seconds, stdout, stderr, peakRssKiB, rssTimeKiB, rssTreeKiB, error }.
+ */
+export function run(cmd, args, opts = {}) {
+  const { env = process.env, cwd = process.cwd(), timeoutS = 3600, measure = false,
+    useTime = true, okCodes = [0] } = opts;
+  const timeFile = join(tmpdir(), `p2pbak-bench-time-${process.pid}-${seq++}.txt`);
+  const withTime = measure && useTime;
+  const argv = withTime ? [GNU_TIME, '-f', '%M', '-o', timeFile, cmd, ...args] : [cmd, ...args];
+  return new Promise((resolve) => {
+    const out = { parts: [], len: 0, truncated: false };
+    const err = { parts: [], len: 0, truncated: false };
+    const t0 = process.hrtime.bigint();
+    let child;
+    try {
+      child = spawn(argv[0], argv.slice(1), { env, cwd, detached: true,
+        stdio: ['ignore', opts.stdoutToNull ? 'ignore' : 'pipe', 'pipe'] });
+    } catch (e) {
+      resolve({ ok: false, code: null, signal: null, timedOut: false, seconds: 0, stdout: '',
+        stderr: '', error: String(e) });
+      return;
+    }
+    running.add(child.pid);
+    let treePeak = 0;
+    const poll = measure ? setInterval(() => {
+      const v = treeRssKiB(child.pid, !withTime);
+      if (v > treePeak) treePeak = v;
+    }, POLL_MS) : null;
+    let timedOut = false;
+    let killer2 = null;
+    const killer = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      killer2 = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 10_000);
+    }, timeoutS * 1000);
+    child.stdout?.on('data', (c) => appendCapped(out, c, STDOUT_CAP, false));
+    child.stderr.on('data', (c) => appendCapped(err, c, STDERR_CAP, true));
+    let spawnError = null;
+    child.on('error', (e) => { spawnError = String(e); });
+    child.on('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      running.delete(child.pid);
+      if (poll) clearInterval(poll);
+      clearTimeout(killer);
+      if (killer2) clearTimeout(killer2);
+      let rssTime = null;
+      if (withTime && existsSync(timeFile)) {
+        const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
+        const last = Number(lines[lines.length - 1]);
+        if (Number.isFinite(last)) rssTime = last;
+        rmSync(timeFile, { force: true });
+      }
+      const stderr = Buffer.concat(err.parts).toString('utf8');
+      const stdout = Buffer.concat(out.parts).toString('utf8');
+      const peak = measure ? Math.max(rssTime ?? 0, treePeak) : null;
+      resolve({
+        ok: !timedOut && spawnError === null && okCodes.includes(code),
+        code, signal, timedOut, seconds, stdout, stderr,
+        stdoutTruncated: out.truncated, stderrTruncated: err.truncated,
+        peakRssKiB: peak, rssTimeKiB: rssTime, rssTreeKiB: measure ? treePeak : null,
+        error: spawnError ?? (timedOut ? `timed out after ${timeoutS} s` : null),
+      });
+    });
+  });
+}
+
+/** Run quietly and return trimmed stdout, or null on failure. */
+export function capture(cmd, args, opts = {}) {
+  try {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 << 20, ...opts });
+    return r.status === 0 ? r.stdout.trim() : null;
+  } catch { return null; }
+}
+
+/** Apparent size in bytes (du -sb); 0 if the path does not exist, null on error. */
+export function duBytes(path) {
+  if (!existsSync(path)) return 0;
+  const s = capture('du', ['-sb', path]);
+  if (s === null) return null;
+  return Number(s.split('\t')[0]);
+}
+
+export function which(name) {
+  return capture('sh', ['-c', `command -v ${name}`]);
+}
+
+/** Last part of a command's stderr, for failure reports. */
+export function tail(text, lines = 25) {
+  const all = text.trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/env node
+// p2pbak benchmark against restic and borg on the shared deterministic corpus.
+// Usage: npm run bench   (env: BENCH_SCALE=1, BENCH_SEED=42, BENCH_TOOLS=p2pbak,restic,borg,
+//                         BENCH_TIMEOUT_S, BENCH_KEEP=1 keeps temp repos, BENCH_STRICT=1 exits 1 on FAIL,
+//                         P2PBAK_SHARED=path of the shared folder). See docs/benchmarks.md.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { duBytes, run, running, tail } from './lib/proc.mjs';
+import { buildTable, judge, UNITS } from './lib/report.mjs';
+import { BENCH_DIR, REPO_ROOT, ensureCorpus, ensureSystemTools, machineInfo, readConfig, warmUp } from './lib/setup.mjs';
+import { ADAPTERS } from './lib/tools.mjs';
+import { verifyTree } from './lib/verify.mjs';
+
+const log = (msg) => console.log(`[bench] ${msg}`);
+let tmp = null;
+let keep = false;
+
+process.on('SIGINT', () => {
+  for (const pgid of running) { try { process.kill(-pgid, 'SIGTERM'); } catch { /* gone */ } }
+  if (tmp && !keep) rmSync(tmp, { recursive: true, force: true });
+  console.error('[bench] interrupted');
+  process.exit(130);
+});
+
+function report(tool, label, r) {
+  if (r.ok) return;
+  const why = r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`);
+  console.error(`[bench] ${tool}: ${label} FAILED (${why})`);
+  const err = tail(r.stderr);
+  if (err) console.error(err.replace(/^/gm, `  ${tool} stderr| `));
+  if (!err && r.stdout) console.error(tail(r.stdout, 10).replace(/^/gm, `  ${tool} stdout| `));
+}
+
+/** Flush dirty pages so that writes of earlier steps are not paid for by the next one; returns seconds. */
+function syncDisks() {
+  const t0 = process.hrtime.bigint();
+  spawnSync('sync', [], { stdio: 'ignore' });
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+function cpuTimes() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + (f[4] ?? 0);
+  return { idle, total: f.reduce((x, y) => x + y, 0) };
+}
+
+/** Share of all CPUs busy (0..1) during a 1 s window in which the harness itself is idle. */
+async function othersBusy() {
+  try {
+    const a = cpuTimes();
+    await new Promise((res) => setTimeout(res, 1000));
+    const b = cpuTimes();
+    return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : null;
+  } catch { return null; }
+}
+
+/** A timed step: sync first (untimed), note the load, run, then time a sync (reported, not in the table). */
+async function timedStep(tool, label, c, cfg, bytes, warmDir) {
+  const warmSeconds = warmDir ? warmUp([warmDir]) : null;
+  syncDisks();
+  const busy = await othersBusy();
+  const r = await exec(tool, label, c, cfg.timeoutS, true);
+  const s = stepRecord(r, bytes);
+  s.syncAfterSeconds = syncDisks();
+  s.cpuBusyBefore = busy;
+  s.warmUpSeconds = warmSeconds;
+  return { r, s };
+}
+
+async function exec(tool, label, c, timeoutS, measure) {
+  const r = await run(c.cmd, c.args, { env: c.env, cwd: c.cwd ?? REPO_ROOT, okCodes: c.okCodes, timeoutS, measure });
+  report(tool, label, r);
+  return r;
+}
+
+function stepRecord(r, bytes) {
+  return {
+    ok: r.ok, exitCode: r.code, signal: r.signal, error: r.error, seconds: r.seconds,
+    mbps: r.ok && bytes && r.seconds > 0 ? bytes / r.seconds / UNITS.MB : null,
+    peakRssMiB: r.peakRssKiB === null ? null : r.peakRssKiB / 1024,
+    rssTimeMiB: r.rssTimeKiB === null ? null : r.rssTimeKiB / 1024,
+    rssTreeMiB: r.rssTreeKiB === null ? null : r.rssTreeKiB / 1024,
+    stderrTail: r.ok ? undefined : tail(r.stderr),
+  };
+}
+
+function sizes(adapter, ctx) {
+  const d = adapter.repoDirs(ctx);
+  const extra = {};
+  for (const [k, p] of Object.entries(d.extra)) extra[k] = duBytes(p);
+  return { repo: duBytes(d.repo), extra };
+}
+
+async function benchTool(name, cfg, corpus) {
+  const a = ADAPTERS[name];
+  if (!a) return { skipped: true, reason: `unknown tool ${name}` };
+  const probe = a.probe();
+  if (!probe.ok) {
+    log(`${name}: skipped (${probe.reason})`);
+    return { skipped: true, reason: probe.reason };
+  }
+  log(`${name}: ${probe.version.split('\n')[0]}`);
+  const res = { version: probe.version, settings: a.settings, steps: {}, sizes: {} };
+  const ctx = a.context(tmp);
+  res.warmUpSeconds = warmUp([corpus.v1, corpus.v2]);
+  log(`${name}: warm-up read of v1 and v2 took ${res.warmUpSeconds.toFixed(1)} s`);
+
+  const init = await exec(name, 'init', a.init(ctx), cfg.timeoutS, false);
+  res.init = { ok: init.ok, seconds: init.seconds };
+  if (!init.ok) {
+    res.skipped = true;
+    res.reason = `init failed: ${init.error ?? `exit ${init.code}`}`;
+    res.initStderr = tail(init.stderr);
+    return res;
+  }
+  if (name === 'p2pbak') {
+    try {
+      const j = JSON.parse(init.stdout); // never keep or print the recovery phrase
+      res.init.userId = j.userId;
+      res.init.peerId = j.peerId;
+    } catch { res.init.note = 'init --json output was not JSON'; }
+  }
+  if (a.extraInfo) res.info = a.extraInfo(ctx);
+
+  const backups = [
+    ['v1', corpus.v1, corpus.stats.v1.apparentBytes, 'backup of v1 (first)'],
+    ['v2', corpus.v2, corpus.stats.v2.apparentBytes, 'backup of v2 (new path, reads all files)'],
+    ['v2again', corpus.v2, corpus.stats.v2.apparentBytes, 'backup of v2 again (no change)'],
+  ];
+  for (const [key, path, bytes, label] of backups) {
+    const before = sizes(a, ctx);
+    const { r, s } = await timedStep(name, label, a.backup(ctx, path, key), cfg, bytes, path);
+    const after = sizes(a, ctx);
+    s.repoBefore = before.repo;
+    s.repoAfter = after.repo;
+    s.repoGrew = before.repo !== null && after.repo !== null ? after.repo - before.repo : null;
+    s.extraGrew = Object.fromEntries(Object.keys(after.extra).map((k) => [k,
+      after.extra[k] !== null && before.extra[k] !== null ? after.extra[k] - before.extra[k] : null]));
+    s.extraAfter = after.extra;
+    s.toolSummary = r.ok ? a.summary(r.stdout) : null;
+    res.steps[key] = s;
+    log(`${name}: ${label}: ${r.ok ? 'ok' : 'FAILED'} in ${r.seconds.toFixed(2)} s` +
+      (s.mbps ? `, ${s.mbps.toFixed(1)} MB/s` : '') +
+      (s.peakRssMiB !== null ? `, peak RSS ${s.peakRssMiB.toFixed(0)} MiB` : '') +
+      (s.repoGrew !== null ? `, repo +${(s.repoGrew / UNITS.MB).toFixed(2)} MB` : ''));
+  }
+
+  if (a.snapshots) {
+    const r = await exec(name, 'snapshots --json', a.snapshots(ctx), cfg.timeoutS, true);
+    res.snapshotsStep = stepRecord(r, null);
+    if (r.peakRssKiB !== null) log(`${name}: snapshots --json (untimed step): peak RSS ${(r.peakRssKiB / 1024).toFixed(0)} MiB`);
+    if (r.ok) {
+      try {
+        const list = JSON.parse(r.stdout);
+        res.snapshots = Array.isArray(list) ? list.map((x) => ({ id: x.id, time: x.time, paths: x.paths })) : list;
+      } catch { res.snapshots = 'output was not JSON'; }
+    }
+  }
+
+  const target = join(tmp, `restore-${name}`);
+  mkdirSync(target, { recursive: true });
+  const { r: rr, s: rs } = await timedStep(name, 'restore of v2 (latest)', a.restore(ctx, target), cfg,
+    corpus.stats.v2.apparentBytes);
+  res.steps.restore = rs;
+  log(`${name}: restore of v2: ${rr.ok ? 'ok' : 'FAILED'} in ${rr.seconds.toFixed(2)} s` +
+    (res.steps.restore.mbps ? `, ${res.steps.restore.mbps.toFixed(1)} MB/s` : '') +
+    (res.steps.restore.peakRssMiB !== null ? `, peak RSS ${res.steps.restore.peakRssMiB.toFixed(0)} MiB` : ''));
+  const root = a.restoredRoot(target, corpus.v2);
+  if (rr.ok && !existsSync(root)) {
+    res.steps.restore.ok = false;
+    res.steps.restore.error = `restored tree not found at ${root}`;
+    res.steps.restore.mbps = null;
+    console.error(`[bench] ${name}: restore reported success but ${root} does not exist`);
+  }
+  if (name === 'p2pbak' && res.steps.restore.ok) {
+    log(`${name}: verifying restore against v2 (diff -r, find -printf listing)`);
+    const v = verifyTree(corpus.v2, root);
+    res.verify = v;
+    log(`${name}: verify: ${v.ok ? 'byte-exact, metadata equal' : 'MISMATCH'} (${v.entries} entries)`);
+    for (const p of v.problems) console.error(`  verify| ${p}`);
+    for (const i of v.info) log(`  verify (info)| ${i}`);
+  }
+  if (!keep) rmSync(target, { recursive: true, force: true });
+  res.sizes.final = sizes(a, ctx);
+  return res;
+}
+
+function notesText(cfg, corpus, results, setupNotes) {
+  const lines = [
+    `corpus: ${corpus.dir} (seed ${cfg.seed}, scale ${cfg.scaleText}, ${corpus.reused ? 'reused from cache' : `built in ${corpus.seconds.toFixed(0)} s`})`,
+    `  v1: ${corpus.stats.v1.files} files, ${corpus.stats.v1.dirs} dirs, ${corpus.stats.v1.symlinks} symlinks, ${(corpus.stats.v1.apparentBytes / UNITS.MB).toFixed(1)} MB apparent`,
+    `  v2: ${corpus.stats.v2.files} files, ${corpus.stats.v2.dirs} dirs, ${corpus.stats.v2.symlinks} symlinks, ${(corpus.stats.v2.apparentBytes / UNITS.MB).toFixed(1)} MB apparent`,
+    'MB = 10^6 bytes, MiB = 2^20 bytes. MB/s = apparent bytes (du -sb) of the tree / wall seconds.',
+    'Each tool backs up v1 then v2 at their own absolute paths into one repo. v2\'s first backup has a new path,',
+    '  so no tool finds a parent / files-cache hit: it reads every file of v2 and dedups against v1.',
+    '  "v2 again" is the second backup of the same v2 path (no change; parent snapshot / files cache used).',
+    'Repo growth = du -sb of the repo dir after minus before. p2pbak: the whole P2PBAK_HOME (store/ + index + rest);',
+    '  restic: the repo dir (its cache dir is separate and not counted); borg: the repo dir (BORG_BASE_DIR not counted).',
+    'Peak RSS = max(GNU time %M of the largest process, sum of RSS over the process tree sampled every 100 ms).',
+    'Page cache: nothing is dropped; before each tool every file of v1 and v2 is read once, and before each backup',
+    '  step its source tree is read once more (untimed), so every tool sees a warm cache.',
+    '`sync` runs (untimed) before every timed step, so no step pays for write-back of an earlier one; then the harness',
+    '  idles 1 s and records how busy the CPUs were (other processes), to flag noisy runs.',
+    `Machine: ${results.machine.cpus} CPUs (${results.machine.cpuModel}), ${results.machine.memGiB} GiB RAM, ` +
+      `${results.machine.os}, ${results.machine.kernel}, Node ${results.machine.node}; ` +
+      `repos in ${tmp} (${results.machine.tmpFilesystem}). Tools run one after another, not in parallel.`,
+    'Only p2pbak\'s restore is verified (diff -r + type/mode/mtime(s)/symlink listing); restic/borg restores are only timed.',
+  ];
+  for (const [name, r] of Object.entries(results.tools)) {
+    if (r.skipped) lines.push(`${name}: SKIPPED - ${r.reason}`);
+    else lines.push(`${name}: ${r.version.split('\n')[0]} - ${r.settings}`);
+  }
+  for (const n of setupNotes) lines.push(`setup: ${n}`);
+  const busy = Object.values(results.tools).flatMap((r) => Object.values(r.steps ?? {}))
+    .map((st) => st.cpuBusyBefore).filter((x) => typeof x === 'number');
+  const maxBusy = busy.length > 0 ? Math.max(...busy) : 0;
+  if (maxBusy > 0.2) {
+    lines.push(`WARNING: other processes kept up to ${(maxBusy * 100).toFixed(0)} % of all CPUs busy in the 1 s ` +
+      'before a step: timings are noisy; rerun on an idle machine.');
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const cfg = readConfig();
+  keep = cfg.keep;
+  log(`scale ${cfg.scaleText}, seed ${cfg.seed}, tools ${cfg.tools.join(',')}, per-command timeout ${cfg.timeoutS} s`);
+  const setupNotes = ensureSystemTools(cfg.tools);
+  for (const n of setupNotes) log(`setup: ${n}`);
+  const corpus = ensureCorpus(cfg);
+  log(`corpus ready: ${corpus.dir}`);
+  tmp = mkdtempSync(join(os.tmpdir(), 'p2pbak-bench-'));
+  const startedAt = new Date();
+  const results = {
+    startedAt: startedAt.toISOString(),
+    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, timeoutS: cfg.timeoutS },
+    machine: machineInfo(tmp),
+    p2pbakVersion: JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version,
+    corpus: { dir: corpus.dir, reused: corpus.reused, buildSeconds: corpus.seconds, ...corpus.stats },
+    setupNotes,
+    tools: {},
+  };
+  for (const name of cfg.tools) {
+    try {
+      results.tools[name] = await benchTool(name, cfg, corpus);
+    } catch (e) {
+      console.error(`[bench] ${name}: harness error: ${e instanceof Error ? e.stack : String(e)}`);
+      results.tools[name] = { skipped: true, reason: `harness error: ${String(e)}` };
+    }
+  }
+  const toolNames = cfg.tools.filter((t) => ADAPTERS[t]);
+  const table = buildTable(results.tools, toolNames);
+  const verdicts = judge(results.tools);
+  results.verdicts = verdicts;
+  results.finishedAt = new Date().toISOString();
+  console.log('');
+  console.log(notesText(cfg, corpus, results, setupNotes));
+  console.log('');
+  console.log(table);
+  console.log('');
+  for (const v of verdicts) console.log(`${v.verdict.padEnd(4)}  ${v.bar}: ${v.detail}`);
+  mkdirSync(BENCH_DIR, { recursive: true });
+  const file = join(BENCH_DIR, `results-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  results.table = table;
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults written to ${file}`);
+  if (keep) console.log(`temp dir kept: ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+  if (cfg.strict && verdicts.some((v) => v.verdict === 'FAIL')) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  console.error(`[bench] fatal: ${e instanceof Error ? e.stack : String(e)}`);
+  if (tmp && !keep) rmSync(tmp, { recursive: true, force: true });
+  process.exitCode = 1;
+});
