@@ -66,8 +66,15 @@ export class Restorer {
     const target = Buffer.from(opts.target)
     await mkdir(target, { recursive: true })
     await this.restoreTree(tree, target, Buffer.from(''))
-    // directory metadata last and deepest first, so writing children does not disturb parents' mtimes
-    for (const d of this.dirMetas.reverse()) await this.applyMeta(d.path, d.node)
+    // directory metadata last, children before parents (the order dirMetas is filled in), so that
+    // restoring a child neither changes a parent's mtime nor runs into a parent already made read-only
+    for (const d of this.dirMetas) {
+      try {
+        await this.applyMeta(d.path, d.node)
+      } catch (err: unknown) {
+        this.itemError(d.path, err)
+      }
+    }
     return { ...this.s, errors: this.errors, durationMs: Date.now() - started }
   }
 
@@ -113,7 +120,7 @@ export class Restorer {
   private async restoreNode (node: TreeNode, path: Buffer, snapPath: Buffer, all: boolean): Promise<void> {
     switch (node.type) {
       case 'dir':
-        await mkdir(path, { mode: 0o700 }).catch((err: unknown) => { if (errnoCode(err) !== 'EEXIST') throw err })
+        await this.ensureRealDirectory(path)
         if (node.subtree !== undefined) await this.restoreTree(node.subtree, path, snapPath, all)
         this.dirMetas.push({ path, node })
         this.s.dirs++
@@ -133,6 +140,17 @@ export class Restorer {
         if (!all) return
         await this.restoreSpecial(node, path)
     }
+  }
+
+  /**
+   * Makes `path` a real directory. Whatever else is there (a symlink above all: following it would
+   * write outside the target) is removed first; an existing real directory is reused.
+   */
+  private async ensureRealDirectory (path: Buffer): Promise<void> {
+    const st = await lstat(path).catch((err: unknown) => { if (errnoCode(err) === 'ENOENT') return undefined; throw err })
+    if (st?.isDirectory() === true) return
+    if (st !== undefined) await rm(path, { force: true })
+    await mkdir(path, { mode: 0o700 })
   }
 
   private async restoreFile (node: TreeNode, path: Buffer): Promise<void> {

@@ -44,7 +44,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   registerInit(program, ctx)
   registerBackup(program, ctx, setExit)
   registerInspect(program, ctx)
-  registerRestore(program, ctx)
+  registerRestore(program, ctx, setExit)
   registerCheck(program, ctx, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
 

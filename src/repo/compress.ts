@@ -18,7 +18,10 @@ export function compressBlob (plain: Uint8Array, level = DEFAULT_ZSTD_LEVEL): Co
 }
 
 export function decompressBlob (compression: number, data: Uint8Array, rawLength: number): Uint8Array {
-  if (compression === Compression.None) return data
+  if (compression === Compression.None) {
+    if (data.byteLength !== rawLength) throw new CorruptDataError(`a stored blob has ${data.byteLength} bytes, its header says ${rawLength}`)
+    return data
+  }
   let out: Uint8Array
   try {
     out = zstd.decompress(data)

@@ -39,7 +39,9 @@ export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelop
   } catch (err: unknown) {
     throw new UnauthenticatedError('snapshot record does not decrypt with this identity', { cause: err })
   }
-  return { id: asSnapshotId(contentHash(envelope)), record: decodeSnapshotRecord(plain) }
+  const record = decodeSnapshotRecord(plain)
+  if (record.userId !== identity.userId) throw new UnauthenticatedError('snapshot record names another user than its envelope')
+  return { id: asSnapshotId(contentHash(envelope)), record }
 }
 
 export async function saveSnapshot (packs: PackStore, sodium: SodiumBackend, identity: Identity, record: SnapshotRecord): Promise<SnapshotId> {

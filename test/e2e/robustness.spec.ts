@@ -80,6 +80,57 @@ describe('e2e: robustness', function () {
     assert.ok(s.errors.every(e => e.code === 'EACCES'))
   })
 
+  it('restore never writes through a symlink that is already in the target', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'sub'), { recursive: true })
+    writeFileSync(join(src, 'sub', 'file.txt'), 'mine')
+    const home = join(dir, 'home')
+    const cli = cliFor(home)
+    assert.equal((await cli('init')).code, 0)
+    assert.equal((await cli('backup', src)).code, 0)
+    // an attacker (or an old tree) left a symlink where the snapshot has a directory
+    const target = join(dir, 'restore')
+    const elsewhere = join(dir, 'elsewhere')
+    mkdirSync(elsewhere)
+    mkdirSync(join(target, src), { recursive: true })
+    spawnSync('ln', ['-s', elsewhere, join(target, src, 'sub')])
+    const r = await cli('restore', 'latest', '--target', target)
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(readdirSync(elsewhere), [])
+    assert.equal(statSync(elsewhere).mode & 0o7777, 0o755)
+    assert.equal(readFileSync(join(target, src, 'sub', 'file.txt'), 'utf8'), 'mine')
+    assert.ok(statSync(join(target, src, 'sub')).isDirectory())
+  })
+
+  it('a non-root user restores read-only directories and files completely', async function () {
+    if (!isRoot) this.skip() // the scenario is built by running the CLI as another user
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'ro-dir', 'inner'), { recursive: true })
+    writeFileSync(join(src, 'ro-dir', 'inner', 'f.txt'), 'deep')
+    writeFileSync(join(src, 'ro-file'), 'read only')
+    chmodSync(join(src, 'ro-file'), 0o400)
+    chmodSync(join(src, 'ro-dir', 'inner'), 0o500)
+    chmodSync(join(src, 'ro-dir'), 0o500)
+    spawnSync('chown', ['-R', '65534:65534', src])
+    chmodSync(dir, 0o777)
+    const home = join(dir, 'home')
+    mkdirSync(home, { mode: 0o777 })
+    chmodSync(home, 0o777)
+    const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
+    const run = (...args: string[]): { code: number, stdout: string, stderr: string } => {
+      const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
+      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+    }
+    assert.equal(run('init').code, 0)
+    const b = run('backup', src)
+    assert.equal(b.code, 0, b.stderr)
+    const target = join(dir, 'restore')
+    const r = run('restore', 'latest', '--target', target, '--json')
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal((JSON.parse(r.stdout) as { errors: unknown[] }).errors.length, 0)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n, owners: true }), [])
+  })
+
   it('one flipped byte in the store: check --read-data names the file, the other files still restore', async () => {
     const src = join(dir, 'src')
     mkdirSync(src)

@@ -3,13 +3,13 @@ import type { Command } from 'commander'
 import { Restorer } from '../../backup/index.js'
 import { listSnapshots, resolveSnapshot } from '../../repo/index.js'
 import { formatId, shortId } from '../../ids.js'
-import { RestoreIncompleteError } from '../../errors.js'
+import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
-export function registerRestore (program: Command, ctx: () => CommandContext): void {
+export function registerRestore (program: Command, ctx: () => CommandContext, setExit: (code: number) => void): void {
   program.command('restore')
     .description('restore a snapshot (or parts of it) into a directory')
     .argument('<snapshot>', 'snapshot id (or unique prefix) or "latest"')
@@ -38,7 +38,8 @@ export function registerRestore (program: Command, ctx: () => CommandContext): v
           print(c.io, `restored snapshot ${shortId(snap.id)} to ${opts.target}: ${summary.files} files, ${summary.dirs} dirs, ${summary.symlinks} symlinks, ${formatBytes(summary.bytesWritten)} written${summary.bytesReused > 0 ? `, ${formatBytes(summary.bytesReused)} reused` : ''} in ${formatDuration(summary.durationMs)}`)
         }
         if (summary.errors.length > 0) {
-          throw new RestoreIncompleteError(`${summary.errors.length} item(s) could not be restored (listed above); everything else was restored`)
+          if (!c.json) printErr(c.io, `p2pbak: ${summary.errors.length} item(s) could not be restored (listed above); everything else was restored`)
+          setExit(ExitCode.ERROR)
         }
       } finally {
         await home.close()
