@@ -1,16 +1,18 @@
 /**
  * Pack format (version 1). A pack holds many encrypted blobs plus an encrypted header listing them.
  *
- *   pack      = magic "P2PBPACK"(8) || version u8 (=1) || sealedKey(80) || blob* || encHeader || headerLength u32le
+ *   pack      = magic "P2PBPACK"(8) || version u8 (=1) || sealedKeyInfo(84) || blob* || encHeader
+ *   keyInfo   = packKey(32) || headerOffset u32le                     (sealedKeyInfo = crypto_box_seal(keyInfo))
  *   blob      = nonce(24) || XChaCha20-Poly1305(packKey, nonce, AD = blobAD(type, id), stored) (ciphertext || tag(16))
  *   stored    = zstd(plaintext) if compression = 1, else plaintext
- *   encHeader = nonce(24) || XChaCha20-Poly1305(packKey, nonce, AD = "p2pbak pack header v1", header)
+ *   encHeader = nonce(24) || XChaCha20-Poly1305(packKey, nonce, AD = "p2pbak pack header v1", header), to the end of the pack
  *   header    = count uvarint || entry{count} || zero padding
  *   entry     = type u8 || id(32) || compression u8 || offset uvarint || length uvarint || rawLength uvarint
  *
- * sealedKey is the random 32-byte pack key sealed (crypto_box_seal) to the user's X25519 public key.
- * The zero padding makes the whole pack exactly `paddedPackSize(unpadded)` bytes, so the pack's size
- * reveals neither the number nor the sizes of its blobs. docs/format/packs.md is the full spec.
+ * sealedKeyInfo is the random 32-byte pack key and the offset of encHeader, sealed (crypto_box_seal) to
+ * the user's X25519 public key. Nothing outside it says where the blobs end. The zero padding makes the
+ * whole pack exactly `paddedPackSize(unpadded)` bytes, so the pack's size reveals neither the number nor
+ * the sizes of its blobs. docs/format/packs.md is the full spec.
  * This module is pure: callers do the encryption.
  */
 import { FormatError } from '../errors.js'
@@ -18,9 +20,11 @@ import { ByteReader, ByteWriter, utf8Encode } from '../util/bytes.js'
 
 export const PACK_MAGIC = utf8Encode('P2PBPACK')
 export const PACK_VERSION = 1
-export const SEALED_KEY_BYTES = 80
-export const PACK_PREFIX_BYTES = PACK_MAGIC.byteLength + 1 + SEALED_KEY_BYTES
-export const PACK_TRAILER_BYTES = 4
+/** packKey(32) || headerOffset u32le: the plaintext of the sealed key info */
+export const KEY_INFO_BYTES = 32 + 4
+/** crypto_box_seal adds an ephemeral public key (32) and a tag (16) */
+export const SEALED_KEY_INFO_BYTES = KEY_INFO_BYTES + 48
+export const PACK_PREFIX_BYTES = PACK_MAGIC.byteLength + 1 + SEALED_KEY_INFO_BYTES
 /** nonce + tag around every encrypted blob and the header */
 export const AEAD_OVERHEAD = 24 + 16
 /** Largest header we accept (1M entries would be absurd for a 16 MiB pack). */
@@ -56,18 +60,45 @@ export function blobAssociatedData (type: BlobType, id: Uint8Array): Uint8Array 
   return ad
 }
 
-export function encodePackPrefix (sealedKey: Uint8Array): Uint8Array {
-  if (sealedKey.byteLength !== SEALED_KEY_BYTES) throw new FormatError(`sealed pack key must be ${SEALED_KEY_BYTES} bytes`)
-  return new ByteWriter(PACK_PREFIX_BYTES).raw(PACK_MAGIC).u8(PACK_VERSION).raw(sealedKey).finish()
+export function encodePackPrefix (sealedKeyInfo: Uint8Array): Uint8Array {
+  if (sealedKeyInfo.byteLength !== SEALED_KEY_INFO_BYTES) throw new FormatError(`sealed key info must be ${SEALED_KEY_INFO_BYTES} bytes`)
+  return new ByteWriter(PACK_PREFIX_BYTES).raw(PACK_MAGIC).u8(PACK_VERSION).raw(sealedKeyInfo).finish()
 }
 
-export function decodePackPrefix (bytes: Uint8Array): { sealedKey: Uint8Array } {
+export function decodePackPrefix (bytes: Uint8Array): { sealedKeyInfo: Uint8Array } {
   const r = new ByteReader(bytes, 'pack prefix')
   const magic = r.raw(PACK_MAGIC.byteLength)
   if (!magic.every((b, i) => b === PACK_MAGIC[i])) throw new FormatError('not a p2pbak pack (bad magic)')
   const version = r.u8()
   if (version !== PACK_VERSION) throw new FormatError(`pack version ${version} is not supported (this p2pbak reads version ${PACK_VERSION}); upgrade p2pbak`)
-  return { sealedKey: r.raw(SEALED_KEY_BYTES) }
+  return { sealedKeyInfo: r.raw(SEALED_KEY_INFO_BYTES) }
+}
+
+/** The plaintext sealed in the prefix: the pack key and where the encrypted header starts. */
+export function encodeKeyInfo (packKey: Uint8Array, headerOffset: number): Uint8Array {
+  if (packKey.byteLength !== 32) throw new FormatError('pack key must be 32 bytes')
+  if (!Number.isInteger(headerOffset) || headerOffset < PACK_PREFIX_BYTES || headerOffset > 0xffffffff) {
+    throw new FormatError(`pack header offset ${headerOffset} must be an integer in [${PACK_PREFIX_BYTES}, 2^32)`)
+  }
+  return new ByteWriter(KEY_INFO_BYTES).raw(packKey).u32(headerOffset).finish()
+}
+
+export function decodeKeyInfo (plain: Uint8Array): { packKey: Uint8Array, headerOffset: number } {
+  if (plain.byteLength !== KEY_INFO_BYTES) throw new FormatError(`pack key info must be ${KEY_INFO_BYTES} bytes, got ${plain.byteLength}`)
+  const r = new ByteReader(plain, 'pack key info')
+  return { packKey: r.raw(32).slice(), headerOffset: r.u32() }
+}
+
+/**
+ * Checks a header offset (from the opened key info) against the pack's length and returns where the
+ * encrypted header lies: from `headerOffset` to the end of the pack.
+ */
+export function packHeaderSpan (packLength: number, headerOffset: number): { headerOffset: number, headerLength: number } {
+  const headerLength = packLength - headerOffset
+  if (headerOffset < PACK_PREFIX_BYTES || headerLength < AEAD_OVERHEAD || headerLength > MAX_HEADER_BYTES) {
+    throw new FormatError(`pack header offset ${headerOffset} does not fit a pack of ${packLength} bytes`)
+  }
+  return { headerOffset, headerLength }
 }
 
 /** Bytes of the header plaintext for these entries, before padding. */
@@ -121,21 +152,6 @@ export function decodePackHeader (bytes: Uint8Array, blobAreaEnd: number): PackE
   if (expected !== blobAreaEnd) throw new FormatError(`pack header: blobs end at ${expected} but the header starts at ${blobAreaEnd}`)
   while (!r.done) if (r.u8() !== 0) throw new FormatError('pack header padding is not zero')
   return entries
-}
-
-/** Reads the trailer: where the encrypted header starts and how long it is. */
-export function decodePackTrailer (packLength: number, trailer: Uint8Array): { headerOffset: number, headerLength: number } {
-  if (trailer.byteLength !== PACK_TRAILER_BYTES) throw new FormatError('pack trailer must be 4 bytes')
-  const headerLength = new DataView(trailer.buffer, trailer.byteOffset, 4).getUint32(0, true)
-  const headerOffset = packLength - PACK_TRAILER_BYTES - headerLength
-  if (headerLength < AEAD_OVERHEAD || headerLength > MAX_HEADER_BYTES || headerOffset < PACK_PREFIX_BYTES) {
-    throw new FormatError(`pack trailer: header length ${headerLength} does not fit a pack of ${packLength} bytes`)
-  }
-  return { headerOffset, headerLength }
-}
-
-export function encodePackTrailer (headerLength: number): Uint8Array {
-  return new ByteWriter(4).u32(headerLength).finish()
 }
 
 const KiB = 1024

@@ -102,10 +102,8 @@ export class Home {
     return new Home(opts.home, config, sodium, identity, repo, cdc)
   }
 
-  /** Indexes packs the index does not know (after recover, or when the index folder was lost). */
-  async syncIndex (): Promise<RebuildSummary | undefined> {
-    const usage = await this.repo.packs.usage()
-    if (usage.shares <= this.repo.index.countPacks()) return undefined
+  /** Makes the index agree with the store (packs added elsewhere, packs gone). See repo/rebuild-index.ts. */
+  async syncIndex (): Promise<RebuildSummary> {
     return await rebuildIndex(this.repo)
   }
 

@@ -2,17 +2,17 @@
  * `check`: structure (every snapshot's trees load and every referenced blob is indexed and its pack
  * present) and, with readData, the data itself (every pack re-read, hashed, and every blob
  * authenticated). Problems are collected, never thrown one by one, and damaged blobs are traced back
- * to the files (snapshot + path) that use them.
+ * to the files (snapshot + path) that use them. Each tree is read once, however many snapshots
+ * share it.
  */
 import { contentHash } from '../crypto/index.js'
-import type { TreeNode } from '../format/tree.js'
 import { BlobType } from '../format/pack.js'
 import type { TreeId, PackId } from '../ids.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import { errorMessage } from '../errors.js'
 import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
-import { listSnapshots, type Snapshot } from './snapshots.js'
+import { listSnapshots } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
 
 export interface CheckOptions extends AbortOptions {
@@ -41,23 +41,17 @@ export async function checkRepository (repo: Repository, options: CheckOptions =
   const problems: CheckProblem[] = []
   const report: CheckReport = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, blobsRead: 0, unindexedPacksAdded: 0, problems, damagedFiles: [] }
 
-  // 1. packs: the index and the store agree
+  // 1. packs: the index and the store agree (unknown packs indexed, vanished packs forgotten)
+  const damagedBlobs = new Set<string>()
   const rebuilt = await rebuildIndex(repo, options)
   report.unindexedPacksAdded = rebuilt.packsAdded
+  report.packs = rebuilt.packsScanned
   for (const d of rebuilt.damaged) problems.push({ kind: 'damaged-pack', id: d.pack, message: `pack ${d.pack.slice(0, 16)} cannot be read: ${errorMessage(d.error)}` })
-  const stored = new Set<string>()
-  for await (const id of repo.packs.listPacks(options)) stored.add(toHex(id))
-  const indexed = [...repo.index.listPacks()]
-  report.packs = stored.size
-  for (const p of indexed) {
-    if (!stored.has(toHex(p.id))) problems.push({ kind: 'missing-pack', id: toHex(p.id), message: `pack ${toHex(p.id).slice(0, 16)} is in the index but not in the store` })
-  }
+  for (const id of rebuilt.packsForgotten) problems.push({ kind: 'missing-pack', id, message: `pack ${id.slice(0, 16)} was in the index but is gone from the store; the next backup stores its data again if the files still exist` })
 
   // 2. data: re-read packs, authenticate every blob
-  const damagedBlobs = new Set<string>()
-  for (const p of problems) if (p.kind === 'missing-pack' || p.kind === 'damaged-pack') markPackBlobs(repo, p.id, damagedBlobs)
   if (options.readData === true) {
-    let packs = indexed.filter(p => stored.has(toHex(p.id)))
+    let packs = [...repo.index.listPacks()]
     const pct = options.readDataSubsetPercent
     if (pct !== undefined && pct < 100) packs = packs.filter(() => Math.random() * 100 < pct)
     let done = 0
@@ -72,30 +66,22 @@ export async function checkRepository (repo: Repository, options: CheckOptions =
   const { snapshots, damaged } = await listSnapshots(repo.packs, repo.sodium, repo.identity)
   for (const d of damaged) problems.push({ kind: 'damaged-snapshot', id: d.id, message: `snapshot record ${d.id.slice(0, 16)} is damaged: ${errorMessage(d.error)}` })
   report.snapshots = snapshots.length
-  const seenTrees = new Set<string>()
-  const affected = new Set<string>()
+  const walker = new TreeWalker(repo, problems, damagedBlobs, report, options)
   for (const snap of snapshots) {
-    await walk(repo, snap, snap.record.tree, '', seenTrees, problems, damagedBlobs, report, affected, options)
+    for (const path of await walker.damagedPaths(snap.record.tree, '')) report.damagedFiles.push({ snapshot: toHex(snap.id), path })
   }
   return report
 }
 
-function markPackBlobs (repo: Repository, packHex: string, out: Set<string>): void {
-  for (const id of blobsOfPack(repo, packHex)) out.add(id)
-}
-
-function blobsOfPack (repo: Repository, packHex: string): string[] {
-  return repo.index.blobsInPack(Buffer.from(packHex, 'hex')).map(toHex)
-}
-
 async function readPack (repo: Repository, id: PackId, size: number, problems: CheckProblem[], damagedBlobs: Set<string>, report: CheckReport): Promise<void> {
   const hex = toHex(id)
+  const markAll = (): void => { for (const b of repo.index.blobsInPack(id)) damagedBlobs.add(toHex(b)) }
   let bytes: Uint8Array
   try {
     bytes = await repo.packs.getPackRange(id, 0, size)
   } catch (err: unknown) {
     problems.push({ kind: 'damaged-pack', id: hex, message: `pack ${hex.slice(0, 16)} cannot be read: ${errorMessage(err)}` })
-    markPackBlobs(repo, hex, damagedBlobs)
+    markAll()
     return
   }
   report.packsRead++
@@ -107,7 +93,7 @@ async function readPack (repo: Repository, id: PackId, size: number, problems: C
     parsed = repo.reader.parsePack(bytes)
   } catch (err: unknown) {
     problems.push({ kind: 'damaged-pack', id: hex, message: `pack ${hex.slice(0, 16)} header is unreadable: ${errorMessage(err)}` })
-    markPackBlobs(repo, hex, damagedBlobs)
+    markAll()
     return
   }
   for (const e of parsed.entries) {
@@ -122,42 +108,59 @@ async function readPack (repo: Repository, id: PackId, size: number, problems: C
   }
 }
 
-async function walk (
-  repo: Repository, snap: Snapshot, treeId: TreeId, prefix: string, seen: Set<string>, problems: CheckProblem[],
-  damagedBlobs: Set<string>, report: CheckReport, affected: Set<string>, options: AbortOptions
-): Promise<void> {
-  const hex = toHex(treeId)
-  const snapHex = toHex(snap.id)
-  // a tree shared by snapshots is checked once, but damaged files are reported for every snapshot
-  const firstVisit = !seen.has(hex)
-  seen.add(hex)
-  if (firstVisit) report.trees++
-  let nodes: TreeNode[]
-  try {
-    if (damagedBlobs.has(hex)) throw new Error('its blob is damaged')
-    nodes = (await repo.loadTree(treeId)).nodes
-  } catch (err: unknown) {
-    if (firstVisit) problems.push({ kind: 'unreadable-tree', id: hex, message: `directory ${prefix || '/'} (tree ${hex.slice(0, 16)}) cannot be read: ${errorMessage(err)}` })
-    report.damagedFiles.push({ snapshot: snapHex, path: (prefix || '/') + ' (whole directory)' })
-    return
-  }
-  for (const node of nodes) {
-    options.signal?.throwIfAborted()
-    const path = `${prefix}/${Buffer.from(node.name).toString()}`
-    if (node.type === 'dir' && node.subtree !== undefined) {
-      await walk(repo, snap, node.subtree, path, seen, problems, damagedBlobs, report, affected, options)
-    } else if (node.type === 'file') {
-      let bad = false
-      for (const c of node.content ?? []) {
-        const ch = toHex(c)
-        if (damagedBlobs.has(ch)) { bad = true; continue }
-        if (!repo.hasBlob(c)) {
-          bad = true
-          if (!affected.has(ch)) problems.push({ kind: 'missing-blob', id: ch, message: `data blob ${ch.slice(0, 16)} of ${path} is missing` })
-          affected.add(ch)
-        }
-      }
-      if (bad) report.damagedFiles.push({ snapshot: snapHex, path })
+/** Damaged files below each tree, relative to it; memoized per tree id, so shared trees are read once. */
+class TreeWalker {
+  private readonly memo = new Map<string, string[]>()
+  private readonly missingReported = new Set<string>()
+
+  constructor (
+    private readonly repo: Repository,
+    private readonly problems: CheckProblem[],
+    private readonly damagedBlobs: Set<string>,
+    private readonly report: CheckReport,
+    private readonly options: AbortOptions
+  ) {}
+
+  async damagedPaths (treeId: TreeId, where: string): Promise<string[]> {
+    const hex = toHex(treeId)
+    const known = this.memo.get(hex)
+    if (known !== undefined) return known
+    this.options.signal?.throwIfAborted()
+    this.report.trees++
+    const out: string[] = []
+    let nodes
+    try {
+      if (this.damagedBlobs.has(hex)) throw new Error('its blob is damaged')
+      nodes = (await this.repo.loadTree(treeId)).nodes
+    } catch (err: unknown) {
+      this.problems.push({ kind: 'unreadable-tree', id: hex, message: `directory ${where === '' ? '/' : where} (tree ${hex.slice(0, 16)}) cannot be read: ${errorMessage(err)}` })
+      out.push('/ (whole directory)')
+      this.memo.set(hex, out)
+      return out
     }
+    for (const node of nodes) {
+      const rel = `/${Buffer.from(node.name).toString()}`
+      if (node.type === 'dir' && node.subtree !== undefined) {
+        for (const p of await this.damagedPaths(node.subtree, where + rel)) out.push(p.startsWith('/ (') ? `${rel} (whole directory)` : rel + p)
+      } else if (node.type === 'file' && this.fileIsDamaged(node.content ?? [], where + rel)) {
+        out.push(rel)
+      }
+    }
+    this.memo.set(hex, out)
+    return out
+  }
+
+  private fileIsDamaged (content: readonly Uint8Array[], path: string): boolean {
+    let bad = false
+    for (const c of content) {
+      const ch = toHex(c)
+      if (this.damagedBlobs.has(ch)) { bad = true; continue }
+      if (!this.repo.hasBlob(c)) {
+        bad = true
+        if (!this.missingReported.has(ch)) this.problems.push({ kind: 'missing-blob', id: ch, message: `data blob ${ch.slice(0, 16)} of ${path} is missing` })
+        this.missingReported.add(ch)
+      }
+    }
+    return bad
   }
 }

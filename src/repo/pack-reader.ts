@@ -1,13 +1,13 @@
 /**
- * Reading packs: opening the sealed pack key, decrypting the header (index rebuild, check) and
- * decrypting single blobs by range (restore). Every failure is typed: UnauthenticatedError when a tag
- * fails (damage or tampering), FormatError when a structure is malformed.
+ * Reading packs: opening the sealed key info (pack key and header offset), decrypting the header
+ * (index rebuild, check) and decrypting single blobs by range (restore). Every failure is typed:
+ * UnauthenticatedError when a tag fails (damage or tampering), FormatError when a structure is malformed.
  */
 import { UnauthenticatedError, WriteOnlyError } from '../errors.js'
 import type { Identity, SodiumBackend } from '../crypto/index.js'
 import {
-  blobAssociatedData, decodePackHeader, decodePackPrefix, decodePackTrailer, HEADER_AD,
-  PACK_PREFIX_BYTES, PACK_TRAILER_BYTES, type BlobType, type PackEntry
+  blobAssociatedData, decodeKeyInfo, decodePackHeader, decodePackPrefix, HEADER_AD, packHeaderSpan,
+  PACK_PREFIX_BYTES, type BlobType, type PackEntry
 } from '../format/pack.js'
 import type { PackId } from '../ids.js'
 import type { PackStore } from './pack-store.js'
@@ -15,9 +15,16 @@ import { decompressBlob } from './compress.js'
 
 const NONCE_BYTES = 24
 
+/** What the sealed key info of a pack holds once opened. */
+export interface PackKeyInfo {
+  key: Uint8Array
+  /** offset of the encrypted header, not yet checked against the pack's length (see packHeaderSpan) */
+  headerOffset: number
+}
+
 export class PackReader {
-  /** pack id (hex) -> pack key; pack keys are small, the cache is bounded by `maxKeys` */
-  private readonly keys = new Map<string, Uint8Array>()
+  /** pack id (hex) -> opened key info; small, the cache is bounded by `maxKeys` */
+  private readonly keys = new Map<string, PackKeyInfo>()
 
   constructor (
     private readonly sodium: SodiumBackend,
@@ -26,42 +33,49 @@ export class PackReader {
     private readonly maxKeys = 4096
   ) {}
 
-  openKey (prefix: Uint8Array): Uint8Array {
+  /** Opens the sealed key info in a pack prefix (the first PACK_PREFIX_BYTES bytes). */
+  openKey (prefix: Uint8Array): PackKeyInfo {
     const sk = this.identity.boxSecretKey
     if (sk === null) throw new WriteOnlyError('this machine holds a write-only key: it can back up but not read backups; use the recovery phrase to restore')
-    const { sealedKey } = decodePackPrefix(prefix)
+    const { sealedKeyInfo } = decodePackPrefix(prefix)
+    let plain: Uint8Array
     try {
-      return this.sodium.sealOpen(sealedKey, this.identity.boxPublicKey, sk)
+      plain = this.sodium.sealOpen(sealedKeyInfo, this.identity.boxPublicKey, sk)
     } catch (err: unknown) {
       throw new UnauthenticatedError('a pack key does not open with this identity: the pack is damaged or belongs to another user', { cause: err })
     }
+    const { packKey, headerOffset } = decodeKeyInfo(plain)
+    return { key: packKey, headerOffset }
+  }
+
+  private async keyInfo (id: PackId): Promise<PackKeyInfo> {
+    const k = Buffer.from(id).toString('hex')
+    let info = this.keys.get(k)
+    if (info === undefined) {
+      info = this.openKey(await this.packs.getPackRange(id, 0, PACK_PREFIX_BYTES))
+      if (this.keys.size >= this.maxKeys) this.keys.delete(this.keys.keys().next().value as string)
+      this.keys.set(k, info)
+    }
+    return info
   }
 
   async packKey (id: PackId): Promise<Uint8Array> {
-    const k = Buffer.from(id).toString('hex')
-    let key = this.keys.get(k)
-    if (key === undefined) {
-      key = this.openKey(await this.packs.getPackRange(id, 0, PACK_PREFIX_BYTES))
-      if (this.keys.size >= this.maxKeys) this.keys.delete(this.keys.keys().next().value as string)
-      this.keys.set(k, key)
-    }
-    return key
+    return (await this.keyInfo(id)).key
   }
 
   /** Parses a whole pack already in memory: its key and entries. */
   parsePack (pack: Uint8Array): { key: Uint8Array, entries: PackEntry[] } {
-    const key = this.openKey(pack.subarray(0, PACK_PREFIX_BYTES))
-    const { headerOffset, headerLength } = decodePackTrailer(pack.byteLength, pack.subarray(pack.byteLength - PACK_TRAILER_BYTES))
-    const header = decryptWithNonce(this.sodium, pack.subarray(headerOffset, headerOffset + headerLength), HEADER_AD, key, 'pack header')
+    const { key, headerOffset } = this.openKey(pack.subarray(0, PACK_PREFIX_BYTES))
+    packHeaderSpan(pack.byteLength, headerOffset)
+    const header = decryptWithNonce(this.sodium, pack.subarray(headerOffset), HEADER_AD, key, 'pack header')
     return { key, entries: decodePackHeader(header, headerOffset) }
   }
 
-  /** Reads only the prefix, trailer and header of a stored pack. */
+  /** Reads only the prefix and the header of a stored pack. */
   async readHeader (id: PackId): Promise<PackEntry[]> {
     const size = await this.packs.packSize(id)
-    const key = await this.packKey(id)
-    const trailer = await this.packs.getPackRange(id, size - PACK_TRAILER_BYTES, PACK_TRAILER_BYTES)
-    const { headerOffset, headerLength } = decodePackTrailer(size, trailer)
+    const { key, headerOffset: at } = await this.keyInfo(id)
+    const { headerOffset, headerLength } = packHeaderSpan(size, at)
     const enc = await this.packs.getPackRange(id, headerOffset, headerLength)
     return decodePackHeader(decryptWithNonce(this.sodium, enc, HEADER_AD, key, 'pack header'), headerOffset)
   }

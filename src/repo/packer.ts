@@ -1,13 +1,14 @@
 /**
  * Builds one pack in a single buffer: blobs are encrypted straight into place under a fresh pack
- * key; seal() seals the key to the user's public key and appends the encrypted, padded header.
+ * key; seal() appends the encrypted, padded header and seals the key and the header's offset to the
+ * user's public key (so only the user learns where the blobs end).
  * The buffer keeps `headroom` free bytes in front of the pack, so the pack store can prepend a share
  * header without copying the pack. See src/format/pack.ts for the layout.
  */
 import type { SodiumBackend } from '../crypto/index.js'
 import {
-  AEAD_OVERHEAD, blobAssociatedData, encodePackHeader, encodePackPrefix, encodePackTrailer, HEADER_AD,
-  packHeaderLength, paddedPackSize, PACK_PREFIX_BYTES, PACK_TRAILER_BYTES, type BlobType, type PackEntry
+  AEAD_OVERHEAD, blobAssociatedData, encodeKeyInfo, encodePackHeader, encodePackPrefix, HEADER_AD,
+  packHeaderLength, paddedPackSize, PACK_PREFIX_BYTES, type BlobType, type PackEntry
 } from '../format/pack.js'
 import type { Compressed } from './compress.js'
 
@@ -74,20 +75,21 @@ export class Packer {
   }
 
   seal (): SealedPack {
+    const headerOffset = this.offset
     const natural = packHeaderLength(this.entries)
-    const total = paddedPackSize(this.offset + natural + AEAD_OVERHEAD + PACK_TRAILER_BYTES)
-    const headerLength = total - this.offset - AEAD_OVERHEAD - PACK_TRAILER_BYTES
-    this.ensure(total - this.offset)
+    const total = paddedPackSize(headerOffset + natural + AEAD_OVERHEAD)
+    // the header runs to the end of the pack; its zero padding fills the size class
+    const headerPlainLength = total - headerOffset - AEAD_OVERHEAD
+    this.ensure(total - headerOffset)
     const base = this.headroom
-    this.buf.set(encodePackPrefix(this.sodium.seal(this.key, this.recipient)), base)
-    const headerPlain = encodePackHeader(this.entries, headerLength)
+    const keyInfo = encodeKeyInfo(this.key, headerOffset)
+    this.buf.set(encodePackPrefix(this.sodium.seal(keyInfo, this.recipient)), base)
+    const headerPlain = encodePackHeader(this.entries, headerPlainLength)
     const nonce = this.sodium.randomBytes(NONCE_BYTES)
-    let at = base + this.offset
+    let at = base + headerOffset
     this.buf.set(nonce, at)
     at += NONCE_BYTES
     this.sodium.aeadEncryptInto(this.buf.subarray(at, at + headerPlain.byteLength + TAG_BYTES), headerPlain, HEADER_AD, nonce, this.key)
-    at += headerPlain.byteLength + TAG_BYTES
-    this.buf.set(encodePackTrailer(NONCE_BYTES + headerPlain.byteLength + TAG_BYTES), at)
     return { bytes: this.buf.subarray(base, base + total), headroom: this.headroom, entries: this.entries }
   }
 }

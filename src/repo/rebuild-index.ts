@@ -1,20 +1,32 @@
 /**
- * Rebuilds the local index from the packs' own headers: after `recover` on a new machine, after
- * the index folder was deleted, or for packs another process wrote. Damaged packs are reported and
- * skipped; everything readable is indexed.
+ * Reconciles the local index with the packs in the store, as sets: packs the index does not know are
+ * read (their headers) and indexed; packs the index lists but the store no longer has are forgotten,
+ * so that the next backup stores their blobs again instead of deduplicating against missing data.
+ * Runs after `recover` on a new machine, when the index folder was lost, and before every command
+ * that reads or writes the repository. Damaged packs are reported and skipped.
  */
 import { toHex } from '../util/bytes.js'
 import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
 
-export interface RebuildSummary { packsScanned: number, packsAdded: number, blobsAdded: number, damaged: Array<{ pack: string, error: unknown }> }
+export interface RebuildSummary {
+  packsScanned: number
+  packsAdded: number
+  blobsAdded: number
+  /** packs the index listed that are gone from the store (hex ids) */
+  packsForgotten: string[]
+  blobsForgotten: number
+  damaged: Array<{ pack: string, error: unknown }>
+}
 
 export async function rebuildIndex (repo: Repository, options: AbortOptions & { full?: boolean } = {}): Promise<RebuildSummary> {
   if (options.full === true) await repo.index.clearAll()
-  const summary: RebuildSummary = { packsScanned: 0, packsAdded: 0, blobsAdded: 0, damaged: [] }
+  const summary: RebuildSummary = { packsScanned: 0, packsAdded: 0, blobsAdded: 0, packsForgotten: [], blobsForgotten: 0, damaged: [] }
+  const stored = new Set<string>()
   for await (const id of repo.packs.listPacks(options)) {
     options.signal?.throwIfAborted()
     summary.packsScanned++
+    stored.add(toHex(id))
     if (repo.index.getPack(id) !== undefined) continue
     try {
       const entries = await repo.reader.readHeader(id)
@@ -26,6 +38,9 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
       summary.damaged.push({ pack: toHex(id), error })
     }
   }
+  const missing = [...repo.index.listPacks()].filter(p => !stored.has(toHex(p.id))).map(p => p.id)
+  summary.packsForgotten = missing.map(toHex)
+  summary.blobsForgotten = await repo.index.removePacks(missing)
   await repo.index.flush()
   return summary
 }

@@ -107,6 +107,20 @@ export class IndexDb {
     return ids
   }
 
+  /** Removes these packs and every blob entry that points into them (one scan of the blob table). */
+  async removePacks (packIds: Iterable<Uint8Array>): Promise<number> {
+    const gone = new Set([...packIds].map(id => key(id).toString('hex')))
+    if (gone.size === 0) return 0
+    let removed = 0
+    await this.env.transaction(() => {
+      for (const { key: k, value } of this.blobs.getRange({})) {
+        if (gone.has(value.subarray(0, 32).toString('hex'))) { this.blobs.remove(k); removed++ }
+      }
+      for (const id of gone) this.packs.remove(Buffer.from(id, 'hex'))
+    })
+    return removed
+  }
+
   countPacks (): number { return this.packs.getCount() }
   countBlobs (): number { return this.blobs.getCount() }
 

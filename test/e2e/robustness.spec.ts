@@ -164,6 +164,31 @@ describe('e2e: robustness', function () {
     assert.equal(readFileSync(join(target, src, 'b.txt'), 'utf8'), 'small and precious\n')
   })
 
+  it('a pack lost from the store: check names the files, the next backup stores the data again', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'big.bin'), randomBytes(20 * 1024 * 1024))
+    writeFileSync(join(src, 'note.txt'), 'keep me')
+    const home = join(dir, 'home')
+    const cli = cliFor(home)
+    assert.equal((await cli('init')).code, 0)
+    assert.equal((await cli('backup', src)).code, 0)
+    const packs = listFiles(join(home, 'store', 'shares')).sort((x, y) => statSync(y).size - statSync(x).size)
+    rmSync(packs[0] as string)
+    const check = await cli('check', '--json')
+    assert.equal(check.code, 1)
+    const report = check.json<{ problems: Array<{ kind: string }>, damagedFiles: Array<{ path: string }> }>()
+    assert.ok(report.problems.some(p => p.kind === 'missing-pack'))
+    assert.deepEqual(report.damagedFiles.map(f => f.path), [join(src, 'big.bin')])
+    // the file still exists on disk: the next backup must not dedup against the lost pack
+    const b = await cli('backup', src, '--json')
+    assert.equal(b.code, 0, b.stderr)
+    assert.ok(b.json<{ bytesAdded: number }>().bytesAdded > 16 * 1024 * 1024)
+    const target = join(dir, 'restore')
+    assert.equal((await cli('restore', 'latest', '--target', target)).code, 0)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+
   it('a new machine with only the recovery phrase reads every snapshot', async () => {
     const src = join(dir, 'src')
     mkdirSync(src)

@@ -37,10 +37,10 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
       try {
         const rebuilt = await home.syncIndex()
         if (c.json) {
-          printJson(c.io, { userId: identity.userId, peerId: null, home: c.homeDir, packsIndexed: rebuilt?.packsAdded ?? 0 })
+          printJson(c.io, { userId: identity.userId, peerId: null, home: c.homeDir, packsIndexed: rebuilt.packsAdded })
         } else {
           print(c.io, `recovered identity ${identity.userId} in ${c.homeDir}`)
-          if (rebuilt !== undefined) print(c.io, `indexed ${rebuilt.packsAdded} packs found in the store`)
+          if (rebuilt.packsAdded > 0) print(c.io, `indexed ${rebuilt.packsAdded} packs found in the store`)
         }
       } finally {
         await home.close()

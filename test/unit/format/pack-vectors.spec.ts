@@ -1,5 +1,5 @@
 /**
- * The pack golden vector (test/vectors/pack.json, docs/format/packs.md §8): a reader written from the
+ * The pack golden vector (test/vectors/pack.json, docs/format/packs.md §10): a reader written from the
  * doc alone (primitives only: sealed box, XChaCha20-Poly1305, zstd, BLAKE3) opens the real pack with the
  * vector identity and gets every blob back; the repository's own reader agrees; and the writer still
  * produces the same bytes.
@@ -17,9 +17,9 @@ import { buildVectorPack } from '../../vectors/generate-pack.js'
 
 interface VBlob { type: number, id: string, compression: number, offset: number, length: number, rawLength: number, nonce: string, plaintext: string }
 interface Vector {
-  seed: string, userId: string, packKey: string, packId: string, packLength: number, prefix: string
+  seed: string, userId: string, packKey: string, packId: string, packLength: number, prefix: string, keyInfo: string
   headerOffset: number, headerLength: number, headerNonce: string, headerNaturalLength: number, headerPlainLength: number
-  headerPlain: string, trailer: string, blobs: VBlob[], shareHeader: string, pack: string
+  headerPlain: string, blobs: VBlob[], shareHeader: string, pack: string
 }
 
 const v = JSON.parse(readFileSync(new URL('../../vectors/pack.json', import.meta.url), 'utf8')) as Vector
@@ -45,18 +45,20 @@ function uvarint (b: Uint8Array, pos: { at: number }): number {
   }
 }
 
-function docReadPack (sodium: SodiumBackend, id: Identity, bytes: Uint8Array): { key: Uint8Array, entries: DocEntry[], plaintexts: Uint8Array[] } {
-  // §2 prefix: "P2PBPACK" || 0x01 || sealedKey(80)
+function docReadPack (sodium: SodiumBackend, id: Identity, bytes: Uint8Array): { key: Uint8Array, headerOffset: number, entries: DocEntry[], plaintexts: Uint8Array[] } {
+  // §2 prefix: "P2PBPACK" || 0x01 || sealedKeyInfo(84)
   assert.equal(Buffer.from(bytes.subarray(0, 8)).toString('latin1'), 'P2PBPACK')
   assert.equal(bytes[8], 1)
-  const key = sodium.sealOpen(bytes.subarray(9, 89), id.boxPublicKey, id.boxSecretKey as Uint8Array)
-  assert.equal(key.byteLength, 32)
-  // §4 trailer: u32le = length of nonce || ciphertext || tag of the header
-  const headerLength = le32(bytes, bytes.byteLength - 4)
-  const headerOffset = bytes.byteLength - 4 - headerLength
-  const header = sodium.aeadDecrypt(bytes.subarray(headerOffset + 24, headerOffset + headerLength), utf8Encode('p2pbak pack header v1'),
+  // §3 key info: packKey(32) || headerOffset u32le, sealed to boxPublicKey
+  const info = sodium.sealOpen(bytes.subarray(9, 93), id.boxPublicKey, id.boxSecretKey as Uint8Array)
+  assert.equal(info.byteLength, 36)
+  const key = info.slice(0, 32)
+  const headerOffset = le32(info, 32)
+  assert.ok(headerOffset >= 93 && headerOffset <= bytes.byteLength - 40)
+  // §5 encHeader = nonce(24) || AEAD(...) from headerOffset to the end of the pack
+  const header = sodium.aeadDecrypt(bytes.subarray(headerOffset + 24), utf8Encode('p2pbak pack header v1'),
     bytes.subarray(headerOffset, headerOffset + 24), key)
-  // §4 header: count uvarint || entries || zero padding
+  // §5 header: count uvarint || entries || zero padding
   const pos = { at: 0 }
   const count = uvarint(header, pos)
   const entries: DocEntry[] = []
@@ -67,7 +69,7 @@ function docReadPack (sodium: SodiumBackend, id: Identity, bytes: Uint8Array): {
     entries.push({ type, id: bid, compression, offset: uvarint(header, pos), length: uvarint(header, pos), rawLength: uvarint(header, pos) })
   }
   assert.ok(header.subarray(pos.at).every(b => b === 0), 'header padding is zeros')
-  // §3 blob: nonce(24) || AEAD(key, nonce, AD = "p2pbak blob v1" || type || id, stored)
+  // §4 blob: nonce(24) || AEAD(key, nonce, AD = "p2pbak blob v1" || type || id, stored)
   const plaintexts = entries.map(e => {
     const enc = bytes.subarray(e.offset, e.offset + e.length)
     const ad = new Uint8Array([...utf8Encode('p2pbak blob v1'), e.type, ...e.id])
@@ -76,7 +78,7 @@ function docReadPack (sodium: SodiumBackend, id: Identity, bytes: Uint8Array): {
     assert.equal(plain.byteLength, e.rawLength)
     return plain
   })
-  return { key, entries, plaintexts }
+  return { key, headerOffset, entries, plaintexts }
 }
 
 describe('format/pack golden vector (test/vectors/pack.json)', () => {
@@ -95,8 +97,9 @@ describe('format/pack golden vector (test/vectors/pack.json)', () => {
   })
 
   it('a reader written from the doc opens the key, header and every blob', () => {
-    const { key, entries, plaintexts } = docReadPack(sodium, identity, pack)
+    const { key, headerOffset, entries, plaintexts } = docReadPack(sodium, identity, pack)
     assert.equal(toHex(key), v.packKey)
+    assert.equal(headerOffset, v.headerOffset)
     assert.equal(entries.length, v.blobs.length)
     entries.forEach((e, i) => {
       const want = v.blobs[i] as VBlob
@@ -113,17 +116,22 @@ describe('format/pack golden vector (test/vectors/pack.json)', () => {
     assert.deepEqual(tree.nodes.map(n => toHex(n.content?.[0] ?? new Uint8Array())), v.blobs.slice(0, 3).map(b => b.id))
   })
 
-  it('layout fields: prefix, header position, trailer', () => {
-    assert.equal(toHex(pack.subarray(0, 89)), v.prefix)
-    assert.equal(toHex(pack.subarray(pack.byteLength - 4)), v.trailer)
-    assert.equal(v.headerOffset + v.headerLength + 4, pack.byteLength)
+  it('layout fields: prefix, sealed key info, header position (the header runs to the end: no trailer)', () => {
+    assert.equal(toHex(pack.subarray(0, 93)), v.prefix)
+    const info = sodium.sealOpen(pack.subarray(9, 93), identity.boxPublicKey, identity.boxSecretKey as Uint8Array)
+    assert.equal(toHex(info), v.keyInfo)
+    const le = Buffer.alloc(4)
+    le.writeUInt32LE(v.headerOffset)
+    assert.equal(v.keyInfo, v.packKey + le.toString('hex'), 'key info = packKey || headerOffset u32le')
+    assert.equal(v.headerOffset + v.headerLength, pack.byteLength)
+    assert.equal(toHex(pack.subarray(v.headerOffset, v.headerOffset + 24)), v.headerNonce)
     const last = v.blobs.at(-1) as VBlob
     assert.equal(last.offset + last.length, v.headerOffset, 'blobs end where the header starts')
     assert.equal(v.headerPlainLength, v.headerLength - 40)
   })
 
   it('any flipped byte in a blob or the header is detected', () => {
-    for (const at of [(v.blobs[1] as VBlob).offset + 30, v.headerOffset + 50, 20]) {
+    for (const at of [(v.blobs[1] as VBlob).offset + 30, v.headerOffset + 50, 20, pack.byteLength - 1]) {
       const bad = pack.slice()
       bad[at] = (bad[at] as number) ^ 1
       assert.throws(() => docReadPack(sodium, identity, bad))
@@ -156,10 +164,12 @@ describe('format/pack golden vector (test/vectors/pack.json)', () => {
     assert.deepEqual(await packs.getPackRange(id, b.offset, b.length), pack.subarray(b.offset, b.offset + b.length))
   })
 
-  it('the writer still produces these bytes (all but the sealed key, which libsodium randomizes)', () => {
+  it('the writer still produces these bytes (all but the sealed key info, which libsodium randomizes)', () => {
     const built = buildVectorPack(sodium, identity)
     assert.equal(built.bytes.byteLength, pack.byteLength)
     assert.deepEqual(built.bytes.subarray(0, 9), pack.subarray(0, 9))
-    assert.ok(Buffer.from(built.bytes.subarray(89)).equals(pack.subarray(89)), 'blob area, header and trailer are unchanged')
+    const info = sodium.sealOpen(built.bytes.subarray(9, 93), identity.boxPublicKey, identity.boxSecretKey as Uint8Array)
+    assert.equal(toHex(info), v.keyInfo, 'the sealed plaintext (pack key, header offset) is unchanged')
+    assert.ok(Buffer.from(built.bytes.subarray(93)).equals(pack.subarray(93)), 'blob area and header are unchanged')
   })
 })

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  BlobType, Compression, decodePackHeader, decodePackPrefix, decodePackTrailer, encodePackHeader, encodePackPrefix,
-  paddedPackSize, PACK_PREFIX_BYTES, type PackEntry
+  BlobType, Compression, decodeKeyInfo, decodePackHeader, decodePackPrefix, encodeKeyInfo, encodePackHeader, encodePackPrefix,
+  KEY_INFO_BYTES, MAX_HEADER_BYTES, packHeaderSpan, paddedPackSize, PACK_PREFIX_BYTES, SEALED_KEY_INFO_BYTES, type PackEntry
 } from '../../../src/format/pack.js'
 import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../../../src/format/share.js'
 
@@ -48,15 +48,40 @@ describe('format/pack', () => {
     assert.throws(() => decodePackHeader(padded, PACK_PREFIX_BYTES + 100), { code: 'ERR_FORMAT' })
   })
 
-  it('prefix and trailer: magic, version and bounds are checked', () => {
-    const prefix = encodePackPrefix(new Uint8Array(80).fill(7))
+  it('prefix: magic, version and the 84-byte sealed key info are checked', () => {
+    assert.equal(SEALED_KEY_INFO_BYTES, 84)
+    assert.equal(PACK_PREFIX_BYTES, 93)
+    const prefix = encodePackPrefix(new Uint8Array(84).fill(7))
     assert.equal(prefix.byteLength, PACK_PREFIX_BYTES)
-    assert.deepEqual(decodePackPrefix(prefix).sealedKey, new Uint8Array(80).fill(7))
+    assert.deepEqual(decodePackPrefix(prefix).sealedKeyInfo, new Uint8Array(84).fill(7))
+    assert.throws(() => encodePackPrefix(new Uint8Array(80)), { code: 'ERR_FORMAT' })
+    assert.throws(() => decodePackPrefix(prefix.subarray(0, 92)), { code: 'ERR_FORMAT' })
     const bad = prefix.slice(); bad[0] = 0x58
     assert.throws(() => decodePackPrefix(bad), { code: 'ERR_FORMAT' })
     const v2 = prefix.slice(); v2[8] = 2
     assert.throws(() => decodePackPrefix(v2), /upgrade p2pbak/)
-    assert.throws(() => decodePackTrailer(1000, Uint8Array.from([0xff, 0xff, 0, 0])), { code: 'ERR_FORMAT' })
+  })
+
+  it('key info round-trips as packKey || headerOffset u32le; a wrong length or offset is a FormatError', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.integer({ min: PACK_PREFIX_BYTES, max: 0xffffffff }), (key, offset) => {
+      const info = encodeKeyInfo(key, offset)
+      assert.equal(info.byteLength, KEY_INFO_BYTES)
+      assert.deepEqual(info.subarray(0, 32), key)
+      assert.equal(Buffer.from(info).readUInt32LE(32), offset)
+      assert.deepEqual(decodeKeyInfo(info), { packKey: key, headerOffset: offset })
+    }), { numRuns: 200, seed: 6 })
+    for (const n of [0, 32, 35, 37, 80]) assert.throws(() => decodeKeyInfo(new Uint8Array(n)), { code: 'ERR_FORMAT' }, String(n))
+    for (const at of [0, PACK_PREFIX_BYTES - 1, 2 ** 32, 1.5]) assert.throws(() => encodeKeyInfo(new Uint8Array(32), at), { code: 'ERR_FORMAT' }, String(at))
+    assert.throws(() => encodeKeyInfo(new Uint8Array(31), 100), { code: 'ERR_FORMAT' })
+  })
+
+  it('header span: the header runs from headerOffset to the end and must fit the pack', () => {
+    assert.deepEqual(packHeaderSpan(65536, 1541), { headerOffset: 1541, headerLength: 63995 })
+    assert.deepEqual(packHeaderSpan(65536, 65536 - 40), { headerOffset: 65496, headerLength: 40 })
+    assert.deepEqual(packHeaderSpan(PACK_PREFIX_BYTES + 40, PACK_PREFIX_BYTES), { headerOffset: PACK_PREFIX_BYTES, headerLength: 40 })
+    for (const [len, at] of [[65536, PACK_PREFIX_BYTES - 1], [65536, 65536 - 39], [65536, 70000], [65536, 0], [MAX_HEADER_BYTES + 200, 100]] as const) {
+      assert.throws(() => packHeaderSpan(len, at), { code: 'ERR_FORMAT' }, `${len} ${at}`)
+    }
   })
 
   it('padded sizes are size classes that never shrink a pack', () => {
