@@ -196,7 +196,7 @@ function notesText(cfg, corpus, results, setupNotes) {
     'Each tool backs up v1 then v2 at their own absolute paths into one repo. v2\'s first backup has a new path,',
     '  so no tool finds a parent / files-cache hit: it reads every file of v2 and dedups against v1.',
     '  "v2 again" is the second backup of the same v2 path (no change; parent snapshot / files cache used).',
-    'Repo growth = du -sb of the repo dir after minus before. p2pbak: the whole P2PBAK_HOME (store/ + index + rest);',
+    'Repo growth = du -sb of the repo dir after minus before. "store grew": p2pbak store/ (its index is a local cache, like restic\'s and borg\'s caches, not counted); "home/repo grew": p2pbak\'s whole P2PBAK_HOME;',
     '  restic: the repo dir (its cache dir is separate and not counted); borg: the repo dir (BORG_BASE_DIR not counted).',
     'Peak RSS = max(GNU time %M of the largest process, sum of RSS over the process tree sampled every 100 ms).',
     'Page cache: nothing is dropped; before each tool every file of v1 and v2 is read once, and before each backup',

@@ -12,6 +12,7 @@
  * Every file is written by {@link writeFileAtomic}, so a share is either whole under its final name or
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { NotFoundError, StoreVersionError, errnoCode } from '../errors.js'
@@ -26,7 +27,9 @@ import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-sto
 /** The layout version this code reads and writes. */
 export const LOCAL_STORE_VERSION = 1
 export const VERSION_FILE = 'VERSION'
-export const SHARES_DIR = 'shares'
+export /** descriptors kept open for range reads (restore touches a few packs at a time) */
+const MAX_CACHED_FDS = 32
+const SHARES_DIR = 'shares'
 export const RECORDS_DIR = 'records'
 
 /** Store contents are private to the user: encrypted, but their sizes and ids are still metadata. */
@@ -87,6 +90,8 @@ export class LocalShareStore implements ShareStore {
   /** Prefix directories known to exist durably (the promise settles once the parent is fsynced). */
   private readonly prefixDirs = new Map<string, Promise<void>>()
   private closed = false
+  /** open descriptors for getRange, least recently used first */
+  private readonly fds = new Map<string, { fd: number, size: number }>()
 
   private constructor (readonly dir: string) {
     this.id = `local:${dir}`
@@ -183,30 +188,59 @@ export class LocalShareStore implements ShareStore {
     }
   }
 
+  /**
+   * Reads by range through a small cache of open descriptors, synchronously: restore reads many
+   * blobs from the same few packs one after another, and an open/stat/read/close round trip through
+   * the thread pool per blob cost more than the reads themselves. Shares are immutable, so a cached
+   * descriptor stays valid (a re-put renames identical bytes over it; delete closes it).
+   */
   async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
     checkShareRef(ref)
     this.check(options)
-    let fh
+    const { fd, size } = this.openCached(ref)
+    checkRange(offset, length, size)
+    const out = new Uint8Array(length)
+    let done = 0
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done)
+      if (n === 0) throw new Error(`share file ${shareRefName(ref)} shrank while being read`)
+      done += n
+    }
+    return out
+  }
+
+  private openCached (ref: ShareRef): { fd: number, size: number } {
+    const name = shareRefName(ref)
+    const hit = this.fds.get(name)
+    if (hit !== undefined) {
+      // most recently used last
+      this.fds.delete(name)
+      this.fds.set(name, hit)
+      return hit
+    }
+    let fd: number
     try {
-      fh = await open(this.sharePath(ref).path, 'r')
+      fd = openSync(this.sharePath(ref).path, 'r')
     } catch (err: unknown) {
       if (isMissing(err)) throw this.notFound(ref, err)
       throw err
     }
-    try {
-      const { size } = await fh.stat()
-      checkRange(offset, length, size)
-      const out = new Uint8Array(length)
-      let done = 0
-      while (done < length) {
-        const { bytesRead } = await fh.read(out, done, length - done, offset + done)
-        if (bytesRead === 0) throw new Error(`share file ${shareRefName(ref)} shrank while being read`)
-        done += bytesRead
-      }
-      return out
-    } finally {
-      await fh.close()
+    const entry = { fd, size: fstatSync(fd).size }
+    this.fds.set(name, entry)
+    if (this.fds.size > MAX_CACHED_FDS) {
+      const [oldest, e] = this.fds.entries().next().value as [string, { fd: number }]
+      this.fds.delete(oldest)
+      closeSync(e.fd)
     }
+    return entry
+  }
+
+  private forgetFd (ref: ShareRef): void {
+    const name = shareRefName(ref)
+    const e = this.fds.get(name)
+    if (e === undefined) return
+    this.fds.delete(name)
+    closeSync(e.fd)
   }
 
   async has (ref: ShareRef, options?: AbortOptions): Promise<boolean> {
@@ -234,6 +268,7 @@ export class LocalShareStore implements ShareStore {
   async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)
+    this.forgetFd(ref)
     try {
       await unlink(this.sharePath(ref).path)
     } catch (err: unknown) {
@@ -328,5 +363,7 @@ export class LocalShareStore implements ShareStore {
 
   async close (): Promise<void> {
     this.closed = true
+    for (const { fd } of this.fds.values()) closeSync(fd)
+    this.fds.clear()
   }
 }
