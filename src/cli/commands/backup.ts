@@ -81,7 +81,7 @@ class ProgressView {
   constructor (c: CommandContext) {
     this.bar = new cliProgress.SingleBar({
       stream: c.io.stderr as NodeJS.WriteStream,
-      format: '{bar} {percentage}% | {done}/{total} | {rate}/s | ETA {eta_formatted} | {files} files',
+      format: '{bar} {percentage}% | {doneBytes} of {totalBytes} | {rate}/s | ETA {eta_formatted} | {files} files',
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50
@@ -92,7 +92,7 @@ class ProgressView {
     const now = Date.now()
     if (now - this.last < 200) return
     const elapsed = this.started ? (now - this.t0) / 1000 : 0
-    const payload = { done: formatBytes(p.bytesDone), total: p.scanDone ? formatBytes(p.bytesTotal) : `${formatBytes(p.bytesTotal)}+`, rate: formatBytes(elapsed > 0 ? p.bytesDone / elapsed : 0), files: p.filesDone }
+    const payload = { doneBytes: formatBytes(p.bytesDone), totalBytes: p.scanDone ? formatBytes(p.bytesTotal) : `${formatBytes(p.bytesTotal)}+`, rate: formatBytes(elapsed > 0 ? p.bytesDone / elapsed : 0), files: p.filesDone }
     if (!this.started) {
       this.t0 = now
       this.bar.start(Math.max(p.bytesTotal, 1), p.bytesDone, payload)
