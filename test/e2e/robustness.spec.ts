@@ -31,6 +31,21 @@ function listFiles (dir: string): string[] {
   return out
 }
 
+/**
+ * The CLI as the unprivileged user nobody (65534), for what root would bypass (permissions). The
+ * parent dir and a fresh home are opened up so that user can use them.
+ */
+function cliAsNobody (dir: string, home: string): (...args: string[]) => { code: number, stdout: string, stderr: string } {
+  chmodSync(dir, 0o777)
+  mkdirSync(home, { mode: 0o777 })
+  chmodSync(home, 0o777)
+  const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
+  return (...args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
+  }
+}
+
 async function waitFor (what: string, fn: () => boolean, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!fn()) {
@@ -57,14 +72,7 @@ describe('e2e: robustness', function () {
     let result: { code: number, stdout: string }
     if (isRoot) {
       // root reads everything: run the CLI as an unprivileged user, as a real user would be
-      chmodSync(dir, 0o777)
-      mkdirSync(home, { mode: 0o777 })
-      chmodSync(home, 0o777)
-      const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
-      const run = (...args: string[]): { code: number, stdout: string, stderr: string } => {
-        const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
-        return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
-      }
+      const run = cliAsNobody(dir, home)
       const init = run('init')
       assert.equal(init.code, 0, init.stderr)
       result = run('backup', src, '--json')
@@ -112,15 +120,7 @@ describe('e2e: robustness', function () {
     chmodSync(join(src, 'ro-dir', 'inner'), 0o500)
     chmodSync(join(src, 'ro-dir'), 0o500)
     spawnSync('chown', ['-R', '65534:65534', src])
-    chmodSync(dir, 0o777)
-    const home = join(dir, 'home')
-    mkdirSync(home, { mode: 0o777 })
-    chmodSync(home, 0o777)
-    const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
-    const run = (...args: string[]): { code: number, stdout: string, stderr: string } => {
-      const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
-      return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
-    }
+    const run = cliAsNobody(dir, join(dir, 'home'))
     assert.equal(run('init').code, 0)
     const b = run('backup', src)
     assert.equal(b.code, 0, b.stderr)
