@@ -13,6 +13,7 @@ import { registerBackup } from './commands/backup.js'
 import { registerInspect } from './commands/inspect.js'
 import { registerRestore } from './commands/restore.js'
 import { registerCheck } from './commands/check.js'
+import { registerForget } from './commands/forget.js'
 
 const EXIT_FOR_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_NO_REPOSITORY: ExitCode.NO_REPOSITORY,
@@ -46,6 +47,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
   registerInspect(program, ctx)
   registerRestore(program, ctx, setExit)
   registerCheck(program, ctx, setExit)
+  registerForget(program, ctx)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
 
   try {

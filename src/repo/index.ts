@@ -10,3 +10,5 @@ export { saveSnapshot, listSnapshots, resolveSnapshot, openSnapshot, sealSnapsho
 export { rebuildIndex, type RebuildSummary } from './rebuild-index.js'
 export { checkRepository, type CheckOptions, type CheckReport, type CheckProblem } from './check.js'
 export { compressBlob, decompressBlob } from './compress.js'
+export { prune, type PruneOptions, type PruneReport } from './prune.js'
+export { applyRetention, isEmptyPolicy, parseDuration, type RetentionPolicy, type RetentionGroup, type RetentionDecision } from './retention.js'

@@ -105,10 +105,11 @@ export class Repository {
    * Adds a blob unless the repository has it. Returns true if it was new. The plaintext is copied
    * when needed: the caller may reuse its buffer as soon as the promise resolves.
    */
-  async saveBlob (type: BlobType, id: Uint8Array, plaintext: Uint8Array): Promise<boolean> {
+  async saveBlob (type: BlobType, id: Uint8Array, plaintext: Uint8Array, options: { force?: boolean } = {}): Promise<boolean> {
     this.throwIfWriteFailed()
     const key = toHex(id)
-    if (this.pending.has(key) || this.index.hasBlob(id)) return false
+    // force: store again although indexed (prune moves the live blobs of a mostly dead pack)
+    if (this.pending.has(key) || (options.force !== true && this.index.hasBlob(id))) return false
     this.pending.add(key)
     this.stats.blobsAdded++
     this.stats.rawBytesAdded += plaintext.byteLength

@@ -121,6 +121,11 @@ export class IndexDb {
     return removed
   }
 
+  /** Every indexed blob with its location (a full scan, for prune). */
+  * allBlobs (): Iterable<{ id: Uint8Array, location: BlobLocation }> {
+    for (const { key: k, value } of this.blobs.getRange({})) yield { id: Uint8Array.from(k), location: decodeLocation(value) }
+  }
+
   countPacks (): number { return this.packs.getCount() }
   countBlobs (): number { return this.blobs.getCount() }
 

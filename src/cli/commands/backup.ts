@@ -1,5 +1,7 @@
 /** `backup PATH...`: one snapshot, a summary, exit 3 when some files were unreadable. */
 import type { Command } from 'commander'
+import { join } from 'node:path'
+import { acquireLock } from '../../store/index.js'
 import cliProgress from 'cli-progress'
 import { Archiver, type BackupProgress } from '../../backup/index.js'
 import { formatId, shortId } from '../../ids.js'
@@ -23,6 +25,13 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
       const c = ctx()
       if (paths.length === 0) throw new InvalidArgumentError('name at least one path to back up')
       const home = await c.openHome()
+      let lock
+      try {
+        lock = acquireLock(join(c.homeDir, 'lock'), 'backup')
+      } catch (err: unknown) {
+        await home.close()
+        throw err
+      }
       const bar = !c.json && c.io.stderr.isTTY === true ? new ProgressView(c) : undefined
       try {
         await home.syncIndex()
@@ -68,6 +77,7 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         if (summary.errors.length > 0) setExit(ExitCode.INCOMPLETE)
       } finally {
         bar?.stop()
+        lock.release()
         await home.close()
       }
     })

@@ -1,0 +1,108 @@
+/** `forget [SNAP...] [--keep-* ...] [--prune] [--dry-run]`: retention, then optional garbage collection. */
+import type { Command } from 'commander'
+import { join } from 'node:path'
+import { listSnapshots, prune, resolveSnapshot, type PruneReport } from '../../repo/index.js'
+import { applyRetention, isEmptyPolicy, parseDuration, type RetentionGroup, type RetentionPolicy } from '../../repo/index.js'
+import { acquireLock } from '../../store/index.js'
+import { formatId, shortId } from '../../ids.js'
+import { InvalidArgumentError } from '../../errors.js'
+import { formatBytes, formatTimeNs, print, printJson } from '../io.js'
+import type { CommandContext } from '../context.js'
+
+interface ForgetFlags {
+  keepLast?: string, keepHourly?: string, keepDaily?: string, keepWeekly?: string, keepMonthly?: string, keepYearly?: string
+  keepWithin?: string, keepTag: string[], prune?: boolean, dryRun?: boolean
+}
+const collect = (v: string, prev: string[]): string[] => [...prev, v]
+
+function count (flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`--${flag} takes a whole number (-1 for unlimited), got "${v}"`)
+  return n
+}
+
+function policyFrom (f: ForgetFlags): RetentionPolicy {
+  const p: RetentionPolicy = {}
+  const set = <K extends keyof RetentionPolicy>(k: K, v: RetentionPolicy[K] | undefined): void => { if (v !== undefined) p[k] = v }
+  set('last', count('keep-last', f.keepLast))
+  set('hourly', count('keep-hourly', f.keepHourly))
+  set('daily', count('keep-daily', f.keepDaily))
+  set('weekly', count('keep-weekly', f.keepWeekly))
+  set('monthly', count('keep-monthly', f.keepMonthly))
+  set('yearly', count('keep-yearly', f.keepYearly))
+  if (f.keepWithin !== undefined) p.withinMs = parseDuration(f.keepWithin)
+  if (f.keepTag.length > 0) p.tags = f.keepTag
+  return p
+}
+
+export function registerForget (program: Command, ctx: () => CommandContext): void {
+  program.command('forget')
+    .description('remove snapshots named by id or not kept by a retention policy; --prune also frees their data')
+    .argument('[snapshot...]', 'snapshots to forget explicitly')
+    .option('--keep-last <n>', 'keep the n newest snapshots')
+    .option('--keep-hourly <n>', 'keep the newest snapshot of each of the last n hours that have one')
+    .option('--keep-daily <n>', 'the same per day')
+    .option('--keep-weekly <n>', 'the same per ISO week')
+    .option('--keep-monthly <n>', 'the same per month')
+    .option('--keep-yearly <n>', 'the same per year')
+    .option('--keep-within <duration>', 'keep every snapshot newer than this, e.g. 7d, 2w, 1y6m')
+    .option('--keep-tag <tag>', 'keep every snapshot with this tag (repeatable)', collect, [])
+    .option('--prune', 'delete the data no remaining snapshot uses')
+    .option('--dry-run', 'only show what would be removed')
+    .action(async (refs: string[], flags: ForgetFlags) => {
+      const c = ctx()
+      const policy = policyFrom(flags)
+      if (refs.length === 0 && isEmptyPolicy(policy) && flags.prune !== true) {
+        throw new InvalidArgumentError('name snapshots to forget, or give a policy such as --keep-last 10 --keep-daily 7 (an empty policy would forget everything)')
+      }
+      const home = await c.openHome()
+      const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
+      try {
+        await home.syncIndex()
+        const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+        const forget = new Map<string, string>() // hex id -> reason
+        for (const ref of refs) forget.set(formatId(resolveSnapshot(snapshots, ref).id), 'named')
+        let groups: RetentionGroup[] = []
+        if (!isEmptyPolicy(policy)) {
+          groups = applyRetention(snapshots.map(s => ({
+            id: formatId(s.id), time: new Date(Number(s.record.time / 1_000_000n)), host: s.record.host, paths: s.record.paths, tags: s.record.tags
+          })), policy, { now: new Date() })
+          for (const g of groups) {
+            if (g.decisions.length > 0 && g.decisions.every(d => !d.keep)) {
+              throw new InvalidArgumentError(`the policy keeps none of the ${g.decisions.length} snapshot(s) of ${g.host} ${g.paths.join(' ')}; nothing was forgotten. Add a rule such as --keep-last 1, or name the snapshots if you mean to forget them all`)
+            }
+            for (const d of g.decisions) if (!d.keep) forget.set(d.id, 'policy')
+          }
+        }
+        if (flags.dryRun !== true) {
+          for (const s of snapshots) if (forget.has(formatId(s.id))) await home.repo.packs.deleteRecord(s.id)
+        }
+        let pruned: PruneReport | undefined
+        if (flags.prune === true) {
+          pruned = await prune(home.repo, {
+            dryRun: flags.dryRun === true,
+            ignoreSnapshots: new Set(forget.keys()),
+            ...(c.io.signal !== undefined ? { signal: c.io.signal } : {})
+          })
+        }
+        const kept = snapshots.filter(s => !forget.has(formatId(s.id)))
+        if (c.json) {
+          printJson(c.io, { dryRun: flags.dryRun === true, forgotten: [...forget.keys()], kept: kept.map(s => formatId(s.id)), groups, prune: pruned ?? null })
+          return
+        }
+        for (const g of groups) {
+          print(c.io, `host ${g.host}, paths ${g.paths.join(' ')}:`)
+          for (const d of g.decisions) print(c.io, `  ${d.keep ? 'keep  ' : 'forget'} ${d.id.slice(0, 8)}  ${d.reasons.join(', ')}`)
+        }
+        for (const s of snapshots) if (forget.get(formatId(s.id)) === 'named') print(c.io, `forget ${shortId(s.id)}  ${formatTimeNs(s.record.time)} (named)`)
+        print(c.io, `${flags.dryRun === true ? 'would forget' : 'forgot'} ${forget.size} snapshot(s), ${kept.length} kept`)
+        if (pruned !== undefined) {
+          print(c.io, `${flags.dryRun === true ? 'would delete' : 'deleted'} ${pruned.packsDeleted} pack(s) and repack ${pruned.packsRepacked}: ${formatBytes(pruned.bytesDeleted)} freed${pruned.bytesWritten > 0 ? `, ${formatBytes(pruned.bytesWritten)} rewritten` : ''}; ${pruned.blobsRemoved} blobs removed, ${pruned.blobsLive} live`)
+        }
+      } finally {
+        lock?.release()
+        await home.close()
+      }
+    })
+}
