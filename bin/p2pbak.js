@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The only place that touches the real process: argv, stdio, environment, signals, exit code.
+import '../dist/util/polyfill.js'
 import { main } from '../dist/cli/main.js'
 
 const controller = new AbortController()

@@ -22,6 +22,14 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_WRITE_ONLY'
   | 'ERR_RESTORE_INCOMPLETE'
+  | 'ERR_NOT_ENOUGH_SHARES'
+  | 'ERR_PLACEMENT_FAILED'
+  | 'ERR_PROTOCOL'
+  | 'ERR_UNTRUSTED_PEER'
+  | 'ERR_REFUSED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_INVALID_INVITE'
+  | 'ERR_NOT_MEMBER'
 
 export abstract class P2pbakError extends Error {
   abstract readonly code: ErrorCode
@@ -67,6 +75,26 @@ export class AbortedError extends P2pbakError { readonly code = 'ERR_ABORTED' }
 export class WriteOnlyError extends P2pbakError { readonly code = 'ERR_WRITE_ONLY' }
 /** A restore finished but some files could not be restored (damaged or missing data). */
 export class RestoreIncompleteError extends P2pbakError { readonly code = 'ERR_RESTORE_INCOMPLETE' }
+
+/** Fewer than k shares of a pack could be read: the pack cannot be rebuilt from the peers that answer. */
+export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT_ENOUGH_SHARES' }
+/** Not enough persisters accepted the shares of a pack. `errors` holds each peer's cause. */
+export class PlacementFailedError extends P2pbakError {
+  readonly code = 'ERR_PLACEMENT_FAILED'
+  constructor (message: string, readonly errors: ReadonlyArray<{ peer: string, error: string }> = [], options?: ErrorOptions) { super(message, options) }
+}
+/** A peer broke the wire protocol (malformed or oversized message, wrong sequence). */
+export class ProtocolError extends P2pbakError { readonly code = 'ERR_PROTOCOL' }
+/** A peer answered with data that failed verification (wrong hash, bad signature). */
+export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRUSTED_PEER' }
+/** A peer refused the request (quota, authorization, retention policy); the message says why. */
+export class RefusedError extends P2pbakError { readonly code = 'ERR_REFUSED' }
+/** A peer did not answer in time. */
+export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
+/** An invite code that is malformed, tampered with, expired or already used. */
+export class InvalidInviteError extends P2pbakError { readonly code = 'ERR_INVALID_INVITE' }
+/** The peer or user is not on the group's roster. */
+export class NotMemberError extends P2pbakError { readonly code = 'ERR_NOT_MEMBER' }
 
 export function isP2pbakError (err: unknown): err is P2pbakError {
   return err instanceof P2pbakError

@@ -1,0 +1,128 @@
+/**
+ * The wire shape shared by every p2pbak protocol: one request and one response per stream, each a
+ * message of two length-prefixed frames (unsigned varint length, as libp2p's lpStream):
+ *
+ *   message = frame(header) || frame(body)
+ *   header  = UTF-8 JSON object; a response header always has "status"
+ *   body    = raw bytes (a share, a record), empty when the message has none
+ *
+ * Every read has a size limit and every exchange a deadline. A handler answers peer faults with a
+ * status, never by crashing; the stream is aborted only on framing violations.
+ * docs/protocols/framing.md is the spec.
+ */
+import { lpStream } from '@libp2p/utils'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, errorMessage, isP2pbakError } from '../errors.js'
+
+export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID' | 'INTERNAL'
+
+export interface Message<H> { header: H, body: Uint8Array }
+export type ResponseHeader = { status: Status, error?: string } & Record<string, unknown>
+
+export interface ExchangeLimits {
+  /** largest header frame accepted. @default 64 KiB */
+  maxHeaderBytes?: number
+  /** largest body frame accepted. @default 32 MiB (a 16 MiB pack's share plus room) */
+  maxBodyBytes?: number
+  /** deadline for the whole exchange in ms. @default 60000 */
+  timeoutMs?: number
+}
+
+const DEFAULT_HEADER = 64 * 1024
+const DEFAULT_BODY = 32 * 1024 * 1024
+const DEFAULT_TIMEOUT = 60_000
+const EMPTY = new Uint8Array(0)
+
+function limits (l: ExchangeLimits): Required<ExchangeLimits> {
+  return { maxHeaderBytes: l.maxHeaderBytes ?? DEFAULT_HEADER, maxBodyBytes: l.maxBodyBytes ?? DEFAULT_BODY, timeoutMs: l.timeoutMs ?? DEFAULT_TIMEOUT }
+}
+
+async function readMessage<H> (stream: Stream, l: Required<ExchangeLimits>, signal: AbortSignal): Promise<Message<H>> {
+  const lp = lpStream(stream, { maxDataLength: Math.max(l.maxHeaderBytes, l.maxBodyBytes) })
+  const head = (await lp.read({ signal })).subarray()
+  if (head.byteLength > l.maxHeaderBytes) throw new ProtocolError(`header of ${head.byteLength} bytes exceeds ${l.maxHeaderBytes}`)
+  let header: unknown
+  try { header = JSON.parse(Buffer.from(head).toString('utf8')) } catch { throw new ProtocolError('header is not JSON') }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError('header is not a JSON object')
+  const body = (await lp.read({ signal })).subarray()
+  return { header: header as H, body }
+}
+
+async function writeMessage (stream: Stream, header: object, body: Uint8Array, signal: AbortSignal): Promise<void> {
+  const lp = lpStream(stream)
+  await lp.write(Buffer.from(JSON.stringify(header)), { signal })
+  await lp.write(body, { signal })
+}
+
+/** Maps a response status to the error class a caller sees. */
+export function throwForStatus (h: ResponseHeader, what: string): void {
+  const why = h.error !== undefined ? `: ${h.error}` : ''
+  switch (h.status) {
+    case 'OK': return
+    case 'NOT_FOUND': throw new NotFoundError(`${what}: not found${why}`)
+    case 'REFUSED': throw new RefusedError(`${what}: refused${why}`)
+    case 'NOT_MEMBER': throw new NotMemberError(`${what}: the peer says we are not a member of its group${why}`)
+    case 'INVALID': throw new ProtocolError(`${what}: the peer says our request was invalid${why}`)
+    case 'INTERNAL': throw new ProtocolError(`${what}: the peer failed${why}`)
+    default: throw new ProtocolError(`${what}: unknown status ${String(h.status)}`)
+  }
+}
+
+/** Client side: open a stream, send one request, read one response (its status is NOT checked here). */
+export async function exchange<H extends object> (
+  node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeLimits & { signal?: AbortSignal } = {}
+): Promise<Message<ResponseHeader>> {
+  const l = limits(opts)
+  const deadline = AbortSignal.timeout(l.timeoutMs)
+  const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, deadline]) : deadline
+  let stream: Stream | undefined
+  try {
+    stream = await node.dialProtocol(peer, protocol, { signal })
+    await writeMessage(stream, header, body, signal)
+    const res = await readMessage<ResponseHeader>(stream, l, signal)
+    if (typeof res.header.status !== 'string') throw new ProtocolError(`${protocol}: response without a status`)
+    await stream.close({ signal }).catch(() => {})
+    return res
+  } catch (err: unknown) {
+    stream?.abort(err instanceof Error ? err : new Error(String(err)))
+    if (deadline.aborted && !(opts.signal?.aborted ?? false)) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
+    throw err
+  }
+}
+
+export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
+
+/** Server side: registers a handler; errors thrown by it become statuses, framing errors abort the stream. */
+export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ExchangeLimits & { maxInboundStreams?: number } = {}): Promise<void> {
+  const l = limits(opts)
+  await node.handle(protocol, async (stream: Stream, connection) => {
+    const signal = AbortSignal.timeout(l.timeoutMs)
+    try {
+      const req = await readMessage<H>(stream, l, signal)
+      let res: { header: ResponseHeader, body?: Uint8Array }
+      try {
+        res = await handler(req, connection.remotePeer)
+      } catch (err: unknown) {
+        res = { header: statusFor(err) }
+      }
+      await writeMessage(stream, res.header, res.body ?? EMPTY, signal)
+      await stream.close({ signal }).catch(() => {})
+    } catch (err: unknown) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }, { maxInboundStreams: opts.maxInboundStreams ?? 32, runOnLimitedConnection: false })
+}
+
+/** The status a handler's error maps to (the inverse of throwForStatus). */
+export function statusFor (err: unknown): ResponseHeader {
+  const error = errorMessage(err)
+  if (!isP2pbakError(err)) return { status: 'INTERNAL', error }
+  switch (err.code) {
+    case 'ERR_NOT_FOUND': return { status: 'NOT_FOUND', error }
+    case 'ERR_REFUSED': case 'ERR_NO_SPACE': return { status: 'REFUSED', error }
+    case 'ERR_NOT_MEMBER': return { status: 'NOT_MEMBER', error }
+    case 'ERR_PROTOCOL': case 'ERR_FORMAT': case 'ERR_INVALID_ARGUMENT': case 'ERR_UNAUTHENTICATED': return { status: 'INVALID', error }
+    default: return { status: 'INTERNAL', error }
+  }
+}
