@@ -81,7 +81,11 @@ export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT
 /** Not enough persisters accepted the shares of a pack. `errors` holds each peer's cause. */
 export class PlacementFailedError extends P2pbakError {
   readonly code = 'ERR_PLACEMENT_FAILED'
-  constructor (message: string, readonly errors: ReadonlyArray<{ peer: string, error: string }> = [], options?: ErrorOptions) { super(message, options) }
+  readonly errors: ReadonlyArray<{ peer: string, error: string }>
+  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }> }) {
+    super(message, options)
+    this.errors = options?.errors ?? []
+  }
 }
 /** A peer broke the wire protocol (malformed or oversized message, wrong sequence). */
 export class ProtocolError extends P2pbakError { readonly code = 'ERR_PROTOCOL' }
