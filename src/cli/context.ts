@@ -1,7 +1,9 @@
 /** Global options and opening the home, shared by every command. */
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { Home, type HomeOptions } from '../node/home.js'
+import type { Home, HomeOptions } from '../node/home.js'
+import { openSession } from '../node/session.js'
+import type { NetworkNode } from '../node/network.js'
 import type { KdfParams } from '../crypto/index.js'
 import { readPassphrase } from './passphrase.js'
 import type { CliIo } from './io.js'
@@ -13,10 +15,18 @@ export interface CommandContext {
   json: boolean
   homeDir: string
   homeOptions: () => HomeOptions
+  /** the home, with its group's node running when it is in a group */
   openHome: () => Promise<Home>
+  /** the home and its node, started even outside a group (group create, join) */
+  openNetwork: () => Promise<{ home: Home, net: NetworkNode }>
+  /** true when the daemon runs this command with its own home and node */
+  inDaemon: boolean
 }
 
-export function makeContext (io: CliIo, globals: GlobalOptions): CommandContext {
+/** What the daemon lends to the commands it runs: its open home and its running node. */
+export interface DaemonServices { home: Home, net: NetworkNode }
+
+export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonServices): CommandContext {
   const homeDir = resolve(globals.home ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
   const kdf = testKdf(io)
   const homeOptions = (): HomeOptions => ({
@@ -30,7 +40,14 @@ export function makeContext (io: CliIo, globals: GlobalOptions): CommandContext 
     json: globals.json === true,
     homeDir,
     homeOptions,
-    openHome: async () => await Home.open(homeOptions())
+    openHome: async () => daemon?.home ?? (await openSession(homeOptions())).home,
+    openNetwork: async () => {
+      if (daemon !== undefined) return daemon
+      const { home, net } = await openSession(homeOptions(), { force: true, dht: false })
+      if (net === undefined) throw new Error('unreachable: a forced session has a node')
+      return { home, net }
+    },
+    inDaemon: daemon !== undefined
   }
 }
 

@@ -3,9 +3,9 @@
  * bin/p2pbak.js touches the real process. docs/cli.md is the contract.
  */
 import { Command, CommanderError } from 'commander'
-import { isP2pbakError, errorMessage, type ErrorCode } from '../errors.js'
+import { isP2pbakError, errorMessage, PlacementFailedError, type ErrorCode } from '../errors.js'
 import { ExitCode } from './exit-codes.js'
-import { makeContext, type CommandContext, type GlobalOptions } from './context.js'
+import { makeContext, type CommandContext, type DaemonServices, type GlobalOptions } from './context.js'
 import { printErr, printJson, type CliIo } from './io.js'
 import { VERSION } from './version.js'
 import { registerInit } from './commands/init.js'
@@ -14,6 +14,12 @@ import { registerInspect } from './commands/inspect.js'
 import { registerRestore } from './commands/restore.js'
 import { registerCheck } from './commands/check.js'
 import { registerForget } from './commands/forget.js'
+import { registerGroup } from './commands/group.js'
+import { registerDaemon } from './commands/daemon.js'
+import { registerStatus } from './commands/status.js'
+import { forwardToDaemon } from '../node/control.js'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
 
 const EXIT_FOR_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_NO_REPOSITORY: ExitCode.NO_REPOSITORY,
@@ -29,7 +35,7 @@ export function exitCodeFor (err: unknown): number {
   return ExitCode.ERROR
 }
 
-export async function main (argv: readonly string[], io: CliIo): Promise<number> {
+export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonServices): Promise<number> {
   let exitCode: number = ExitCode.OK
   const setExit = (code: number): void => { exitCode = code }
   const program = new Command()
@@ -41,15 +47,22 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     .exitOverride()
     .configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
     .showHelpAfterError()
-  const ctx = (): CommandContext => makeContext(io, program.opts<GlobalOptions>())
+  const ctx = (): CommandContext => makeContext(io, program.opts<GlobalOptions>(), daemon)
   registerInit(program, ctx)
   registerBackup(program, ctx, setExit)
   registerInspect(program, ctx)
   registerRestore(program, ctx, setExit)
   registerCheck(program, ctx, setExit)
   registerForget(program, ctx)
+  registerGroup(program, ctx)
+  registerDaemon(program, ctx, main)
+  registerStatus(program, ctx)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
 
+  if (daemon === undefined) {
+    const forwarded = await maybeForward(argv, io)
+    if (forwarded !== undefined) return forwarded
+  }
   try {
     await program.parseAsync([...argv], { from: 'user' })
     return exitCode
@@ -64,6 +77,7 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     }
     if (isP2pbakError(err)) {
       printErr(io, `p2pbak: ${err.message}`)
+      if (err instanceof PlacementFailedError) for (const e of err.errors) printErr(io, `  ${e.peer}: ${e.error}`)
     } else if (code === ExitCode.CANCELLED) {
       printErr(io, 'p2pbak: cancelled')
     } else {
@@ -72,4 +86,23 @@ export async function main (argv: readonly string[], io: CliIo): Promise<number>
     }
     return code
   }
+}
+
+/** Commands that never go to a daemon: they create the identity or are the daemon. */
+const LOCAL_ONLY = new Set(['init', 'recover', 'daemon', 'help'])
+
+/** Hands the command to this home's daemon when one runs (HOME/daemon.sock answers). */
+async function maybeForward (argv: readonly string[], io: CliIo): Promise<number | undefined> {
+  let homeArg: string | undefined
+  let command: string | undefined
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (a === '--home') { homeArg = argv[++i]; continue }
+    if (a.startsWith('--home=')) { homeArg = a.slice(7); continue }
+    if (a === '--help' || a === '-h' || a === '--version' || a === '-V') return undefined
+    if (!a.startsWith('-') && command === undefined) command = a
+  }
+  if (command === undefined || LOCAL_ONLY.has(command)) return undefined
+  const home = resolve(homeArg ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
+  return await forwardToDaemon(join(home, 'daemon.sock'), argv, io.env, io.stdout, io.stderr)
 }

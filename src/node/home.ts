@@ -17,7 +17,7 @@ import {
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
-import { Repository, SingleStorePackStore, rebuildIndex, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
 
@@ -45,13 +45,20 @@ export interface InitOptions extends Omit<HomeOptions, 'passphrase'> {
 }
 
 export class Home {
+  /** run (once each) when the home closes: a network node started for this command, say */
+  private readonly closers: Array<() => Promise<void>> = []
+  /** a home shared by the daemon with the commands it runs: only the daemon really closes it */
+  shared = false
+  private inGroup = false
+
   private constructor (
     readonly dir: string,
     readonly config: HomeConfig,
     readonly sodium: SodiumBackend,
     readonly identity: Identity,
-    readonly repo: Repository,
-    readonly cdc: FastCdc
+    public repo: Repository,
+    readonly cdc: FastCdc,
+    readonly localStore: LocalShareStore
   ) {}
 
   static paths (home: string): { identity: string, config: string, store: string, index: string } {
@@ -99,8 +106,18 @@ export class Home {
     const index = IndexDb.open(p.index)
     const repo = new Repository({ sodium, identity, packs: new SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
     const cdc = new FastCdc(deriveGearTable(identity.chunkerKey), config.chunker)
-    return new Home(opts.home, config, sodium, identity, repo, cdc)
+    return new Home(opts.home, config, sodium, identity, repo, cdc, store)
   }
+
+  /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
+  useGroup (directory: PeerDirectory): void {
+    if (this.inGroup) return // the directory is live: one pack store serves every later change
+    this.inGroup = true
+    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index)
+    this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
+  }
+
+  onClose (fn: () => Promise<void>): void { this.closers.push(fn) }
 
   /** Makes the index agree with the store (packs added elsewhere, packs gone). See repo/rebuild-index.ts. */
   async syncIndex (): Promise<RebuildSummary> {
@@ -108,6 +125,17 @@ export class Home {
   }
 
   async close (): Promise<void> {
+    if (this.shared) {
+      await this.repo.flush().catch(() => {})
+      return
+    }
+    await this.closeNow()
+  }
+
+  /** Closes even a shared home (the daemon at shutdown). */
+  async closeNow (): Promise<void> {
+    await this.repo.flush().catch(() => {})
+    for (const fn of this.closers.splice(0).reverse()) await fn().catch(() => {})
     await this.repo.close()
   }
 }

@@ -14,6 +14,7 @@ import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, errorMessage, isP2pbakError } from '../errors.js'
+import { utf8Decode } from '../util/bytes.js'
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID' | 'INTERNAL'
 
@@ -38,19 +39,30 @@ function limits (l: ExchangeLimits): Required<ExchangeLimits> {
   return { maxHeaderBytes: l.maxHeaderBytes ?? DEFAULT_HEADER, maxBodyBytes: l.maxBodyBytes ?? DEFAULT_BODY, timeoutMs: l.timeoutMs ?? DEFAULT_TIMEOUT }
 }
 
-async function readMessage<H> (stream: Stream, l: Required<ExchangeLimits>, signal: AbortSignal): Promise<Message<H>> {
-  const lp = lpStream(stream, { maxDataLength: Math.max(l.maxHeaderBytes, l.maxBodyBytes) })
+type Lp = ReturnType<typeof lpStream>
+
+/**
+ * One length-prefixed view per stream, used for both directions. Its buffer must hold a whole frame:
+ * lpStream's default (4 MiB) silently capped bodies, and a second view on the same stream would
+ * buffer unread input behind the first one's back.
+ */
+function lpFor (stream: Stream, l: Required<ExchangeLimits>): Lp {
+  const max = Math.max(l.maxHeaderBytes, l.maxBodyBytes)
+  return lpStream(stream, { maxDataLength: max, maxBufferSize: max + 16 })
+}
+
+async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: AbortSignal): Promise<Message<H>> {
   const head = (await lp.read({ signal })).subarray()
   if (head.byteLength > l.maxHeaderBytes) throw new ProtocolError(`header of ${head.byteLength} bytes exceeds ${l.maxHeaderBytes}`)
   let header: unknown
-  try { header = JSON.parse(Buffer.from(head).toString('utf8')) } catch { throw new ProtocolError('header is not JSON') }
+  try { header = JSON.parse(utf8Decode(head)) } catch { throw new ProtocolError('header is not UTF-8 JSON') }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError('header is not a JSON object')
   const body = (await lp.read({ signal })).subarray()
+  if (body.byteLength > l.maxBodyBytes) throw new ProtocolError(`body of ${body.byteLength} bytes exceeds ${l.maxBodyBytes}`)
   return { header: header as H, body }
 }
 
-async function writeMessage (stream: Stream, header: object, body: Uint8Array, signal: AbortSignal): Promise<void> {
-  const lp = lpStream(stream)
+async function writeMessage (lp: Lp, header: object, body: Uint8Array, signal: AbortSignal): Promise<void> {
   await lp.write(Buffer.from(JSON.stringify(header)), { signal })
   await lp.write(body, { signal })
 }
@@ -79,15 +91,18 @@ export async function exchange<H extends object> (
   let stream: Stream | undefined
   try {
     stream = await node.dialProtocol(peer, protocol, { signal })
-    await writeMessage(stream, header, body, signal)
-    const res = await readMessage<ResponseHeader>(stream, l, signal)
+    const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
+    await writeMessage(lp, header, body, signal)
+    const res = await readMessage<ResponseHeader>(lp, l, signal)
     if (typeof res.header.status !== 'string') throw new ProtocolError(`${protocol}: response without a status`)
     await stream.close({ signal }).catch(() => {})
     return res
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
     if (deadline.aborted && !(opts.signal?.aborted ?? false)) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
-    throw err
+    if (isP2pbakError(err) || (err instanceof Error && err.name === 'AbortError')) throw err
+    // a reset stream, a closed connection, a failed dial: the peer is not usable now
+    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err })
   }
 }
 
@@ -99,14 +114,15 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
   await node.handle(protocol, async (stream: Stream, connection) => {
     const signal = AbortSignal.timeout(l.timeoutMs)
     try {
-      const req = await readMessage<H>(stream, l, signal)
+      const lp = lpFor(stream, l)
+      const req = await readMessage<H>(lp, l, signal)
       let res: { header: ResponseHeader, body?: Uint8Array }
       try {
         res = await handler(req, connection.remotePeer)
       } catch (err: unknown) {
         res = { header: statusFor(err) }
       }
-      await writeMessage(stream, res.header, res.body ?? EMPTY, signal)
+      await writeMessage(lp, res.header, res.body ?? EMPTY, signal)
       await stream.close({ signal }).catch(() => {})
     } catch (err: unknown) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
@@ -116,8 +132,9 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
 
 /** The status a handler's error maps to (the inverse of throwForStatus). */
 export function statusFor (err: unknown): ResponseHeader {
+  // a failure that is not one of ours may carry local details (paths): the peer learns only that we failed
+  if (!isP2pbakError(err)) return { status: 'INTERNAL', error: 'internal error' }
   const error = errorMessage(err)
-  if (!isP2pbakError(err)) return { status: 'INTERNAL', error }
   switch (err.code) {
     case 'ERR_NOT_FOUND': return { status: 'NOT_FOUND', error }
     case 'ERR_REFUSED': case 'ERR_NO_SPACE': return { status: 'REFUSED', error }

@@ -12,3 +12,4 @@ export { checkRepository, type CheckOptions, type CheckReport, type CheckProblem
 export { compressBlob, decompressBlob } from './compress.js'
 export { prune, type PruneOptions, type PruneReport } from './prune.js'
 export { applyRetention, isEmptyPolicy, parseDuration, type RetentionPolicy, type RetentionGroup, type RetentionDecision } from './retention.js'
+export { ErasurePackStore, type PeerDirectory, type ErasurePackStoreInit } from './erasure-pack-store.js'

@@ -20,6 +20,11 @@ export interface PutPackOptions extends AbortOptions {
 
 export interface PackStore {
   readonly description: string
+  /**
+   * Whether listPacks() sees every pack there is. A local disk does; a group does not (a holder may
+   * be offline): only an authoritative listing may make the index forget a pack.
+   */
+  readonly listIsAuthoritative: boolean
   /** Stores a pack durably (idempotent). */
   putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement>
   /** The whole pack, verified against its id (CorruptDataError on mismatch, NotFoundError if absent). */
@@ -37,12 +42,15 @@ export interface PackStore {
   deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void>
   listRecords (options?: AbortOptions): AsyncIterable<Uint8Array>
   usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
+  /** Forgets data cached for one operation (decoded packs), so the next one sees the peers as they are. */
+  dropCaches?: () => void
   close (): Promise<void>
 }
 
 /** Each pack is one share (k = 1, m = 0) in a single share store: the embedded default. */
 export class SingleStorePackStore implements PackStore {
   readonly description: string
+  readonly listIsAuthoritative = true
   constructor (private readonly store: ShareStore) {
     this.description = store.id
   }

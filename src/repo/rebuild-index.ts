@@ -38,7 +38,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
       summary.damaged.push({ pack: toHex(id), error })
     }
   }
-  const missing = [...repo.index.listPacks()].filter(p => !stored.has(toHex(p.id))).map(p => p.id)
+  // a pack unlisted by a non-authoritative store (holders offline) is not gone: keep it indexed
+  const missing = repo.packs.listIsAuthoritative ? [...repo.index.listPacks()].filter(p => !stored.has(toHex(p.id))).map(p => p.id) : []
   summary.packsForgotten = missing.map(toHex)
   summary.blobsForgotten = await repo.index.removePacks(missing)
   await repo.index.flush()

@@ -3,6 +3,7 @@
  *   blobs: blob id (32) -> where the blob lives (pack id, type, compression, offset, length, raw length)
  *   packs: pack id (32) -> pack metadata (size, blob count, erasure parameters, creation time)
  *   files: file key (32) -> the file cache entry that lets backup skip reading unchanged files
+ *   placements: pack id (32) -> which peer holds which share of an erasure-coded pack
  * It is a cache: everything in `blobs` and `packs` can be rebuilt from the packs' headers
  * (repo/rebuild-index.ts), and `files` only saves work. docs/format/index.md is the spec.
  */
@@ -53,7 +54,8 @@ export class IndexDb {
     private readonly env: RootDatabase<Buffer, Buffer>,
     private readonly blobs: Bin,
     private readonly packs: Bin,
-    private readonly files: Bin
+    private readonly files: Bin,
+    private readonly placements: Bin
   ) {}
 
   static open (dir: string): IndexDb {
@@ -68,7 +70,7 @@ export class IndexDb {
       throw new StoreVersionError(`index at ${dir} has version ${v.toString()}, this p2pbak uses ${INDEX_VERSION}; delete the folder and it is rebuilt from the store`)
     }
     const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })
-    return new IndexDb(env, db('blobs'), db('packs'), db('files'))
+    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'))
   }
 
   getBlob (id: Uint8Array): BlobLocation | undefined {
@@ -116,7 +118,10 @@ export class IndexDb {
       for (const { key: k, value } of this.blobs.getRange({})) {
         if (gone.has(value.subarray(0, 32).toString('hex'))) { this.blobs.remove(k); removed++ }
       }
-      for (const id of gone) this.packs.remove(Buffer.from(id, 'hex'))
+      for (const id of gone) {
+        this.packs.remove(Buffer.from(id, 'hex'))
+        this.placements.remove(Buffer.from(id, 'hex'))
+      }
     })
     return removed
   }
@@ -124,6 +129,25 @@ export class IndexDb {
   /** Every indexed blob with its location (a full scan, for prune). */
   * allBlobs (): Iterable<{ id: Uint8Array, location: BlobLocation }> {
     for (const { key: k, value } of this.blobs.getRange({})) yield { id: Uint8Array.from(k), location: decodeLocation(value) }
+  }
+
+  /** Where the shares of a pack were placed (share index -> holder id, e.g. 'peer:<peerId>' or 'local'). */
+  getPlacement (packId: Uint8Array): Map<number, string> | undefined {
+    const v = this.placements.getBinary(key(packId))
+    if (v === undefined) return undefined
+    const out = new Map<number, string>()
+    try {
+      const r = new ByteReader(v, 'placement entry')
+      const n = r.uvarint(256)
+      for (let i = 0; i < n; i++) out.set(r.u8(), r.string(1024))
+    } catch { return undefined }
+    return out
+  }
+
+  async setPlacement (packId: Uint8Array, holders: ReadonlyMap<number, string>): Promise<void> {
+    const w = new ByteWriter(64).uvarint(holders.size)
+    for (const [i, h] of [...holders].sort((a, b) => a[0] - b[0])) w.u8(i).string(h)
+    await this.placements.put(key(packId), Buffer.from(w.finish()))
   }
 
   countPacks (): number { return this.packs.getCount() }
@@ -155,6 +179,7 @@ export class IndexDb {
     await this.blobs.clearAsync()
     await this.packs.clearAsync()
     await this.files.clearAsync()
+    await this.placements.clearAsync()
   }
 
   async clearFiles (): Promise<void> { await this.files.clearAsync() }

@@ -1,0 +1,116 @@
+/** `group create|invite|members|remove`, `join CODE`, `contribute SIZE`: the friend group and roles. */
+import type { Command } from 'commander'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../errors.js'
+import { parseDuration } from '../../repo/index.js'
+import { formatBytes, print, printErr, printJson } from '../io.js'
+import type { CommandContext } from '../context.js'
+
+export function parseSize (text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
+  if (m === null) throw new InvalidArgumentError(`"${text}" is not a size; use e.g. 500M, 20G, 1T or 0`)
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m[2] ?? '').toLowerCase()] ?? 1
+  return Math.floor(Number(m[1]) * unit)
+}
+
+async function withNet<T> (c: CommandContext, fn: (ctx: Awaited<ReturnType<CommandContext['openNetwork']>>) => Promise<T>): Promise<T> {
+  const s = await c.openNetwork()
+  try {
+    return await fn(s)
+  } finally {
+    await s.home.close()
+  }
+}
+
+export function registerGroup (program: Command, ctx: () => CommandContext): void {
+  const group = program.command('group').description('your friend group: create it, invite friends, list or remove members')
+
+  group.command('create')
+    .argument('<name>', 'a name for the group')
+    .description('create a friend group with you as its first member')
+    .action(async (name: string) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = await net.createGroup(name)
+        if (c.json) printJson(c.io, { groupId: r.groupId, name: r.name, peerId: net.peerId })
+        else print(c.io, `created group "${r.name}" (${r.groupId.slice(0, 8)}); invite friends with \`p2pbak group invite\``)
+      })
+    })
+
+  group.command('invite')
+    .description('print a one-time invite code for a friend (valid 7 days unless --ttl)')
+    .option('--ttl <duration>', 'how long the code stays valid, e.g. 1d, 12h', '7d')
+    .action(async (opts: { ttl: string }) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const code = await net.invite(parseDuration(opts.ttl))
+        if (c.json) { printJson(c.io, { invite: code }); return }
+        print(c.io, 'give this code to your friend; they run `p2pbak join CODE`:\n')
+        print(c.io, code)
+        if (!c.inDaemon) printErr(c.io, '\nnote: no daemon runs for this home; start `p2pbak daemon` so your friend can reach you')
+      })
+    })
+
+  group.command('members')
+    .description('list the members of the group, their devices and whether they are online')
+    .action(async () => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = net.roster
+        if (r === null) throw new NotFoundError('this home is in no group: `p2pbak group create NAME` or `p2pbak join CODE`')
+        const members = r.members.map(m => ({
+          userId: m.userId, name: m.name, admin: m.admin, you: m.userId === net.home.identity.userId,
+          devices: m.devices.map(d => ({ peerId: d.peerId, name: d.name, online: d.peerId === net.peerId || net.node.getConnections(peerIdFromString(d.peerId)).length > 0 }))
+        }))
+        if (c.json) { printJson(c.io, { groupId: r.groupId, name: r.name, serial: r.serial, members }); return }
+        print(c.io, `group "${r.name}" (${r.groupId.slice(0, 8)}), roster #${r.serial}`)
+        for (const m of members) {
+          print(c.io, `  ${m.userId.slice(0, 8)}  ${m.name}${m.admin ? ' (admin)' : ''}${m.you ? ' (you)' : ''}`)
+          for (const d of m.devices) print(c.io, `      device ${d.peerId.slice(-12)} ${d.name} ${d.online ? 'online' : 'offline'}`)
+        }
+      })
+    })
+
+  group.command('remove')
+    .argument('<member>', 'user id (or a unique prefix) or name of the member')
+    .description('remove a member: their devices can no longer connect or fetch anything')
+    .action(async (who: string) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = net.roster
+        if (r === null) throw new NotFoundError('this home is in no group')
+        const matches = r.members.filter(m => m.userId.startsWith(who.toLowerCase()) || m.name === who)
+        if (matches.length === 0) throw new NotFoundError(`no member matches "${who}"`)
+        if (matches.length > 1) throw new AmbiguousIdError(`"${who}" matches ${matches.length} members; give more of the user id`)
+        const next = await net.remove((matches[0] as { userId: string }).userId)
+        if (c.json) printJson(c.io, { removed: matches[0]?.userId, serial: next.serial })
+        else print(c.io, `removed ${matches[0]?.name ?? ''} (${matches[0]?.userId.slice(0, 8) ?? ''}) from the group`)
+      })
+    })
+
+  program.command('join')
+    .argument('<code>', 'the invite code a member gave you')
+    .description('join a friend group with an invite code')
+    .action(async (code: string) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = await net.join(code.trim())
+        if (c.json) printJson(c.io, { groupId: r.groupId, name: r.name, members: r.members.length, peerId: net.peerId })
+        else print(c.io, `joined group "${r.name}" with ${r.members.length} members`)
+      })
+    })
+
+  program.command('contribute')
+    .argument('<size>', 'disk space to offer friends, e.g. 50G; 0 turns the persister role off')
+    .description('set how much disk this node offers to friends')
+    .action(async (size: string) => {
+      const c = ctx()
+      const bytes = parseSize(size)
+      await withNet(c, async ({ net }) => {
+        net.state.file.roles.contributeBytes = bytes
+        await net.state.save()
+        if (c.json) printJson(c.io, { contributeBytes: bytes })
+        else print(c.io, bytes === 0 ? 'this node no longer stores data for friends' : `this node offers ${formatBytes(bytes)} to friends`)
+      })
+    })
+}

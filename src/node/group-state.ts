@@ -1,0 +1,87 @@
+/**
+ * What a node remembers about its group, in its home:
+ *   HOME/device.key   the libp2p device key (protobuf), mode 0600
+ *   HOME/group.json   roster, this device's certificate, invites issued, roles (contribute, publish)
+ *   HOME/peers.json   the peer book: last known addresses of member devices
+ * Every write is atomic (temp + fsync + rename).
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { PrivateKey } from '@libp2p/interface'
+import { errnoCode, InvalidConfigError } from '../errors.js'
+import { writeFileAtomic } from '../store/index.js'
+import { decodeRoster, encodeRoster, type DeviceCert, type IssuedInvite, type Roster } from '../peers/index.js'
+import { decodeDeviceKey, encodeDeviceKey, newDeviceKey } from './libp2p-node.js'
+
+export interface Roles {
+  /** bytes this node offers to friends; 0 = not a persister */
+  contributeBytes: number
+  /** folders this node backs up by itself, and how often (ms) */
+  publish: { paths: string[], everyMs: number } | null
+}
+
+export interface GroupFile {
+  version: 1
+  roster: Roster | null
+  deviceCert: DeviceCert | null
+  invites: IssuedInvite[]
+  roles: Roles
+}
+
+export type PeerBook = Record<string, { addrs: string[], lastSeen: number }>
+
+/** Default persister quota when the user has not said: none until `contribute` (an explicit choice). */
+export const DEFAULT_ROLES: Roles = { contributeBytes: 0, publish: null }
+
+export class GroupState {
+  private constructor (
+    readonly home: string,
+    readonly deviceKey: PrivateKey,
+    public file: GroupFile,
+    public peers: PeerBook
+  ) {}
+
+  static async load (home: string): Promise<GroupState> {
+    const keyPath = join(home, 'device.key')
+    let deviceKey: PrivateKey
+    try {
+      deviceKey = decodeDeviceKey(new Uint8Array(await readFile(keyPath)))
+    } catch (err: unknown) {
+      if (errnoCode(err) !== 'ENOENT') throw new InvalidConfigError(`${keyPath} is unreadable; delete it to give this device a new identity`, { cause: err })
+      deviceKey = await newDeviceKey()
+      await writeFileAtomic(keyPath, encodeDeviceKey(deviceKey), { mode: 0o600 })
+    }
+    const file = await readJson<GroupFile>(join(home, 'group.json'), { version: 1, roster: null, deviceCert: null, invites: [], roles: { ...DEFAULT_ROLES } })
+    if (file.roster !== null) file.roster = decodeRoster(encodeRoster(file.roster)) // validates
+    const peers = await readJson<PeerBook>(join(home, 'peers.json'), {})
+    return new GroupState(home, deviceKey, file, peers)
+  }
+
+  async save (): Promise<void> {
+    await writeFileAtomic(join(this.home, 'group.json'), JSON.stringify(this.file, null, 2) + '\n', { mode: 0o600 })
+  }
+
+  async savePeers (): Promise<void> {
+    await writeFileAtomic(join(this.home, 'peers.json'), JSON.stringify(this.peers, null, 2) + '\n', { mode: 0o600 })
+  }
+
+  rememberAddrs (peerId: string, addrs: string[], now = Date.now()): void {
+    if (addrs.length === 0) return
+    this.peers[peerId] = { addrs: [...new Set(addrs)], lastSeen: now }
+  }
+}
+
+async function readJson<T> (path: string, fallback: T): Promise<T> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'ENOENT') return fallback
+    throw err
+  }
+  try {
+    return JSON.parse(text) as T
+  } catch (err: unknown) {
+    throw new InvalidConfigError(`${path} is not valid JSON`, { cause: err })
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Device certificates: a user's signing key vouches that a libp2p peer id is one of their devices
+ * (docs/format/group.md §4).
+ */
+import type { Identity, SodiumBackend } from '../crypto/index.js'
+import { FormatError, InvalidArgumentError } from '../errors.js'
+import { concatBytes, fromHex, utf8Encode } from '../util/bytes.js'
+import {
+  canonicalJson, decodeBase64, encodeBase64, expectBase64, expectName, expectObject, expectPeerId, expectUint,
+  expectUserId, expectVersion1
+} from './canonical.js'
+import { DEVICE_CERT_DOMAIN } from './constants.js'
+
+export interface DeviceCert {
+  version: 1
+  /** the owner: hex of their Ed25519 signing public key */
+  userId: string
+  /** the device's libp2p peer id, base58btc as peerId.toString() gives it */
+  peerId: string
+  /** a label for people ("laptop", a host name) */
+  name: string
+  /** ms since the Unix epoch */
+  issuedAt: number
+  /** base64 of the Ed25519 signature over {@link deviceCertSigningBytes} */
+  signature: string
+}
+
+const CERT_KEYS = ['version', 'userId', 'peerId', 'name', 'issuedAt', 'signature'] as const
+
+/** DEVICE_CERT_DOMAIN || canonical JSON of the certificate without `signature`. */
+export function deviceCertSigningBytes (cert: Omit<DeviceCert, 'signature'> & { signature?: string }): Uint8Array {
+  const { signature: _omit, ...body } = cert
+  return concatBytes([utf8Encode(DEVICE_CERT_DOMAIN), utf8Encode(canonicalJson(body))])
+}
+
+/** The signing secret key, or InvalidArgumentError for a write-only identity. */
+export function signingKey (identity: Identity): Uint8Array {
+  if (identity.signSecretKey === null) throw new InvalidArgumentError('this identity is write-only (public keys only) and cannot sign group changes')
+  return identity.signSecretKey
+}
+
+export function issueDeviceCert (sodium: SodiumBackend, identity: Identity, peerId: string, name: string, now: number): DeviceCert {
+  const body = { version: 1 as const, userId: identity.userId, peerId, name, issuedAt: now }
+  try {
+    expectPeerId(peerId, 'peer id')
+    expectName(name, 'device name')
+    expectUint(now, 'issue time')
+  } catch (err: unknown) {
+    if (err instanceof FormatError) throw new InvalidArgumentError(err.message)
+    throw err
+  }
+  const signature = encodeBase64(sodium.sign(deviceCertSigningBytes(body), signingKey(identity)))
+  return { ...body, signature }
+}
+
+/** Checks the structure of an untrusted value (FormatError naming the bad field); no signature check. */
+export function parseDeviceCert (v: unknown, what = 'device certificate'): DeviceCert {
+  const o = expectObject(v, what, CERT_KEYS)
+  return {
+    version: expectVersion1(o.version, what),
+    userId: expectUserId(o.userId, `${what} userId`),
+    peerId: expectPeerId(o.peerId, `${what} peerId`),
+    name: expectName(o.name, `${what} name`),
+    issuedAt: expectUint(o.issuedAt, `${what} issuedAt`),
+    signature: expectBase64(o.signature, `${what} signature`, 64)
+  }
+}
+
+/** True only for a well-formed certificate whose signature verifies under its own userId. */
+export function verifyDeviceCert (sodium: SodiumBackend, cert: DeviceCert): boolean {
+  let parsed: DeviceCert
+  try { parsed = parseDeviceCert(cert) } catch (err: unknown) {
+    if (err instanceof FormatError) return false
+    throw err
+  }
+  const sig = decodeBase64(parsed.signature)
+  if (sig === undefined) return false
+  return sodium.verify(sig, deviceCertSigningBytes(parsed), fromHex(parsed.userId))
+}
+
+export function sameDeviceCert (a: DeviceCert, b: DeviceCert): boolean {
+  return canonicalJson(a) === canonicalJson(b)
+}

@@ -1,0 +1,23 @@
+/**
+ * @packageDocumentation
+ * Friend groups: device certificates, the signed roster of members and their devices, and invites.
+ * Pure code (no I/O, no libp2p): peer ids are base58btc strings. Specification: docs/format/group.md.
+ */
+export * from './constants.js'
+export type { DeviceCert } from './device-cert.js'
+export { issueDeviceCert, verifyDeviceCert, parseDeviceCert, deviceCertSigningBytes } from './device-cert.js'
+export type { Roster, RosterMember, Retention } from './roster.js'
+export {
+  memberOfPeer, findMember, isMember, isAdmin, rosterPeerIds, rosterSigningBytes, encodeRoster, decodeRoster, parseRoster
+} from './roster.js'
+export type { CreateRosterOptions } from './roster-build.js'
+export { createRoster, addMember, addDevice, removeDevice, removeMember, setAdmin, setRetention, renameGroup } from './roster-build.js'
+export { verifyRosterUpdate, verifyJoinRoster } from './roster-verify.js'
+export type { Invite, InviteClaim } from './invite.js'
+export {
+  createInvite, encodeInviteCode, decodeInviteCode, parseInvite, inviteSigningBytes, inviteId, inviteProofKey, inviteProof,
+  checkInviteProof, inviteClaim
+} from './invite.js'
+export type { IssuedInvite } from './invite-book.js'
+export { InviteBook } from './invite-book.js'
+export { canonicalJson } from './canonical.js'

@@ -1,0 +1,117 @@
+/**
+ * Deciding whether a roster is authentic and may replace the one we hold
+ * (docs/format/group.md §5.3). Throws UnauthenticatedError or NotMemberError with the reason.
+ */
+import type { SodiumBackend } from '../crypto/index.js'
+import { FormatError, NotMemberError, UnauthenticatedError } from '../errors.js'
+import { fromHex } from '../util/bytes.js'
+import { canonicalJson, decodeBase64 } from './canonical.js'
+import { verifyDeviceCert } from './device-cert.js'
+import type { Invite } from './invite.js'
+import { findMember, memberOfPeer, parseRoster, rosterSigningBytes } from './roster.js'
+import type { Roster, RosterMember } from './roster.js'
+
+function reject (reason: string): never {
+  throw new UnauthenticatedError(`roster update refused: ${reason}`)
+}
+
+/**
+ * Structure, consistency, every device certificate and the roster's own signature. Certificates
+ * byte-identical to one in `trusted` (the roster already accepted) were verified then and are skipped.
+ */
+function checkSelf (sodium: SodiumBackend, r: Roster, trusted?: Roster): void {
+  try { parseRoster(r) } catch (err: unknown) {
+    if (err instanceof FormatError) reject(err.message)
+    throw err
+  }
+  const known = new Set(trusted?.members.flatMap(m => m.devices.map(d => canonicalJson(d))) ?? [])
+  for (const m of r.members) {
+    for (const d of m.devices) {
+      if (!known.has(canonicalJson(d)) && !verifyDeviceCert(sodium, d)) reject(`the certificate of device ${d.peerId} (member ${m.userId}) does not verify`)
+    }
+  }
+  const sig = decodeBase64(r.signature)
+  if (sig === undefined || !sodium.verify(sig, rosterSigningBytes(r), fromHex(r.updatedBy))) {
+    reject(`the signature of roster serial ${r.serial} does not verify under ${r.updatedBy}`)
+  }
+}
+
+function byUser (r: Roster): Map<string, RosterMember> {
+  return new Map(r.members.map(m => [m.userId, m]))
+}
+
+/**
+ * Accepts `next` as the successor of `current` only if: same groupId, serial greater, signature
+ * valid, signer a member of `current` (an admin for any change that only admins may make), every
+ * device cert valid and issued by its member's userId, nothing removed brought back. For a first
+ * roster (`current` undefined): internal consistency, and the signer is a member of `next` (an
+ * admin of it when the serial is 1, i.e. the group's creator).
+ */
+export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | undefined, next: Roster): void {
+  checkSelf(sodium, next, current)
+  const signer = next.updatedBy
+  if (current === undefined) {
+    const m = findMember(next, signer)
+    if (m === undefined) throw new NotMemberError(`roster refused: it was signed by ${signer}, who is not on it`)
+    if (next.serial === 1 && !m.admin) reject(`the first roster version must be signed by an admin, ${signer} is not one`)
+    return
+  }
+  if (next.groupId !== current.groupId) reject(`it belongs to group ${next.groupId}, not ${current.groupId}`)
+  if (next.serial <= current.serial) reject(`serial ${next.serial} is not newer than the current serial ${current.serial}`)
+  const actor = findMember(current, signer)
+  if (actor === undefined) throw new NotMemberError(`roster update refused: signer ${signer} is not a member of the group (serial ${current.serial})`)
+  const needAdmin = (what: string): void => {
+    if (!actor.admin) reject(`only an admin may ${what}; ${signer} is not an admin`)
+  }
+  if (next.name !== current.name) needAdmin('rename the group')
+  if (canonicalJson(next.retention) !== canonicalJson(current.retention)) needAdmin('change the retention policy')
+
+  const removedBefore = new Set(current.removed)
+  for (const u of current.removed) if (!next.removed.includes(u)) reject(`removed user ${u} was taken off the removed list`)
+  for (const p of current.removedDevices) if (!next.removedDevices.includes(p)) reject(`revoked device ${p} was taken off the revoked list`)
+  for (const u of next.removed) if (!removedBefore.has(u)) needAdmin('remove members')
+
+  const before = byUser(current)
+  const after = byUser(next)
+  for (const [userId, old] of before) {
+    const now = after.get(userId)
+    if (now === undefined) {
+      needAdmin('remove members')
+      if (!next.removed.includes(userId)) reject(`member ${userId} left the roster without being put on the removed list`)
+      continue
+    }
+    if (now.name !== old.name) reject(`the name of member ${userId} changed`)
+    if (now.joinedAt !== old.joinedAt) reject(`the join time of member ${userId} changed`)
+    if (now.admin !== old.admin) needAdmin('grant or revoke admin')
+    for (const d of old.devices) {
+      const replaced = now.devices.find(e => e.peerId === d.peerId)
+      if (replaced === undefined) {
+        if (userId !== signer) needAdmin('remove another member\'s device')
+        if (!next.removedDevices.includes(d.peerId)) reject(`device ${d.peerId} left the roster without being put on the revoked list`)
+      } else if (replaced.issuedAt <= d.issuedAt && canonicalJson(replaced) !== canonicalJson(d)) {
+        reject(`the certificate of device ${d.peerId} was replaced by one that is not newer`)
+      }
+    }
+  }
+  for (const m of next.members) {
+    if (!before.has(m.userId) && m.admin) needAdmin('add an admin')
+  }
+  const revokedBefore = new Set(current.removedDevices)
+  for (const p of next.removedDevices) {
+    if (revokedBefore.has(p)) continue
+    const owner = memberOfPeer(current, p)
+    if (owner?.userId !== signer) needAdmin('revoke another member\'s device')
+  }
+}
+
+/**
+ * What a joiner checks on the roster the inviter sends back: it is authentic on its own
+ * ({@link verifyRosterUpdate} with no current roster), it is the invite's group, the inviter is a
+ * member, and the joiner's device is on it under the joiner's userId.
+ */
+export function verifyJoinRoster (sodium: SodiumBackend, invite: Invite, roster: Roster, joinerUserId: string, joinerPeerId: string): void {
+  verifyRosterUpdate(sodium, undefined, roster)
+  if (roster.groupId !== invite.groupId) reject(`it belongs to group ${roster.groupId}, but the invite is for ${invite.groupId}`)
+  if (findMember(roster, invite.inviter) === undefined) throw new NotMemberError(`the inviter ${invite.inviter} is not on the roster`)
+  if (memberOfPeer(roster, joinerPeerId)?.userId !== joinerUserId) throw new NotMemberError(`this device (${joinerPeerId}) is not on the roster as a device of ${joinerUserId}`)
+}

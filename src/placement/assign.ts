@@ -1,0 +1,136 @@
+/**
+ * Which peer gets which share of a stripe (docs/placement-and-repair.md §5). Pure functions over plain
+ * data: the caller gathers who is online, their free space and reliability; nothing here does I/O.
+ */
+import { InvalidArgumentError, PlacementFailedError } from '../errors.js'
+
+export interface Candidate {
+  peerId: string
+  personId: string
+  online: boolean
+  freeBytes: number
+  /** 0..1, higher is better (audits passed, uptime) */
+  reliability: number
+}
+
+export interface PlacementOptions {
+  /** the publisher's own person: never used unless allowOwn */
+  ownPersonId: string
+  /** allow the publisher's own other devices, ranked after every other person */
+  allowOwn?: boolean
+  /** peers not to use (for example the ones that just failed) */
+  exclude?: ReadonlySet<string>
+}
+
+export interface Holder { peerId: string, personId: string }
+
+/** Higher reliability, then more free space, then the smaller peer id (code-unit order). */
+function comparePeers (a: Candidate, b: Candidate): number {
+  if (a.reliability !== b.reliability) return b.reliability - a.reliability
+  if (a.freeBytes !== b.freeBytes) return b.freeBytes > a.freeBytes ? 1 : -1
+  return a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0
+}
+
+function checkCandidates (candidates: readonly Candidate[]): void {
+  const seen = new Set<string>()
+  for (const c of candidates) {
+    if (seen.has(c.peerId)) throw new InvalidArgumentError(`peer ${c.peerId} is listed twice among the placement candidates`)
+    seen.add(c.peerId)
+    if (!(c.reliability >= 0 && c.reliability <= 1)) throw new InvalidArgumentError(`peer ${c.peerId}: reliability must be in 0..1, got ${c.reliability}`)
+    if (!(c.freeBytes >= 0)) throw new InvalidArgumentError(`peer ${c.peerId}: free space must be >= 0, got ${c.freeBytes}`)
+  }
+}
+
+function checkShareBytes (shareBytes: number): void {
+  if (!(shareBytes >= 0) || !Number.isFinite(shareBytes)) throw new InvalidArgumentError(`share size must be a finite number >= 0, got ${shareBytes}`)
+}
+
+/**
+ * The best peer of each of `count` different people, best first, or PlacementFailedError. `blocked`
+ * maps persons that may not be used to the reason.
+ */
+function pickPeople (
+  count: number, shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions,
+  blocked: ReadonlyMap<string, string>, blockedPeers: ReadonlySet<string>
+): Candidate[] {
+  checkShareBytes(shareBytes)
+  checkCandidates(candidates)
+  const refusals: Array<{ peer: string, error: string }> = []
+  const counts = new Map<Label, number>()
+  const bestOfPerson = new Map<string, Candidate>()
+  for (const c of candidates) {
+    const why = refusal(c, shareBytes, opts, blocked, blockedPeers)
+    if (why !== undefined) {
+      refusals.push({ peer: c.peerId, error: why.error })
+      counts.set(why.label, (counts.get(why.label) ?? 0) + 1)
+      continue
+    }
+    const prev = bestOfPerson.get(c.personId)
+    if (prev === undefined || comparePeers(c, prev) < 0) bestOfPerson.set(c.personId, c)
+  }
+  const own = (c: Candidate): number => (c.personId === opts.ownPersonId ? 1 : 0)
+  const ranked = [...bestOfPerson.values()].sort((a, b) => own(a) - own(b) || comparePeers(a, b))
+  if (ranked.length < count) {
+    const people = new Set(candidates.map((c) => c.personId)).size
+    throw new PlacementFailedError(
+      `cannot place ${count} share(s) of ${shareBytes} bytes on ${count} different people: only ${ranked.length} ` +
+      `eligible (${candidates.length} peer(s) of ${people} people offered${LABELS.filter((l) => counts.has(l)).map((l) => `; ${counts.get(l) ?? 0} ${l}`).join('')})`,
+      { errors: refusals })
+  }
+  return ranked.slice(0, count)
+}
+
+/** The reasons a peer is refused, in the order the failure message lists them. */
+const LABELS = ['offline', 'full', 'excluded', 'your own', 'already holding a share'] as const
+type Label = typeof LABELS[number]
+
+/** Why a candidate may not take a share: a short label for the summary and the message for `errors`. */
+function refusal (
+  c: Candidate, shareBytes: number, opts: PlacementOptions,
+  blocked: ReadonlyMap<string, string>, blockedPeers: ReadonlySet<string>
+): { label: Label, error: string } | undefined {
+  if (!c.online) return { label: 'offline', error: 'offline' }
+  if (c.freeBytes < shareBytes) return { label: 'full', error: `not enough free space (${c.freeBytes} < ${shareBytes} bytes)` }
+  if (opts.exclude?.has(c.peerId) === true) return { label: 'excluded', error: 'excluded' }
+  if (blockedPeers.has(c.peerId)) return { label: 'already holding a share', error: 'already holds a share of this stripe' }
+  if (c.personId === opts.ownPersonId && opts.allowOwn !== true) return { label: 'your own', error: 'one of your own devices' }
+  const held = blocked.get(c.personId)
+  if (held !== undefined) return { label: 'already holding a share', error: held }
+  return undefined
+}
+
+/**
+ * Assigns share indexes 0..n-1 to peers: never two shares on peers of the same person; never the
+ * publisher's own person unless allowOwn (and then only after every other person); only online peers
+ * with freeBytes >= shareBytes and not in `exclude`; prefers higher reliability, then more free space,
+ * then the smaller peer id. Returns peer ids by share index (share 0 to the best person), or throws
+ * PlacementFailedError saying how many people were eligible vs needed.
+ */
+export function planPlacement (n: number, shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions): string[] {
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`the number of shares must be an integer >= 0, got ${n}`)
+  return pickPeople(n, shareBytes, candidates, opts, new Map(), new Set()).map((c) => c.peerId)
+}
+
+/**
+ * Replacement targets for the missing share indexes of an existing placement (repair/retry), keeping
+ * the one-share-per-person rule against the holders that remain: no person who holds a share of the
+ * stripe gets another. The best person gets the smallest missing index.
+ */
+export function planReplacements (
+  missing: readonly number[], holders: ReadonlyMap<number, Holder>, shareBytes: number,
+  candidates: readonly Candidate[], opts: PlacementOptions
+): Map<number, string> {
+  const wanted = [...new Set(missing)].sort((a, b) => a - b)
+  for (const i of wanted) {
+    if (!Number.isSafeInteger(i) || i < 0) throw new InvalidArgumentError(`share index must be an integer >= 0, got ${i}`)
+    if (holders.has(i)) throw new InvalidArgumentError(`share ${i} is listed as missing but still has a holder (${holders.get(i)?.peerId ?? ''})`)
+  }
+  const blocked = new Map<string, string>()
+  const blockedPeers = new Set<string>()
+  for (const [index, h] of holders) {
+    blocked.set(h.personId, `that person already holds share ${index}`)
+    blockedPeers.add(h.peerId)
+  }
+  const picked = pickPeople(wanted.length, shareBytes, candidates, opts, blocked, blockedPeers)
+  return new Map(wanted.map((index, i) => [index, (picked[i] as Candidate).peerId]))
+}

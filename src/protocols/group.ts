@@ -1,0 +1,80 @@
+/**
+ * The small group protocols (docs/protocols/group.md):
+ *   /p2pbak/join/1.0.0    a newcomer redeems an invite: proves it holds the secret, gets the roster
+ *   /p2pbak/roster/1.0.0  members push a newer signed roster, or fetch the current one
+ *   /p2pbak/space/1.0.0   a member asks what a node offers: roles, quota, free and used bytes
+ * Decisions (is this invite valid, is this roster a valid successor) are the caller's, injected as
+ * callbacks; this module only moves messages and maps failures to statuses.
+ */
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { NotMemberError, ProtocolError } from '../errors.js'
+import { exchange, serve, throwForStatus } from './framing.js'
+
+export const JOIN_PROTOCOL = '/p2pbak/join/1.0.0'
+export const ROSTER_PROTOCOL = '/p2pbak/roster/1.0.0'
+export const SPACE_PROTOCOL = '/p2pbak/space/1.0.0'
+/** a roster with hundreds of members and devices stays far below this */
+export const MAX_ROSTER_BYTES = 4 * 1024 * 1024
+const TIMEOUT_MS = 20_000
+
+export interface JoinRequest { groupId: string, inviteId: string, userId: string, name: string, proof: string, deviceCert: unknown }
+export interface SpaceInfo { persister: boolean, publisher: boolean, quotaBytes: number, usedBytes: number, freeBytes: number }
+
+export interface GroupProtocolHandlers {
+  /** Redeems the invite and returns the new roster (encoded); throws InvalidInviteError etc. */
+  join: (req: JoinRequest, peer: PeerId) => Promise<Uint8Array>
+  /** Accepts a pushed roster if it is a valid successor (throws otherwise). Only members may push. */
+  pushRoster: (roster: Uint8Array, peer: PeerId) => Promise<void>
+  /** The current roster, for members. */
+  getRoster: (peer: PeerId) => Uint8Array
+  /** What this node offers, for members. */
+  space: (peer: PeerId) => SpaceInfo
+  /** Whether the peer is a device on the roster. */
+  isMember: (peer: PeerId) => boolean
+}
+
+export async function startGroupProtocols (node: Libp2p, h: GroupProtocolHandlers): Promise<void> {
+  await serve<JoinRequest>(node, JOIN_PROTOCOL, async (req, peer) => {
+    const r = req.header
+    if (typeof r.groupId !== 'string' || typeof r.inviteId !== 'string' || typeof r.userId !== 'string' || typeof r.name !== 'string' || typeof r.proof !== 'string') throw new ProtocolError('join: malformed request')
+    return { header: { status: 'OK' }, body: await h.join(r, peer) }
+  }, { maxBodyBytes: 0, maxHeaderBytes: 64 * 1024, timeoutMs: TIMEOUT_MS })
+
+  await serve<{ op: string }>(node, ROSTER_PROTOCOL, async (req, peer) => {
+    if (!h.isMember(peer)) throw new NotMemberError('not a member of this group')
+    if (req.header.op === 'get') return { header: { status: 'OK' }, body: h.getRoster(peer) }
+    if (req.header.op === 'push') { await h.pushRoster(req.body, peer); return { header: { status: 'OK' } } }
+    throw new ProtocolError(`roster: unknown op ${String(req.header.op)}`)
+  }, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS })
+
+  await serve<{ op: string }>(node, SPACE_PROTOCOL, async (_req, peer) => {
+    if (!h.isMember(peer)) throw new NotMemberError('not a member of this group')
+    return { header: { status: 'OK', ...h.space(peer) } }
+  }, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+}
+
+export async function requestJoin (node: Libp2p, inviter: PeerId | Multiaddr, req: JoinRequest, signal?: AbortSignal): Promise<Uint8Array> {
+  const res = await exchange(node, inviter, JOIN_PROTOCOL, req, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS, ...(signal !== undefined ? { signal } : {}) })
+  throwForStatus(res.header, 'join')
+  return res.body
+}
+
+export async function pushRoster (node: Libp2p, peer: PeerId | Multiaddr, roster: Uint8Array): Promise<void> {
+  const res = await exchange(node, peer, ROSTER_PROTOCOL, { op: 'push' }, roster, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+  throwForStatus(res.header, 'roster push')
+}
+
+export async function fetchRoster (node: Libp2p, peer: PeerId | Multiaddr): Promise<Uint8Array> {
+  const res = await exchange(node, peer, ROSTER_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS })
+  throwForStatus(res.header, 'roster get')
+  return res.body
+}
+
+export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promise<SpaceInfo> {
+  const res = await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+  throwForStatus(res.header, 'space')
+  const h = res.header
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)
+  return { persister: h.persister === true, publisher: h.publisher === true, quotaBytes: num(h.quotaBytes), usedBytes: num(h.usedBytes), freeBytes: num(h.freeBytes) }
+}

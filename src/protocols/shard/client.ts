@@ -1,0 +1,245 @@
+/**
+ * The publisher's side of `/p2pbak/shard/1.0.0`: a {@link ShareStore} whose shares live on one
+ * persister. Arguments are checked here first (FormatError, as every ShareStore does), each call is
+ * one exchange, statuses become the error classes of framing.ts' throwForStatus, and anything else
+ * that goes wrong on the wire becomes a ProtocolError or TimeoutError: a peer's failure is data for
+ * placement, never an untyped exception.
+ */
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { AbortedError, FormatError, ProtocolError, errorMessage, isP2pbakError } from '../../errors.js'
+import { ID_BYTES } from '../../ids.js'
+import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
+import { toHex } from '../../util/bytes.js'
+import { exchange, throwForStatus } from '../framing.js'
+import type { Message, ResponseHeader } from '../framing.js'
+import {
+  DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, SHARD_PROTOCOL
+} from './constants.js'
+import { decodePage, deleteMessage, entryToShareRef, refFields, shareCursor, userKeyOf } from './wire.js'
+import type { ShardRequestHeader } from './wire.js'
+
+export interface RemoteShareStoreInit {
+  node: Libp2p
+  /** the persister */
+  peer: PeerId
+  /** where to reach it, added to the peer store before the first dial */
+  addrs?: readonly Multiaddr[]
+  /** the owner of the namespace: the user id (64 hex, the Ed25519 user public key) of this device's person */
+  ownerUserId: string
+  /** base64 Ed25519 signature of `message` by the owner's USER key (not the device key) */
+  signDelete: (message: Uint8Array) => string
+  /** deadline of one exchange. @default 60000 */
+  timeoutMs?: number
+  /** largest response body accepted (a share, a record, a list page). @default 32 MiB */
+  maxShareBytes?: number
+  /** requests in flight at once. @default 16 */
+  maxConcurrent?: number
+  /** entries asked for per list page. @default 10000 */
+  listPageSize?: number
+  /** clock for delete timestamps (ms since the epoch). @default Date.now */
+  now?: () => number
+}
+
+/** At most `max` tasks at once; a finishing task hands its slot to the next waiter. */
+class Limiter {
+  private active = 0
+  private readonly waiting: Array<() => void> = []
+  constructor (private readonly max: number) {}
+
+  async run<T> (task: () => Promise<T>): Promise<T> {
+    if (this.active < this.max) this.active++
+    else await new Promise<void>((resolve) => this.waiting.push(resolve))
+    try {
+      return await task()
+    } finally {
+      const next = this.waiting.shift()
+      if (next !== undefined) next()
+      else this.active--
+    }
+  }
+}
+
+function checkRef (ref: ShareRef): void {
+  if (!(ref.pack instanceof Uint8Array) || ref.pack.byteLength !== ID_BYTES) throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
+  if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 255) throw new FormatError(`a share index must be an integer 0..255, got ${String(ref.index)}`)
+}
+
+function checkId (id: Uint8Array): void {
+  if (!(id instanceof Uint8Array) || id.byteLength !== ID_BYTES) throw new FormatError(`a record id must be ${ID_BYTES} bytes`)
+}
+
+/** A view that owns its whole buffer, so a returned share never pins or exposes other frames. */
+function owned (body: Uint8Array): Uint8Array {
+  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()
+}
+
+export class RemoteShareStore implements ShareStore {
+  readonly id: string
+  private readonly init: RemoteShareStoreInit
+  private readonly owner: Uint8Array
+  private readonly persister: Uint8Array
+  private readonly limiter: Limiter
+  private addrsKnown: Promise<void> | undefined
+  private closed = false
+
+  constructor (init: RemoteShareStoreInit) {
+    this.init = init
+    this.id = `peer:${init.peer.toString()}`
+    this.owner = userKeyOf(init.ownerUserId)
+    this.persister = init.peer.toMultihash().bytes
+    this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
+  }
+
+  private ready (options?: AbortOptions): void {
+    if (this.closed) throw new Error(`share store ${this.id} is closed`)
+    if (options?.signal?.aborted === true) throw new AbortedError('the store operation was cancelled', { cause: options.signal.reason })
+  }
+
+  /** One exchange; returns the response only if its status is OK. */
+  private async call (what: string, header: ShardRequestHeader, body: Uint8Array | undefined, options?: AbortOptions,
+    onStatus?: (h: ResponseHeader) => void): Promise<Message<ResponseHeader>> {
+    this.ready(options)
+    const { node, peer, addrs } = this.init
+    const res = await this.limiter.run(async () => {
+      try {
+        if (addrs !== undefined && addrs.length > 0) {
+          this.addrsKnown ??= node.peerStore.merge(peer, { multiaddrs: [...addrs] }).then(() => {})
+          await this.addrsKnown
+        }
+        this.ready(options)
+        const signal = options?.signal
+        return await exchange(node, peer, SHARD_PROTOCOL, header, body, {
+          maxHeaderBytes: MAX_HEADER_BYTES,
+          maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
+          timeoutMs: this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+          ...(signal !== undefined ? { signal } : {})
+        })
+      } catch (err: unknown) {
+        if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
+        if (isP2pbakError(err)) throw err
+        throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })
+      }
+    })
+    onStatus?.(res.header)
+    throwForStatus(res.header, `${what} on ${this.id}`)
+    return res
+  }
+
+  private signedDelete (kind: 'share' | 'record', id: Uint8Array, index?: number): { ts: number, sig: string } {
+    const ts = (this.init.now ?? Date.now)()
+    const message = deleteMessage({ kind, owner: this.owner, persister: this.persister, id, ...(index !== undefined ? { index } : {}) }, ts)
+    return { ts, sig: this.init.signDelete(message) }
+  }
+
+  async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkRef(ref)
+    await this.call('put', { op: 'put', ...refFields(ref) }, data, options)
+  }
+
+  async get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array> {
+    checkRef(ref)
+    return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+  }
+
+  async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
+    checkRef(ref)
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      throw new FormatError(`a share range needs non-negative integers, got offset ${offset} length ${length}`)
+    }
+    const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options, (h) => {
+      if (h.status === 'INVALID' && h.reason === 'RANGE') {
+        throw new FormatError(`range [${offset}, ${offset + length}) lies beyond the share's ${String(h.size)} bytes on ${this.id}`)
+      }
+    })
+    if (res.body.byteLength !== length) throw new ProtocolError(`get on ${this.id}: asked for ${length} bytes, got ${res.body.byteLength}`)
+    return owned(res.body)
+  }
+
+  async has (ref: ShareRef, options?: AbortOptions): Promise<boolean> {
+    checkRef(ref)
+    return this.bool((await this.call('has', { op: 'has', ...refFields(ref) }, undefined, options)).header, 'has')
+  }
+
+  async size (ref: ShareRef, options?: AbortOptions): Promise<number> {
+    checkRef(ref)
+    const { header } = await this.call('size', { op: 'size', ...refFields(ref) }, undefined, options)
+    return this.count(header.size, 'size')
+  }
+
+  async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
+    checkRef(ref)
+    this.ready(options)
+    await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options)
+  }
+
+  async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {
+    for await (const entry of this.pages('list', LIST_SHARE_ENTRY_BYTES, (e) => shareCursor(entryToShareRef(e)), options)) {
+      yield entryToShareRef(entry)
+    }
+  }
+
+  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkId(id)
+    await this.call('putRecord', { op: 'putRecord', id: toHex(id) }, data, options)
+  }
+
+  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+    checkId(id)
+    return owned((await this.call('getRecord', { op: 'getRecord', id: toHex(id) }, undefined, options)).body)
+  }
+
+  async hasRecord (id: Uint8Array, options?: AbortOptions): Promise<boolean> {
+    checkId(id)
+    return this.bool((await this.call('hasRecord', { op: 'hasRecord', id: toHex(id) }, undefined, options)).header, 'hasRecord')
+  }
+
+  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
+    checkId(id)
+    this.ready(options)
+    await this.call('deleteRecord', { op: 'deleteRecord', id: toHex(id), ...this.signedDelete('record', id) }, undefined, options)
+  }
+
+  async * listRecords (options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    yield * this.pages('listRecords', LIST_RECORD_ENTRY_BYTES, toHex, options)
+  }
+
+  async usage (options?: AbortOptions): Promise<StoreUsage> {
+    const { header } = await this.call('usage', { op: 'usage' }, undefined, options)
+    return { shares: this.count(header.shares, 'usage.shares'), bytes: this.count(header.bytes, 'usage.bytes') }
+  }
+
+  async close (): Promise<void> {
+    this.closed = true
+  }
+
+  /** Walks a paged listing: each page's entries are strictly after the previous page's last one. */
+  private async * pages (op: 'list' | 'listRecords', entryBytes: number, cursorOf: (entry: Uint8Array) => string, options?: AbortOptions): AsyncGenerator<Uint8Array> {
+    this.ready(options)
+    const limit = Math.min(Math.max(1, this.init.listPageSize ?? MAX_LIST_LIMIT), MAX_LIST_LIMIT)
+    let after: Uint8Array | undefined
+    for (;;) {
+      const header: ShardRequestHeader = { op, limit, ...(after !== undefined ? { cursor: cursorOf(after) } : {}) }
+      const res = await this.call(op, header, undefined, options)
+      const more = res.header.more
+      if (typeof more !== 'boolean') throw new ProtocolError(`${op} on ${this.id}: the page has no "more" flag`)
+      const entries = decodePage(res.body, entryBytes, after)
+      if (entries.length > limit) throw new ProtocolError(`${op} on ${this.id}: ${entries.length} entries in a page of at most ${limit}`)
+      yield * entries
+      if (!more) return
+      if (entries.length === 0) throw new ProtocolError(`${op} on ${this.id}: an empty page that claims more entries`)
+      after = entries[entries.length - 1]
+    }
+  }
+
+  private bool (h: ResponseHeader, what: string): boolean {
+    if (typeof h.has !== 'boolean') throw new ProtocolError(`${what} on ${this.id}: the answer has no boolean "has"`)
+    return h.has
+  }
+
+  private count (v: unknown, what: string): number {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ProtocolError(`${what} on ${this.id}: not a non-negative integer`)
+    return v
+  }
+}

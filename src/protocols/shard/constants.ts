@@ -1,0 +1,35 @@
+/** Protocol id, limits and fixed strings of `/p2pbak/shard/1.0.0` (docs/protocols/shard.md). */
+
+export const SHARD_PROTOCOL = '/p2pbak/shard/1.0.0'
+
+/** Largest share a server accepts by default: a 16 MiB pack mirrored (k = 1) plus room. */
+export const DEFAULT_MAX_SHARE_BYTES = 32 * 1024 * 1024
+/** Largest record (signed snapshot record) a server accepts by default. */
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024
+/**
+ * The server's body frame limit is its largest share or record plus this, so a body a little too
+ * large still gets a REFUSED answer instead of an aborted stream.
+ */
+export const OVERSIZE_GRACE_BYTES = 1024 * 1024
+/** Header frame limit, both directions. */
+export const MAX_HEADER_BYTES = 16 * 1024
+/** Deadline of one exchange (open stream, request, response), both sides. */
+export const DEFAULT_TIMEOUT_MS = 60_000
+/** Inbound shard streams per connection a server admits at once. */
+export const DEFAULT_MAX_INBOUND_STREAMS = 32
+/** Requests one client keeps in flight to its peer (below the server's inbound stream limit). */
+export const DEFAULT_MAX_CONCURRENT = 16
+
+/** Entries per list/listRecords page: the server's cap, and what the client asks for. */
+export const MAX_LIST_LIMIT = 10_000
+/** Bytes per entry in a list page body: pack id (32) || index (1). */
+export const LIST_SHARE_ENTRY_BYTES = 33
+/** Bytes per entry in a listRecords page body: record id (32). */
+export const LIST_RECORD_ENTRY_BYTES = 32
+
+/** A delete's timestamp must lie within this distance of the server's clock. */
+export const DELETE_MAX_SKEW_MS = 10 * 60 * 1000
+/** Domain separation prefix of the signed delete message: ASCII, then one NUL byte (17 bytes). */
+export const DELETE_DOMAIN = 'p2pbak delete v1\0'
+/** The `kind` byte of a delete message. */
+export const DeleteKind = { share: 0x01, record: 0x02 } as const

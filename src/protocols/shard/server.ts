@@ -1,0 +1,209 @@
+/**
+ * The persister's side of `/p2pbak/shard/1.0.0`. Every request goes through the same steps, in this
+ * order: authorize the peer (NOT_MEMBER, and nothing else, for a stranger) → validate the header and
+ * body (INVALID) → check limits, quota and delete signatures (REFUSED) → act on the store of the
+ * peer's own person, and of nobody else. Store failures become statuses here; the stream is aborted
+ * only for framing violations (framing.ts).
+ */
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
+import { compareBytes } from '../../util/bytes.js'
+import type { ShareRef, ShareStore } from '../../store/index.js'
+import { serve } from '../framing.js'
+import type { ResponseHeader } from '../framing.js'
+import {
+  DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
+  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SHARD_PROTOCOL
+} from './constants.js'
+import { deleteMessage, parseRequest, shareKey, shortError, userKeyOf } from './wire.js'
+import type { DeleteAuth, ShardRequest } from './wire.js'
+
+export interface ShardServerInit {
+  node: Libp2p
+  /** The namespace (share store) of one person. Called per request; cache it on your side. */
+  storeFor: (ownerUserId: string) => Promise<ShareStore>
+  /** The person a device belongs to (its user id), or undefined for a peer that is not a member. */
+  authorize: (peer: PeerId) => { userId: string } | undefined | Promise<{ userId: string } | undefined>
+  /** True iff `signatureB64` is the owner's user-key Ed25519 signature of `message`. */
+  verifyDeleteSignature: (ownerUserId: string, message: Uint8Array, signatureB64: string) => boolean
+  /** Largest share accepted. @default DEFAULT_MAX_SHARE_BYTES (32 MiB) */
+  maxShareBytes?: number
+  /** Largest record accepted. @default DEFAULT_MAX_RECORD_BYTES (1 MiB) */
+  maxRecordBytes?: number
+  /** A refusal reason if `ownerUserId` may not add `addBytes` more bytes, else undefined. */
+  quota?: (ownerUserId: string, addBytes: number) => string | undefined
+  /** Deadline per exchange. @default 60000 */
+  timeoutMs?: number
+  /** @default 32 */
+  maxInboundStreams?: number
+  /** The clock deletes are checked against (ms since the epoch). @default Date.now */
+  now?: () => number
+}
+
+export interface ShardServer {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+}
+
+type Reply = { header: ResponseHeader, body?: Uint8Array }
+
+const OK: Reply = { header: { status: 'OK' } }
+
+function refused (error: string): Reply {
+  return { header: { status: 'REFUSED', error: shortError(error) } }
+}
+
+export function shardServer (init: ShardServerInit): ShardServer {
+  const maxShareBytes = init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES
+  const maxRecordBytes = init.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES
+  const now = init.now ?? Date.now
+  const log = init.node.logger.forComponent('p2pbak:shard:server')
+  const persister = init.node.peerId.toMultihash().bytes
+  let started = false
+
+  /** REFUSED reason for a delete whose timestamp or signature does not hold, else undefined. */
+  function checkDelete (userId: string, target: { kind: 'share' | 'record', id: Uint8Array, index?: number }, auth: DeleteAuth): string | undefined {
+    if (Math.abs(now() - auth.ts) > DELETE_MAX_SKEW_MS) return `the delete's timestamp is more than ${DELETE_MAX_SKEW_MS / 60_000} minutes from this persister's clock`
+    const message = deleteMessage({ ...target, owner: userKeyOf(userId), persister }, auth.ts)
+    let ok = false
+    try { ok = init.verifyDeleteSignature(userId, message, auth.sig) } catch { ok = false }
+    return ok ? undefined : 'the delete is not signed by the owner\'s user key'
+  }
+
+  async function currentSize (store: ShareStore, ref: ShareRef): Promise<number> {
+    try {
+      return await store.size(ref)
+    } catch (err: unknown) {
+      if (err instanceof NotFoundError) return 0
+      throw err
+    }
+  }
+
+  async function act (userId: string, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
+    const options = { signal }
+    switch (req.op) {
+      case 'put': {
+        if (req.data.byteLength > maxShareBytes) return refused(`a share of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxShareBytes}`)
+        const add = Math.max(0, req.data.byteLength - await currentSize(store, req.ref))
+        const why = add > 0 ? init.quota?.(userId, add) : undefined
+        if (why !== undefined) return refused(why)
+        await store.put(req.ref, req.data, options)
+        return OK
+      }
+      case 'get':
+        if (req.range === undefined) return { header: { status: 'OK' }, body: await store.get(req.ref, options) }
+        try {
+          return { header: { status: 'OK' }, body: await store.getRange(req.ref, req.range.offset, req.range.length, options) }
+        } catch (err: unknown) {
+          if (!(err instanceof FormatError)) throw err
+          return { header: { status: 'INVALID', reason: 'RANGE', size: await store.size(req.ref, options), error: 'the range lies beyond the share' } }
+        }
+      case 'has': return { header: { status: 'OK', has: await store.has(req.ref, options) } }
+      case 'size': return { header: { status: 'OK', size: await store.size(req.ref, options) } }
+      case 'delete': {
+        const why = checkDelete(userId, { kind: 'share', id: req.ref.pack, index: req.ref.index }, req.auth)
+        if (why !== undefined) return refused(why)
+        await store.delete(req.ref, options)
+        return OK
+      }
+      case 'list': return await listPage(store.list(options), shareKey, req.after, req.limit, signal)
+      case 'putRecord': {
+        if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
+        const exists = await store.hasRecord(req.id, options)
+        const why = exists ? undefined : init.quota?.(userId, req.data.byteLength)
+        if (why !== undefined) return refused(why)
+        await store.putRecord(req.id, req.data, options)
+        return OK
+      }
+      case 'getRecord': return { header: { status: 'OK' }, body: await store.getRecord(req.id, options) }
+      case 'hasRecord': return { header: { status: 'OK', has: await store.hasRecord(req.id, options) } }
+      case 'deleteRecord': {
+        const why = checkDelete(userId, { kind: 'record', id: req.id }, req.auth)
+        if (why !== undefined) return refused(why)
+        await store.deleteRecord(req.id, options)
+        return OK
+      }
+      case 'listRecords': return await listPage(store.listRecords(options), (id) => id, req.after, req.limit, signal)
+      case 'usage': {
+        const u = await store.usage(options)
+        return { header: { status: 'OK', shares: u.shares, bytes: u.bytes } }
+      }
+    }
+  }
+
+  /** One request, start to end; never throws (every outcome is a status). */
+  async function handle (header: unknown, body: Uint8Array, peer: PeerId, signal: AbortSignal): Promise<Reply> {
+    let userId: string
+    try {
+      const who = await init.authorize(peer)
+      if (who === undefined) return { header: { status: 'NOT_MEMBER' } }
+      userId = who.userId
+      userKeyOf(userId)
+    } catch (err: unknown) {
+      log.error('authorizing %p failed - %e', peer, err)
+      return { header: { status: 'INTERNAL', error: 'authorization failed on the persister' } }
+    }
+    let req: ShardRequest
+    try {
+      req = parseRequest(header, body)
+    } catch (err: unknown) {
+      return { header: { status: 'INVALID', error: shortError(errorMessage(err)) } }
+    }
+    try {
+      const reply = await act(userId, await init.storeFor(userId), req, signal)
+      if (reply.header.status !== 'OK') log('%s from %p: %s %s', req.op, peer, reply.header.status, reply.header.error ?? '')
+      return reply
+    } catch (err: unknown) {
+      // Store messages may name local paths: only the class crosses the wire.
+      if (err instanceof NotFoundError) return { header: { status: 'NOT_FOUND', error: `${req.op}: no such ${req.op.endsWith('Record') ? 'record' : 'share'}` } }
+      if (isP2pbakError(err) && err.code === 'ERR_NO_SPACE') return refused('the persister\'s disk is full')
+      log.error('%s from %p failed - %e', req.op, peer, err)
+      return { header: { status: 'INTERNAL', error: `the persister failed to ${req.op}` } }
+    }
+  }
+
+  return {
+    async start (): Promise<void> {
+      if (started) return
+      await serve<unknown>(init.node, SHARD_PROTOCOL, async (req, peer) => {
+        return await handle(req.header, req.body, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
+      }, {
+        maxHeaderBytes: MAX_HEADER_BYTES,
+        maxBodyBytes: Math.max(maxShareBytes, maxRecordBytes) + OVERSIZE_GRACE_BYTES,
+        timeoutMs: init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        maxInboundStreams: init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
+      })
+      started = true
+    },
+    async stop (): Promise<void> {
+      if (!started) return
+      started = false
+      await init.node.unhandle(SHARD_PROTOCOL)
+    }
+  }
+}
+
+/**
+ * One page of a listing: the `limit` smallest keys strictly after `after`, ascending, and whether
+ * more exist. Stateless (the cursor is the last key returned), so it walks the whole listing per
+ * page in O(n log limit) time and O(limit) memory.
+ */
+export async function listPage<T> (
+  items: AsyncIterable<T>, keyOf: (item: T) => Uint8Array, after: Uint8Array | undefined, limit: number, signal?: AbortSignal
+): Promise<Reply> {
+  let best: Uint8Array[] = []
+  const trim = (): void => { best.sort(compareBytes); best = best.slice(0, limit + 1) }
+  for await (const item of items) {
+    const key = keyOf(item)
+    if (after !== undefined && compareBytes(key, after) <= 0) continue
+    best.push(key)
+    if (best.length >= 2 * (limit + 1)) { trim(); signal?.throwIfAborted() }
+  }
+  trim()
+  const more = best.length > limit
+  const page = best.slice(0, limit)
+  const body = new Uint8Array(page.reduce((n, k) => n + k.byteLength, 0))
+  let off = 0
+  for (const k of page) { body.set(k, off); off += k.byteLength }
+  return { header: { status: 'OK', more }, body }
+}

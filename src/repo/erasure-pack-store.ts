@@ -1,0 +1,268 @@
+/**
+ * Packs as erasure-coded shares on friends' share stores. putPack picks (k, m) from the people who
+ * offer storage, codes the pack into k + m shares and puts each on a different person's node, in
+ * parallel, replacing peers that fail; getPack fetches shares from every holder at once and decodes
+ * from the first k that verify. With nobody to place on it falls back to the local store (k = 1,
+ * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
+ * local store. It sees peers only as ShareStores and plain placement data: no network code here.
+ */
+import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, errorMessage } from '../errors.js'
+import { contentHash } from '../crypto/index.js'
+import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
+import { decodeShards, encodeShards } from '../erasure/index.js'
+import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { asPackId, type PackId } from '../ids.js'
+import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
+import { concatBytes, equalBytes, toHex } from '../util/bytes.js'
+import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
+import { SingleStorePackStore } from './pack-store.js'
+
+/** What the pack store needs to know about the group, as plain data. */
+export interface PeerDirectory {
+  /** the user id of the person this node belongs to */
+  readonly ownPersonId: string
+  /** peers that may hold shares, with their person, liveness, space and reliability */
+  candidates: () => Candidate[]
+  /** the share store of one peer */
+  storeFor: (peerId: string) => ShareStore
+}
+
+export interface ErasurePackStoreInit {
+  /** yearly loss target per pack (DESIGN §3). @default 1e-9 */
+  targetYearlyLoss?: number
+  /** largest storage expansion (k+m)/k accepted. @default 3 */
+  maxExpansion?: number
+  /** rounds of replacing failed peers before giving up. @default 3 */
+  placementRounds?: number
+  /** decoded packs kept for range reads (restore reads many blobs of one pack). @default 3 */
+  cachedPacks?: number
+}
+
+const LOCAL = 'local'
+
+export class ErasurePackStore implements PackStore {
+  readonly description: string
+  /** peers may be offline: a pack missing from the listing is not gone */
+  readonly listIsAuthoritative = false
+  private readonly localPacks: SingleStorePackStore
+  private readonly cache = new Map<string, Uint8Array>()
+  /** holders found by listing peers (recovery) before they are in the index */
+  private readonly discovered = new Map<string, Map<number, string>>()
+  private readonly init: Required<ErasurePackStoreInit>
+
+  constructor (
+    private readonly local: ShareStore,
+    private readonly peers: PeerDirectory,
+    private readonly index: IndexDb,
+    init: ErasurePackStoreInit = {}
+  ) {
+    this.localPacks = new SingleStorePackStore(local)
+    this.description = `group (local: ${local.id})`
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3 }
+  }
+
+  private onlineCandidates (): Candidate[] {
+    return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
+  }
+
+  async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
+    const candidates = this.onlineCandidates()
+    const people = new Set(candidates.map(c => c.personId)).size
+    const scheme = chooseScheme(people, { targetYearlyLoss: this.init.targetYearlyLoss, maxExpansion: this.init.maxExpansion })
+    if (people === 0) {
+      const p = await this.localPacks.putPack(id, pack, options)
+      await this.index.setPlacement(id, new Map([[0, LOCAL]]))
+      return p
+    }
+    const { k, m } = scheme
+    const shards = await encodeShards(pack, { k, m })
+    const shares = shards.map((shard, index) => concatBytes([
+      encodeShareHeader({ k, m, index, packLength: pack.byteLength, packId: id, dataHash: contentHash(shard) }), shard
+    ]))
+    const shareBytes = shares[0]?.byteLength ?? 0
+    const holders = new Map<number, string>()
+    const failures: Array<{ peer: string, error: string }> = []
+    const exclude = new Set<string>()
+    let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId }).map((peer, i) => [i, peer]))
+    for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
+      await Promise.all([...targets].map(async ([index, peer]) => {
+        try {
+          await this.peers.storeFor(peer).put({ pack: id, index }, shares[index] as Uint8Array, options)
+          holders.set(index, peer)
+        } catch (err: unknown) {
+          exclude.add(peer)
+          failures.push({ peer, error: errorMessage(err) })
+        }
+      }))
+      const missing = [...targets.keys()].filter(i => !holders.has(i))
+      if (missing.length === 0) break
+      const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
+      try {
+        targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude })
+      } catch {
+        break
+      }
+    }
+    if (holders.size < k + m) {
+      // not every share found a home: the pack must not count as stored (no snapshot may reference it)
+      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
+    }
+    await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
+    return { k, m }
+  }
+
+  private personOf (peer: string, candidates: Candidate[]): string {
+    return candidates.find(c => c.peerId === peer)?.personId ?? peer
+  }
+
+  private holdersOf (id: PackId): Map<number, string> | undefined {
+    return this.index.getPlacement(id) ?? this.discovered.get(toHex(id))
+  }
+
+  private storeOf (holder: string): ShareStore {
+    return holder === LOCAL ? this.local : this.peers.storeFor(holder.startsWith('peer:') ? holder.slice(5) : holder)
+  }
+
+  async getPack (id: PackId, options?: AbortOptions): Promise<Uint8Array> {
+    const key = toHex(id)
+    const cached = this.cache.get(key)
+    if (cached !== undefined) return cached
+    const holders = this.holdersOf(id)
+    let pack: Uint8Array
+    if (holders === undefined || (holders.size === 1 && holders.get(0) === LOCAL)) {
+      pack = await this.localPacks.getPack(id, options)
+    } else {
+      pack = await this.fetchAndDecode(id, holders, options)
+    }
+    this.cache.set(key, pack)
+    if (this.cache.size > this.init.cachedPacks) this.cache.delete(this.cache.keys().next().value as string)
+    return pack
+  }
+
+  /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
+  private async fetchAndDecode (id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<Uint8Array> {
+    const got = new Map<number, Uint8Array>()
+    const errors: string[] = []
+    let k = 0
+    let m = 0
+    let packLength = -1
+    const stop = new AbortController()
+    const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+    await new Promise<void>((resolve) => {
+      let pending = holders.size
+      const settle = (): void => { if (--pending === 0 || (k > 0 && got.size >= k)) resolve() }
+      for (const [index, holder] of holders) {
+        this.storeOf(holder).get({ pack: id, index }, { signal }).then(share => {
+          const h = decodeShareHeader(share)
+          const shard = share.subarray(SHARE_HEADER_BYTES)
+          if (!equalBytes(h.packId, id) || h.index !== index || !equalBytes(contentHash(shard), h.dataHash)) throw new CorruptDataError('share does not match its header')
+          if (k === 0) { k = h.k; m = h.m; packLength = h.packLength }
+          if (h.k === k && h.m === m && h.packLength === packLength && got.size < k) got.set(index, shard)
+        }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(settle)
+      }
+    })
+    stop.abort()
+    if (k === 0 || got.size < k) {
+      throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${got.size} of the ${k === 0 ? 'needed' : k} shares could be read (${holders.size} holders asked): ${errors.join('; ')}`)
+    }
+    const pack = await decodeShards(got, { k, m }, packLength)
+    if (!equalBytes(contentHash(pack), id)) throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)} decoded from its shares does not match its id`)
+    return pack
+  }
+
+  async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
+    const holders = this.holdersOf(id)
+    if (holders === undefined || (holders.size === 1 && holders.get(0) === LOCAL)) return await this.localPacks.getPackRange(id, offset, length, options)
+    const pack = await this.getPack(id, options)
+    if (offset < 0 || offset + length > pack.byteLength) throw new CorruptDataError(`range [${offset}, ${offset + length}) outside pack ${toHex(id).slice(0, 16)}`)
+    return pack.subarray(offset, offset + length)
+  }
+
+  async packSize (id: PackId, options?: AbortOptions): Promise<number> {
+    const known = this.index.getPack(id)
+    if (known !== undefined) return known.size
+    const holders = this.holdersOf(id)
+    if (holders === undefined || holders.get(0) === LOCAL) return await this.localPacks.packSize(id, options)
+    for (const [index, holder] of holders) {
+      try {
+        return decodeShareHeader(await this.storeOf(holder).getRange({ pack: id, index }, 0, SHARE_HEADER_BYTES, options)).packLength
+      } catch {}
+    }
+    throw new NotFoundError(`no holder of pack ${toHex(id).slice(0, 16)} answers`)
+  }
+
+  async hasPack (id: PackId, options?: AbortOptions): Promise<boolean> {
+    const holders = this.holdersOf(id)
+    if (holders === undefined) return await this.localPacks.hasPack(id, options)
+    return holders.size > 0
+  }
+
+  async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
+    const holders = this.holdersOf(id) ?? new Map([[0, LOCAL]])
+    await Promise.all([...holders].map(async ([index, holder]) => {
+      await this.storeOf(holder).delete({ pack: id, index }, options).catch(() => {})
+    }))
+    this.cache.delete(toHex(id))
+  }
+
+  /** Local packs, then every share any peer holds for us (their holders are remembered for reading). */
+  async * listPacks (options?: AbortOptions): AsyncIterable<PackId> {
+    const seen = new Set<string>()
+    for await (const id of this.localPacks.listPacks(options)) {
+      seen.add(toHex(id))
+      yield id
+    }
+    for (const c of this.onlineCandidates()) {
+      try {
+        for await (const ref of this.peers.storeFor(c.peerId).list(options)) {
+          const key = toHex(ref.pack)
+          let h = this.discovered.get(key)
+          if (h === undefined) { h = new Map(); this.discovered.set(key, h) }
+          h.set(ref.index, `peer:${c.peerId}`)
+          if (!seen.has(key)) { seen.add(key); yield asPackId(ref.pack) }
+        }
+      } catch {
+        // an unreachable peer lists nothing; the others still answer
+      }
+    }
+  }
+
+  /** Records go to the local store and to every reachable peer (the head is replicated to all). */
+  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.local.putRecord(id, data, options)
+    await Promise.all(this.onlineCandidates().map(async c => await this.peers.storeFor(c.peerId).putRecord(id, data, options).catch(() => {})))
+  }
+
+  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+    try { return await this.local.getRecord(id, options) } catch {}
+    for (const c of this.onlineCandidates()) {
+      try { return await this.peers.storeFor(c.peerId).getRecord(id, options) } catch {}
+    }
+    throw new NotFoundError(`snapshot record ${toHex(id).slice(0, 16)} is neither local nor on any reachable peer`)
+  }
+
+  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.local.deleteRecord(id, options)
+    await Promise.all(this.onlineCandidates().map(async c => await this.peers.storeFor(c.peerId).deleteRecord(id, options).catch(() => {})))
+  }
+
+  async * listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> {
+    const seen = new Set<string>()
+    const sources: ShareStore[] = [this.local, ...this.onlineCandidates().map(c => this.peers.storeFor(c.peerId))]
+    for (const s of sources) {
+      try {
+        for await (const id of s.listRecords(options)) {
+          const key = toHex(id)
+          if (seen.has(key)) continue
+          seen.add(key)
+          yield id
+        }
+      } catch {}
+    }
+  }
+
+  dropCaches (): void { this.cache.clear() }
+
+  async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
+  async close (): Promise<void> { await this.local.close() }
+}

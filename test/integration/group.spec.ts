@@ -1,0 +1,178 @@
+/**
+ * Five homes on one machine, each running `p2pbak daemon` on 127.0.0.1, as a user sets them up:
+ * one creates a group, the others contribute disk and join with invite codes, the first backs up a
+ * folder. Shares land on the other people's nodes, not the publisher's; restore survives m stopped
+ * persisters, fails clearly with one more; a new machine with only the phrase gets everything back.
+ * Waits on files and polled state with deadlines, never on fixed sleeps.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { runCli, TEST_ENV, type CliResult } from '../helpers/cli.js'
+import { compareTrees } from '../helpers/tree-compare.js'
+
+const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
+
+async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+function bytesUnder (dir: string): number {
+  if (!existsSync(dir)) return 0
+  let total = 0
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size
+  }
+  return total
+}
+
+interface Node { name: string, home: string, daemon?: ChildProcess, userId: string }
+
+describe('integration: a five-person friend group of real daemons', function () {
+  this.timeout(240_000)
+  let dir: string
+  const nodes: Node[] = []
+  const cli = async (n: Node, ...argv: string[]): Promise<CliResult> => await runCli(argv, { P2PBAK_HOME: n.home, P2PBAK_PASSPHRASE: 'pw' })
+
+  async function startDaemon (n: Node): Promise<void> {
+    rmSync(join(n.home, 'node.json'), { force: true })
+    n.daemon = spawn(process.execPath, [BIN, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--refresh', '500'], {
+      env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: n.home, P2PBAK_PASSPHRASE: 'pw' }, stdio: ['ignore', 'ignore', 'inherit']
+    })
+    await waitFor(`${n.name}'s daemon`, () => existsSync(join(n.home, 'node.json')) && existsSync(join(n.home, 'daemon.sock')))
+  }
+
+  async function stopDaemon (n: Node): Promise<void> {
+    const d = n.daemon
+    if (d === undefined || d.exitCode !== null) return
+    const exited = new Promise(resolve => d.once('exit', resolve))
+    d.kill('SIGINT')
+    await exited
+    n.daemon = undefined
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-group-'))
+    for (const name of ['ann', 'bob', 'cid', 'dee', 'eve']) {
+      const n: Node = { name, home: join(dir, name), userId: '' }
+      const init = await cli(n, 'init', '--json')
+      assert.equal(init.code, 0, init.stderr)
+      n.userId = init.json<{ userId: string }>().userId
+      if (name === 'ann') annPhrase = init.json<{ recoveryPhrase: string }>().recoveryPhrase
+      nodes.push(n)
+    }
+    for (const n of nodes) await startDaemon(n)
+  })
+  after(async () => {
+    for (const n of nodes) await stopDaemon(n)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('one creates the group, four contribute disk and join with invite codes', async () => {
+    const [ann, ...friends] = nodes as [Node, ...Node[]]
+    assert.equal((await cli(ann, 'group', 'create', 'friends')).code, 0)
+    for (const f of friends) {
+      assert.equal((await cli(f, 'contribute', '1G')).code, 0)
+      const inv = await cli(ann, 'group', 'invite', '--json')
+      assert.equal(inv.code, 0, inv.stderr)
+      const j = await cli(f, 'join', inv.json<{ invite: string }>().invite, '--json')
+      assert.equal(j.code, 0, j.stderr)
+    }
+    const members = (await cli(ann, 'group', 'members', '--json')).json<{ members: Array<{ userId: string }> }>()
+    assert.deepEqual(members.members.map(m => m.userId).sort(), nodes.map(n => n.userId).sort())
+    // every member learns the full roster, and the publisher sees four persisters online
+    await waitFor('four persisters online at ann', async () => {
+      const s = (await cli(ann, 'status', '--json')).json<{ peers: Array<{ online: boolean, roles: string[] }> }>()
+      return s.peers.filter(p => p.online && p.roles.includes('persister')).length === 4
+    })
+  })
+
+  it('a backup puts its shares on the other people\'s nodes, about (k+m)/k of the packed data', async () => {
+    const ann = nodes[0] as Node
+    const src = join(dir, 'src')
+    mkdirSync(join(src, 'docs'), { recursive: true })
+    writeFileSync(join(src, 'photo.raw'), randomBytes(6 * 1024 * 1024))
+    writeFileSync(join(src, 'docs', 'notes.txt'), 'meet at noon\n'.repeat(1000))
+    const b = await cli(ann, 'backup', src, '--json')
+    assert.equal(b.code, 0, b.stderr)
+    const packed = b.json<{ bytesAdded: number }>().bytesAdded
+    // nothing the group holds stays on ann's disk
+    assert.equal(bytesUnder(join(ann.home, 'store', 'shares')), 0)
+    const held = nodes.slice(1).map(n => bytesUnder(join(n.home, 'held', ann.userId, 'shares')))
+    assert.ok(held.every(h => h > 0) || held.filter(h => h > 0).length >= 3, `held ${held.join(',')}`)
+    const status = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ canLose: number, health: number }> }>()
+    const s = status.snapshots[0] as { canLose: number, health: number }
+    const k = s.health - s.canLose
+    const total = held.reduce((a, x) => a + x, 0)
+    const expected = packed * s.health / k
+    assert.ok(total > expected * 0.9 && total < expected * 1.3, `held ${total}, packed ${packed}, k ${k}, n ${s.health}`)
+  })
+
+  it('restore is byte-exact with m persisters stopped, and fails clearly with one more', async () => {
+    const ann = nodes[0] as Node
+    const src = join(dir, 'src')
+    const health = async (): Promise<{ canLose: number, readable: boolean }> =>
+      (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ canLose: number, readable: boolean }> }>().snapshots[0] as { canLose: number, readable: boolean }
+    const m = (await health()).canLose
+    assert.ok(m >= 1, `canLose ${m}`)
+    const holders = nodes.slice(1).filter(n => bytesUnder(join(n.home, 'held', ann.userId, 'shares')) > 0)
+    const stopped: Node[] = []
+    // stop persisters that hold our shares until the snapshot can lose no more: at most m of them
+    while ((await health()).canLose > 0) {
+      const n = holders[stopped.length] as Node
+      await stopDaemon(n)
+      stopped.push(n)
+    }
+    assert.ok(stopped.length <= m)
+    const target = join(dir, 'restore-degraded')
+    const r = await cli(ann, 'restore', 'latest', '--target', target)
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    // then until some pack has fewer than k shares left: restore says what it cannot restore and why
+    while ((await health()).readable) {
+      const n = holders[stopped.length] as Node
+      await stopDaemon(n)
+      stopped.push(n)
+    }
+    const bad = await cli(ann, 'restore', 'latest', '--target', join(dir, 'restore-too-few'))
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /restore-too-few/)
+    assert.match(bad.stderr, /shares/)
+    for (const n of stopped) await startDaemon(n)
+    await waitFor('ann to see everyone again', async () => (await health()).canLose === m)
+  })
+
+  it('a new machine with only the recovery phrase and an invite restores the latest snapshot', async () => {
+    const [ann, bob] = nodes as [Node, Node]
+    const src = join(dir, 'src')
+    // all ann kept of her old machine: the phrase her init printed
+    const phraseFile = join(dir, 'phrase.txt')
+    writeFileSync(phraseFile, annPhrase)
+    const fresh: Node = { name: 'ann-new', home: join(dir, 'ann-new'), userId: ann.userId }
+    const rec = await cli(fresh, 'recover', '--phrase-file', phraseFile, '--json')
+    assert.equal(rec.code, 0, rec.stderr)
+    await startDaemon(fresh)
+    nodes.push(fresh)
+    await waitFor('ann\'s friends to be reachable', async () => (await cli(bob, 'status', '--json')).code === 0)
+    const inv = await cli(bob, 'group', 'invite', '--json')
+    assert.equal(inv.code, 0, inv.stderr)
+    const j = await cli(fresh, 'join', inv.json<{ invite: string }>().invite)
+    assert.equal(j.code, 0, `${j.stderr}\ninvite from bob: ${inv.stdout}`)
+    await waitFor('the snapshot to be listed on the new machine', async () => (await cli(fresh, 'snapshots', '--json')).json<unknown[]>().length >= 1)
+    const target = join(dir, 'restore-new-machine')
+    const r = await cli(fresh, 'restore', 'latest', '--target', target)
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+})
+
+let annPhrase = ''

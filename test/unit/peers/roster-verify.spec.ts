@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict'
+import { loadBackend } from '../../../src/crypto/index.js'
+import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
+import { NotMemberError, UnauthenticatedError } from '../../../src/errors.js'
+import {
+  addDevice, addMember, createRoster, issueDeviceCert, removeDevice, removeMember, setAdmin, verifyRosterUpdate
+} from '../../../src/peers/index.js'
+import type { DeviceCert, Roster } from '../../../src/peers/index.js'
+import { fakePeerId, forge, forgeNext, identityFrom, leafPaths, tamperAt } from './fixtures.js'
+import type { Json } from './fixtures.js'
+
+const T0 = 1_700_000_000_000
+
+function refused (fn: () => void, kind: typeof UnauthenticatedError | typeof NotMemberError, reason: RegExp): void {
+  assert.throws(fn, (err: unknown) => err instanceof kind && reason.test(err.message), `expected ${kind.name} matching ${String(reason)}`)
+}
+
+describe('peers: verifyRosterUpdate', () => {
+  let sodium: SodiumBackend
+  let alice: Identity, bob: Identity, carol: Identity, mallory: Identity
+  let a1: DeviceCert, b1: DeviceCert, b2: DeviceCert, c1: DeviceCert
+  /** create (alice) -> add bob -> bob adds a device -> bob adds carol -> alice removes carol */
+  let chain: Roster[]
+  const at = (i: number): Roster => chain[i] as Roster
+  before(async () => {
+    sodium = await loadBackend()
+    ;[alice, bob, carol, mallory] = [1, 2, 3, 4].map(n => identityFrom(sodium, n)) as [Identity, Identity, Identity, Identity]
+    a1 = issueDeviceCert(sodium, alice, fakePeerId(1), 'a1', T0)
+    b1 = issueDeviceCert(sodium, bob, fakePeerId(2), 'b1', T0)
+    b2 = issueDeviceCert(sodium, bob, fakePeerId(3), 'b2', T0)
+    c1 = issueDeviceCert(sodium, carol, fakePeerId(4), 'c1', T0)
+    const r1 = createRoster(sodium, alice, 'family', a1, T0)
+    const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
+    const r3 = addDevice(sodium, r2, bob, b2, T0 + 2)
+    const r4 = addMember(sodium, r3, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 3)
+    const r5 = removeMember(sodium, r4, alice, carol.userId, T0 + 4)
+    chain = [r1, r2, r3, r4, r5]
+  })
+
+  it('accepts the valid chain step by step, and later versions straight from earlier ones', () => {
+    verifyRosterUpdate(sodium, undefined, at(0))
+    for (let i = 1; i < chain.length; i++) verifyRosterUpdate(sodium, at(i - 1), at(i))
+    verifyRosterUpdate(sodium, at(0), at(4)) // a node that was offline: signer alice is an admin of r1
+    verifyRosterUpdate(sodium, at(1), at(3))
+  })
+
+  it('a first roster needs only to be consistent and signed by a member (an admin at serial 1)', () => {
+    verifyRosterUpdate(sodium, undefined, at(3)) // signed by bob, a non-admin: what a joiner receives
+    refused(() => verifyRosterUpdate(sodium, undefined, forge(sodium, { ...at(1), serial: 1 }, bob)), UnauthenticatedError, /first roster version must be signed by an admin/)
+    refused(() => verifyRosterUpdate(sodium, undefined, forge(sodium, at(1), mallory)), NotMemberError, /not on it/)
+  })
+
+  it('refuses an equal or lower serial', () => {
+    refused(() => verifyRosterUpdate(sodium, at(2), at(2)), UnauthenticatedError, /serial 3 is not newer than the current serial 3/)
+    refused(() => verifyRosterUpdate(sodium, at(3), at(1)), UnauthenticatedError, /not newer/)
+  })
+
+  it('refuses a roster of another group', () => {
+    const other = addMember(sodium, createRoster(sodium, alice, 'family', a1, T0), alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
+    refused(() => verifyRosterUpdate(sodium, at(0), other), UnauthenticatedError, /belongs to group/)
+  })
+
+  it('refuses an update signed by a non-member, even a valid-looking one', () => {
+    const next = forgeNext(sodium, at(1), mallory, d => { d.name = 'pwned' })
+    refused(() => verifyRosterUpdate(sodium, at(1), next), NotMemberError, /not a member/)
+    const selfAdd = forgeNext(sodium, at(1), mallory, d => {
+      d.members.push({ userId: mallory.userId, name: 'M', joinedAt: T0, admin: false, devices: [issueDeviceCert(sodium, mallory, fakePeerId(9), 'm', T0)] })
+    })
+    refused(() => verifyRosterUpdate(sodium, at(1), selfAdd), NotMemberError, /not a member/)
+    // carol was removed in r5: her updates are no longer accepted
+    refused(() => verifyRosterUpdate(sodium, at(4), forgeNext(sodium, at(4), carol, d => { d.updatedAt++ })), NotMemberError, /not a member/)
+  })
+
+  it('refuses admin-only changes signed by a non-admin', () => {
+    const cases: Array<[string, (d: Roster) => void]> = [
+      ['remove members', d => { d.members = d.members.filter(m => m.userId !== carol.userId); d.removed.push(carol.userId) }],
+      ['grant or revoke admin', d => { (d.members[1] as Roster['members'][number]).admin = true }],
+      ['rename the group', d => { d.name = 'bob land' }],
+      ['change the retention policy', d => { d.retention = { minShardAgeDays: 0 } }],
+      ['remove members', d => { d.removed.push(mallory.userId) }],
+      ['add an admin', d => { d.members.push({ userId: mallory.userId, name: 'M', joinedAt: T0, admin: true, devices: [issueDeviceCert(sodium, mallory, fakePeerId(9), 'm', T0)] }) }],
+      ['revoke another member\'s device', d => { d.removedDevices.push(fakePeerId(50)) }]
+    ]
+    for (const [what, edit] of cases) {
+      const next = forgeNext(sodium, at(3), bob, edit)
+      refused(() => verifyRosterUpdate(sodium, at(3), next), UnauthenticatedError, new RegExp(`only an admin may ${what.replace(/'/g, '.')}`))
+      verifyRosterUpdate(sodium, at(3), forge(sodium, next, alice)) // the same change by an admin is fine
+    }
+  })
+
+  it('refuses a non-admin revoking another member\'s device; the owner may', () => {
+    const a2 = issueDeviceCert(sodium, alice, fakePeerId(8), 'a2', T0)
+    const r = addDevice(sodium, at(3), alice, a2, T0 + 9)
+    const drop = (d: Roster): void => { (d.members[0] as Roster['members'][number]).devices = [a1]; d.removedDevices.push(a2.peerId) }
+    refused(() => verifyRosterUpdate(sodium, r, forgeNext(sodium, r, bob, drop)), UnauthenticatedError, /only an admin may remove another member.s device/)
+    verifyRosterUpdate(sodium, r, forgeNext(sodium, r, alice, drop))
+    verifyRosterUpdate(sodium, at(3), forgeNext(sodium, at(3), bob, d => { d.members[1]?.devices.pop(); d.removedDevices.push(b2.peerId) }))
+  })
+
+  it('refuses bringing a removed user back, with or without clearing the removed list', () => {
+    const back = (d: Roster): void => { d.members.push({ userId: carol.userId, name: 'Carol', joinedAt: T0 + 9, admin: false, devices: [c1] }) }
+    refused(() => verifyRosterUpdate(sodium, at(4), forgeNext(sodium, at(4), alice, back)), UnauthenticatedError, /removed user .* is on the roster/)
+    refused(() => verifyRosterUpdate(sodium, at(4), forgeNext(sodium, at(4), alice, d => { back(d); d.removed = [] })), UnauthenticatedError, /taken off the removed list/)
+  })
+
+  it('refuses a member removed without being banned, and a device removed without being revoked', () => {
+    refused(() => verifyRosterUpdate(sodium, at(3), forgeNext(sodium, at(3), alice, d => { d.members.pop() })), UnauthenticatedError, /without being put on the removed list/)
+    refused(() => verifyRosterUpdate(sodium, at(3), forgeNext(sodium, at(3), bob, d => { d.members[1]?.devices.pop() })), UnauthenticatedError, /without being put on the revoked list/)
+    const r = removeDevice(sodium, at(3), bob, b2.peerId, T0 + 9)
+    refused(() => verifyRosterUpdate(sodium, r, forgeNext(sodium, r, alice, d => { d.removedDevices = []; d.members[1]?.devices.push(b2) })), UnauthenticatedError, /taken off the revoked list/)
+  })
+
+  it('refuses a device certificate signed by another user, or filed under another member', () => {
+    const byMallory = issueDeviceCert(sodium, mallory, fakePeerId(7), 'evil', T0)
+    const claimed = { ...byMallory, userId: bob.userId }
+    refused(() => verifyRosterUpdate(sodium, at(2), forgeNext(sodium, at(2), bob, d => { d.members[1]?.devices.push(claimed) })), UnauthenticatedError, /certificate of device .* does not verify/)
+    refused(() => verifyRosterUpdate(sodium, at(2), forgeNext(sodium, at(2), bob, d => { d.members[1]?.devices.push(byMallory) })), UnauthenticatedError, /certified by/)
+  })
+
+  it('refuses changes to a member\'s name or join time, and an older certificate replacing a newer one', () => {
+    refused(() => verifyRosterUpdate(sodium, at(1), forgeNext(sodium, at(1), alice, d => { (d.members[1] as Roster['members'][number]).name = 'Robert' })), UnauthenticatedError, /name of member/)
+    refused(() => verifyRosterUpdate(sodium, at(1), forgeNext(sodium, at(1), alice, d => { (d.members[1] as Roster['members'][number]).joinedAt = 0 })), UnauthenticatedError, /join time/)
+    const older = issueDeviceCert(sodium, bob, b1.peerId, 'b1 old', T0 - 1)
+    refused(() => verifyRosterUpdate(sodium, at(1), forgeNext(sodium, at(1), bob, d => { (d.members[1] as Roster['members'][number]).devices = [older] })), UnauthenticatedError, /not newer/)
+  })
+
+  it('refuses a roster whose signature is not by updatedBy', () => {
+    const next = { ...forgeNext(sodium, at(1), bob, d => { d.updatedAt++ }), updatedBy: alice.userId }
+    refused(() => verifyRosterUpdate(sodium, at(1), next), UnauthenticatedError, /signature of roster serial 3 does not verify/)
+  })
+
+  it('detects every single-field tampering of a signed roster (first roster or update)', () => {
+    const r = setAdmin(sodium, at(4), alice, bob.userId, true, T0 + 5)
+    const paths = leafPaths(r as unknown as Json)
+    assert.ok(paths.length > 30)
+    for (const path of paths) {
+      const t = tamperAt(r, path)
+      assert.notDeepEqual(t, r, path.join('.'))
+      assert.throws(() => verifyRosterUpdate(sodium, undefined, t), (e: unknown) => e instanceof UnauthenticatedError || e instanceof NotMemberError, `first: ${path.join('.')}`)
+      assert.throws(() => verifyRosterUpdate(sodium, at(4), t), (e: unknown) => e instanceof UnauthenticatedError || e instanceof NotMemberError, `update: ${path.join('.')}`)
+    }
+  })
+
+  it('detects removed or added array entries that the signer did not sign', () => {
+    const r = at(3)
+    const edits: Array<(d: Roster) => void> = [
+      d => { d.members.pop() }, d => { d.members[1]?.devices.pop() }, d => { d.members.reverse() },
+      d => { d.removedDevices.push(fakePeerId(60)) }, d => { d.removed.push(mallory.userId) }
+    ]
+    for (const edit of edits) {
+      const t = structuredClone(r)
+      edit(t)
+      assert.throws(() => verifyRosterUpdate(sodium, at(2), t), UnauthenticatedError)
+    }
+  })
+})
