@@ -2,8 +2,8 @@
 // p2pbak benchmark against restic and borg on the shared deterministic corpus.
 // Usage: npm run bench   (env: BENCH_SCALE=1, BENCH_SEED=42, BENCH_TOOLS=p2pbak,restic,borg,
 //                         BENCH_TIMEOUT_S, BENCH_KEEP=1 keeps temp repos, BENCH_STRICT=1 exits 1 on FAIL,
+//                         BENCH_GROUP=0 skips the 5-node loopback group step,
 //                         P2PBAK_SHARED=path of the shared folder). See docs/benchmarks.md.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import { duBytes, run, running, tail } from './lib/proc.mjs';
 import { buildTable, judge, UNITS } from './lib/report.mjs';
 import { BENCH_DIR, REPO_ROOT, ensureCorpus, ensureSystemTools, machineInfo, readConfig, warmUp } from './lib/setup.mjs';
 import { ADAPTERS } from './lib/tools.mjs';
+import { benchGroup, GROUP_TOOL } from './lib/group.mjs';
+import { othersBusy, report, stepRecord, syncDisks } from './lib/steps.mjs';
 import { verifyTree } from './lib/verify.mjs';
 
 const log = (msg) => console.log(`[bench] ${msg}`);
@@ -23,38 +25,10 @@ process.on('SIGINT', () => {
   console.error('[bench] interrupted');
   process.exit(130);
 });
-
-function report(tool, label, r) {
-  if (r.ok) return;
-  const why = r.error ?? (r.signal ? `signal ${r.signal}` : `exit ${r.code}`);
-  console.error(`[bench] ${tool}: ${label} FAILED (${why})`);
-  const err = tail(r.stderr);
-  if (err) console.error(err.replace(/^/gm, `  ${tool} stderr| `));
-  if (!err && r.stdout) console.error(tail(r.stdout, 10).replace(/^/gm, `  ${tool} stdout| `));
-}
-
-/** Flush dirty pages so that writes of earlier steps are not paid for by the next one; returns seconds. */
-function syncDisks() {
-  const t0 = process.hrtime.bigint();
-  spawnSync('sync', [], { stdio: 'ignore' });
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function cpuTimes() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3] + (f[4] ?? 0);
-  return { idle, total: f.reduce((x, y) => x + y, 0) };
-}
-
-/** Share of all CPUs busy (0..1) during a 1 s window in which the harness itself is idle. */
-async function othersBusy() {
-  try {
-    const a = cpuTimes();
-    await new Promise((res) => setTimeout(res, 1000));
-    const b = cpuTimes();
-    return b.total > a.total ? 1 - (b.idle - a.idle) / (b.total - a.total) : null;
-  } catch { return null; }
-}
+// Whatever still runs when the harness exits (daemons of the group step included) is killed.
+process.on('exit', () => {
+  for (const pgid of running) { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } }
+});
 
 /** A timed step: sync first (untimed), note the load, run, then time a sync (reported, not in the table). */
 async function timedStep(tool, label, c, cfg, bytes, warmDir) {
@@ -73,17 +47,6 @@ async function exec(tool, label, c, timeoutS, measure) {
   const r = await run(c.cmd, c.args, { env: c.env, cwd: c.cwd ?? REPO_ROOT, okCodes: c.okCodes, timeoutS, measure });
   report(tool, label, r);
   return r;
-}
-
-function stepRecord(r, bytes) {
-  return {
-    ok: r.ok, exitCode: r.code, signal: r.signal, error: r.error, seconds: r.seconds,
-    mbps: r.ok && bytes && r.seconds > 0 ? bytes / r.seconds / UNITS.MB : null,
-    peakRssMiB: r.peakRssKiB === null ? null : r.peakRssKiB / 1024,
-    rssTimeMiB: r.rssTimeKiB === null ? null : r.rssTimeKiB / 1024,
-    rssTreeMiB: r.rssTreeKiB === null ? null : r.rssTreeKiB / 1024,
-    stderrTail: r.ok ? undefined : tail(r.stderr),
-  };
 }
 
 function sizes(adapter, ctx) {
@@ -208,6 +171,18 @@ function notesText(cfg, corpus, results, setupNotes) {
       `repos in ${tmp} (${results.machine.tmpFilesystem}). Tools run one after another, not in parallel.`,
     'Only p2pbak\'s restore is verified (diff -r + type/mode/mtime(s)/symlink listing); restic/borg restores are only timed.',
   ];
+  const g = results.tools[GROUP_TOOL];
+  if (g && !g.skipped) {
+    lines.push(
+      `${GROUP_TOOL}: v1 backed up from the publisher to a 5-node loopback group (4 persisters), then restored with one`,
+      '  persister that holds shares stopped; the restore is verified against v1 like the local one. Its peak RSS is the',
+      '  publisher daemon\'s peak (VmHWM reset before the step, or sampled tree RSS if larger) + the CLI client\'s; the',
+      '  persisters\' figures are separate rows. "group÷restic" compares with restic\'s LOCAL figures of this run (its',
+      '  v1 backup; its restore is of v2, about the size of v1, so only MB/s and RSS get a ratio there).');
+    if (g.scheme) lines.push(`  scheme ${g.scheme.k}+${g.scheme.m}; held on persisters / bytes added = ${g.held?.ratio?.toFixed(3) ?? '—'} (expected ≈ ${g.held?.expectedRatio?.toFixed(3) ?? '—'})`);
+    if (g.setupProblems?.length > 0) lines.push(`  setup: ${g.setupProblems.length} join attempt(s) failed and were retried with a new invite (setupProblems in the JSON)`);
+    if (g.error) lines.push(`  ${GROUP_TOOL} FAILED: ${g.error.split('\n')[0]}`);
+  }
   for (const [name, r] of Object.entries(results.tools)) {
     if (r.skipped) lines.push(`${name}: SKIPPED - ${r.reason}`);
     else lines.push(`${name}: ${r.version.split('\n')[0]} - ${r.settings}`);
@@ -235,7 +210,7 @@ async function main() {
   const startedAt = new Date();
   const results = {
     startedAt: startedAt.toISOString(),
-    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, timeoutS: cfg.timeoutS },
+    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, group: cfg.group, timeoutS: cfg.timeoutS },
     machine: machineInfo(tmp),
     p2pbakVersion: JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version,
     corpus: { dir: corpus.dir, reused: corpus.reused, buildSeconds: corpus.seconds, ...corpus.stats },
@@ -249,6 +224,17 @@ async function main() {
       console.error(`[bench] ${name}: harness error: ${e instanceof Error ? e.stack : String(e)}`);
       results.tools[name] = { skipped: true, reason: `harness error: ${String(e)}` };
     }
+  }
+  if (cfg.group) {
+    log(`${GROUP_TOOL}: 5-node loopback group (BENCH_GROUP=0 skips it)`);
+    try {
+      results.tools[GROUP_TOOL] = await benchGroup({ tmpRoot: tmp, cfg, corpus, keep });
+    } catch (e) {
+      console.error(`[bench] ${GROUP_TOOL}: harness error: ${e instanceof Error ? e.stack : String(e)}`);
+      results.tools[GROUP_TOOL] = { skipped: true, reason: `harness error: ${String(e)}` };
+    }
+  } else {
+    log(`${GROUP_TOOL}: skipped (BENCH_GROUP=0${cfg.tools.includes('p2pbak') ? '' : ' or p2pbak not in BENCH_TOOLS'})`);
   }
   const toolNames = cfg.tools.filter((t) => ADAPTERS[t]);
   const table = buildTable(results.tools, toolNames);

@@ -15,5 +15,6 @@ process.exitCode = await main(process.argv.slice(2), {
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
+  cwd: process.cwd(),
   signal: controller.signal
 })

@@ -4,7 +4,7 @@
 //   - GNU time's %M (ru_maxrss of the largest single process in the tree, exact, from the kernel);
 //   - the sum of RSS over the whole process tree below the command, sampled every 100 ms from /proc.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,12 +28,12 @@ export function hasGnuTime() {
   return r.status === 0 && /^\d+\s*$/m.test(r.stderr);
 }
 
-/** Sum of RSS (KiB) over all descendants of rootPid; includeRoot adds rootPid itself. */
-function treeRssKiB(rootPid, includeRoot) {
+/** One pass over /proc: RSS (KiB) of every process and the children of every process. */
+function scanProc() {
   const kids = new Map();
   const rss = new Map();
   let names;
-  try { names = readdirSync('/proc'); } catch { return 0; }
+  try { names = readdirSync('/proc'); } catch { return { kids, rss }; }
   for (const name of names) {
     if (name.charCodeAt(0) < 48 || name.charCodeAt(0) > 57) continue;
     let s;
@@ -45,6 +45,10 @@ function treeRssKiB(rootPid, includeRoot) {
     if (!kids.has(ppid)) kids.set(ppid, []);
     kids.get(ppid).push(pid);
   }
+  return { kids, rss };
+}
+
+function sumTree({ kids, rss }, rootPid, includeRoot) {
   let total = includeRoot ? (rss.get(rootPid) ?? 0) : 0;
   const stack = [...(kids.get(rootPid) ?? [])];
   while (stack.length > 0) {
@@ -53,6 +57,50 @@ function treeRssKiB(rootPid, includeRoot) {
     for (const c of kids.get(p) ?? []) stack.push(c);
   }
   return total;
+}
+
+/** Sum of RSS (KiB) over all descendants of rootPid; includeRoot adds rootPid itself. */
+function treeRssKiB(rootPid, includeRoot) {
+  return sumTree(scanProc(), rootPid, includeRoot);
+}
+
+/** RSS (KiB) of each process tree (root included), from one pass over /proc: Map root -> KiB. */
+export function treesRssKiB(rootPids) {
+  const scan = scanProc();
+  return new Map(rootPids.map((pid) => [pid, sumTree(scan, pid, true)]));
+}
+
+/** Reset a process's peak RSS (VmHWM) to its current RSS (Linux clear_refs "5"); false if refused. */
+export function resetPeakRss(pid) {
+  try { writeFileSync(`/proc/${pid}/clear_refs`, '5'); return true; } catch { return false; }
+}
+
+/** A process's peak RSS (VmHWM, KiB) since start or since resetPeakRss; null if unknown. */
+export function peakRssKiB(pid) {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
+
+/**
+ * Sample the RSS of several process trees every 100 ms until stop(); stop() returns
+ * { perRootKiB: Map root -> peak of that tree, sumKiB: peak of the sum over all trees at one instant }.
+ */
+export function sampleTrees(rootPids) {
+  const per = new Map(rootPids.map((p) => [p, 0]));
+  let sum = 0;
+  const tick = () => {
+    let now = 0;
+    for (const [pid, kib] of treesRssKiB(rootPids)) {
+      now += kib;
+      if (kib > per.get(pid)) per.set(pid, kib);
+    }
+    if (now > sum) sum = now;
+  };
+  tick();
+  const timer = setInterval(tick, POLL_MS);
+  return { stop() { clearInterval(timer); tick(); return { perRootKiB: per, sumKiB: sum }; } };
 }
 
 function appendCapped(buf, chunk, cap, keepTail) {

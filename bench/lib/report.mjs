@@ -17,23 +17,50 @@ function fmt(x, digits) {
   return v.toFixed(digits);
 }
 
-/** Rows: [label, getter(toolResult) -> number|null, digits, ratio?] */
+/** The column of the five-node loopback group (bench/lib/group.mjs). */
+export const GROUP_TOOL = 'p2pbak-group';
+
+const ok = (st) => (st?.ok ? st : null);
+const v1 = (r) => ok(r.steps.v1);
+const rs = (r) => ok(r.steps.restore);
+const gb = (g) => ok(g.steps.groupBackup);
+const gr = (g) => ok(g.steps.groupRestore);
+
+/**
+ * Rows: { label, get(toolResult), digits, ratio (p2pbak÷restic), group(groupResult), vs(resticResult) }.
+ * `group` fills the p2pbak-group column; `vs` is the restic figure the group÷restic column divides by.
+ */
 const ROWS = [
-  ['v1 backup: seconds', (r) => r.steps.v1?.ok ? r.steps.v1.seconds : null, 2, true],
-  ['v1 backup: MB/s', (r) => r.steps.v1?.ok ? r.steps.v1.mbps : null, 1, true],
-  ['v1 backup: peak RSS MiB', (r) => r.steps.v1?.ok ? r.steps.v1.peakRssMiB : null, 0, true],
-  ['v1 backup: repo size MB', (r) => r.steps.v1?.ok ? r.steps.v1.repoAfter / MB : null, 1, true],
-  ['v2 backup (reads all): seconds', (r) => r.steps.v2?.ok ? r.steps.v2.seconds : null, 2, true],
-  ['v2 backup: MB/s', (r) => r.steps.v2?.ok ? r.steps.v2.mbps : null, 1, true],
-  ['v2 backup: peak RSS MiB', (r) => r.steps.v2?.ok ? r.steps.v2.peakRssMiB : null, 0, true],
-  ['v2 backup: store grew MB', (r) => r.steps.v2?.ok ? storeGrew(r.steps.v2) / MB : null, 2, true],
-  ['v2 backup: home/repo grew MB', (r) => r.steps.v2?.ok ? r.steps.v2.repoGrew / MB : null, 2, true],
-  ['v2 again (no change): seconds', (r) => r.steps.v2again?.ok ? r.steps.v2again.seconds : null, 2, true],
-  ['v2 again: peak RSS MiB', (r) => r.steps.v2again?.ok ? r.steps.v2again.peakRssMiB : null, 0, true],
-  ['v2 again: repo grew MB', (r) => r.steps.v2again?.ok ? r.steps.v2again.repoGrew / MB : null, 3, false],
-  ['restore v2: seconds', (r) => r.steps.restore?.ok ? r.steps.restore.seconds : null, 2, true],
-  ['restore v2: MB/s', (r) => r.steps.restore?.ok ? r.steps.restore.mbps : null, 1, true],
-  ['restore v2: peak RSS MiB', (r) => r.steps.restore?.ok ? r.steps.restore.peakRssMiB : null, 0, true],
+  { label: 'v1 backup: seconds', get: (r) => v1(r)?.seconds, digits: 2, ratio: true,
+    group: (g) => gb(g)?.seconds, vs: (r) => v1(r)?.seconds },
+  { label: 'v1 backup: MB/s', get: (r) => v1(r)?.mbps, digits: 1, ratio: true,
+    group: (g) => gb(g)?.mbps, vs: (r) => v1(r)?.mbps },
+  { label: 'v1 backup: peak RSS MiB', get: (r) => v1(r)?.peakRssMiB, digits: 0, ratio: true,
+    group: (g) => gb(g)?.peakRssMiB, vs: (r) => v1(r)?.peakRssMiB },
+  { label: 'v1 backup: repo size MB', get: (r) => (v1(r) ? r.steps.v1.repoAfter / MB : null), digits: 1, ratio: true,
+    group: (g) => (gb(g) && g.held ? g.held.total / MB : null), vs: (r) => (v1(r) ? r.steps.v1.repoAfter / MB : null) },
+  { label: 'v2 backup (reads all): seconds', get: (r) => ok(r.steps.v2)?.seconds, digits: 2, ratio: true },
+  { label: 'v2 backup: MB/s', get: (r) => ok(r.steps.v2)?.mbps, digits: 1, ratio: true },
+  { label: 'v2 backup: peak RSS MiB', get: (r) => ok(r.steps.v2)?.peakRssMiB, digits: 0, ratio: true },
+  { label: 'v2 backup: store grew MB', get: (r) => (ok(r.steps.v2) ? storeGrew(r.steps.v2) / MB : null), digits: 2, ratio: true },
+  { label: 'v2 backup: home/repo grew MB', get: (r) => (ok(r.steps.v2) ? r.steps.v2.repoGrew / MB : null), digits: 2, ratio: true },
+  { label: 'v2 again (no change): seconds', get: (r) => ok(r.steps.v2again)?.seconds, digits: 2, ratio: true },
+  { label: 'v2 again: peak RSS MiB', get: (r) => ok(r.steps.v2again)?.peakRssMiB, digits: 0, ratio: true },
+  { label: 'v2 again: repo grew MB', get: (r) => (ok(r.steps.v2again) ? r.steps.v2again.repoGrew / MB : null), digits: 3, ratio: false },
+  { label: 'restore v2: seconds', get: (r) => rs(r)?.seconds, digits: 2, ratio: true },
+  { label: 'restore v2: MB/s', get: (r) => rs(r)?.mbps, digits: 1, ratio: true },
+  { label: 'restore v2: peak RSS MiB', get: (r) => rs(r)?.peakRssMiB, digits: 0, ratio: true },
+];
+
+/** Rows of the group alone (other tool columns stay empty); vs divides by restic's local figure. */
+const GROUP_ROWS = [
+  { label: 'group v1 backup: largest persister RSS MiB', group: (g) => gb(g)?.persisterMaxPeakRssMiB, digits: 0 },
+  { label: 'group v1 backup: held ÷ bytes added', group: (g) => (gb(g) ? g.held?.ratio : null), digits: 3 },
+  { label: 'group restore v1, 1 down: seconds', group: (g) => gr(g)?.seconds, digits: 2 },
+  { label: 'group restore v1, 1 down: MB/s', group: (g) => gr(g)?.mbps, digits: 1, vs: (r) => rs(r)?.mbps },
+  { label: 'group restore v1, 1 down: peak RSS MiB', group: (g) => gr(g)?.peakRssMiB, digits: 0,
+    vs: (r) => rs(r)?.peakRssMiB },
+  { label: 'group restore: largest persister RSS MiB', group: (g) => gr(g)?.persisterMaxPeakRssMiB, digits: 0 },
 ];
 
 /**
@@ -53,22 +80,45 @@ const live = (r) => (r && !r.skipped && r.steps ? r : null);
 
 export function buildTable(allResults, toolNames) {
   const results = Object.fromEntries(toolNames.map((t) => [t, live(allResults[t])]));
-  const header = ['step', ...toolNames, 'p2pbak÷restic'];
-  const rows = ROWS.map(([label, get, digits, withRatio]) => {
-    const vals = toolNames.map((t) => (results[t] ? get(results[t]) : null));
-    const p = results.p2pbak ? get(results.p2pbak) : null;
-    const r = results.restic ? get(results.restic) : null;
-    return [label, ...vals.map((v) => fmt(v, digits)), withRatio ? fmt(ratio(p, r), 2) : ''];
+  const g = live(allResults[GROUP_TOOL]);
+  const restic = results.restic ?? live(allResults.restic);
+  const header = ['step', ...toolNames, ...(g ? [GROUP_TOOL] : []), 'p2pbak÷restic', ...(g ? ['group÷restic'] : [])];
+  const groupCells = (row) => {
+    if (!g) return [];
+    if (!row.group) return [''];
+    return [fmt(row.group(g), row.digits)];
+  };
+  const groupRatio = (row) => {
+    if (!g) return [];
+    if (!row.group || !row.vs) return [''];
+    return [fmt(ratio(row.group(g), restic ? row.vs(restic) : null), 2)];
+  };
+  const rows = ROWS.map((row) => {
+    const vals = toolNames.map((t) => (results[t] ? row.get(results[t]) : null));
+    const p = results.p2pbak ? row.get(results.p2pbak) : null;
+    const r = results.restic ? row.get(results.restic) : null;
+    return [row.label, ...vals.map((v) => fmt(v, row.digits)), ...groupCells(row),
+      row.ratio ? fmt(ratio(p, r), 2) : '', ...groupRatio(row)];
   });
   const verify = results.p2pbak?.verify;
   rows.push(['restore v2: verified', ...toolNames.map((t) => (t === 'p2pbak'
-    ? (verify ? (verify.ok ? 'byte-exact' : 'MISMATCH') : '—') : 'not checked')), '']);
-  rows.push(['steps failed', ...toolNames.map((t) => {
-    const r = results[t];
+    ? (verify ? (verify.ok ? 'byte-exact' : 'MISMATCH') : '—') : 'not checked')), ...(g ? [''] : []), '', ...(g ? [''] : [])]);
+  if (g) {
+    for (const row of GROUP_ROWS) {
+      rows.push([row.label, ...toolNames.map(() => ''), ...groupCells(row), '', ...groupRatio(row)]);
+    }
+    const sc = g.scheme;
+    rows.push(['group scheme (k+m)', ...toolNames.map(() => ''),
+      sc && sc.k !== null ? `${sc.k}+${sc.m}` : '—', '', '']);
+    rows.push(['group restore v1: verified', ...toolNames.map(() => ''),
+      g.verify ? (g.verify.ok ? 'byte-exact' : 'MISMATCH') : '—', '', '']);
+  }
+  rows.push(['steps failed', ...[...toolNames, ...(g ? [GROUP_TOOL] : [])].map((t) => {
+    const r = t === GROUP_TOOL ? g : results[t];
     if (!r) return 'skipped';
     const bad = Object.entries(r.steps).filter(([, s]) => !s.ok).map(([k]) => k);
     return bad.length === 0 ? 'none' : bad.join(',');
-  }), '']);
+  }), '', ...(g ? [''] : [])]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(widths[i]) : String(c).padStart(widths[i])))
     .join('  ');

@@ -24,7 +24,10 @@ export function readConfig() {
   if (!Number.isInteger(seed) || seed < 0) throw new Error(`BENCH_SEED must be a non-negative integer, got ${seedText}`);
   const tools = (process.env.BENCH_TOOLS ?? 'p2pbak,restic,borg').split(',').map((s) => s.trim()).filter(Boolean);
   const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? Math.max(300, Math.round(3600 * scale)));
-  return { scale, scaleText, seed, tools, timeoutS, keep: process.env.BENCH_KEEP === '1',
+  // the group step runs unless BENCH_GROUP=0; with BENCH_TOOLS lacking p2pbak only if BENCH_GROUP=1
+  const groupText = process.env.BENCH_GROUP;
+  const group = groupText === undefined || groupText === '' ? tools.includes('p2pbak') : groupText !== '0';
+  return { scale, scaleText, seed, tools, timeoutS, group, keep: process.env.BENCH_KEEP === '1',
     strict: process.env.BENCH_STRICT === '1' };
 }
 

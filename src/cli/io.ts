@@ -8,6 +8,8 @@ export interface CliIo {
   env: Record<string, string | undefined>
   /** AbortSignal raised on SIGINT */
   signal?: AbortSignal
+  /** the caller's working directory (relative paths are resolved against it) */
+  cwd?: string
 }
 
 export function print (io: CliIo, text: string): void { io.stdout.write(text.endsWith('\n') ? text : text + '\n') }

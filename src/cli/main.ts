@@ -17,6 +17,7 @@ import { registerForget } from './commands/forget.js'
 import { registerGroup } from './commands/group.js'
 import { registerDaemon } from './commands/daemon.js'
 import { registerStatus } from './commands/status.js'
+import { registerDemo } from './commands/demo.js'
 import { forwardToDaemon } from '../node/control.js'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -57,6 +58,7 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
   registerGroup(program, ctx)
   registerDaemon(program, ctx, main)
   registerStatus(program, ctx)
+  registerDemo(program, ctx, setExit)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
 
   if (daemon === undefined) {
@@ -89,7 +91,7 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
 }
 
 /** Commands that never go to a daemon: they create the identity or are the daemon. */
-const LOCAL_ONLY = new Set(['init', 'recover', 'daemon', 'help'])
+const LOCAL_ONLY = new Set(['init', 'recover', 'daemon', 'demo', 'help'])
 
 /** Hands the command to this home's daemon when one runs (HOME/daemon.sock answers). */
 async function maybeForward (argv: readonly string[], io: CliIo): Promise<number | undefined> {
@@ -104,5 +106,6 @@ async function maybeForward (argv: readonly string[], io: CliIo): Promise<number
   }
   if (command === undefined || LOCAL_ONLY.has(command)) return undefined
   const home = resolve(homeArg ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
-  return await forwardToDaemon(join(home, 'daemon.sock'), argv, io.env, io.stdout, io.stderr)
+  // relative paths in the command mean the caller's directory, not the daemon's
+  return await forwardToDaemon(join(home, 'daemon.sock'), argv, io.env, io.stdout, io.stderr, io.cwd)
 }

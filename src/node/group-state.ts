@@ -14,10 +14,10 @@ import { decodeRoster, encodeRoster, type DeviceCert, type IssuedInvite, type Ro
 import { decodeDeviceKey, encodeDeviceKey, newDeviceKey } from './libp2p-node.js'
 
 export interface Roles {
-  /** bytes this node offers to friends; 0 = not a persister */
-  contributeBytes: number
-  /** folders this node backs up by itself, and how often (ms) */
-  publish: { paths: string[], everyMs: number } | null
+  /** bytes this node offers to friends; 0 = not a persister; null = automatic (AUTO_CONTRIBUTE_SHARE of free disk) */
+  contributeBytes: number | null
+  /** folders this node backs up by itself, how often (ms), and when it last did */
+  publish: { paths: string[], everyMs: number, lastRunMs?: number } | null
 }
 
 export interface GroupFile {
@@ -30,8 +30,9 @@ export interface GroupFile {
 
 export type PeerBook = Record<string, { addrs: string[], lastSeen: number }>
 
-/** Default persister quota when the user has not said: none until `contribute` (an explicit choice). */
-export const DEFAULT_ROLES: Roles = { contributeBytes: 0, publish: null }
+/** Until the user says otherwise, a node offers its friends this share of the free space on its disk. */
+export const AUTO_CONTRIBUTE_SHARE = 0.1
+export const DEFAULT_ROLES: Roles = { contributeBytes: null, publish: null }
 
 export class GroupState {
   private constructor (

@@ -18,6 +18,14 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined):
   const { snapshots } = await listSnapshots(repo.packs, repo.sodium, repo.identity)
   const treePacks = new Map<string, Set<string>>()
   const unreadableTrees = new Set<string>()
+  /** tree -> its subtrees, to tell which snapshot an unreadable tree belongs to */
+  const children = new Map<string, string[]>()
+  const treesOf = (tree: TreeId): string[] => {
+    const out: string[] = []
+    const stack = [toHex(tree)]
+    while (stack.length > 0) { const t = stack.pop() as string; out.push(t); stack.push(...(children.get(t) ?? [])) }
+    return out
+  }
   const packsOf = async (tree: TreeId): Promise<Set<string>> => {
     const key = toHex(tree)
     const known = treePacks.get(key)
@@ -34,6 +42,7 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined):
       treePacks.set(key, out)
       return out
     }
+    children.set(key, nodes.flatMap(n => (n.subtree !== undefined ? [toHex(n.subtree)] : [])))
     for (const n of nodes) {
       if (n.subtree !== undefined) for (const p of await packsOf(n.subtree)) out.add(p)
       for (const c of n.content ?? []) { const l = repo.index.getBlob(c); if (l !== undefined) out.add(toHex(l.pack)) }
@@ -67,7 +76,8 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined):
       canLose = Math.min(canLose, h.canLose)
       readable &&= h.readable
     }
-    if (packs.size === 0 || unreadableTrees.size > 0) { readable = readable && unreadableTrees.size === 0; if (packs.size === 0) { health = 0; canLose = 0 } }
+    if (treesOf(s.record.tree).some(t => unreadableTrees.has(t))) readable = false
+    if (packs.size === 0) { health = 0; canLose = 0 }
     result.push({ id: toHex(s.id), time: new Date(Number(s.record.time / 1_000_000n)).toISOString(), packs: packs.size, health, canLose, readable, local })
   }
   return result

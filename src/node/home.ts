@@ -49,7 +49,8 @@ export class Home {
   private readonly closers: Array<() => Promise<void>> = []
   /** a home shared by the daemon with the commands it runs: only the daemon really closes it */
   shared = false
-  private inGroup = false
+  /** the group's pack store, once the home uses one */
+  group: ErasurePackStore | undefined
 
   private constructor (
     readonly dir: string,
@@ -111,9 +112,9 @@ export class Home {
 
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
   useGroup (directory: PeerDirectory): void {
-    if (this.inGroup) return // the directory is live: one pack store serves every later change
-    this.inGroup = true
+    if (this.group !== undefined) return // the directory is live: one pack store serves every later change
     const packs = new ErasurePackStore(this.localStore, directory, this.repo.index)
+    this.group = packs
     this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }
 

@@ -41,7 +41,8 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
   const allow = init.allowPeer
   const services = {
     identify: identify(),
-    ping: ping(),
+    // libp2p's connection monitor pings too: one outbound ping stream per peer is not enough
+    ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
     ...(init.dht !== false ? { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: removePublicAddressesMapper }) } : {})
   }
   return await createLibp2p({
@@ -50,6 +51,9 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // friends behind one address (a home NAT, or nodes on loopback) must not trip the per-host
+    // inbound rate limit (libp2p's default: 5 a second)
+    connectionManager: { inboundConnectionThreshold: 50 },
     peerDiscovery: init.mdns === true ? [mdns({ interval: init.mdnsInterval ?? 10_000 })] : [],
     services,
     connectionGater: allow === undefined

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { statfs } from 'node:fs/promises'
+import { readdir, statfs } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
@@ -18,7 +18,7 @@ import { fromHex } from '../util/bytes.js'
 import { LocalShareStore, type ShareStore } from '../store/index.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster,
-  inviteClaim, issueDeviceCert, memberOfPeer, removeMember, verifyDeviceCert, verifyRosterUpdate, type DeviceCert, type Roster
+  inviteClaim, issueDeviceCert, memberOfPeer, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
 } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory } from '../repo/index.js'
@@ -26,7 +26,7 @@ import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchRoster, fetchSpace, pushRoster, requestJoin, startGroupProtocols, type JoinRequest, type SpaceInfo } from '../protocols/group.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import type { Home } from './home.js'
-import type { GroupState } from './group-state.js'
+import { AUTO_CONTRIBUTE_SHARE, type GroupState } from './group-state.js'
 
 export interface NetworkOptions {
   listen?: string[]
@@ -65,6 +65,7 @@ export class NetworkNode {
       allowPeer: (peer: PeerId) => self === undefined || self.mayConnect(peer)
     })
     self = new NetworkNode(home, state, node)
+    self.freeDisk = await self.freeDiskBytes().catch(() => 0)
     await self.startProtocols()
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
@@ -99,9 +100,13 @@ export class NetworkNode {
     return await s
   }
 
+  /** Bytes held for all members (every HOME/held/<userId>, opened or not yet). */
   private async usedBytes (): Promise<number> {
+    const owners = await readdir(join(this.home.dir, 'held')).catch(() => [] as string[])
     let used = 0
-    for (const s of this.held.values()) used += (await (await s).usage()).bytes
+    for (const owner of owners) {
+      if (/^[0-9a-f]{64}$/.test(owner)) used += (await (await this.heldStore(owner)).usage()).bytes
+    }
     return used
   }
 
@@ -116,7 +121,7 @@ export class NetworkNode {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
       },
       quota: (_owner: string, addBytes: number) => {
-        const quota = this.state.file.roles.contributeBytes
+        const quota = this.quotaBytes()
         if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
         if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
         this.usedCache += addBytes
@@ -135,8 +140,18 @@ export class NetworkNode {
     })
   }
 
+  /** The persister quota: what the user set with `contribute`, or a share of the free disk. */
+  quotaBytes (): number {
+    const set = this.state.file.roles.contributeBytes
+    if (set !== null) return set
+    return Math.floor(this.freeDisk * AUTO_CONTRIBUTE_SHARE) + this.usedCache
+  }
+
+  /** free bytes on the home's filesystem, refreshed by refresh() */
+  private freeDisk = 0
+
   private spaceInfo (): SpaceInfo {
-    const quota = this.state.file.roles.contributeBytes
+    const quota = this.quotaBytes()
     return { persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: this.usedCache, freeBytes: Math.max(0, quota - this.usedCache) }
   }
 
@@ -169,13 +184,24 @@ export class NetworkNode {
       throw new UntrustedPeerError('the device certificate does not match the connecting device')
     }
     const now = Date.now()
-    this.invites.redeem({ inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }, now)
+    // build the new roster first (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
+    this.invites.redeem({ inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }, now)
     this.state.file.roster = next
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
+    // the newcomer's listen addresses came with identify, before it was a member: keep them now
+    await this.rememberFromPeerStore(peer)
     void this.broadcastRoster()
     return encodeRoster(next)
+  }
+
+  private async rememberFromPeerStore (peer: PeerId): Promise<void> {
+    try {
+      const p = await this.node.peerStore.get(peer)
+      this.state.rememberAddrs(peer.toString(), p.addresses.map(a => `${a.multiaddr.toString()}/p2p/${peer.toString()}`))
+      await this.state.savePeers()
+    } catch {}
   }
 
   async broadcastRoster (): Promise<void> {
@@ -228,6 +254,9 @@ export class NetworkNode {
 
   /** Dials every member device we know an address for and asks what it offers. */
   async refresh (timeoutMs = 10_000): Promise<void> {
+    this.freeDisk = await this.freeDiskBytes().catch(() => 0)
+    // the quota check counts bytes before a put is known to succeed: correct it from what is stored
+    this.usedCache = await this.usedBytes().catch(() => this.usedCache)
     await Promise.all(this.memberDevices().map(async id => {
       const known = this.state.peers[id]
       try {
@@ -256,7 +285,7 @@ export class NetworkNode {
     }
     const dht = (this.node.services as { dht?: unknown }).dht
     if (dht === undefined) throw new RefusedError(`no address known for ${pid.toString()}`)
-    const info = await this.node.peerRouting.findPeer(pid, { signal: AbortSignal.timeout(timeoutMs) })
+    const info = await this.node.peerRouting.findPeer(pid, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)) })
     await this.node.dial(info.multiaddrs, { signal: AbortSignal.timeout(timeoutMs) })
     this.state.rememberAddrs(pid.toString(), info.multiaddrs.map(a => `${a.toString()}/p2p/${pid.toString()}`))
   }
@@ -299,7 +328,7 @@ export class NetworkNode {
       try {
         await this.node.dial(invite.addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(15_000) })
       } catch (err: unknown) {
-        throw new RefusedError(`cannot reach the inviter at ${invite.addrs.join(', ')} (${errorMessage(err)}); is their daemon running? Ask for a new invite if their address changed`, { cause: err })
+        throw new RefusedError(`cannot reach the inviter at ${invite.addrs.join(', ')} (${errorMessage(err)}). Their daemon may not be running, their address may have changed, or the invite was already used or has expired (an inviter with no open invite accepts no strangers): ask for a new invite`, { cause: err })
       }
       const bytes = await requestJoin(this.node, peerIdFromString(inviterPeer), {
         groupId: invite.groupId,
@@ -310,7 +339,12 @@ export class NetworkNode {
       })
       const roster = decodeRoster(bytes)
       verifyRosterUpdate(this.home.sodium, undefined, roster)
-      if (roster.groupId !== invite.groupId || memberOfPeer(roster, this.peerId) === undefined) throw new UntrustedPeerError('the inviter answered with a roster that does not include us')
+      // the inviter must be on it, and our device filed under our own user id
+      try {
+        verifyJoinRoster(this.home.sodium, invite, roster, this.home.identity.userId, this.peerId)
+      } catch (err: unknown) {
+        throw new UntrustedPeerError(`the inviter answered with a roster we cannot accept: ${errorMessage(err)}`, { cause: err })
+      }
       this.state.file.roster = roster
       this.state.rememberAddrs(inviterPeer, invite.addrs)
       await this.state.save()

@@ -36,6 +36,8 @@ export interface ErasurePackStoreInit {
   placementRounds?: number
   /** decoded packs kept for range reads (restore reads many blobs of one pack). @default 3 */
   cachedPacks?: number
+  /** deadline for fetching the shares of one pack during repair, ms. @default 30000 */
+  repairFetchTimeoutMs?: number
 }
 
 const LOCAL = 'local'
@@ -48,6 +50,8 @@ export class ErasurePackStore implements PackStore {
   private readonly cache = new Map<string, Uint8Array>()
   /** holders found by listing peers (recovery) before they are in the index */
   private readonly discovered = new Map<string, Map<number, string>>()
+  /** erasure schemes learned from share headers (for packs indexed from a listing) */
+  private readonly schemes = new Map<string, { k: number, m: number }>()
   private readonly init: Required<ErasurePackStoreInit>
 
   constructor (
@@ -58,7 +62,7 @@ export class ErasurePackStore implements PackStore {
   ) {
     this.localPacks = new SingleStorePackStore(local)
     this.description = `group (local: ${local.id})`
-    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3 }
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000 }
   }
 
   private onlineCandidates (): Candidate[] {
@@ -104,7 +108,9 @@ export class ErasurePackStore implements PackStore {
       }
     }
     if (holders.size < k + m) {
-      // not every share found a home: the pack must not count as stored (no snapshot may reference it)
+      // not every share found a home: the pack must not count as stored (no snapshot may reference
+      // it); the shares that were placed are taken back so they do not use friends' quota
+      await Promise.all([...holders].map(async ([index, peer]) => { await this.peers.storeFor(peer).delete({ pack: id, index }).catch(() => {}) }))
       throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
@@ -141,6 +147,10 @@ export class ErasurePackStore implements PackStore {
 
   /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
   private async fetchAndDecode (id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<Uint8Array> {
+    return (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
+  }
+
+  private async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions, all = false): Promise<{ pack: Uint8Array, k: number, m: number }> {
     const got = new Map<number, Uint8Array>()
     const errors: string[] = []
     let k = 0
@@ -148,16 +158,17 @@ export class ErasurePackStore implements PackStore {
     let packLength = -1
     const stop = new AbortController()
     const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
+    let wantAll = all
     await new Promise<void>((resolve) => {
       let pending = holders.size
-      const settle = (): void => { if (--pending === 0 || (k > 0 && got.size >= k)) resolve() }
+      const settle = (): void => { if (--pending === 0 || (!wantAll && k > 0 && got.size >= k)) resolve() }
       for (const [index, holder] of holders) {
         this.storeOf(holder).get({ pack: id, index }, { signal }).then(share => {
           const h = decodeShareHeader(share)
           const shard = share.subarray(SHARE_HEADER_BYTES)
           if (!equalBytes(h.packId, id) || h.index !== index || !equalBytes(contentHash(shard), h.dataHash)) throw new CorruptDataError('share does not match its header')
           if (k === 0) { k = h.k; m = h.m; packLength = h.packLength }
-          if (h.k === k && h.m === m && h.packLength === packLength && got.size < k) got.set(index, shard)
+          if (h.k === k && h.m === m && h.packLength === packLength) got.set(index, shard)
         }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(settle)
       }
     })
@@ -165,9 +176,25 @@ export class ErasurePackStore implements PackStore {
     if (k === 0 || got.size < k) {
       throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${got.size} of the ${k === 0 ? 'needed' : k} shares could be read (${holders.size} holders asked): ${errors.join('; ')}`)
     }
-    const pack = await decodeShards(got, { k, m }, packLength)
-    if (!equalBytes(contentHash(pack), id)) throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)} decoded from its shares does not match its id`)
-    return pack
+    // a share can match its own header and still be forged: decode from k shares, and if the pack
+    // does not match its id, try other k-subsets of what arrived (at most 64 attempts)
+    const indexes = [...got.keys()].sort((a, b) => a - b)
+    let attempts = 0
+    for (const subset of kSubsets(indexes, k)) {
+      if (++attempts > 64) break
+      const pack = await decodeShards(new Map(subset.map(i => [i, got.get(i) as Uint8Array])), { k, m }, packLength)
+      if (equalBytes(contentHash(pack), id)) {
+        this.schemes.set(toHex(id), { k, m })
+        if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, holders)
+        return { pack, k, m }
+      }
+      if (!wantAll && got.size < holders.size) {
+        // fetch the rest before trying other combinations
+        wantAll = true
+        return await this.fetchAndDecodeWithScheme(id, holders, options, true)
+      }
+    }
+    throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)}: no set of ${k} shares from its ${got.size} holders decodes to the pack (forged or damaged shares)`)
   }
 
   async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
@@ -263,6 +290,111 @@ export class ErasurePackStore implements PackStore {
 
   dropCaches (): void { this.cache.clear() }
 
+  /** The (k, m) of a pack read from the group, as its shares say. */
+  packScheme (id: PackId): { k: number, m: number } | undefined { return this.schemes.get(toHex(id)) }
+
+  /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
+  async syncRecords (options?: AbortOptions): Promise<number> {
+    const local: Uint8Array[] = []
+    for await (const id of this.local.listRecords(options)) local.push(id)
+    let sent = 0
+    for (const c of this.onlineCandidates()) {
+      const store = this.peers.storeFor(c.peerId)
+      try {
+        const theirs = new Set<string>()
+        for await (const id of store.listRecords(options)) theirs.add(toHex(id))
+        for (const id of local) {
+          if (theirs.has(toHex(id))) continue
+          await store.putRecord(id, await this.local.getRecord(id, options), options)
+          sent++
+        }
+      } catch {
+        // unreachable now: next time
+      }
+    }
+    return sent
+  }
+
+  /**
+   * Repair from zero: packs that live only on this disk (backups from before the group existed, or
+   * made while no friend was reachable) are placed into the group, then removed from the local
+   * store. A pack that cannot be placed stays local and is tried again next time.
+   */
+  async placeLocalPacks (options?: AbortOptions): Promise<{ moved: number, failed: number }> {
+    const result = { moved: 0, failed: 0 }
+    if (new Set(this.onlineCandidates().map(c => c.personId)).size === 0) return result
+    await this.syncRecords(options)
+    for (const info of [...this.index.listPacks()]) {
+      options?.signal?.throwIfAborted()
+      const placement = this.index.getPlacement(info.id)
+      const local = placement === undefined ? await this.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
+      if (!local) continue
+      try {
+        const pack = await this.localPacks.getPack(info.id, options)
+        const scheme = await this.putPack(info.id, pack, options)
+        if (scheme.k === 1 && scheme.m === 0 && this.index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
+        await this.index.setPackScheme(info.id, scheme.k, scheme.m)
+        await this.localPacks.deletePack(info.id, options)
+        result.moved++
+      } catch {
+        result.failed++
+      }
+    }
+    return result
+  }
+
+  /**
+   * Re-places the shares held by peers that are gone (a removed member, a disk lost): for each pack
+   * with such holders, decodes it from k good shares, re-encodes the missing shares (the code is
+   * systematic and deterministic, so they are byte-identical), puts them on other people's nodes
+   * and records the new placement; the old holders are asked to delete their copies if they answer.
+   */
+  async replaceShares (isGone: (peerId: string) => boolean, options?: AbortOptions): Promise<{ packs: number, shares: number, failed: number }> {
+    const result = { packs: 0, shares: 0, failed: 0 }
+    for (const info of [...this.index.listPacks()]) {
+      options?.signal?.throwIfAborted()
+      const placement = this.index.getPlacement(info.id)
+      if (placement === undefined) continue
+      const bad = [...placement].filter(([, h]) => h.startsWith('peer:') && isGone(h.slice(5)))
+      if (bad.length === 0) continue
+      const online = new Set(this.onlineCandidates().map(c => c.peerId))
+      const good = new Map([...placement].filter(([i]) => !bad.some(([b]) => b === i)))
+      // read from holders that answer now; the others keep their shares for later
+      const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(h.slice(5))))
+      try {
+        // one unresponsive holder must not stall the whole repair: each pack gets its own deadline
+        const deadline = AbortSignal.timeout(this.init.repairFetchTimeoutMs)
+        const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
+        const { pack, k, m } = await this.fetchAndDecodeWithScheme(info.id, reachable, { signal })
+        const shards = await encodeShards(pack, { k, m })
+        const candidates = this.onlineCandidates()
+        const held = new Map([...good].map(([i, h]) => { const peer = h.slice(5); return [i, { peerId: peer, personId: this.personOf(peer, candidates) }] }))
+        const shareBytes = SHARE_HEADER_BYTES + (shards[0]?.byteLength ?? 0)
+        const targets = planReplacements(bad.map(([i]) => i), held, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId, exclude: new Set(bad.map(([, h]) => h.slice(5))) })
+        const next = new Map(good)
+        for (const [index, peer] of targets) {
+          const shard = shards[index] as Uint8Array
+          const share = concatBytes([encodeShareHeader({ k, m, index, packLength: pack.byteLength, packId: info.id, dataHash: contentHash(shard) }), shard])
+          await this.peers.storeFor(peer).put({ pack: info.id, index }, share, { signal })
+          next.set(index, `peer:${peer}`)
+          result.shares++
+        }
+        await this.index.setPlacement(info.id, next)
+        for (const [index, h] of bad) void this.peers.storeFor(h.slice(5)).delete({ pack: info.id, index }).catch(() => {})
+        result.packs++
+      } catch {
+        result.failed++
+      }
+    }
+    return result
+  }
+
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
   async close (): Promise<void> { await this.local.close() }
+}
+
+/** Every k-element subset of `items`, in lexicographic order (lazily). */
+function * kSubsets<T> (items: readonly T[], k: number, start = 0, prefix: T[] = []): Generator<T[]> {
+  if (prefix.length === k) { yield prefix; return }
+  for (let i = start; i <= items.length - (k - prefix.length); i++) yield * kSubsets(items, k, i + 1, [...prefix, items[i] as T])
 }

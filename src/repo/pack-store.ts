@@ -42,6 +42,8 @@ export interface PackStore {
   deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void>
   listRecords (options?: AbortOptions): AsyncIterable<Uint8Array>
   usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
+  /** The erasure scheme of a pack, when the store learned it while reading (group stores). */
+  packScheme?: (id: PackId) => { k: number, m: number } | undefined
   /** Forgets data cached for one operation (decoded packs), so the next one sees the peers as they are. */
   dropCaches?: () => void
   close (): Promise<void>

@@ -31,7 +31,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
     try {
       const entries = await repo.reader.readHeader(id)
       const size = await repo.packs.packSize(id)
-      await repo.index.addPack({ id, size, blobs: entries.length, k: 1, m: 0, time: Date.now(), kind: entries[0]?.type ?? 0 }, entries)
+      const scheme = repo.packs.packScheme?.(id) ?? { k: 1, m: 0 }
+      await repo.index.addPack({ id, size, blobs: entries.length, k: scheme.k, m: scheme.m, time: Date.now(), kind: entries[0]?.type ?? 0 }, entries)
       summary.packsAdded++
       summary.blobsAdded += entries.length
     } catch (error: unknown) {

@@ -131,6 +131,13 @@ export class IndexDb {
     for (const { key: k, value } of this.blobs.getRange({})) yield { id: Uint8Array.from(k), location: decodeLocation(value) }
   }
 
+  /** Records a pack's new erasure scheme (after it moved from the local store into the group). */
+  async setPackScheme (packId: Uint8Array, k: number, m: number): Promise<void> {
+    const info = this.getPack(packId)
+    if (info === undefined) return
+    await this.packs.put(key(packId), encodePackInfo({ ...info, k, m }))
+  }
+
   /** Where the shares of a pack were placed (share index -> holder id, e.g. 'peer:<peerId>' or 'local'). */
   getPlacement (packId: Uint8Array): Map<number, string> | undefined {
     const v = this.placements.getBinary(key(packId))

@@ -76,15 +76,21 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
     .description('remove a member: their devices can no longer connect or fetch anything')
     .action(async (who: string) => {
       const c = ctx()
-      await withNet(c, async ({ net }) => {
+      await withNet(c, async (s) => {
+        const net = s.net
         const r = net.roster
         if (r === null) throw new NotFoundError('this home is in no group')
         const matches = r.members.filter(m => m.userId.startsWith(who.toLowerCase()) || m.name === who)
         if (matches.length === 0) throw new NotFoundError(`no member matches "${who}"`)
         if (matches.length > 1) throw new AmbiguousIdError(`"${who}" matches ${matches.length} members; give more of the user id`)
-        const next = await net.remove((matches[0] as { userId: string }).userId)
-        if (c.json) printJson(c.io, { removed: matches[0]?.userId, serial: next.serial })
-        else print(c.io, `removed ${matches[0]?.name ?? ''} (${matches[0]?.userId.slice(0, 8) ?? ''}) from the group`)
+        const removed = matches[0] as { userId: string, devices: Array<{ peerId: string }> }
+        const next = await net.remove(removed.userId)
+        // what the removed member held for us goes to other people's nodes
+        s.home.useGroup(net.directory)
+        const gone = new Set(removed.devices.map(d => d.peerId))
+        const moved = await s.home.group?.replaceShares(peer => gone.has(peer))
+        if (c.json) printJson(c.io, { removed: removed.userId, serial: next.serial, sharesReplaced: moved?.shares ?? 0, packsNotRepaired: moved?.failed ?? 0 })
+        else print(c.io, `removed ${matches[0]?.name ?? ''} (${removed.userId.slice(0, 8)}) from the group; ${moved?.shares ?? 0} share(s) they held were placed elsewhere${(moved?.failed ?? 0) > 0 ? `, ${moved?.failed ?? 0} pack(s) could not be repaired now` : ''}`)
       })
     })
 
@@ -100,17 +106,37 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       })
     })
 
+  program.command('publish')
+    .argument('[path...]', 'folders this node backs up by itself')
+    .option('--every <duration>', 'how often, e.g. 1h, 1d', '1d')
+    .option('--off', 'stop publishing')
+    .description('make this node a publisher: the daemon backs these folders up on schedule')
+    .action(async (paths: string[], opts: { every: string, off?: boolean }) => {
+      const c = ctx()
+      const everyMs = parseDuration(opts.every)
+      if (opts.off !== true && paths.length === 0) throw new InvalidArgumentError('name the folders to publish, or --off')
+      if (opts.off !== true && everyMs < 60_000) throw new InvalidArgumentError('--every must be at least a minute')
+      const { resolve } = await import('node:path')
+      await withNet(c, async ({ net }) => {
+        net.state.file.roles.publish = opts.off === true ? null : { paths: paths.map(p => resolve(p)), everyMs }
+        await net.state.save()
+        if (c.json) printJson(c.io, { publish: net.state.file.roles.publish })
+        else if (opts.off === true) print(c.io, 'this node no longer backs up on its own')
+        else print(c.io, `the daemon backs up ${paths.join(' ')} every ${opts.every}${c.inDaemon ? '' : ' (start `p2pbak daemon` for it to run)'}`)
+      })
+    })
+
   program.command('contribute')
-    .argument('<size>', 'disk space to offer friends, e.g. 50G; 0 turns the persister role off')
+    .argument('<size>', "disk space to offer friends, e.g. 50G; 0 turns the persister role off; 'auto' offers 10% of the free disk")
     .description('set how much disk this node offers to friends')
     .action(async (size: string) => {
       const c = ctx()
-      const bytes = parseSize(size)
+      const bytes = size.trim().toLowerCase() === 'auto' ? null : parseSize(size)
       await withNet(c, async ({ net }) => {
         net.state.file.roles.contributeBytes = bytes
         await net.state.save()
         if (c.json) printJson(c.io, { contributeBytes: bytes })
-        else print(c.io, bytes === 0 ? 'this node no longer stores data for friends' : `this node offers ${formatBytes(bytes)} to friends`)
+        else print(c.io, bytes === null ? `this node offers 10% of its free disk to friends (now ${formatBytes(net.quotaBytes())})` : bytes === 0 ? 'this node no longer stores data for friends' : `this node offers ${formatBytes(bytes)} to friends`)
       })
     })
 }

@@ -12,7 +12,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
       const c = ctx()
       const { home, net } = await c.openNetwork()
       try {
-        await net.refresh()
+        // the daemon refreshes on its own schedule and its connections show who is alive
+        if (!c.inDaemon) await net.refresh()
         if (net.roster !== null) home.useGroup(net.directory)
         const candidates = net.directory.candidates()
         const peers = (net.roster?.members ?? []).flatMap(m => m.devices.map(d => {
