@@ -18,7 +18,7 @@ import { fromHex } from '../util/bytes.js'
 import { LocalShareStore, type ShareStore } from '../store/index.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster,
-  inviteClaim, issueDeviceCert, memberOfPeer, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
+  inviteClaim, issueDeviceCert, memberOfPeer, removeDevice, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
 } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory } from '../repo/index.js'
@@ -253,7 +253,7 @@ export class NetworkNode {
   }
 
   /** Dials every member device we know an address for and asks what it offers. */
-  async refresh (timeoutMs = 10_000): Promise<void> {
+  async refresh (timeoutMs = 5_000): Promise<void> {
     this.freeDisk = await this.freeDiskBytes().catch(() => 0)
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     this.usedCache = await this.usedBytes().catch(() => this.usedCache)
@@ -361,6 +361,18 @@ export class NetworkNode {
     this.state.file.roster = next
     await this.state.save()
     // tell everyone, including the removed devices' former peers; then drop the removed devices
+    const bytes = encodeRoster(next)
+    await Promise.all(before.map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
+    for (const conn of this.node.getConnections()) if (this.deviceOf(conn.remotePeer.toString()) === undefined) await conn.close().catch(() => {})
+    return next
+  }
+
+  /** Revokes one device (a lost laptop, say): it can no longer connect; what it held is re-placed by the caller. */
+  async removeDevice (peerId: string): Promise<Roster> {
+    const next = removeDevice(this.home.sodium, this.requireRoster(), this.home.identity, peerId, Date.now())
+    const before = this.memberDevices()
+    this.state.file.roster = next
+    await this.state.save()
     const bytes = encodeRoster(next)
     await Promise.all(before.map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
     for (const conn of this.node.getConnections()) if (this.deviceOf(conn.remotePeer.toString()) === undefined) await conn.close().catch(() => {})

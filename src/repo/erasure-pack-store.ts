@@ -351,10 +351,13 @@ export class ErasurePackStore implements PackStore {
    */
   async replaceShares (isGone: (peerId: string) => boolean, options?: AbortOptions): Promise<{ packs: number, shares: number, failed: number }> {
     const result = { packs: 0, shares: 0, failed: 0 }
+    // one call repairs what it can in a bounded time; the rest waits for the next call
+    const budgetEnds = Date.now() + 4 * this.init.repairFetchTimeoutMs
     for (const info of [...this.index.listPacks()]) {
       options?.signal?.throwIfAborted()
       const placement = this.index.getPlacement(info.id)
       if (placement === undefined) continue
+      if (Date.now() > budgetEnds) { result.failed++; continue }
       const bad = [...placement].filter(([, h]) => h.startsWith('peer:') && isGone(h.slice(5)))
       if (bad.length === 0) continue
       const online = new Set(this.onlineCandidates().map(c => c.peerId))

@@ -48,8 +48,9 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
           await net.refresh()
           if (net.roster === null) return
           home.useGroup(net.directory)
-          // backups from before the group (or from while no friend answered) move into the group
-          await home.group?.placeLocalPacks()
+          // backups from before the group (or from while no friend answered) move into the group;
+          // a round has a budget, so a half-dead peer never keeps the user's commands waiting long
+          await home.group?.placeLocalPacks({ signal: AbortSignal.timeout(20_000) })
           await runScheduledPublish(net, services, runInDaemon, c.homeDir)
         } catch {
           // a failed round is retried at the next tick

@@ -94,6 +94,27 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       })
     })
 
+  group.command('remove-device')
+    .argument('<peer-id>', 'the device (peer id, or a unique end of it, as `group members` shows) to revoke')
+    .description('revoke one device, e.g. a lost machine after `recover`: it can no longer connect, what it held is placed elsewhere')
+    .action(async (who: string) => {
+      const c = ctx()
+      await withNet(c, async (s) => {
+        const r = s.net.roster
+        if (r === null) throw new NotFoundError('this home is in no group')
+        const devices = r.members.flatMap(m => m.devices.map(d => d.peerId)).filter(p => p === who || p.endsWith(who))
+        if (devices.length === 0) throw new NotFoundError(`no device matches "${who}"`)
+        if (devices.length > 1) throw new AmbiguousIdError(`"${who}" matches ${devices.length} devices; give more of the peer id`)
+        const peerId = devices[0] as string
+        if (peerId === s.net.peerId) throw new InvalidArgumentError('this is the device you are using; revoke it from another one')
+        const next = await s.net.removeDevice(peerId)
+        s.home.useGroup(s.net.directory)
+        const moved = await s.home.group?.replaceShares(peer => peer === peerId)
+        if (c.json) printJson(c.io, { removedDevice: peerId, serial: next.serial, sharesReplaced: moved?.shares ?? 0 })
+        else print(c.io, `revoked device ${peerId}; ${moved?.shares ?? 0} share(s) it held were placed elsewhere`)
+      })
+    })
+
   program.command('join')
     .argument('<code>', 'the invite code a member gave you')
     .description('join a friend group with an invite code')
