@@ -20,7 +20,7 @@ import { ByteReader, ByteWriter, compareBytes } from '../util/bytes.js'
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev'
 export interface Xattr { name: Uint8Array, value: Uint8Array }
 export interface TreeNode {
-  /** raw file-name bytes: any byte but '/' and NUL; non-empty; not '.' or '..' */
+  /** raw file-name bytes: every byte except '/' and NUL; non-empty; not '.' or '..' */
   name: Uint8Array
   type: NodeType
   /** permission bits incl. setuid/setgid/sticky: (st_mode & 0o7777) */

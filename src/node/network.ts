@@ -356,20 +356,16 @@ export class NetworkNode {
   }
 
   async remove (userId: string): Promise<Roster> {
-    const next = removeMember(this.home.sodium, this.requireRoster(), this.home.identity, userId, Date.now())
-    const before = this.memberDevices()
-    this.state.file.roster = next
-    await this.state.save()
-    // tell everyone, including the removed devices' former peers; then drop the removed devices
-    const bytes = encodeRoster(next)
-    await Promise.all(before.map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
-    for (const conn of this.node.getConnections()) if (this.deviceOf(conn.remotePeer.toString()) === undefined) await conn.close().catch(() => {})
-    return next
+    return await this.adoptAndTell(removeMember(this.home.sodium, this.requireRoster(), this.home.identity, userId, Date.now()))
   }
 
   /** Revokes one device (a lost laptop, say): it can no longer connect; what it held is re-placed by the caller. */
   async removeDevice (peerId: string): Promise<Roster> {
-    const next = removeDevice(this.home.sodium, this.requireRoster(), this.home.identity, peerId, Date.now())
+    return await this.adoptAndTell(removeDevice(this.home.sodium, this.requireRoster(), this.home.identity, peerId, Date.now()))
+  }
+
+  /** Saves a roster that drops someone, tells every device that was on the old one, then drops the removed devices. */
+  private async adoptAndTell (next: Roster): Promise<Roster> {
     const before = this.memberDevices()
     this.state.file.roster = next
     await this.state.save()
