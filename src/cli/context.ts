@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path'
 import type { Home, HomeOptions } from '../node/home.js'
 import { openSession } from '../node/session.js'
 import type { NetworkNode } from '../node/network.js'
+import type { Upkeep } from '../node/upkeep.js'
 import type { KdfParams } from '../crypto/index.js'
 import { readPassphrase } from './passphrase.js'
 import type { CliIo } from './io.js'
@@ -21,10 +22,12 @@ export interface CommandContext {
   openNetwork: () => Promise<{ home: Home, net: NetworkNode }>
   /** true when the daemon runs this command with its own home and node */
   inDaemon: boolean
+  /** the daemon's audit and repair loop, when the daemon runs this command */
+  upkeep: Upkeep | undefined
 }
 
 /** What the daemon lends to the commands it runs: its open home and its running node. */
-export interface DaemonServices { home: Home, net: NetworkNode }
+export interface DaemonServices { home: Home, net: NetworkNode, upkeep?: Upkeep }
 
 export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonServices): CommandContext {
   const homeDir = resolve(globals.home ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
@@ -47,7 +50,8 @@ export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonS
       if (net === undefined) throw new Error('unreachable: a forced session has a node')
       return { home, net }
     },
-    inDaemon: daemon !== undefined
+    inDaemon: daemon !== undefined,
+    upkeep: daemon?.upkeep
   }
 }
 

@@ -20,12 +20,32 @@ export interface Roles {
   publish: { paths: string[], everyMs: number, lastRunMs?: number } | null
 }
 
+/**
+ * Upkeep and fairness settings (all optional; daemon flags override them for one run):
+ * docs/placement-and-repair.md §8-§11.
+ */
+export interface Settings {
+  /** time between two storage-proof challenges of one share (ms). @default 24 h */
+  auditIntervalMs?: number
+  /** how long a holder may be unreachable before its shares are rebuilt elsewhere (ms). @default 72 h */
+  offlineGraceMs?: number
+  /** proof bytes per hour the audits may move and make holders read. @default 512 MiB */
+  auditBytesPerHour?: number
+  /** bytes per hour this persister reads to check what it holds. @default 2 GiB */
+  scrubBytesPerHour?: number
+  /** a person may use up to this multiple of what they give. @default 2 */
+  reciprocityMultiple?: number
+  /** everyone may use at least multiple × this, even before giving anything. @default 1 GiB */
+  reciprocityGraceBytes?: number
+}
+
 export interface GroupFile {
   version: 1
   roster: Roster | null
   deviceCert: DeviceCert | null
   invites: IssuedInvite[]
   roles: Roles
+  settings?: Settings
 }
 
 export type PeerBook = Record<string, { addrs: string[], lastSeen: number }>

@@ -1,24 +1,48 @@
 /**
- * Health of snapshots in a group: for each snapshot, the packs it uses and, per pack, how many of
- * its shares sit on peers that answer now. A snapshot's health is the minimum over its packs;
- * canLose = available - k: how many more holders may vanish before some data is lost.
+ * Health of snapshots in a group. For each snapshot, the packs it uses and, per pack:
+ *   health    shares held by peers that answer now, minus those whose last challenge failed
+ *   verified  shares whose last storage-proof challenge passed and whose holder answers now
+ *   canLose   health - k: how many more holders may vanish before some data is unreadable
+ * A snapshot's figures are the minimum over its packs; `lastFullAudit` is the oldest "last passed"
+ * over all its shares (null while some share was never proven).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { stripeHealth } from '../placement/index.js'
 import type { TreeId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
+import type { Repository } from '../repo/index.js'
+import { listSnapshots } from '../repo/index.js'
 import type { Home } from './home.js'
 import type { NetworkNode } from './network.js'
-import { listSnapshots } from '../repo/index.js'
 
-export interface SnapshotHealth { id: string, time: string, packs: number, health: number, canLose: number, readable: boolean, local: boolean }
+export interface SnapshotHealth {
+  id: string
+  time: string
+  packs: number
+  health: number
+  verified: number
+  /** k + m of its packs (the smallest): health and verified reach it when the snapshot is fully redundant */
+  target: number
+  canLose: number
+  readable: boolean
+  local: boolean
+  /** ISO time of the oldest last passed challenge over its shares; null if one was never proven */
+  lastFullAudit: string | null
+  /** packs of this snapshot that need repair now */
+  repairing: number
+}
 
-export async function snapshotHealth (home: Home, net: NetworkNode | undefined): Promise<SnapshotHealth[]> {
-  const repo = home.repo
+export interface SnapshotPacks {
+  snapshots: Array<{ id: string, time: string, packs: Set<string>, readable: boolean }>
+  /** false when some tree could not be read: the union of packs may miss some */
+  complete: boolean
+}
+
+/** Every snapshot with the packs it uses (its trees' packs and its files' chunks' packs). */
+export async function snapshotPacks (repo: Repository): Promise<SnapshotPacks> {
   const { snapshots } = await listSnapshots(repo.packs, repo.sodium, repo.identity)
   const treePacks = new Map<string, Set<string>>()
-  const unreadableTrees = new Set<string>()
-  /** tree -> its subtrees, to tell which snapshot an unreadable tree belongs to */
+  const unreadable = new Set<string>()
   const children = new Map<string, string[]>()
   const treesOf = (tree: TreeId): string[] => {
     const out: string[] = []
@@ -37,8 +61,8 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined):
     try {
       nodes = (await repo.loadTree(tree)).nodes
     } catch {
-      // a listing that cannot be read now: this snapshot is not readable (the pack is known from the index)
-      unreadableTrees.add(key)
+      // a listing that cannot be read now: its snapshot is not readable (its pack is known from the index)
+      unreadable.add(key)
       treePacks.set(key, out)
       return out
     }
@@ -50,35 +74,64 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined):
     treePacks.set(key, out)
     return out
   }
+  const out: SnapshotPacks = { snapshots: [], complete: true }
+  for (const s of snapshots) {
+    const packs = await packsOf(s.record.tree)
+    const readable = !treesOf(s.record.tree).some(t => unreadable.has(t))
+    out.complete &&= readable
+    out.snapshots.push({ id: toHex(s.id), time: new Date(Number(s.record.time / 1_000_000n)).toISOString(), packs, readable })
+  }
+  return out
+}
+
+export async function snapshotHealth (home: Home, net: NetworkNode | undefined, needsRepair?: ReadonlySet<string>): Promise<SnapshotHealth[]> {
+  const repo = home.repo
   const online = (peer: string): boolean => net !== undefined && (peer === net.peerId || net.node.getConnections(peerIdFromString(peer)).length > 0)
   const personOf = (peer: string): string => net?.roster?.members.find(m => m.devices.some(d => d.peerId === peer))?.userId ?? peer
   const result: SnapshotHealth[] = []
-  for (const s of snapshots) {
+  for (const s of (await snapshotPacks(repo)).snapshots) {
     let health = Number.POSITIVE_INFINITY
+    let verified = Number.POSITIVE_INFINITY
+    let target = Number.POSITIVE_INFINITY
     let canLose = Number.POSITIVE_INFINITY
-    let readable = true
+    let lastFull = Number.POSITIVE_INFINITY
+    let readable = s.readable
     let local = true
-    const packs = await packsOf(s.record.tree)
-    for (const p of packs) {
+    let repairing = 0
+    for (const p of s.packs) {
       const id = Buffer.from(p, 'hex')
       const placement = repo.index.getPlacement(id)
       const info = repo.index.getPack(id)
       if (placement === undefined || (placement.size === 1 && placement.get(0) === 'local')) {
         health = Math.min(health, 1)
+        verified = Math.min(verified, 1)
+        target = Math.min(target, 1)
         canLose = Math.min(canLose, 0)
         continue
       }
       local = false
-      const holders = [...placement.values()].map(h => h.replace(/^peer:/, '')).map(peer => ({ personId: personOf(peer), online: online(peer) }))
+      if (needsRepair?.has(p) === true) repairing++
+      const audits = repo.index.audit.sharesOf(id)
+      const holders = [...placement].map(([i, h]) => {
+        const peer = h.replace(/^peer:/, '')
+        const a = audits.get(i)
+        lastFull = Math.min(lastFull, a === undefined || a.lastPassMs === 0 ? 0 : a.lastPassMs)
+        return { personId: personOf(peer), online: online(peer) && a?.state !== 'failed', verified: online(peer) && a?.state === 'ok' }
+      })
       const k = info?.k ?? 1
       const h = stripeHealth(k, Math.max(0, holders.length - k), holders)
       health = Math.min(health, h.available)
+      verified = Math.min(verified, holders.filter(x => x.verified).length)
+      target = Math.min(target, placement.size)
       canLose = Math.min(canLose, h.canLose)
       readable &&= h.readable
     }
-    if (treesOf(s.record.tree).some(t => unreadableTrees.has(t))) readable = false
-    if (packs.size === 0) { health = 0; canLose = 0 }
-    result.push({ id: toHex(s.id), time: new Date(Number(s.record.time / 1_000_000n)).toISOString(), packs: packs.size, health, canLose, readable, local })
+    if (s.packs.size === 0) { health = 0; verified = 0; target = 0; canLose = 0 }
+    result.push({
+      id: s.id, time: s.time, packs: s.packs.size, health, verified, target, canLose, readable, local,
+      lastFullAudit: local ? null : lastFull === 0 || !Number.isFinite(lastFull) ? null : new Date(lastFull).toISOString(),
+      repairing
+    })
   }
   return result
 }

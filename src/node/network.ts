@@ -15,18 +15,21 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import { fromHex } from '../util/bytes.js'
-import { LocalShareStore, type ShareStore } from '../store/index.js'
+import { LocalShareStore, ProofCache, type ShareStore } from '../store/index.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster,
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeLedger, decodeRoster, encodeLedger, encodeRoster,
   inviteClaim, issueDeviceCert, memberOfPeer, removeDevice, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
 } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchRoster, fetchSpace, pushRoster, requestJoin, startGroupProtocols, type JoinRequest, type SpaceInfo } from '../protocols/group.js'
+import { startAuditServer } from '../protocols/audit.js'
+import { RELIABILITY_THRESHOLD, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
+import { LedgerBook } from './ledger-book.js'
 import type { Home } from './home.js'
-import { AUTO_CONTRIBUTE_SHARE, type GroupState } from './group-state.js'
+import { AUTO_CONTRIBUTE_SHARE, type GroupState, type Settings } from './group-state.js'
 
 export interface NetworkOptions {
   listen?: string[]
@@ -41,9 +44,15 @@ export class NetworkNode {
   private readonly remotes = new Map<string, ShareStore>()
   private invites: InviteBook
   private stopShards: (() => Promise<void>) | undefined
+  /** the reciprocity ledger: our statement and the members' */
+  readonly ledger: LedgerBook
+  /** leaf caches and damage reports of the shares this node holds */
+  readonly proofs: ProofCache
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode) {
     this.invites = new InviteBook(state.file.invites)
+    this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
+    this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.directory = {
       ownPersonId: home.identity.userId,
       candidates: () => this.candidates(),
@@ -52,6 +61,14 @@ export class NetworkNode {
   }
 
   get peerId (): string { return this.node.peerId.toString() }
+
+  /** What each member device offers, as last fetched. */
+  spaceOf (): ReadonlyMap<string, SpaceInfo> { return this.space }
+
+  /** Settings for this run (group.json's, with the daemon's flags on top). */
+  applySettings (settings: Settings): void {
+    this.ledger.policy = reciprocityPolicy(settings)
+  }
   get roster (): Roster | null { return this.state.file.roster }
   addrs (): string[] { return this.node.getMultiaddrs().map(a => a.toString()) }
 
@@ -100,17 +117,27 @@ export class NetworkNode {
     return await s
   }
 
-  /** Bytes held for all members (every HOME/held/<userId>, opened or not yet). */
+  /** The share store of every member we hold anything for (every HOME/held/<userId>). */
+  async heldStores (): Promise<Array<{ owner: string, store: ShareStore }>> {
+    const owners = (await readdir(join(this.home.dir, 'held')).catch(() => [] as string[])).filter(o => /^[0-9a-f]{64}$/.test(o))
+    return await Promise.all(owners.map(async owner => ({ owner, store: await this.heldStore(owner) })))
+  }
+
+  /** Bytes held per member. */
+  async heldBytes (): Promise<Record<string, number>> {
+    const out: Record<string, number> = {}
+    for (const { owner, store } of await this.heldStores()) out[owner] = (await store.usage()).bytes
+    return out
+  }
+
+  /** Bytes held for all members. */
   private async usedBytes (): Promise<number> {
-    const owners = await readdir(join(this.home.dir, 'held')).catch(() => [] as string[])
-    let used = 0
-    for (const owner of owners) {
-      if (/^[0-9a-f]{64}$/.test(owner)) used += (await (await this.heldStore(owner)).usage()).bytes
-    }
-    return used
+    return Object.values(await this.heldBytes()).reduce((a, b) => a + b, 0)
   }
 
   private usedCache = 0
+  /** bytes accepted per owner since our last ledger statement (the statement counts the rest) */
+  private readonly pendingFor = new Map<string, number>()
 
   private async startProtocols (): Promise<void> {
     const server = shardServer({
@@ -120,15 +147,24 @@ export class NetworkNode {
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
       },
-      quota: (_owner: string, addBytes: number) => {
+      quota: (owner: string, addBytes: number) => {
         const quota = this.quotaBytes()
         if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
         if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
+        const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
+        if (unfair !== undefined) return unfair
         this.usedCache += addBytes
+        this.pendingFor.set(owner, (this.pendingFor.get(owner) ?? 0) + addBytes)
         return undefined
       }
     })
     await server.start()
+    await startAuditServer({
+      node: this.node,
+      authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
+      storeFor: async (userId: string) => await this.heldStore(userId),
+      cache: this.proofs
+    })
     this.stopShards = async () => { await server.stop() }
     this.usedCache = await this.usedBytes()
     await startGroupProtocols(this.node, {
@@ -152,7 +188,11 @@ export class NetworkNode {
 
   private spaceInfo (): SpaceInfo {
     const quota = this.quotaBytes()
-    return { persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: this.usedCache, freeBytes: Math.max(0, quota - this.usedCache) }
+    const own = this.ledger.current()
+    return {
+      persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: this.usedCache, freeBytes: Math.max(0, quota - this.usedCache),
+      ...(own !== undefined ? { ledger: encodeLedger(own) } : {})
+    }
   }
 
   private requireRoster (): Roster {
@@ -227,7 +267,10 @@ export class NetworkNode {
         const space = this.space.get(d.peerId)
         const online = this.node.getConnections(peerIdFromString(d.peerId)).length > 0
         if (space === undefined || !space.persister) continue
-        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: 1 })
+        // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
+        const reliability = reliabilityOf(this.home.repo.index.audit.getPeer(d.peerId))
+        if (reliability < RELIABILITY_THRESHOLD) continue
+        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability })
       }
     }
     return out
@@ -256,13 +299,23 @@ export class NetworkNode {
   async refresh (timeoutMs = 5_000): Promise<void> {
     this.freeDisk = await this.freeDiskBytes().catch(() => 0)
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
-    this.usedCache = await this.usedBytes().catch(() => this.usedCache)
+    const held = await this.heldBytes().catch(() => undefined)
+    if (held !== undefined) {
+      this.usedCache = Object.values(held).reduce((a, b) => a + b, 0)
+      this.pendingFor.clear()
+      this.ledger.update(this.peerId, held)
+    }
+    const seen = new Map<string, boolean>()
     await Promise.all(this.memberDevices().map(async id => {
       const known = this.state.peers[id]
+      seen.set(id, false)
       try {
         const pid = peerIdFromString(id)
         if (this.node.getConnections(pid).length === 0) await this.connect(pid, known?.addrs ?? [], timeoutMs)
-        this.space.set(id, await fetchSpace(this.node, pid))
+        const space = await fetchSpace(this.node, pid)
+        seen.set(id, true)
+        this.space.set(id, space)
+        if (space.ledger !== undefined) { try { this.ledger.accept(decodeLedger(space.ledger)) } catch {} }
         // catch up with roster changes made while we were away
         const theirs = decodeRoster(await fetchRoster(this.node, pid))
         await this.acceptRoster(theirs).catch(() => false)
@@ -270,6 +323,7 @@ export class NetworkNode {
         this.space.delete(id)
       }
     }))
+    await recordProbes(this.home.repo.index.audit, seen, Date.now()).catch(() => {})
     await this.state.savePeers()
   }
 
@@ -390,4 +444,11 @@ export class NetworkNode {
 function inviteClaimFields (invite: Parameters<typeof inviteClaim>[0], peerId: string, userId: string): { inviteId: string, proof: string } {
   const c = inviteClaim(invite, peerId, userId)
   return { inviteId: c.inviteId, proof: c.proof }
+}
+
+function reciprocityPolicy (s: Settings): { multiple?: number, graceBytes?: number } {
+  return {
+    ...(s.reciprocityMultiple !== undefined ? { multiple: s.reciprocityMultiple } : {}),
+    ...(s.reciprocityGraceBytes !== undefined ? { graceBytes: s.reciprocityGraceBytes } : {})
+  }
 }

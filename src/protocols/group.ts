@@ -20,6 +20,10 @@ const TIMEOUT_MS = 20_000
 
 export interface JoinRequest { groupId: string, inviteId: string, userId: string, name: string, proof: string, deviceCert: unknown }
 export interface SpaceInfo { persister: boolean, publisher: boolean, quotaBytes: number, usedBytes: number, freeBytes: number }
+/** a space answer: the offer in the header, the node's signed ledger statement (canonical JSON) as the body */
+export interface SpaceAnswer extends SpaceInfo { ledger?: Uint8Array }
+/** largest ledger statement carried by a space answer (docs/format/ledger.md) */
+export const MAX_SPACE_BODY_BYTES = 256 * 1024
 
 export interface GroupProtocolHandlers {
   /** Redeems the invite and returns the new roster (encoded); throws InvalidInviteError etc. */
@@ -28,8 +32,8 @@ export interface GroupProtocolHandlers {
   pushRoster: (roster: Uint8Array, peer: PeerId) => Promise<void>
   /** The current roster, for members. */
   getRoster: (peer: PeerId) => Uint8Array
-  /** What this node offers, for members. */
-  space: (peer: PeerId) => SpaceInfo
+  /** What this node offers, for members, and its ledger statement. */
+  space: (peer: PeerId) => SpaceAnswer
   /** Whether the peer is a device on the roster. */
   isMember: (peer: PeerId) => boolean
 }
@@ -50,7 +54,8 @@ export async function startGroupProtocols (node: Libp2p, h: GroupProtocolHandler
 
   await serve<{ op: string }>(node, SPACE_PROTOCOL, async (_req, peer) => {
     if (!h.isMember(peer)) throw new NotMemberError('not a member of this group')
-    return { header: { status: 'OK', ...h.space(peer) } }
+    const { ledger, ...info } = h.space(peer)
+    return { header: { status: 'OK', ...info }, ...(ledger !== undefined ? { body: ledger } : {}) }
   }, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
 }
 
@@ -71,10 +76,12 @@ export async function fetchRoster (node: Libp2p, peer: PeerId | Multiaddr): Prom
   return res.body
 }
 
-export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promise<SpaceInfo> {
-  const res = await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promise<SpaceAnswer> {
+  const res = await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_SPACE_BODY_BYTES, timeoutMs: TIMEOUT_MS })
   throwForStatus(res.header, 'space')
   const h = res.header
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)
-  return { persister: h.persister === true, publisher: h.publisher === true, quotaBytes: num(h.quotaBytes), usedBytes: num(h.usedBytes), freeBytes: num(h.freeBytes) }
+  const info: SpaceAnswer = { persister: h.persister === true, publisher: h.publisher === true, quotaBytes: num(h.quotaBytes), usedBytes: num(h.usedBytes), freeBytes: num(h.freeBytes) }
+  if (res.body.byteLength > 0) info.ledger = res.body
+  return info
 }

@@ -8,14 +8,16 @@
  */
 import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, errorMessage } from '../errors.js'
 import { contentHash } from '../crypto/index.js'
-import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { decodeShards, encodeShards } from '../erasure/index.js'
+import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
+import { decodeShards } from '../erasure/index.js'
 import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
-import { concatBytes, equalBytes, toHex } from '../util/bytes.js'
+import { equalBytes, toHex } from '../util/bytes.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
+import { encodeShares, recordCommitments } from './shares.js'
+import { placeLocalPacks, replaceShares } from './group-repair.js'
 
 /** What the pack store needs to know about the group, as plain data. */
 export interface PeerDirectory {
@@ -38,6 +40,10 @@ export interface ErasurePackStoreInit {
   cachedPacks?: number
   /** deadline for fetching the shares of one pack during repair, ms. @default 30000 */
   repairFetchTimeoutMs?: number
+  /** a fixed (k, m) instead of the durability model's choice (simulations, tests); used when enough people are online */
+  scheme?: { k: number, m: number } | null
+  /** the clock commitments are dated with. @default Date.now */
+  now?: () => number
 }
 
 const LOCAL = 'local'
@@ -46,43 +52,42 @@ export class ErasurePackStore implements PackStore {
   readonly description: string
   /** peers may be offline: a pack missing from the listing is not gone */
   readonly listIsAuthoritative = false
-  private readonly localPacks: SingleStorePackStore
+  readonly localPacks: SingleStorePackStore
   private readonly cache = new Map<string, Uint8Array>()
   /** holders found by listing peers (recovery) before they are in the index */
   private readonly discovered = new Map<string, Map<number, string>>()
   /** erasure schemes learned from share headers (for packs indexed from a listing) */
   private readonly schemes = new Map<string, { k: number, m: number }>()
-  private readonly init: Required<ErasurePackStoreInit>
+  readonly init: Required<ErasurePackStoreInit>
 
   constructor (
-    private readonly local: ShareStore,
-    private readonly peers: PeerDirectory,
-    private readonly index: IndexDb,
+    readonly local: ShareStore,
+    readonly peers: PeerDirectory,
+    readonly index: IndexDb,
     init: ErasurePackStoreInit = {}
   ) {
     this.localPacks = new SingleStorePackStore(local)
     this.description = `group (local: ${local.id})`
-    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000 }
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? Date.now }
   }
 
-  private onlineCandidates (): Candidate[] {
+  /** Peers of other people that answer now and offer space. */
+  onlineCandidates (): Candidate[] {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
   async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
     const candidates = this.onlineCandidates()
     const people = new Set(candidates.map(c => c.personId)).size
-    const scheme = chooseScheme(people, { targetYearlyLoss: this.init.targetYearlyLoss, maxExpansion: this.init.maxExpansion })
+    const fixed = this.init.scheme
+    const scheme = fixed !== null && people >= fixed.k + fixed.m ? fixed : chooseScheme(people, { targetYearlyLoss: this.init.targetYearlyLoss, maxExpansion: this.init.maxExpansion })
     if (people === 0) {
       const p = await this.localPacks.putPack(id, pack, options)
       await this.index.setPlacement(id, new Map([[0, LOCAL]]))
       return p
     }
     const { k, m } = scheme
-    const shards = await encodeShards(pack, { k, m })
-    const shares = shards.map((shard, index) => concatBytes([
-      encodeShareHeader({ k, m, index, packLength: pack.byteLength, packId: id, dataHash: contentHash(shard) }), shard
-    ]))
+    const shares = await encodeShares(id, pack, k, m)
     const shareBytes = shares[0]?.byteLength ?? 0
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
@@ -114,10 +119,11 @@ export class ErasurePackStore implements PackStore {
       throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
+    await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
     return { k, m }
   }
 
-  private personOf (peer: string, candidates: Candidate[]): string {
+  personOf (peer: string, candidates: Candidate[]): string {
     return candidates.find(c => c.peerId === peer)?.personId ?? peer
   }
 
@@ -125,7 +131,8 @@ export class ErasurePackStore implements PackStore {
     return this.index.getPlacement(id) ?? this.discovered.get(toHex(id))
   }
 
-  private storeOf (holder: string): ShareStore {
+  /** The share store of a holder as the index names it (`local` or `peer:<id>`). */
+  storeOf (holder: string): ShareStore {
     return holder === LOCAL ? this.local : this.peers.storeFor(holder.startsWith('peer:') ? holder.slice(5) : holder)
   }
 
@@ -150,7 +157,8 @@ export class ErasurePackStore implements PackStore {
     return (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
   }
 
-  private async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions, all = false): Promise<{ pack: Uint8Array, k: number, m: number }> {
+  /** Fetches shares from `holders` and decodes the pack (with its scheme); `all` waits for every holder. */
+  async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions, all = false): Promise<{ pack: Uint8Array, k: number, m: number }> {
     const got = new Map<number, Uint8Array>()
     const errors: string[] = []
     let k = 0
@@ -315,81 +323,14 @@ export class ErasurePackStore implements PackStore {
     return sent
   }
 
-  /**
-   * Repair from zero: packs that live only on this disk (backups from before the group existed, or
-   * made while no friend was reachable) are placed into the group, then removed from the local
-   * store. A pack that cannot be placed stays local and is tried again next time.
-   */
+  /** Repair from zero: see group-repair.ts placeLocalPacks. */
   async placeLocalPacks (options?: AbortOptions): Promise<{ moved: number, failed: number }> {
-    const result = { moved: 0, failed: 0 }
-    if (new Set(this.onlineCandidates().map(c => c.personId)).size === 0) return result
-    await this.syncRecords(options)
-    for (const info of [...this.index.listPacks()]) {
-      options?.signal?.throwIfAborted()
-      const placement = this.index.getPlacement(info.id)
-      const local = placement === undefined ? await this.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
-      if (!local) continue
-      try {
-        const pack = await this.localPacks.getPack(info.id, options)
-        const scheme = await this.putPack(info.id, pack, options)
-        if (scheme.k === 1 && scheme.m === 0 && this.index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
-        await this.index.setPackScheme(info.id, scheme.k, scheme.m)
-        await this.localPacks.deletePack(info.id, options)
-        result.moved++
-      } catch {
-        result.failed++
-      }
-    }
-    return result
+    return await placeLocalPacks(this, this.index, options)
   }
 
-  /**
-   * Re-places the shares held by peers that are gone (a removed member, a disk lost): for each pack
-   * with such holders, decodes it from k good shares, re-encodes the missing shares (the code is
-   * systematic and deterministic, so they are byte-identical), puts them on other people's nodes
-   * and records the new placement; the old holders are asked to delete their copies if they answer.
-   */
+  /** Re-places the shares held by peers that are gone: see group-repair.ts replaceShares. */
   async replaceShares (isGone: (peerId: string) => boolean, options?: AbortOptions): Promise<{ packs: number, shares: number, failed: number }> {
-    const result = { packs: 0, shares: 0, failed: 0 }
-    // one call repairs what it can in a bounded time; the rest waits for the next call
-    const budgetEnds = Date.now() + 4 * this.init.repairFetchTimeoutMs
-    for (const info of [...this.index.listPacks()]) {
-      options?.signal?.throwIfAborted()
-      const placement = this.index.getPlacement(info.id)
-      if (placement === undefined) continue
-      if (Date.now() > budgetEnds) { result.failed++; continue }
-      const bad = [...placement].filter(([, h]) => h.startsWith('peer:') && isGone(h.slice(5)))
-      if (bad.length === 0) continue
-      const online = new Set(this.onlineCandidates().map(c => c.peerId))
-      const good = new Map([...placement].filter(([i]) => !bad.some(([b]) => b === i)))
-      // read from holders that answer now; the others keep their shares for later
-      const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(h.slice(5))))
-      try {
-        // one unresponsive holder must not stall the whole repair: each pack gets its own deadline
-        const deadline = AbortSignal.timeout(this.init.repairFetchTimeoutMs)
-        const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
-        const { pack, k, m } = await this.fetchAndDecodeWithScheme(info.id, reachable, { signal })
-        const shards = await encodeShards(pack, { k, m })
-        const candidates = this.onlineCandidates()
-        const held = new Map([...good].map(([i, h]) => { const peer = h.slice(5); return [i, { peerId: peer, personId: this.personOf(peer, candidates) }] }))
-        const shareBytes = SHARE_HEADER_BYTES + (shards[0]?.byteLength ?? 0)
-        const targets = planReplacements(bad.map(([i]) => i), held, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId, exclude: new Set(bad.map(([, h]) => h.slice(5))) })
-        const next = new Map(good)
-        for (const [index, peer] of targets) {
-          const shard = shards[index] as Uint8Array
-          const share = concatBytes([encodeShareHeader({ k, m, index, packLength: pack.byteLength, packId: info.id, dataHash: contentHash(shard) }), shard])
-          await this.peers.storeFor(peer).put({ pack: info.id, index }, share, { signal })
-          next.set(index, `peer:${peer}`)
-          result.shares++
-        }
-        await this.index.setPlacement(info.id, next)
-        for (const [index, h] of bad) void this.peers.storeFor(h.slice(5)).delete({ pack: info.id, index }).catch(() => {})
-        result.packs++
-      } catch {
-        result.failed++
-      }
-    }
-    return result
+    return await replaceShares(this, this.index, isGone, options)
   }
 
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }

@@ -4,6 +4,7 @@
  *   packs: pack id (32) -> pack metadata (size, blob count, erasure parameters, creation time)
  *   files: file key (32) -> the file cache entry that lets backup skip reading unchanged files
  *   placements: pack id (32) -> which peer holds which share of an erasure-coded pack
+ *   audits, peers, releases: storage-proof state (store/audit-db.ts)
  * It is a cache: everything in `blobs` and `packs` can be rebuilt from the packs' headers
  * (repo/rebuild-index.ts), and `files` only saves work. docs/format/index.md is the spec.
  */
@@ -11,6 +12,7 @@ import { open, type Database, type RootDatabase } from 'lmdb'
 import { FormatError, StoreVersionError } from '../errors.js'
 import { asPackId, type PackId } from '../ids.js'
 import { ByteReader, ByteWriter } from '../util/bytes.js'
+import { AuditDb } from './audit-db.js'
 
 export const INDEX_VERSION = 1
 
@@ -55,11 +57,13 @@ export class IndexDb {
     private readonly blobs: Bin,
     private readonly packs: Bin,
     private readonly files: Bin,
-    private readonly placements: Bin
+    private readonly placements: Bin,
+    /** commitments and audit state of placed shares, peer records, pending releases */
+    readonly audit: AuditDb
   ) {}
 
   static open (dir: string): IndexDb {
-    const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', maxDbs: 8 }) as RootDatabase<Buffer, Buffer>
+    const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', maxDbs: 16 }) as RootDatabase<Buffer, Buffer>
     const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' })
     const versionKey = Buffer.from('version')
     const v = meta.getBinary(versionKey)
@@ -70,7 +74,7 @@ export class IndexDb {
       throw new StoreVersionError(`index at ${dir} has version ${v.toString()}, this p2pbak uses ${INDEX_VERSION}; delete the folder and it is rebuilt from the store`)
     }
     const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })
-    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'))
+    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'), new AuditDb(db('audits'), db('peers'), db('releases')))
   }
 
   getBlob (id: Uint8Array): BlobLocation | undefined {
@@ -123,6 +127,7 @@ export class IndexDb {
         this.placements.remove(Buffer.from(id, 'hex'))
       }
     })
+    for (const id of gone) await this.audit.deleteShares(Buffer.from(id, 'hex'))
     return removed
   }
 
@@ -169,6 +174,7 @@ export class IndexDb {
       }
       this.packs.remove(key(id))
     })
+    await this.audit.deleteShares(id)
   }
 
   getFile (fileKey: Uint8Array): FileCacheEntry | undefined {
@@ -187,6 +193,7 @@ export class IndexDb {
     await this.packs.clearAsync()
     await this.files.clearAsync()
     await this.placements.clearAsync()
+    await this.audit.clear()
   }
 
   async clearFiles (): Promise<void> { await this.files.clearAsync() }
@@ -195,6 +202,9 @@ export class IndexDb {
 
   async close (): Promise<void> {
     await this.env.flushed
+    // lmdb resets its shared read transaction on a timer after a read: let that run before the
+    // environment goes away, or the timer throws on a closed environment
+    await new Promise(resolve => setTimeout(resolve, 5))
     await this.env.close()
   }
 }

@@ -9,6 +9,21 @@ import { InvalidArgumentError, LockedError } from '../../errors.js'
 import { writeFileAtomic } from '../../store/index.js'
 import { print, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
+import { Upkeep } from '../../node/upkeep.js'
+import type { Settings } from '../../node/group-state.js'
+import { parseSize } from './group.js'
+
+function durationMs (text: string, flag: string, min: number): number {
+  const ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text)
+  if (!Number.isFinite(ms) || ms < min) throw new InvalidArgumentError(`${flag} takes milliseconds (at least ${min}) or a duration like 12h or 3d; got "${text}"`)
+  return ms
+}
+
+function positive (text: string, flag: string): number {
+  const v = Number(text)
+  if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(`${flag} takes a positive number, got "${text}"`)
+  return v
+}
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
@@ -18,16 +33,31 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--listen <multiaddr>', 'address to listen on (repeatable); default /ip4/0.0.0.0/tcp/4737', collect, [])
     .option('--mdns', 'find friends on the local network with mDNS')
     .option('--refresh <interval>', 'how often to reconnect to members and refresh their offers: milliseconds, or a duration like 1h', '30000')
-    .action(async (opts: { listen: string[], mdns?: boolean, refresh: string }) => {
+    .option('--audit-interval <duration>', 'time between two storage-proof challenges of each share (default 24h, or settings.auditIntervalMs in group.json)')
+    .option('--offline-grace <duration>', 'how long a friend\'s node may be unreachable before its shares are rebuilt elsewhere (default 72h)')
+    .option('--reciprocity <multiple>', 'refuse new shares from a person using more than MULTIPLE times what they give (default 2)')
+    .option('--reciprocity-grace <size>', 'what everyone may use before giving anything is MULTIPLE times this (default 1GiB)')
+    .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
+    .action(async (opts: { listen: string[], mdns?: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
       const c = ctx()
-      const refreshMs = /^\d+$/.test(opts.refresh) ? Number(opts.refresh) : parseDuration(opts.refresh)
-      if (!Number.isFinite(refreshMs) || refreshMs < 100) throw new InvalidArgumentError(`--refresh takes milliseconds (at least 100) or a duration, got "${opts.refresh}"`)
+      const refreshMs = durationMs(opts.refresh, '--refresh', 100)
+      const flags: Settings = {
+        ...(opts.auditInterval !== undefined ? { auditIntervalMs: durationMs(opts.auditInterval, '--audit-interval', 100) } : {}),
+        ...(opts.offlineGrace !== undefined ? { offlineGraceMs: durationMs(opts.offlineGrace, '--offline-grace', 0) } : {}),
+        ...(opts.reciprocity !== undefined ? { reciprocityMultiple: positive(opts.reciprocity, '--reciprocity') } : {}),
+        ...(opts.reciprocityGrace !== undefined ? { reciprocityGraceBytes: parseSize(opts.reciprocityGrace) } : {}),
+        ...(opts.scrubRate !== undefined ? { scrubBytesPerHour: parseSize(opts.scrubRate) } : {})
+      }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
       if (await daemonAnswers(join(c.homeDir, 'daemon.sock'))) throw new LockedError(`a daemon already runs for ${c.homeDir}; stop it first`)
       const { home, net } = await openSession(c.homeOptions(), { force: true, listen, mdns: opts.mdns === true, dht: true })
       if (net === undefined) throw new Error('unreachable: a forced session has a node')
       home.shared = true
-      const services: DaemonServices = { home, net }
+      // flags override group.json's settings for this run
+      const settings: Settings = { ...net.state.file.settings, ...flags }
+      net.applySettings(settings)
+      const upkeep = new Upkeep(home, net, settings, refreshMs)
+      const services: DaemonServices = { home, net, upkeep }
       const nodeJson = join(c.homeDir, 'node.json')
       const sock = join(c.homeDir, 'daemon.sock')
       await writeFileAtomic(nodeJson, JSON.stringify({ peerId: net.peerId, addrs: net.addrs(), pid: process.pid }, null, 2) + '\n')
@@ -51,6 +81,8 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
           // backups from before the group (or from while no friend answered) move into the group;
           // a round has a budget, so a half-dead peer never keeps the user's commands waiting long
           await home.group?.placeLocalPacks({ signal: AbortSignal.timeout(20_000) })
+          // audits, repair, scrub: bounded so that the user's commands never wait long
+          await upkeep.round(Math.min(30_000, Math.max(2_000, refreshMs)))
           await runScheduledPublish(net, services, runInDaemon, c.homeDir)
         } catch {
           // a failed round is retried at the next tick

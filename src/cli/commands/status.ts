@@ -2,6 +2,10 @@
 import type { Command } from 'commander'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { snapshotHealth } from '../../node/health.js'
+import { placedBytes } from '../../node/ledger-book.js'
+import { Repairer, reliabilityOf, uptimeOf } from '../../repair/index.js'
+import { toHex } from '../../util/bytes.js'
+
 import { formatBytes, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
@@ -15,23 +19,48 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         // the daemon refreshes on its own schedule and its connections show who is alive
         if (!c.inDaemon) await net.refresh()
         if (net.roster !== null) home.useGroup(net.directory)
-        const candidates = net.directory.candidates()
+        const space = net.spaceOf()
+        const audit = home.repo.index.audit
+        const usedOn = placedBytes(home.repo.index, peer => peer)
+        const balances = net.ledger.balances()
         const peers = (net.roster?.members ?? []).flatMap(m => m.devices.map(d => {
-          const cand = candidates.find(x => x.peerId === d.peerId)
+          const offer = space.get(d.peerId)
           const you = d.peerId === net.peerId
           const roles: string[] = []
-          if (cand !== undefined) roles.push('persister')
+          if (offer?.persister === true) roles.push('persister')
+          if (offer?.publisher === true) roles.push('publisher')
+          const rec = audit.getPeer(d.peerId)
           return {
             peerId: d.peerId, name: d.name, userId: m.userId, you,
             online: you || net.node.getConnections(peerIdFromString(d.peerId)).length > 0,
-            roles, freeBytes: cand?.freeBytes ?? 0
+            roles, freeBytes: offer?.freeBytes ?? 0, givenBytes: offer?.quotaBytes ?? 0,
+            /** bytes of our shares this peer holds */
+            usedForUsBytes: usedOn[d.peerId] ?? 0,
+            reliability: you ? null : reliabilityOf(rec),
+            uptime: rec === undefined ? null : Math.round(uptimeOf(rec) * 1000) / 1000,
+            lastSeen: rec === undefined || rec.lastSeenMs === 0 ? null : new Date(rec.lastSeenMs).toISOString(),
+            lastChallenge: rec === undefined || rec.lastResult === 'none' ? null : { result: rec.lastResult, at: new Date(rec.lastResultMs).toISOString() },
+            challenges: rec === undefined ? { passed: 0, failed: 0, timeouts: 0 } : { passed: rec.passes, failed: rec.fails, timeouts: rec.timeouts }
           }
         }))
-        const snapshots = await snapshotHealth(home, net)
-        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, peers, snapshots }); return }
+        const friends = (net.roster?.members ?? []).map(m => ({ userId: m.userId, name: m.devices[0]?.name ?? '', you: m.userId === home.identity.userId, ...(balances.get(m.userId) ?? { uses: 0, gives: 0 }) }))
+        const online = (peer: string): boolean => net.node.getConnections(peerIdFromString(peer)).length > 0
+        const isMember = (peer: string): boolean => net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
+        const needsRepair = c.upkeep?.needsRepair() ??
+          (home.group === undefined ? new Set<string>() : new Set(new Repairer(home.group, { online, isMember }).plan().map(n => toHex(n.pack))))
+        const snapshots = await snapshotHealth(home, net, needsRepair)
+        const upkeep = c.upkeep?.last ?? null
+        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, peers, friends, snapshots, upkeep }); return }
         print(c.io, net.roster === null ? 'not in a group: backups stay on this disk (p2pbak group create NAME, or join CODE)' : `group "${net.roster.name}", ${net.roster.members.length} member(s)`)
-        for (const p of peers) print(c.io, `  ${p.you ? '*' : ' '} ${p.name.padEnd(16)} ${p.online ? 'online ' : 'offline'} ${p.roles.join(',') || '-'} ${p.freeBytes > 0 ? formatBytes(p.freeBytes) + ' free' : ''}`)
-        for (const s of snapshots) print(c.io, `  snapshot ${s.id.slice(0, 8)} ${s.time}: ${s.local ? 'local only' : `${s.health} shares reachable per pack at worst, can lose ${s.canLose} more peer(s)`}${s.readable ? '' : ' — NOT READABLE NOW'}`)
+        for (const p of peers) {
+          const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
+          print(c.io, `  ${p.you ? '*' : ' '} ${p.name.padEnd(16)} ${p.online ? 'online ' : 'offline'} ${(p.roles.join(',') || '-').padEnd(19)} gives ${formatBytes(p.givenBytes)}, holds ${formatBytes(p.usedForUsBytes)} of ours${audit}`)
+        }
+        for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}`)
+        for (const s of snapshots) {
+          const audited = s.lastFullAudit === null ? 'not fully audited yet' : `fully audited since ${s.lastFullAudit}`
+          print(c.io, `  snapshot ${s.id.slice(0, 8)} ${s.time}: ${s.local ? 'local only' : `health ${s.health}/${s.target} (${s.verified} verified), can lose ${s.canLose} more peer(s), ${audited}${s.repairing > 0 ? `, ${s.repairing} pack(s) being repaired` : ''}`}${s.readable ? '' : ' — NOT READABLE NOW'}`)
+        }
       } finally {
         await home.close()
       }

@@ -230,5 +230,5 @@ export function userKeyOf (userId: string): Uint8Array {
 
 /** A response header's `error` text, bounded so it never threatens the header limit. */
 export function shortError (text: string): string {
-  return text.length > 200 ? `${text.slice(0, 197)}...` : text
+  return text.length > 600 ? `${text.slice(0, 597)}...` : text
 }

@@ -1,0 +1,161 @@
+/**
+ * Storage-proof commitments (docs/format/proofs.md): a binary Merkle tree over the fixed-size
+ * segments of a share, and the challenge indexes a nonce selects. The publisher keeps only the root
+ * and the share's length; a holder proves it still has a segment by sending the segment itself and
+ * the sibling hashes on its way to the root.
+ *
+ *   segment i   = share[i*SEGMENT_BYTES, min((i+1)*SEGMENT_BYTES, length))
+ *   leaf        = BLAKE3-keyed(LEAF_KEY, segment)
+ *   parent      = BLAKE3-keyed(NODE_KEY, left || right)
+ *   a level with an odd number of nodes promotes its last node unchanged to the next level
+ *   root        = the single node of the top level (a one-segment share's root is its leaf)
+ */
+import { contentHash, HASH_BYTES, keyedHash } from './hash.js'
+import { utf8Encode } from '../util/bytes.js'
+
+/** Bytes per segment (the last one may be shorter). Fixed by proof format version 1. */
+export const SEGMENT_BYTES = 4096
+export const MERKLE_HASH_BYTES = HASH_BYTES
+
+const LEAF_KEY = contentHash(utf8Encode('p2pbak merkle leaf v1'))
+const NODE_KEY = contentHash(utf8Encode('p2pbak merkle node v1'))
+const INDEX_KEY = contentHash(utf8Encode('p2pbak challenge index v1'))
+
+/** Number of segments of a share of `length` bytes (an empty share has one empty segment). */
+export function segmentCount (length: number): number {
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`a share length is a non-negative integer, got ${length}`)
+  return Math.max(1, Math.ceil(length / SEGMENT_BYTES))
+}
+
+/** Byte length of segment `i` of a share of `length` bytes. */
+export function segmentLength (length: number, i: number): number {
+  const n = segmentCount(length)
+  if (!Number.isInteger(i) || i < 0 || i >= n) throw new RangeError(`segment ${i} of ${n}`)
+  return Math.min(SEGMENT_BYTES, length - i * SEGMENT_BYTES)
+}
+
+export function leafHash (segment: Uint8Array): Uint8Array {
+  return keyedHash(LEAF_KEY, segment)
+}
+
+function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
+  const both = new Uint8Array(2 * HASH_BYTES)
+  both.set(left, 0)
+  both.set(right, HASH_BYTES)
+  return keyedHash(NODE_KEY, both)
+}
+
+/** The leaf hashes of a whole share, in segment order. */
+export function shareLeaves (share: Uint8Array): Uint8Array[] {
+  const n = segmentCount(share.byteLength)
+  const out: Uint8Array[] = new Array<Uint8Array>(n)
+  for (let i = 0; i < n; i++) out[i] = leafHash(share.subarray(i * SEGMENT_BYTES, Math.min((i + 1) * SEGMENT_BYTES, share.byteLength)))
+  return out
+}
+
+/** Every level of the tree, leaves first, root last. */
+function levels (leaves: readonly Uint8Array[]): Uint8Array[][] {
+  if (leaves.length === 0) throw new RangeError('a Merkle tree needs at least one leaf')
+  const out: Uint8Array[][] = [[...leaves]]
+  let level = out[0] as Uint8Array[]
+  while (level.length > 1) {
+    const next: Uint8Array[] = []
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? nodeHash(level[i] as Uint8Array, level[i + 1] as Uint8Array) : level[i] as Uint8Array)
+    }
+    out.push(next)
+    level = next
+  }
+  return out
+}
+
+export function merkleRoot (leaves: readonly Uint8Array[]): Uint8Array {
+  const all = levels(leaves)
+  return (all[all.length - 1] as Uint8Array[])[0] as Uint8Array
+}
+
+/** The commitment of a share: the root of its segment tree. */
+export function shareRoot (share: Uint8Array): Uint8Array {
+  return merkleRoot(shareLeaves(share))
+}
+
+/** Number of sibling hashes on the path of leaf `i` in a tree of `n` leaves. */
+export function pathLength (n: number, i: number): number {
+  let count = 0
+  let width = n
+  let pos = i
+  while (width > 1) {
+    if ((pos ^ 1) < width) count++
+    pos >>= 1
+    width = Math.ceil(width / 2)
+  }
+  return count
+}
+
+/**
+ * The sibling hashes from leaf `i` up to the root, for several leaves at once (one tree build).
+ * Each path lists only the levels where the node has a sibling.
+ */
+export function merklePaths (leaves: readonly Uint8Array[], indexes: readonly number[]): Uint8Array[][] {
+  const all = levels(leaves)
+  return indexes.map(i => {
+    if (!Number.isInteger(i) || i < 0 || i >= leaves.length) throw new RangeError(`leaf ${i} of ${leaves.length}`)
+    const path: Uint8Array[] = []
+    let pos = i
+    for (let l = 0; l < all.length - 1; l++) {
+      const level = all[l] as Uint8Array[]
+      const sib = pos ^ 1
+      if (sib < level.length) path.push(level[sib] as Uint8Array)
+      pos >>= 1
+    }
+    return path
+  })
+}
+
+/** True iff `segment` at position `i` of a tree of `n` leaves, with `path`, leads to `root`. */
+export function verifyPath (root: Uint8Array, n: number, i: number, segment: Uint8Array, path: readonly Uint8Array[]): boolean {
+  if (!Number.isInteger(i) || i < 0 || i >= n || path.length !== pathLength(n, i)) return false
+  let h = leafHash(segment)
+  let pos = i
+  let width = n
+  let p = 0
+  while (width > 1) {
+    const sib = pos ^ 1
+    if (sib < width) {
+      const s = path[p++] as Uint8Array
+      if (s.byteLength !== HASH_BYTES) return false
+      h = (pos & 1) === 0 ? nodeHash(h, s) : nodeHash(s, h)
+    }
+    pos >>= 1
+    width = Math.ceil(width / 2)
+  }
+  if (h.byteLength !== root.byteLength) return false
+  let diff = 0
+  for (let j = 0; j < h.byteLength; j++) diff |= (h[j] as number) ^ (root[j] as number)
+  return diff === 0
+}
+
+/**
+ * The segments a challenge with `nonce` asks for in a share of `n` segments: min(n, count) distinct
+ * indexes, in the order drawn. Draw j is u32le(BLAKE3-keyed(INDEX_KEY, nonce || u32le(j))[0..4]) mod n;
+ * a draw already taken is skipped. With count >= n every segment is asked, in index order.
+ */
+export function challengeIndexes (nonce: Uint8Array, n: number, count: number): number[] {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`a share has at least one segment, got ${n}`)
+  if (!Number.isInteger(count) || count < 1) throw new RangeError(`a challenge asks for at least one segment, got ${count}`)
+  if (count >= n) return Array.from({ length: n }, (_, i) => i)
+  const taken = new Set<number>()
+  const out: number[] = []
+  const input = new Uint8Array(nonce.byteLength + 4)
+  input.set(nonce, 0)
+  const view = new DataView(input.buffer)
+  for (let j = 0; out.length < count; j++) {
+    view.setUint32(nonce.byteLength, j, true)
+    const h = keyedHash(INDEX_KEY, input)
+    const draw = new DataView(h.buffer, h.byteOffset, 4).getUint32(0, true) % n
+    if (taken.has(draw)) continue
+    taken.add(draw)
+    out.push(draw)
+  }
+  return out
+}

@@ -1,0 +1,211 @@
+/**
+ * The publisher's audit scheduler (docs/placement-and-repair.md §8): every share it placed is
+ * challenged on a schedule with jitter, sooner after a failure, within a budget of proof bytes per
+ * hour; results go to the share's entry (ok / failed) and to the holder's record (reliability).
+ *
+ * Outcomes: a proof that verifies passes; a holder that says the share is gone or damaged, or whose
+ * proof does not verify, fails the share at once (definitive: repair follows). A timeout or a broken
+ * answer is a strike: `maxStrikes` in a row while the peer is reachable fail the share too. Shares of
+ * peers that are not reachable are not challenged: absence is the offline grace's business.
+ */
+import { randomBytes } from 'node:crypto'
+import { SEGMENT_BYTES, segmentCount } from '../crypto/index.js'
+import { checkProof, ShareGoneError, type ProofAnswer } from '../protocols/audit.js'
+import { errorMessage } from '../errors.js'
+import type { PackId } from '../ids.js'
+import { newPeerRecord, type IndexDb, type ShareAudit, type ShareRef } from '../store/index.js'
+import { scoreAudit, type AuditOutcome } from './reliability.js'
+
+/** How the auditor reaches holders: a libp2p node in the daemon, an in-memory network in simulations. */
+export interface AuditTransport {
+  /** whether the peer can be asked now */
+  online: (peerId: string) => boolean
+  prove: (peerId: string, ref: ShareRef, nonce: Uint8Array, count: number, signal: AbortSignal) => Promise<ProofAnswer>
+  /** shares of ours the peer's own scrub found damaged */
+  damaged: (peerId: string, signal: AbortSignal) => Promise<ShareRef[]>
+}
+
+export interface AuditPolicy {
+  /** time between two challenges of a share. @default 24 h */
+  intervalMs: number
+  /** after a strike, the next challenge comes this soon. @default intervalMs / 8 */
+  retryMs: number
+  /** each delay is multiplied by a random factor in [1 - jitter, 1 + jitter]. @default 0.2 */
+  jitter: number
+  /** segments asked per challenge. @default 16 */
+  segments: number
+  /** proof bytes (segments moved and read) per hour, all peers together. @default 512 MiB */
+  maxBytesPerHour: number
+  /** challenges in flight at once. @default 4 */
+  concurrency: number
+  /** deadline of one challenge. @default 30 s */
+  timeoutMs: number
+  /** strikes in a row (timeouts, broken answers from a reachable peer) that fail a share. @default 3 */
+  maxStrikes: number
+  /** how often each peer is asked for its damage reports. @default 1 h */
+  reportsEveryMs: number
+}
+
+export const DEFAULT_AUDIT_POLICY: AuditPolicy = Object.freeze({
+  intervalMs: 24 * 3600_000,
+  retryMs: 3 * 3600_000,
+  jitter: 0.2,
+  segments: 16,
+  maxBytesPerHour: 512 * 1024 * 1024,
+  concurrency: 4,
+  timeoutMs: 30_000,
+  maxStrikes: 3,
+  reportsEveryMs: 3600_000
+})
+
+export interface AuditRound {
+  challenged: number
+  passed: number
+  failed: number
+  strikes: number
+  /** due but not asked: holder unreachable, or the hour's byte budget is spent */
+  deferred: number
+  bytes: number
+  /** shares newly found failed, with the reason */
+  failures: Array<{ pack: PackId, index: number, peer: string, reason: string }>
+}
+
+export interface AuditorInit {
+  policy?: Partial<AuditPolicy>
+  now?: () => number
+  /** uniform in [0, 1) */
+  random?: () => number
+  nonce?: () => Uint8Array
+}
+
+export class Auditor {
+  readonly policy: AuditPolicy
+  private readonly now: () => number
+  private readonly random: () => number
+  private readonly nonce: () => Uint8Array
+  private spent: Array<{ at: number, bytes: number }> = []
+  private readonly reportsAsked = new Map<string, number>()
+
+  constructor (private readonly index: IndexDb, private readonly transport: AuditTransport, init: AuditorInit = {}) {
+    const p = init.policy ?? {}
+    this.policy = { ...DEFAULT_AUDIT_POLICY, retryMs: Math.max(1000, (p.intervalMs ?? DEFAULT_AUDIT_POLICY.intervalMs) / 8), ...p }
+    this.now = init.now ?? Date.now
+    this.random = init.random ?? Math.random
+    this.nonce = init.nonce ?? (() => new Uint8Array(randomBytes(32)))
+  }
+
+  private jittered (ms: number): number {
+    return Math.round(ms * (1 + this.policy.jitter * (2 * this.random() - 1)))
+  }
+
+  private budgetLeft (now: number): number {
+    this.spent = this.spent.filter(s => now - s.at < 3600_000)
+    return this.policy.maxBytesPerHour - this.spent.reduce((n, s) => n + s.bytes, 0)
+  }
+
+  /** Proof bytes one challenge of a share of `length` bytes costs. */
+  costOf (length: number): number {
+    return Math.min(segmentCount(length), this.policy.segments) * SEGMENT_BYTES
+  }
+
+  /**
+   * One pass: damage reports first, then every due share of a reachable holder within the budget.
+   * No new challenge starts after `until` (this auditor's clock); what is left stays due.
+   */
+  async round (signal?: AbortSignal, until?: number): Promise<AuditRound> {
+    const now = this.now()
+    const result: AuditRound = { challenged: 0, passed: 0, failed: 0, strikes: 0, deferred: 0, bytes: 0, failures: [] }
+    await this.collectReports(now, result, signal)
+    const due: Array<{ pack: PackId, index: number, audit: ShareAudit, peer: string }> = []
+    for (const s of this.index.audit.shares()) {
+      if (s.audit.state === 'failed' || s.audit.nextDueMs > now) continue
+      const holder = this.index.getPlacement(s.pack)?.get(s.index)
+      if (holder === undefined || !holder.startsWith('peer:')) continue
+      due.push({ ...s, peer: holder.slice(5) })
+    }
+    due.sort((a, b) => a.audit.nextDueMs - b.audit.nextDueMs)
+    const queue: typeof due = []
+    let budget = this.budgetLeft(now)
+    for (const d of due) {
+      const cost = this.costOf(d.audit.length)
+      if (!this.transport.online(d.peer) || cost > budget) { result.deferred++; continue }
+      budget -= cost
+      queue.push(d)
+    }
+    const worker = async (): Promise<void> => {
+      for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+        signal?.throwIfAborted()
+        if (until !== undefined && this.now() > until) { result.deferred += queue.length + 1; queue.length = 0; break }
+        await this.challenge(d.pack, d.index, d.audit, d.peer, result, signal)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.max(1, this.policy.concurrency) }, worker))
+    return result
+  }
+
+  private async collectReports (now: number, result: AuditRound, signal?: AbortSignal): Promise<void> {
+    const peers = new Set<string>()
+    for (const s of this.index.audit.shares()) {
+      const h = this.index.getPlacement(s.pack)?.get(s.index)
+      if (h?.startsWith('peer:') === true) peers.add(h.slice(5))
+    }
+    for (const peer of peers) {
+      if (!this.transport.online(peer) || now - (this.reportsAsked.get(peer) ?? 0) < this.policy.reportsEveryMs) continue
+      this.reportsAsked.set(peer, now)
+      let refs: ShareRef[]
+      try {
+        refs = await this.transport.damaged(peer, anySignal(signal, this.policy.timeoutMs))
+      } catch {
+        continue
+      }
+      for (const ref of refs) {
+        const audit = this.index.audit.getShare(ref.pack, ref.index)
+        if (audit === undefined || audit.state === 'failed' || this.index.getPlacement(ref.pack)?.get(ref.index) !== `peer:${peer}`) continue
+        await this.record(ref.pack, ref.index, audit, peer, 'fail', 'the holder reported the share damaged', now, result)
+      }
+    }
+  }
+
+  private async challenge (pack: PackId, index: number, audit: ShareAudit, peer: string, result: AuditRound, signal?: AbortSignal): Promise<void> {
+    const nonce = this.nonce()
+    const cost = this.costOf(audit.length)
+    const started = this.now()
+    this.spent.push({ at: started, bytes: cost })
+    result.challenged++
+    result.bytes += cost
+    let outcome: AuditOutcome
+    let reason = ''
+    try {
+      const answer = await this.transport.prove(peer, { pack, index }, nonce, this.policy.segments, anySignal(signal, this.policy.timeoutMs))
+      const why = checkProof(audit, nonce, this.policy.segments, answer)
+      outcome = why === undefined ? 'pass' : 'fail'
+      reason = why ?? ''
+    } catch (err: unknown) {
+      if (signal?.aborted === true) throw err
+      if (err instanceof ShareGoneError) { outcome = 'fail'; reason = err.damaged ? 'the holder found the share damaged' : 'the holder no longer has the share' } else { outcome = 'timeout'; reason = errorMessage(err) }
+    }
+    await this.record(pack, index, audit, peer, outcome, reason, this.now(), result)
+  }
+
+  private async record (pack: PackId, index: number, audit: ShareAudit, peer: string, outcome: AuditOutcome, reason: string, now: number, result: AuditRound): Promise<void> {
+    const next: ShareAudit = { ...audit, lastCheckMs: now }
+    if (outcome === 'pass') {
+      Object.assign(next, { state: 'ok', strikes: 0, lastPassMs: now, reason: '', nextDueMs: now + this.jittered(this.policy.intervalMs) })
+      result.passed++
+    } else if (outcome === 'fail' || audit.strikes + 1 >= this.policy.maxStrikes) {
+      Object.assign(next, { state: 'failed', strikes: audit.strikes + 1, reason: reason.slice(0, 200), nextDueMs: now + this.policy.retryMs })
+      result.failed++
+      result.failures.push({ pack, index, peer, reason })
+    } else {
+      Object.assign(next, { strikes: audit.strikes + 1, reason: reason.slice(0, 200), nextDueMs: now + this.jittered(this.policy.retryMs) })
+      result.strikes++
+    }
+    await this.index.audit.putShare(pack, index, next)
+    await this.index.audit.putPeer(peer, scoreAudit(this.index.audit.getPeer(peer) ?? newPeerRecord(now), outcome, now))
+  }
+}
+
+function anySignal (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {
+  const t = AbortSignal.timeout(timeoutMs)
+  return signal === undefined ? t : AbortSignal.any([signal, t])
+}

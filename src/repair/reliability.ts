@@ -1,0 +1,60 @@
+/**
+ * How much a peer can be trusted with new shares (docs/placement-and-repair.md §8): uptime measured
+ * by probes, and the outcome of storage-proof challenges. Both decay (half-life a week), so a peer
+ * that mends its ways recovers and a once-good peer that starts failing drops quickly.
+ *
+ *   uptime      = (onlineMs + PRIOR_MS) / (observedMs + PRIOR_MS)   (a new peer starts near 1)
+ *   auditScore  : starts at 1; a pass moves it 10% of the way to 1, a failure halves it
+ *   reliability = auditScore × (0.25 + 0.75 × uptime)
+ * A peer below RELIABILITY_THRESHOLD receives no new shares (it keeps and serves what it has).
+ * A laptop online a third of the time with clean audits scores 0.5; one failed proof on an always-on
+ * peer gives 0.5; two in a row 0.25.
+ */
+import { newPeerRecord, type AuditDb, type PeerRecord } from '../store/index.js'
+
+export const HALF_LIFE_MS = 7 * 24 * 3600_000
+export const PRIOR_MS = 3600_000
+/** a probe gap longer than this counts only this much (a node that was itself down saw nothing) */
+export const MAX_PROBE_GAP_MS = 6 * 3600_000
+export const RELIABILITY_THRESHOLD = 0.4
+
+export function uptimeOf (r: PeerRecord): number {
+  return Math.min(1, (r.onlineMs + PRIOR_MS) / (r.observedMs + PRIOR_MS))
+}
+
+export function reliabilityOf (r: PeerRecord | undefined): number {
+  if (r === undefined) return 1
+  const score = Math.max(0, Math.min(1, r.auditScore)) * (0.25 + 0.75 * uptimeOf(r))
+  return Math.round(score * 1000) / 1000
+}
+
+/** Folds one observation (the peer answered or not at `now`) into its record. */
+export function observe (r: PeerRecord, online: boolean, now: number): PeerRecord {
+  const dt = r.lastProbeMs > 0 ? Math.max(0, Math.min(now - r.lastProbeMs, MAX_PROBE_GAP_MS)) : 0
+  const decay = Math.pow(0.5, dt / HALF_LIFE_MS)
+  return {
+    ...r,
+    lastProbeMs: now,
+    lastSeenMs: online ? now : r.lastSeenMs,
+    observedMs: r.observedMs * decay + dt,
+    onlineMs: r.onlineMs * decay + (online ? dt : 0)
+  }
+}
+
+export type AuditOutcome = 'pass' | 'fail' | 'timeout'
+
+/** Folds one challenge outcome into the record. */
+export function scoreAudit (r: PeerRecord, outcome: AuditOutcome, now: number): PeerRecord {
+  const next = { ...r, lastResult: outcome, lastResultMs: now }
+  if (outcome === 'pass') { next.passes++; next.auditScore = r.auditScore + (1 - r.auditScore) * 0.1; next.lastSeenMs = now }
+  if (outcome === 'fail') { next.fails++; next.auditScore = r.auditScore * 0.5; next.lastSeenMs = now }
+  if (outcome === 'timeout') next.timeouts++
+  return next
+}
+
+/** Records probe results of many peers at once (the node's refresh). */
+export async function recordProbes (db: AuditDb, results: ReadonlyMap<string, boolean>, now: number): Promise<void> {
+  for (const [peer, online] of results) {
+    await db.putPeer(peer, observe(db.getPeer(peer) ?? newPeerRecord(now), online, now))
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The persister's own check of what it holds (docs/placement-and-repair.md §10): each share is read
+ * whole and checked against its header's BLAKE3, a bounded number of bytes per round, walking all
+ * owners' shares in name order and starting over after the last. A damaged share is reported to its
+ * owner (the audit protocol's `damaged` list; the owner's next audit round repairs it) and is no longer
+ * "proven". Leaf caches of shares no longer held are dropped at the end of each pass.
+ */
+import { shareIsIntact } from '../protocols/audit.js'
+import { shareRefName, type ProofCache, type ShareRef, type ShareStore } from '../store/index.js'
+
+export interface ScrubRound { checked: number, bytes: number, damaged: Array<{ owner: string, share: string }>, passCompleted: boolean }
+
+export class Scrubber {
+  /** `owner/share name` of the last share checked: the next round starts after it */
+  private cursor = ''
+
+  constructor (
+    private readonly owners: () => Promise<Array<{ owner: string, store: ShareStore }>>,
+    private readonly cache: ProofCache,
+    private readonly maxBytesPerRound: number
+  ) {}
+
+  async round (signal?: AbortSignal): Promise<ScrubRound> {
+    const result: ScrubRound = { checked: 0, bytes: 0, damaged: [], passCompleted: false }
+    const owners = (await this.owners()).sort((a, b) => (a.owner < b.owner ? -1 : 1))
+    for (const { owner, store } of owners) {
+      const names = new Map<string, ShareRef>()
+      for await (const ref of store.list()) names.set(shareRefName(ref), ref)
+      const sorted = [...names.keys()].sort()
+      for (const name of sorted) {
+        const key = `${owner}/${name}`
+        if (key <= this.cursor) continue
+        if (result.bytes >= this.maxBytesPerRound) return result
+        signal?.throwIfAborted()
+        const ref = names.get(name) as ShareRef
+        let share: Uint8Array
+        try { share = await store.get(ref) } catch { continue }
+        result.checked++
+        result.bytes += share.byteLength
+        this.cursor = key
+        const reported = (await this.cache.damaged(owner)).includes(name)
+        if (!shareIsIntact(share, ref)) {
+          if (!reported) {
+            await this.cache.addDamaged(owner, ref)
+            await this.cache.drop(owner, ref)
+            result.damaged.push({ owner, share: name })
+          }
+        } else if (reported) {
+          // the owner put a good copy back
+          await this.cache.clearDamaged(owner, ref)
+        }
+      }
+      await this.cache.prune(owner, name => names.has(name))
+      for (const name of await this.cache.damaged(owner)) {
+        const ref = names.get(name)
+        if (ref === undefined) await this.cache.clearDamaged(owner, { pack: parseName(name).pack, index: parseName(name).index })
+      }
+    }
+    this.cursor = ''
+    result.passCompleted = true
+    return result
+  }
+}
+
+function parseName (name: string): ShareRef {
+  const [hex, index] = name.split('.') as [string, string]
+  return { pack: Uint8Array.from(Buffer.from(hex, 'hex')) as ShareRef['pack'], index: Number(index) }
+}

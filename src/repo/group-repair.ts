@@ -1,0 +1,190 @@
+/**
+ * Putting a group's packs back to full redundancy (docs/placement-and-repair.md §7):
+ *   placeLocalPacks  repair from zero: packs that live only on this disk go into the group
+ *   repairPack       rebuilds given shares of one pack from any k others and puts them on new peers;
+ *                    the old holders are queued for release (delete once they answer)
+ *   replaceShares    repairPack for every pack with a share on a peer that is gone (removed member)
+ *   releaseShares    sends the queued deletes to old holders that answer now
+ * Every step is durable before the next: the new placement is recorded only after the new shares
+ * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
+ */
+import { PlacementFailedError } from '../errors.js'
+import { planReplacements, type Candidate } from '../placement/index.js'
+import type { PackId } from '../ids.js'
+import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
+import { toHex } from '../util/bytes.js'
+import type { PackPlacement } from './pack-store.js'
+import { encodeShares, recordCommitments } from './shares.js'
+
+/** What repair needs of the group pack store (erasure-pack-store.ts). */
+export interface GroupPackStore {
+  readonly index: IndexDb
+  readonly peers: { readonly ownPersonId: string, storeFor: (peerId: string) => ShareStore }
+  readonly init: { repairFetchTimeoutMs: number }
+  readonly localPacks: {
+    getPack: (id: PackId, options?: AbortOptions) => Promise<Uint8Array>
+    hasPack: (id: PackId, options?: AbortOptions) => Promise<boolean>
+    deletePack: (id: PackId, options?: AbortOptions) => Promise<void>
+  }
+  onlineCandidates: () => Candidate[]
+  personOf: (peer: string, candidates: Candidate[]) => string
+  fetchAndDecodeWithScheme: (id: PackId, holders: Map<number, string>, options?: AbortOptions) => Promise<{ pack: Uint8Array, k: number, m: number }>
+  putPack: (id: PackId, pack: Uint8Array, options?: AbortOptions) => Promise<PackPlacement>
+  syncRecords: (options?: AbortOptions) => Promise<number>
+}
+
+const LOCAL = 'local'
+const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.slice(5) : holder
+
+/**
+ * Repair from zero: packs that live only on this disk (backups from before the group existed, or
+ * made while no friend was reachable) are placed into the group, then removed from the local
+ * store. A pack that cannot be placed stays local and is tried again next time.
+ */
+export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: AbortOptions): Promise<{ moved: number, failed: number }> {
+  const result = { moved: 0, failed: 0 }
+  if (new Set(store.onlineCandidates().map(c => c.personId)).size === 0) return result
+  await store.syncRecords(options)
+  for (const info of [...index.listPacks()]) {
+    options?.signal?.throwIfAborted()
+    const placement = index.getPlacement(info.id)
+    const local = placement === undefined ? await store.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
+    if (!local) continue
+    try {
+      const pack = await store.localPacks.getPack(info.id, options)
+      const scheme = await store.putPack(info.id, pack, options)
+      if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
+      await index.setPackScheme(info.id, scheme.k, scheme.m)
+      await store.localPacks.deletePack(info.id, options)
+      result.moved++
+    } catch {
+      result.failed++
+    }
+  }
+  return result
+}
+
+/**
+ * Rebuilds the shares `bad` of pack `id` from k good shares read from holders that answer now,
+ * places them on other people's peers (never on a bad share's holder, never two of a stripe on one
+ * person), records the new placement and commitments, and queues the bad holders' copies for
+ * release. Returns how many shares were placed; throws NotEnoughSharesError, PlacementFailedError.
+ */
+export async function repairPack (store: GroupPackStore, id: PackId, bad: readonly number[], options?: AbortOptions & { now?: number }): Promise<number> {
+  const index = store.index
+  const placement = index.getPlacement(id)
+  if (placement === undefined || bad.length === 0) return 0
+  const badSet = new Set(bad)
+  const badHolders = new Map([...placement].filter(([i, h]) => badSet.has(i) && h.startsWith('peer:')).map(([i, h]) => [i, peerOf(h)]))
+  const good = new Map([...placement].filter(([i]) => !badSet.has(i)))
+  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  // read only from holders that answer now; one unresponsive holder must not stall the repair
+  const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
+  const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
+  const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
+  const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
+  const shares = await encodeShares(id, pack, k, m)
+  const candidates = store.onlineCandidates()
+  const held = new Map([...good].map(([i, h]) => { const peer = peerOf(h); return [i, { peerId: peer, personId: store.personOf(peer, candidates) }] }))
+  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, candidates, { ownPersonId: store.peers.ownPersonId, exclude: new Set(badHolders.values()) })
+  const next = new Map(good)
+  const placed: number[] = []
+  const errors: Array<{ peer: string, error: string }> = []
+  await Promise.all([...targets].map(async ([i, peer]) => {
+    try {
+      await store.peers.storeFor(peer).put({ pack: id, index: i }, shares[i] as Uint8Array, { signal })
+      next.set(i, `peer:${peer}`)
+      placed.push(i)
+    } catch (err: unknown) {
+      errors.push({ peer, error: err instanceof Error ? err.message : String(err) })
+    }
+  }))
+  if (placed.length === 0) throw new PlacementFailedError(`pack ${toHex(id).slice(0, 16)}: no replacement share could be placed`, { errors })
+  await index.setPlacement(id, next)
+  await recordCommitments(index, id, shares, placed, options?.now)
+  for (const i of placed) {
+    const old = badHolders.get(i)
+    if (old !== undefined && old !== peerOf(next.get(i) ?? '')) await index.audit.addRelease(old, { pack: id, index: i })
+  }
+  return placed.length
+}
+
+/**
+ * Re-places the shares held by peers that are gone (a removed member, a revoked device). One call
+ * repairs what it can in a bounded time; the rest waits for the next call.
+ */
+export async function replaceShares (store: GroupPackStore, index: IndexDb, isGone: (peerId: string) => boolean, options?: AbortOptions): Promise<{ packs: number, shares: number, failed: number }> {
+  const result = { packs: 0, shares: 0, failed: 0 }
+  const budgetEnds = Date.now() + 4 * store.init.repairFetchTimeoutMs
+  for (const info of [...index.listPacks()]) {
+    options?.signal?.throwIfAborted()
+    const placement = index.getPlacement(info.id)
+    if (placement === undefined) continue
+    const bad = [...placement].filter(([, h]) => h.startsWith('peer:') && isGone(peerOf(h))).map(([i]) => i)
+    if (bad.length === 0) continue
+    if (Date.now() > budgetEnds) { result.failed++; continue }
+    try {
+      result.shares += await repairPack(store, info.id, bad, options)
+      result.packs++
+    } catch {
+      result.failed++
+    }
+  }
+  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  await releaseShares(store, peer => online.has(peer), options)
+  return result
+}
+
+/**
+ * Sends the queued deletes to the old holders for which `reachable` says yes. A share that a later
+ * placement put back on the same peer is not deleted. Returns how many copies were released.
+ */
+export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions): Promise<number> {
+  let released = 0
+  for (const [peer, refs] of store.index.audit.pendingReleases()) {
+    if (!reachable(peer)) continue
+    for (const ref of refs) {
+      options?.signal?.throwIfAborted()
+      const now = store.index.getPlacement(ref.pack)?.get(ref.index)
+      try {
+        if (now !== `peer:${peer}`) await store.peers.storeFor(peer).delete(ref, { signal: AbortSignal.timeout(10_000) })
+        await store.index.audit.removeRelease(peer, ref)
+        released++
+      } catch {
+        // not now: the release stays queued
+        break
+      }
+    }
+  }
+  return released
+}
+
+/**
+ * Commitments for shares placed before this node kept them (older placements, or an index rebuilt
+ * after a recovery): the pack is decoded from k shares and re-encoded (byte-identical shares), and
+ * each placed share gets its root. At most `max` packs per call. Returns how many packs got them.
+ */
+export async function commitPlacedPacks (store: GroupPackStore, max: number, options?: AbortOptions & { now?: number }): Promise<number> {
+  const index = store.index
+  let done = 0
+  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  for (const info of [...index.listPacks()]) {
+    if (done >= max) break
+    options?.signal?.throwIfAborted()
+    const placement = index.getPlacement(info.id)
+    if (placement === undefined) continue
+    const known = index.audit.sharesOf(info.id)
+    const missing = [...placement].filter(([i, h]) => h.startsWith('peer:') && !known.has(i)).map(([i]) => i)
+    if (missing.length === 0) continue
+    const reachable = new Map([...placement].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
+    try {
+      const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
+      const { pack, k, m } = await store.fetchAndDecodeWithScheme(info.id, reachable, { signal: options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline })
+      await recordCommitments(index, info.id, await encodeShares(info.id, pack, k, m), missing, options?.now)
+      done++
+    } catch {
+      // not readable now: next time
+    }
+  }
+  return done
+}

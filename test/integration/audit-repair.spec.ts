@@ -1,0 +1,149 @@
+/**
+ * Friends who keep their promises, with six real daemons on 127.0.0.1 and a shortened schedule
+ * (audits every 1.5 s, offline grace 6 s, a fast scrub, a small reciprocity allowance): a deleted or
+ * altered shard file is caught and repaired with no user action; a persister gone past the grace has
+ * its shares rebuilt elsewhere and its stale copies released when it returns, with no duplicates; a
+ * member who gives nothing is refused beyond the limit with a reason, a fair one is not.
+ */
+import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
+import { cliAt, filesUnder, startDaemon, stopDaemon, waitFor, type DaemonNode } from '../helpers/daemons.js'
+
+const FLAGS = ['--audit-interval', '1500', '--offline-grace', '6000', '--scrub-rate', '4G', '--reciprocity-grace', '512K']
+
+interface Snap { health: number, verified: number, target: number, canLose: number, lastFullAudit: string | null }
+interface PeerStatus { name: string, peerId: string, usedForUsBytes: number, challenges: { failed: number } }
+interface Status { peers: PeerStatus[], snapshots: Snap[], friends: Array<{ userId: string, uses: number, gives: number }> }
+
+describe('integration: audits, repair and reciprocity among real daemons', function () {
+  this.timeout(240_000)
+  let dir: string
+  const nodes: DaemonNode[] = []
+  const byName = (name: string): DaemonNode => nodes.find(n => n.name === name) as DaemonNode
+  const status = async (): Promise<Status> => (await cliAt(byName('ann'), 'status', '--json')).json<Status>()
+  const fullyHealthy = async (): Promise<boolean> => {
+    const s = await status()
+    return s.snapshots.length > 0 && s.snapshots.every(x => x.target >= 3 && x.verified === x.target && x.health === x.target)
+  }
+  /** ann's share files on each persister: name (pack.index) -> the nodes holding it */
+  const annShares = (): Map<string, string[]> => {
+    const out = new Map<string, string[]>()
+    for (const n of nodes) {
+      for (const f of filesUnder(join(n.home, 'held', byName('ann').userId, 'shares'))) {
+        if (basename(f).includes('.tmp')) continue
+        out.set(basename(f), [...(out.get(basename(f)) ?? []), n.name])
+      }
+    }
+    return out
+  }
+
+  /** the first persister (in name order, skipping `not`) that holds a share of ann's */
+  const holder = (not?: string): DaemonNode => nodes.find(n => n.name !== not && filesUnder(join(n.home, 'held', byName('ann').userId, 'shares')).length > 0) as DaemonNode
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-audit-'))
+    for (const name of ['ann', 'bob', 'cid', 'dee', 'eve', 'fay']) {
+      const n: DaemonNode = { name, home: join(dir, name), userId: '' }
+      const init = await cliAt(n, 'init', '--json')
+      assert.equal(init.code, 0, init.stderr)
+      n.userId = init.json<{ userId: string }>().userId
+      nodes.push(n)
+    }
+    for (const n of nodes) await startDaemon(n, FLAGS)
+  })
+  after(async () => {
+    for (const n of nodes) await stopDaemon(n)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a group forms; a fair member\'s backup is placed and every share passes its first audit', async () => {
+    const ann = byName('ann')
+    assert.equal((await cliAt(ann, 'group', 'create', 'audited')).code, 0)
+    assert.equal((await cliAt(ann, 'contribute', '0')).code, 0)
+    for (const f of nodes.slice(1)) {
+      assert.equal((await cliAt(f, 'contribute', f.name === 'fay' ? '0' : '1G')).code, 0)
+      const inv = await cliAt(ann, 'group', 'invite', '--json')
+      const j = await cliAt(f, 'join', inv.json<{ invite: string }>().invite)
+      assert.equal(j.code, 0, j.stderr)
+    }
+    await waitFor('four persisters online at ann', async () => (await status()).peers.filter(p => (p as unknown as { online: boolean, roles: string[] }).online && (p as unknown as { roles: string[] }).roles.includes('persister')).length === 4)
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    writeFileSync(join(src, 'photo.raw'), randomBytes(96 * 1024))
+    writeFileSync(join(src, 'notes.txt'), 'keep your promises\n'.repeat(2000))
+    const b = await cliAt(ann, 'backup', src)
+    assert.equal(b.code, 0, b.stderr)
+    await waitFor('every share of the snapshot to pass a challenge', fullyHealthy)
+    const s = (await status()).snapshots[0] as Snap
+    assert.ok(s.lastFullAudit !== null)
+  })
+
+  it('a shard file deleted on a persister\'s disk fails the next audit and is rebuilt on another node', async () => {
+    const bob = holder()
+    const victim = filesUnder(join(bob.home, 'held', byName('ann').userId, 'shares'))[0] as string
+    const name = basename(victim)
+    unlinkSync(victim)
+    await waitFor('the deleted share to be rebuilt elsewhere and health to return', async () => {
+      const holders = annShares().get(name) ?? []
+      return holders.length === 1 && holders[0] !== bob.name && await fullyHealthy()
+    }, 60_000)
+    const bobPeer = JSON.parse(readFileSync(join(bob.home, 'node.json'), 'utf8')) as { peerId: string }
+    assert.ok(((await status()).peers.find(p => p.peerId === bobPeer.peerId)?.challenges.failed ?? 0) >= 1, 'bob\'s record shows the failed challenge')
+  })
+
+  it('a flipped byte in a shard file is caught (audit or the holder\'s scrub) and the share is replaced', async () => {
+    const cid = holder(holder().name)
+    const victim = filesUnder(join(cid.home, 'held', byName('ann').userId, 'shares'))[0] as string
+    const name = basename(victim)
+    const bytes = readFileSync(victim)
+    bytes.writeUInt8((bytes.readUInt8(bytes.length - 100) ^ 0x40), bytes.length - 100)
+    writeFileSync(victim, bytes)
+    await waitFor('the altered share to be replaced and cid\'s copy released', async () => {
+      const holders = annShares().get(name) ?? []
+      return holders.length === 1 && holders[0] !== cid.name && await fullyHealthy()
+    }, 60_000)
+  })
+
+  it('a persister gone past the offline grace: its shares are rebuilt elsewhere; back again, its stale copies are released, no duplicates', async () => {
+    const dee = holder()
+    const deePeer = (JSON.parse(readFileSync(join(dee.home, 'node.json'), 'utf8')) as { peerId: string }).peerId
+    const heldByDee = [...annShares()].filter(([, h]) => h.includes(dee.name)).map(([n]) => n)
+    assert.ok(heldByDee.length > 0, `${dee.name} holds some of ann's shares`)
+    const shareCount = annShares().size
+    await stopDaemon(dee)
+    await waitFor('dee\'s shares to be rebuilt on others', async () => {
+      const s = await status()
+      return (s.peers.find(p => p.peerId === deePeer)?.usedForUsBytes ?? -1) === 0 && s.snapshots.every(x => x.verified === x.target)
+    }, 90_000)
+    await startDaemon(dee, FLAGS)
+    await waitFor('dee\'s stale copies to be released', () => filesUnder(join(dee.home, 'held', byName('ann').userId, 'shares')).length === 0, 60_000)
+    // every share of ann exists exactly once: nothing was uploaded twice
+    const after = annShares()
+    assert.equal(after.size, shareCount)
+    assert.deepEqual([...after.values()].filter(h => h.length !== 1), [])
+    assert.ok(await fullyHealthy())
+  })
+
+  it('a member who gives nothing is refused beyond the reciprocity limit, with the reason; a fair member is not', async () => {
+    const fay = byName('fay')
+    const big = join(dir, 'greedy')
+    mkdirSync(big)
+    writeFileSync(join(big, 'movie.raw'), randomBytes(3 * 1024 * 1024))
+    await waitFor('fay to see the persisters', async () => (await cliAt(fay, 'status', '--json')).json<Status>().peers.filter(p => (p as unknown as { roles: string[] }).roles.includes('persister')).length === 4)
+    const r = await cliAt(fay, 'backup', big)
+    assert.notEqual(r.code, 0)
+    assert.match(r.stderr, /reciprocity limit reached/)
+    assert.match(r.stderr, /p2pbak contribute SIZE/)
+    // the fair member (little used, well within the allowance) still backs up
+    const ann = byName('ann')
+    writeFileSync(join(dir, 'src', 'more.txt'), 'a little more\n'.repeat(100))
+    const b = await cliAt(ann, 'backup', join(dir, 'src'))
+    assert.equal(b.code, 0, b.stderr)
+    // and status shows fay's balance: she uses the group's disk and gives none
+    const f = (await status()).friends.find(x => x.userId === fay.userId)
+    assert.ok(f !== undefined && f.uses > 0 && f.gives === 0, JSON.stringify(f))
+  })
+})
