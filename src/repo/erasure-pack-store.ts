@@ -169,6 +169,8 @@ export class ErasurePackStore implements PackStore {
     let wantAll = all
     await new Promise<void>((resolve) => {
       let pending = holders.size
+      // no holder to ask (e.g. the only one was just removed from the group): nothing would settle
+      if (pending === 0) { resolve(); return }
       const settle = (): void => { if (--pending === 0 || (!wantAll && k > 0 && got.size >= k)) resolve() }
       for (const [index, holder] of holders) {
         this.storeOf(holder).get({ pack: id, index }, { signal }).then(share => {

@@ -43,7 +43,9 @@ const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.s
  */
 export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: AbortOptions): Promise<{ moved: number, failed: number }> {
   const result = { moved: 0, failed: 0 }
-  if (new Set(store.onlineCandidates().map(c => c.personId)).size === 0) return result
+  // a pack leaves this disk only for a stripe that survives losing a friend: with a single friend
+  // online (k = 1, m = 0) the local copy would be traded for one that is no safer
+  if (new Set(store.onlineCandidates().map(c => c.personId)).size < 2) return result
   await store.syncRecords(options)
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()

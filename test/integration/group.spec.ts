@@ -202,8 +202,7 @@ describe('integration: a five-person friend group of real daemons', function () 
     await waitFor('a published snapshot', async () => (await cli(ann, 'snapshots', '--json')).json<Array<{ tags: string[] }>>().some(s => s.tags.includes('published')))
   })
 
-  // Skipped: stalls past 240 s in about 1 run of 4 (the command never answers; cause not yet found — see the session note). It passes in ~2 s otherwise.
-  it.skip('removing a member re-places what they held; their node can no longer use the group', async () => {
+  it('removing a member re-places what they held; their node can no longer use the group', async () => {
     const ann = nodes[0] as Node
     const src = join(dir, 'src')
     const holders = nodes.slice(1, 5).filter(n => bytesUnder(join(n.home, 'held', ann.userId, 'shares')) > 0)
