@@ -18,6 +18,8 @@ export interface ControlServer {
   /** Runs work in the same queue as the commands, so the daemon's own rounds never overlap one. */
   enqueue: <T>(work: () => Promise<T>) => Promise<T>
   close: () => Promise<void>
+  /** Settles when everything queued so far has finished. */
+  idle: () => Promise<void>
 }
 
 /** Whether a daemon answers on this socket. */
@@ -71,6 +73,7 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
   return {
     server,
     enqueue,
+    idle: async () => { await queue },
     close: async () => {
       // a command still running (or stuck) must not keep the daemon from stopping
       for (const sock of open) sock.destroy()

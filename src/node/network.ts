@@ -9,13 +9,12 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { readdir, statfs } from 'node:fs/promises'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import { fromHex } from '../util/bytes.js'
-import { LocalShareStore, ProofCache, type ShareStore } from '../store/index.js'
+import { ProofCache, type ShareStore } from '../store/index.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeLedger, decodeRoster, encodeLedger, encodeRoster,
   inviteClaim, issueDeviceCert, memberOfPeer, removeDevice, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
@@ -28,8 +27,9 @@ import { startAuditServer } from '../protocols/audit.js'
 import { RELIABILITY_THRESHOLD, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook } from './ledger-book.js'
+import { HeldSpace } from './held-space.js'
 import type { Home } from './home.js'
-import { AUTO_CONTRIBUTE_SHARE, type GroupState, type Settings } from './group-state.js'
+import type { GroupState, Settings } from './group-state.js'
 
 export interface NetworkOptions {
   listen?: string[]
@@ -39,7 +39,7 @@ export interface NetworkOptions {
 
 export class NetworkNode {
   readonly directory: PeerDirectory
-  private readonly held = new Map<string, Promise<LocalShareStore>>()
+  private readonly held: HeldSpace
   private readonly space = new Map<string, SpaceInfo>()
   private readonly remotes = new Map<string, ShareStore>()
   private invites: InviteBook
@@ -53,6 +53,7 @@ export class NetworkNode {
     this.invites = new InviteBook(state.file.invites)
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
+    this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
     this.directory = {
       ownPersonId: home.identity.userId,
       candidates: () => this.candidates(),
@@ -82,7 +83,6 @@ export class NetworkNode {
       allowPeer: (peer: PeerId) => self === undefined || self.mayConnect(peer)
     })
     self = new NetworkNode(home, state, node)
-    self.freeDisk = await self.freeDiskBytes().catch(() => 0)
     await self.startProtocols()
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
@@ -107,66 +107,25 @@ export class NetworkNode {
 
   private joiningVia: string | undefined
 
-  private async heldStore (userId: string): Promise<LocalShareStore> {
-    if (!/^[0-9a-f]{64}$/.test(userId)) throw new RefusedError('bad owner id')
-    let s = this.held.get(userId)
-    if (s === undefined) {
-      s = LocalShareStore.open(join(this.home.dir, 'held', userId))
-      this.held.set(userId, s)
-    }
-    return await s
-  }
-
-  /** The share store of every member we hold anything for (every HOME/held/<userId>). */
-  async heldStores (): Promise<Array<{ owner: string, store: ShareStore }>> {
-    const owners = (await readdir(join(this.home.dir, 'held')).catch(() => [] as string[])).filter(o => /^[0-9a-f]{64}$/.test(o))
-    return await Promise.all(owners.map(async owner => ({ owner, store: await this.heldStore(owner) })))
-  }
-
-  /** Bytes held per member. */
-  async heldBytes (): Promise<Record<string, number>> {
-    const out: Record<string, number> = {}
-    for (const { owner, store } of await this.heldStores()) out[owner] = (await store.usage()).bytes
-    return out
-  }
-
-  /** Bytes held for all members. */
-  private async usedBytes (): Promise<number> {
-    return Object.values(await this.heldBytes()).reduce((a, b) => a + b, 0)
-  }
-
-  private usedCache = 0
-  /** bytes accepted per owner since our last ledger statement (the statement counts the rest) */
-  private readonly pendingFor = new Map<string, number>()
-
   private async startProtocols (): Promise<void> {
     const server = shardServer({
       node: this.node,
-      storeFor: async (userId: string) => await this.heldStore(userId),
+      storeFor: async (userId: string) => await this.held.store(userId),
       authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
       },
-      quota: (owner: string, addBytes: number) => {
-        const quota = this.quotaBytes()
-        if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
-        if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
-        const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
-        if (unfair !== undefined) return unfair
-        this.usedCache += addBytes
-        this.pendingFor.set(owner, (this.pendingFor.get(owner) ?? 0) + addBytes)
-        return undefined
-      }
+      quota: (owner: string, addBytes: number) => this.held.admit(owner, addBytes)
     })
     await server.start()
     await startAuditServer({
       node: this.node,
       authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
-      storeFor: async (userId: string) => await this.heldStore(userId),
+      storeFor: async (userId: string) => await this.held.store(userId),
       cache: this.proofs
     })
     this.stopShards = async () => { await server.stop() }
-    this.usedCache = await this.usedBytes()
+    await this.held.refresh()
     await startGroupProtocols(this.node, {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
       getRoster: () => encodeRoster(this.requireRoster()),
@@ -177,20 +136,17 @@ export class NetworkNode {
   }
 
   /** The persister quota: what the user set with `contribute`, or a share of the free disk. */
-  quotaBytes (): number {
-    const set = this.state.file.roles.contributeBytes
-    if (set !== null) return set
-    return Math.floor(this.freeDisk * AUTO_CONTRIBUTE_SHARE) + this.usedCache
-  }
+  quotaBytes (): number { return this.held.quotaBytes() }
 
-  /** free bytes on the home's filesystem, refreshed by refresh() */
-  private freeDisk = 0
+  /** The share store of every member we hold anything for. */
+  async heldStores (): Promise<Array<{ owner: string, store: ShareStore }>> { return await this.held.stores() }
 
   private spaceInfo (): SpaceInfo {
     const quota = this.quotaBytes()
+    const used = this.held.usedBytes
     const own = this.ledger.current()
     return {
-      persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: this.usedCache, freeBytes: Math.max(0, quota - this.usedCache),
+      persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: used, freeBytes: Math.max(0, quota - used),
       ...(own !== undefined ? { ledger: encodeLedger(own) } : {})
     }
   }
@@ -297,14 +253,9 @@ export class NetworkNode {
 
   /** Dials every member device we know an address for and asks what it offers. */
   async refresh (timeoutMs = 5_000): Promise<void> {
-    this.freeDisk = await this.freeDiskBytes().catch(() => 0)
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
-    const held = await this.heldBytes().catch(() => undefined)
-    if (held !== undefined) {
-      this.usedCache = Object.values(held).reduce((a, b) => a + b, 0)
-      this.pendingFor.clear()
-      this.ledger.update(this.peerId, held)
-    }
+    const held = await this.held.refresh()
+    if (held !== undefined) this.ledger.update(this.peerId, held)
     const seen = new Map<string, boolean>()
     await Promise.all(this.memberDevices().map(async id => {
       const known = this.state.peers[id]
@@ -429,15 +380,13 @@ export class NetworkNode {
     return next
   }
 
-  async freeDiskBytes (): Promise<number> {
-    try { const s = await statfs(this.home.dir); return s.bavail * s.bsize } catch (err: unknown) { throw new RefusedError(errorMessage(err)) }
-  }
+  async freeDiskBytes (): Promise<number> { return await this.held.freeDiskBytes() }
 
   async stop (): Promise<void> {
     await this.state.savePeers().catch(() => {})
     await this.stopShards?.()
     await this.node.stop()
-    for (const s of this.held.values()) await (await s).close().catch(() => {})
+    await this.held.close()
   }
 }
 

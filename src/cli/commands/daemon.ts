@@ -73,16 +73,19 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
           process.chdir(before)
         }
       })
+      // stopping aborts a running round, and the daemon waits for it before closing its stores
+      const stopping = new AbortController()
       const tick = async (): Promise<void> => {
+        if (stopping.signal.aborted) return
         try {
           await net.refresh()
           if (net.roster === null) return
           home.useGroup(net.directory)
           // backups from before the group (or from while no friend answered) move into the group;
           // a round has a budget, so a half-dead peer never keeps the user's commands waiting long
-          await home.group?.placeLocalPacks({ signal: AbortSignal.timeout(20_000) })
+          await home.group?.placeLocalPacks({ signal: AbortSignal.any([stopping.signal, AbortSignal.timeout(20_000)]) })
           // audits, repair, scrub: bounded so that the user's commands never wait long
-          await upkeep.round(Math.min(30_000, Math.max(2_000, refreshMs)))
+          await upkeep.round(Math.min(30_000, Math.max(2_000, refreshMs)), stopping.signal)
           await runScheduledPublish(net, services, runInDaemon, c.homeDir)
         } catch {
           // a failed round is retried at the next tick
@@ -104,7 +107,10 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         c.io.signal.addEventListener('abort', () => resolve(), { once: true })
       })
       clearInterval(timer)
+      stopping.abort()
       await control.close()
+      // the round in flight stops at its next await; a stuck command is not waited for long
+      await Promise.race([control.idle(), new Promise(resolve => setTimeout(resolve, 10_000).unref())])
       await unlink(nodeJson).catch(() => {})
       await home.closeNow()
       if (!c.json) print(c.io, 'p2pbak daemon stopped')
