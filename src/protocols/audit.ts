@@ -41,7 +41,13 @@ export class ShareGoneError extends NotFoundError {
 export async function proveShare (store: ShareStore, cache: ProofCache | undefined, owner: string, ref: ShareRef, nonce: Uint8Array, count: number, signal?: AbortSignal): Promise<ProofAnswer> {
   const opts = signal !== undefined ? { signal } : {}
   if (await cache?.damaged(owner).then(d => d.includes(`${toHex(ref.pack)}.${ref.index}`))) throw new ShareGoneError('the share is damaged on this persister', true)
-  const size = await store.size(ref, opts)
+  let size: number
+  try {
+    size = await store.size(ref, opts)
+  } catch (err: unknown) {
+    if (err instanceof NotFoundError) throw new ShareGoneError('the holder has no such share', false)
+    throw err
+  }
   let leaves = await cache?.leaves(owner, ref, size)
   if (leaves === undefined) {
     const share = await store.get(ref, opts)

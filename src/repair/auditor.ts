@@ -85,6 +85,8 @@ export class Auditor {
   private readonly nonce: () => Uint8Array
   private spent: Array<{ at: number, bytes: number }> = []
   private readonly reportsAsked = new Map<string, number>()
+  /** peers already penalized this round: one lost disk is one failure, not one per share */
+  private penalized = new Set<string>()
 
   constructor (private readonly index: IndexDb, private readonly transport: AuditTransport, init: AuditorInit = {}) {
     const p = init.policy ?? {}
@@ -114,6 +116,7 @@ export class Auditor {
    */
   async round (signal?: AbortSignal, until?: number): Promise<AuditRound> {
     const now = this.now()
+    this.penalized = new Set()
     const result: AuditRound = { challenged: 0, passed: 0, failed: 0, strikes: 0, deferred: 0, bytes: 0, failures: [] }
     await this.collectReports(now, result, signal)
     const due: Array<{ pack: PackId, index: number, audit: ShareAudit, peer: string }> = []
@@ -201,7 +204,13 @@ export class Auditor {
       result.strikes++
     }
     await this.index.audit.putShare(pack, index, next)
-    await this.index.audit.putPeer(peer, scoreAudit(this.index.audit.getPeer(peer) ?? newPeerRecord(now), outcome, now))
+    const rec = this.index.audit.getPeer(peer) ?? newPeerRecord(now)
+    if (outcome === 'fail' && this.penalized.has(peer)) {
+      await this.index.audit.putPeer(peer, { ...rec, fails: rec.fails + 1, lastResult: 'fail', lastResultMs: now })
+      return
+    }
+    if (outcome === 'fail') this.penalized.add(peer)
+    await this.index.audit.putPeer(peer, scoreAudit(rec, outcome, now))
   }
 }
 

@@ -37,7 +37,9 @@ export function observe (r: PeerRecord, online: boolean, now: number): PeerRecor
     lastProbeMs: now,
     lastSeenMs: online ? now : r.lastSeenMs,
     observedMs: r.observedMs * decay + dt,
-    onlineMs: r.onlineMs * decay + (online ? dt : 0)
+    onlineMs: r.onlineMs * decay + (online ? dt : 0),
+    // failures fade too: a peer whose disk was replaced earns its way back
+    auditScore: 1 - (1 - r.auditScore) * decay
   }
 }
 

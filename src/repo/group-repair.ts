@@ -8,7 +8,7 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { PlacementFailedError } from '../errors.js'
+import { NotEnoughSharesError, PlacementFailedError } from '../errors.js'
 import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
@@ -79,16 +79,25 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const badSet = new Set(bad)
   const badHolders = new Map([...placement].filter(([i, h]) => badSet.has(i) && h.startsWith('peer:')).map(([i, h]) => [i, peerOf(h)]))
   const good = new Map([...placement].filter(([i]) => !badSet.has(i)))
-  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  const candidates = store.onlineCandidates()
+  const online = new Set(candidates.map(c => c.peerId))
   // read only from holders that answer now; one unresponsive holder must not stall the repair
   const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
+  const known = index.getPack(id)
+  if (known !== undefined && reachable.size < known.k) {
+    throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${reachable.size} of its ${known.k} needed shares are on peers that answer now`)
+  }
+  // know where the rebuilt shares go before downloading anything (a small group at night may have nowhere)
+  const committed = index.audit.sharesOf(id)
+  const shareBytes = [...committed.values()][0]?.length
+  const held = new Map([...good].map(([i, h]) => { const peer = peerOf(h); return [i, { peerId: peer, personId: store.personOf(peer, candidates) }] }))
+  const exclude = new Set(badHolders.values())
+  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, { ownPersonId: store.peers.ownPersonId, exclude })
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
-  const candidates = store.onlineCandidates()
-  const held = new Map([...good].map(([i, h]) => { const peer = peerOf(h); return [i, { peerId: peer, personId: store.personOf(peer, candidates) }] }))
-  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, candidates, { ownPersonId: store.peers.ownPersonId, exclude: new Set(badHolders.values()) })
+  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ownPersonId: store.peers.ownPersonId, exclude })
   const next = new Map(good)
   const placed: number[] = []
   const errors: Array<{ peer: string, error: string }> = []

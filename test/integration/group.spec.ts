@@ -6,62 +6,19 @@
  * Waits on files and polled state with deadlines, never on fixed sleeps.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { runCli, TEST_ENV, type CliResult } from '../helpers/cli.js'
+import { runCli, type CliResult } from '../helpers/cli.js'
+import { bytesUnder, startDaemon, stopDaemon, waitFor, type DaemonNode as Node } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
-
-const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
-
-async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
-
-function bytesUnder (dir: string): number {
-  if (!existsSync(dir)) return 0
-  let total = 0
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name)
-    total += e.isDirectory() ? bytesUnder(p) : statSync(p).size
-  }
-  return total
-}
-
-interface Node { name: string, home: string, daemon?: ChildProcess, userId: string }
 
 describe('integration: a five-person friend group of real daemons', function () {
   this.timeout(240_000)
   let dir: string
   const nodes: Node[] = []
   const cli = async (n: Node, ...argv: string[]): Promise<CliResult> => await runCli(argv, { P2PBAK_HOME: n.home, P2PBAK_PASSPHRASE: 'pw' })
-
-  async function startDaemon (n: Node): Promise<void> {
-    rmSync(join(n.home, 'node.json'), { force: true })
-    n.daemon = spawn(process.execPath, [BIN, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', '--refresh', '500'], {
-      env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: n.home, P2PBAK_PASSPHRASE: 'pw' }, stdio: ['ignore', 'ignore', 'inherit']
-    })
-    await waitFor(`${n.name}'s daemon`, () => existsSync(join(n.home, 'node.json')) && existsSync(join(n.home, 'daemon.sock')))
-  }
-
-  async function stopDaemon (n: Node): Promise<void> {
-    const d = n.daemon
-    if (d === undefined || d.exitCode !== null) return
-    const exited = new Promise(resolve => d.once('exit', resolve))
-    d.kill('SIGINT')
-    // a daemon that does not stop within 15 s is killed (its stores are crash-safe by design)
-    const timer = setTimeout(() => d.kill('SIGKILL'), 15_000)
-    await exited
-    clearTimeout(timer)
-    n.daemon = undefined
-  }
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-group-'))

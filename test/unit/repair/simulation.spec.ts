@@ -1,0 +1,63 @@
+/**
+ * One small seeded friend-group scenario (simulations/friend-group.ts): the daemon's placement, audit
+ * and repair code under churn and disk losses, on a virtual clock. If repair breaks, health does not
+ * come back and this fails; the same seed must give the same report.
+ */
+import assert from 'node:assert/strict'
+import { simulate, type SimParams, type SimReport } from '../../../simulations/friend-group.js'
+
+const HOUR = 3600_000
+
+/** 10 friends (3 back up), 5 days, 2+2; three disks lost and one friend gone for good in the first 2 days. */
+const SCENARIO: Partial<SimParams> = {
+  nodes: 10,
+  publishers: 3,
+  days: 5,
+  seed: 7,
+  scheme: { k: 2, m: 2 },
+  initialPacks: 4,
+  packsPerDay: 1,
+  packBytes: { min: 4 * 1024, max: 12 * 1024 },
+  // only the scripted events: the assertions must not depend on luck
+  diskLossesPerNodeYear: 0,
+  deathsPerNodeYear: 0,
+  corruptionsPerNodeYear: 0,
+  events: [
+    { atHour: 6, node: 4, kind: 'disk-loss' },
+    { atHour: 20, node: 8, kind: 'death' },
+    { atHour: 30, node: 6, kind: 'disk-loss' },
+    { atHour: 44, node: 5, kind: 'disk-loss' }
+  ],
+  audit: { enabled: true, intervalMs: 6 * HOUR },
+  repair: { enabled: true, offlineGraceMs: 24 * HOUR }
+}
+
+describe('friend-group simulation (seeded)', function () {
+  this.timeout(20_000)
+  let repaired: SimReport
+
+  before(async () => { repaired = await simulate(SCENARIO) })
+
+  it('with churn and repair on, loses no pack and brings every pack back to k + m after disk losses', () => {
+    assert.equal(repaired.events.diskLosses, 3)
+    assert.equal(repaired.events.deaths, 1)
+    assert.ok(repaired.packsPlaced >= 12, `only ${repaired.packsPlaced} packs placed`)
+    assert.equal(repaired.packsLost, 0)
+    assert.ok(repaired.healthMin < 4, 'the disk losses should have hurt some pack before repair')
+    assert.ok(repaired.repairs > 0)
+    assert.equal(repaired.finalHealthMin, 4)
+    assert.ok(repaired.repairTrafficBytes > 0 && repaired.auditBytes > 0)
+  })
+
+  it('with repair off, the same disk losses leave packs lost or under-replicated', async () => {
+    const off = await simulate({ ...SCENARIO, audit: { enabled: false }, repair: { enabled: false } })
+    assert.equal(off.packsPlaced, repaired.packsPlaced)
+    assert.equal(off.repairs, 0)
+    assert.ok(off.finalHealthMin < 4, `final minimum health ${off.finalHealthMin}`)
+    assert.ok(off.packsLost > 0 || off.finalHealthAvg < repaired.finalHealthAvg)
+  })
+
+  it('gives the same report for the same seed', async () => {
+    assert.deepEqual(await simulate(SCENARIO), repaired)
+  })
+})
