@@ -11,6 +11,7 @@ import {
 } from '../peers/index.js'
 import type { IndexDb } from '../store/index.js'
 import type { Home } from './home.js'
+import type { Settings } from './group-state.js'
 
 export class LedgerBook {
   private readonly statements = new Map<string, LedgerStatement>()
@@ -82,4 +83,12 @@ function dropSelf (m: Record<string, number>, self: string): Record<string, numb
   const out = { ...m }
   delete out[self]
   return out
+}
+
+/** The reciprocity policy of these settings (defaults where unset). */
+export function reciprocityPolicy (s: Settings): { multiple?: number, graceBytes?: number } {
+  return {
+    ...(s.reciprocityMultiple !== undefined ? { multiple: s.reciprocityMultiple } : {}),
+    ...(s.reciprocityGraceBytes !== undefined ? { graceBytes: s.reciprocityGraceBytes } : {})
+  }
 }

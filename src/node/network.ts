@@ -26,7 +26,7 @@ import { fetchRoster, fetchSpace, pushRoster, requestJoin, startGroupProtocols, 
 import { startAuditServer } from '../protocols/audit.js'
 import { RELIABILITY_THRESHOLD, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
-import { LedgerBook } from './ledger-book.js'
+import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace } from './held-space.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
@@ -393,11 +393,4 @@ export class NetworkNode {
 function inviteClaimFields (invite: Parameters<typeof inviteClaim>[0], peerId: string, userId: string): { inviteId: string, proof: string } {
   const c = inviteClaim(invite, peerId, userId)
   return { inviteId: c.inviteId, proof: c.proof }
-}
-
-function reciprocityPolicy (s: Settings): { multiple?: number, graceBytes?: number } {
-  return {
-    ...(s.reciprocityMultiple !== undefined ? { multiple: s.reciprocityMultiple } : {}),
-    ...(s.reciprocityGraceBytes !== undefined ? { graceBytes: s.reciprocityGraceBytes } : {})
-  }
 }
