@@ -15,7 +15,7 @@
 import { FormatError } from '../errors.js'
 import { asChunkId, asTreeId, ID_BYTES } from '../ids.js'
 import type { ChunkId, TreeId } from '../ids.js'
-import { ByteReader, ByteWriter, compareBytes } from '../util/bytes.js'
+import { ByteReader, ByteWriter, compareBytes, utf8Decode } from '../util/bytes.js'
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev'
 export interface Xattr { name: Uint8Array, value: Uint8Array }
@@ -97,12 +97,8 @@ const I64_MIN = -(1n << 63n)
 const I64_MAX = (1n << 63n) - 1n
 const textPreview = new TextDecoder('utf-8')
 
-/** Strict UTF-8 that keeps a leading U+FEFF (util/bytes utf8Decode strips it, which would break round trips). */
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-function readText (r: ByteReader, max: number): string {
-  const b = r.bytes(max)
-  try { return strictUtf8.decode(b) } catch { throw new FormatError('tree: invalid UTF-8 in a text field') }
-}
+/** Strict UTF-8 that keeps a leading U+FEFF (a round trip must give the same bytes). */
+function readText (r: ByteReader, max: number): string { return utf8Decode(r.bytes(max)) }
 
 function label (name: Uint8Array): string {
   return JSON.stringify(textPreview.decode(name.subarray(0, 64)))

@@ -85,10 +85,15 @@ export class Upkeep {
       await step('repair', async () => {
         const repairer = this.repairerFor()
         if (repairer === undefined) return
-        // a pack no snapshot uses is not repaired; if some listing cannot be read, repair them all
-        const packs = await snapshotPacks(this.home.repo)
-        const live = new Set(packs.snapshots.flatMap(s => [...s.packs]))
-        report.repair = await repairer.round(packs.complete ? (p) => live.has(p) : undefined, signal, until)
+        // a pack no snapshot uses is not repaired; if some listing cannot be read, repair them all.
+        // Walking every snapshot's trees costs reads: only when something needs repair at all
+        let live: ((p: string) => boolean) | undefined
+        if (repairer.plan().length > 0) {
+          const packs = await snapshotPacks(this.home.repo)
+          const used = new Set(packs.snapshots.flatMap(s => [...s.packs]))
+          if (packs.complete) live = (p) => used.has(p)
+        }
+        report.repair = await repairer.round(live, signal, until)
       })
     }
     await step('scrub', async () => { report.scrub = await this.scrubber.round(signal) })

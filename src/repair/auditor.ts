@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto'
 import { SEGMENT_BYTES, segmentCount } from '../crypto/index.js'
 import { checkProof, ShareGoneError, type ProofAnswer } from '../protocols/audit.js'
 import { errorMessage } from '../errors.js'
+import { equalBytes, toHex } from '../util/bytes.js'
 import type { PackId } from '../ids.js'
 import { newPeerRecord, type IndexDb, type ShareAudit, type ShareRef } from '../store/index.js'
 import { scoreAudit, type AuditOutcome } from './reliability.js'
@@ -118,14 +119,15 @@ export class Auditor {
     const now = this.now()
     this.penalized = new Set()
     const result: AuditRound = { challenged: 0, passed: 0, failed: 0, strikes: 0, deferred: 0, bytes: 0, failures: [] }
-    await this.collectReports(now, result, signal)
-    const due: Array<{ pack: PackId, index: number, audit: ShareAudit, peer: string }> = []
-    for (const s of this.index.audit.shares()) {
-      if (s.audit.state === 'failed' || s.audit.nextDueMs > now) continue
-      const holder = this.index.getPlacement(s.pack)?.get(s.index)
-      if (holder === undefined || !holder.startsWith('peer:')) continue
-      due.push({ ...s, peer: holder.slice(5) })
+    // one scan: who holds anything of ours (for damage reports), and what is due
+    const holders = new Set<string>()
+    let due: Array<{ pack: PackId, index: number, audit: ShareAudit, peer: string }> = []
+    for (const s of this.placedShares()) {
+      holders.add(s.peer)
+      if (s.audit.state !== 'failed' && s.audit.nextDueMs <= now) due.push(s)
     }
+    const reported = await this.collectReports(holders, now, result, signal)
+    due = due.filter(s => !reported.has(`${s.peer}/${toHex(s.pack)}.${s.index}`))
     due.sort((a, b) => a.audit.nextDueMs - b.audit.nextDueMs)
     const queue: typeof due = []
     let budget = this.budgetLeft(now)
@@ -146,12 +148,20 @@ export class Auditor {
     return result
   }
 
-  private async collectReports (now: number, result: AuditRound, signal?: AbortSignal): Promise<void> {
-    const peers = new Set<string>()
+  /** Every share with a commitment and the peer that holds it now (one placement read per pack). */
+  private * placedShares (): Generator<{ pack: PackId, index: number, audit: ShareAudit, peer: string }> {
+    let lastPack: PackId | undefined
+    let placement: Map<number, string> | undefined
     for (const s of this.index.audit.shares()) {
-      const h = this.index.getPlacement(s.pack)?.get(s.index)
-      if (h?.startsWith('peer:') === true) peers.add(h.slice(5))
+      if (lastPack === undefined || !equalBytes(lastPack, s.pack)) { lastPack = s.pack; placement = this.index.getPlacement(s.pack) }
+      const holder = placement?.get(s.index)
+      if (holder?.startsWith('peer:') === true) yield { ...s, peer: holder.slice(5) }
     }
+  }
+
+  /** Asks holders for their damage reports (each at most every reportsEveryMs); returns `peer/share` of those failed. */
+  private async collectReports (peers: ReadonlySet<string>, now: number, result: AuditRound, signal?: AbortSignal): Promise<Set<string>> {
+    const failed = new Set<string>()
     for (const peer of peers) {
       if (!this.transport.online(peer) || now - (this.reportsAsked.get(peer) ?? 0) < this.policy.reportsEveryMs) continue
       this.reportsAsked.set(peer, now)
@@ -165,8 +175,10 @@ export class Auditor {
         const audit = this.index.audit.getShare(ref.pack, ref.index)
         if (audit === undefined || audit.state === 'failed' || this.index.getPlacement(ref.pack)?.get(ref.index) !== `peer:${peer}`) continue
         await this.record(ref.pack, ref.index, audit, peer, 'fail', 'the holder reported the share damaged', now, result)
+        failed.add(`${peer}/${toHex(ref.pack)}.${ref.index}`)
       }
     }
+    return failed
   }
 
   private async challenge (pack: PackId, index: number, audit: ShareAudit, peer: string, result: AuditRound, signal?: AbortSignal): Promise<void> {

@@ -9,6 +9,9 @@ import { toHex } from '../../util/bytes.js'
 import { formatBytes, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
+/** the offline grace of group.json's settings, if set (the daemon's flags apply only inside the daemon) */
+function graceOf (ms: number | undefined): { offlineGraceMs?: number } { return ms === undefined ? {} : { offlineGraceMs: ms } }
+
 export function registerStatus (program: Command, ctx: () => CommandContext): void {
   program.command('status')
     .description('peers (online, roles, space) and, for each snapshot, how many more peers may be lost')
@@ -47,7 +50,9 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const online = (peer: string): boolean => net.node.getConnections(peerIdFromString(peer)).length > 0
         const isMember = (peer: string): boolean => net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
         const needsRepair = c.upkeep?.needsRepair() ??
-          (home.group === undefined ? new Set<string>() : new Set(new Repairer(home.group, { online, isMember }).plan().map(n => toHex(n.pack))))
+          (home.group === undefined
+            ? new Set<string>()
+            : new Set(new Repairer(home.group, { online, isMember }, { policy: graceOf(net.state.file.settings?.offlineGraceMs) }).plan().map(n => toHex(n.pack))))
         const snapshots = await snapshotHealth(home, net, needsRepair)
         const upkeep = c.upkeep?.last ?? null
         if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, peers, friends, snapshots, upkeep }); return }
