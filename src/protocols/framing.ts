@@ -13,10 +13,10 @@
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, errorMessage, isP2pbakError } from '../errors.js'
+import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
 
-export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'INVALID' | 'INTERNAL'
+export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
 
 export interface Message<H> { header: H, body: Uint8Array }
 export type ResponseHeader = { status: Status, error?: string } & Record<string, unknown>
@@ -76,6 +76,7 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
     case 'REFUSED': throw new RefusedError(`${what}: refused${why}`)
     case 'NOT_MEMBER': throw new NotMemberError(`${what}: the peer says we are not a member of its group${why}`)
     case 'INVALID_INVITE': throw new InvalidInviteError(`${what}: the inviter refused the invite${why}`)
+    case 'UNTRUSTED': throw new UntrustedPeerError(`${what}: the peer does not trust what this device presented${why}`)
     case 'INVALID': throw new ProtocolError(`${what}: the peer says our request was invalid${why}`)
     case 'INTERNAL': throw new ProtocolError(`${what}: the peer failed${why}`)
     default: throw new ProtocolError(`${what}: unknown status ${String(h.status)}`)
@@ -141,6 +142,7 @@ export function statusFor (err: unknown): ResponseHeader {
     case 'ERR_REFUSED': case 'ERR_NO_SPACE': return { status: 'REFUSED', error }
     case 'ERR_NOT_MEMBER': return { status: 'NOT_MEMBER', error }
     case 'ERR_INVALID_INVITE': return { status: 'INVALID_INVITE', error }
+    case 'ERR_UNTRUSTED_PEER': return { status: 'UNTRUSTED', error }
     case 'ERR_PROTOCOL': case 'ERR_FORMAT': case 'ERR_INVALID_ARGUMENT': case 'ERR_UNAUTHENTICATED': return { status: 'INVALID', error }
     default: return { status: 'INTERNAL', error }
   }

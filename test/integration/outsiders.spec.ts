@@ -234,6 +234,18 @@ describe('integration: outsiders and removed members get no service', function (
     C_NEVER_AMONG_A_PEERS()
   })
 
+  it('a joiner presenting another device\'s certificate is refused as untrusted', async () => {
+    const code = await A.net.invite(60_000)
+    const invite = decodePayload(code)
+    const claim = inviteClaim(invite, C.net.peerId, C.home.identity.userId)
+    const r = await codeOf('C joins with D\'s device certificate', requestJoin(C.net.node, A.net.node.peerId, {
+      groupId: invite.groupId, inviteId: claim.inviteId, proof: claim.proof, userId: C.home.identity.userId, name: 'c', deviceCert: D.net.deviceCert()
+    }))
+    assert.equal(r.code, 'ERR_UNTRUSTED_PEER', `got ${r.code}: ${r.message}`)
+    assert.match(r.message, /device certificate does not match/)
+    C_NEVER_AMONG_A_PEERS()
+  })
+
   it('a member cannot see or delete another member\'s shares', async () => {
     const mine = ref(0xb0, 3)
     const data = new Uint8Array(4096).fill(0xb)
