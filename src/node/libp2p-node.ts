@@ -13,9 +13,15 @@ import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
 import { kadDHT, removePublicAddressesMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 export const DHT_PROTOCOL = '/p2pbak/lan/kad/1.0.0'
+/**
+ * libp2p's own services that answer whoever opens a stream: identify (listen addresses, protocols),
+ * identify push, ping, and our DHT (peer ids and addresses of members). Only peers that `servePeer`
+ * accepts get them; the p2pbak protocols check membership themselves (and `join` must stay open).
+ */
+export const GUARDED_PROTOCOLS: readonly string[] = ['/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', '/ipfs/ping/1.0.0', DHT_PROTOCOL]
 
 export interface P2pNodeInit {
   /** the device key (persisted by the caller) */
@@ -33,19 +39,43 @@ export interface P2pNodeInit {
    * before a node belongs to a group).
    */
   allowPeer?: (peerId: PeerId) => boolean
+  /**
+   * Decides who gets an answer from identify, ping and the DHT on a connection they opened streams on
+   * (a stranger holding an invite may connect to join, but learns nothing else). Absent: everyone.
+   */
+  servePeer?: (peerId: PeerId) => boolean
+  /** DHT records under `/p2pbak/...` keys: which values to store, and which of several is best */
+  records?: {
+    validate: (key: Uint8Array, value: Uint8Array) => void
+    select: (key: Uint8Array, values: Uint8Array[]) => number
+  }
 }
 
 export type P2pNode = Libp2p
 
 export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
   const allow = init.allowPeer
+  const serve = init.servePeer
   const services = {
-    identify: identify(),
+    // with a guard, identify runs only on members' connections (below): a stranger is never
+    // identified, so it never enters the DHT's routing table and is never sent a query or a record
+    identify: identify({ runOnConnectionOpen: serve === undefined }),
     // libp2p's connection monitor pings too: one outbound ping stream per peer is not enough
     ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
-    ...(init.dht !== false ? { dht: kadDHT({ protocol: DHT_PROTOCOL, clientMode: false, peerInfoMapper: removePublicAddressesMapper }) } : {})
+    ...(serve !== undefined ? { guard: protocolGuard(serve) } : {}),
+    ...(init.dht !== false
+      ? {
+          dht: kadDHT({
+            protocol: DHT_PROTOCOL,
+            clientMode: false,
+            peerInfoMapper: removePublicAddressesMapper,
+            ...(init.records !== undefined ? { validators: { p2pbak: init.records.validate }, selectors: { p2pbak: init.records.select } } : {})
+          })
+        }
+      : {})
   }
-  return await createLibp2p({
+  const node = await createLibp2p({
+    start: false,
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
@@ -63,6 +93,59 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
           denyOutboundEncryptedConnection: async (peerId: PeerId) => !allow(peerId),
           denyDialPeer: async (peerId: PeerId) => !allow(peerId)
         }
+  })
+  if (serve !== undefined) {
+    node.addEventListener('connection:open', (evt) => {
+      if (serve(evt.detail.remotePeer)) void identifyConnection(node, evt.detail)
+    })
+  }
+  await node.start()
+  return node
+}
+
+/** Runs identify on a connection (errors ignored: a closed connection needs none). */
+export async function identifyConnection (node: P2pNode, connection: Connection): Promise<void> {
+  const service = (node.services as { identify?: { identify: (c: Connection, o?: { signal?: AbortSignal }) => Promise<unknown> } }).identify
+  await service?.identify(connection, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+}
+
+/** Raised on a stream a stranger opened on a guarded protocol; libp2p aborts the stream with it. */
+class StrangerRefusedError extends Error {
+  readonly code = 'ERR_NOT_MEMBER'
+}
+
+interface HandlerRegistry {
+  getHandler: (protocol: string) => { handler: StreamHandler, options: StreamHandlerOptions }
+  handle: (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions) => Promise<void>
+}
+
+/**
+ * A libp2p service that wraps the handlers of GUARDED_PROTOCOLS so that they answer only peers
+ * `serve` accepts; a stranger's stream is aborted before the handler sees it. It rewraps after the
+ * other services registered their handlers (start) and before the node listens (the transports'
+ * afterStart only begins listening, and the rewrap is synchronous). libp2p 3.3's stream middleware
+ * would be the natural tool, but it keeps the handler in the shared middleware list (js-libp2p PR
+ * #3534) and then runs it on outbound streams too.
+ */
+function protocolGuard (serve: (peerId: PeerId) => boolean): (components: { registrar: HandlerRegistry }) => Startable {
+  return ({ registrar }) => ({
+    start: () => {},
+    stop: () => {},
+    afterStart: () => {
+      for (const protocol of GUARDED_PROTOCOLS) {
+        let record: { handler: StreamHandler, options: StreamHandlerOptions }
+        try { record = registrar.getHandler(protocol) } catch { continue } // not running (the DHT may be off)
+        const inner = record.handler
+        const guarded: StreamHandler = (stream: Stream, connection: Connection) => {
+          if (!serve(connection.remotePeer)) {
+            stream.abort(new StrangerRefusedError(`${connection.remotePeer.toString()} is not a member of this node's group`))
+            return
+          }
+          return inner(stream, connection)
+        }
+        void registrar.handle(protocol, guarded, { ...record.options, force: true }).catch(() => {})
+      }
+    }
   })
 }
 

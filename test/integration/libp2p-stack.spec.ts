@@ -6,7 +6,14 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createP2pNode, newDeviceKey, type P2pNode } from '../../src/node/libp2p-node.js'
+import type { PeerId } from '@libp2p/interface'
+import { DHT_PROTOCOL, createP2pNode, newDeviceKey, type P2pNode } from '../../src/node/libp2p-node.js'
+
+interface Services {
+  identify: { identify: (c: import('@libp2p/interface').Connection, o?: { signal?: AbortSignal }) => Promise<{ listenAddrs: unknown[] }> }
+  ping: { ping: (p: PeerId, o?: { signal?: AbortSignal }) => Promise<number> }
+}
+const services = (n: P2pNode): Services => n.services as unknown as Services
 
 const PROTOCOL = '/p2pbak/test-echo-hash/1.0.0'
 
@@ -56,5 +63,44 @@ describe('integration: the libp2p stack', function () {
       const s = await stranger.dialProtocol(addr, PROTOCOL, { signal: AbortSignal.timeout(5_000) })
       await lpStream(s).read({ signal: AbortSignal.timeout(5_000) })
     })
+  })
+
+  it('a stranger let in to join gets no identify, ping or DHT answer; a member does', async () => {
+    const memberKey = await newDeviceKey()
+    const members = new Set<string>()
+    // the gate is open to all (as while an invite is outstanding); only the service guard decides
+    const guarded = await createP2pNode({ privateKey: await newDeviceKey(), servePeer: p => members.has(p.toString()) })
+    const member = await createP2pNode({ privateKey: memberKey })
+    const stranger = await createP2pNode({ privateKey: await newDeviceKey() })
+    nodes.push(guarded, member, stranger)
+    members.add(member.peerId.toString())
+    const addr = multiaddr(guarded.getMultiaddrs()[0]?.toString() ?? '')
+
+    const identified = new Promise<string[]>(resolve => {
+      member.addEventListener('peer:identify', (evt) => { if (evt.detail.peerId.equals(guarded.peerId)) resolve(evt.detail.protocols) })
+    })
+    await member.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    assert.ok((await identified).includes(DHT_PROTOCOL), 'the member learns the protocols by identify')
+    assert.ok(await services(member).ping.ping(guarded.peerId, { signal: AbortSignal.timeout(5_000) }) >= 0)
+
+    const sConn = await stranger.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    await assert.rejects(services(stranger).identify.identify(sConn, { signal: AbortSignal.timeout(5_000) }), 'identify answered a stranger')
+    await assert.rejects(services(stranger).ping.ping(guarded.peerId, { signal: AbortSignal.timeout(5_000) }), 'ping answered a stranger')
+    // neither the automatic identify on connect nor ours told the stranger the node's addresses or
+    // anything of its members (protocol names alone show in multistream negotiation: that is all)
+    const addrsKnown = (await stranger.peerStore.get(guarded.peerId)).addresses.map(a => a.multiaddr.toString())
+    assert.deepEqual(addrsKnown.map(a => a.split('/p2p/')[0]), [addr.toString().split('/p2p/')[0]])
+    assert.equal(await stranger.peerStore.has(member.peerId), false)
+    // a DHT stream is reset at once (an unguarded server would wait for the query)
+    const started = Date.now()
+    await assert.rejects(async () => {
+      const s = await stranger.dialProtocol(addr, DHT_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      s.send(new Uint8Array([0]))
+      await lpStream(s).read({ signal: AbortSignal.timeout(8_000) })
+    })
+    assert.ok(Date.now() - started < 7_000, 'the DHT stream was not refused but timed out')
+    // nor does the DHT tell the stranger where the member is
+    await assert.rejects(stranger.peerRouting.findPeer(member.peerId, { signal: AbortSignal.timeout(2_000) }))
+    assert.equal(await stranger.peerStore.has(member.peerId), false)
   })
 })
