@@ -27,3 +27,8 @@ export {
   DEFAULT_RECIPROCITY_GRACE_BYTES, ledgerSigningBytes, parseLedger, signLedger, verifyLedger, encodeLedger, decodeLedger,
   isNewerLedger, latestLedgers, ledgerEntries, ledgerBalances, reciprocityLimit, reciprocityRefusal, formatLedgerBytes
 } from './ledger.js'
+export type { OfferFields, OfferRecord, VerifyOfferOptions } from './offer.js'
+export {
+  OFFER_DOMAIN, MAX_OFFER_BYTES, MAX_OFFER_CLOCK_SKEW_MS, OFFER_KEY_NAMESPACE, offerSigningBytes, parseOffer, signOffer, verifyOffer,
+  encodeOffer, decodeOffer, isNewerOffer, offerKey, parseOfferKey, verifyOfferRecord, selectNewestOffer
+} from './offer.js'

@@ -71,7 +71,7 @@ describe('integration: audits, repair and reciprocity among real daemons', funct
       const j = await cliAt(f, 'join', inv.json<{ invite: string }>().invite)
       assert.equal(j.code, 0, j.stderr)
     }
-    await waitFor('four persisters online at ann', async () => (await status()).peers.filter(p => (p as unknown as { online: boolean, roles: string[] }).online && (p as unknown as { roles: string[] }).roles.includes('persister')).length === 4)
+    await waitFor('four persisters online at ann', async () => (await status()).peers.filter(p => { const q = p as unknown as { you: boolean, online: boolean, roles: string[] }; return !q.you && q.online && q.roles.includes('persister') }).length === 4)
     const src = join(dir, 'src')
     mkdirSync(src)
     writeFileSync(join(src, 'photo.raw'), randomBytes(96 * 1024))
@@ -134,7 +134,7 @@ describe('integration: audits, repair and reciprocity among real daemons', funct
 
   it('a member who gives nothing is refused beyond the reciprocity limit, with the reason; a fair member is not', async () => {
     const fay = byName('fay')
-    await waitFor('fay to see the persisters', async () => (await cliAt(fay, 'status', '--json')).json<Status>().peers.filter(p => (p as unknown as { roles: string[] }).roles.includes('persister')).length === 4)
+    await waitFor('fay to see the persisters', async () => (await cliAt(fay, 'status', '--json')).json<Status>().peers.filter(p => { const q = p as unknown as { you: boolean, roles: string[] }; return !q.you && q.roles.includes('persister') }).length === 4)
     // within the allowance (2 × 512 KiB): accepted, and the group's ledger shows what fay uses
     const small = join(dir, 'small')
     mkdirSync(small)

@@ -57,8 +57,8 @@ describe('integration: a five-person friend group of real daemons', function () 
     assert.deepEqual(members.members.map(m => m.userId).sort(), nodes.map(n => n.userId).sort())
     // every member learns the full roster, and the publisher sees four persisters online
     await waitFor('four persisters online at ann', async () => {
-      const s = (await cli(ann, 'status', '--json')).json<{ peers: Array<{ online: boolean, roles: string[] }> }>()
-      return s.peers.filter(p => p.online && p.roles.includes('persister')).length === 4
+      const s = (await cli(ann, 'status', '--json')).json<{ peers: Array<{ you: boolean, online: boolean, roles: string[] }> }>()
+      return s.peers.filter(p => !p.you && p.online && p.roles.includes('persister')).length === 4
     })
   })
 

@@ -22,12 +22,11 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         // the daemon refreshes on its own schedule and its connections show who is alive
         if (!c.inDaemon) await net.refresh()
         if (net.roster !== null) home.useGroup(net.directory)
-        const space = net.spaceOf()
         const audit = home.repo.index.audit
         const usedOn = placedBytes(home.repo.index, peer => peer)
         const balances = net.ledger.balances()
         const peers = (net.roster?.members ?? []).flatMap(m => m.devices.map(d => {
-          const offer = space.get(d.peerId)
+          const offer = net.offerOf(d.peerId)
           const you = d.peerId === net.peerId
           const roles: string[] = []
           if (offer?.persister === true) roles.push('persister')
@@ -37,6 +36,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
             peerId: d.peerId, name: d.name, userId: m.userId, you,
             online: you || net.node.getConnections(peerIdFromString(d.peerId)).length > 0,
             roles, freeBytes: offer?.freeBytes ?? 0, givenBytes: offer?.quotaBytes ?? 0,
+            /** when the roles and space shown were announced in the DHT (the device did not answer now); null when it answered */
+            announcedAt: offer?.announcedAt == null ? null : new Date(offer.announcedAt).toISOString(),
             /** bytes of our shares this peer holds */
             usedForUsBytes: usedOn[d.peerId] ?? 0,
             reliability: you ? null : reliabilityOf(rec),
