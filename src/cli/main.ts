@@ -107,5 +107,5 @@ async function maybeForward (argv: readonly string[], io: CliIo): Promise<number
   if (command === undefined || LOCAL_ONLY.has(command)) return undefined
   const home = resolve(homeArg ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
   // relative paths in the command mean the caller's directory, not the daemon's
-  return await forwardToDaemon(join(home, 'daemon.sock'), argv, io.env, io.stdout, io.stderr, io.cwd)
+  return await forwardToDaemon(join(home, 'daemon.sock'), argv, io.env, io.stdout, io.stderr, io.cwd, io.signal)
 }

@@ -2,15 +2,28 @@
  * The daemon's control socket, HOME/daemon.sock (the home is mode 0700, so only its user reaches
  * it). A command started while the daemon runs is handed to it and runs there, with the daemon's
  * unlocked keys and running node:
- *   client -> daemon: one JSON line {"argv": [...], "env": {...}, "cwd": "/dir/of/the/caller"}
+ *   client -> daemon: one JSON line {"argv": [...], "env": {...}, "cwd": "/dir/of/the/caller"},
+ *                     then possibly {"cancel": true} (the user pressed Ctrl-C)
  *   daemon -> client: JSON lines {"out": base64} | {"err": base64}, then {"exit": code}
- * Commands run one at a time, in arrival order.
+ * Commands run one at a time, in arrival order. A cancel, or the client going away before the exit
+ * line, aborts the command's signal (a command still queued does not start: exit 130).
  */
 import { createServer, createConnection, type Server } from 'node:net'
 import { unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
 
-export interface ControlIo { stdout: Writable, stderr: Writable, stdin: PassThrough, env: Record<string, string | undefined>, cwd: string | undefined }
+export interface ControlIo {
+  stdout: Writable
+  stderr: Writable
+  stdin: PassThrough
+  env: Record<string, string | undefined>
+  cwd: string | undefined
+  /** aborted when the client cancels or goes away */
+  signal: AbortSignal
+}
+
+/** The exit code of a command cancelled before it started (as for SIGINT). */
+export const CANCELLED_EXIT = 130
 export type RunCommand = (argv: string[], io: ControlIo) => Promise<number>
 
 export interface ControlServer {
@@ -42,31 +55,53 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
   const open = new Set<import('node:net').Socket>()
   const server = createServer((sock) => {
     open.add(sock)
-    sock.on('close', () => open.delete(sock))
+    const cancel = new AbortController()
+    let finished = false
+    sock.on('close', () => {
+      open.delete(sock)
+      // the client went away (Ctrl-C twice, a killed shell): nobody waits for the result
+      if (!finished) cancel.abort(new Error('the client went away'))
+    })
     let buf = ''
-    const onData = (d: Buffer): void => {
-      buf += d.toString('utf8')
-      const nl = buf.indexOf('\n')
-      if (nl < 0) { if (buf.length > 1 << 20) sock.destroy(); return }
-      sock.off('data', onData)
-      let req: { argv?: unknown, env?: unknown, cwd?: unknown }
-      try { req = JSON.parse(buf.slice(0, nl)) as { argv?: unknown, env?: unknown, cwd?: unknown } } catch { sock.destroy(); return }
-      const cwd = typeof req.cwd === 'string' ? req.cwd : undefined
-      const argv = Array.isArray(req.argv) ? req.argv.map(String) : []
-      const env = typeof req.env === 'object' && req.env !== null ? req.env as Record<string, string> : {}
+    let started = false
+    const onLine = (line: string): boolean => {
+      let msg: { argv?: unknown, env?: unknown, cwd?: unknown, cancel?: unknown }
+      try { msg = JSON.parse(line) as typeof msg } catch { return false }
+      if (started) {
+        if (msg.cancel === true) cancel.abort(new Error('cancelled by the user'))
+        return true
+      }
+      started = true
+      const cwd = typeof msg.cwd === 'string' ? msg.cwd : undefined
+      const argv = Array.isArray(msg.argv) ? msg.argv.map(String) : []
+      const env = typeof msg.env === 'object' && msg.env !== null ? msg.env as Record<string, string> : {}
       const send = (obj: object): void => { if (!sock.destroyed) sock.write(JSON.stringify(obj) + '\n') }
       const stdout = new PassThrough()
       const stderr = new PassThrough()
       stdout.on('data', (b: Buffer) => send({ out: b.toString('base64') }))
       stderr.on('data', (b: Buffer) => send({ err: b.toString('base64') }))
       void enqueue(async () => {
-        let code = 1
-        try { code = await run(argv, { stdout, stderr, stdin: new PassThrough(), env, cwd }) } catch {}
+        let code = CANCELLED_EXIT
+        if (!cancel.signal.aborted) {
+          code = 1
+          try { code = await run(argv, { stdout, stderr, stdin: new PassThrough(), env, cwd, signal: cancel.signal }) } catch {}
+        }
+        finished = true
         send({ exit: code })
         sock.end()
       })
+      return true
     }
-    sock.on('data', onData)
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('utf8')
+      let nl
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl)
+        buf = buf.slice(nl + 1)
+        if (!onLine(line)) { sock.destroy(); return }
+      }
+      if (buf.length > 1 << 20) sock.destroy()
+    })
     sock.on('error', () => {})
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()) })
@@ -83,18 +118,29 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
   }
 }
 
-/** Runs the command in the daemon if one listens on the socket; undefined when none does. */
-export async function forwardToDaemon (socketPath: string, argv: readonly string[], env: Record<string, string | undefined>, out: Writable, err: Writable, cwd?: string): Promise<number | undefined> {
+/**
+ * Runs the command in the daemon if one listens on the socket; undefined when none does. When
+ * `signal` aborts (Ctrl-C), the daemon is asked to cancel the command, and its exit code (130 once it
+ * has stopped) is still awaited.
+ */
+export async function forwardToDaemon (socketPath: string, argv: readonly string[], env: Record<string, string | undefined>, out: Writable, err: Writable, cwd?: string, signal?: AbortSignal): Promise<number | undefined> {
   return await new Promise((resolve) => {
     const sock = createConnection(socketPath)
     let connected = false
     let buf = ''
     let code: number | undefined
+    const onAbort = (): void => { if (connected && !sock.destroyed) sock.write(JSON.stringify({ cancel: true }) + '\n') }
+    const done = (): void => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve(connected ? (code ?? 1) : undefined)
+    }
     sock.on('connect', () => {
       connected = true
       const pass: Record<string, string> = {}
       for (const k of ['P2PBAK_KDF', 'TZ']) { const v = env[k]; if (v !== undefined) pass[k] = v }
       sock.write(JSON.stringify({ argv, env: pass, cwd }) + '\n')
+      if (signal?.aborted === true) onAbort()
+      else signal?.addEventListener('abort', onAbort, { once: true })
     })
     sock.on('data', (d: Buffer) => {
       buf += d.toString('utf8')
@@ -110,7 +156,7 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
         } catch {}
       }
     })
-    sock.on('error', () => { resolve(connected ? (code ?? 1) : undefined) })
-    sock.on('close', () => { resolve(connected ? (code ?? 1) : undefined) })
+    sock.on('error', done)
+    sock.on('close', done)
   })
 }
