@@ -1,7 +1,8 @@
 /**
  * Builds the js-libp2p node: TCP, Noise, yamux, identify, ping, optional mDNS and a Kademlia DHT on
- * a private protocol name, with a connection gater that admits only peers the caller allows (the
- * group's roster, plus peers holding an invite while they join). Requires src/util/polyfill.ts to be
+ * a private protocol name (members only, all their addresses), with a connection gater that admits
+ * only peers the caller allows (the group's roster, plus peers holding an invite while they join)
+ * and a guard that keeps identify, ping and the DHT for members. Requires src/util/polyfill.ts to be
  * loaded first on Node 20.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -11,7 +12,7 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
-import { kadDHT, removePublicAddressesMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
@@ -28,6 +29,8 @@ export interface P2pNodeInit {
   privateKey: PrivateKey
   /** multiaddrs to listen on. @default ['/ip4/127.0.0.1/tcp/0'] */
   listen?: string[]
+  /** multiaddrs to tell peers (identify, DHT, invites) instead of the listen addresses */
+  announce?: string[]
   /** discover peers on the LAN. @default false (multicast must not leave test machines) */
   mdns?: boolean
   /** mDNS query interval in ms. @default 10000 */
@@ -68,7 +71,9 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
           dht: kadDHT({
             protocol: DHT_PROTOCOL,
             clientMode: false,
-            peerInfoMapper: removePublicAddressesMapper,
+            // only members take part (the guard), so every address a member announces is worth keeping:
+            // a friend on another network is found at its public (forwarded) address
+            peerInfoMapper: passthroughMapper,
             ...(init.records !== undefined ? { validators: { p2pbak: init.records.validate }, selectors: { p2pbak: init.records.select } } : {})
           })
         }
@@ -77,7 +82,7 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
   const node = await createLibp2p({
     start: false,
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], ...(init.announce !== undefined ? { announce: init.announce } : {}) },
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -33,6 +33,8 @@ import type { GroupState, Settings } from './group-state.js'
 
 export interface NetworkOptions {
   listen?: string[]
+  /** addresses to give friends instead of the listen addresses (a forwarded public port) */
+  announce?: string[]
   mdns?: boolean
   dht?: boolean
 }
@@ -79,6 +81,7 @@ export class NetworkNode {
     const node = await createP2pNode({
       privateKey: state.deviceKey,
       ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
+      ...(opts.announce !== undefined ? { announce: opts.announce } : {}),
       mdns: opts.mdns === true,
       dht: opts.dht !== false,
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()),

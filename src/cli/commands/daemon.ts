@@ -1,6 +1,7 @@
 /** `daemon [--listen MULTIADDR]...`: run the node; serve the control socket; write HOME/node.json. */
 import type { Command } from 'commander'
 import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { unlink } from 'node:fs/promises'
 import { openSession } from '../../node/session.js'
 import { daemonAnswers, startControlServer } from '../../node/control.js'
@@ -27,10 +28,19 @@ function positive (text: string, flag: string): number {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
+function checkMultiaddr (text: string, flag: string): string {
+  try {
+    return multiaddr(text).toString()
+  } catch {
+    throw new InvalidArgumentError(`${flag} takes a multiaddr such as /ip4/203.0.113.7/tcp/4737 or /dns4/home.example.org/tcp/4737, got "${text}"`)
+  }
+}
+
 export function registerDaemon (program: Command, ctx: () => CommandContext, runInDaemon: (argv: string[], io: import('../io.js').CliIo, services: DaemonServices) => Promise<number>): void {
   program.command('daemon')
     .description('run this node: serve friends, take commands of this home over HOME/daemon.sock')
     .option('--listen <multiaddr>', 'address to listen on (repeatable); default /ip4/0.0.0.0/tcp/4737', collect, [])
+    .option('--announce <multiaddr>', 'address friends should dial instead of the listen addresses, e.g. a forwarded public port /ip4/203.0.113.7/tcp/4737 (repeatable)', collect, [])
     .option('--mdns', 'find friends on the local network with mDNS')
     .option('--refresh <interval>', 'how often to reconnect to members and refresh their offers: milliseconds, or a duration like 1h', '30000')
     .option('--audit-interval <duration>', 'time between two storage-proof challenges of each share (default 24h, or settings.auditIntervalMs in group.json)')
@@ -38,7 +48,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--reciprocity <multiple>', 'refuse new shares from a person using more than MULTIPLE times what they give (default 2)')
     .option('--reciprocity-grace <size>', 'what everyone may use before giving anything is MULTIPLE times this (default 1GiB)')
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
-    .action(async (opts: { listen: string[], mdns?: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
       const c = ctx()
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
@@ -49,8 +59,9 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         ...(opts.scrubRate !== undefined ? { scrubBytesPerHour: parseSize(opts.scrubRate) } : {})
       }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
+      const announce = opts.announce.map(a => checkMultiaddr(a, '--announce'))
       if (await daemonAnswers(join(c.homeDir, 'daemon.sock'))) throw new LockedError(`a daemon already runs for ${c.homeDir}; stop it first`)
-      const { home, net } = await openSession(c.homeOptions(), { force: true, listen, mdns: opts.mdns === true, dht: true })
+      const { home, net } = await openSession(c.homeOptions(), { force: true, listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, dht: true })
       if (net === undefined) throw new Error('unreachable: a forced session has a node')
       home.shared = true
       // flags override group.json's settings for this run

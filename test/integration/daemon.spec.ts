@@ -1,4 +1,5 @@
 /**
+ * One daemon on its own. `--announce` addresses are what it tells friends (node.json, invites).
  * Ctrl-C reaches a command that runs in the daemon: a real `p2pbak daemon` child on its embedded
  * store; the client is the CLI's main() in this process (its SIGINT signal is an AbortController) or a
  * real CLI child killed outright. The cancelled backup stops, writes no snapshot, leaves the
@@ -7,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -19,8 +20,9 @@ import { bytesUnder, cliAt, startDaemon, stopDaemon, waitFor, type DaemonNode } 
 const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
 const FILES = 48
 const FILE_BYTES = 8 << 20
+const ANNOUNCE = '/ip4/198.51.100.7/tcp/4737'
 
-describe('integration: cancelling a command the daemon runs', function () {
+describe('integration: one daemon: announced addresses, cancelling its commands', function () {
   this.timeout(120_000)
   let dir: string
   let data: string
@@ -36,7 +38,7 @@ describe('integration: cancelling a command the daemon runs', function () {
     // incompressible, so the backup takes a few seconds of real work
     for (let i = 0; i < FILES; i++) writeFileSync(join(data, `f${i}.bin`), randomBytes(FILE_BYTES))
     assert.equal((await cliAt(node, 'init', '--json')).code, 0)
-    await startDaemon(node)
+    await startDaemon(node, ['--announce', ANNOUNCE])
   })
 
   after(async () => {
@@ -90,5 +92,19 @@ describe('integration: cancelling a command the daemon runs', function () {
     assert.equal(await snapshotCount(), 1)
     const c = await cliAt(node, 'check', '--read-data')
     assert.equal(c.code, 0, c.stdout + c.stderr)
+  })
+
+  it('--announce: node.json and invites carry the announced address, not the listen one', async () => {
+    const nodeJson = JSON.parse(readFileSync(join(node.home, 'node.json'), 'utf8')) as { addrs: string[] }
+    assert.deepEqual(nodeJson.addrs.map(a => a.split('/p2p/')[0]), [ANNOUNCE])
+    assert.equal((await cliAt(node, 'group', 'create', 'solo')).code, 0)
+    const inv = await cliAt(node, 'group', 'invite', '--json')
+    assert.equal(inv.code, 0, inv.stderr)
+    const code = inv.json<{ invite: string }>().invite
+    const payload = JSON.parse(Buffer.from(code.slice('p2pbak1-'.length), 'base64url').toString('utf8')) as { addrs: string[] }
+    assert.deepEqual(payload.addrs.map(a => a.split('/p2p/')[0]), [ANNOUNCE])
+    const bad = await cliAt(node, 'daemon', '--announce', 'not-an-address')
+    assert.equal(bad.code, 2, bad.stderr)
+    assert.match(bad.stderr, /--announce takes a multiaddr/)
   })
 })
