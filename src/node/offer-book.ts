@@ -15,6 +15,8 @@ import type { Home } from './home.js'
 
 /** An unchanged offer is announced again after this long (DHT holders drop records after 48 h). */
 export const OFFER_REPUBLISH_MS = 3600 * 1000
+/** A device's offer found in the DHT is looked up again after this long (while it stays away). */
+export const OFFER_LOOKUP_MS = 10 * 60 * 1000
 /** Used bytes may drift this fraction of the quota before the offer is announced again. */
 const DRIFT = 0.01
 
@@ -28,6 +30,8 @@ export class OfferBook {
   private readonly offers = new Map<string, OfferRecord>()
   private announced: OfferRecord | undefined
   private announcedAtMs = 0
+  /** when a lookup last found an offer, per device */
+  private readonly foundAtMs = new Map<string, number>()
 
   constructor (private readonly home: Home, private readonly roster: () => Roster | null, private readonly peerId: string) {}
 
@@ -90,18 +94,24 @@ export class OfferBook {
     return true
   }
 
-  /** Asks the DHT for a device's offer (for a member not reachable now); the newest valid one found is kept. */
-  async lookup (dht: OfferDht, peerId: string, timeoutMs: number): Promise<OfferRecord | undefined> {
+  /**
+   * Asks the DHT for a device's offer (for a member not reachable now); the newest valid one found is
+   * kept. A device whose offer a lookup found is asked about again only after OFFER_LOOKUP_MS.
+   */
+  async lookup (dht: OfferDht, peerId: string, timeoutMs: number, now = Date.now()): Promise<OfferRecord | undefined> {
     const r = this.roster()
     if (r === null) return undefined
+    if (now - (this.foundAtMs.get(peerId) ?? -Infinity) < OFFER_LOOKUP_MS) return this.offers.get(peerId)
     const key = offerKey(r.groupId, peerId)
+    let found = false
     try {
       for await (const evt of dht.get(key, { signal: AbortSignal.timeout(timeoutMs) })) {
-        if (evt.name === 'VALUE' && evt.value !== undefined) this.accept(key, evt.value)
+        if (evt.name === 'VALUE' && evt.value !== undefined && this.accept(key, evt.value)) found = true
       }
     } catch {
       // a query that times out still leaves what it found
     }
+    if (found) this.foundAtMs.set(peerId, now)
     return this.offers.get(peerId)
   }
 }
