@@ -87,7 +87,7 @@ export class ErasurePackStore implements PackStore {
       return p
     }
     const { k, m } = scheme
-    const shares = await encodeShares(id, pack, k, m)
+    const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0 })
     const shareBytes = shares[0]?.byteLength ?? 0
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
