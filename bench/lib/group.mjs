@@ -121,7 +121,8 @@ async function groupStep(label, pub, up, args, bytes, timeoutS, warmDir) {
     const tree = sampled.perRootKiB.get(n.pid) ?? null;
     daemons[n.name] = { peakRssMiB: MiB(Math.max(hwm ?? 0, tree ?? 0)), vmHwmMiB: MiB(hwm), rssTreeMiB: MiB(tree),
       rssBeforeMiB: MiB(rssBefore.get(n.pid)),
-      cpuSeconds: cpuBefore[i] !== null && cpuAfter[i] !== null ? cpuAfter[i] - cpuBefore[i] : null };
+      cpuUserSeconds: cpuBefore[i] !== null && cpuAfter[i] !== null ? cpuAfter[i].user - cpuBefore[i].user : null,
+      cpuSystemSeconds: cpuBefore[i] !== null && cpuAfter[i] !== null ? cpuAfter[i].system - cpuBefore[i].system : null };
   });
   s.clientPeakRssMiB = s.peakRssMiB;
   s.daemons = daemons;
@@ -136,8 +137,8 @@ async function groupStep(label, pub, up, args, bytes, timeoutS, warmDir) {
     `, peak RSS publisher daemon ${fmtMiB(s.publisherDaemonPeakRssMiB)} + CLI ${fmtMiB(s.clientPeakRssMiB)} MiB` +
     ` (daemon at ${fmtMiB(daemons[pub.name].rssBeforeMiB)} MiB before), largest persister ${fmtMiB(s.persisterMaxPeakRssMiB)} MiB,` +
     ` all daemons together ${fmtMiB(s.allDaemonsPeakRssMiB)} MiB`);
-  log(`${label}: CPU seconds (user + system) during the step: ` +
-    up.map((n) => `${n.name} ${daemons[n.name].cpuSeconds?.toFixed(2) ?? '—'}`).join(', '));
+  const cpu = (d) => (d.cpuUserSeconds === null ? '—' : `${(d.cpuUserSeconds + d.cpuSystemSeconds).toFixed(2)} (${d.cpuUserSeconds.toFixed(2)} user)`);
+  log(`${label}: CPU seconds (user + system) during the step: ` + up.map((n) => `${n.name} ${cpu(daemons[n.name])}`).join(', '));
   return { r, s };
 }
 

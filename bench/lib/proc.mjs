@@ -70,12 +70,12 @@ export function treesRssKiB(rootPids) {
   return new Map(rootPids.map((pid) => [pid, sumTree(scan, pid, true)]));
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far; null if unknown. */
+/** CPU seconds { user, system } (all threads) a process has used so far; null if unknown. */
 export function cpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime (fields 14, 15) in clock ticks (USER_HZ 100)
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 }; // utime, stime (fields 14, 15) in USER_HZ (100) ticks
   } catch { return null; }
 }
 

@@ -62,7 +62,7 @@ if (callers !== null) {
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const stacks = new Map();
   for (const [id, us] of self) {
-    if (byId.get(id).callFrame.functionName !== callers) continue;
+    if ((byId.get(id).callFrame.functionName || '(anon)') !== callers) continue;
     const names = [];
     for (let p = parent.get(id), d = 0; p !== undefined && d < 6; p = parent.get(p), d++) {
       const cf = byId.get(p).callFrame;

@@ -19,6 +19,8 @@ export interface EncodeSharesOptions {
    * until the shares are no longer used.
    */
   headroom?: number
+  /** allocates the buffer of a share (a pool); contents may be dirty, every byte is overwritten. @default new Uint8Array */
+  alloc?: (bytes: number) => Uint8Array
 }
 
 /**
@@ -30,17 +32,18 @@ export interface EncodeSharesOptions {
 export async function encodeShares (id: PackId, pack: Uint8Array, k: number, m: number, options: EncodeSharesOptions = {}): Promise<Uint8Array[]> {
   if (!Number.isInteger(m) || m < 0 || m > MAX_M) throw new InvalidArgumentError(`m must be an integer in 0..${MAX_M}, got ${m}`)
   const size = shardSize(pack.byteLength, k)
+  const alloc = options.alloc ?? ((bytes: number) => new Uint8Array(bytes))
   const header = (index: number, dataHash: Uint8Array): Uint8Array =>
     encodeShareHeader({ k, m, index, packLength: pack.byteLength, packId: id, dataHash })
   if (k === 1) {
     // systematic with k = 1: the data shard is the pack zero padded to `size`, each parity shard a copy of it
-    const first = inPlaceShare(pack, size, options.headroom ?? 0) ?? withHeaderRoom(pack, size)
+    const first = inPlaceShare(pack, size, options.headroom ?? 0) ?? withHeaderRoom(pack, size, alloc)
     const shard = first.subarray(SHARE_HEADER_BYTES)
     const dataHash = contentHash(shard)
     first.set(header(0, dataHash), 0)
     const shares = [first]
     for (let index = 1; index < 1 + m; index++) {
-      const share = new Uint8Array(SHARE_HEADER_BYTES + size)
+      const share = alloc(SHARE_HEADER_BYTES + size)
       share.set(header(index, dataHash), 0)
       share.set(shard, SHARE_HEADER_BYTES)
       shares.push(share)
@@ -49,7 +52,7 @@ export async function encodeShares (id: PackId, pack: Uint8Array, k: number, m: 
   }
   const shards = await encodeShards(pack, { k, m })
   return shards.map((shard, index) => {
-    const share = new Uint8Array(SHARE_HEADER_BYTES + shard.byteLength)
+    const share = alloc(SHARE_HEADER_BYTES + shard.byteLength)
     share.set(header(index, contentHash(shard)), 0)
     share.set(shard, SHARE_HEADER_BYTES)
     return share
@@ -68,10 +71,11 @@ function inPlaceShare (pack: Uint8Array, size: number, headroom: number): Uint8A
   return share
 }
 
-/** A fresh SHARE_HEADER_BYTES + size buffer holding the pack (zero padded) after the header room. */
-function withHeaderRoom (pack: Uint8Array, size: number): Uint8Array {
-  const share = new Uint8Array(SHARE_HEADER_BYTES + size)
+/** A new SHARE_HEADER_BYTES + size buffer holding the pack (zero padded) after the header room. */
+function withHeaderRoom (pack: Uint8Array, size: number, alloc: (bytes: number) => Uint8Array): Uint8Array {
+  const share = alloc(SHARE_HEADER_BYTES + size)
   share.set(pack, SHARE_HEADER_BYTES)
+  share.fill(0, SHARE_HEADER_BYTES + pack.byteLength)
   return share
 }
 
