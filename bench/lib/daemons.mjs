@@ -1,7 +1,7 @@
 // p2pbak daemons for the group benchmark: one per home, started and stopped as a user would
 // (`p2pbak daemon`, SIGINT), each in its own process group so that nothing outlives the harness.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { running } from './proc.mjs';
 import { REPO_ROOT } from './setup.mjs';
@@ -39,15 +39,22 @@ export function fileBytesUnder(dir) {
   return total;
 }
 
+/** The daemon's stdout: ignored, or HOME/../<name>.stdout when BENCH_DAEMON_STDOUT=1 (e.g. node --trace-gc). */
+function stdoutFd(node) {
+  if (process.env.BENCH_DAEMON_STDOUT !== '1') return 'ignore';
+  return openSync(join(node.home, '..', `${node.name}.stdout`), 'a');
+}
+
 /**
  * Start `p2pbak daemon` for node = { name, home, env } and wait until it has written HOME/node.json
  * and HOME/daemon.sock. Sets node.child, node.pid, node.exit (a promise of { code, signal }) and
- * node.stderr (its last 64 KiB of stderr, for failure reports).
+ * node.stderr (its last 64 KiB of stderr, for failure reports). nodeArgs go to node itself, before the
+ * script (profiling: BENCH_DAEMON_NODE_ARGS in group.mjs).
  */
-export async function startDaemon(node, { refreshMs = 1000, timeoutMs = 60_000 } = {}) {
+export async function startDaemon(node, { refreshMs = 1000, timeoutMs = 60_000, nodeArgs = [] } = {}) {
   rmSync(join(node.home, 'node.json'), { force: true });
-  const child = spawn(process.execPath, [P2PBAK_BIN, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0',
-    '--refresh', String(refreshMs)], { env: node.env, cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, P2PBAK_BIN, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0',
+    '--refresh', String(refreshMs)], { env: node.env, cwd: REPO_ROOT, detached: true, stdio: ['ignore', stdoutFd(node), 'pipe'] });
   node.child = child;
   node.pid = child.pid;
   node.stderr = '';

@@ -8,7 +8,7 @@
 // 100 ms. The table's figure is the publisher daemon's peak plus the CLI client's peak.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { peakRssKiB, resetPeakRss, run, sampleTrees, tail, treesRssKiB } from './proc.mjs';
+import { cpuSeconds, peakRssKiB, resetPeakRss, run, sampleTrees, tail, treesRssKiB } from './proc.mjs';
 import { GROUP_TOOL, UNITS } from './report.mjs';
 import { REPO_ROOT, warmUp } from './setup.mjs';
 import { othersBusy, report, stepRecord, syncDisks } from './steps.mjs';
@@ -23,6 +23,17 @@ const NAMES = ['publisher', 'persister-1', 'persister-2', 'persister-3', 'persis
 const SETUP_TIMEOUT_S = 120;
 const WAIT_MS = 90_000;
 const MiB = (kib) => (kib === null || kib === undefined ? null : kib / 1024);
+
+/**
+ * Extra node options for some daemons, for profiling (not for figures one reports): BENCH_DAEMON_NODE_ARGS
+ * (space separated, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") goes to the daemons named in
+ * BENCH_DAEMON_NODE_ARGS_FOR (comma separated; default "publisher,persister-1").
+ */
+function daemonNodeArgs(node) {
+  const args = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const names = (process.env.BENCH_DAEMON_NODE_ARGS_FOR ?? 'publisher,persister-1').split(',').map((s) => s.trim());
+  return names.includes(node.name) ? args : [];
+}
 
 const log = (msg) => console.log(`[bench] ${TOOL}: ${msg}`);
 
@@ -93,10 +104,12 @@ async function groupStep(label, pub, up, args, bytes, timeoutS, warmDir) {
   const busy = await othersBusy();
   const rssBefore = treesRssKiB(up.map((n) => n.pid));
   const resetOk = up.map((n) => resetPeakRss(n.pid));
+  const cpuBefore = up.map((n) => cpuSeconds(n.pid));
   const sampler = sampleTrees(up.map((n) => n.pid));
   const r = await run(process.execPath, [P2PBAK_BIN, ...args], { env: pub.env, cwd: REPO_ROOT, timeoutS,
     measure: true, okCodes: [0] });
   const sampled = sampler.stop();
+  const cpuAfter = up.map((n) => cpuSeconds(n.pid));
   report(TOOL, label, r);
   const s = stepRecord(r, bytes);
   s.syncAfterSeconds = syncDisks();
@@ -107,7 +120,9 @@ async function groupStep(label, pub, up, args, bytes, timeoutS, warmDir) {
     const hwm = resetOk[i] ? peakRssKiB(n.pid) : null;
     const tree = sampled.perRootKiB.get(n.pid) ?? null;
     daemons[n.name] = { peakRssMiB: MiB(Math.max(hwm ?? 0, tree ?? 0)), vmHwmMiB: MiB(hwm), rssTreeMiB: MiB(tree),
-      rssBeforeMiB: MiB(rssBefore.get(n.pid)) };
+      rssBeforeMiB: MiB(rssBefore.get(n.pid)),
+      cpuUserSeconds: cpuBefore[i] !== null && cpuAfter[i] !== null ? cpuAfter[i].user - cpuBefore[i].user : null,
+      cpuSystemSeconds: cpuBefore[i] !== null && cpuAfter[i] !== null ? cpuAfter[i].system - cpuBefore[i].system : null };
   });
   s.clientPeakRssMiB = s.peakRssMiB;
   s.daemons = daemons;
@@ -122,6 +137,8 @@ async function groupStep(label, pub, up, args, bytes, timeoutS, warmDir) {
     `, peak RSS publisher daemon ${fmtMiB(s.publisherDaemonPeakRssMiB)} + CLI ${fmtMiB(s.clientPeakRssMiB)} MiB` +
     ` (daemon at ${fmtMiB(daemons[pub.name].rssBeforeMiB)} MiB before), largest persister ${fmtMiB(s.persisterMaxPeakRssMiB)} MiB,` +
     ` all daemons together ${fmtMiB(s.allDaemonsPeakRssMiB)} MiB`);
+  const cpu = (d) => (d.cpuUserSeconds === null ? '—' : `${(d.cpuUserSeconds + d.cpuSystemSeconds).toFixed(2)} (${d.cpuUserSeconds.toFixed(2)} user)`);
+  log(`${label}: CPU seconds (user + system) during the step: ` + up.map((n) => `${n.name} ${cpu(daemons[n.name])}`).join(', '));
   return { r, s };
 }
 
@@ -133,7 +150,8 @@ async function setUp(res, nodes, pub, persisters) {
     const init = await cliJson(n, ['init']); // never keep or print the recovery phrase
     n.userId = init.userId;
   }
-  for (const n of nodes) await startDaemon(n, { refreshMs: 1000, timeoutMs: WAIT_MS });
+  for (const n of nodes) await startDaemon(n, { refreshMs: 1000, timeoutMs: WAIT_MS, nodeArgs: daemonNodeArgs(n) });
+  for (const n of nodes) if (daemonNodeArgs(n).length > 0) log(`${n.name}'s daemon runs with node ${daemonNodeArgs(n).join(' ')} (pid ${n.pid})`);
   for (const n of nodes) n.peerId = JSON.parse(readFileSync(join(n.home, 'node.json'), 'utf8')).peerId;
   await cli(pub, ['group', 'create', 'bench']);
   for (const p of persisters) {
@@ -237,6 +255,10 @@ export async function benchGroup({ tmpRoot, cfg, corpus, keep }) {
     if (!br.ok) throw new Error('the group backup failed');
     afterBackup(res, pub, persisters, await status(pub), bs.toolSummary?.bytesAdded ?? 0);
 
+    if (process.env.BENCH_GROUP_RESTORE === '0') {
+      log('group restore skipped (BENCH_GROUP_RESTORE=0)');
+      return res;
+    }
     const victim = await stopOneHolder(res, pub, persisters);
     const up = nodes.filter((n) => n !== victim);
     const target = join(dir, 'restore');

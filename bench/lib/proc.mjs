@@ -70,6 +70,15 @@ export function treesRssKiB(rootPids) {
   return new Map(rootPids.map((pid) => [pid, sumTree(scan, pid, true)]));
 }
 
+/** CPU seconds { user, system } (all threads) a process has used so far; null if unknown. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 }; // utime, stime (fields 14, 15) in USER_HZ (100) ticks
+  } catch { return null; }
+}
+
 /** Reset a process's peak RSS (VmHWM) to its current RSS (Linux clear_refs "5"); false if refused. */
 export function resetPeakRss(pid) {
   try { writeFileSync(`/proc/${pid}/clear_refs`, '5'); return true; } catch { return false; }

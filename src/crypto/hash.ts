@@ -46,6 +46,21 @@ export function keyedHash (key: Uint8Array, data: Uint8Array): Uint8Array {
   return plain(hasher.digestBuffer())
 }
 
+/**
+ * BLAKE3 keyed with one fixed key, as a function with its own native hasher: for hot loops that hash
+ * many small inputs under one key (Merkle leaves and nodes), without keyedHash's per-call key check
+ * and without evicting keyedHash's cached hasher. Same output as keyedHash(key, data).
+ */
+export function keyedHashFunction (key: Uint8Array): (data: Uint8Array) => Uint8Array {
+  if (!(key instanceof Uint8Array) || key.byteLength !== KEY_BYTES) throw new RangeError(`BLAKE3 key must be ${KEY_BYTES} bytes`)
+  const hasher = Blake3Hasher.newKeyed(Buffer.from(key))
+  return (data: Uint8Array): Uint8Array => {
+    hasher.reset()
+    hasher.update(asBuffer(data))
+    return plain(hasher.digestBuffer())
+  }
+}
+
 /** BLAKE3 unkeyed -> 32 bytes. */
 export function contentHash (data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array')

@@ -10,8 +10,8 @@
  *   a level with an odd number of nodes promotes its last node unchanged to the next level
  *   root        = the single node of the top level (a one-segment share's root is its leaf)
  */
-import { contentHash, HASH_BYTES, keyedHash } from './hash.js'
-import { utf8Encode } from '../util/bytes.js'
+import { contentHash, HASH_BYTES, keyedHash, keyedHashFunction } from './hash.js'
+import { equalBytes, utf8Encode } from '../util/bytes.js'
 
 /** Bytes per segment (the last one may be shorter). Fixed by proof format version 1. */
 export const SEGMENT_BYTES = 4096
@@ -34,15 +34,19 @@ export function segmentLength (length: number, i: number): number {
   return Math.min(SEGMENT_BYTES, length - i * SEGMENT_BYTES)
 }
 
+const leafHasher = keyedHashFunction(LEAF_KEY)
+const nodeHasher = keyedHashFunction(NODE_KEY)
+/** left || right, reused: the hasher copies its input before nodeHash returns */
+const pair = new Uint8Array(2 * HASH_BYTES)
+
 export function leafHash (segment: Uint8Array): Uint8Array {
-  return keyedHash(LEAF_KEY, segment)
+  return leafHasher(segment)
 }
 
 function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
-  const both = new Uint8Array(2 * HASH_BYTES)
-  both.set(left, 0)
-  both.set(right, HASH_BYTES)
-  return keyedHash(NODE_KEY, both)
+  pair.set(left, 0)
+  pair.set(right, HASH_BYTES)
+  return nodeHasher(pair)
 }
 
 /** The leaf hashes of a whole share, in segment order. */
@@ -77,6 +81,32 @@ export function merkleRoot (leaves: readonly Uint8Array[]): Uint8Array {
 /** The commitment of a share: the root of its segment tree. */
 export function shareRoot (share: Uint8Array): Uint8Array {
   return merkleRoot(shareLeaves(share))
+}
+
+/**
+ * The commitments of several shares at once: the same as `shares.map(shareRoot)`. Shares whose bytes
+ * after the first segment are identical (with k = 1 every share is its own header followed by the same
+ * shard) share those leaves and nodes: only the first leaf and its path to the root are recomputed.
+ */
+export function shareRoots (shares: readonly Uint8Array[]): Uint8Array[] {
+  const built: Array<{ share: Uint8Array, levels: Uint8Array[][] }> = []
+  return shares.map(share => {
+    const twin = share.byteLength > SEGMENT_BYTES
+      ? built.find(b => b.share.byteLength === share.byteLength && equalBytes(b.share.subarray(SEGMENT_BYTES), share.subarray(SEGMENT_BYTES)))
+      : undefined
+    if (twin === undefined) {
+      const all = levels(shareLeaves(share))
+      built.push({ share, levels: all })
+      return (all[all.length - 1] as Uint8Array[])[0] as Uint8Array
+    }
+    // leaf 0 is always a left child: its sibling on each level is node 1, when that level has one
+    let h = leafHash(share.subarray(0, SEGMENT_BYTES))
+    for (let l = 0; l < twin.levels.length - 1; l++) {
+      const level = twin.levels[l] as Uint8Array[]
+      if (level.length > 1) h = nodeHash(h, level[1] as Uint8Array)
+    }
+    return h
+  })
 }
 
 /** Number of sibling hashes on the path of leaf `i` in a tree of `n` leaves. */

@@ -18,6 +18,7 @@ import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
+import { ShareBufferPool } from './share-buffers.js'
 
 /** What the pack store needs to know about the group, as plain data. */
 export interface PeerDirectory {
@@ -58,6 +59,8 @@ export class ErasurePackStore implements PackStore {
   private readonly discovered = new Map<string, Map<number, string>>()
   /** erasure schemes learned from share headers (for packs indexed from a listing) */
   private readonly schemes = new Map<string, { k: number, m: number }>()
+  /** share buffers of packs whose puts have all settled, for the next pack */
+  private readonly shareBuffers = new ShareBufferPool()
   readonly init: Required<ErasurePackStoreInit>
 
   constructor (
@@ -87,7 +90,16 @@ export class ErasurePackStore implements PackStore {
       return p
     }
     const { k, m } = scheme
-    const shares = await encodeShares(id, pack, k, m)
+    const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
+    try {
+      return await this.placeShares(id, shares, k, m, candidates, options)
+    } finally {
+      // every put has settled (placeShares awaits them all, also on failure): no store holds these now
+      this.shareBuffers.give(shares)
+    }
+  }
+
+  private async placeShares (id: PackId, shares: Uint8Array[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
     const shareBytes = shares[0]?.byteLength ?? 0
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
@@ -298,7 +310,10 @@ export class ErasurePackStore implements PackStore {
     }
   }
 
-  dropCaches (): void { this.cache.clear() }
+  dropCaches (): void {
+    this.cache.clear()
+    this.shareBuffers.clear()
+  }
 
   /** The (k, m) of a pack read from the group, as its shares say. */
   packScheme (id: PackId): { k: number, m: number } | undefined { return this.schemes.get(toHex(id)) }
