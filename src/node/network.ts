@@ -215,8 +215,17 @@ export class NetworkNode {
     }))
     await recordProbes(this.home.repo.index.audit, seen, Date.now()).catch(() => {})
     await this.state.savePeers()
-    await this.announce(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
+    this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
   }
+
+  /** Runs `announce` in the background (one at a time): offers are for status and members, nothing waits on them. */
+  private announceSoon (timeoutMs: number, away: string[]): void {
+    if (this.announcing !== undefined) return
+    this.announcing = this.announce(timeoutMs, away).catch(() => {}).finally(() => { this.announcing = undefined })
+  }
+
+  /** the offer put and lookups of the last refresh, while they run */
+  private announcing: Promise<void> | undefined
 
   /** Puts our offer in the DHT if it changed, and reads the offers of the devices we could not reach. */
   private async announce (timeoutMs: number, away: string[]): Promise<void> {
@@ -251,7 +260,7 @@ export class NetworkNode {
   async invite (ttlMs: number): Promise<string> { return await this.membership.invite(ttlMs, this.addrs()) }
   async join (code: string): Promise<Roster> {
     const roster = await this.membership.join(code)
-    await this.announce(5_000, [])
+    this.announceSoon(5_000, [])
     return roster
   }
 
@@ -278,6 +287,7 @@ export class NetworkNode {
   async freeDiskBytes (): Promise<number> { return await this.held.freeDiskBytes() }
 
   async stop (): Promise<void> {
+    // an offer put or lookup still running ends with the node (its errors are ignored)
     await this.state.savePeers().catch(() => {})
     await this.stopShards?.()
     await this.node.stop()
