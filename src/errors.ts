@@ -93,6 +93,12 @@ export class ProtocolError extends P2pbakError { readonly code = 'ERR_PROTOCOL' 
 export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRUSTED_PEER' }
 /** A peer refused the request (quota, authorization, retention policy); the message says why. */
 export class RefusedError extends P2pbakError { readonly code = 'ERR_REFUSED' }
+/** A persister keeps a share its owner asked to delete: the group's retention policy protects it until `notBefore`. */
+export class RetentionRefusedError extends RefusedError {
+  constructor (message: string, readonly notBefore: number, options?: ErrorOptions) {
+    super(message, options)
+  }
+}
 /** A peer did not answer in time. */
 export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
 /** An invite code that is malformed, tampered with, expired or already used. */

@@ -46,6 +46,12 @@ export interface GroupFile {
   invites: IssuedInvite[]
   roles: Roles
   settings?: Settings
+  /**
+   * After a roster lowered the retention policy: the old minimum age still applies to deletes until
+   * `untilMs` (a lowering takes effect only once the old period has passed, so a stolen admin seed
+   * cannot lower it and delete at once).
+   */
+  retentionFloor?: { minShardAgeDays: number, untilMs: number }
 }
 
 export type PeerBook = Record<string, { addrs: string[], lastSeen: number }>

@@ -10,12 +10,14 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster, inviteClaim, issueDeviceCert, memberOfPeer,
-  removeDevice, removeMember, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Roster
+  removeDevice, removeMember, setRetention, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
+
+const DAY_MS = 86_400_000
 
 export class Membership {
   private readonly invites: InviteBook
@@ -66,6 +68,7 @@ export class Membership {
     if (current !== null && next.serial <= current.serial) return false
     verifyRosterUpdate(this.home.sodium, current ?? undefined, next)
     const before = current
+    this.noteRetention(before, next, Date.now())
     this.state.file.roster = next
     await this.state.save()
     // a removed member's devices lose their connections at once; new members get identified
@@ -79,9 +82,9 @@ export class Membership {
     await Promise.all(this.memberDevices().map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
   }
 
-  async createGroup (name: string): Promise<Roster> {
+  async createGroup (name: string, retention?: Retention): Promise<Roster> {
     if (this.state.file.roster !== null) throw new RefusedError(`this node is already in group "${this.state.file.roster.name}"`)
-    const roster = createRoster(this.home.sodium, this.home.identity, name, this.deviceCert(), Date.now())
+    const roster = createRoster(this.home.sodium, this.home.identity, name, this.deviceCert(), Date.now(), retention !== undefined ? { retention } : {})
     this.state.file.roster = roster
     await this.state.save()
     return roster
@@ -169,9 +172,37 @@ export class Membership {
     return await this.adoptAndTell(removeDevice(this.home.sodium, this.requireRoster(), this.home.identity, peerId, Date.now()))
   }
 
+  /** An admin changes the retention policy; a lower minimum age applies only after the old one has passed. */
+  async setRetention (retention: Retention): Promise<Roster> {
+    return await this.adoptAndTell(setRetention(this.home.sodium, this.requireRoster(), this.home.identity, retention, Date.now()))
+  }
+
+  /**
+   * The minimum age (ms) of a share before this persister deletes it: the roster's policy, or the
+   * higher one it replaced while that one's period runs (GroupFile.retentionFloor).
+   */
+  minShareAgeMs (now: number): number {
+    const days = this.state.file.roster?.retention.minShardAgeDays ?? 0
+    const floor = this.state.file.retentionFloor
+    const effective = floor !== undefined && now < floor.untilMs ? Math.max(days, floor.minShardAgeDays) : days
+    return effective * DAY_MS
+  }
+
+  /** When `next` lowers the policy of `before`, the old minimum age keeps applying for its own period. */
+  private noteRetention (before: Roster | null, next: Roster, now: number): void {
+    if (before === null) return
+    const was = Math.max(before.retention.minShardAgeDays, this.minShareAgeMs(now) / DAY_MS)
+    if (next.retention.minShardAgeDays >= was) return
+    const untilMs = now + before.retention.minShardAgeDays * DAY_MS
+    const floor = this.state.file.retentionFloor
+    if (floor !== undefined && now < floor.untilMs && floor.untilMs > untilMs) return
+    this.state.file.retentionFloor = { minShardAgeDays: was, untilMs }
+  }
+
   /** Saves a roster that drops someone, tells every device that was on the old one, then drops the removed devices. */
   private async adoptAndTell (next: Roster): Promise<Roster> {
     const before = this.memberDevices()
+    this.noteRetention(this.state.file.roster, next, Date.now())
     this.state.file.roster = next
     await this.state.save()
     const bytes = encodeRoster(next)

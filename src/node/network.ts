@@ -16,7 +16,7 @@ import type { PeerId } from '@libp2p/interface'
 import { RefusedError } from '../errors.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
-import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, type DeviceCert, type OfferRecord, type Roster } from '../peers/index.js'
+import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
@@ -116,7 +116,9 @@ export class NetworkNode {
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
       },
-      quota: (owner: string, addBytes: number) => this.held.admit(owner, addBytes)
+      quota: (owner: string, addBytes: number) => this.held.admit(owner, addBytes),
+      // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
+      minShareAgeMs: () => this.membership.minShareAgeMs(Date.now())
     })
     await server.start()
     await startAuditServer({
@@ -256,7 +258,7 @@ export class NetworkNode {
 
   deviceCert (): DeviceCert { return this.membership.deviceCert() }
   memberDevices (): string[] { return this.membership.memberDevices() }
-  async createGroup (name: string): Promise<Roster> { return await this.membership.createGroup(name) }
+  async createGroup (name: string, retention?: Retention): Promise<Roster> { return await this.membership.createGroup(name, retention) }
   async invite (ttlMs: number): Promise<string> { return await this.membership.invite(ttlMs, this.addrs()) }
   async join (code: string): Promise<Roster> {
     const roster = await this.membership.join(code)

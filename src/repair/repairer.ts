@@ -115,7 +115,7 @@ export class Repairer {
     for (const [peer, refs] of this.index.audit.pendingReleases()) {
       if (!this.peers.isMember(peer)) for (const ref of refs) await this.index.audit.removeRelease(peer, ref)
     }
-    result.released = await releaseShares(this.store, peer => this.peers.online(peer), signal !== undefined ? { signal } : undefined)
+    result.released = await releaseShares(this.store, peer => this.peers.online(peer), { ...(signal !== undefined ? { signal } : {}), now: this.now() })
     return result
   }
 }

@@ -12,7 +12,7 @@ import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { decodeShards } from '../erasure/index.js'
 import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
-import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
+import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
@@ -127,7 +127,7 @@ export class ErasurePackStore implements PackStore {
     if (holders.size < k + m) {
       // not every share found a home: the pack must not count as stored (no snapshot may reference
       // it); the shares that were placed are taken back so they do not use friends' quota
-      await Promise.all([...holders].map(async ([index, peer]) => { await this.peers.storeFor(peer).delete({ pack: id, index }).catch(() => {}) }))
+      await Promise.all([...holders].map(async ([index, peer]) => { await this.release(peer, { pack: id, index }) }))
       throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
@@ -249,9 +249,23 @@ export class ErasurePackStore implements PackStore {
   async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
     const holders = this.holdersOf(id) ?? new Map([[0, LOCAL]])
     await Promise.all([...holders].map(async ([index, holder]) => {
-      await this.storeOf(holder).delete({ pack: id, index }, options).catch(() => {})
+      if (holder.startsWith('peer:')) await this.release(holder.slice(5), { pack: id, index }, options)
+      else await this.storeOf(holder).delete({ pack: id, index }, options).catch(() => {})
     }))
     this.cache.delete(toHex(id))
+  }
+
+  /**
+   * Deletes a share a peer holds for us; when the peer is away or refuses (its retention policy keeps
+   * young shares), the delete is queued and `releaseShares` sends it again on later rounds, so no
+   * share is forgotten on a friend's disk.
+   */
+  private async release (peer: string, ref: ShareRef, options?: AbortOptions): Promise<void> {
+    try {
+      await this.peers.storeFor(peer).delete(ref, options)
+    } catch {
+      await this.index.audit.addRelease(peer, ref)
+    }
   }
 
   /** Local packs, then every share any peer holds for us (their holders are remembered for reading). */

@@ -8,7 +8,7 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { NotEnoughSharesError, PlacementFailedError } from '../errors.js'
+import { NotEnoughSharesError, PlacementFailedError, RetentionRefusedError } from '../errors.js'
 import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
@@ -148,20 +148,27 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
 
 /**
  * Sends the queued deletes to the old holders for which `reachable` says yes. A share that a later
- * placement put back on the same peer is not deleted. Returns how many copies were released.
+ * placement put back on the same peer is not deleted. A holder that keeps a share under the group's
+ * retention policy says until when: that release waits (in memory) and the others of that holder go
+ * on; any other failure leaves the holder's releases for a later round. Returns how many copies were
+ * released.
  */
-export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions): Promise<number> {
+export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number }): Promise<number> {
   let released = 0
-  for (const [peer, refs] of store.index.audit.pendingReleases()) {
+  const now = options?.now ?? Date.now()
+  const audit = store.index.audit
+  for (const [peer, refs] of audit.pendingReleases()) {
     if (!reachable(peer)) continue
     for (const ref of refs) {
       options?.signal?.throwIfAborted()
-      const now = store.index.getPlacement(ref.pack)?.get(ref.index)
+      if (audit.releaseDeferredUntil(peer, ref) > now) continue
+      const placed = store.index.getPlacement(ref.pack)?.get(ref.index)
       try {
-        if (now !== `peer:${peer}`) await store.peers.storeFor(peer).delete(ref, { signal: AbortSignal.timeout(10_000) })
-        await store.index.audit.removeRelease(peer, ref)
+        if (placed !== `peer:${peer}`) await store.peers.storeFor(peer).delete(ref, { signal: AbortSignal.timeout(10_000) })
+        await audit.removeRelease(peer, ref)
         released++
-      } catch {
+      } catch (err: unknown) {
+        if (err instanceof RetentionRefusedError) { audit.deferRelease(peer, ref, err.notBefore); continue }
         // not now: the release stays queued
         break
       }

@@ -81,6 +81,9 @@ function decodeAudit (b: Uint8Array): ShareAudit {
 }
 
 export class AuditDb {
+  /** releases a holder refused for now (retention policy), by release key: when to try again */
+  private readonly deferred = new Map<string, number>()
+
   constructor (private readonly audits: Bin, private readonly peers: Bin, private readonly releases: Bin) {}
 
   getShare (pack: Uint8Array, index: number): ShareAudit | undefined {
@@ -135,6 +138,17 @@ export class AuditDb {
 
   async removeRelease (peerId: string, ref: ShareRef): Promise<void> {
     await this.releases.remove(releaseKey(peerId, ref))
+    this.deferred.delete(releaseKey(peerId, ref).toString('hex'))
+  }
+
+  /** Not before `untilMs` (the holder's retention policy keeps the share until then); kept in memory only. */
+  deferRelease (peerId: string, ref: ShareRef, untilMs: number): void {
+    this.deferred.set(releaseKey(peerId, ref).toString('hex'), untilMs)
+  }
+
+  /** When a queued release may be sent again (0: now). */
+  releaseDeferredUntil (peerId: string, ref: ShareRef): number {
+    return this.deferred.get(releaseKey(peerId, ref).toString('hex')) ?? 0
   }
 
   /** Shares to delete on their old holders, grouped by peer. */

@@ -265,6 +265,18 @@ export class LocalShareStore implements ShareStore {
     }
   }
 
+  /** The share file's modification time: it is written once, when the share is put. */
+  async storedAt (ref: ShareRef, options?: AbortOptions): Promise<number> {
+    checkShareRef(ref)
+    this.check(options)
+    try {
+      return (await stat(this.sharePath(ref).path)).mtimeMs
+    } catch (err: unknown) {
+      if (isMissing(err)) throw this.notFound(ref, err)
+      throw err
+    }
+  }
+
   async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)

@@ -45,6 +45,11 @@ export interface ShareStore {
   size (ref: ShareRef, options?: AbortOptions): Promise<number>
   /** Removing an absent share succeeds (idempotent). */
   delete (ref: ShareRef, options?: AbortOptions): Promise<void>
+  /**
+   * When the share was stored (ms since the epoch), for stores that know it: a persister refuses to
+   * delete shares younger than the group's retention policy allows. NotFoundError if absent.
+   */
+  storedAt?: (ref: ShareRef, options?: AbortOptions) => Promise<number>
   /** Every share held, each exactly once, in no guaranteed order. */
   list (options?: AbortOptions): AsyncIterable<ShareRef>
   /** Same atomicity and durability as {@link ShareStore.put}; `id` is 32 bytes. */

@@ -5,6 +5,7 @@ import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../err
 import { parseDuration } from '../../repo/index.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
+import type { Roster } from '../../peers/index.js'
 
 export function parseSize (text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
@@ -27,13 +28,36 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
 
   group.command('create')
     .argument('<name>', 'a name for the group')
+    .option('--min-shard-age <days>', 'friends keep every share at least this many days, whoever asks to delete it (default 30)')
     .description('create a friend group with you as its first member')
-    .action(async (name: string) => {
+    .action(async (name: string, opts: { minShardAge?: string }) => {
       const c = ctx()
+      const retention = opts.minShardAge !== undefined ? { minShardAgeDays: days(opts.minShardAge) } : undefined
       await withNet(c, async ({ net }) => {
-        const r = await net.createGroup(name)
+        const r = await net.createGroup(name, retention)
         if (c.json) printJson(c.io, { groupId: r.groupId, name: r.name, peerId: net.peerId })
         else print(c.io, `created group "${r.name}" (${r.groupId.slice(0, 8)}); invite friends with \`p2pbak group invite\``)
+      })
+    })
+
+  group.command('retention')
+    .option('--min-shard-age <days>', 'set the policy (admins): friends keep every share at least this many days')
+    .description('show or set how long friends keep shares before any delete is honoured (a lower value takes effect once the old period has passed)')
+    .action(async (opts: { minShardAge?: string }) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        if (net.roster === null) throw new NotFoundError('this home is in no group')
+        if (opts.minShardAge !== undefined) await net.membership.setRetention({ minShardAgeDays: days(opts.minShardAge) })
+        const r = net.roster as Roster
+        const floor = net.state.file.retentionFloor
+        const pending = floor !== undefined && floor.untilMs > Date.now() && floor.minShardAgeDays > r.retention.minShardAgeDays ? floor : undefined
+        const effective = net.membership.minShareAgeMs(Date.now()) / 86_400_000
+        if (c.json) {
+          printJson(c.io, { minShardAgeDays: r.retention.minShardAgeDays, effectiveMinShardAgeDays: effective, previousUntil: pending === undefined ? null : new Date(pending.untilMs).toISOString(), serial: r.serial })
+          return
+        }
+        print(c.io, `friends keep every share at least ${r.retention.minShardAgeDays} day(s) before honouring a delete`)
+        if (pending !== undefined) print(c.io, `  until ${new Date(pending.untilMs).toISOString()} this node still keeps them ${pending.minShardAgeDays} day(s) (the policy was lowered)`)
       })
     })
 
@@ -160,4 +184,10 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
         else print(c.io, bytes === null ? `this node offers 10% of its free disk to friends (now ${formatBytes(net.quotaBytes())})` : bytes === 0 ? 'this node no longer stores data for friends' : `this node offers ${formatBytes(bytes)} to friends`)
       })
     })
+}
+
+function days (text: string): number {
+  const n = Number(text)
+  if (!Number.isSafeInteger(n) || n < 0 || n > 3650) throw new InvalidArgumentError(`--min-shard-age takes a whole number of days from 0 to 3650, got "${text}"`)
+  return n
 }

@@ -7,7 +7,7 @@
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { AbortedError, FormatError, ProtocolError, errorMessage, isP2pbakError } from '../../errors.js'
+import { AbortedError, FormatError, ProtocolError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
 import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
@@ -171,7 +171,12 @@ export class RemoteShareStore implements ShareStore {
   async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
     checkRef(ref)
     this.ready(options)
-    await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options)
+    await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options, (h) => {
+      const notBefore = h.notBefore
+      if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof notBefore === 'number' && Number.isSafeInteger(notBefore)) {
+        throw new RetentionRefusedError(`delete on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, notBefore)
+      }
+    })
   }
 
   async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {

@@ -38,6 +38,11 @@ export interface ShardServerInit {
   maxInboundStreams?: number
   /** The clock deletes are checked against (ms since the epoch). @default Date.now */
   now?: () => number
+  /**
+   * The group's retention policy: a share stored less than this many ms ago is not deleted, whoever
+   * signs the request (so a stolen key cannot wipe recent history). @default none (0)
+   */
+  minShareAgeMs?: () => number
 }
 
 export interface ShardServer {
@@ -46,6 +51,7 @@ export interface ShardServer {
 }
 
 type Reply = { header: ResponseHeader, body?: Uint8Array }
+
 
 const OK: Reply = { header: { status: 'OK' } }
 
@@ -68,6 +74,24 @@ export function shardServer (init: ShardServerInit): ShardServer {
     let ok = false
     try { ok = init.verifyDeleteSignature(userId, message, auth.sig) } catch { ok = false }
     return ok ? undefined : 'the delete is not signed by the owner\'s user key'
+  }
+
+  /** The REFUSED reply for deleting a share younger than the retention policy, else undefined. */
+  async function tooYoung (store: ShareStore, ref: ShareRef): Promise<Reply | undefined> {
+    const minAge = init.minShareAgeMs?.() ?? 0
+    if (minAge <= 0 || store.storedAt === undefined) return undefined
+    let at: number
+    try {
+      at = await store.storedAt(ref)
+    } catch (err: unknown) {
+      if (err instanceof NotFoundError) return undefined // deleting an absent share succeeds
+      throw err
+    }
+    if (now() - at >= minAge) return undefined
+    const notBefore = Math.ceil(at + minAge)
+    const days = Math.round(minAge / 86_400_000 * 10) / 10
+    const error = `the group's retention policy keeps shares ${days} days: this one may be deleted from ${new Date(notBefore).toISOString()}`
+    return { header: { status: 'REFUSED', reason: 'RETENTION', notBefore, error } }
   }
 
   async function currentSize (store: ShareStore, ref: ShareRef): Promise<number> {
@@ -103,6 +127,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'delete': {
         const why = checkDelete(userId, { kind: 'share', id: req.ref.pack, index: req.ref.index }, req.auth)
         if (why !== undefined) return refused(why)
+        const young = await tooYoung(store, req.ref)
+        if (young !== undefined) return young
         await store.delete(req.ref, options)
         return OK
       }
