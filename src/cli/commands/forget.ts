@@ -99,6 +99,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         print(c.io, `${flags.dryRun === true ? 'would forget' : 'forgot'} ${forget.size} snapshot(s), ${kept.length} kept`)
         if (pruned !== undefined) {
           print(c.io, `${flags.dryRun === true ? 'would delete' : 'deleted'} ${pruned.packsDeleted} pack(s) and repack ${pruned.packsRepacked}: ${formatBytes(pruned.bytesDeleted)} freed${pruned.bytesWritten > 0 ? `, ${formatBytes(pruned.bytesWritten)} rewritten` : ''}; ${pruned.blobsRemoved} blobs removed, ${pruned.blobsLive} live`)
+          const queued = home.repo.index.audit.pendingReleases().size > 0
+          if (home.group !== undefined && queued && flags.dryRun !== true) print(c.io, 'friends keep shares until the group\'s retention period has passed (p2pbak group retention); the deletes are sent again until then')
         }
       } finally {
         lock?.release()
