@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'ERR_PROTOCOL'
   | 'ERR_UNTRUSTED_PEER'
   | 'ERR_REFUSED'
+  | 'ERR_RETAINED'
   | 'ERR_TIMEOUT'
   | 'ERR_INVALID_INVITE'
   | 'ERR_NOT_MEMBER'
@@ -94,9 +95,13 @@ export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRU
 /** A peer refused the request (quota, authorization, retention policy); the message says why. */
 export class RefusedError extends P2pbakError { readonly code = 'ERR_REFUSED' }
 /** A persister keeps a share its owner asked to delete: the group's retention policy protects it until `notBefore`. */
-export class RetentionRefusedError extends RefusedError {
-  constructor (message: string, readonly notBefore: number, options?: ErrorOptions) {
+export class RetentionRefusedError extends P2pbakError {
+  readonly code = 'ERR_RETAINED'
+  /** ms since the epoch from which the delete will be honoured (0 if the persister did not say) */
+  readonly notBefore: number
+  constructor (message: string, options?: ErrorOptions & { notBefore?: number }) {
     super(message, options)
+    this.notBefore = options?.notBefore ?? 0
   }
 }
 /** A peer did not answer in time. */

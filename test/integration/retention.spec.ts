@@ -94,7 +94,7 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
     let err: unknown
     try { await toB().delete(r) } catch (e: unknown) { err = e }
     assert.ok(err instanceof RetentionRefusedError, `expected a retention refusal, got ${String(err)}`)
-    assert.ok(isP2pbakError(err) && err.code === 'ERR_REFUSED')
+    assert.ok(isP2pbakError(err) && err.code === 'ERR_RETAINED')
     assert.ok(Math.abs(err.notBefore - (stored + 30 * DAY)) < 60_000, `notBefore ${new Date(err.notBefore).toISOString()}`)
     assert.match(err.message, /retention policy keeps shares 30 days/)
     assert.ok(fileOnB(r) !== undefined, 'the share was deleted')

@@ -174,7 +174,7 @@ export class RemoteShareStore implements ShareStore {
     await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options, (h) => {
       const notBefore = h.notBefore
       if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof notBefore === 'number' && Number.isSafeInteger(notBefore)) {
-        throw new RetentionRefusedError(`delete on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, notBefore)
+        throw new RetentionRefusedError(`delete on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, { notBefore })
       }
     })
   }
