@@ -150,7 +150,8 @@ export class NetworkNode {
     const own = this.ledger.current()
     return {
       persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: used, freeBytes: Math.max(0, quota - used),
-      ...(own !== undefined ? { ledger: encodeLedger(own) } : {})
+      ...(own !== undefined ? { ledger: encodeLedger(own) } : {}),
+      ...(this.state.file.roster !== null ? { rosterSerial: this.state.file.roster.serial } : {})
     }
   }
 
@@ -208,9 +209,11 @@ export class NetworkNode {
         seen.set(id, true)
         this.space.set(id, space)
         if (space.ledger !== undefined) { try { this.ledger.accept(decodeLedger(space.ledger)) } catch {} }
-        // catch up with roster changes made while we were away
-        const theirs = decodeRoster(await fetchRoster(this.node, pid))
-        await this.membership.acceptRoster(theirs).catch(() => false)
+        // catch up with roster changes made while we were away (a device that does not say its serial: always)
+        if (space.rosterSerial === undefined || space.rosterSerial > (this.state.file.roster?.serial ?? 0)) {
+          const theirs = decodeRoster(await fetchRoster(this.node, pid))
+          await this.membership.acceptRoster(theirs).catch(() => false)
+        }
       } catch {
         this.space.delete(id)
       }
@@ -233,7 +236,7 @@ export class NetworkNode {
   private async announce (timeoutMs: number, away: string[]): Promise<void> {
     const dht = this.dht()
     if (dht === undefined || this.state.file.roster === null) return
-    const { ledger: _l, ...info } = this.spaceInfo()
+    const { ledger: _l, rosterSerial: _r, ...info } = this.spaceInfo()
     await Promise.all([
       this.offers.publish(dht, info, timeoutMs),
       ...away.map(async id => await this.offers.lookup(dht, id, timeoutMs))
@@ -247,9 +250,9 @@ export class NetworkNode {
    * in the DHT (`announcedAt`). Our own device answers from here.
    */
   offerOf (peerId: string): (SpaceInfo & { announcedAt: number | null }) | undefined {
-    if (peerId === this.peerId) { const { ledger: _l, ...info } = this.spaceInfo(); return { ...info, announcedAt: null } }
+    if (peerId === this.peerId) { const { ledger: _l, rosterSerial: _r, ...info } = this.spaceInfo(); return { ...info, announcedAt: null } }
     const live = this.space.get(peerId)
-    if (live !== undefined) { const { ledger: _l, ...info } = live; return { ...info, announcedAt: null } }
+    if (live !== undefined) { const { ledger: _l, rosterSerial: _r, ...info } = live; return { ...info, announcedAt: null } }
     const o: OfferRecord | undefined = this.offers.get(peerId)
     return o === undefined ? undefined : { persister: o.persister, publisher: o.publisher, quotaBytes: o.quotaBytes, usedBytes: o.usedBytes, freeBytes: o.freeBytes, announcedAt: o.time }
   }

@@ -20,8 +20,11 @@ const TIMEOUT_MS = 20_000
 
 export interface JoinRequest { groupId: string, inviteId: string, userId: string, name: string, proof: string, deviceCert: unknown }
 export interface SpaceInfo { persister: boolean, publisher: boolean, quotaBytes: number, usedBytes: number, freeBytes: number }
-/** a space answer: the offer in the header, the node's signed ledger statement (canonical JSON) as the body */
-export interface SpaceAnswer extends SpaceInfo { ledger?: Uint8Array }
+/**
+ * a space answer: the offer in the header, the node's signed ledger statement (canonical JSON) as the
+ * body, and the serial of the roster it holds (so the asker fetches the roster only when it is newer)
+ */
+export interface SpaceAnswer extends SpaceInfo { ledger?: Uint8Array, rosterSerial?: number }
 /** largest ledger statement carried by a space answer (docs/format/ledger.md) */
 export const MAX_SPACE_BODY_BYTES = 256 * 1024
 
@@ -83,5 +86,6 @@ export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promi
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)
   const info: SpaceAnswer = { persister: h.persister === true, publisher: h.publisher === true, quotaBytes: num(h.quotaBytes), usedBytes: num(h.usedBytes), freeBytes: num(h.freeBytes) }
   if (res.body.byteLength > 0) info.ledger = res.body
+  if (typeof h.rosterSerial === 'number' && Number.isSafeInteger(h.rosterSerial) && h.rosterSerial > 0) info.rosterSerial = h.rosterSerial
   return info
 }

@@ -18,6 +18,7 @@ import { Home } from '../../src/node/home.js'
 import { GroupState } from '../../src/node/group-state.js'
 import { NetworkNode } from '../../src/node/network.js'
 import { releaseShares } from '../../src/repo/index.js'
+import { setRetention, type Roster } from '../../src/peers/index.js'
 import type { ShareRef } from '../../src/store/index.js'
 
 const KDF = { opslimit: 1, memlimit: 8192 }
@@ -139,5 +140,17 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
     B.net.state.file.retentionFloor = { ...floor, untilMs: Date.now() - 1 }
     await toB().delete(r)
     assert.equal(fileOnB(r), undefined)
+  })
+
+  it('a member that missed the push learns a roster change at its next refresh (the space answer names the serial)', async () => {
+    const before = B.net.roster?.serial ?? 0
+    // A signs a change and keeps it to itself: no push reaches B
+    A.net.state.file.roster = setRetention(A.home.sodium, A.net.roster as Roster, A.home.identity, { minShardAgeDays: 45 }, Date.now())
+    await A.net.state.save()
+    assert.equal(B.net.roster?.serial, before)
+    await B.net.refresh(5000)
+    assert.equal(B.net.roster?.serial, A.net.roster?.serial)
+    assert.equal(B.net.roster?.retention.minShardAgeDays, 45)
+    assert.equal(B.net.membership.minShareAgeMs(Date.now()), 45 * DAY)
   })
 })
