@@ -9,11 +9,11 @@
 import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, errorMessage } from '../errors.js'
 import { contentHash } from '../crypto/index.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { decodeShards, shardSize } from '../erasure/index.js'
+import { decodeShards } from '../erasure/index.js'
 import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
-import { concatBytes, equalBytes, toHex } from '../util/bytes.js'
+import { equalBytes, toHex } from '../util/bytes.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
@@ -222,40 +222,9 @@ export class ErasurePackStore implements PackStore {
   async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
     const holders = this.holdersOf(id)
     if (holders === undefined || (holders.size === 1 && holders.get(0) === LOCAL)) return await this.localPacks.getPackRange(id, offset, length, options)
-    if (!this.cache.has(toHex(id))) {
-      const direct = await this.readDataRange(id, holders, offset, length, options).catch(() => undefined)
-      if (direct !== undefined) return direct
-    }
     const pack = await this.getPack(id, options)
     if (offset < 0 || offset + length > pack.byteLength) throw new CorruptDataError(`range [${offset}, ${offset + length}) outside pack ${toHex(id).slice(0, 16)}`)
     return pack.subarray(offset, offset + length)
-  }
-
-  /**
-   * Bytes of a pack read straight from the data shards that hold them (the code is systematic: data
-   * shard i is pack bytes [i·size, (i+1)·size)), without fetching k whole shares and decoding. Nothing
-   * is verified here: callers authenticate what they read (the pack prefix and header are AEAD
-   * sealed) and fall back to `getPack`. undefined when a needed holder has no answer or the share
-   * headers disagree. Recovery reads every pack's header this way before any restore.
-   */
-  private async readDataRange (id: PackId, holders: Map<number, string>, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array | undefined> {
-    const first = holders.get(0)
-    if (first === undefined || first === LOCAL) return undefined
-    const h = decodeShareHeader(await this.storeOf(first).getRange({ pack: id, index: 0 }, 0, SHARE_HEADER_BYTES, options))
-    if (!equalBytes(h.packId, id) || h.index !== 0 || offset < 0 || length < 0 || offset + length > h.packLength) return undefined
-    const size = shardSize(h.packLength, h.k)
-    const parts: Uint8Array[] = []
-    for (let at = offset; at < offset + length;) {
-      const index = Math.floor(at / size)
-      const holder = holders.get(index)
-      if (holder === undefined || holder === LOCAL) return undefined
-      const n = Math.min(offset + length, (index + 1) * size) - at
-      parts.push(await this.storeOf(holder).getRange({ pack: id, index }, SHARE_HEADER_BYTES + (at - index * size), n, options))
-      at += n
-    }
-    if (!this.schemes.has(toHex(id))) this.schemes.set(toHex(id), { k: h.k, m: h.m })
-    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, holders)
-    return parts.length === 1 ? parts[0] as Uint8Array : concatBytes(parts)
   }
 
   async packSize (id: PackId, options?: AbortOptions): Promise<number> {

@@ -3,7 +3,7 @@
  * (index rebuild, check) and decrypting single blobs by range (restore). Every failure is typed:
  * UnauthenticatedError when a tag fails (damage or tampering), FormatError when a structure is malformed.
  */
-import { FormatError, UnauthenticatedError, WriteOnlyError } from '../errors.js'
+import { UnauthenticatedError, WriteOnlyError } from '../errors.js'
 import type { Identity, SodiumBackend } from '../crypto/index.js'
 import {
   blobAssociatedData, decodeKeyInfo, decodePackHeader, decodePackPrefix, HEADER_AD, packHeaderSpan,
@@ -71,23 +71,13 @@ export class PackReader {
     return { key, entries: decodePackHeader(header, headerOffset) }
   }
 
-  /**
-   * Reads only the prefix and the header of a stored pack. A store may serve ranges unverified (an
-   * erasure-coded pack read from its data shards): if they do not authenticate, the whole pack is
-   * read (verified against its id) and parsed instead.
-   */
+  /** Reads only the prefix and the header of a stored pack. */
   async readHeader (id: PackId): Promise<PackEntry[]> {
-    try {
-      const size = await this.packs.packSize(id)
-      const { key, headerOffset: at } = await this.keyInfo(id)
-      const { headerOffset, headerLength } = packHeaderSpan(size, at)
-      const enc = await this.packs.getPackRange(id, headerOffset, headerLength)
-      return decodePackHeader(decryptWithNonce(this.sodium, enc, HEADER_AD, key, 'pack header'), headerOffset)
-    } catch (err: unknown) {
-      if (!(err instanceof UnauthenticatedError) && !(err instanceof FormatError)) throw err
-      this.keys.delete(Buffer.from(id).toString('hex'))
-      return this.parsePack(await this.packs.getPack(id)).entries
-    }
+    const size = await this.packs.packSize(id)
+    const { key, headerOffset: at } = await this.keyInfo(id)
+    const { headerOffset, headerLength } = packHeaderSpan(size, at)
+    const enc = await this.packs.getPackRange(id, headerOffset, headerLength)
+    return decodePackHeader(decryptWithNonce(this.sodium, enc, HEADER_AD, key, 'pack header'), headerOffset)
   }
 
   /** Decrypts and decompresses one blob from its encrypted bytes. */
