@@ -2,7 +2,7 @@
  * Builds the js-libp2p node: TCP, Noise, yamux, identify, ping, optional mDNS and a Kademlia DHT on
  * a private protocol name (members only, all their addresses), with a connection gater that admits
  * only peers the caller allows (the group's roster, plus peers holding an invite while they join)
- * and a guard that keeps identify, ping and the DHT for members. Requires src/util/polyfill.ts to be
+ * and a guard that keeps identify and the DHT for members. Requires src/util/polyfill.ts to be
  * loaded first on Node 20.
  */
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -18,11 +18,13 @@ import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, 
 
 export const DHT_PROTOCOL = '/p2pbak/lan/kad/1.0.0'
 /**
- * libp2p's own services that answer whoever opens a stream: identify (listen addresses, protocols),
- * identify push, ping, and our DHT (peer ids and addresses of members). Only peers that `servePeer`
- * accepts get them; the p2pbak protocols check membership themselves (and `join` must stay open).
+ * libp2p's own services that answer whoever opens a stream and would tell a stranger something:
+ * identify (listen addresses, protocols), identify push, and our DHT (peer ids and addresses of
+ * members). Only peers that `servePeer` accepts get them; the p2pbak protocols check membership
+ * themselves (and `join` must stay open). Ping stays open: it reveals nothing a connection does not,
+ * and libp2p's connection monitor aborts a connection whose pings fail (a joiner's, mid-join).
  */
-export const GUARDED_PROTOCOLS: readonly string[] = ['/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', '/ipfs/ping/1.0.0', DHT_PROTOCOL]
+export const GUARDED_PROTOCOLS: readonly string[] = ['/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', DHT_PROTOCOL]
 
 export interface P2pNodeInit {
   /** the device key (persisted by the caller) */
@@ -43,7 +45,7 @@ export interface P2pNodeInit {
    */
   allowPeer?: (peerId: PeerId) => boolean
   /**
-   * Decides who gets an answer from identify, ping and the DHT on a connection they opened streams on
+   * Decides who gets an answer from identify and the DHT on a connection they opened streams on
    * (a stranger holding an invite may connect to join, but learns nothing else). Absent: everyone.
    */
   servePeer?: (peerId: PeerId) => boolean

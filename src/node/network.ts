@@ -2,7 +2,7 @@
  * A running p2pbak node: the libp2p node plus everything the group needs from it. Composition only:
  * the rules live in peers/ (roster, invites, offers), placement/ and protocols/.
  *   - gater: a device on the roster may connect; while invites are outstanding, unknown peers may
- *     connect too, but every protocol except join refuses them, and identify, ping and the DHT do not
+ *     connect too, but every protocol except join refuses them, and identify and the DHT do not
  *     answer them
  *   - shard server: each member's shares and records in HOME/held/<userId>/ (a LocalShareStore)
  *   - group protocols: join, roster push/get, space; membership changes (membership.ts)
@@ -85,7 +85,7 @@ export class NetworkNode {
       mdns: opts.mdns === true,
       dht: opts.dht !== false,
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()),
-      // identify, ping and the DHT answer members only (a node in no group yet answers anyone)
+      // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {
         validate: (key, value) => { if (self === undefined) throw new RefusedError('starting'); self.offers.validate(key, value) },

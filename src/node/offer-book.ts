@@ -9,7 +9,7 @@
 import {
   encodeOffer, isNewerOffer, offerKey, selectNewestOffer, signOffer, verifyOfferRecord, type OfferRecord, type Roster
 } from '../peers/index.js'
-import { NotMemberError } from '../errors.js'
+import { NotMemberError, UnauthenticatedError } from '../errors.js'
 import type { SpaceInfo } from '../protocols/group.js'
 import type { Home } from './home.js'
 
@@ -45,7 +45,12 @@ export class OfferBook {
   readonly validate = (key: Uint8Array, value: Uint8Array): void => {
     const r = this.roster()
     if (r === null) throw new NotMemberError('this node is in no group: it stores no offer records')
-    this.keep(verifyOfferRecord(this.home.sodium, r, key, value, Date.now()))
+    const o = verifyOfferRecord(this.home.sodium, r, key, value, Date.now())
+    // kad-dht stores what passes here without asking the selector: refuse a stale offer, or any
+    // member could roll a device's record back to an older one it once saw
+    const held = this.offers.get(o.peerId)
+    if (held !== undefined && isNewerOffer(held, o)) throw new UnauthenticatedError(`an offer of ${o.peerId} older than the one held`)
+    this.keep(o)
   }
 
   /** kad-dht selector for the `p2pbak` key namespace: the newest offer wins. */

@@ -6,7 +6,7 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, errorMessage } from '../errors.js'
+import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { contentHash } from '../crypto/index.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { decodeShards } from '../erasure/index.js'
@@ -263,8 +263,9 @@ export class ErasurePackStore implements PackStore {
   private async release (peer: string, ref: ShareRef, options?: AbortOptions): Promise<void> {
     try {
       await this.peers.storeFor(peer).delete(ref, options)
-    } catch {
+    } catch (err: unknown) {
       await this.index.audit.addRelease(peer, ref)
+      if (err instanceof RetentionRefusedError) this.index.audit.deferRelease(peer, ref, err.notBefore)
     }
   }
 
@@ -278,6 +279,10 @@ export class ErasurePackStore implements PackStore {
     for (const c of this.onlineCandidates()) {
       try {
         for await (const ref of this.peers.storeFor(c.peerId).list(options)) {
+          // a copy whose delete is queued (a pruned pack a friend keeps under the retention policy, an
+          // old copy moved elsewhere) is not ours to find again: re-indexing it would let new snapshots
+          // use data that is about to go
+          if (this.index.audit.hasRelease(c.peerId, ref)) continue
           const key = toHex(ref.pack)
           let h = this.discovered.get(key)
           if (h === undefined) { h = new Map(); this.discovered.set(key, h) }

@@ -8,7 +8,7 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { NotEnoughSharesError, PlacementFailedError, RetentionRefusedError } from '../errors.js'
+import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError } from '../errors.js'
 import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
@@ -169,7 +169,9 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
         released++
       } catch (err: unknown) {
         if (err instanceof RetentionRefusedError) { audit.deferRelease(peer, ref, err.notBefore); continue }
-        // not now: the release stays queued
+        // refused for this request alone (a clock skew, a policy): the holder's other releases go on
+        if (err instanceof RefusedError) continue
+        // unreachable now: the holder's releases stay queued for a later round
         break
       }
     }

@@ -111,12 +111,12 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
   await repo.flush()
   report.bytesWritten = repo.stats.packBytesAdded - before
 
-  // 2. delete the old packs, then forget them
+  // 2. delete the old packs, then forget them. Not cancellable half way: a pack deleted but still
+  // indexed could be reused by the next backup (a friend that keeps a share under the retention
+  // policy still lists it); the deletes themselves are quick (refused ones are queued, not awaited)
   const gone = [...toDelete, ...toRepack].map(k => asPackId(Buffer.from(k, 'hex')))
-  for (const id of gone) {
-    options.signal?.throwIfAborted()
-    await repo.packs.deletePack(id)
-  }
+  options.signal?.throwIfAborted()
+  for (const id of gone) await repo.packs.deletePack(id)
   await repo.index.removePacks(gone)
   await repo.index.flush()
   return report

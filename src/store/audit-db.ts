@@ -141,6 +141,11 @@ export class AuditDb {
     this.deferred.delete(releaseKey(peerId, ref).toString('hex'))
   }
 
+  /** Whether a delete of this copy is queued (the owner gave it up: pruned, or moved elsewhere). */
+  hasRelease (peerId: string, ref: ShareRef): boolean {
+    return this.releases.get(releaseKey(peerId, ref)) !== undefined
+  }
+
   /** Not before `untilMs` (the holder's retention policy keeps the share until then); kept in memory only. */
   deferRelease (peerId: string, ref: ShareRef, untilMs: number): void {
     this.deferred.set(releaseKey(peerId, ref).toString('hex'), untilMs)

@@ -65,7 +65,7 @@ describe('integration: the libp2p stack', function () {
     })
   })
 
-  it('a stranger let in to join gets no identify, ping or DHT answer; a member does', async () => {
+  it('a stranger let in to join gets no identify or DHT answer (ping only); a member gets all', async () => {
     const memberKey = await newDeviceKey()
     const members = new Set<string>()
     // the gate is open to all (as while an invite is outstanding); only the service guard decides
@@ -85,7 +85,8 @@ describe('integration: the libp2p stack', function () {
 
     const sConn = await stranger.dial(addr, { signal: AbortSignal.timeout(10_000) })
     await assert.rejects(services(stranger).identify.identify(sConn, { signal: AbortSignal.timeout(5_000) }), 'identify answered a stranger')
-    await assert.rejects(services(stranger).ping.ping(guarded.peerId, { signal: AbortSignal.timeout(5_000) }), 'ping answered a stranger')
+    // ping stays open (a failed ping makes libp2p's connection monitor drop a joiner's connection)
+    assert.ok(await services(stranger).ping.ping(guarded.peerId, { signal: AbortSignal.timeout(5_000) }) >= 0)
     // neither the automatic identify on connect nor ours told the stranger the node's addresses or
     // anything of its members (protocol names alone show in multistream negotiation: that is all)
     const addrsKnown = (await stranger.peerStore.get(guarded.peerId)).addresses.map(a => a.multiaddr.toString())

@@ -128,6 +128,12 @@ describe('integration: offers (roles and space) in the group\'s DHT', function (
     })
     const key = offerKey(roster.groupId, B.net.peerId)
     assert.equal(A.net.offers.accept(key, encodeOffer(forged)), false)
+    // nor roll a device's offer back to an older genuine one
+    const held = A.net.offers.get(B.net.peerId)
+    assert.ok(held !== undefined)
+    const older = signOffer(B.home.sodium, B.home.identity, { ...held, time: held.time - 1000 })
+    assert.equal(A.net.offers.accept(key, encodeOffer(older)), false)
+    assert.equal(A.net.offers.get(B.net.peerId)?.time, held.time)
     for await (const _ of dhtOf(D).put(key, encodeOffer(forged), { signal: AbortSignal.timeout(5000) })) { /* drain */ }
     // A refused to store it; what A knows of B is still B's own offer
     await A.net.refresh(2000)

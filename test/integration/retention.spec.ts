@@ -104,6 +104,19 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
     assert.equal(fileOnB(r), undefined)
   })
 
+  it('a young share or a record cannot be replaced by other bytes (that would be a delete); identical bytes can', async () => {
+    const r = ref()
+    const bytes = new Uint8Array(4000).fill(4)
+    await toB().put(r, bytes)
+    await toB().put(r, bytes)
+    await assert.rejects(toB().put(r, new Uint8Array(4000).fill(5)), RetentionRefusedError)
+    const rec = new Uint8Array(32).fill(0x77)
+    await toB().putRecord(rec, new Uint8Array([1, 2, 3]))
+    await toB().putRecord(rec, new Uint8Array([1, 2, 3]))
+    await assert.rejects(toB().putRecord(rec, new Uint8Array([9, 9])), /records are never replaced/)
+    assert.deepEqual([...await toB().getRecord(rec)], [1, 2, 3])
+  })
+
   it('the owner queues a refused delete and sends it again once the share is old enough', async () => {
     const r = ref()
     await toB().put(r, new Uint8Array(3000).fill(2))
@@ -114,6 +127,13 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
     await audit.addRelease(B.net.peerId, r)
     assert.equal(await releaseShares(group, () => true), 0)
     assert.equal(audit.pendingReleases().get(B.net.peerId)?.length, 1, 'the release was dropped')
+    // a copy whose delete is queued is not found again by listing (a rebuilt index would reuse it)
+    const kept = ref()
+    await toB().put(kept, new Uint8Array(1000).fill(9))
+    const listed: string[] = []
+    for await (const id of group.listPacks()) listed.push(Buffer.from(id).toString('hex'))
+    assert.ok(listed.includes(Buffer.from(kept.pack).toString('hex')), 'a live share is not listed')
+    assert.ok(!listed.includes(Buffer.from(r.pack).toString('hex')), 'a released share is listed again')
     assert.ok(audit.releaseDeferredUntil(B.net.peerId, r) > Date.now() + 29 * DAY)
     // deferred: the next rounds do not even ask B
     assert.equal(await releaseShares(group, () => true), 0)

@@ -123,7 +123,12 @@ export class RemoteShareStore implements ShareStore {
       }
     })
     onStatus?.(res.header)
-    throwForStatus(res.header, `${what} on ${this.id}`)
+    const h = res.header
+    if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof h.notBefore === 'number' && Number.isSafeInteger(h.notBefore)) {
+      // the share is kept under the group's retention policy until notBefore (shard.md §7.1)
+      throw new RetentionRefusedError(`${what} on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, { notBefore: h.notBefore })
+    }
+    throwForStatus(h, `${what} on ${this.id}`)
     return res
   }
 
@@ -171,12 +176,7 @@ export class RemoteShareStore implements ShareStore {
   async delete (ref: ShareRef, options?: AbortOptions): Promise<void> {
     checkRef(ref)
     this.ready(options)
-    await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options, (h) => {
-      const notBefore = h.notBefore
-      if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof notBefore === 'number' && Number.isSafeInteger(notBefore)) {
-        throw new RetentionRefusedError(`delete on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, { notBefore })
-      }
-    })
+    await this.call('delete', { op: 'delete', ...refFields(ref), ...this.signedDelete('share', ref.pack, ref.index) }, undefined, options)
   }
 
   async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {

@@ -7,7 +7,7 @@
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
-import { compareBytes } from '../../util/bytes.js'
+import { compareBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
 import type { ResponseHeader } from '../framing.js'
@@ -108,7 +108,14 @@ export function shardServer (init: ShardServerInit): ShardServer {
     switch (req.op) {
       case 'put': {
         if (req.data.byteLength > maxShareBytes) return refused(`a share of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxShareBytes}`)
-        const add = Math.max(0, req.data.byteLength - await currentSize(store, req.ref))
+        const held = await currentSize(store, req.ref)
+        // replacing a young share with other bytes would be a delete the retention policy forbids
+        // (honest owners put identical bytes again: shares are deterministic)
+        if (held > 0 && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.get(req.ref, options), req.data)) {
+          const young = await tooYoung(store, req.ref)
+          if (young !== undefined) return young
+        }
+        const add = Math.max(0, req.data.byteLength - held)
         const why = add > 0 ? init.quota?.(userId, add) : undefined
         if (why !== undefined) return refused(why)
         await store.put(req.ref, req.data, options)
@@ -136,6 +143,10 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'putRecord': {
         if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
         const exists = await store.hasRecord(req.id, options)
+        // records are content-addressed: under a retention policy one is never replaced by other bytes
+        if (exists && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.getRecord(req.id, options), req.data)) {
+          return refused('this record exists with other contents; under the group\'s retention policy records are never replaced')
+        }
         const why = exists ? undefined : init.quota?.(userId, req.data.byteLength)
         if (why !== undefined) return refused(why)
         await store.putRecord(req.id, req.data, options)
