@@ -6,7 +6,7 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, RetentionRefusedError, errorMessage } from '../errors.js'
+import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { contentHash } from '../crypto/index.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { decodeShards } from '../erasure/index.js'
@@ -113,6 +113,8 @@ export class ErasurePackStore implements PackStore {
         } catch (err: unknown) {
           exclude.add(peer)
           failures.push({ peer, error: errorMessage(err) })
+          // a put that timed out or broke off may still have been stored: queue its delete (a refusal stored nothing)
+          if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError)) await this.index.audit.addRelease(peer, { pack: id, index })
         }
       }))
       const missing = [...targets.keys()].filter(i => !holders.has(i))
