@@ -8,7 +8,7 @@
  * Commands run one at a time, in arrival order. A cancel, or the client going away before the exit
  * line, aborts the command's signal (a command still queued does not start: exit 130).
  */
-import { createServer, createConnection, type Server } from 'node:net'
+import { createServer, createConnection, type Server, type Socket } from 'node:net'
 import { unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
 
@@ -52,7 +52,7 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     queue = next.catch(() => {})
     return next
   }
-  const open = new Set<import('node:net').Socket>()
+  const open = new Set<Socket>()
   const server = createServer((sock) => {
     open.add(sock)
     const cancel = new AbortController()
@@ -62,7 +62,6 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       // the client went away (Ctrl-C twice, a killed shell): nobody waits for the result
       if (!finished) cancel.abort(new Error('the client went away'))
     })
-    let buf = ''
     let started = false
     const onLine = (line: string): boolean => {
       let msg: { argv?: unknown, env?: unknown, cwd?: unknown, cancel?: unknown }
@@ -92,16 +91,7 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       })
       return true
     }
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('utf8')
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (!onLine(line)) { sock.destroy(); return }
-      }
-      if (buf.length > 1 << 20) sock.destroy()
-    })
+    readLines(sock, onLine)
     sock.on('error', () => {})
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()) })
@@ -127,7 +117,6 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
   return await new Promise((resolve) => {
     const sock = createConnection(socketPath)
     let connected = false
-    let buf = ''
     let code: number | undefined
     const onAbort = (): void => { if (connected && !sock.destroyed) sock.write(JSON.stringify({ cancel: true }) + '\n') }
     const done = (): void => {
@@ -142,21 +131,34 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
       if (signal?.aborted === true) onAbort()
       else signal?.addEventListener('abort', onAbort, { once: true })
     })
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('utf8')
-      let nl
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        try {
-          const msg = JSON.parse(line) as { out?: string, err?: string, exit?: number }
-          if (msg.out !== undefined) out.write(Buffer.from(msg.out, 'base64'))
-          if (msg.err !== undefined) err.write(Buffer.from(msg.err, 'base64'))
-          if (typeof msg.exit === 'number') code = msg.exit
-        } catch {}
-      }
+    readLines(sock, (line) => {
+      try {
+        const msg = JSON.parse(line) as { out?: string, err?: string, exit?: number }
+        if (msg.out !== undefined) out.write(Buffer.from(msg.out, 'base64'))
+        if (msg.err !== undefined) err.write(Buffer.from(msg.err, 'base64'))
+        if (typeof msg.exit === 'number') code = msg.exit
+      } catch {}
+      return true
     })
     sock.on('error', done)
     sock.on('close', done)
+  })
+}
+
+/**
+ * Calls `onLine` for each LF-ended line the socket sends (UTF-8). The socket is destroyed when
+ * `onLine` returns false, or when more than 2^20 characters arrive without an LF.
+ */
+function readLines (sock: Socket, onLine: (line: string) => boolean): void {
+  let buf = ''
+  sock.on('data', (d: Buffer) => {
+    buf += d.toString('utf8')
+    let nl
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl)
+      buf = buf.slice(nl + 1)
+      if (!onLine(line)) { sock.destroy(); return }
+    }
+    if (buf.length > 1 << 20) sock.destroy()
   })
 }

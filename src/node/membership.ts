@@ -67,13 +67,12 @@ export class Membership {
     const current = this.state.file.roster
     if (current !== null && next.serial <= current.serial) return false
     verifyRosterUpdate(this.home.sodium, current ?? undefined, next)
-    const before = current
-    this.noteRetention(before, next, Date.now())
+    this.noteRetention(current, next, Date.now())
     this.state.file.roster = next
     await this.state.save()
     // a removed member's devices lose their connections at once; new members get identified
-    await this.dropStrangers(this.invites.outstanding(Date.now()) > 0)
-    await this.identifyNew(peer => before !== null && memberOfPeer(before, peer) !== undefined)
+    if (this.invites.outstanding(Date.now()) === 0) await this.dropStrangers()
+    await this.identifyNew(peer => current !== null && memberOfPeer(current, peer) !== undefined)
     return true
   }
 
@@ -207,13 +206,12 @@ export class Membership {
     await this.state.save()
     const bytes = encodeRoster(next)
     await Promise.all(before.map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
-    await this.dropStrangers(false)
+    await this.dropStrangers()
     return next
   }
 
-  /** Closes the connections of devices not on the roster (all of them, or only while no invite is open). */
-  private async dropStrangers (keepWhileInviting: boolean): Promise<void> {
-    if (keepWhileInviting) return
+  /** Closes the connections of devices not on the roster. */
+  private async dropStrangers (): Promise<void> {
     for (const conn of this.node.getConnections()) {
       if (!this.isMember(conn.remotePeer.toString())) await conn.close().catch(() => {})
     }

@@ -5,13 +5,14 @@
  * a person who uses far more of the group's disk than they give. Pure: no I/O, the clock is a parameter.
  */
 import type { Identity, SodiumBackend } from '../crypto/index.js'
-import { FormatError, InvalidArgumentError, NotMemberError, UnauthenticatedError } from '../errors.js'
-import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../util/bytes.js'
+import { FormatError, InvalidArgumentError } from '../errors.js'
+import { concatBytes, utf8Decode, utf8Encode } from '../util/bytes.js'
 import {
-  canonicalJson, decodeBase64, encodeBase64, expectBase64, expectGroupId, expectObject, expectPeerId, expectUint,
+  canonicalJson, encodeBase64, expectBase64, expectGroupId, expectObject, expectPeerId, expectUint,
   expectUserId, expectVersion1, parseCanonicalJson
 } from './canonical.js'
 import { signingKey } from './device-cert.js'
+import { checkDeviceStatement, type VerifyStatementOptions } from './device-statement.js'
 import { memberOfPeer } from './roster.js'
 import type { Roster } from './roster.js'
 
@@ -101,12 +102,8 @@ export function signLedger (sodium: SodiumBackend, identity: Identity, fields: L
   return { ...body, signature: encodeBase64(sodium.sign(ledgerSigningBytes(body), key)) }
 }
 
-export interface VerifyLedgerOptions {
-  /** when given: the statement's group, and its device listed under its signer */
-  roster?: Roster
-  /** when given: refuse statements dated more than MAX_LEDGER_CLOCK_SKEW_MS after it */
-  now?: number
-}
+/** roster: the statement's group and its device under its signer; now: refuse dates more than MAX_LEDGER_CLOCK_SKEW_MS after it */
+export type VerifyLedgerOptions = VerifyStatementOptions
 
 /**
  * Structure (FormatError), signature under `userId` (UnauthenticatedError), and with the options:
@@ -115,20 +112,7 @@ export interface VerifyLedgerOptions {
  */
 export function verifyLedger (sodium: SodiumBackend, statement: unknown, options: VerifyLedgerOptions = {}): LedgerStatement {
   const s = parseLedger(statement)
-  const sig = decodeBase64(s.signature)
-  if (sig === undefined || !sodium.verify(sig, ledgerSigningBytes(s), fromHex(s.userId))) {
-    throw new UnauthenticatedError(`ledger statement of device ${s.peerId} does not verify under ${s.userId}`)
-  }
-  if (options.now !== undefined && s.time > options.now + MAX_LEDGER_CLOCK_SKEW_MS) {
-    throw new UnauthenticatedError(`ledger statement of device ${s.peerId} is dated ${s.time - options.now} ms ahead of this device's clock`)
-  }
-  const roster = options.roster
-  if (roster !== undefined) {
-    if (s.groupId !== roster.groupId) throw new UnauthenticatedError(`ledger statement belongs to group ${s.groupId}, not ${roster.groupId}`)
-    const member = memberOfPeer(roster, s.peerId)
-    if (member === undefined) throw new NotMemberError(`ledger statement from device ${s.peerId}, which is not on the roster`)
-    if (member.userId !== s.userId) throw new UnauthenticatedError(`ledger statement signed by ${s.userId} for device ${s.peerId}, which belongs to ${member.userId}`)
-  }
+  checkDeviceStatement(sodium, s, ledgerSigningBytes(s), 'ledger statement', MAX_LEDGER_CLOCK_SKEW_MS, options)
   return s
 }
 

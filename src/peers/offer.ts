@@ -5,14 +5,15 @@
  * the clock is a parameter. Signed by the device's person, like ledger statements (ledger.md §3).
  */
 import type { Identity, SodiumBackend } from '../crypto/index.js'
-import { FormatError, InvalidArgumentError, NotMemberError, UnauthenticatedError } from '../errors.js'
-import { concatBytes, fromHex, utf8Decode, utf8Encode } from '../util/bytes.js'
+import { FormatError, InvalidArgumentError, UnauthenticatedError } from '../errors.js'
+import { concatBytes, utf8Decode, utf8Encode } from '../util/bytes.js'
 import {
-  canonicalJson, decodeBase64, encodeBase64, expectBase64, expectBool, expectGroupId, expectObject, expectPeerId, expectUint,
+  canonicalJson, encodeBase64, expectBase64, expectBool, expectGroupId, expectObject, expectPeerId, expectUint,
   expectUserId, expectVersion1, isPeerIdString, parseCanonicalJson
 } from './canonical.js'
 import { signingKey } from './device-cert.js'
-import { memberOfPeer, type Roster } from './roster.js'
+import { checkDeviceStatement, type VerifyStatementOptions } from './device-statement.js'
+import type { Roster } from './roster.js'
 
 /** Signing domain: the NUL ends the prefix so no canonical JSON body can extend it. */
 export const OFFER_DOMAIN = 'p2pbak offer v1\0'
@@ -105,12 +106,8 @@ export function signOffer (sodium: SodiumBackend, identity: Identity, fields: Of
   return { ...body, signature: encodeBase64(sodium.sign(offerSigningBytes(body), key)) }
 }
 
-export interface VerifyOfferOptions {
-  /** when given: the offer's group, and its device listed under its signer */
-  roster?: Roster
-  /** when given: refuse offers dated more than MAX_OFFER_CLOCK_SKEW_MS after it */
-  now?: number
-}
+/** roster: the offer's group and its device under its signer; now: refuse dates more than MAX_OFFER_CLOCK_SKEW_MS after it */
+export type VerifyOfferOptions = VerifyStatementOptions
 
 /**
  * Structure (FormatError), signature under `userId` (UnauthenticatedError), and with the options:
@@ -119,20 +116,7 @@ export interface VerifyOfferOptions {
  */
 export function verifyOffer (sodium: SodiumBackend, offer: unknown, options: VerifyOfferOptions = {}): OfferRecord {
   const o = parseOffer(offer)
-  const sig = decodeBase64(o.signature)
-  if (sig === undefined || !sodium.verify(sig, offerSigningBytes(o), fromHex(o.userId))) {
-    throw new UnauthenticatedError(`offer of device ${o.peerId} does not verify under ${o.userId}`)
-  }
-  if (options.now !== undefined && o.time > options.now + MAX_OFFER_CLOCK_SKEW_MS) {
-    throw new UnauthenticatedError(`offer of device ${o.peerId} is dated ${o.time - options.now} ms ahead of this device's clock`)
-  }
-  const roster = options.roster
-  if (roster !== undefined) {
-    if (o.groupId !== roster.groupId) throw new UnauthenticatedError(`offer belongs to group ${o.groupId}, not ${roster.groupId}`)
-    const member = memberOfPeer(roster, o.peerId)
-    if (member === undefined) throw new NotMemberError(`offer from device ${o.peerId}, which is not on the roster`)
-    if (member.userId !== o.userId) throw new UnauthenticatedError(`offer signed by ${o.userId} for device ${o.peerId}, which belongs to ${member.userId}`)
-  }
+  checkDeviceStatement(sodium, o, offerSigningBytes(o), 'offer', MAX_OFFER_CLOCK_SKEW_MS, options)
   return o
 }
 

@@ -11,24 +11,14 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Home } from '../../src/node/home.js'
-import { GroupState } from '../../src/node/group-state.js'
-import { NetworkNode } from '../../src/node/network.js'
 import type { OfferDht } from '../../src/node/offer-book.js'
 import { decodeOffer, encodeOffer, offerKey, signOffer } from '../../src/peers/index.js'
+import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
+import { waitFor } from '../helpers/daemons.js'
 
-const KDF = { opslimit: 1, memlimit: 8192 }
 const GiB = 1024 ** 3
 
-interface Peer { name: string, dir: string, home: Home, net: NetworkNode }
-
-async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
+type Peer = NetPeer
 
 function dhtOf (p: Peer): OfferDht { return (p.net.node.services as unknown as { dht: OfferDht }).dht }
 
@@ -38,15 +28,8 @@ describe('integration: offers (roles and space) in the group\'s DHT', function (
   const peers: Peer[] = []
   let A: Peer, B: Peer, C: Peer, D: Peer
 
-  async function start (name: string, existing?: Home): Promise<Peer> {
-    const dir = join(root, name)
-    let home = existing
-    if (home === undefined) {
-      await Home.init({ home: dir, passphrase: null, kdf: KDF })
-      home = await Home.open({ home: dir, passphrase: async () => null })
-    }
-    const net = await NetworkNode.start(home, await GroupState.load(dir), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: true })
-    const p = { name, dir, home, net }
+  async function start (name: string, existing?: Peer['home']): Promise<Peer> {
+    const p = await startNetPeer(root, name, { dht: true, ...(existing !== undefined ? { home: existing } : {}) })
     peers.push(p)
     return p
   }
@@ -78,8 +61,7 @@ describe('integration: offers (roles and space) in the group\'s DHT', function (
   })
 
   after(async () => {
-    for (const p of peers) await p.net.stop().catch(() => {})
-    for (const h of new Set(peers.map(p => p.home))) await h.closeNow().catch(() => {})
+    await stopNetPeers(peers)
     rmSync(root, { recursive: true, force: true })
   })
 

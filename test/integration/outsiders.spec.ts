@@ -16,28 +16,18 @@ import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { isP2pbakError, type ErrorCode } from '../../src/errors.js'
 import { asPackId } from '../../src/ids.js'
-import { Home } from '../../src/node/home.js'
-import { GroupState } from '../../src/node/group-state.js'
-import { NetworkNode } from '../../src/node/network.js'
 import { RemoteShareStore } from '../../src/protocols/shard/index.js'
 import { fetchRoster, fetchSpace, pushRoster, requestJoin } from '../../src/protocols/group.js'
 import { encodeInviteCode, encodeRoster, inviteClaim, type Invite, type Roster } from '../../src/peers/index.js'
 import type { ShareRef } from '../../src/store/index.js'
+import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
+import { waitFor } from '../helpers/daemons.js'
 
-const KDF = { opslimit: 1, memlimit: 8192 }
 const PREFIX = 'p2pbak1-'
 /** anything a refused outsider may see: the gater dropped it, or the protocol said no */
 const REFUSALS: readonly ErrorCode[] = ['ERR_NOT_MEMBER', 'ERR_REFUSED', 'ERR_PROTOCOL', 'ERR_TIMEOUT']
 
-interface Peer { name: string, home: Home, net: NetworkNode }
-
-async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
+type Peer = NetPeer
 
 /** Awaits a rejection and returns its p2pbak error code (failing on success or an untyped error). */
 async function codeOf (what: string, p: Promise<unknown> | (() => Promise<unknown>)): Promise<{ code: ErrorCode, message: string }> {
@@ -106,11 +96,7 @@ describe('integration: outsiders and removed members get no service', function (
   let expiredCode: string
 
   async function start (name: string): Promise<Peer> {
-    const home = join(dir, name)
-    await Home.init({ home, passphrase: null, kdf: KDF })
-    const h = await Home.open({ home, passphrase: async () => null })
-    const net = await NetworkNode.start(h, await GroupState.load(home), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
-    const p = { name, home: h, net }
+    const p = await startNetPeer(dir, name)
     peers.push(p)
     return p
   }
@@ -141,10 +127,7 @@ describe('integration: outsiders and removed members get no service', function (
   })
 
   after(async () => {
-    for (const p of peers) {
-      await p.net.stop().catch(() => {})
-      await p.home.closeNow().catch(() => {})
-    }
+    await stopNetPeers(peers)
     rmSync(dir, { recursive: true, force: true })
   })
 

@@ -14,25 +14,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { RetentionRefusedError, isP2pbakError } from '../../src/errors.js'
 import { asPackId } from '../../src/ids.js'
-import { Home } from '../../src/node/home.js'
-import { GroupState } from '../../src/node/group-state.js'
-import { NetworkNode } from '../../src/node/network.js'
 import { releaseShares } from '../../src/repo/index.js'
 import { setRetention, type Roster } from '../../src/peers/index.js'
 import type { ShareRef } from '../../src/store/index.js'
+import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
+import { waitFor } from '../helpers/daemons.js'
 
-const KDF = { opslimit: 1, memlimit: 8192 }
 const DAY = 86_400_000
 
-interface Peer { name: string, home: Home, net: NetworkNode }
-
-async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
+type Peer = NetPeer
 
 describe('integration: retention policy (minimum shard age) enforced by persisters', function () {
   this.timeout(60_000)
@@ -43,11 +33,7 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
   const ref = (): ShareRef => ({ pack: asPackId(new Uint8Array(32).fill(++n)), index: 1 })
 
   async function start (name: string): Promise<Peer> {
-    const home = join(dir, name)
-    await Home.init({ home, passphrase: null, kdf: KDF })
-    const h = await Home.open({ home, passphrase: async () => null })
-    const net = await NetworkNode.start(h, await GroupState.load(home), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: false })
-    const p = { name, home: h, net }
+    const p = await startNetPeer(dir, name)
     peers.push(p)
     return p
   }
@@ -66,7 +52,7 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
     utimesSync(f, t, t)
   }
 
-  const toB = (): ReturnType<NetworkNode['directory']['storeFor']> => A.net.directory.storeFor(B.net.peerId)
+  const toB = (): ReturnType<Peer['net']['directory']['storeFor']> => A.net.directory.storeFor(B.net.peerId)
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-retention-'))
@@ -80,10 +66,7 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
   })
 
   after(async () => {
-    for (const p of peers) {
-      await p.net.stop().catch(() => {})
-      await p.home.closeNow().catch(() => {})
-    }
+    await stopNetPeers(peers)
     rmSync(dir, { recursive: true, force: true })
   })
 
