@@ -15,7 +15,7 @@ import { cliAt, filesUnder, startDaemon, stopDaemon, waitFor, type DaemonNode } 
 const FLAGS = ['--audit-interval', '1500', '--offline-grace', '6000', '--scrub-rate', '4G', '--reciprocity-grace', '512K']
 
 interface Snap { health: number, verified: number, target: number, canLose: number, lastFullAudit: string | null }
-interface PeerStatus { name: string, peerId: string, usedForUsBytes: number, challenges: { failed: number } }
+interface PeerStatus { name: string, peerId: string, usedForUsBytes: number, challenges: { failed: number, timeouts: number } }
 interface Status { peers: PeerStatus[], snapshots: Snap[], friends: Array<{ userId: string, uses: number, gives: number }> }
 
 describe('integration: audits, repair and reciprocity among real daemons', function () {
@@ -95,7 +95,10 @@ describe('integration: audits, repair and reciprocity among real daemons', funct
       return holders.length === 1 && holders[0] !== bob.name && await fullyHealthy()
     }, 60_000)
     const bobPeer = JSON.parse(readFileSync(join(bob.home, 'node.json'), 'utf8')) as { peerId: string }
-    assert.ok(((await status()).peers.find(p => p.peerId === bobPeer.peerId)?.challenges.failed ?? 0) >= 1, 'bob\'s record shows the failed challenge')
+    // bob answers a challenge of the missing share "gone" (a failure) or, on a loaded machine, too late
+    // three times (strikes that fail the share too): either way it is on bob's record
+    const c = (await status()).peers.find(p => p.peerId === bobPeer.peerId)?.challenges
+    assert.ok((c?.failed ?? 0) + (c?.timeouts ?? 0) >= 1, `bob's record shows no failed challenge: ${JSON.stringify(c)}`)
   })
 
   it('a flipped byte in a shard file is caught (audit or the holder\'s scrub) and the share is replaced', async () => {
