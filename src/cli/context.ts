@@ -5,6 +5,7 @@ import type { Home, HomeOptions } from '../node/home.js'
 import { openSession } from '../node/session.js'
 import type { NetworkNode } from '../node/network.js'
 import type { Upkeep } from '../node/upkeep.js'
+import type { ServiceContext } from '../node/service.js'
 import type { KdfParams } from '../crypto/index.js'
 import { readPassphrase } from './passphrase.js'
 import type { CliIo } from './io.js'
@@ -24,10 +25,15 @@ export interface CommandContext {
   inDaemon: boolean
   /** the daemon's audit and repair loop, when the daemon runs this command */
   upkeep: Upkeep | undefined
+  /** the daemon's last round (errors included), when the daemon runs this command */
+  lastRound: ServiceContext['lastRound'] | undefined
 }
 
-/** What the daemon lends to the commands it runs: its open home and its running node. */
-export interface DaemonServices { home: Home, net: NetworkNode, upkeep?: Upkeep }
+/**
+ * What the daemon lends to the commands it runs: its open home and its running node, its upkeep,
+ * `ready` (the members' offers learned since the last roster change) and its last round's report.
+ */
+export type DaemonServices = Pick<ServiceContext, 'home' | 'net'> & Partial<Omit<ServiceContext, 'home' | 'net'>>
 
 export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonServices): CommandContext {
   const homeDir = resolve(globals.home ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
@@ -43,15 +49,20 @@ export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonS
     json: globals.json === true,
     homeDir,
     homeOptions,
-    openHome: async () => daemon?.home ?? (await openSession(homeOptions())).home,
+    openHome: async () => {
+      if (daemon === undefined) return (await openSession(homeOptions())).home
+      await daemon.ready?.()
+      return daemon.home
+    },
     openNetwork: async () => {
-      if (daemon !== undefined) return daemon
+      if (daemon !== undefined) { await daemon.ready?.(); return daemon }
       const { home, net } = await openSession(homeOptions(), { force: true, dht: false })
       if (net === undefined) throw new Error('unreachable: a forced session has a node')
       return { home, net }
     },
     inDaemon: daemon !== undefined,
-    upkeep: daemon?.upkeep
+    upkeep: daemon?.upkeep,
+    lastRound: daemon?.lastRound
   }
 }
 

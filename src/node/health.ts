@@ -25,7 +25,10 @@ export interface SnapshotHealth {
   target: number
   canLose: number
   readable: boolean
+  /** every pack of the snapshot is on this disk only */
   local: boolean
+  /** packs of the snapshot on this disk only (not yet placed on friends) */
+  localPacks: number
   /** ISO time of the oldest last passed challenge over its shares; null if one was never proven */
   lastFullAudit: string | null
   /** packs of this snapshot that need repair now */
@@ -98,11 +101,13 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
     let readable = s.readable
     let local = true
     let repairing = 0
+    let localPacks = 0
     for (const p of s.packs) {
       const id = Buffer.from(p, 'hex')
       const placement = repo.index.getPlacement(id)
       const info = repo.index.getPack(id)
       if (placement === undefined || (placement.size === 1 && placement.get(0) === 'local')) {
+        localPacks++
         health = Math.min(health, 1)
         verified = Math.min(verified, 1)
         target = Math.min(target, 1)
@@ -128,7 +133,7 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
     }
     if (s.packs.size === 0) { health = 0; verified = 0; target = 0; canLose = 0 }
     result.push({
-      id: s.id, time: s.time, packs: s.packs.size, health, verified, target, canLose, readable, local,
+      id: s.id, time: s.time, packs: s.packs.size, health, verified, target, canLose, readable, local, localPacks,
       lastFullAudit: local ? null : lastFull === 0 || !Number.isFinite(lastFull) ? null : new Date(lastFull).toISOString(),
       repairing
     })

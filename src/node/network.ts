@@ -13,7 +13,8 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { RefusedError } from '../errors.js'
+import { RefusedError, errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
@@ -30,6 +31,8 @@ import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
+
+const log = scopedLogger('node')
 
 export interface NetworkOptions {
   listen?: string[]
@@ -62,6 +65,7 @@ export class NetworkNode {
     this.directory = {
       ownPersonId: home.identity.userId,
       candidates: () => this.candidates(),
+      whyLocal: () => this.whyLocal(),
       storeFor: (peerId: string) => this.remoteStore(peerId)
     }
   }
@@ -193,8 +197,56 @@ export class NetworkNode {
     return s
   }
 
-  /** Dials every member device we know an address for and asks what it offers. */
+  /** the refresh running now (callers share it) */
+  private refreshing: Promise<void> | undefined
+  /** the roster serial and the clock when the last refresh finished (-1: none yet) */
+  private refreshedSerial = -1
+  private refreshedAtMs = 0
+
+  /**
+   * What the group's commands wait for before they place or look for anything: the members' offers
+   * learned since the roster last changed (a join, a newcomer, a removal). A refresh runs when none
+   * has finished since that change, or when no friend answered the last one and it is older than
+   * `retryAfterMs` (friends may have come online since). Bounded by the refresh's own dial timeouts.
+   */
+  async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> {
+    const r = this.state.file.roster
+    if (r === null) return
+    const stale = this.refreshedSerial !== r.serial ||
+      (this.candidates().every(c => !c.online) && this.memberDevices().length > 0 && Date.now() - this.refreshedAtMs > (opts.retryAfterMs ?? 10_000))
+    if (stale || this.refreshing !== undefined) await this.refresh(opts.timeoutMs)
+  }
+
+  /**
+   * Why packs stay on this disk now (no friend's node can take a share), in words for the user; null
+   * when some friend offers space and answers.
+   */
+  whyLocal (): string | null {
+    const r = this.state.file.roster
+    if (r === null) return 'this node is in no group (p2pbak group create NAME, or join CODE)'
+    const own = this.home.identity.userId
+    const friends = r.members.filter(m => m.userId !== own)
+    if (friends.length === 0) return 'you are the only member of the group so far: invite friends (p2pbak group invite)'
+    const devices = friends.flatMap(m => m.devices.map(d => d.peerId))
+    const answered = devices.filter(d => this.space.has(d))
+    if (answered.length === 0) return `none of your ${friends.length} friend(s)' node(s) answered (offline, or not reachable from here)`
+    const offering = answered.filter(d => this.space.get(d)?.persister === true)
+    if (offering.length === 0) return `${answered.length} friend device(s) answered but none offers disk space (they set contribute 0)`
+    if (this.candidates().some(c => c.online)) return null
+    return 'the friends who offer space failed their storage audits: they get no new shares until they pass again'
+  }
+
+  /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */
   async refresh (timeoutMs = 5_000): Promise<void> {
+    if (this.refreshing !== undefined) { await this.refreshing; return }
+    const serial = this.state.file.roster?.serial ?? -1
+    this.refreshing = this.refreshOnce(timeoutMs).finally(() => { this.refreshing = undefined })
+    await this.refreshing
+    this.refreshedSerial = serial
+    this.refreshedAtMs = Date.now()
+  }
+
+  private async refreshOnce (timeoutMs: number): Promise<void> {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const held = await this.held.refresh()
     if (held !== undefined) this.ledger.update(this.peerId, held)
@@ -208,17 +260,20 @@ export class NetworkNode {
         const space = await fetchSpace(this.node, pid)
         seen.set(id, true)
         this.space.set(id, space)
-        if (space.ledger !== undefined) { try { this.ledger.accept(decodeLedger(space.ledger)) } catch {} }
+        if (space.ledger !== undefined) {
+          try { this.ledger.accept(decodeLedger(space.ledger)) } catch (err: unknown) { log('ledger statement of %s refused: %s', id, errorMessage(err)) }
+        }
         // catch up with roster changes made while we were away (a device that does not say its serial: always)
         if (space.rosterSerial === undefined || space.rosterSerial > (this.state.file.roster?.serial ?? 0)) {
           const theirs = decodeRoster(await fetchRoster(this.node, pid))
-          await this.membership.acceptRoster(theirs).catch(() => false)
+          await this.membership.acceptRoster(theirs).catch((err: unknown) => { log('roster %d of %s not taken: %s', theirs.serial, id, errorMessage(err)) })
         }
-      } catch {
+      } catch (err: unknown) {
+        log('member device %s did not answer: %s', id, errorMessage(err))
         this.space.delete(id)
       }
     }))
-    await recordProbes(this.home.repo.index.audit, seen, Date.now()).catch(() => {})
+    await recordProbes(this.home.repo.index.audit, seen, Date.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
     this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
   }
@@ -263,9 +318,13 @@ export class NetworkNode {
   memberDevices (): string[] { return this.membership.memberDevices() }
   async createGroup (name: string, retention?: Retention): Promise<Roster> { return await this.membership.createGroup(name, retention) }
   async invite (ttlMs: number): Promise<string> { return await this.membership.invite(ttlMs, this.addrs()) }
+  /**
+   * Joins through an invite, then learns at once what every member offers (the first backup right
+   * after `join` goes to friends, and a recovered machine sees their snapshot records).
+   */
   async join (code: string): Promise<Roster> {
     const roster = await this.membership.join(code)
-    this.announceSoon(5_000, [])
+    await this.refresh()
     return roster
   }
 

@@ -19,6 +19,7 @@ import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
+import { PlacementTally } from './placement-tally.js'
 
 /** What the pack store needs to know about the group, as plain data. */
 export interface PeerDirectory {
@@ -28,6 +29,8 @@ export interface PeerDirectory {
   candidates: () => Candidate[]
   /** the share store of one peer */
   storeFor: (peerId: string) => ShareStore
+  /** why no friend can take a share now, in words for the user (null when some can) */
+  whyLocal?: () => string | null
 }
 
 export interface ErasurePackStoreInit {
@@ -62,6 +65,8 @@ export class ErasurePackStore implements PackStore {
   /** share buffers of packs whose puts have all settled, for the next pack */
   private readonly shareBuffers = new ShareBufferPool()
   readonly init: Required<ErasurePackStoreInit>
+  /** tallies open now (a job's summary): each placed or kept pack is counted in all of them */
+  private readonly tallies = new Set<PlacementTally>()
 
   constructor (
     readonly local: ShareStore,
@@ -87,6 +92,7 @@ export class ErasurePackStore implements PackStore {
     if (people === 0) {
       const p = await this.localPacks.putPack(id, pack, options)
       await this.index.setPlacement(id, new Map([[0, LOCAL]]))
+      if (this.tallies.size > 0) { const why = this.peers.whyLocal?.() ?? null; for (const t of this.tallies) t.keptLocal(why) }
       return p
     }
     const { k, m } = scheme
@@ -134,7 +140,18 @@ export class ErasurePackStore implements PackStore {
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
     await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
+    for (const t of this.tallies) t.placed(k, m, [...holders.values()].map(p => this.personOf(p, candidates)))
     return { k, m }
+  }
+
+  /**
+   * Counts where every pack goes from now until the returned tally is closed (`end()`), for a
+   * job's summary.
+   */
+  openTally (): { tally: PlacementTally, end: () => void } {
+    const tally = new PlacementTally()
+    this.tallies.add(tally)
+    return { tally, end: () => { this.tallies.delete(tally) } }
   }
 
   personOf (peer: string, candidates: Candidate[]): string {

@@ -10,6 +10,12 @@ import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import { VERSION } from '../version.js'
+import { describePlacement, type PlacementSummary } from '../../repo/index.js'
+
+/** A home in no group keeps every pack on this disk (the embedded default). */
+function localPlacement (packs: number): PlacementSummary {
+  return { packs, schemes: [], people: 0, local: packs, localReason: packs > 0 ? 'this home is in no group, so backups stay on this disk (p2pbak group create NAME, or join CODE)' : null }
+}
 
 interface BackupFlags { tag: string[], exclude: string[], host?: string }
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
@@ -33,6 +39,9 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         throw err
       }
       const bar = !c.json && c.io.stderr.isTTY === true ? new ProgressView(c) : undefined
+      // where this backup's packs go (friends, or this disk and why), for the summary
+      const tally = home.group?.openTally()
+      const packsBefore = home.repo.stats.packsAdded
       try {
         await home.syncIndex()
         const archiver = new Archiver({ repo: home.repo, cdc: home.cdc })
@@ -47,6 +56,8 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           ...(bar !== undefined ? { onProgress: (p: BackupProgress) => bar.update(p) } : {})
         })
         bar?.stop()
+        tally?.end()
+        const placement: PlacementSummary = tally?.tally.summary() ?? localPlacement(home.repo.stats.packsAdded - packsBefore)
         const out = {
           snapshotId: formatId(summary.snapshotId),
           filesNew: summary.filesNew,
@@ -61,7 +72,8 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           blobsAdded: summary.blobsAdded,
           durationMs: summary.durationMs,
           changedDuringBackup: summary.changedDuringBackup,
-          errors: summary.errors
+          errors: summary.errors,
+          placement
         }
         if (c.json) {
           printJson(c.io, out)
@@ -72,10 +84,12 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           print(c.io, `took ${formatDuration(summary.durationMs)} (${formatBytes(summary.bytesProcessed / secs)}/s)`)
           for (const p of summary.changedDuringBackup) print(c.io, `warning: ${p} changed while it was read; the snapshot holds the last version read`)
           if (summary.errors.length > 0) print(c.io, `${summary.errors.length} item(s) could not be read (listed above); the snapshot was written without them`)
-          print(c.io, `snapshot ${shortId(summary.snapshotId)} saved`)
+          for (const line of describePlacement(placement)) print(c.io, line)
+          print(c.io, `snapshot ${shortId(summary.snapshotId)} saved${placement.local > 0 && placement.local < placement.packs ? ' (partly on this disk only: the daemon moves those packs to friends when they answer)' : placement.local > 0 && home.group !== undefined ? ' (on this disk only for now: the daemon moves it to friends when they answer)' : ''}`)
         }
         if (summary.errors.length > 0) setExit(ExitCode.INCOMPLETE)
       } finally {
+        tally?.end()
         bar?.stop()
         lock.release()
         await home.close()

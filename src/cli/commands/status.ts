@@ -56,7 +56,9 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
             : new Set(new Repairer(home.group, { online, isMember }, { policy: graceOf(net.state.file.settings?.offlineGraceMs) }).plan().map(n => toHex(n.pack))))
         const snapshots = await snapshotHealth(home, net, needsRepair)
         const upkeep = c.upkeep?.last ?? null
-        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, peers, friends, snapshots, upkeep }); return }
+        const lastRound = c.lastRound?.() ?? null
+        const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null
+        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
         print(c.io, net.roster === null ? 'not in a group: backups stay on this disk (p2pbak group create NAME, or join CODE)' : `group "${net.roster.name}", ${net.roster.members.length} member(s)`)
         for (const p of peers) {
           const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
@@ -65,7 +67,13 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}`)
         for (const s of snapshots) {
           const audited = s.lastFullAudit === null ? 'not fully audited yet' : `fully audited since ${s.lastFullAudit}`
-          print(c.io, `  snapshot ${s.id.slice(0, 8)} ${s.time}: ${s.local ? 'local only' : `health ${s.health}/${s.target} (${s.verified} verified), can lose ${s.canLose} more peer(s), ${audited}${s.repairing > 0 ? `, ${s.repairing} pack(s) being repaired` : ''}`}${s.readable ? '' : ' — NOT READABLE NOW'}`)
+          const localNote = s.localPacks > 0 && !s.local ? `, ${s.localPacks} of ${s.packs} pack(s) still on this disk only` : ''
+          print(c.io, `  snapshot ${s.id.slice(0, 8)} ${s.time}: ${s.local ? 'local only (on this disk, not on friends)' : `health ${s.health}/${s.target} (${s.verified} verified), can lose ${s.canLose} more peer(s), ${audited}${s.repairing > 0 ? `, ${s.repairing} pack(s) being repaired` : ''}${localNote}`}${s.readable ? '' : ' — NOT READABLE NOW'}`)
+        }
+        if (whyLocal !== null) print(c.io, `  packs stay on this disk because ${whyLocal}`)
+        if (lastRound !== null && lastRound.errors.length > 0) {
+          print(c.io, `  the daemon's last round (${lastRound.at}) had ${lastRound.errors.length} problem(s):`)
+          for (const e of lastRound.errors) print(c.io, `    ${e}`)
         }
       } finally {
         await home.close()

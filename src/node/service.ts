@@ -1,0 +1,224 @@
+/**
+ * The node as a service: one startable, stoppable unit that the `daemon` command, the demo, the
+ * tests and the simulation can all run. It owns the home and the libp2p node for its lifetime, serves
+ * the control socket (HOME/daemon.sock) where the commands of the same home are run one at a time,
+ * writes HOME/node.json, and runs its round every `refreshMs`:
+ *   1. refresh: reach every member device, learn its offer (network.ts)
+ *   2. packs that live only on this disk go into the group (repair from zero)
+ *   3. upkeep: commitments, audits, repair, scrub (upkeep.ts)
+ *   4. the scheduled `publish` backup when it is due
+ * Every step's failure is recorded in the round's report (`lastRound`, shown by `status`) and
+ * logged under `p2pbak:daemon`; a failed step never stops the next one or the next round.
+ *
+ * Commands run through `runCommand`, which the CLI provides (the service never imports the CLI).
+ * Before each one the group view is brought up to date (`ready`): the members' offers after any
+ * roster change, so the first backup after `join` goes to friends.
+ */
+import { join } from 'node:path'
+import { unlink } from 'node:fs/promises'
+import { PassThrough } from 'node:stream'
+import { LockedError, errorMessage } from '../errors.js'
+import { writeFileAtomic } from '../store/index.js'
+import { scopedLogger } from '../util/log.js'
+import { daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
+import type { Home, HomeOptions } from './home.js'
+import type { NetworkNode, NetworkOptions } from './network.js'
+import { openSession } from './session.js'
+import { Upkeep } from './upkeep.js'
+import type { Settings } from './group-state.js'
+
+const log = scopedLogger('daemon')
+
+/** Timers of the service; tests drive rounds themselves with `round()` and a clock that never fires. */
+export interface ServiceClock {
+  now: () => number
+  /** calls `fn` every `ms`; returns a function that stops it */
+  every: (ms: number, fn: () => void) => () => void
+}
+
+export const SYSTEM_CLOCK: ServiceClock = {
+  now: () => Date.now(),
+  every: (ms, fn) => { const t = setInterval(fn, ms); return () => { clearInterval(t) } }
+}
+
+/** What the service lends to the commands it runs. */
+export interface ServiceContext {
+  home: Home
+  net: NetworkNode
+  upkeep: Upkeep
+  /** brings the group view up to date before a command reads or places anything */
+  ready: () => Promise<void>
+  /** the last round's report */
+  lastRound: () => RoundReport | undefined
+}
+
+export type RunCommand = (argv: string[], io: ControlIo, services: ServiceContext) => Promise<number>
+
+export interface RoundReport {
+  at: string
+  durationMs: number
+  /** packs moved from this disk into the group */
+  placedLocal?: { moved: number, failed: number }
+  /** the scheduled backup, when it ran: its exit code and the end of its error output */
+  publish?: { exitCode: number, stderr: string }
+  /** steps that failed, as `step: message` */
+  errors: string[]
+}
+
+export interface NodeServiceOptions {
+  home: HomeOptions
+  network: Omit<NetworkOptions, 'dht'>
+  /** round interval (ms). @default 30000 */
+  refreshMs?: number
+  /** override group.json's settings for this run (the daemon's flags) */
+  settings?: Settings
+  runCommand: RunCommand
+  clock?: ServiceClock
+}
+
+export class NodeService implements ServiceContext {
+  private stopTimer: (() => void) | undefined
+  private readonly stopping = new AbortController()
+  private roundPending = false
+  private last: RoundReport | undefined
+  private control: ControlServer | undefined
+
+  private constructor (
+    readonly home: Home,
+    readonly net: NetworkNode,
+    readonly upkeep: Upkeep,
+    readonly settings: Settings,
+    private readonly opts: NodeServiceOptions,
+    private readonly clock: ServiceClock
+  ) {}
+
+  get refreshMs (): number { return this.opts.refreshMs ?? 30_000 }
+  get socketPath (): string { return join(this.home.dir, 'daemon.sock') }
+  get nodeJsonPath (): string { return join(this.home.dir, 'node.json') }
+
+  /**
+   * Opens the home, starts the node, serves the control socket and starts the rounds. Throws
+   * LockedError when a daemon already serves this home.
+   */
+  static async start (opts: NodeServiceOptions): Promise<NodeService> {
+    const sock = join(opts.home.home, 'daemon.sock')
+    if (await daemonAnswers(sock)) throw new LockedError(`a daemon already runs for ${opts.home.home}; stop it first (or use another --home)`)
+    const { home, net } = await openSession(opts.home, { ...opts.network, force: true, dht: true })
+    if (net === undefined) throw new Error('unreachable: a forced session has a node')
+    home.shared = true
+    const settings: Settings = { ...net.state.file.settings, ...opts.settings }
+    net.applySettings(settings)
+    const refreshMs = opts.refreshMs ?? 30_000
+    const service = new NodeService(home, net, new Upkeep(home, net, settings, refreshMs), settings, opts, opts.clock ?? SYSTEM_CLOCK)
+    try {
+      await service.listen()
+    } catch (err: unknown) {
+      await home.closeNow()
+      throw err
+    }
+    return service
+  }
+
+  private async listen (): Promise<void> {
+    await writeFileAtomic(this.nodeJsonPath, JSON.stringify({ peerId: this.net.peerId, addrs: this.net.addrs(), pid: process.pid }, null, 2) + '\n')
+    this.control = await startControlServer(this.socketPath, async (argv, io) => {
+      // each command sees the group as it is now, not packs decoded for an earlier command
+      this.home.repo.packs.dropCaches?.()
+      return await this.opts.runCommand(argv, io, this)
+    })
+    // at most one round queued or running: rounds slower than the interval must not pile up in
+    // front of the user's commands
+    this.stopTimer = this.clock.every(this.refreshMs, () => {
+      if (this.roundPending || this.control === undefined) return
+      this.roundPending = true
+      void this.control.enqueue(async () => await this.round()).finally(() => { this.roundPending = false })
+    })
+  }
+
+  /** (bound: commands get it as a plain function) */
+  readonly ready = async (): Promise<void> => {
+    try {
+      await this.net.ready()
+    } catch (err: unknown) {
+      // the command goes on with what is known; it says where its data went
+      log.error('refreshing the group before a command failed: %s', errorMessage(err))
+    }
+    if (this.net.roster !== null) this.home.useGroup(this.net.directory)
+  }
+
+  readonly lastRound = (): RoundReport | undefined => this.last
+
+  /** One round (see the top of this file); runs in the command queue when the timer starts it. */
+  async round (): Promise<RoundReport> {
+    const started = this.clock.now()
+    const report: RoundReport = { at: new Date(started).toISOString(), durationMs: 0, errors: [] }
+    const signal = this.stopping.signal
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      if (signal.aborted) return
+      try {
+        await fn()
+      } catch (err: unknown) {
+        if (signal.aborted) return
+        report.errors.push(`${name}: ${errorMessage(err)}`)
+        log.error('round step %s failed: %s', name, errorMessage(err))
+      }
+    }
+    await step('refresh', async () => { await this.net.refresh() })
+    if (this.net.roster !== null) {
+      this.home.useGroup(this.net.directory)
+      const group = this.home.group
+      // backups from before the group (or from while no friend answered) move into the group; a
+      // round has a budget, so a half-dead peer never keeps the user's commands waiting long
+      if (group !== undefined) {
+        await step('place local packs', async () => {
+          report.placedLocal = await group.placeLocalPacks({ signal: AbortSignal.any([signal, AbortSignal.timeout(20_000)]) })
+        })
+      }
+      // audits, repair, scrub: bounded so that the user's commands never wait long
+      await step('upkeep', async () => {
+        const r = await this.upkeep.round(Math.min(30_000, Math.max(2_000, this.refreshMs)), signal)
+        report.errors.push(...r.errors.map(e => `upkeep ${e}`))
+      })
+      await step('publish', async () => { await this.scheduledPublish(report) })
+    }
+    report.durationMs = this.clock.now() - started
+    this.last = report
+    return report
+  }
+
+  /** Runs the `publish` backup when it is due (roles.publish: paths, every, last run). */
+  private async scheduledPublish (report: RoundReport): Promise<void> {
+    const p = this.net.state.file.roles.publish
+    if (p === null || p.paths.length === 0) return
+    const now = this.clock.now()
+    if (p.lastRunMs !== undefined && now - p.lastRunMs < p.everyMs) return
+    p.lastRunMs = now
+    await this.net.state.save()
+    const stdout = new PassThrough()
+    stdout.resume()
+    const stderr = new PassThrough()
+    let errText = ''
+    stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
+    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published'], {
+      stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
+    }, this)
+    report.publish = { exitCode, stderr: errText.trim() }
+    if (exitCode !== 0) {
+      report.errors.push(`publish: the scheduled backup of ${p.paths.join(', ')} exited ${exitCode}${errText.trim() !== '' ? `: ${errText.trim().split('\n').slice(-3).join(' / ')}` : ''}`)
+    }
+  }
+
+  /** Stops the rounds, the control socket and the node; waits (bounded) for the round in flight. */
+  async stop (): Promise<void> {
+    this.stopTimer?.()
+    this.stopping.abort()
+    const control = this.control
+    if (control !== undefined) {
+      await control.close()
+      // the round in flight stops at its next await; a stuck command is not waited for long
+      await Promise.race([control.idle(), new Promise(resolve => setTimeout(resolve, 10_000).unref())])
+    }
+    await unlink(this.nodeJsonPath).catch((err: unknown) => { log('cannot remove %s: %s', this.nodeJsonPath, errorMessage(err)) })
+    await this.home.closeNow()
+  }
+}

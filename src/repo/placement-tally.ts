@@ -1,0 +1,66 @@
+/**
+ * Where one job's packs went, for its summary (`backup`'s "where the data went", the daemon's
+ * reports): packs placed per (k, m) and on how many people, and packs kept on this disk with the
+ * reason. The group pack store feeds every tally that is open while it places a pack.
+ */
+
+export interface PlacementSummary {
+  /** packs written during the job */
+  packs: number
+  /** packs placed as shares on friends, per scheme */
+  schemes: Array<{ k: number, m: number, packs: number }>
+  /** different people holding at least one share of this job's packs */
+  people: number
+  /** packs kept on this disk (the embedded default, or no friend could take them) */
+  local: number
+  /** why packs were kept local, when some were (the last reason seen) */
+  localReason: string | null
+}
+
+export class PlacementTally {
+  private packs = 0
+  private local = 0
+  private localReason: string | null = null
+  private readonly schemes = new Map<string, { k: number, m: number, packs: number }>()
+  private readonly people = new Set<string>()
+
+  placed (k: number, m: number, people: Iterable<string>): void {
+    this.packs++
+    const key = `${k}+${m}`
+    const s = this.schemes.get(key) ?? { k, m, packs: 0 }
+    s.packs++
+    this.schemes.set(key, s)
+    for (const p of people) this.people.add(p)
+  }
+
+  keptLocal (reason: string | null): void {
+    this.packs++
+    this.local++
+    if (reason !== null) this.localReason = reason
+  }
+
+  summary (): PlacementSummary {
+    return {
+      packs: this.packs,
+      schemes: [...this.schemes.values()].sort((a, b) => b.packs - a.packs),
+      people: this.people.size,
+      local: this.local,
+      localReason: this.local > 0 ? (this.localReason ?? 'no friend could take a share') : null
+    }
+  }
+}
+
+/** The summary's "where the data went", in words for the user. */
+export function describePlacement (p: PlacementSummary): string[] {
+  if (p.packs === 0) return ['no new data: everything was already stored']
+  const out: string[] = []
+  const placed = p.packs - p.local
+  if (placed > 0) {
+    const schemes = p.schemes.map(s => `${s.packs} as ${s.k}+${s.m}`).join(', ')
+    out.push(`${placed} pack(s) placed on ${p.people} friend(s) (${schemes}; any k of k+m shares restore a pack)`)
+  }
+  if (p.local > 0) {
+    out.push(`${p.local} pack(s) kept on this disk only${p.localReason !== null ? `: ${p.localReason}` : ''}`)
+  }
+  return out
+}
