@@ -20,6 +20,9 @@ import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('repo:group')
 
 /** What the pack store needs to know about the group, as plain data. */
 export interface PeerDirectory {
@@ -254,7 +257,9 @@ export class ErasurePackStore implements PackStore {
     for (const [index, holder] of holders) {
       try {
         return decodeShareHeader(await this.storeOf(holder).getRange({ pack: id, index }, 0, SHARE_HEADER_BYTES, options)).packLength
-      } catch {}
+      } catch (err: unknown) {
+        log('header of share %d of pack %s from %s: %s', index, toHex(id).slice(0, 16), holder, errorMessage(err))
+      }
     }
     throw new NotFoundError(`no holder of pack ${toHex(id).slice(0, 16)} answers`)
   }
@@ -269,7 +274,7 @@ export class ErasurePackStore implements PackStore {
     const holders = this.holdersOf(id) ?? new Map([[0, LOCAL]])
     await Promise.all([...holders].map(async ([index, holder]) => {
       if (holder.startsWith('peer:')) await this.release(holder.slice(5), { pack: id, index }, options)
-      else await this.storeOf(holder).delete({ pack: id, index }, options).catch(() => {})
+      else await this.storeOf(holder).delete({ pack: id, index }, options).catch((err: unknown) => { log.error('cannot delete local share of pack %s: %s', toHex(id).slice(0, 16), errorMessage(err)) })
     }))
     this.cache.delete(toHex(id))
   }
@@ -308,29 +313,49 @@ export class ErasurePackStore implements PackStore {
           h.set(ref.index, `peer:${c.peerId}`)
           if (!seen.has(key)) { seen.add(key); yield asPackId(ref.pack) }
         }
-      } catch {
+      } catch (err: unknown) {
         // an unreachable peer lists nothing; the others still answer
+        log('listing the shares on %s failed: %s', c.peerId, errorMessage(err))
       }
     }
   }
 
-  /** Records go to the local store and to every reachable peer (the head is replicated to all). */
+  /**
+   * Records go to the local store and to every reachable peer (the head is replicated to all); the
+   * open tallies learn on how many people it landed. A peer that missed it gets it from
+   * `syncRecords` on a later round.
+   */
   async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
     await this.local.putRecord(id, data, options)
-    await Promise.all(this.onlineCandidates().map(async c => await this.peers.storeFor(c.peerId).putRecord(id, data, options).catch(() => {})))
+    const candidates = this.onlineCandidates()
+    const people = new Set<string>()
+    await Promise.all(candidates.map(async c => {
+      try {
+        await this.peers.storeFor(c.peerId).putRecord(id, data, options)
+        people.add(c.personId)
+      } catch (err: unknown) {
+        log('snapshot record %s not stored on %s (sent again on a later round): %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
+      }
+    }))
+    for (const t of this.tallies) t.recordStored(people.size)
   }
 
   async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
-    try { return await this.local.getRecord(id, options) } catch {}
+    const errors: string[] = []
+    try { return await this.local.getRecord(id, options) } catch (err: unknown) { errors.push(`local: ${errorMessage(err)}`) }
     for (const c of this.onlineCandidates()) {
-      try { return await this.peers.storeFor(c.peerId).getRecord(id, options) } catch {}
+      try { return await this.peers.storeFor(c.peerId).getRecord(id, options) } catch (err: unknown) { errors.push(`${c.peerId}: ${errorMessage(err)}`) }
     }
-    throw new NotFoundError(`snapshot record ${toHex(id).slice(0, 16)} is neither local nor on any reachable peer`)
+    throw new NotFoundError(`snapshot record ${toHex(id).slice(0, 16)} is neither local nor on any reachable peer (${errors.join('; ')})`)
   }
 
   async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
     await this.local.deleteRecord(id, options)
-    await Promise.all(this.onlineCandidates().map(async c => await this.peers.storeFor(c.peerId).deleteRecord(id, options).catch(() => {})))
+    await Promise.all(this.onlineCandidates().map(async c => {
+      await this.peers.storeFor(c.peerId).deleteRecord(id, options).catch((err: unknown) => {
+        log.error('snapshot record %s not deleted on %s: %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
+      })
+    }))
   }
 
   async * listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> {
@@ -344,7 +369,9 @@ export class ErasurePackStore implements PackStore {
           seen.add(key)
           yield id
         }
-      } catch {}
+      } catch (err: unknown) {
+        log('listing the snapshot records on %s failed: %s', s.id, errorMessage(err))
+      }
     }
   }
 
@@ -371,8 +398,9 @@ export class ErasurePackStore implements PackStore {
           await store.putRecord(id, await this.local.getRecord(id, options), options)
           sent++
         }
-      } catch {
+      } catch (err: unknown) {
         // unreachable now: next time
+        log('records not synced to %s: %s', c.peerId, errorMessage(err))
       }
     }
     return sent

@@ -15,6 +15,8 @@ export interface PlacementSummary {
   local: number
   /** why packs were kept local, when some were (the last reason seen) */
   localReason: string | null
+  /** people the job's snapshot record reached (besides this disk); null when it wrote none in a group */
+  recordPeople: number | null
 }
 
 export class PlacementTally {
@@ -23,6 +25,7 @@ export class PlacementTally {
   private localReason: string | null = null
   private readonly schemes = new Map<string, { k: number, m: number, packs: number }>()
   private readonly people = new Set<string>()
+  private recordPeople: number | null = null
 
   placed (k: number, m: number, people: Iterable<string>): void {
     this.packs++
@@ -39,21 +42,27 @@ export class PlacementTally {
     if (reason !== null) this.localReason = reason
   }
 
+  /** A snapshot record was stored on this disk and on `people` friends. */
+  recordStored (people: number): void {
+    this.recordPeople = this.recordPeople === null ? people : Math.min(this.recordPeople, people)
+  }
+
   summary (): PlacementSummary {
     return {
       packs: this.packs,
       schemes: [...this.schemes.values()].sort((a, b) => b.packs - a.packs),
       people: this.people.size,
       local: this.local,
-      localReason: this.local > 0 ? (this.localReason ?? 'no friend could take a share') : null
+      localReason: this.local > 0 ? (this.localReason ?? 'no friend could take a share') : null,
+      recordPeople: this.recordPeople
     }
   }
 }
 
 /** The summary's "where the data went", in words for the user. */
 export function describePlacement (p: PlacementSummary): string[] {
-  if (p.packs === 0) return ['no new data: everything was already stored']
   const out: string[] = []
+  if (p.packs === 0) out.push('no new data: everything was already stored')
   const placed = p.packs - p.local
   if (placed > 0) {
     const schemes = p.schemes.map(s => `${s.packs} as ${s.k}+${s.m}`).join(', ')
@@ -61,6 +70,11 @@ export function describePlacement (p: PlacementSummary): string[] {
   }
   if (p.local > 0) {
     out.push(`${p.local} pack(s) kept on this disk only${p.localReason !== null ? `: ${p.localReason}` : ''}`)
+  }
+  if (p.recordPeople !== null) {
+    out.push(p.recordPeople > 0
+      ? `the snapshot record is on this disk and on ${p.recordPeople} friend(s)`
+      : 'the snapshot record is on this disk only for now (friends get it when they answer)')
   }
   return out
 }

@@ -14,7 +14,7 @@ import { runCli, type CliResult } from '../helpers/cli.js'
 import { startDaemon, stopDaemon, type DaemonNode as Node } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
-interface Placement { packs: number, local: number, people: number, schemes: Array<{ k: number, m: number, packs: number }>, localReason: string | null }
+interface Placement { packs: number, local: number, people: number, schemes: Array<{ k: number, m: number, packs: number }>, localReason: string | null, recordPeople: number | null }
 interface SnapshotStatus { id: string, local: boolean, localPacks: number, packs: number, canLose: number }
 
 describe('integration: the first minute of a group, default settings', function () {
@@ -63,6 +63,8 @@ describe('integration: the first minute of a group, default settings', function 
     // each share of a stripe on a different friend: as many people as the widest stripe has shares
     assert.ok(placement.schemes.length > 0, JSON.stringify(placement))
     for (const s of placement.schemes) assert.ok(s.m >= 1, `a scheme that can lose a friend, got ${s.k}+${s.m}`)
+    // the snapshot record (what a new machine needs to find the backup) is on every friend
+    assert.equal(placement.recordPeople, 4, JSON.stringify(placement))
     assert.equal(placement.people, Math.max(...placement.schemes.map(s => s.k + s.m)), JSON.stringify(placement))
     // the text summary tells a person the same
     const again = join(src, 'more.txt')
@@ -71,6 +73,7 @@ describe('integration: the first minute of a group, default settings', function 
     assert.equal(text.code, 0, text.stderr)
     assert.match(text.stdout, /pack\(s\) placed on \d friend\(s\) \(\d+ as \d\+\d/)
     assert.doesNotMatch(text.stdout, /this disk only/)
+    assert.match(text.stdout, /the snapshot record is on this disk and on 4 friend\(s\)/)
     // status agrees: no snapshot is local only
     const st = await cli(ann, 'status', '--json')
     assert.equal(st.code, 0, st.stderr)
