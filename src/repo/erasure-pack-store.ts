@@ -6,20 +6,19 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotEnoughSharesError, NotFoundError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
-import { contentHash } from '../crypto/index.js'
+import { CorruptDataError, NotFoundError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { decodeShards } from '../erasure/index.js'
 import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
-import { equalBytes, toHex } from '../util/bytes.js'
+import { toHex } from '../util/bytes.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
+import { fetchAndDecode, type PackScheme } from './share-decoder.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:group')
@@ -64,7 +63,7 @@ export class ErasurePackStore implements PackStore {
   /** holders found by listing peers (recovery) before they are in the index */
   private readonly discovered = new Map<string, Map<number, string>>()
   /** erasure schemes learned from share headers (for packs indexed from a listing) */
-  private readonly schemes = new Map<string, { k: number, m: number }>()
+  private readonly schemes = new Map<string, PackScheme>()
   /** share buffers of packs whose puts have all settled, for the next pack */
   private readonly shareBuffers = new ShareBufferPool()
   readonly init: Required<ErasurePackStoreInit>
@@ -191,54 +190,34 @@ export class ErasurePackStore implements PackStore {
     return (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
   }
 
-  /** Fetches shares from `holders` and decodes the pack (with its scheme); `all` waits for every holder. */
-  async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions, all = false): Promise<{ pack: Uint8Array, k: number, m: number }> {
-    const got = new Map<number, Uint8Array>()
-    const errors: string[] = []
-    let k = 0
-    let m = 0
-    let packLength = -1
-    const stop = new AbortController()
-    const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
-    let wantAll = all
-    await new Promise<void>((resolve) => {
-      let pending = holders.size
-      // no holder to ask (e.g. the only one was just removed from the group): nothing would settle
-      if (pending === 0) { resolve(); return }
-      const settle = (): void => { if (--pending === 0 || (!wantAll && k > 0 && got.size >= k)) resolve() }
-      for (const [index, holder] of holders) {
-        this.storeOf(holder).get({ pack: id, index }, { signal }).then(share => {
-          const h = decodeShareHeader(share)
-          const shard = share.subarray(SHARE_HEADER_BYTES)
-          if (!equalBytes(h.packId, id) || h.index !== index || !equalBytes(contentHash(shard), h.dataHash)) throw new CorruptDataError('share does not match its header')
-          if (k === 0) { k = h.k; m = h.m; packLength = h.packLength }
-          if (h.k === k && h.m === m && h.packLength === packLength) got.set(index, shard)
-        }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(settle)
-      }
-    })
-    stop.abort()
-    if (k === 0 || got.size < k) {
-      throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${got.size} of the ${k === 0 ? 'needed' : k} shares could be read (${holders.size} holders asked): ${errors.join('; ')}`)
-    }
-    // a share can match its own header and still be forged: decode from k shares, and if the pack
-    // does not match its id, try other k-subsets of what arrived (at most 64 attempts)
-    const indexes = [...got.keys()].sort((a, b) => a - b)
-    let attempts = 0
-    for (const subset of kSubsets(indexes, k)) {
-      if (++attempts > 64) break
-      const pack = await decodeShards(new Map(subset.map(i => [i, got.get(i) as Uint8Array])), { k, m }, packLength)
-      if (equalBytes(contentHash(pack), id)) {
-        this.schemes.set(toHex(id), { k, m })
-        if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, holders)
-        return { pack, k, m }
-      }
-      if (!wantAll && got.size < holders.size) {
-        // fetch the rest before trying other combinations
-        wantAll = true
-        return await this.fetchAndDecodeWithScheme(id, holders, options, true)
-      }
-    }
-    throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)}: no set of ${k} shares from its ${got.size} holders decodes to the pack (forged or damaged shares)`)
+  /**
+   * Fetches shares from `holders` and decodes the pack with its scheme (share-decoder.ts). The
+   * scheme the index recorded is tried first; a holder whose answer does not belong to the pack is
+   * counted as failing that share (its last challenge is marked failed, so repair replaces it).
+   */
+  async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
+    const d = await fetchAndDecode(id, holders, (h) => this.storeOf(h), this.expectedScheme(id), options)
+    this.schemes.set(toHex(id), { k: d.k, m: d.m, packLength: d.packLength })
+    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, holders)
+    for (const b of d.bad) await this.markFailed(id, b.index, b.holder, b.reason)
+    return { pack: d.pack, k: d.k, m: d.m }
+  }
+
+  /** The scheme a pack was placed with: the index's record, or a scheme a verified decode found. */
+  private expectedScheme (id: PackId): PackScheme | undefined {
+    const learned = this.schemes.get(toHex(id))
+    if (learned !== undefined) return learned
+    const info = this.index.getPack(id)
+    return info === undefined ? undefined : { k: info.k, m: info.m, packLength: info.size }
+  }
+
+  /** A holder served a share that is not the pack's: its share fails as an audit would fail it. */
+  private async markFailed (id: PackId, index: number, holder: string, reason: string): Promise<void> {
+    log.error('share %d of pack %s from %s: %s', index, toHex(id).slice(0, 16), holder, reason)
+    const placed = this.index.getPlacement(id)?.get(index)
+    const audit = this.index.audit.getShare(id, index)
+    if (placed !== holder || audit === undefined || audit.state === 'failed') return
+    await this.index.audit.putShare(id, index, { ...audit, state: 'failed', strikes: audit.strikes + 1, reason: `served on read: ${reason}` })
   }
 
   async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
@@ -252,6 +231,9 @@ export class ErasurePackStore implements PackStore {
   async packSize (id: PackId, options?: AbortOptions): Promise<number> {
     const known = this.index.getPack(id)
     if (known !== undefined) return known.size
+    // a verified decode knows the length; a holder's header is only its word
+    const learned = this.schemes.get(toHex(id))
+    if (learned !== undefined) return learned.packLength
     const holders = this.holdersOf(id)
     if (holders === undefined || holders.get(0) === LOCAL) return await this.localPacks.packSize(id, options)
     for (const [index, holder] of holders) {
@@ -381,7 +363,10 @@ export class ErasurePackStore implements PackStore {
   }
 
   /** The (k, m) of a pack read from the group, as its shares say. */
-  packScheme (id: PackId): { k: number, m: number } | undefined { return this.schemes.get(toHex(id)) }
+  packScheme (id: PackId): { k: number, m: number } | undefined {
+    const s = this.schemes.get(toHex(id))
+    return s === undefined ? undefined : { k: s.k, m: s.m }
+  }
 
   /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
   async syncRecords (options?: AbortOptions): Promise<number> {
@@ -418,10 +403,4 @@ export class ErasurePackStore implements PackStore {
 
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
   async close (): Promise<void> { await this.local.close() }
-}
-
-/** Every k-element subset of `items`, in lexicographic order (lazily). */
-function * kSubsets<T> (items: readonly T[], k: number, start = 0, prefix: T[] = []): Generator<T[]> {
-  if (prefix.length === k) { yield prefix; return }
-  for (let i = start; i <= items.length - (k - prefix.length); i++) yield * kSubsets(items, k, i + 1, [...prefix, items[i] as T])
 }
