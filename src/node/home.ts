@@ -17,7 +17,7 @@ import {
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
 
@@ -111,9 +111,9 @@ export class Home {
   }
 
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
-  useGroup (directory: PeerDirectory): void {
+  useGroup (directory: PeerDirectory, init: ErasurePackStoreInit = {}): void {
     if (this.group !== undefined) return // the directory is live: one pack store serves every later change
-    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index)
+    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, init)
     this.group = packs
     this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }

@@ -39,6 +39,8 @@ export interface P2pNodeInit {
   mdnsInterval?: number
   /** run the DHT. @default true */
   dht?: boolean
+  /** the local address outgoing TCP connections are made from (tests tell nodes on one loopback apart) */
+  dialFrom?: string
   /**
    * Decides who may connect (after Noise authenticated their peer id). Absent: everyone (used only
    * before a node belongs to a group).
@@ -57,6 +59,8 @@ export interface P2pNodeInit {
 }
 
 export type P2pNode = Libp2p
+
+type TcpDialOpts = NonNullable<NonNullable<Parameters<typeof tcp>[0]>['dialOpts']>
 
 export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
   const allow = init.allowPeer
@@ -85,7 +89,8 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     start: false,
     privateKey: init.privateKey,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], ...(init.announce !== undefined ? { announce: init.announce } : {}) },
-    transports: [tcp()],
+    // net.connect takes localAddress; @libp2p/tcp passes dialOpts through to it
+    transports: [tcp(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as TcpDialOpts } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // friends behind one address (a home NAT, or nodes on loopback) must not trip the per-host

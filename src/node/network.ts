@@ -40,6 +40,10 @@ export interface NetworkOptions {
   announce?: string[]
   mdns?: boolean
   dht?: boolean
+  /** the source address of outgoing connections (tests: tell nodes on one loopback apart) */
+  dialFrom?: string
+  /** the clock of reachability records and refresh ages (tests run it in virtual time). @default Date.now */
+  now?: () => number
 }
 
 export class NetworkNode {
@@ -56,7 +60,11 @@ export class NetworkNode {
   /** leaf caches and damage reports of the shares this node holds */
   readonly proofs: ProofCache
 
-  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode) {
+  /** the clock of reachability records and refresh ages */
+  readonly now: () => number
+
+  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, now?: () => number) {
+    this.now = now ?? Date.now
     this.membership = new Membership(home, state, node)
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
@@ -66,6 +74,7 @@ export class NetworkNode {
       ownPersonId: home.identity.userId,
       candidates: () => this.candidates(),
       whyLocal: () => this.whyLocal(),
+      now: this.now,
       storeFor: (peerId: string) => this.remoteStore(peerId)
     }
   }
@@ -88,6 +97,7 @@ export class NetworkNode {
       ...(opts.announce !== undefined ? { announce: opts.announce } : {}),
       mdns: opts.mdns === true,
       dht: opts.dht !== false,
+      ...(opts.dialFrom !== undefined ? { dialFrom: opts.dialFrom } : {}),
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()),
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
@@ -96,7 +106,7 @@ export class NetworkNode {
         select: (key, values) => self?.offers.select(key, values) ?? 0
       }
     })
-    self = new NetworkNode(home, state, node)
+    self = new NetworkNode(home, state, node, opts.now)
     await self.startProtocols()
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
@@ -213,7 +223,7 @@ export class NetworkNode {
     const r = this.state.file.roster
     if (r === null) return
     const stale = this.refreshedSerial !== r.serial ||
-      (this.candidates().every(c => !c.online) && this.memberDevices().length > 0 && Date.now() - this.refreshedAtMs > (opts.retryAfterMs ?? 10_000))
+      (this.candidates().every(c => !c.online) && this.memberDevices().length > 0 && this.now() - this.refreshedAtMs > (opts.retryAfterMs ?? 10_000))
     if (stale || this.refreshing !== undefined) await this.refresh(opts.timeoutMs)
   }
 
@@ -243,7 +253,7 @@ export class NetworkNode {
     this.refreshing = this.refreshOnce(timeoutMs).finally(() => { this.refreshing = undefined })
     await this.refreshing
     this.refreshedSerial = serial
-    this.refreshedAtMs = Date.now()
+    this.refreshedAtMs = this.now()
   }
 
   private async refreshOnce (timeoutMs: number): Promise<void> {
@@ -273,7 +283,7 @@ export class NetworkNode {
         this.space.delete(id)
       }
     }))
-    await recordProbes(this.home.repo.index.audit, seen, Date.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
+    await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
     this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
   }

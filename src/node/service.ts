@@ -67,7 +67,7 @@ export interface RoundReport {
 
 export interface NodeServiceOptions {
   home: HomeOptions
-  network: Omit<NetworkOptions, 'dht'>
+  network: Omit<NetworkOptions, 'dht' | 'now'>
   /** round interval (ms). @default 30000 */
   refreshMs?: number
   /** override group.json's settings for this run (the daemon's flags) */
@@ -103,13 +103,14 @@ export class NodeService implements ServiceContext {
   static async start (opts: NodeServiceOptions): Promise<NodeService> {
     const sock = join(opts.home.home, 'daemon.sock')
     if (await daemonAnswers(sock)) throw new LockedError(`a daemon already runs for ${opts.home.home}; stop it first (or use another --home)`)
-    const { home, net } = await openSession(opts.home, { ...opts.network, force: true, dht: true })
+    const clock = opts.clock ?? SYSTEM_CLOCK
+    const { home, net } = await openSession(opts.home, { ...opts.network, force: true, dht: true, now: clock.now })
     if (net === undefined) throw new Error('unreachable: a forced session has a node')
     home.shared = true
     const settings: Settings = { ...net.state.file.settings, ...opts.settings }
     net.applySettings(settings)
     const refreshMs = opts.refreshMs ?? 30_000
-    const service = new NodeService(home, net, new Upkeep(home, net, settings, refreshMs), settings, opts, opts.clock ?? SYSTEM_CLOCK)
+    const service = new NodeService(home, net, new Upkeep(home, net, settings, refreshMs, clock.now), settings, opts, clock)
     try {
       await service.listen()
     } catch (err: unknown) {
@@ -147,6 +148,13 @@ export class NodeService implements ServiceContext {
   }
 
   readonly lastRound = (): RoundReport | undefined => this.last
+
+  /** Queues a round behind the commands already waiting (what the timer does), and waits for it. */
+  async runRound (): Promise<RoundReport> {
+    const control = this.control
+    if (control === undefined) throw new Error('the service is not listening')
+    return await control.enqueue(async () => await this.round())
+  }
 
   /** One round (see the top of this file); runs in the command queue when the timer starts it. */
   async round (): Promise<RoundReport> {

@@ -35,7 +35,7 @@ export class Upkeep {
   /** the last round's report, for status */
   last: UpkeepReport | undefined
 
-  constructor (private readonly home: Home, private readonly net: NetworkNode, private readonly settings: Settings, roundMs: number) {
+  constructor (private readonly home: Home, private readonly net: NetworkNode, private readonly settings: Settings, roundMs: number, private readonly now: () => number = net.now) {
     const online = (peer: string): boolean => { try { return net.node.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } }
     this.auditor = new Auditor(home.repo.index, {
       online,
@@ -47,7 +47,8 @@ export class Upkeep {
         ...(settings.auditBytesPerHour !== undefined ? { maxBytesPerHour: settings.auditBytesPerHour } : {}),
         // damage reports are asked for a few times per audit interval
         reportsEveryMs: Math.min(3600_000, (settings.auditIntervalMs ?? 24 * 3600_000) / 4)
-      }
+      },
+      now: this.now
     })
     const perRound = Math.max(1024 * 1024, Math.round((settings.scrubBytesPerHour ?? DEFAULT_SCRUB_BYTES_PER_HOUR) * roundMs / 3600_000))
     this.scrubber = new Scrubber(async () => await net.heldStores(), net.proofs, perRound)
@@ -59,7 +60,7 @@ export class Upkeep {
     this.repairer ??= new Repairer(group, {
       online: (peer) => { try { return this.net.node.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } },
       isMember: (peer) => this.net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
-    }, { policy: { ...(this.settings.offlineGraceMs !== undefined ? { offlineGraceMs: this.settings.offlineGraceMs } : {}) } })
+    }, { policy: { ...(this.settings.offlineGraceMs !== undefined ? { offlineGraceMs: this.settings.offlineGraceMs } : {}) }, now: this.now })
     return this.repairer
   }
 
@@ -70,8 +71,8 @@ export class Upkeep {
 
   /** One round; no new challenge or repair starts after `budgetMs`; `signal` aborts outright. */
   async round (budgetMs = 30_000, signal?: AbortSignal): Promise<UpkeepReport> {
-    const until = Date.now() + budgetMs
-    const report: UpkeepReport = { at: new Date().toISOString(), committed: 0, errors: [] }
+    const until = this.now() + budgetMs
+    const report: UpkeepReport = { at: new Date(this.now()).toISOString(), committed: 0, errors: [] }
     const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
       try { await fn() } catch (err: unknown) {
         if (signal?.aborted === true) throw err
@@ -80,7 +81,7 @@ export class Upkeep {
     }
     const group = this.home.group
     if (group !== undefined && this.net.roster !== null) {
-      await step('commitments', async () => { report.committed = await commitPlacedPacks(group, 8, signal !== undefined ? { signal } : {}) })
+      await step('commitments', async () => { report.committed = await commitPlacedPacks(group, 8, { ...(signal !== undefined ? { signal } : {}), now: this.now() }) })
       await step('audit', async () => { report.audit = await this.auditor.round(signal, until - budgetMs / 2) })
       await step('repair', async () => {
         const repairer = this.repairerFor()

@@ -33,6 +33,8 @@ export interface PeerDirectory {
   storeFor: (peerId: string) => ShareStore
   /** why no friend can take a share now, in words for the user (null when some can) */
   whyLocal?: () => string | null
+  /** the group's clock (commitments are dated with it unless `init.now` says otherwise) */
+  now?: () => number
 }
 
 export interface ErasurePackStoreInit {
@@ -78,7 +80,7 @@ export class ErasurePackStore implements PackStore {
   ) {
     this.localPacks = new SingleStorePackStore(local)
     this.description = `group (local: ${local.id})`
-    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? Date.now }
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now }
   }
 
   /** Peers of other people that answer now and offer space. */

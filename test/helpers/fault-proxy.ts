@@ -1,0 +1,140 @@
+/**
+ * A TCP proxy in front of one node's listener that injects the faults of real links into the
+ * connections it carries: resets, stalls, delays, corruption and cuts. Nodes dial from their own
+ * loopback address (127.0.0.x), so a proxy knows which node dialled it and can fault the traffic of
+ * one node in both directions: what others send it (its own proxy) and what it sends others (theirs).
+ * Bytes corrupted here fail Noise's authentication, so the node sees what it sees on a bad link: a
+ * connection that dies. Random choices come from a seeded generator: a failing run can be repeated.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net'
+
+export interface Faults {
+  /** probability, per chunk carried, that both sides get a TCP reset */
+  reset?: number
+  /** probability, per chunk, that one byte of it is flipped (Noise then drops the connection) */
+  corrupt?: number
+  /** every chunk waits this long before it is forwarded (latency) */
+  delayMs?: number
+  /** nothing is forwarded while true (a suspended laptop, a peer that stalls); new connections hang too */
+  stall?: boolean
+  /** refuse new connections (the node is unreachable) */
+  refuse?: boolean
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same faults. */
+export function seededRandom (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+interface Pair { client: Socket, upstream: Socket, source: string, bytes: number }
+
+export class FaultProxy {
+  private server: Server | undefined
+  private readonly pairs = new Set<Pair>()
+  /** counters, for tests that check what happened */
+  readonly stats = { connections: 0, resets: 0, corrupted: 0, refused: 0 }
+  port = 0
+
+  /**
+   * @param target the node's real listener
+   * @param faultsFor the faults that apply to a connection from `source` (the dialler's address)
+   */
+  constructor (
+    private readonly target: { host: string, port: number },
+    private readonly faultsFor: (source: string) => Faults,
+    private readonly random: () => number
+  ) {}
+
+  async start (host = '127.0.0.1'): Promise<void> {
+    this.server = createServer((client) => { this.accept(client) })
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject)
+      this.server?.listen(0, host, () => resolve())
+    })
+    const addr = this.server.address()
+    if (addr === null || typeof addr === 'string') throw new Error('the proxy has no TCP address')
+    this.port = addr.port
+  }
+
+  private accept (client: Socket): void {
+    const source = (client.remoteAddress ?? '').replace(/^::ffff:/, '')
+    if (this.faultsFor(source).refuse === true) {
+      this.stats.refused++
+      client.resetAndDestroy()
+      return
+    }
+    this.stats.connections++
+    const upstream = connect(this.target.port, this.target.host)
+    const pair: Pair = { client, upstream, source, bytes: 0 }
+    this.pairs.add(pair)
+    const end = (): void => {
+      this.pairs.delete(pair)
+      client.destroy()
+      upstream.destroy()
+    }
+    client.on('error', end)
+    upstream.on('error', end)
+    client.on('close', end)
+    upstream.on('close', end)
+    this.pipe(pair, client, upstream)
+    this.pipe(pair, upstream, client)
+  }
+
+  /** Forwards `from` to `to` chunk by chunk, in order, applying the faults in force for this pair. */
+  private pipe (pair: Pair, from: Socket, to: Socket): void {
+    let queue: Promise<void> = Promise.resolve()
+    from.on('data', (chunk: Buffer) => {
+      from.pause()
+      queue = queue.then(async () => {
+        await this.carry(pair, chunk, to)
+        if (!from.destroyed) from.resume()
+      })
+    })
+    from.on('end', () => { void queue.then(() => { if (!to.destroyed) to.end() }) })
+  }
+
+  private async carry (pair: Pair, chunk: Buffer, to: Socket): Promise<void> {
+    // a stall holds the bytes (and, through pause, everything behind them) until it is lifted
+    while (this.faultsFor(pair.source).stall === true && this.pairs.has(pair)) await new Promise(resolve => setTimeout(resolve, 20))
+    if (!this.pairs.has(pair) || to.destroyed) return
+    const f = this.faultsFor(pair.source)
+    if (f.delayMs !== undefined && f.delayMs > 0) await new Promise(resolve => setTimeout(resolve, f.delayMs))
+    if (f.reset !== undefined && this.random() < f.reset) {
+      this.stats.resets++
+      pair.client.resetAndDestroy()
+      pair.upstream.resetAndDestroy()
+      this.pairs.delete(pair)
+      return
+    }
+    let out = chunk
+    if (f.corrupt !== undefined && chunk.byteLength > 0 && this.random() < f.corrupt) {
+      this.stats.corrupted++
+      out = Buffer.from(chunk)
+      const i = Math.floor(this.random() * out.byteLength)
+      out[i] = (out[i] as number) ^ 0x5a
+    }
+    pair.bytes += out.byteLength
+    if (!to.destroyed) to.write(out)
+  }
+
+  /** Resets every connection it carries now (a router reboot, a laptop changing network). */
+  resetAll (): void {
+    for (const p of this.pairs) {
+      p.client.resetAndDestroy()
+      p.upstream.resetAndDestroy()
+    }
+    this.pairs.clear()
+  }
+
+  async stop (): Promise<void> {
+    this.resetAll()
+    await new Promise<void>(resolve => { if (this.server === undefined) resolve(); else this.server.close(() => resolve()) })
+  }
+}
