@@ -12,13 +12,15 @@ import { chooseScheme, planPlacement, planReplacements, type Candidate } from '.
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
+import { boundedList, type ListBounds } from './bounded-list.js'
+import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
-import { fetchAndDecode, type PackScheme } from './share-decoder.js'
+import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:group')
@@ -52,6 +54,8 @@ export interface ErasurePackStoreInit {
   scheme?: { k: number, m: number } | null
   /** the clock commitments are dated with. @default Date.now */
   now?: () => number
+  /** bounds of one peer's listing (bounded-list.ts). @default 120 s of waiting, 1,000,000 entries */
+  listBounds?: ListBounds
 }
 
 const LOCAL = 'local'
@@ -63,7 +67,7 @@ export class ErasurePackStore implements PackStore {
   readonly localPacks: SingleStorePackStore
   private readonly cache = new Map<string, Uint8Array>()
   /** holders found by listing peers (recovery) before they are in the index */
-  private readonly discovered = new Map<string, Map<number, string>>()
+  private readonly discovered = new Map<string, Array<[number, string]>>()
   /** erasure schemes learned from share headers (for packs indexed from a listing) */
   private readonly schemes = new Map<string, PackScheme>()
   /** share buffers of packs whose puts have all settled, for the next pack */
@@ -71,6 +75,7 @@ export class ErasurePackStore implements PackStore {
   readonly init: Required<ErasurePackStoreInit>
   /** tallies open now (a job's summary): each placed or kept pack is counted in all of them */
   private readonly tallies = new Set<PlacementTally>()
+  private readonly records: GroupRecords
 
   constructor (
     readonly local: ShareStore,
@@ -79,8 +84,9 @@ export class ErasurePackStore implements PackStore {
     init: ErasurePackStoreInit = {}
   ) {
     this.localPacks = new SingleStorePackStore(local)
+    this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {})
     this.description = `group (local: ${local.id})`
-    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now }
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {} }
   }
 
   /** Peers of other people that answer now and offer space. */
@@ -162,8 +168,11 @@ export class ErasurePackStore implements PackStore {
     return candidates.find(c => c.peerId === peer)?.personId ?? peer
   }
 
-  private holdersOf (id: PackId): Map<number, string> | undefined {
-    return this.index.getPlacement(id) ?? this.discovered.get(toHex(id))
+  /** Who holds which share: the index's placement, else every claim a listing made (recovery). */
+  private holdersOf (id: PackId): Array<[number, string]> | undefined {
+    const placed = this.index.getPlacement(id)
+    if (placed !== undefined) return [...placed]
+    return this.discovered.get(toHex(id))
   }
 
   /** The share store of a holder as the index names it (`local` or `peer:<id>`). */
@@ -177,7 +186,7 @@ export class ErasurePackStore implements PackStore {
     if (cached !== undefined) return cached
     const holders = this.holdersOf(id)
     let pack: Uint8Array
-    if (holders === undefined || (holders.size === 1 && holders.get(0) === LOCAL)) {
+    if (holders === undefined || isLocal(holders)) {
       pack = await this.localPacks.getPack(id, options)
     } else {
       pack = await this.fetchAndDecode(id, holders, options)
@@ -188,7 +197,7 @@ export class ErasurePackStore implements PackStore {
   }
 
   /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
-  private async fetchAndDecode (id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<Uint8Array> {
+  private async fetchAndDecode (id: PackId, holders: HolderList, options?: AbortOptions): Promise<Uint8Array> {
     return (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
   }
 
@@ -197,10 +206,11 @@ export class ErasurePackStore implements PackStore {
    * scheme the index recorded is tried first; a holder whose answer does not belong to the pack is
    * counted as failing that share (its last challenge is marked failed, so repair replaces it).
    */
-  async fetchAndDecodeWithScheme (id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
+  async fetchAndDecodeWithScheme (id: PackId, holders: HolderList, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
     const d = await fetchAndDecode(id, holders, (h) => this.storeOf(h), this.expectedScheme(id), options)
     this.schemes.set(toHex(id), { k: d.k, m: d.m, packLength: d.packLength })
-    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, holders)
+    // recovery: the holders whose shares proved to be the pack's become its placement
+    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, d.good)
     for (const b of d.bad) await this.markFailed(id, b.index, b.holder, b.reason)
     return { pack: d.pack, k: d.k, m: d.m }
   }
@@ -224,7 +234,7 @@ export class ErasurePackStore implements PackStore {
 
   async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
     const holders = this.holdersOf(id)
-    if (holders === undefined || (holders.size === 1 && holders.get(0) === LOCAL)) return await this.localPacks.getPackRange(id, offset, length, options)
+    if (holders === undefined || isLocal(holders)) return await this.localPacks.getPackRange(id, offset, length, options)
     const pack = await this.getPack(id, options)
     if (offset < 0 || offset + length > pack.byteLength) throw new CorruptDataError(`range [${offset}, ${offset + length}) outside pack ${toHex(id).slice(0, 16)}`)
     return pack.subarray(offset, offset + length)
@@ -237,7 +247,7 @@ export class ErasurePackStore implements PackStore {
     const learned = this.schemes.get(toHex(id))
     if (learned !== undefined) return learned.packLength
     const holders = this.holdersOf(id)
-    if (holders === undefined || holders.get(0) === LOCAL) return await this.localPacks.packSize(id, options)
+    if (holders === undefined || holders.some(([i, h]) => i === 0 && h === LOCAL)) return await this.localPacks.packSize(id, options)
     for (const [index, holder] of holders) {
       try {
         return decodeShareHeader(await this.storeOf(holder).getRange({ pack: id, index }, 0, SHARE_HEADER_BYTES, options)).packLength
@@ -251,12 +261,12 @@ export class ErasurePackStore implements PackStore {
   async hasPack (id: PackId, options?: AbortOptions): Promise<boolean> {
     const holders = this.holdersOf(id)
     if (holders === undefined) return await this.localPacks.hasPack(id, options)
-    return holders.size > 0
+    return holders.length > 0
   }
 
   async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
-    const holders = this.holdersOf(id) ?? new Map([[0, LOCAL]])
-    await Promise.all([...holders].map(async ([index, holder]) => {
+    const holders = this.holdersOf(id) ?? [[0, LOCAL]]
+    await Promise.all(holders.map(async ([index, holder]) => {
       if (holder.startsWith('peer:')) await this.release(holder.slice(5), { pack: id, index }, options)
       else await this.storeOf(holder).delete({ pack: id, index }, options).catch((err: unknown) => { log.error('cannot delete local share of pack %s: %s', toHex(id).slice(0, 16), errorMessage(err)) })
     }))
@@ -277,7 +287,12 @@ export class ErasurePackStore implements PackStore {
     }
   }
 
-  /** Local packs, then every share any peer holds for us (their holders are remembered for reading). */
+  /**
+   * Local packs, then every share any peer holds for us (their holders are remembered for reading).
+   * A peer's listing is its word: it is bounded (LIST_MAX_SHARES_PER_PEER entries, LIST_BUDGET_MS of
+   * waiting for it), so a peer that lists forever or drips its answer cannot hang the command; and
+   * every holder that claims a share is kept, so a peer claiming others' shares cannot hide them.
+   */
   async * listPacks (options?: AbortOptions): AsyncIterable<PackId> {
     const seen = new Set<string>()
     for await (const id of this.localPacks.listPacks(options)) {
@@ -285,79 +300,28 @@ export class ErasurePackStore implements PackStore {
       yield id
     }
     for (const c of this.onlineCandidates()) {
-      try {
-        for await (const ref of this.peers.storeFor(c.peerId).list(options)) {
-          // a copy whose delete is queued (a pruned pack a friend keeps under the retention policy, an
-          // old copy moved elsewhere) is not ours to find again: re-indexing it would let new snapshots
-          // use data that is about to go
-          if (this.index.audit.hasRelease(c.peerId, ref)) continue
-          const key = toHex(ref.pack)
-          let h = this.discovered.get(key)
-          if (h === undefined) { h = new Map(); this.discovered.set(key, h) }
-          h.set(ref.index, `peer:${c.peerId}`)
-          if (!seen.has(key)) { seen.add(key); yield asPackId(ref.pack) }
-        }
-      } catch (err: unknown) {
-        // an unreachable peer lists nothing; the others still answer
-        log('listing the shares on %s failed: %s', c.peerId, errorMessage(err))
+      const holder = `peer:${c.peerId}`
+      const store = this.peers.storeFor(c.peerId)
+      for await (const ref of boundedList((o) => store.list(o), `the shares on ${c.peerId}`, options, this.init.listBounds)) {
+        // a copy whose delete is queued (a pruned pack a friend keeps under the retention policy, an
+        // old copy moved elsewhere) is not ours to find again: re-indexing it would let new snapshots
+        // use data that is about to go
+        if (this.index.audit.hasRelease(c.peerId, ref)) continue
+        const key = toHex(ref.pack)
+        let h = this.discovered.get(key)
+        if (h === undefined) { h = []; this.discovered.set(key, h) }
+        if (!h.some(([i, p]) => i === ref.index && p === holder)) h.push([ref.index, holder])
+        if (!seen.has(key)) { seen.add(key); yield asPackId(ref.pack) }
       }
     }
   }
 
-  /**
-   * Records go to the local store and to every reachable peer (the head is replicated to all); the
-   * open tallies learn on how many people it landed. A peer that missed it gets it from
-   * `syncRecords` on a later round.
-   */
-  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
-    await this.local.putRecord(id, data, options)
-    const candidates = this.onlineCandidates()
-    const people = new Set<string>()
-    await Promise.all(candidates.map(async c => {
-      try {
-        await this.peers.storeFor(c.peerId).putRecord(id, data, options)
-        people.add(c.personId)
-      } catch (err: unknown) {
-        log('snapshot record %s not stored on %s (sent again on a later round): %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
-      }
-    }))
-    for (const t of this.tallies) t.recordStored(people.size)
-  }
-
-  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
-    const errors: string[] = []
-    try { return await this.local.getRecord(id, options) } catch (err: unknown) { errors.push(`local: ${errorMessage(err)}`) }
-    for (const c of this.onlineCandidates()) {
-      try { return await this.peers.storeFor(c.peerId).getRecord(id, options) } catch (err: unknown) { errors.push(`${c.peerId}: ${errorMessage(err)}`) }
-    }
-    throw new NotFoundError(`snapshot record ${toHex(id).slice(0, 16)} is neither local nor on any reachable peer (${errors.join('; ')})`)
-  }
-
-  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
-    await this.local.deleteRecord(id, options)
-    await Promise.all(this.onlineCandidates().map(async c => {
-      await this.peers.storeFor(c.peerId).deleteRecord(id, options).catch((err: unknown) => {
-        log.error('snapshot record %s not deleted on %s: %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
-      })
-    }))
-  }
-
-  async * listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> {
-    const seen = new Set<string>()
-    const sources: ShareStore[] = [this.local, ...this.onlineCandidates().map(c => this.peers.storeFor(c.peerId))]
-    for (const s of sources) {
-      try {
-        for await (const id of s.listRecords(options)) {
-          const key = toHex(id)
-          if (seen.has(key)) continue
-          seen.add(key)
-          yield id
-        }
-      } catch (err: unknown) {
-        log('listing the snapshot records on %s failed: %s', s.id, errorMessage(err))
-      }
-    }
-  }
+  // snapshot records: group-records.ts
+  async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> { await this.records.put(id, data, options) }
+  async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> { return await this.records.get(id, options) }
+  async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> { await this.records.delete(id, options) }
+  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> { return this.records.list(options) }
+  async syncRecords (options?: AbortOptions): Promise<number> { return await this.records.sync(options) }
 
   dropCaches (): void {
     this.cache.clear()
@@ -368,29 +332,6 @@ export class ErasurePackStore implements PackStore {
   packScheme (id: PackId): { k: number, m: number } | undefined {
     const s = this.schemes.get(toHex(id))
     return s === undefined ? undefined : { k: s.k, m: s.m }
-  }
-
-  /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
-  async syncRecords (options?: AbortOptions): Promise<number> {
-    const local: Uint8Array[] = []
-    for await (const id of this.local.listRecords(options)) local.push(id)
-    let sent = 0
-    for (const c of this.onlineCandidates()) {
-      const store = this.peers.storeFor(c.peerId)
-      try {
-        const theirs = new Set<string>()
-        for await (const id of store.listRecords(options)) theirs.add(toHex(id))
-        for (const id of local) {
-          if (theirs.has(toHex(id))) continue
-          await store.putRecord(id, await this.local.getRecord(id, options), options)
-          sent++
-        }
-      } catch (err: unknown) {
-        // unreachable now: next time
-        log('records not synced to %s: %s', c.peerId, errorMessage(err))
-      }
-    }
-    return sent
   }
 
   /** Repair from zero: see group-repair.ts placeLocalPacks. */
@@ -405,4 +346,9 @@ export class ErasurePackStore implements PackStore {
 
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
   async close (): Promise<void> { await this.local.close() }
+}
+
+/** Whether the holders say "this disk only" (the embedded default's placement). */
+function isLocal (holders: ReadonlyArray<readonly [number, string]>): boolean {
+  return holders.length === 1 && holders[0]?.[0] === 0 && holders[0]?.[1] === LOCAL
 }

@@ -5,8 +5,10 @@
  * (k, m, packLength), and any group that reaches its k is decoded; only a pack whose BLAKE3 is the pack
  * id is accepted. So a holder that answers at once with a forged header (k = 1, a tiny packLength)
  * cannot fix the scheme for the others and block the read: its group fails to decode, the honest one
- * succeeds. Holders whose share does not belong to the decoded pack are reported (`bad`), so that the
- * caller can count them as failing (repair then replaces their share).
+ * succeeds. Several holders may claim one share index (a listing during recovery is their word too):
+ * each claim is asked, and differing answers for one index are alternatives the decoder tries.
+ * Holders whose answer does not belong to the decoded pack are reported (`bad`), so that the caller
+ * can count them as failing (repair then replaces their share).
  */
 import { CorruptDataError, NotEnoughSharesError, errorMessage } from '../errors.js'
 import { contentHash } from '../crypto/index.js'
@@ -20,79 +22,90 @@ import { encodeShares } from './shares.js'
 /** The scheme of a pack: what the index recorded when it was placed, or what a verified decode found. */
 export interface PackScheme { k: number, m: number, packLength: number }
 
+/** Who is asked for which share: (share index, holder) pairs; one index may have several holders. */
+export type HolderList = Iterable<readonly [number, string]>
+
 export interface DecodedPack extends PackScheme {
   pack: Uint8Array
+  /** for each share index used or confirmed, a holder whose share is the pack's */
+  good: Map<number, string>
   /** holders whose answer does not belong to the pack: a forged or damaged share, another scheme */
   bad: Array<{ index: number, holder: string, reason: string }>
 }
 
-/** Decode attempts (k-subsets tried) per group at most: a bound on the work forged shares can cause. */
+/** Decode attempts per group at most: a bound on the work that forged shares can cause. */
 const MAX_ATTEMPTS_PER_GROUP = 64
 
-interface Group extends PackScheme { shards: Map<number, Uint8Array>, attempts: number, failed: boolean }
+interface Answer { holder: string, shard: Uint8Array }
+interface Group extends PackScheme { answers: Map<number, Answer[]>, attempts: number, failed: boolean }
 
 /**
- * Fetches the shares of `id` from `holders` (share index → holder name) and decodes the pack. With
- * `expected`, a group with that scheme is tried first, and only once it cannot decode are the others
- * (the index may be older than the placement). Throws NotEnoughSharesError when no group reaches its
- * k, CorruptDataError when every group that did fails to decode to the pack.
+ * Fetches the shares of `id` from `holders` and decodes the pack. With `expected`, the group with that
+ * scheme is decoded while holders still answer; the others only once every holder has answered and
+ * that one could not decode (the index may be older than the placement). Throws NotEnoughSharesError
+ * when no group reaches its k, CorruptDataError when every group that did fails to decode to the pack.
  */
 export async function fetchAndDecode (
-  id: PackId, holders: ReadonlyMap<number, string>, storeOf: (holder: string) => ShareStore,
+  id: PackId, holders: HolderList, storeOf: (holder: string) => ShareStore,
   expected: PackScheme | undefined, options?: AbortOptions
 ): Promise<DecodedPack> {
+  const asked = uniquePairs(holders)
   const errors: string[] = []
   const groups = new Map<string, Group>()
-  const sources = new Map<number, string>()
   const stop = new AbortController()
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, stop.signal]) : stop.signal
   const keyOf = (s: PackScheme): string => `${s.k}+${s.m}/${s.packLength}`
   const expectedKey = expected !== undefined ? keyOf(expected) : undefined
-  let found: { pack: Uint8Array, group: Group } | undefined
-  let pending = holders.size
+  let found: { pack: Uint8Array, group: Group, used: Map<number, Answer> } | undefined
+  let pending = asked.length
   // decode attempts run one at a time, in arrival order
   let decoding: Promise<void> = Promise.resolve()
 
-  const tryDecode = async (key: string, g: Group, subset: number[]): Promise<void> => {
+  const tryDecode = async (key: string, g: Group, choice: Map<number, Answer>): Promise<void> => {
     g.attempts++
+    const label = [...choice.keys()].join(',')
     try {
-      const pack = await decodeShards(new Map(subset.map(i => [i, g.shards.get(i) as Uint8Array])), { k: g.k, m: g.m }, g.packLength)
-      if (equalBytes(contentHash(pack), id)) { found = { pack, group: g }; return }
-      errors.push(`shares ${subset.join(',')} as ${key} decode to another pack`)
+      const pack = await decodeShards(new Map([...choice].map(([i, a]) => [i, a.shard])), { k: g.k, m: g.m }, g.packLength)
+      if (equalBytes(contentHash(pack), id)) { found = { pack, group: g, used: choice }; return }
+      errors.push(`shares ${label} as ${key} decode to another pack`)
     } catch (err: unknown) {
-      errors.push(`shares ${subset.join(',')} as ${key}: ${errorMessage(err)}`)
+      errors.push(`shares ${label} as ${key}: ${errorMessage(err)}`)
     }
     g.failed = true
   }
-  /** Tries the k-subsets that include the share just arrived (together they cover every subset). */
-  const onArrival = async (key: string, g: Group, newest: number): Promise<void> => {
-    if (found !== undefined || g.shards.size < g.k) return
-    // another scheme than the index's waits until that one has had every answer
-    if (expectedKey !== undefined && key !== expectedKey) return
-    const others = [...g.shards.keys()].filter(i => i !== newest).sort((a, b) => a - b)
-    for (const subset of kSubsets(others, g.k - 1, [newest])) {
+  const tryAll = async (key: string, g: Group, choices: Iterable<Map<number, Answer>>): Promise<void> => {
+    for (const choice of choices) {
       if (found !== undefined || g.attempts >= MAX_ATTEMPTS_PER_GROUP) return
-      await tryDecode(key, g, subset)
+      await tryDecode(key, g, choice)
     }
   }
 
   await new Promise<void>((resolve) => {
     if (pending === 0) { resolve(); return }
     const settle = (): void => { if (--pending === 0) void decoding.then(() => resolve()) }
-    for (const [index, holder] of holders) {
+    for (const [index, holder] of asked) {
       storeOf(holder).get({ pack: id, index }, { signal }).then(share => {
         const h = decodeShareHeader(share)
         const shard = share.subarray(SHARE_HEADER_BYTES)
         if (!equalBytes(h.packId, id) || h.index !== index || !equalBytes(contentHash(shard), h.dataHash)) throw new CorruptDataError('share does not match its header')
-        const scheme = { k: h.k, m: h.m, packLength: h.packLength }
-        const key = keyOf(scheme)
+        const key = keyOf(h)
         let g = groups.get(key)
-        if (g === undefined) { g = { ...scheme, shards: new Map(), attempts: 0, failed: false }; groups.set(key, g) }
-        g.shards.set(index, shard)
-        sources.set(index, holder)
+        if (g === undefined) { g = { k: h.k, m: h.m, packLength: h.packLength, answers: new Map(), attempts: 0, failed: false }; groups.set(key, g) }
+        const answers = g.answers.get(index) ?? []
+        g.answers.set(index, answers)
+        // the same bytes from a second holder add nothing to try
+        if (answers.some(a => equalBytes(a.shard, shard))) { answers.push({ holder, shard }); return }
+        const answer = { holder, shard }
+        answers.push(answer)
         const group = g
-        // the first k that decode end the read: slower holders are not waited for
-        decoding = decoding.then(async () => { await onArrival(key, group, index); if (found !== undefined) resolve() })
+        decoding = decoding.then(async () => {
+          // another scheme than the index's waits until that one has had every answer
+          if (found !== undefined || group.answers.size < group.k || (expectedKey !== undefined && key !== expectedKey)) return
+          // every choice with this answer and k - 1 other indexes: together they cover every choice
+          await tryAll(key, group, choices(group, group.k, index, answer))
+          // the first k that decode end the read: slower holders are not waited for
+          if (found !== undefined) resolve()
+        })
       }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(settle)
     }
   })
@@ -100,43 +113,93 @@ export async function fetchAndDecode (
   // every holder answered and the index's scheme (if any) did not decode: the other groups' turn
   for (const [key, g] of groups) {
     if (found !== undefined) break
-    if (key === expectedKey || g.shards.size < g.k) continue
-    for (const subset of kSubsets([...g.shards.keys()].sort((a, b) => a - b), g.k, [])) {
-      if (found !== undefined || g.attempts >= MAX_ATTEMPTS_PER_GROUP) break
-      await tryDecode(key, g, subset)
-    }
+    if (key === expectedKey || g.answers.size < g.k) continue
+    await tryAll(key, g, choices(g, g.k))
   }
   stop.abort()
   if (found === undefined) {
-    const best = [...groups.values()].sort((a, b) => b.shards.size - a.shards.size)[0]
-    if (best === undefined || best.shards.size < best.k) {
+    const best = [...groups.values()].sort((a, b) => b.answers.size - a.answers.size)[0]
+    if (best === undefined || best.answers.size < best.k) {
       const k = expected?.k ?? best?.k
-      throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${best?.shards.size ?? 0} of the ${k ?? 'needed'} shares could be read (${holders.size} holders asked): ${errors.join('; ')}`)
+      throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${best?.answers.size ?? 0} of the ${k ?? 'needed'} shares could be read (${asked.length} holders asked): ${errors.join('; ')}`)
     }
-    throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)}: no set of shares from its ${sources.size} answering holders decodes to the pack (forged or damaged shares): ${errors.join('; ')}`)
+    throw new CorruptDataError(`pack ${toHex(id).slice(0, 16)}: no set of shares from its answering holders decodes to the pack (forged or damaged shares): ${errors.join('; ')}`)
   }
-  const { pack, group } = found
+  return await judge(id, found.pack, found.group, found.used, groups, keyOf)
+}
+
+/** Sorts every answer into good (its share is the pack's) and bad. */
+async function judge (
+  id: PackId, pack: Uint8Array, group: Group, used: Map<number, Answer>, groups: Map<string, Group>, keyOf: (s: PackScheme) => string
+): Promise<DecodedPack> {
+  const good = new Map<number, string>()
   const bad: DecodedPack['bad'] = []
   for (const [key, g] of groups) {
     if (g === group) continue
-    for (const index of g.shards.keys()) bad.push({ index, holder: sources.get(index) as string, reason: `its share states scheme ${key}, the pack is ${group.k}+${group.m}/${group.packLength}` })
+    for (const [index, answers] of g.answers) {
+      for (const a of answers) bad.push({ index, holder: a.holder, reason: `its share states scheme ${key}, the pack is ${keyOf(group)}` })
+    }
   }
-  // a share of the right scheme that took part in a failed attempt may itself be forged: compare
-  // every share that arrived with the one the pack encodes to (only then: it costs an encode)
-  if (group.failed) {
-    const expectedShares = await encodeShares(id, pack, group.k, group.m)
-    for (const [index, shard] of group.shards) {
-      const want = expectedShares[index]
-      if (want === undefined || !equalBytes(want.subarray(SHARE_HEADER_BYTES), shard)) {
-        bad.push({ index, holder: sources.get(index) as string, reason: 'its share does not belong to the pack (forged or damaged)' })
+  const alternatives = [...group.answers.values()].some(a => distinct(a).length > 1)
+  if (!group.failed && !alternatives) {
+    // every answer of the group took part in no failed attempt and none disagrees: all are the pack's
+    for (const [index, answers] of group.answers) good.set(index, (answers[0] as Answer).holder)
+  } else {
+    // some answer may be forged: compare each with the share the pack encodes to (costs an encode)
+    const want = await encodeShares(id, pack, group.k, group.m)
+    for (const [index, answers] of group.answers) {
+      const expected = want[index]?.subarray(SHARE_HEADER_BYTES)
+      for (const a of answers) {
+        if (expected !== undefined && equalBytes(expected, a.shard)) { if (!good.has(index)) good.set(index, a.holder) } else bad.push({ index, holder: a.holder, reason: 'its share does not belong to the pack (forged or damaged)' })
       }
     }
   }
-  return { pack, k: group.k, m: group.m, packLength: group.packLength, bad }
+  for (const [index, a] of used) if (!good.has(index)) good.set(index, a.holder)
+  return { pack, k: group.k, m: group.m, packLength: group.packLength, good, bad }
 }
 
-/** Every k-element subset of `items`, each with `tail` appended, in lexicographic order (lazily). */
-function * kSubsets<T> (items: readonly T[], k: number, tail: readonly T[], start = 0, prefix: T[] = []): Generator<T[]> {
-  if (prefix.length === k) { yield [...prefix, ...tail]; return }
-  for (let i = start; i <= items.length - (k - prefix.length); i++) yield * kSubsets(items, k, tail, i + 1, [...prefix, items[i] as T])
+/** One answer per distinct share bytes (several holders may give the same). */
+function distinct (answers: readonly Answer[]): Answer[] {
+  const out: Answer[] = []
+  for (const a of answers) if (!out.some(o => equalBytes(o.shard, a.shard))) out.push(a)
+  return out
+}
+
+function uniquePairs (holders: HolderList): Array<[number, string]> {
+  const seen = new Set<string>()
+  const out: Array<[number, string]> = []
+  for (const [i, h] of holders) {
+    const key = `${i}@${h}`
+    if (!seen.has(key)) { seen.add(key); out.push([i, h]) }
+  }
+  return out
+}
+
+/**
+ * Choices of k answers with distinct indexes, lazily: with `fixed`, those that use that answer for its
+ * index, else all. The alternatives of one index (several holders disagreeing) multiply the choices;
+ * the caller's attempt bound keeps that finite.
+ */
+function * choices (g: Group, k: number, fixedIndex?: number, fixed?: Answer): Generator<Map<number, Answer>> {
+  const indexes = [...g.answers.keys()].filter(i => i !== fixedIndex).sort((a, b) => a - b)
+  const need = fixed !== undefined ? k - 1 : k
+  for (const subset of kSubsets(indexes, need)) {
+    for (const picked of product(subset.map(i => distinct(g.answers.get(i) ?? []).map(a => [i, a] as const)))) {
+      const m = new Map<number, Answer>(picked)
+      if (fixed !== undefined && fixedIndex !== undefined) m.set(fixedIndex, fixed)
+      yield m
+    }
+  }
+}
+
+/** Every k-element subset of `items`, in lexicographic order (lazily). */
+function * kSubsets<T> (items: readonly T[], k: number, start = 0, prefix: T[] = []): Generator<T[]> {
+  if (prefix.length === k) { yield prefix; return }
+  for (let i = start; i <= items.length - (k - prefix.length); i++) yield * kSubsets(items, k, i + 1, [...prefix, items[i] as T])
+}
+
+/** The cartesian product of lists, lazily. */
+function * product<T> (lists: ReadonlyArray<readonly T[]>, at = 0, prefix: T[] = []): Generator<T[]> {
+  if (at === lists.length) { yield prefix; return }
+  for (const x of lists[at] ?? []) yield * product(lists, at + 1, [...prefix, x])
 }

@@ -1,8 +1,10 @@
 /**
- * A holder that lies on read (issue 11, finding 1): it answers `get` at once with a forged share
- * whose header claims another scheme (k = 1, a tiny pack), or with garbage under the right header.
- * Reads must still decode from the honest holders, with the index's scheme and without it
- * (recovery), and the liar's share must count as failing so that repair replaces it.
+ * Holders that lie (issue 11, findings 1 and 7): one answers `get` at once with a forged share whose
+ * header claims another scheme (k = 1, a tiny pack), or with garbage under the right header; one
+ * lists forever, or drips its listing; one claims shares it does not hold; one answers a snapshot
+ * record with garbage. Reads must still decode from the honest holders, with the index's scheme and
+ * without it (recovery), listings must end, and a liar's share must count as failing so that repair
+ * replaces it.
  */
 import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -20,14 +22,23 @@ import { concatBytes } from '../../../src/util/bytes.js'
 const PEERS = ['A', 'B', 'C', 'D', 'E']
 const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
 
-/** A store whose `get` answers `lie(ref)` at once when it returns bytes; honest answers come 20 ms later. */
-function lying (inner: MemoryShareStore, lie: (ref: ShareRef, real: Uint8Array) => Uint8Array | undefined): ShareStore {
+/** What a lying store does instead of answering honestly (undefined: answer honestly). */
+interface Lies {
+  get?: (ref: ShareRef, real: Uint8Array) => Uint8Array | undefined
+  list?: (real: AsyncIterable<ShareRef>) => AsyncIterable<ShareRef>
+  getRecord?: (id: Uint8Array) => Uint8Array
+}
+
+/** A store whose `get` answers `lies.get(ref)` at once when it returns bytes; honest answers come 20 ms later. */
+function lying (inner: MemoryShareStore, lies: Lies): ShareStore {
   return new Proxy(inner, {
     get (target, prop, receiver) {
+      if (prop === 'list' && lies.list !== undefined) return (options?: { signal?: AbortSignal }) => (lies.list as NonNullable<Lies['list']>)(target.list(options))
+      if (prop === 'getRecord' && lies.getRecord !== undefined) return async (id: Uint8Array) => (lies.getRecord as NonNullable<Lies['getRecord']>)(id)
       if (prop !== 'get') return Reflect.get(target, prop, receiver) as unknown
       return async (ref: ShareRef, options?: { signal?: AbortSignal }): Promise<Uint8Array> => {
-        const real = await target.get(ref, options)
-        const forged = lie(ref, real)
+        const real = await target.get(ref, options).catch(() => new Uint8Array(0))
+        const forged = lies.get?.(ref, real)
         if (forged !== undefined) return forged
         await new Promise(resolve => setTimeout(resolve, 20))
         return real
@@ -55,20 +66,22 @@ describe('ErasurePackStore: a holder that forges shares on read', () => {
   let stores: Map<string, MemoryShareStore>
   let liar: string | undefined
   let forge: (id: PackId, ref: ShareRef, real: Uint8Array) => Uint8Array
-  const open = (ix: IndexDb): ErasurePackStore => new ErasurePackStore(new MemoryShareStore('local'), {
+  let lies: Lies = {}
+  const open = (ix: IndexDb, local = new MemoryShareStore('local')): ErasurePackStore => new ErasurePackStore(local, {
     ownPersonId: 'me',
     candidates: () => PEERS.map(cand),
     storeFor: (p: string) => {
       const s = stores.get(p) as MemoryShareStore
-      return lying(s, (ref, real) => (p === liar ? forge(asPackId(ref.pack), ref, real) : undefined))
+      return lying(s, p === liar ? { get: (ref, real) => forge(asPackId(ref.pack), ref, real), ...lies } : {})
     }
-  }, ix, { scheme: { k: 2, m: 3 } })
+  }, ix, { scheme: { k: 2, m: 3 }, listBounds: { budgetMs: 300, maxEntries: 5000 } })
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-forged-'))
     index = IndexDb.open(join(dir, 'index'))
     stores = new Map(PEERS.map(p => [p, new MemoryShareStore(p)]))
     liar = undefined
+    lies = {}
   })
   afterEach(async () => {
     await index.close()
@@ -134,5 +147,73 @@ describe('ErasurePackStore: a holder that forges shares on read', () => {
     const keep = new Set([liar, ([...placement][1] as [number, string])[1].replace(/^peer:/, '')])
     for (const p of PEERS) if (!keep.has(p)) stores.set(p, new MemoryShareStore(p))
     await assert.rejects(store.getPack(id), /ERR_NOT_ENOUGH_SHARES|shares could be read|decodes to the pack/)
+  })
+
+  it('a peer that lists forever, or drips its listing, cannot hang a command: the others are listed', async () => {
+    const store = open(index)
+    forge = (_id, _ref, real) => real
+    const { id } = await placed(store)
+    const fresh = IndexDb.open(join(dir, 'index-endless'))
+    try {
+      lies = {
+        async * list () { while (true) yield { pack: asPackId(randomBytes(32)), index: 0 } }
+      }
+      const endless = open(fresh)
+      const listed = new Set<string>()
+      for await (const p of endless.listPacks()) listed.add(Buffer.from(p).toString('hex'))
+      assert.ok(listed.has(Buffer.from(id).toString('hex')), 'the honest holders\' pack is listed')
+      assert.ok(listed.size <= 5001 + 1, `at most the bound of the liar's entries, got ${listed.size}`)
+      lies = {
+        async * list () { yield { pack: asPackId(randomBytes(32)), index: 0 }; await new Promise(() => {}) }
+      }
+      const drip = open(fresh)
+      const started = Date.now()
+      const dripped = new Set<string>()
+      for await (const p of drip.listPacks()) dripped.add(Buffer.from(p).toString('hex'))
+      assert.ok(dripped.has(Buffer.from(id).toString('hex')))
+      assert.ok(Date.now() - started < 5_000, 'the stalled listing was cut off at its budget')
+    } finally {
+      await fresh.close()
+    }
+  })
+
+  it('a peer that claims every share of a pack it does not hold cannot hide it (recovery)', async () => {
+    const store = open(index)
+    forge = (_id, _ref, real) => real
+    const { id, pack } = await placed(store)
+    // the liar lists every index of the pack and answers each with garbage under a right-looking header
+    const real = await (stores.get(liar as string) as MemoryShareStore).get({ pack: id, index: [...(index.getPlacement(id) as Map<number, string>)][0]?.[0] as number })
+    const h = decodeShareHeader(real)
+    lies = {
+      async * list (honest) { for await (const r of honest) yield r; for (let i = 0; i < 5; i++) yield { pack: id, index: i } }
+    }
+    forge = (fid, ref) => {
+      const data = randomBytes(real.byteLength - SHARE_HEADER_BYTES)
+      return concatBytes([encodeShareHeader({ ...h, packId: fid, index: ref.index, dataHash: contentHash(data) }), data])
+    }
+    const fresh = IndexDb.open(join(dir, 'index-claims'))
+    try {
+      const recovered = open(fresh)
+      for await (const _ of recovered.listPacks()) { /* discover holders */ }
+      assert.deepEqual(Buffer.from(await recovered.getPack(id)), Buffer.from(pack))
+      // the placement recorded is the honest holders'
+      for (const [, holder] of fresh.getPlacement(id) as Map<number, string>) assert.notEqual(holder, `peer:${liar as string}`)
+    } finally {
+      await fresh.close()
+    }
+  })
+
+  it('a peer that answers a snapshot record with garbage cannot hide it: the next holder is asked', async () => {
+    const local = new MemoryShareStore('local')
+    const store = open(index, local)
+    forge = (_id, _ref, real) => real
+    await placed(store)
+    const record = randomBytes(300)
+    const rid = contentHash(record)
+    await store.putRecord(rid, record)
+    await local.deleteRecord(rid)
+    lies = { getRecord: () => randomBytes(300) }
+    const again = open(index, local)
+    assert.deepEqual(Buffer.from(await again.getRecord(rid)), Buffer.from(record))
   })
 })

@@ -1,0 +1,112 @@
+/**
+ * Snapshot records in a group (docs/network.md §9.2): each is kept on this disk and on every reachable
+ * persister (the head is everyone's), read from whichever holder answers with the right bytes, and
+ * sent again to peers that missed it (`sync`, every daemon round).
+ */
+import { NotFoundError, errorMessage } from '../errors.js'
+import { contentHash } from '../crypto/index.js'
+import type { Candidate } from '../placement/index.js'
+import type { AbortOptions, ShareStore } from '../store/index.js'
+import { equalBytes, toHex } from '../util/bytes.js'
+import { scopedLogger } from '../util/log.js'
+import { boundedList, type ListBounds } from './bounded-list.js'
+import type { PlacementTally } from './placement-tally.js'
+
+const log = scopedLogger('repo:group')
+
+export class GroupRecords {
+  constructor (
+    private readonly local: ShareStore,
+    private readonly online: () => Candidate[],
+    private readonly storeFor: (peerId: string) => ShareStore,
+    /** the pack store's open tallies: they learn on how many people a record landed */
+    private readonly tallies: ReadonlySet<PlacementTally>,
+    private readonly bounds: ListBounds = {}
+  ) {}
+
+  /**
+   * Records go to the local store and to every reachable peer (the head is replicated to all); the
+   * open tallies learn on how many people it landed. A peer that missed it gets it from
+   * `syncRecords` on a later round.
+   */
+  async put (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.local.putRecord(id, data, options)
+    const candidates = this.online()
+    const people = new Set<string>()
+    await Promise.all(candidates.map(async c => {
+      try {
+        await this.storeFor(c.peerId).putRecord(id, data, options)
+        people.add(c.personId)
+      } catch (err: unknown) {
+        log('snapshot record %s not stored on %s (sent again on a later round): %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
+      }
+    }))
+    for (const t of this.tallies) t.recordStored(people.size)
+  }
+
+  /**
+   * A record from this disk, else from every reachable peer in turn until one answers bytes whose
+   * BLAKE3 is the record's id (a snapshot record is named by its hash): one holder answering garbage
+   * first cannot hide a snapshot the others hold.
+   */
+  async get (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {
+    const errors: string[] = []
+    const sources: Array<[string, ShareStore]> = [['local', this.local], ...this.online().map(c => [c.peerId, this.storeFor(c.peerId)] as [string, ShareStore])]
+    for (const [name, store] of sources) {
+      try {
+        const data = await store.getRecord(id, options)
+        if (equalBytes(contentHash(data), id)) return data
+        errors.push(`${name}: answered bytes that are not the record`)
+        log.error('snapshot record %s from %s is not the record (forged or damaged)', toHex(id).slice(0, 16), name)
+      } catch (err: unknown) {
+        errors.push(`${name}: ${errorMessage(err)}`)
+      }
+    }
+    throw new NotFoundError(`snapshot record ${toHex(id).slice(0, 16)} is neither local nor on any reachable peer (${errors.join('; ')})`)
+  }
+
+  async delete (id: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.local.deleteRecord(id, options)
+    await Promise.all(this.online().map(async c => {
+      await this.storeFor(c.peerId).deleteRecord(id, options).catch((err: unknown) => {
+        log.error('snapshot record %s not deleted on %s: %s', toHex(id).slice(0, 16), c.peerId, errorMessage(err))
+      })
+    }))
+  }
+
+  async * list (options?: AbortOptions): AsyncIterable<Uint8Array> {
+    const seen = new Set<string>()
+    const sources: ShareStore[] = [this.local, ...this.online().map(c => this.storeFor(c.peerId))]
+    for (const s of sources) {
+      for await (const id of boundedList((o) => s.listRecords(o), `the snapshot records on ${s.id}`, options, this.bounds)) {
+        const key = toHex(id)
+        if (seen.has(key)) continue
+        seen.add(key)
+        yield id
+      }
+    }
+  }
+
+  /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
+  async sync (options?: AbortOptions): Promise<number> {
+    const local: Uint8Array[] = []
+    for await (const id of this.local.listRecords(options)) local.push(id)
+    let sent = 0
+    for (const c of this.online()) {
+      const store = this.storeFor(c.peerId)
+      try {
+        const theirs = new Set<string>()
+        for await (const id of store.listRecords(options)) theirs.add(toHex(id))
+        for (const id of local) {
+          if (theirs.has(toHex(id))) continue
+          await store.putRecord(id, await this.local.getRecord(id, options), options)
+          sent++
+        }
+      } catch (err: unknown) {
+        // unreachable now: next time
+        log('records not synced to %s: %s', c.peerId, errorMessage(err))
+      }
+    }
+    return sent
+  }
+}
