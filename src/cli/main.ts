@@ -8,6 +8,8 @@ import { ExitCode } from './exit-codes.js'
 import { makeContext, type CommandContext, type DaemonServices, type GlobalOptions } from './context.js'
 import { printErr, printJson, type CliIo } from './io.js'
 import { VERSION } from './version.js'
+import { printable } from '../util/text.js'
+import { LOCAL_ONLY, commandOf } from './routing.js'
 import { registerInit } from './commands/init.js'
 import { registerBackup } from './commands/backup.js'
 import { registerInspect } from './commands/inspect.js'
@@ -64,6 +66,13 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
   if (daemon === undefined) {
     const forwarded = await maybeForward(argv, io)
     if (forwarded !== undefined) return forwarded
+  } else {
+    // the daemon never runs what creates an identity or another daemon, whoever sends it
+    const command = commandOf(argv)
+    if (command !== undefined && LOCAL_ONLY.has(command)) {
+      printErr(io, `p2pbak: \`${command}\` does not run inside the daemon; stop the daemon of this home first, or use another --home`)
+      return ExitCode.USAGE
+    }
   }
   try {
     await program.parseAsync([...argv], { from: 'user' })
@@ -78,20 +87,18 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
       printJson(io, { error: { code: isP2pbakError(err) ? err.code : 'ERR_INTERNAL', message: errorMessage(err) } })
     }
     if (isP2pbakError(err)) {
-      printErr(io, `p2pbak: ${err.message}`)
-      if (err instanceof PlacementFailedError) for (const e of err.errors) printErr(io, `  ${e.peer}: ${e.error}`)
+      // messages may carry a peer's words: no control characters reach the terminal
+      printErr(io, `p2pbak: ${printable(err.message)}`)
+      if (err instanceof PlacementFailedError) for (const e of err.errors) printErr(io, `  ${printable(e.peer)}: ${printable(e.error)}`)
     } else if (code === ExitCode.CANCELLED) {
       printErr(io, 'p2pbak: cancelled')
     } else {
       // not one of ours: a bug or an unexpected system error; show everything
-      printErr(io, `p2pbak: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+      printErr(io, `p2pbak: unexpected error: ${printable(err instanceof Error ? (err.stack ?? err.message) : String(err))}`)
     }
     return code
   }
 }
-
-/** Commands that never go to a daemon: they create the identity or are the daemon. */
-const LOCAL_ONLY = new Set(['init', 'recover', 'daemon', 'demo', 'help'])
 
 /** Hands the command to this home's daemon when one runs (HOME/daemon.sock answers). */
 async function maybeForward (argv: readonly string[], io: CliIo): Promise<number | undefined> {

@@ -9,7 +9,7 @@
  * line, aborts the command's signal (a command still queued does not start: exit 130).
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net'
-import { unlink } from 'node:fs/promises'
+import { chmod, unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
 
 export interface ControlIo {
@@ -95,6 +95,8 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     sock.on('error', () => {})
   })
   await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()) })
+  // the home is 0700 already (NodeService checks); the socket itself is the owner's alone too
+  await chmod(socketPath, 0o600)
   return {
     server,
     enqueue,

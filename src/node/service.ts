@@ -15,9 +15,9 @@
  * roster change, so the first backup after `join` goes to friends.
  */
 import { join } from 'node:path'
-import { unlink } from 'node:fs/promises'
+import { stat, unlink } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
-import { LockedError, errorMessage } from '../errors.js'
+import { InvalidConfigError, LockedError, errorMessage } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { scopedLogger } from '../util/log.js'
 import { daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
@@ -101,6 +101,7 @@ export class NodeService implements ServiceContext {
    * LockedError when a daemon already serves this home.
    */
   static async start (opts: NodeServiceOptions): Promise<NodeService> {
+    await checkHomeMode(opts.home.home)
     const sock = join(opts.home.home, 'daemon.sock')
     if (await daemonAnswers(sock)) throw new LockedError(`a daemon already runs for ${opts.home.home}; stop it first (or use another --home)`)
     const clock = opts.clock ?? SYSTEM_CLOCK
@@ -228,5 +229,17 @@ export class NodeService implements ServiceContext {
     }
     await unlink(this.nodeJsonPath).catch((err: unknown) => { log('cannot remove %s: %s', this.nodeJsonPath, errorMessage(err)) })
     await this.home.closeNow()
+  }
+}
+
+/**
+ * Whoever can write the home can put their own daemon.sock or group.json there, and so run commands
+ * with this user's keys or change the roster it trusts: the daemon refuses a home that its group or
+ * others may write.
+ */
+async function checkHomeMode (home: string): Promise<void> {
+  const st = await stat(home)
+  if ((st.mode & 0o022) !== 0) {
+    throw new InvalidConfigError(`${home} is writable by its group or by others (mode ${(st.mode & 0o777).toString(8)}): anyone who can write there could take over this daemon's control socket or its group file. Run \`chmod 700 ${home}\` and start the daemon again`)
   }
 }

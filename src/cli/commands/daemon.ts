@@ -9,6 +9,7 @@ import type { CommandContext, DaemonServices } from '../context.js'
 import type { Settings } from '../../node/group-state.js'
 import { parseSize } from './group.js'
 
+
 function durationMs (text: string, flag: string, min: number): number {
   const ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text)
   if (!Number.isFinite(ms) || ms < min) throw new InvalidArgumentError(`${flag} takes milliseconds (at least ${min}) or a duration like 12h or 3d; got "${text}"`)

@@ -1,0 +1,14 @@
+/** Which commands may be handed to a daemon (docs/network.md §8). */
+
+/** Commands that never go to a daemon: they create the identity or are the daemon. */
+export const LOCAL_ONLY: ReadonlySet<string> = new Set(['init', 'recover', 'daemon', 'demo', 'help'])
+
+/** The command an argv names (its first word that is not an option or an option's value). */
+export function commandOf (argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string
+    if (a === '--home') { i++; continue }
+    if (!a.startsWith('-')) return a
+  }
+  return undefined
+}
