@@ -20,6 +20,7 @@ import { registerGroup } from './commands/group.js'
 import { registerDaemon } from './commands/daemon.js'
 import { registerStatus } from './commands/status.js'
 import { registerDemo } from './commands/demo.js'
+import { registerDump } from './commands/dump.js'
 import { forwardToDaemon } from '../node/control.js'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -55,6 +56,7 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
   registerBackup(program, ctx, setExit)
   registerInspect(program, ctx)
   registerRestore(program, ctx, setExit)
+  registerDump(program, ctx, setExit)
   registerCheck(program, ctx, setExit)
   registerForget(program, ctx)
   registerGroup(program, ctx)
