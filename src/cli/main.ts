@@ -20,6 +20,8 @@ import { registerGroup } from './commands/group.js'
 import { registerDaemon } from './commands/daemon.js'
 import { registerStatus } from './commands/status.js'
 import { registerDemo } from './commands/demo.js'
+import { registerDump } from './commands/dump.js'
+import { registerService } from './commands/service.js'
 import { forwardToDaemon } from '../node/control.js'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -55,12 +57,14 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
   registerBackup(program, ctx, setExit)
   registerInspect(program, ctx)
   registerRestore(program, ctx, setExit)
+  registerDump(program, ctx, setExit)
   registerCheck(program, ctx, setExit)
   registerForget(program, ctx)
   registerGroup(program, ctx)
   registerDaemon(program, ctx, main)
   registerStatus(program, ctx)
   registerDemo(program, ctx, setExit)
+  registerService(program, ctx)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })
 
   if (daemon === undefined) {

@@ -133,26 +133,57 @@ function isoWeek (y: number, month: number, day: number): { year: number, week: 
   return { year, week }
 }
 
-const UNITS: ReadonlyArray<readonly [string, number]> = [['y', YEAR_MS], ['m', MONTH_MS], ['w', WEEK_MS], ['d', DAY_MS], ['h', HOUR_MS]]
-const DURATION = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?$/
+/**
+ * The units of the one duration grammar, longest spelling first (so `min` and `ms` win over `m`), with
+ * their rank: terms must come in strictly increasing rank (decreasing length), each unit at most once.
+ * `m` and `mo` share a rank: both mean months, and at most one of them may appear.
+ */
+const DURATION_UNITS: ReadonlyArray<readonly [unit: string, ms: number, rank: number]> = [
+  ['min', 60_000, 5], ['ms', 1, 7], ['mo', MONTH_MS, 1], ['y', YEAR_MS, 0], ['m', MONTH_MS, 1],
+  ['w', WEEK_MS, 2], ['d', DAY_MS, 3], ['h', HOUR_MS, 4], ['s', 1000, 6]
+]
+const DURATION_TERM = /(\d+)(min|ms|mo|y|m|w|d|h|s)/y
+const DURATION_HELP = 'expected terms like 30s, 10min, 1h30min, 12h, 7d, 2w, 3mo or 1y (y, mo, w, d, h, min, s, ms, largest first)'
+
+export interface DurationOptions {
+  /**
+   * What a bare `m` means. 'refuse' (the default): it is ambiguous (minutes to systemd and Go, months to
+   * restic), so it is rejected with a hint to write `min` or `mo`. 'months': restic's meaning, for
+   * `forget --keep-within` only.
+   */
+  bareM?: 'refuse' | 'months'
+}
 
 /**
- * Parses a duration: one or more `<digits><unit>` terms, units in the order y (365.25 days), m (months,
- * a twelfth of a year), w (7 days), d (24 hours), h, each at most once: '7d', '2w', '3m', '1y', '12h',
- * '1y6m'. Returns milliseconds.
- * @throws InvalidArgumentError otherwise (empty, unknown unit, sign, fraction, space, repeated or
- * out-of-order unit, or a total beyond Number.MAX_SAFE_INTEGER ms).
+ * Parses a duration, the one grammar of every duration option (docs/cli.md, "Durations"): one or more
+ * `<digits><unit>` terms, largest unit first, each unit at most once: y (365.25 days), mo (months, a
+ * twelfth of a year), w (7 days), d (24 hours), h, min, s, ms: '30s', '10min', '1h30min', '2w', '3mo',
+ * '1y6mo'. A bare `m` means months with `bareM: 'months'` (restic's `--keep-within 1y2m3d`) and is
+ * refused otherwise. Returns milliseconds.
+ * @throws InvalidArgumentError otherwise (empty, unknown unit, sign, fraction, space, upper case,
+ * repeated or out-of-order unit, a bare `m` where it is refused, or a total beyond
+ * Number.MAX_SAFE_INTEGER ms).
  */
-export function parseDuration (text: string): number {
-  const m = DURATION.exec(text)
-  if (text === '' || m === null) {
-    throw new InvalidArgumentError(`invalid duration '${text}': expected terms like 1y6m, 2w, 7d or 12h (y, m = months, w, d, h, in that order)`)
-  }
+export function parseDuration (text: string, options: DurationOptions = {}): number {
+  const bareM = options.bareM ?? 'refuse'
+  if (text === '') throw new InvalidArgumentError(`invalid duration '': ${DURATION_HELP}`)
   let ms = 0
-  UNITS.forEach(([, unit], i) => {
-    const digits = m[i + 1]
-    if (digits !== undefined) ms += Number(digits) * unit
-  })
+  let lastRank = -1
+  let pos = 0
+  while (pos < text.length) {
+    DURATION_TERM.lastIndex = pos
+    const t = DURATION_TERM.exec(text)
+    if (t === null) throw new InvalidArgumentError(`invalid duration '${text}': ${DURATION_HELP}`)
+    const unit = t[2] as string
+    const [, size, rank] = DURATION_UNITS.find(u => u[0] === unit) as readonly [string, number, number]
+    if (unit === 'm' && bareM === 'refuse') {
+      throw new InvalidArgumentError(`ambiguous duration '${text}': write ${t[1] ?? ''}min for minutes or ${t[1] ?? ''}mo for months`)
+    }
+    if (rank <= lastRank) throw new InvalidArgumentError(`invalid duration '${text}': each unit at most once, largest first (y, mo, w, d, h, min, s, ms)`)
+    lastRank = rank
+    ms += Number(t[1]) * size
+    pos = DURATION_TERM.lastIndex
+  }
   if (!Number.isSafeInteger(ms)) throw new InvalidArgumentError(`duration '${text}' is too long`)
   return ms
 }

@@ -11,8 +11,9 @@ import { parseSize } from './group.js'
 
 
 function durationMs (text: string, flag: string, min: number): number {
+  // a bare number stays milliseconds here (these flags took only that before durations existed)
   const ms = /^\d+$/.test(text) ? Number(text) : parseDuration(text)
-  if (!Number.isFinite(ms) || ms < min) throw new InvalidArgumentError(`${flag} takes milliseconds (at least ${min}) or a duration like 12h or 3d; got "${text}"`)
+  if (!Number.isFinite(ms) || ms < min) throw new InvalidArgumentError(`${flag} takes a duration like 30s, 10min, 12h or 3d (or a number of milliseconds), at least ${min} ms; got "${text}"`)
   return ms
 }
 

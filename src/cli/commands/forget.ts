@@ -31,7 +31,7 @@ function policyFrom (f: ForgetFlags): RetentionPolicy {
   set('weekly', count('keep-weekly', f.keepWeekly))
   set('monthly', count('keep-monthly', f.keepMonthly))
   set('yearly', count('keep-yearly', f.keepYearly))
-  if (f.keepWithin !== undefined) p.withinMs = parseDuration(f.keepWithin)
+  if (f.keepWithin !== undefined) p.withinMs = parseDuration(f.keepWithin, { bareM: 'months' }) // restic's 1y2m3d: m is months here
   if (f.keepTag.length > 0) p.tags = f.keepTag
   return p
 }
@@ -46,7 +46,7 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
     .option('--keep-weekly <n>', 'the same per ISO week')
     .option('--keep-monthly <n>', 'the same per month')
     .option('--keep-yearly <n>', 'the same per year')
-    .option('--keep-within <duration>', 'keep every snapshot newer than this, e.g. 7d, 2w, 1y6m')
+    .option('--keep-within <duration>', 'keep every snapshot newer than this, e.g. 7d, 2w, 36h, 1y6m (m = months here, as in restic)')
     .option('--keep-tag <tag>', 'keep every snapshot with this tag (repeatable)', collect, [])
     .option('--prune', 'delete the data no remaining snapshot uses')
     .option('--dry-run', 'only show what would be removed')

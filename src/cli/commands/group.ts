@@ -63,7 +63,7 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
 
   group.command('invite')
     .description('print a one-time invite code for a friend (valid 7 days unless --ttl)')
-    .option('--ttl <duration>', 'how long the code stays valid, e.g. 1d, 12h', '7d')
+    .option('--ttl <duration>', 'how long the code stays valid, e.g. 1d, 12h, 90min', '7d')
     .action(async (opts: { ttl: string }) => {
       const c = ctx()
       await withNet(c, async ({ net }) => {
@@ -153,14 +153,14 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
 
   program.command('publish')
     .argument('[path...]', 'folders this node backs up by itself')
-    .option('--every <duration>', 'how often, e.g. 1h, 1d', '1d')
+    .option('--every <duration>', 'how often, e.g. 30min, 1h, 1d', '1d')
     .option('--off', 'stop publishing')
     .description('make this node a publisher: the daemon backs these folders up on schedule')
     .action(async (paths: string[], opts: { every: string, off?: boolean }) => {
       const c = ctx()
       const everyMs = parseDuration(opts.every)
       if (opts.off !== true && paths.length === 0) throw new InvalidArgumentError('name the folders to publish, or --off')
-      if (opts.off !== true && everyMs < 60_000) throw new InvalidArgumentError('--every must be at least a minute')
+      if (opts.off !== true && everyMs < 60_000) throw new InvalidArgumentError(`--every must be at least a minute (1min, 60s), got ${opts.every}`)
       const { resolve } = await import('node:path')
       await withNet(c, async ({ net }) => {
         net.state.file.roles.publish = opts.off === true ? null : { paths: paths.map(p => resolve(p)), everyMs }
