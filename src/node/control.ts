@@ -77,8 +77,22 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       const send = (obj: object): void => { if (!sock.destroyed) sock.write(JSON.stringify(obj) + '\n') }
       const stdout = new PassThrough()
       const stderr = new PassThrough()
-      stdout.on('data', (b: Buffer) => send({ out: b.toString('base64') }))
-      stderr.on('data', (b: Buffer) => send({ err: b.toString('base64') }))
+      // backpressure: a client that reads slowly (a `dump` piped into a slow disk) pauses the
+      // command's output instead of letting the daemon buffer it all
+      const relay = (stream: PassThrough, key: 'out' | 'err'): void => {
+        stream.on('data', (b: Buffer) => {
+          if (sock.destroyed) return
+          if (!sock.write(JSON.stringify({ [key]: b.toString('base64') }) + '\n')) {
+            stream.pause()
+            const resume = (): void => { sock.off('drain', resume); sock.off('close', resume); stream.resume() }
+            sock.on('drain', resume)
+            // a client gone for good: the output drains into nothing (and the command is cancelled)
+            sock.on('close', resume)
+          }
+        })
+      }
+      relay(stdout, 'out')
+      relay(stderr, 'err')
       void enqueue(async () => {
         let code = CANCELLED_EXIT
         if (!cancel.signal.aborted) {
