@@ -1,0 +1,173 @@
+/**
+ * Repair in a group where every other person holds a share of every stripe (docs/placement-and-repair.md
+ * §5 P7, §9): the daemon's ErasurePackStore, Auditor and Repairer on in-memory holders and a virtual
+ * clock, with candidates filtered by RELIABILITY_THRESHOLD as src/node/network.ts filters them.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { contentHash } from '../../../src/crypto/index.js'
+import { NotFoundError, TimeoutError } from '../../../src/errors.js'
+import { asPackId, type PackId } from '../../../src/ids.js'
+import { proveShare, ShareGoneError } from '../../../src/protocols/audit.js'
+import { ErasurePackStore } from '../../../src/repo/index.js'
+import { Auditor, RELIABILITY_THRESHOLD, Repairer, recordProbes, reliabilityOf } from '../../../src/repair/index.js'
+import { IndexDb, MemoryShareStore, type ShareRef, type ShareStore } from '../../../src/store/index.js'
+import { SHARE_HEADER_BYTES } from '../../../src/format/share.js'
+import { toHex } from '../../../src/util/bytes.js'
+
+const HOUR = 3600_000
+const INTERVAL = 6 * HOUR
+
+interface Holder { id: string, store: MemoryShareStore, online: boolean, puts: number, liar: boolean }
+
+describe('repair/small group: every other person holds a share (P7)', function () {
+  this.timeout(30_000)
+  let dir: string
+  let index: IndexDb
+  let now: number
+  let holders: Holder[]
+  let group: ErasurePackStore
+  let auditor: Auditor
+  let repairer: Repairer
+  const packs: PackId[] = []
+
+  const holder = (id: string): Holder => holders.find(h => h.id === id) as Holder
+  const step = async (): Promise<void> => {
+    now += HOUR / 4
+    await recordProbes(index.audit, new Map(holders.map(h => [h.id, h.online])), now)
+    await auditor.round()
+    await repairer.round()
+  }
+  /** intact shares of every pack on the holders the placement names */
+  const health = async (): Promise<number[]> => await Promise.all(packs.map(async (pack) => {
+    let n = 0
+    for (const [i, h] of index.getPlacement(pack) ?? new Map<number, string>()) {
+      if (await holder(h.slice(5)).store.has({ pack, index: i })) n++
+    }
+    return n
+  }))
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'p2pbak-small-group-'))
+    index = IndexDb.open(dir)
+    now = Date.UTC(2026, 0, 1)
+    holders = ['p1', 'p2', 'p3', 'p4'].map(id => ({ id, store: new MemoryShareStore(id), online: true, puts: 0, liar: false }))
+    const storeFor = (id: string): ShareStore => {
+      const h = holder(id)
+      return new Proxy(h.store, {
+        get: (t, k, r) => {
+          const v: unknown = Reflect.get(t, k, r)
+          if (typeof v !== 'function') return v
+          if (!h.online) return async () => { throw new TimeoutError(`${id} does not answer`) }
+          if (k !== 'put') return v.bind(t)
+          return async (ref: ShareRef, data: Uint8Array) => {
+            h.puts++
+            await t.put(ref, data)
+            // a liar keeps a damaged copy of whatever it is given
+            if (h.liar) t.corrupt(ref, SHARE_HEADER_BYTES)
+          }
+        }
+      })
+    }
+    group = new ErasurePackStore(new MemoryShareStore('local'), {
+      ownPersonId: 'me',
+      // as network.ts: peers below the threshold are not candidates at all
+      candidates: () => holders.map(h => ({ peerId: h.id, personId: `person-${h.id}`, online: h.online, freeBytes: 1e9, reliability: reliabilityOf(index.audit.getPeer(h.id)) }))
+        .filter(c => c.reliability >= RELIABILITY_THRESHOLD),
+      storeFor
+    }, index, { scheme: { k: 2, m: 2 }, now: () => now })
+    auditor = new Auditor(index, {
+      online: (peer) => holder(peer).online,
+      prove: async (peer, ref, nonce, count) => {
+        if (!holder(peer).online) throw new TimeoutError(`${peer} does not answer`)
+        try {
+          return await proveShare(holder(peer).store, undefined, 'me', ref, nonce, count)
+        } catch (err: unknown) {
+          if (err instanceof NotFoundError && !(err instanceof ShareGoneError)) throw new ShareGoneError(err.message, false)
+          throw err
+        }
+      },
+      damaged: async () => []
+    }, { policy: { intervalMs: INTERVAL }, now: () => now })
+    repairer = new Repairer(group, { online: (peer) => holder(peer).online, isMember: () => true }, { now: () => now })
+    packs.length = 0
+    for (let i = 0; i < 12; i++) {
+      const bytes = new Uint8Array(randomBytes(8_000 + i * 500))
+      const pack = asPackId(contentHash(bytes))
+      await index.addPack({ id: pack, size: bytes.byteLength, blobs: 1, k: 2, m: 2, time: now, kind: 0 }, [])
+      await group.putPack(pack, bytes)
+      packs.push(pack)
+      // placed over an interval, so that their challenges fall due in different rounds
+      now += INTERVAL / 12
+    }
+    // every share passes its first challenge
+    for (let i = 0; i < 8; i++) await step()
+    assert.deepEqual(await health(), packs.map(() => 4))
+    for (const h of holders) h.puts = 0
+  })
+  afterEach(async () => {
+    await index.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('a persister whose folder is wiped gets its own shares back within two audit intervals, keeps them, and stays eligible', async () => {
+    const wiped = holder('p2')
+    wiped.store = new MemoryShareStore('p2-new-disk')
+    const started = now
+    let full = -1
+    while (now - started < 2 * INTERVAL) {
+      await step()
+      if ((await health()).every(n => n === 4)) { full = now - started; break }
+    }
+    assert.ok(full >= 0, `health is ${(await health()).join(',')} after two audit intervals`)
+    assert.equal(wiped.puts, packs.length, 'each lost share is put back exactly once')
+    // the shares went back to p2: nobody else could take them
+    for (const pack of packs) assert.ok([...(index.getPlacement(pack)?.values() ?? [])].includes('peer:p2'))
+    // no release is queued for the shares p2 holds again
+    assert.deepEqual([...index.audit.pendingReleases()].filter(([peer]) => peer === 'p2').flatMap(([, refs]) => refs), [])
+    // the re-seeded shares are challenged again and pass; p2 remains a candidate
+    for (let i = 0; i < 8; i++) await step()
+    for (const pack of packs) for (let i = 0; i < 4; i++) assert.equal(index.audit.getShare(pack, i)?.state, 'ok', `${toHex(pack).slice(0, 8)}.${i}`)
+    assert.ok(reliabilityOf(index.audit.getPeer('p2')) >= RELIABILITY_THRESHOLD, `p2 reliability ${reliabilityOf(index.audit.getPeer('p2'))}`)
+    assert.equal(wiped.puts, packs.length, 'nothing is uploaded again')
+  })
+
+  it('a persister that keeps failing the challenges of the shares it is given back drops out and is not re-seeded forever', async () => {
+    const liar = holder('p3')
+    liar.liar = true
+    for (const pack of packs) {
+      const i = [...(index.getPlacement(pack) ?? [])].find(([, h]) => h === 'peer:p3')?.[0] as number
+      liar.store.corrupt({ pack, index: i }, SHARE_HEADER_BYTES)
+    }
+    for (let i = 0; i < 2 * INTERVAL / (HOUR / 4); i++) await step()
+    assert.ok(reliabilityOf(index.audit.getPeer('p3')) < RELIABILITY_THRESHOLD, `p3 reliability ${reliabilityOf(index.audit.getPeer('p3'))}`)
+    // at most two rounds of re-seeding before it fell below the threshold
+    assert.ok(liar.puts <= 2 * packs.length, `${liar.puts} puts to the liar`)
+    const puts = liar.puts
+    for (let i = 0; i < 8; i++) await step()
+    assert.equal(liar.puts, puts)
+    // the others still hold three good shares of every pack
+    assert.ok((await health()).every(n => n >= 3))
+  })
+
+  it('a previous holder that is away is not waited for by the others: nothing is placed, nothing is downloaded for nothing', async () => {
+    const gone = holder('p4')
+    gone.store = new MemoryShareStore('p4-new-disk')
+    // fail its shares while it answers, then it goes away
+    for (let i = 0; i < INTERVAL / (HOUR / 4) && packs.some(p => index.audit.getShare(p, [...(index.getPlacement(p) ?? [])].find(([, h]) => h === 'peer:p4')?.[0] ?? 0)?.state !== 'failed'); i++) {
+      now += HOUR / 4
+      await auditor.round()
+    }
+    gone.online = false
+    const r = await repairer.round()
+    assert.equal(r.repairedShares, 0)
+    assert.equal(r.failed.length, packs.length)
+    assert.match(r.failed[0]?.error ?? '', /only 0 eligible/)
+    gone.online = true
+    await step()
+    assert.deepEqual(await health(), packs.map(() => 4))
+  })
+})
