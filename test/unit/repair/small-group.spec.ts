@@ -1,7 +1,7 @@
 /**
  * Repair in a group where every other person holds a share of every stripe (docs/placement-and-repair.md
  * §5 P7, §9): the daemon's ErasurePackStore, Auditor and Repairer on in-memory holders and a virtual
- * clock, with candidates filtered by RELIABILITY_THRESHOLD as src/node/network.ts filters them.
+ * clock, with candidates filtered by mayReceiveShares as src/node/network.ts filters them.
  */
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -13,7 +13,8 @@ import { NotFoundError, TimeoutError } from '../../../src/errors.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
 import { proveShare, ShareGoneError } from '../../../src/protocols/audit.js'
 import { ErasurePackStore } from '../../../src/repo/index.js'
-import { Auditor, RELIABILITY_THRESHOLD, Repairer, recordProbes, reliabilityOf } from '../../../src/repair/index.js'
+import { Auditor, RELIABILITY_THRESHOLD, Repairer, mayReceiveShares, recordProbes, reliabilityOf, scoreAudit } from '../../../src/repair/index.js'
+import { newPeerRecord } from '../../../src/store/index.js'
 import { IndexDb, MemoryShareStore, type ShareRef, type ShareStore } from '../../../src/store/index.js'
 import { SHARE_HEADER_BYTES } from '../../../src/format/share.js'
 import { toHex } from '../../../src/util/bytes.js'
@@ -74,9 +75,9 @@ describe('repair/small group: every other person holds a share (P7)', function (
     }
     group = new ErasurePackStore(new MemoryShareStore('local'), {
       ownPersonId: 'me',
-      // as network.ts: peers below the threshold are not candidates at all
-      candidates: () => holders.map(h => ({ peerId: h.id, personId: `person-${h.id}`, online: h.online, freeBytes: 1e9, reliability: reliabilityOf(index.audit.getPeer(h.id)) }))
-        .filter(c => c.reliability >= RELIABILITY_THRESHOLD),
+      // as network.ts: peers that may not receive shares are not candidates at all
+      candidates: () => holders.filter(h => mayReceiveShares(index.audit.getPeer(h.id)))
+        .map(h => ({ peerId: h.id, personId: `person-${h.id}`, online: h.online, freeBytes: 1e9, reliability: reliabilityOf(index.audit.getPeer(h.id)) })),
       storeFor
     }, index, { scheme: { k: 2, m: 2 }, now: () => now })
     auditor = new Auditor(index, {
@@ -131,7 +132,7 @@ describe('repair/small group: every other person holds a share (P7)', function (
     // the re-seeded shares are challenged again and pass; p2 remains a candidate
     for (let i = 0; i < 8; i++) await step()
     for (const pack of packs) for (let i = 0; i < 4; i++) assert.equal(index.audit.getShare(pack, i)?.state, 'ok', `${toHex(pack).slice(0, 8)}.${i}`)
-    assert.ok(reliabilityOf(index.audit.getPeer('p2')) >= RELIABILITY_THRESHOLD, `p2 reliability ${reliabilityOf(index.audit.getPeer('p2'))}`)
+    assert.ok(mayReceiveShares(index.audit.getPeer('p2')), `p2 record ${JSON.stringify(index.audit.getPeer('p2'))}`)
     assert.equal(wiped.puts, packs.length, 'nothing is uploaded again')
   })
 
@@ -143,7 +144,7 @@ describe('repair/small group: every other person holds a share (P7)', function (
       liar.store.corrupt({ pack, index: i }, SHARE_HEADER_BYTES)
     }
     for (let i = 0; i < 2 * INTERVAL / (HOUR / 4); i++) await step()
-    assert.ok(reliabilityOf(index.audit.getPeer('p3')) < RELIABILITY_THRESHOLD, `p3 reliability ${reliabilityOf(index.audit.getPeer('p3'))}`)
+    assert.ok(!mayReceiveShares(index.audit.getPeer('p3')), `p3 record ${JSON.stringify(index.audit.getPeer('p3'))}`)
     // at most two rounds of re-seeding before it fell below the threshold
     assert.ok(liar.puts <= 2 * packs.length, `${liar.puts} puts to the liar`)
     const puts = liar.puts
@@ -151,6 +152,23 @@ describe('repair/small group: every other person holds a share (P7)', function (
     assert.equal(liar.puts, puts)
     // the others still hold three good shares of every pack
     assert.ok((await health()).every(n => n >= 3))
+  })
+
+  it('a laptop (online a third of the time) whose folder is wiped takes its shares back too', async () => {
+    const laptop = holder('p2')
+    let tick = 0
+    const sleepy = async (): Promise<void> => { laptop.online = tick++ % 12 < 4; await step() }
+    // a day of its habits first, so that its uptime is measured
+    for (let i = 0; i < 96; i++) await sleepy()
+    laptop.store = new MemoryShareStore('p2-new-disk')
+    laptop.puts = 0
+    const started = now
+    while (now - started < 3 * INTERVAL && !(await health()).every(n => n === 4)) await sleepy()
+    assert.deepEqual(await health(), packs.map(() => 4), 'back to full within three audit intervals')
+    assert.equal(laptop.puts, packs.length)
+    // one loss leaves it below the reliability it was ranked by, but not out of the group's placement
+    const rec = index.audit.getPeer('p2')
+    assert.ok(reliabilityOf(rec) < RELIABILITY_THRESHOLD && mayReceiveShares(rec), JSON.stringify(rec))
   })
 
   it('a previous holder that is away is not waited for by the others: nothing is placed, nothing is downloaded for nothing', async () => {
@@ -169,5 +187,20 @@ describe('repair/small group: every other person holds a share (P7)', function (
     gone.online = true
     await step()
     assert.deepEqual(await health(), packs.map(() => 4))
+  })
+})
+
+describe('repair/reliability: who may receive shares', () => {
+  const at = Date.UTC(2026, 0, 1)
+  const probed = (uptime: number): ReturnType<typeof newPeerRecord> => ({ ...newPeerRecord(at), lastProbeMs: at, observedMs: 100 * HOUR, onlineMs: uptime * 100 * HOUR })
+  it('one failure keeps a desktop and a laptop eligible, two close together do not; a peer reachable under 20 % of the time is not', () => {
+    for (const uptime of [1, 0.33]) {
+      const once = scoreAudit(probed(uptime), 'fail', at)
+      assert.ok(mayReceiveShares(once), `uptime ${uptime}, one failure`)
+      assert.ok(!mayReceiveShares(scoreAudit(once, 'fail', at)), `uptime ${uptime}, two failures`)
+    }
+    assert.ok(mayReceiveShares(probed(0.25)))
+    assert.ok(!mayReceiveShares(probed(0.15)))
+    assert.ok(mayReceiveShares(undefined))
   })
 })
