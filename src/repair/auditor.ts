@@ -223,7 +223,7 @@ export class Auditor {
     // commit would see the old score and write it back (a halving lost)
     const update = this.peerUpdates.then(async () => {
       const rec = this.index.audit.getPeer(peer) ?? newPeerRecord(now)
-      if (outcome === 'fail' && this.sameLoss(peer, audit, now)) {
+      if (outcome === 'fail' && this.sameLoss(peer, audit)) {
         await this.index.audit.putPeer(peer, { ...rec, fails: rec.fails + 1, lastResult: 'fail', lastResultMs: now })
         return
       }
@@ -235,16 +235,17 @@ export class Auditor {
   }
 
   /**
-   * Whether a failed share belongs to a loss the peer was already penalized for: its score was halved
-   * less than an audit interval ago, and the share was on the peer before that (last challenged
-   * before it, or, never challenged, placed before it: a new share is due from the moment it is
-   * placed). A share put on the peer at or after the penalty (re-seeded) that fails, or one that passed
-   * a challenge since and fails now, is a new failure: a peer that keeps losing or lying keeps being
-   * halved. Kept in memory: after a restart, one more halving at most.
+   * Whether a failed share belongs to a loss the peer was already penalized for: the share was on
+   * the peer and not challenged since its score was last halved (last challenged before that, or,
+   * never challenged, placed before it: a new share is due from the moment it is placed). However
+   * many rounds the challenges of one lost disk spread over (a laptop answers only while it is
+   * awake), they halve the score once. A share put on the peer at or after the halving (re-seeded)
+   * that fails, or one that passed a challenge since and fails now, is a new failure: a peer that
+   * keeps losing or lying keeps being halved. Kept in memory: after a restart, one more halving at most.
    */
-  private sameLoss (peer: string, audit: ShareAudit, now: number): boolean {
+  private sameLoss (peer: string, audit: ShareAudit): boolean {
     const at = this.penalizedAt.get(peer)
-    if (at === undefined || now - at >= this.policy.intervalMs) return false
+    if (at === undefined) return false
     const since = audit.lastCheckMs > 0 ? audit.lastCheckMs : audit.nextDueMs
     return since < at
   }

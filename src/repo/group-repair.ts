@@ -105,7 +105,8 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
   const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), plan)
-  const next = new Map(good)
+  // shares that found no new home keep their old holder in the placement (still to be repaired)
+  const next = new Map(placement)
   const placed: number[] = []
   const errors: Array<{ peer: string, error: string }> = []
   await Promise.all([...targets].map(async ([i, peer]) => {
