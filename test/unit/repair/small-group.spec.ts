@@ -51,11 +51,12 @@ describe('repair/small group: every other person holds a share (P7)', function (
     return n
   }))
 
-  beforeEach(async () => {
+  /** a publisher and holders `ids`, all online, 12 packs placed with `scheme` and audited once */
+  async function setup (ids: string[], scheme: { k: number, m: number }): Promise<void> {
     dir = await mkdtemp(join(tmpdir(), 'p2pbak-small-group-'))
     index = IndexDb.open(dir)
     now = Date.UTC(2026, 0, 1)
-    holders = ['p1', 'p2', 'p3', 'p4'].map(id => ({ id, store: new MemoryShareStore(id), online: true, puts: 0, liar: false }))
+    holders = ids.map(id => ({ id, store: new MemoryShareStore(id), online: true, puts: 0, liar: false }))
     const storeFor = (id: string): ShareStore => {
       const h = holder(id)
       return new Proxy(h.store, {
@@ -79,7 +80,7 @@ describe('repair/small group: every other person holds a share (P7)', function (
       candidates: () => holders.filter(h => mayReceiveShares(index.audit.getPeer(h.id)))
         .map(h => ({ peerId: h.id, personId: `person-${h.id}`, online: h.online, freeBytes: 1e9, reliability: reliabilityOf(index.audit.getPeer(h.id)) })),
       storeFor
-    }, index, { scheme: { k: 2, m: 2 }, now: () => now })
+    }, index, { scheme, now: () => now })
     auditor = new Auditor(index, {
       online: (peer) => holder(peer).online,
       prove: async (peer, ref, nonce, count) => {
@@ -98,7 +99,7 @@ describe('repair/small group: every other person holds a share (P7)', function (
     for (let i = 0; i < 12; i++) {
       const bytes = new Uint8Array(randomBytes(8_000 + i * 500))
       const pack = asPackId(contentHash(bytes))
-      await index.addPack({ id: pack, size: bytes.byteLength, blobs: 1, k: 2, m: 2, time: now, kind: 0 }, [])
+      await index.addPack({ id: pack, size: bytes.byteLength, blobs: 1, k: scheme.k, m: scheme.m, time: now, kind: 0 }, [])
       await group.putPack(pack, bytes)
       packs.push(pack)
       // placed over an interval, so that their challenges fall due in different rounds
@@ -106,85 +107,102 @@ describe('repair/small group: every other person holds a share (P7)', function (
     }
     // every share passes its first challenge
     for (let i = 0; i < 8; i++) await step()
-    assert.deepEqual(await health(), packs.map(() => 4))
+    assert.deepEqual(await health(), packs.map(() => scheme.k + scheme.m))
     for (const h of holders) h.puts = 0
-  })
+  }
   afterEach(async () => {
     await index.close()
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('a persister whose folder is wiped gets its own shares back within two audit intervals, keeps them, and stays eligible', async () => {
-    const wiped = holder('p2')
-    wiped.store = new MemoryShareStore('p2-new-disk')
-    const started = now
-    let full = -1
-    while (now - started < 2 * INTERVAL) {
+  for (const [people, k, m] of [[3, 1, 1], [4, 1, 2], [5, 2, 2], [6, 2, 3]] as const) {
+    it(`${people} people, ${k}+${m}: a persister that lost all its shares has them back within two audit intervals`, async () => {
+      const ids = Array.from({ length: people - 1 }, (_, i) => `p${i + 1}`)
+      await setup(ids, { k, m })
+      const wiped = holder('p1')
+      wiped.store = new MemoryShareStore('p1-new-disk')
+      const started = now
+      while (now - started < 2 * INTERVAL && !(await health()).every(n => n === k + m)) await step()
+      assert.deepEqual(await health(), packs.map(() => k + m), `after ${(now - started) / HOUR} h`)
+      assert.equal(wiped.puts, packs.length)
+    })
+  }
+
+  describe('four holders, 2+2', () => {
+    beforeEach(async () => { await setup(['p1', 'p2', 'p3', 'p4'], { k: 2, m: 2 }) })
+
+    it('a persister whose folder is wiped gets its own shares back within two audit intervals, keeps them, and stays eligible', async () => {
+      const wiped = holder('p2')
+      wiped.store = new MemoryShareStore('p2-new-disk')
+      const started = now
+      let full = -1
+      while (now - started < 2 * INTERVAL) {
+        await step()
+        if ((await health()).every(n => n === 4)) { full = now - started; break }
+      }
+      assert.ok(full >= 0, `health is ${(await health()).join(',')} after two audit intervals`)
+      assert.equal(wiped.puts, packs.length, 'each lost share is put back exactly once')
+      // the shares went back to p2: nobody else could take them
+      for (const pack of packs) assert.ok([...(index.getPlacement(pack)?.values() ?? [])].includes('peer:p2'))
+      // no release is queued for the shares p2 holds again
+      assert.deepEqual([...index.audit.pendingReleases()].filter(([peer]) => peer === 'p2').flatMap(([, refs]) => refs), [])
+      // the re-seeded shares are challenged again and pass; p2 remains a candidate
+      for (let i = 0; i < 8; i++) await step()
+      for (const pack of packs) for (let i = 0; i < 4; i++) assert.equal(index.audit.getShare(pack, i)?.state, 'ok', `${toHex(pack).slice(0, 8)}.${i}`)
+      assert.ok(mayReceiveShares(index.audit.getPeer('p2')), `p2 record ${JSON.stringify(index.audit.getPeer('p2'))}`)
+      assert.equal(wiped.puts, packs.length, 'nothing is uploaded again')
+    })
+
+    it('a persister that keeps failing the challenges of the shares it is given back drops out and is not re-seeded forever', async () => {
+      const liar = holder('p3')
+      liar.liar = true
+      for (const pack of packs) {
+        const i = [...(index.getPlacement(pack) ?? [])].find(([, h]) => h === 'peer:p3')?.[0] as number
+        liar.store.corrupt({ pack, index: i }, SHARE_HEADER_BYTES)
+      }
+      for (let i = 0; i < 2 * INTERVAL / (HOUR / 4); i++) await step()
+      assert.ok(!mayReceiveShares(index.audit.getPeer('p3')), `p3 record ${JSON.stringify(index.audit.getPeer('p3'))}`)
+      // at most two rounds of re-seeding before it fell below the threshold
+      assert.ok(liar.puts <= 2 * packs.length, `${liar.puts} puts to the liar`)
+      const puts = liar.puts
+      for (let i = 0; i < 8; i++) await step()
+      assert.equal(liar.puts, puts)
+      // the others still hold three good shares of every pack
+      assert.ok((await health()).every(n => n >= 3))
+    })
+
+    it('a laptop (online a third of the time) whose folder is wiped takes its shares back too', async () => {
+      const laptop = holder('p2')
+      let tick = 0
+      const sleepy = async (): Promise<void> => { laptop.online = tick++ % 12 < 4; await step() }
+      // a day of its habits first, so that its uptime is measured
+      for (let i = 0; i < 96; i++) await sleepy()
+      laptop.store = new MemoryShareStore('p2-new-disk')
+      laptop.puts = 0
+      const started = now
+      while (now - started < 3 * INTERVAL && !(await health()).every(n => n === 4)) await sleepy()
+      assert.deepEqual(await health(), packs.map(() => 4), 'back to full within three audit intervals')
+      assert.equal(laptop.puts, packs.length)
+      assert.ok(mayReceiveShares(index.audit.getPeer('p2')), JSON.stringify(index.audit.getPeer('p2')))
+    })
+
+    it('a previous holder that is away is not waited for by the others: nothing is placed, nothing is downloaded for nothing', async () => {
+      const gone = holder('p4')
+      gone.store = new MemoryShareStore('p4-new-disk')
+      // fail its shares while it answers, then it goes away
+      for (let i = 0; i < INTERVAL / (HOUR / 4) && packs.some(p => index.audit.getShare(p, [...(index.getPlacement(p) ?? [])].find(([, h]) => h === 'peer:p4')?.[0] ?? 0)?.state !== 'failed'); i++) {
+        now += HOUR / 4
+        await auditor.round()
+      }
+      gone.online = false
+      const r = await repairer.round()
+      assert.equal(r.repairedShares, 0)
+      assert.equal(r.failed.length, packs.length)
+      assert.match(r.failed[0]?.error ?? '', /only 0 eligible/)
+      gone.online = true
       await step()
-      if ((await health()).every(n => n === 4)) { full = now - started; break }
-    }
-    assert.ok(full >= 0, `health is ${(await health()).join(',')} after two audit intervals`)
-    assert.equal(wiped.puts, packs.length, 'each lost share is put back exactly once')
-    // the shares went back to p2: nobody else could take them
-    for (const pack of packs) assert.ok([...(index.getPlacement(pack)?.values() ?? [])].includes('peer:p2'))
-    // no release is queued for the shares p2 holds again
-    assert.deepEqual([...index.audit.pendingReleases()].filter(([peer]) => peer === 'p2').flatMap(([, refs]) => refs), [])
-    // the re-seeded shares are challenged again and pass; p2 remains a candidate
-    for (let i = 0; i < 8; i++) await step()
-    for (const pack of packs) for (let i = 0; i < 4; i++) assert.equal(index.audit.getShare(pack, i)?.state, 'ok', `${toHex(pack).slice(0, 8)}.${i}`)
-    assert.ok(mayReceiveShares(index.audit.getPeer('p2')), `p2 record ${JSON.stringify(index.audit.getPeer('p2'))}`)
-    assert.equal(wiped.puts, packs.length, 'nothing is uploaded again')
-  })
-
-  it('a persister that keeps failing the challenges of the shares it is given back drops out and is not re-seeded forever', async () => {
-    const liar = holder('p3')
-    liar.liar = true
-    for (const pack of packs) {
-      const i = [...(index.getPlacement(pack) ?? [])].find(([, h]) => h === 'peer:p3')?.[0] as number
-      liar.store.corrupt({ pack, index: i }, SHARE_HEADER_BYTES)
-    }
-    for (let i = 0; i < 2 * INTERVAL / (HOUR / 4); i++) await step()
-    assert.ok(!mayReceiveShares(index.audit.getPeer('p3')), `p3 record ${JSON.stringify(index.audit.getPeer('p3'))}`)
-    // at most two rounds of re-seeding before it fell below the threshold
-    assert.ok(liar.puts <= 2 * packs.length, `${liar.puts} puts to the liar`)
-    const puts = liar.puts
-    for (let i = 0; i < 8; i++) await step()
-    assert.equal(liar.puts, puts)
-    // the others still hold three good shares of every pack
-    assert.ok((await health()).every(n => n >= 3))
-  })
-
-  it('a laptop (online a third of the time) whose folder is wiped takes its shares back too', async () => {
-    const laptop = holder('p2')
-    let tick = 0
-    const sleepy = async (): Promise<void> => { laptop.online = tick++ % 12 < 4; await step() }
-    // a day of its habits first, so that its uptime is measured
-    for (let i = 0; i < 96; i++) await sleepy()
-    laptop.store = new MemoryShareStore('p2-new-disk')
-    laptop.puts = 0
-    const started = now
-    while (now - started < 3 * INTERVAL && !(await health()).every(n => n === 4)) await sleepy()
-    assert.deepEqual(await health(), packs.map(() => 4), 'back to full within three audit intervals')
-    assert.equal(laptop.puts, packs.length)
-    assert.ok(mayReceiveShares(index.audit.getPeer('p2')), JSON.stringify(index.audit.getPeer('p2')))
-  })
-
-  it('a previous holder that is away is not waited for by the others: nothing is placed, nothing is downloaded for nothing', async () => {
-    const gone = holder('p4')
-    gone.store = new MemoryShareStore('p4-new-disk')
-    // fail its shares while it answers, then it goes away
-    for (let i = 0; i < INTERVAL / (HOUR / 4) && packs.some(p => index.audit.getShare(p, [...(index.getPlacement(p) ?? [])].find(([, h]) => h === 'peer:p4')?.[0] ?? 0)?.state !== 'failed'); i++) {
-      now += HOUR / 4
-      await auditor.round()
-    }
-    gone.online = false
-    const r = await repairer.round()
-    assert.equal(r.repairedShares, 0)
-    assert.equal(r.failed.length, packs.length)
-    assert.match(r.failed[0]?.error ?? '', /only 0 eligible/)
-    gone.online = true
-    await step()
-    assert.deepEqual(await health(), packs.map(() => 4))
+      assert.deepEqual(await health(), packs.map(() => 4))
+    })
   })
 })
 
