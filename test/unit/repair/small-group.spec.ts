@@ -186,6 +186,29 @@ describe('repair/small group: every other person holds a share (P7)', function (
       assert.ok(mayReceiveShares(index.audit.getPeer('p2')), JSON.stringify(index.audit.getPeer('p2')))
     })
 
+    it('packs that cannot be repaired (a holder gone for good) do not starve the others of the round\'s budget', async () => {
+      const rr = new Repairer(group, { online: (peer) => holder(peer).online, isMember: () => true }, { policy: { maxPacksPerRound: 2, offlineGraceMs: HOUR }, now: () => now })
+      const tick = async (): Promise<void> => {
+        now += HOUR / 4
+        await recordProbes(index.audit, new Map(holders.map(h => [h.id, h.online])), now)
+        await auditor.round()
+        await rr.round()
+      }
+      // p4 is gone for good: each of its shares needs repair and nobody can take it
+      holder('p4').online = false
+      for (let i = 0; i < 8; i++) await tick()
+      assert.equal(rr.plan().length, packs.length)
+      const wiped = holder('p2')
+      wiped.store = new MemoryShareStore('p2-new-disk')
+      const back = async (): Promise<number> => (await Promise.all(packs.map(async pack => {
+        const i = [...(index.getPlacement(pack) ?? [])].find(([, h]) => h === 'peer:p2')?.[0]
+        return i !== undefined && await wiped.store.has({ pack, index: i })
+      }))).filter(Boolean).length
+      const started = now
+      while (now - started < 2 * INTERVAL && await back() < packs.length) await tick()
+      assert.equal(await back(), packs.length, 'every share p2 lost is back on p2')
+    })
+
     it('a previous holder that is away is not waited for by the others: nothing is placed, nothing is downloaded for nothing', async () => {
       const gone = holder('p4')
       gone.store = new MemoryShareStore('p4-new-disk')
