@@ -19,7 +19,7 @@ import { ErasurePackStore, type GroupPackStore } from '../src/repo/index.js'
 import { proveShare, ShareGoneError, type ProofAnswer } from '../src/protocols/audit.js'
 import { Auditor, type AuditPolicy } from '../src/repair/auditor.js'
 import { Repairer, type RepairPolicy } from '../src/repair/repairer.js'
-import { recordProbes, reliabilityOf, RELIABILITY_THRESHOLD } from '../src/repair/reliability.js'
+import { mayReceiveShares, recordProbes, reliabilityOf } from '../src/repair/reliability.js'
 import type { Candidate } from '../src/placement/index.js'
 import { toHex } from '../src/util/bytes.js'
 import { NetStore, SimNode, between, mulberry32, randomBytes, stream, type Traffic } from './model.js'
@@ -69,9 +69,8 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
     const owner = node.personId
     const directory = {
       ownPersonId: owner,
-      candidates: (): Candidate[] => nodes.filter(n => n !== node)
-        .map(n => ({ peerId: n.peerId, personId: n.personId, online: n.reachable, freeBytes: Math.max(0, p.capacityBytes - n.used), reliability: reliabilityOf(index.audit.getPeer(n.peerId)) }))
-        .filter(c => !p.reliabilityFilter || c.reliability >= RELIABILITY_THRESHOLD),
+      candidates: (): Candidate[] => nodes.filter(n => n !== node && (!p.reliabilityFilter || mayReceiveShares(index.audit.getPeer(n.peerId))))
+        .map(n => ({ peerId: n.peerId, personId: n.personId, online: n.reachable, freeBytes: Math.max(0, p.capacityBytes - n.used), reliability: reliabilityOf(index.audit.getPeer(n.peerId)) })),
       storeFor: (peerId: string): ShareStore => new NetStore(byPeer.get(peerId) as SimNode, owner, traffic, p.capacityBytes)
     }
     const store = new ErasurePackStore(new MemoryShareStore(`${node.peerId}/local`), directory, index, { scheme: p.scheme, now, repairFetchTimeoutMs: 30_000 })

@@ -41,7 +41,7 @@ export interface SimParams {
   packsPerDay: number
   /** pack sizes, uniform in [min, max] bytes. @default 8-64 KiB */
   packBytes: { min: number, max: number }
-  /** peers below RELIABILITY_THRESHOLD get no new shares, as in the daemon (false: they are only ranked last). @default true */
+  /** peers that fail `mayReceiveShares` get no shares, as in the daemon (false: they are only ranked last). @default true */
   reliabilityFilter: boolean
   /** space each node offers. @default 256 MiB */
   capacityBytes: number

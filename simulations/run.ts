@@ -6,6 +6,7 @@
 import '../src/util/polyfill.js'
 import { parseArgs } from 'node:util'
 import { simulate, DEFAULT_PARAMS, type SimParams, type SimReport } from './friend-group.js'
+import { chooseScheme } from '../src/placement/index.js'
 
 const HOUR = 3600_000
 
@@ -14,7 +15,8 @@ const USAGE = `usage: npx tsx simulations/run.ts [options]
   --publishers N       nodes that back up (${DEFAULT_PARAMS.publishers})
   --days N             virtual days, one step an hour (${DEFAULT_PARAMS.days})
   --seed N             PRNG seed (${DEFAULT_PARAMS.seed})
-  --schemes LIST       comma-separated k+m (1+2,2+3,4+4)
+  --schemes LIST       comma-separated k+m (1+2,2+3,4+4); auto = chooseScheme(nodes - 1),
+                       auto-spare = chooseScheme(nodes - 2)
   --always-on F        share of always-on desktops (${DEFAULT_PARAMS.alwaysOnFraction})
   --disk-losses R      disk losses per node-year (${DEFAULT_PARAMS.diskLossesPerNodeYear})
   --deaths R           permanent deaths per node-year (${DEFAULT_PARAMS.deathsPerNodeYear})
@@ -35,8 +37,13 @@ function num (v: string | undefined, name: string, fallback: number): number {
   return n
 }
 
-function parseSchemes (v: string): Array<{ k: number, m: number }> {
+/** `auto`: what chooseScheme picks for the nodes − 1 other people; `auto-spare`: for nodes − 2 (one person left over for repair). */
+function parseSchemes (v: string, nodes: number): Array<{ k: number, m: number }> {
   return v.split(',').map(s => {
+    if (s.trim() === 'auto' || s.trim() === 'auto-spare') {
+      const { k, m } = chooseScheme(Math.max(0, nodes - (s.trim() === 'auto' ? 1 : 2)))
+      return { k, m }
+    }
     const match = /^(\d+)\+(\d+)$/.exec(s.trim())
     if (match === null || Number(match[1]) < 1) throw new Error(`a scheme is k+m with k >= 1, got ${JSON.stringify(s)}`)
     return { k: Number(match[1]), m: Number(match[2]) }
@@ -102,7 +109,7 @@ async function main (argv: string[]): Promise<number> {
     audit: { enabled: values['no-audit'] !== true, intervalMs: num(values['audit-hours'], 'audit-hours', 24) * HOUR },
     repair: { enabled: values['no-repair'] !== true, offlineGraceMs: num(values['grace-hours'], 'grace-hours', 72) * HOUR }
   }
-  const schemes = parseSchemes(values.schemes ?? '1+2,2+3,4+4')
+  const schemes = parseSchemes(values.schemes ?? '1+2,2+3,4+4', base.nodes ?? d.nodes)
   const reports: SimReport[] = []
   for (const scheme of schemes) {
     const started = Date.now()

@@ -23,7 +23,7 @@ import type { PeerDirectory } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchRoster, fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
-import { RELIABILITY_THRESHOLD, recordProbes, reliabilityOf } from '../repair/index.js'
+import { mayReceiveShares, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace } from './held-space.js'
@@ -180,9 +180,9 @@ export class NetworkNode {
         const online = this.node.getConnections(peerIdFromString(d.peerId)).length > 0
         if (space === undefined || !space.persister) continue
         // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
-        const reliability = reliabilityOf(this.home.repo.index.audit.getPeer(d.peerId))
-        if (reliability < RELIABILITY_THRESHOLD) continue
-        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability })
+        const record = this.home.repo.index.audit.getPeer(d.peerId)
+        if (!mayReceiveShares(record)) continue
+        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record) })
       }
     }
     return out

@@ -45,14 +45,14 @@ function checkShareBytes (shareBytes: number): void {
   if (!(shareBytes >= 0) || !Number.isFinite(shareBytes)) throw new InvalidArgumentError(`share size must be a finite number >= 0, got ${shareBytes}`)
 }
 
-/**
- * The best peer of each of `count` different people, best first, or PlacementFailedError. `blocked`
- * maps persons that may not be used to the reason.
- */
-function pickPeople (
-  count: number, shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions,
+/** Every eligible person's best peer, best first, and why the others were refused. */
+interface Ranking { ranked: Candidate[], refusals: Array<{ peer: string, error: string }>, counts: Map<Label, number> }
+
+/** Ranks the eligible persons (P3, P4). `blocked` maps persons that may not be used to the reason. */
+function rankPeople (
+  shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions,
   blocked: ReadonlyMap<string, string>, blockedPeers: ReadonlySet<string>
-): Candidate[] {
+): Ranking {
   checkShareBytes(shareBytes)
   checkCandidates(candidates)
   const refusals: Array<{ peer: string, error: string }> = []
@@ -70,14 +70,29 @@ function pickPeople (
   }
   const own = (c: Candidate): number => (c.personId === opts.ownPersonId ? 1 : 0)
   const ranked = [...bestOfPerson.values()].sort((a, b) => own(a) - own(b) || comparePeers(a, b))
-  if (ranked.length < count) {
-    const people = new Set(candidates.map((c) => c.personId)).size
-    throw new PlacementFailedError(
-      `cannot place ${count} share(s) of ${shareBytes} bytes on ${count} different people: only ${ranked.length} ` +
-      `eligible (${candidates.length} peer(s) of ${people} people offered${LABELS.filter((l) => counts.has(l)).map((l) => `; ${counts.get(l) ?? 0} ${l}`).join('')})`,
-      { errors: refusals })
-  }
-  return ranked.slice(0, count)
+  return { ranked, refusals, counts }
+}
+
+/** P5: the failure to place `count` shares when only `eligible` people qualify. */
+function placementFailed (count: number, eligible: number, shareBytes: number, candidates: readonly Candidate[], r: Ranking, extra = ''): PlacementFailedError {
+  const people = new Set(candidates.map((c) => c.personId)).size
+  return new PlacementFailedError(
+    `cannot place ${count} share(s) of ${shareBytes} bytes on ${count} different people: only ${eligible} ` +
+    `eligible (${candidates.length} peer(s) of ${people} people offered${LABELS.filter((l) => r.counts.has(l)).map((l) => `; ${r.counts.get(l) ?? 0} ${l}`).join('')}${extra})`,
+    { errors: r.refusals })
+}
+
+/**
+ * The best peer of each of `count` different people, best first, or PlacementFailedError. `blocked`
+ * maps persons that may not be used to the reason.
+ */
+function pickPeople (
+  count: number, shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions,
+  blocked: ReadonlyMap<string, string>, blockedPeers: ReadonlySet<string>
+): Candidate[] {
+  const r = rankPeople(shareBytes, candidates, opts, blocked, blockedPeers)
+  if (r.ranked.length < count) throw placementFailed(count, r.ranked.length, shareBytes, candidates, r)
+  return r.ranked.slice(0, count)
 }
 
 /** The reasons a peer is refused, in the order the failure message lists them. */
@@ -111,14 +126,31 @@ export function planPlacement (n: number, shareBytes: number, candidates: readon
   return pickPeople(n, shareBytes, candidates, opts, new Map(), new Set()).map((c) => c.peerId)
 }
 
+export interface ReplacementOptions extends PlacementOptions {
+  /**
+   * P7: the peer that held each missing index before it was lost (a failed audit: a wiped folder, a
+   * replaced disk). Only when fewer other people are eligible than shares are missing, that peer may
+   * take the same index back, if it is a candidate and eligible except for being in `exclude`.
+   */
+  previous?: ReadonlyMap<number, string>
+  /**
+   * Place what can be placed and leave the other indexes out of the result instead of failing;
+   * PlacementFailedError only when nothing at all can be placed. @default false
+   */
+  partial?: boolean
+}
+
 /**
  * Replacement targets for the missing share indexes of an existing placement (repair/retry), keeping
  * the one-share-per-person rule against the holders that remain: no person who holds a share of the
- * stripe gets another. The best person gets the smallest missing index.
+ * stripe gets another. The best person gets the smallest missing index (P6). When fewer other people
+ * are eligible than indexes are missing, the new people take first the indexes whose previous holder
+ * cannot take them back, then the others in index order, and each index still left goes back to its
+ * previous holder when P7 allows it (docs/placement-and-repair.md §5).
  */
 export function planReplacements (
   missing: readonly number[], holders: ReadonlyMap<number, Holder>, shareBytes: number,
-  candidates: readonly Candidate[], opts: PlacementOptions
+  candidates: readonly Candidate[], opts: ReplacementOptions
 ): Map<number, string> {
   const wanted = [...new Set(missing)].sort((a, b) => a - b)
   for (const i of wanted) {
@@ -131,6 +163,29 @@ export function planReplacements (
     blocked.set(h.personId, `that person already holds share ${index}`)
     blockedPeers.add(h.peerId)
   }
-  const picked = pickPeople(wanted.length, shareBytes, candidates, opts, blocked, blockedPeers)
-  return new Map(wanted.map((index, i) => [index, (picked[i] as Candidate).peerId]))
+  const r = rankPeople(shareBytes, candidates, opts, blocked, blockedPeers)
+  if (r.ranked.length >= wanted.length) return new Map(wanted.map((index, i) => [index, (r.ranked[i] as Candidate).peerId]))
+  // P7: previous holders that may take their own index back (one index per person)
+  const back = new Map<number, Candidate>()
+  const backPersons = new Set<string>()
+  for (const i of wanted) {
+    const c = candidates.find((x) => x.peerId === opts.previous?.get(i))
+    if (c === undefined || backPersons.has(c.personId)) continue
+    const others = new Set([...(opts.exclude ?? [])].filter((p) => p !== c.peerId))
+    if (refusal(c, shareBytes, { ...opts, exclude: others }, blocked, blockedPeers) !== undefined) continue
+    back.set(i, c)
+    backPersons.add(c.personId)
+  }
+  // a person taking its own index back takes no other
+  const fresh = r.ranked.filter((c) => !backPersons.has(c.personId))
+  const order = [...wanted.filter((i) => !back.has(i)), ...wanted.filter((i) => back.has(i))]
+  const out = new Map<number, string>()
+  for (const [n, index] of order.entries()) {
+    const c = fresh[n] ?? back.get(index)
+    if (c !== undefined) out.set(index, c.peerId)
+  }
+  if (out.size === wanted.length || (opts.partial === true && out.size > 0)) {
+    return new Map([...out].sort(([a], [b]) => a - b))
+  }
+  throw placementFailed(wanted.length, fresh.length, shareBytes, candidates, r, back.size > 0 ? `; ${back.size} may take its own share back` : '')
 }

@@ -86,8 +86,12 @@ export class Auditor {
   private readonly nonce: () => Uint8Array
   private spent: Array<{ at: number, bytes: number }> = []
   private readonly reportsAsked = new Map<string, number>()
-  /** peers already penalized this round: one lost disk is one failure, not one per share */
-  private penalized = new Set<string>()
+  /**
+   * when each peer's score was last halved: one loss (a disk, a folder) is one failure, not one per
+   * share nor one per round in which its shares happen to be challenged (see `sameLoss`)
+   */
+  private readonly penalizedAt = new Map<string, number>()
+  private peerUpdates: Promise<void> = Promise.resolve()
 
   constructor (private readonly index: IndexDb, private readonly transport: AuditTransport, init: AuditorInit = {}) {
     const p = init.policy ?? {}
@@ -117,7 +121,6 @@ export class Auditor {
    */
   async round (signal?: AbortSignal, until?: number): Promise<AuditRound> {
     const now = this.now()
-    this.penalized = new Set()
     const result: AuditRound = { challenged: 0, passed: 0, failed: 0, strikes: 0, deferred: 0, bytes: 0, failures: [] }
     // one scan: who holds anything of ours (for damage reports), and what is due
     const holders = new Set<string>()
@@ -216,13 +219,35 @@ export class Auditor {
       result.strikes++
     }
     await this.index.audit.putShare(pack, index, next)
-    const rec = this.index.audit.getPeer(peer) ?? newPeerRecord(now)
-    if (outcome === 'fail' && this.penalized.has(peer)) {
-      await this.index.audit.putPeer(peer, { ...rec, fails: rec.fails + 1, lastResult: 'fail', lastResultMs: now })
-      return
-    }
-    if (outcome === 'fail') this.penalized.add(peer)
-    await this.index.audit.putPeer(peer, scoreAudit(rec, outcome, now))
+    // one update of a peer's record at a time: a read between another challenge's write and its
+    // commit would see the old score and write it back (a halving lost)
+    const update = this.peerUpdates.then(async () => {
+      const rec = this.index.audit.getPeer(peer) ?? newPeerRecord(now)
+      if (outcome === 'fail' && this.sameLoss(peer, audit)) {
+        await this.index.audit.putPeer(peer, { ...rec, fails: rec.fails + 1, lastResult: 'fail', lastResultMs: now })
+        return
+      }
+      if (outcome === 'fail') this.penalizedAt.set(peer, now)
+      await this.index.audit.putPeer(peer, scoreAudit(rec, outcome, now))
+    })
+    this.peerUpdates = update.catch(() => undefined)
+    await update
+  }
+
+  /**
+   * Whether a failed share belongs to a loss the peer was already penalized for: the share was on
+   * the peer and not challenged since its score was last halved (last challenged before that, or,
+   * never challenged, placed before it: a new share is due from the moment it is placed). However
+   * many rounds the challenges of one lost disk spread over (a laptop answers only while it is
+   * awake), they halve the score once. A share put on the peer at or after the halving (re-seeded)
+   * that fails, or one that passed a challenge since and fails now, is a new failure: a peer that
+   * keeps losing or lying keeps being halved. Kept in memory: after a restart, one more halving at most.
+   */
+  private sameLoss (peer: string, audit: ShareAudit): boolean {
+    const at = this.penalizedAt.get(peer)
+    if (at === undefined) return false
+    const since = audit.lastCheckMs > 0 ? audit.lastCheckMs : audit.nextDueMs
+    return since < at
   }
 }
 

@@ -6,7 +6,11 @@
  *   uptime      = (onlineMs + PRIOR_MS) / (observedMs + PRIOR_MS)   (a new peer starts near 1)
  *   auditScore  : starts at 1; a pass moves it 10% of the way to 1, a failure halves it
  *   reliability = auditScore × (0.25 + 0.75 × uptime)
- * A peer below RELIABILITY_THRESHOLD receives no new shares (it keeps and serves what it has).
+ * Placement ranks by reliability. Eligibility for shares (`mayReceiveShares`) tests the two parts on
+ * their own: a peer whose auditScore is below RELIABILITY_THRESHOLD (two failures close together), or
+ * that is reachable so rarely that 0.25 + 0.75 × uptime is below it (uptime under 20 %), receives no
+ * shares (it keeps and serves what it has). So one lost disk costs a laptop no more than a desktop:
+ * both may take their shares back (docs/placement-and-repair.md §5 P7, §11).
  * A laptop online a third of the time with clean audits scores 0.5; one failed proof on an always-on
  * peer gives 0.5; two in a row 0.25.
  */
@@ -26,6 +30,12 @@ export function reliabilityOf (r: PeerRecord | undefined): number {
   if (r === undefined) return 1
   const score = Math.max(0, Math.min(1, r.auditScore)) * (0.25 + 0.75 * uptimeOf(r))
   return Math.round(score * 1000) / 1000
+}
+
+/** Whether a peer may be given shares: audits not failing (auditScore >= threshold) and reachable often enough. */
+export function mayReceiveShares (r: PeerRecord | undefined): boolean {
+  if (r === undefined) return true
+  return r.auditScore >= RELIABILITY_THRESHOLD && 0.25 + 0.75 * uptimeOf(r) >= RELIABILITY_THRESHOLD
 }
 
 /** Folds one observation (the peer answered or not at `now`) into its record. */

@@ -54,6 +54,8 @@ export interface RepairerInit {
 export class Repairer {
   readonly policy: RepairPolicy
   private readonly now: () => number
+  /** when each pack (hex) was last attempted: the least recently tried go first (in memory) */
+  private readonly attempted = new Map<string, number>()
 
   constructor (private readonly store: GroupPackStore, private readonly peers: RepairPeers, init: RepairerInit = {}) {
     this.policy = { ...DEFAULT_REPAIR_POLICY, ...init.policy }
@@ -94,14 +96,22 @@ export class Repairer {
 
   /**
    * Repairs what is needed (bounded per round; no new pack starts after `until`, this repairer's
-   * clock), then releases old copies on holders that answer.
+   * clock), then releases old copies on holders that answer. The packs least recently attempted go
+   * first (never attempted first; ties: more bad shares first, then index order), so a pack that
+   * cannot be repaired now (a holder gone for good and nobody to replace it) does not hold up the
+   * others round after round.
    */
   async round (live?: (packHex: string) => boolean, signal?: AbortSignal, until?: number): Promise<RepairRound> {
     const needs = this.plan(live)
     const result: RepairRound = { needed: needs.length, repairedPacks: 0, repairedShares: 0, failed: [], released: 0 }
-    for (const need of needs.slice(0, this.policy.maxPacksPerRound)) {
+    const last = (n: RepairNeed): number => this.attempted.get(toHex(n.pack)) ?? 0
+    const order = needs.map((n, i) => ({ n, i })).sort((a, b) => last(a.n) - last(b.n) || b.n.bad.length - a.n.bad.length || a.i - b.i).map(x => x.n)
+    const needed = new Set(needs.map(n => toHex(n.pack)))
+    for (const hex of this.attempted.keys()) if (!needed.has(hex)) this.attempted.delete(hex)
+    for (const need of order.slice(0, this.policy.maxPacksPerRound)) {
       signal?.throwIfAborted()
       if (until !== undefined && this.now() > until) break
+      this.attempted.set(toHex(need.pack), this.now())
       try {
         const placed = await repairPack(this.store, need.pack, need.bad.map(b => b.index), { ...(signal !== undefined ? { signal } : {}), now: this.now() })
         result.repairedShares += placed

@@ -1,8 +1,9 @@
 /**
  * Putting a group's packs back to full redundancy (docs/placement-and-repair.md §7):
  *   placeLocalPacks  repair from zero: packs that live only on this disk go into the group
- *   repairPack       rebuilds given shares of one pack from any k others and puts them on new peers;
- *                    the old holders are queued for release (delete once they answer)
+ *   repairPack       rebuilds given shares of one pack from any k others and puts them on new peers
+ *                    (or back on the holder that lost them, when nobody else can take them); the
+ *                    replaced holders are queued for release (delete once they answer)
  *   replaceShares    repairPack for every pack with a share on a peer that is gone (removed member)
  *   releaseShares    sends the queued deletes to old holders that answer now
  * Every step is durable before the next: the new placement is recorded only after the new shares
@@ -68,9 +69,11 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
 
 /**
  * Rebuilds the shares `bad` of pack `id` from k good shares read from holders that answer now,
- * places them on other people's peers (never on a bad share's holder, never two of a stripe on one
- * person), records the new placement and commitments, and queues the bad holders' copies for
- * release. Returns how many shares were placed; throws NotEnoughSharesError, PlacementFailedError.
+ * places them on other people's peers (never two of a stripe on one person; a bad share's holder
+ * only takes back its own share that failed an audit, and only when nobody else can: P7), records
+ * the new placement and commitments, and queues the copies of the bad holders that were replaced by
+ * someone else for release. Places what it can (the rest waits for the next round). Returns how many
+ * shares were placed; throws NotEnoughSharesError, or PlacementFailedError when none could be.
  */
 export async function repairPack (store: GroupPackStore, id: PackId, bad: readonly number[], options?: AbortOptions & { now?: number }): Promise<number> {
   const index = store.index
@@ -92,13 +95,18 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const shareBytes = [...committed.values()][0]?.length
   const held = new Map([...good].map(([i, h]) => { const peer = peerOf(h); return [i, { peerId: peer, personId: store.personOf(peer, candidates) }] }))
   const exclude = new Set(badHolders.values())
-  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, { ownPersonId: store.peers.ownPersonId, exclude })
+  // a share that failed its audit may go back to the holder that lost it, when nobody else can take it
+  // (P7: a wiped folder, a replaced disk); a holder that is gone or away past the grace may not
+  const previous = new Map([...badHolders].filter(([i]) => index.audit.getShare(id, i)?.state === 'failed'))
+  const plan = { ownPersonId: store.peers.ownPersonId, exclude, previous, partial: true }
+  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, plan)
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
-  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ownPersonId: store.peers.ownPersonId, exclude })
-  const next = new Map(good)
+  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), plan)
+  // shares that found no new home keep their old holder in the placement (still to be repaired)
+  const next = new Map(placement)
   const placed: number[] = []
   const errors: Array<{ peer: string, error: string }> = []
   await Promise.all([...targets].map(async ([i, peer]) => {
@@ -113,6 +121,8 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   if (placed.length === 0) throw new PlacementFailedError(`pack ${toHex(id).slice(0, 16)}: no replacement share could be placed`, { errors })
   await index.setPlacement(id, next)
   await recordCommitments(index, id, shares, placed, options?.now)
+  // a share put back on the holder that lost it is that holder's again: no release (the fresh
+  // commitment above makes it due for a challenge at once)
   for (const i of placed) {
     const old = badHolders.get(i)
     if (old !== undefined && old !== peerOf(next.get(i) ?? '')) await index.audit.addRelease(old, { pack: id, index: i })

@@ -144,3 +144,85 @@ describe('placement/planReplacements', () => {
       err instanceof PlacementFailedError && /only 2 eligible/.test(err.message) && /2 already holding a share/.test(err.message))
   })
 })
+
+describe('placement/planReplacements: the previous holder as a last resort (P7)', () => {
+  const arbCase = fc.tuple(arbCandidates, fc.integer({ min: 2, max: 8 }), fc.nat(), fc.nat(), arbExclude, fc.boolean())
+
+  it('uses new people first; a previous holder takes back only its own index, only when too few others qualify, and only if eligible but for the exclusion', () => {
+    fc.assert(fc.property(arbCase, ([cands, n, seed, prevSeed, ex, partial]) => {
+      const people = [...new Map(cands.filter((c) => c.personId !== ME).map((c) => [c.personId, c])).values()]
+      const holders = new Map<number, Holder>()
+      const missing: number[] = []
+      const previous = new Map<number, string>()
+      for (let i = 0; i < n; i++) {
+        const h = people[i]
+        if (h !== undefined && ((seed >> i) & 1) === 1) holders.set(i, { peerId: h.peerId, personId: h.personId })
+        else {
+          missing.push(i)
+          const p = cands[(prevSeed + i * 7) % Math.max(1, cands.length)]
+          if (p !== undefined && ((prevSeed >> i) & 1) === 1) previous.set(i, p.peerId)
+        }
+      }
+      // the repairer excludes the holders it is replacing
+      const exclude = new Set([...ex, ...previous.values()])
+      const byId = new Map(cands.map((c) => [c.peerId, c]))
+      const heldPersons = new Set([...holders.values()].map((h) => h.personId))
+      const heldPeers = new Set([...holders.values()].map((h) => h.peerId))
+      const fresh = (c: Candidate): boolean => eligible(c, exclude, false) && !heldPersons.has(c.personId)
+      // written independently: which indexes may go back, one per person, the smallest index first
+      const back = new Map<number, string>()
+      for (const i of missing) {
+        const c = byId.get(previous.get(i) ?? '')
+        if (c === undefined || [...back.values()].some((p) => byId.get(p)?.personId === c.personId)) continue
+        const others = new Set([...exclude].filter((p) => p !== c.peerId))
+        if (eligible(c, others, false) && !heldPersons.has(c.personId) && !heldPeers.has(c.peerId)) back.set(i, c.peerId)
+      }
+      const backPersons = new Set([...back.values()].map((p) => byId.get(p)?.personId))
+      const allFresh = new Set(cands.filter(fresh).map((c) => c.personId))
+      const freshOthers = new Set([...allFresh].filter((p) => !backPersons.has(p)))
+      const expected = allFresh.size >= missing.length
+        ? missing.length
+        : Math.min(freshOthers.size, missing.length - back.size) + back.size
+      const run = (): Map<number, string> => planReplacements(missing, holders, SHARE, cands, { ownPersonId: ME, exclude, previous, partial })
+      if (expected < missing.length && !(partial && expected > 0)) {
+        assert.throws(run, PlacementFailedError)
+        return
+      }
+      const out = run()
+      assert.equal(out.size, expected)
+      const persons = [...heldPersons]
+      for (const [index, peer] of out) {
+        assert.ok(missing.includes(index))
+        const c = byId.get(peer) as Candidate
+        persons.push(c.personId)
+        if (fresh(c)) continue
+        assert.equal(back.get(index), peer, `share ${index} went to ${peer}, neither eligible nor its previous holder`)
+        assert.ok(allFresh.size < missing.length, 'a previous holder was used although enough other people qualified')
+      }
+      assert.equal(new Set(persons).size, persons.length, 'a person would hold two shares')
+    }), FC)
+  })
+
+  it('six people, 2+3, one persister lost its share: it takes it back (the issue\'s group); another person first when there is one', () => {
+    const c = (peerId: string, personId: string, extra: Partial<Candidate> = {}): Candidate =>
+      ({ peerId, personId, online: true, freeBytes: 1e9, reliability: 0.9, ...extra })
+    const cands = [c('a1', 'ann'), c('b1', 'bob'), c('c1', 'cat'), c('d1', 'dan'), c('e1', 'eve', { reliability: 0.5 })]
+    const holders = new Map<number, Holder>([[0, { peerId: 'a1', personId: 'ann' }], [1, { peerId: 'b1', personId: 'bob' }], [2, { peerId: 'c1', personId: 'cat' }], [3, { peerId: 'd1', personId: 'dan' }]])
+    const opts = { ownPersonId: ME, exclude: new Set(['e1']) }
+    assert.throws(() => planReplacements([4], holders, 10, cands, opts), (err: unknown) =>
+      err instanceof PlacementFailedError && err.message === 'cannot place 1 share(s) of 10 bytes on 1 different people: only 0 eligible ' +
+        '(5 peer(s) of 5 people offered; 1 excluded; 4 already holding a share)')
+    assert.deepEqual([...planReplacements([4], holders, 10, cands, { ...opts, previous: new Map([[4, 'e1']]) })], [[4, 'e1']])
+    // the previous holder offline, full, or someone else's: nothing (or, with partial, what can be placed)
+    for (const e1 of [c('e1', 'eve', { online: false }), c('e1', 'eve', { freeBytes: 5 }), c('e1', 'ann')]) {
+      assert.throws(() => planReplacements([4], holders, 10, [...cands.slice(0, 4), e1], { ...opts, previous: new Map([[4, 'e1']]) }), PlacementFailedError)
+    }
+    // a seventh person joined: the share goes to them, not back
+    assert.deepEqual([...planReplacements([4], holders, 10, [...cands, c('f1', 'fay')], { ...opts, previous: new Map([[4, 'e1']]) })], [[4, 'f1']])
+    // two shares lost, one new person: the new person takes the index that cannot go back
+    const two = new Map([...holders].filter(([i]) => i !== 3))
+    const seven = [...cands, c('f1', 'fay')]
+    assert.deepEqual([...planReplacements([3, 4], two, 10, seven, { ownPersonId: ME, exclude: new Set(['d1', 'e1']), previous: new Map([[4, 'e1'], [3, 'gone']]) })], [[3, 'f1'], [4, 'e1']])
+    assert.deepEqual([...planReplacements([3, 4], two, 10, cands, { ownPersonId: ME, exclude: new Set(['d1', 'e1']), previous: new Map([[4, 'e1']]), partial: true })], [[4, 'e1']])
+  })
+})

@@ -61,3 +61,42 @@ describe('friend-group simulation (seeded)', function () {
     assert.deepEqual(await simulate(SCENARIO), repaired)
   })
 })
+
+/**
+ * Four friends, one backs up with 1+2 (chooseScheme for three other people): every other person holds
+ * a share of every stripe, so a rebuilt share can only go back to the holder that lost it (P7). Laptops
+ * and desktops as by default; two disks lost, a day apart.
+ */
+const EVERYONE_HOLDS: Partial<SimParams> = {
+  nodes: 4,
+  publishers: 1,
+  days: 10,
+  seed: 7,
+  scheme: { k: 1, m: 2 },
+  initialPacks: 6,
+  packsPerDay: 2,
+  packBytes: { min: 4 * 1024, max: 12 * 1024 },
+  diskLossesPerNodeYear: 0,
+  deathsPerNodeYear: 0,
+  corruptionsPerNodeYear: 0,
+  events: [
+    { atHour: 10, node: 2, kind: 'disk-loss' },
+    { atHour: 60, node: 3, kind: 'disk-loss' }
+  ],
+  audit: { enabled: true, intervalMs: 6 * HOUR },
+  repair: { enabled: true, offlineGraceMs: 24 * HOUR }
+}
+
+describe('friend-group simulation: a group in which every other person holds a share (seeded)', function () {
+  this.timeout(20_000)
+
+  it('the shares of a wiped holder go back to it, and every pack returns to k + m', async () => {
+    const r = await simulate(EVERYONE_HOLDS)
+    assert.equal(r.events.diskLosses, 2)
+    assert.ok(r.packsPlaced >= 16, `only ${r.packsPlaced} packs placed`)
+    assert.equal(r.packsLost, 0)
+    assert.ok(r.healthMin < 3, 'the disk losses should have hurt some pack before repair')
+    assert.ok(r.repairs >= 16, `${r.repairs} shares rebuilt`)
+    assert.equal(r.finalHealthMin, 3)
+  })
+})
