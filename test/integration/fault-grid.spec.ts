@@ -4,10 +4,11 @@
  * grace, audit intervals) runs by moving the clock and asking for a round.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Grid } from '../helpers/grid.js'
+import { filesUnder } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
 const HOUR = 3600_000
@@ -62,4 +63,34 @@ describe('integration: the fault grid', function () {
     await grid.ok('ann', 'restore', 'latest', '--target', target)
     assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
   })
+
+  for (const people of [3, 4]) {
+    it(`${people} people, every other one holds a share: a wiped folder is back to full health within two audit intervals (24 h each, virtual time)`, async () => {
+      const names = ['ann', 'bob', 'cid', 'dee'].slice(0, people)
+      grid = await Grid.start(names)
+      await grid.formGroup()
+      const src = sample(join(grid.dir, 'src'), 1)
+      const placement = (await grid.ok('ann', 'backup', src, '--json')).json<{ placement: Placement }>().placement
+      const scheme = placement.schemes[0] as { k: number, m: number }
+      assert.equal(scheme.k + scheme.m, people - 1, `every other person holds a share: ${JSON.stringify(placement)}`)
+      const health = async (): Promise<SnapshotStatus> => (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
+      // the first audits pass
+      grid.clock.advance(24 * HOUR)
+      await grid.round('ann')
+      // bob's folder of ann's shares is wiped (a disk replaced, a folder deleted by mistake)
+      rmSync(join(grid.node('bob').dir, 'held', grid.node('ann').userId), { recursive: true, force: true })
+      for (let interval = 1; interval <= 2; interval++) {
+        grid.clock.advance(24 * HOUR)
+        for (let r = 0; r < 3; r++) await grid.roundAll()
+      }
+      const after = await health()
+      assert.equal(after.health, after.target, JSON.stringify(after))
+      assert.equal(after.canLose, scheme.m, JSON.stringify(after))
+      // nobody else could take them: the rebuilt shares went back to bob
+      assert.ok(filesUnder(join(grid.node('bob').dir, 'held', grid.node('ann').userId, 'shares')).length > 0, 'bob holds ann\'s shares again')
+      const target = join(grid.dir, 'restored')
+      await grid.ok('ann', 'restore', 'latest', '--target', target)
+      assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    })
+  }
 })
