@@ -14,24 +14,22 @@
  * wait polls a condition with a deadline.
  */
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { cliFor, runCli, TEST_ENV, type CliResult } from '../helpers/cli.js'
+import { cliFor, runCli, type CliResult } from '../helpers/cli.js'
 import { startDaemon, stopDaemon, waitFor, type DaemonNode } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import { Rng, seedFrom } from '../helpers/seeded.js'
+import { WarmCli } from '../helpers/warm-cli.js'
 
-const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
 const SEED = seedFrom('P2PBAK_CRASH_SEED')
 const rng = new Rng(SEED)
 /** file contents come from their own stream, so the kill moments do not depend on data sizes */
 const data = new Rng(SEED ^ 0x5eed_da7a)
 
 /** Local flows: kills of `backup` and of `forget --prune` that hit a running process (runs that end first are repeated, within a cap). */
-const LOCAL_BACKUP_KILLS = 16
+const LOCAL_BACKUP_KILLS = 18
 const LOCAL_PRUNE_KILLS = 8
 /** Group flow: rounds of a group backup during which one or two daemons are killed. */
 const GROUP_ROUNDS = 5
@@ -49,46 +47,44 @@ class CrashInvariantError extends Error {
 }
 
 /**
- * Runs `bin/p2pbak.js args` and kills it with SIGKILL `atMs` after the spawn, unless it exits first.
- * A run that outlives `deadlineMs` is killed too and reported as hung.
+ * Runs commands of one home in warm children (test/helpers/warm-cli.ts: the CLI already loaded, so a
+ * kill moment counts from the command's start), killing each with SIGKILL at a given moment. The
+ * next child loads while the test checks what the last one left.
  */
-async function runAndKill (args: string[], env: Record<string, string>, atMs: number, deadlineMs = 60_000): Promise<KillRun> {
-  const started = performance.now()
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...TEST_ENV, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
-  const err: Buffer[] = []
-  child.stderr.on('data', (b: Buffer) => err.push(b))
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-  const killer = setTimeout(() => child.kill('SIGKILL'), atMs)
-  const hung = setTimeout(() => child.kill('SIGKILL'), deadlineMs)
-  const { code, signal } = await exited
-  clearTimeout(killer)
-  clearTimeout(hung)
-  const ms = performance.now() - started
-  if (ms >= deadlineMs) throw new CrashInvariantError(`p2pbak ${args.join(' ')} did not finish within ${deadlineMs} ms`)
-  return { killed: signal === 'SIGKILL', code, ms, stderr: Buffer.concat(err).toString() }
+class KillRunner {
+  private next: WarmCli
+
+  constructor (private readonly env: Record<string, string>) {
+    this.next = WarmCli.spawn(env)
+  }
+
+  async run (args: string[], killAtMs?: number): Promise<KillRun> {
+    const child = this.next
+    try {
+      const r = await child.run(args, killAtMs)
+      return { killed: r.signal === 'SIGKILL', code: r.code, ms: r.ms, stderr: r.stderr }
+    } catch (err: unknown) {
+      throw new CrashInvariantError(err instanceof Error ? err.message : String(err))
+    } finally {
+      this.next = WarmCli.spawn(this.env)
+    }
+  }
+
+  /** Milliseconds an uncrashed `p2pbak args` takes. */
+  async measure (args: string[]): Promise<number> {
+    const r = await this.run(args)
+    assert.equal(r.code, 0, r.stderr)
+    return r.ms
+  }
+
+  async close (): Promise<void> {
+    await this.next.dispose()
+  }
 }
 
-/**
- * Milliseconds a child process needs to load the CLI (`--version`: every module, no work). Kill
- * moments before that would only ever hit Node loading code.
- */
-async function measureStartup (): Promise<number> {
-  const r = await runAndKill(['--version'], {}, 60_000, 60_000)
-  assert.equal(r.code, 0, r.stderr)
-  return r.ms
-}
-
-/** A kill moment, ms after the spawn: uniform from (most of) the start-up to the end of an uncrashed run. */
-function killMoment (startupMs: number, runMs: number): number {
-  const lo = Math.floor(startupMs * 0.8)
-  return rng.int(lo, Math.max(lo + 1, Math.ceil(runMs)))
-}
-
-/** Milliseconds an uncrashed `p2pbak args` takes as a child process. */
-async function measure (args: string[], env: Record<string, string>): Promise<number> {
-  const r = await runAndKill(args, env, 120_000, 120_000)
-  assert.equal(r.code, 0, r.stderr)
-  return r.ms
+/** A kill moment: uniform within the duration of an uncrashed run. */
+function killMoment (runMs: number): number {
+  return rng.int(0, Math.max(1, Math.ceil(runMs)))
 }
 
 const T0 = performance.now()
@@ -131,7 +127,7 @@ function baseTree (src: string, bytes: number): void {
 describe('e2e: kill -9 at seeded random moments loses nothing', function () {
   this.timeout(300_000)
   let dir: string
-  const kills = { local: 0, localFinishedFirst: 0, group: 0 }
+  const kills = { local: 0, localFinishedFirst: 0, group: 0, groupDuringBackup: 0 }
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-kill9-'))
@@ -139,11 +135,11 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
   })
   after(() => {
     rmSync(dir, { recursive: true, force: true })
-    console.log(`      crash-kill9: ${kills.local} local and ${kills.group} group kills (${kills.localFinishedFirst} local runs ended before their kill moment)`)
+    console.log(`      crash-kill9: ${kills.local} local and ${kills.group} group kills (${kills.localFinishedFirst} local runs ended before their kill moment; ${kills.groupDuringBackup} group kill moments fell before the backup ended)`)
   })
 
   describe('the embedded local store', () => {
-  it(`backup killed ${LOCAL_BACKUP_KILLS} times and forget --prune ${LOCAL_PRUNE_KILLS} times`, async () => {
+    it(`backup killed ${LOCAL_BACKUP_KILLS} times and forget --prune ${LOCAL_PRUNE_KILLS} times`, async () => {
       const home = join(dir, 'local')
       const src = join(dir, 'local-src')
       baseTree(src, 3 * 1024 * 1024)
@@ -152,61 +148,66 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       assert.equal((await cli('init')).code, 0)
       let round = 0
       mutate(src, round++, 1024 * 1024)
-      const startupMs = await measureStartup()
-      const backupMs = await measure(['backup', src], env)
-      console.log(`      crash-kill9: start-up ${Math.round(startupMs)} ms, backup ${Math.round(backupMs)} ms`)
-      const must = new Set((await listed(cli, 'after the first backup')).map(s => s.id))
+      const runner = new KillRunner(env)
+      try {
+        const backupMs = await runner.measure(['backup', src])
+        console.log(`      crash-kill9: backup ${Math.round(backupMs)} ms`)
+        const must = new Set((await listed(cli, 'after the first backup')).map(s => s.id))
 
-      const backupOnce = async (what: string): Promise<void> => {
-        const b = await cli('backup', src, '--json')
-        if (b.code !== 0) throw new CrashInvariantError(`${what}: the next backup failed (exit ${b.code}): ${b.stderr}`)
-        must.add(b.json<{ snapshotId: string }>().snapshotId)
-      }
+        const backupOnce = async (what: string): Promise<void> => {
+          const b = await cli('backup', src, '--json')
+          if (b.code !== 0) throw new CrashInvariantError(`${what}: the next backup failed (exit ${b.code}): ${b.stderr}`)
+          must.add(b.json<{ snapshotId: string }>().snapshotId)
+        }
 
-      for (let k = 0, hits = 0; hits < LOCAL_BACKUP_KILLS && k < LOCAL_BACKUP_KILLS * 2; k++) {
+        for (let k = 0, hits = 0; hits < LOCAL_BACKUP_KILLS && k < LOCAL_BACKUP_KILLS * 2; k++) {
+          mutate(src, round++, 1024 * 1024)
+          const at = killMoment(backupMs)
+          const what = `backup kill ${k + 1} at ${at} ms`
+          step(what)
+          const r = await runner.run(['backup', src], at)
+          if (r.killed) { kills.local++; hits++ }
+          else if (r.code === 0) kills.localFinishedFirst++
+          else throw new CrashInvariantError(`${what}: the backup failed on its own (exit ${r.code}): ${r.stderr}`)
+          for (const s of await assertIntact(cli, must, what)) must.add(s.id) // a backup killed after its snapshot was saved
+          await backupOnce(what)
+        }
+
+        // forget --prune: keep the three newest; a kill may leave the others listed, never lose a kept one
+        const keep = 3
+        const pruneArgs = ['forget', '--keep-last', String(keep), '--prune']
         mutate(src, round++, 1024 * 1024)
-        const at = killMoment(startupMs, backupMs)
-        const what = `backup kill ${k + 1} at ${at} ms`
-        step(what)
-        const r = await runAndKill(['backup', src], env, at)
-        if (r.killed) { kills.local++; hits++ }
-        else if (r.code === 0) kills.localFinishedFirst++
-        else throw new CrashInvariantError(`${what}: the backup failed on its own (exit ${r.code}): ${r.stderr}`)
-        for (const s of await assertIntact(cli, must, what)) must.add(s.id) // a backup killed after its snapshot was saved
-        await backupOnce(what)
+        await backupOnce('before measuring prune')
+        const pruneMs = await runner.measure(pruneArgs)
+        console.log(`      crash-kill9: forget --prune ${Math.round(pruneMs)} ms`)
+        for (let k = 0, hits = 0; hits < LOCAL_PRUNE_KILLS && k < LOCAL_PRUNE_KILLS * 2; k++) {
+          // with the last round's, two new snapshots: each prune has snapshots to forget and packs to delete or repack
+          mutate(src, round++, 768 * 1024)
+          await backupOnce(`before prune kill ${k + 1}`)
+          const before = await listed(cli, `before prune kill ${k + 1}`)
+          const kept = new Set(before.slice(-keep).map(s => s.id))
+          const at = killMoment(pruneMs)
+          const what = `prune kill ${k + 1} at ${at} ms`
+          step(what)
+          const r = await runner.run(pruneArgs, at)
+          if (r.killed) { kills.local++; hits++ }
+          else if (r.code === 0) kills.localFinishedFirst++
+          else throw new CrashInvariantError(`${what}: forget --prune failed on its own (exit ${r.code}): ${r.stderr}`)
+          const after = await assertIntact(cli, kept, what)
+          const unknown = after.filter(s => !before.some(b => b.id === s.id))
+          if (unknown.length > 0) throw new CrashInvariantError(`${what}: snapshots appeared: ${unknown.map(s => s.id.slice(0, 12)).join(', ')}`)
+          must.clear()
+          for (const s of after) must.add(s.id)
+          await backupOnce(what)
+        }
+        // the last state restores byte-exact
+        const target = join(dir, 'local-restore')
+        const res = await cli('restore', 'latest', '--target', target)
+        assert.equal(res.code, 0, res.stderr)
+        assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+      } finally {
+        await runner.close()
       }
-
-      // forget --prune: keep the three newest; a kill may leave the others listed, never lose a kept one
-      const keep = 3
-      const pruneArgs = ['forget', '--keep-last', String(keep), '--prune']
-      mutate(src, round++, 1024 * 1024)
-      await backupOnce('before measuring prune')
-      const pruneMs = await measure(pruneArgs, env)
-      console.log(`      crash-kill9: forget --prune ${Math.round(pruneMs)} ms`)
-      for (let k = 0, hits = 0; hits < LOCAL_PRUNE_KILLS && k < LOCAL_PRUNE_KILLS * 2; k++) {
-        // two new snapshots, so each prune has snapshots to forget and packs to delete or repack
-        for (let j = 0; j < 2; j++) { mutate(src, round++, 768 * 1024); await backupOnce(`before prune kill ${k + 1}`) }
-        const before = await listed(cli, `before prune kill ${k + 1}`)
-        const kept = new Set(before.slice(-keep).map(s => s.id))
-        const at = killMoment(startupMs, pruneMs)
-        const what = `prune kill ${k + 1} at ${at} ms`
-        step(what)
-        const r = await runAndKill(pruneArgs, env, at)
-        if (r.killed) { kills.local++; hits++ }
-        else if (r.code === 0) kills.localFinishedFirst++
-        else throw new CrashInvariantError(`${what}: forget --prune failed on its own (exit ${r.code}): ${r.stderr}`)
-        const after = await assertIntact(cli, kept, what)
-        const unknown = after.filter(s => !before.some(b => b.id === s.id))
-        if (unknown.length > 0) throw new CrashInvariantError(`${what}: snapshots appeared: ${unknown.map(s => s.id.slice(0, 12)).join(', ')}`)
-        must.clear()
-        for (const s of after) must.add(s.id)
-        await backupOnce(what)
-      }
-      // the last state restores byte-exact
-      const target = join(dir, 'local-restore')
-      const res = await cli('restore', 'latest', '--target', target)
-      assert.equal(res.code, 0, res.stderr)
-      assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
     })
   })
 
@@ -286,9 +287,11 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         const victims = choice < 0.45 ? [ann] : choice < 0.85 ? [persister] : [ann, persister]
         const what = `group kill ${k + 1} of ${victims.map(v => v.name).join('+')} at ${at} ms`
         step(what)
-        const running = cli(ann, 'backup', src, '--json')
+        let backupDone = false
+        const running = cli(ann, 'backup', src, '--json').finally(() => { backupDone = true })
         await new Promise(resolve => setTimeout(resolve, at)) // the kill moment itself, not a wait for a condition
-        for (const v of victims) await kill9(v)
+        if (!backupDone) kills.groupDuringBackup++
+        await Promise.all(victims.map(kill9))
         kills.group += victims.length
         const r = await running
         step(`${what}: killed, backup exit ${r.code}`)
