@@ -82,9 +82,23 @@ class KillRunner {
   }
 }
 
-/** A kill moment: uniform within the duration of an uncrashed run. */
-function killMoment (runMs: number): number {
-  return rng.int(0, Math.max(1, Math.ceil(runMs)))
+/**
+ * How long uncrashed runs of one command took: the median of the durations seen so far (the first
+ * measurement, then every run that ended before its kill moment), so kill moments follow the
+ * machine's load instead of one early measurement.
+ */
+class Durations {
+  private readonly ms: number[] = []
+  add (ms: number): void { this.ms.push(ms) }
+  median (): number {
+    const s = [...this.ms].sort((a, b) => a - b)
+    return s[Math.floor((s.length - 1) / 2)] ?? 1000
+  }
+
+  /** A kill moment: uniform within the (median) duration of an uncrashed run. */
+  killMoment (): number {
+    return rng.int(0, Math.max(1, Math.ceil(this.median())))
+  }
 }
 
 const T0 = performance.now()
@@ -150,8 +164,8 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       mutate(src, round++, 1024 * 1024)
       const runner = new KillRunner(env)
       try {
-        const backupMs = await runner.measure(['backup', src])
-        console.log(`      crash-kill9: backup ${Math.round(backupMs)} ms`)
+        const backupMs = new Durations()
+        backupMs.add(await runner.measure(['backup', src]))
         const must = new Set((await listed(cli, 'after the first backup')).map(s => s.id))
 
         const backupOnce = async (what: string): Promise<void> => {
@@ -160,14 +174,13 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
           must.add(b.json<{ snapshotId: string }>().snapshotId)
         }
 
-        for (let k = 0, hits = 0; hits < LOCAL_BACKUP_KILLS && k < LOCAL_BACKUP_KILLS * 2; k++) {
+        for (let k = 0, hits = 0; hits < LOCAL_BACKUP_KILLS && k < LOCAL_BACKUP_KILLS * 3; k++) {
           mutate(src, round++, 1024 * 1024)
-          const at = killMoment(backupMs)
+          const at = backupMs.killMoment()
           const what = `backup kill ${k + 1} at ${at} ms`
           step(what)
           const r = await runner.run(['backup', src], at)
-          if (r.killed) { kills.local++; hits++ }
-          else if (r.code === 0) kills.localFinishedFirst++
+          if (r.killed) { kills.local++; hits++ } else if (r.code === 0) { kills.localFinishedFirst++; backupMs.add(r.ms) }
           else throw new CrashInvariantError(`${what}: the backup failed on its own (exit ${r.code}): ${r.stderr}`)
           for (const s of await assertIntact(cli, must, what)) must.add(s.id) // a backup killed after its snapshot was saved
           await backupOnce(what)
@@ -178,20 +191,19 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         const pruneArgs = ['forget', '--keep-last', String(keep), '--prune']
         mutate(src, round++, 1024 * 1024)
         await backupOnce('before measuring prune')
-        const pruneMs = await runner.measure(pruneArgs)
-        console.log(`      crash-kill9: forget --prune ${Math.round(pruneMs)} ms`)
-        for (let k = 0, hits = 0; hits < LOCAL_PRUNE_KILLS && k < LOCAL_PRUNE_KILLS * 2; k++) {
+        const pruneMs = new Durations()
+        pruneMs.add(await runner.measure(pruneArgs))
+        for (let k = 0, hits = 0; hits < LOCAL_PRUNE_KILLS && k < LOCAL_PRUNE_KILLS * 3; k++) {
           // with the last round's, two new snapshots: each prune has snapshots to forget and packs to delete or repack
           mutate(src, round++, 768 * 1024)
           await backupOnce(`before prune kill ${k + 1}`)
           const before = await listed(cli, `before prune kill ${k + 1}`)
           const kept = new Set(before.slice(-keep).map(s => s.id))
-          const at = killMoment(pruneMs)
+          const at = pruneMs.killMoment()
           const what = `prune kill ${k + 1} at ${at} ms`
           step(what)
           const r = await runner.run(pruneArgs, at)
-          if (r.killed) { kills.local++; hits++ }
-          else if (r.code === 0) kills.localFinishedFirst++
+          if (r.killed) { kills.local++; hits++ } else if (r.code === 0) { kills.localFinishedFirst++; pruneMs.add(r.ms) }
           else throw new CrashInvariantError(`${what}: forget --prune failed on its own (exit ${r.code}): ${r.stderr}`)
           const after = await assertIntact(cli, kept, what)
           const unknown = after.filter(s => !before.some(b => b.id === s.id))
@@ -267,21 +279,22 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       let round = 0
       mutate(src, round++, 512 * 1024)
       const must = new Set<string>()
-      const timed = async (): Promise<number> => {
+      // every completed backup through the daemon is timed: kill moments fall within their median
+      const backupMs = new Durations()
+      const timedBackup = async (what: string): Promise<void> => {
         const t = performance.now()
         const b = await cli(ann, 'backup', src, '--json')
-        assert.equal(b.code, 0, b.stderr)
+        if (b.code !== 0) throw new CrashInvariantError(`${what}: the backup failed (exit ${b.code}): ${b.stderr}`)
+        backupMs.add(performance.now() - t)
         must.add(b.json<{ snapshotId: string }>().snapshotId)
-        return performance.now() - t
       }
-      await timed()
+      await timedBackup('the first group backup')
       mutate(src, round++, 512 * 1024)
-      const backupMs = await timed()
-      console.log(`      crash-kill9: group backup ${Math.round(backupMs)} ms`)
+      await timedBackup('the second group backup')
 
       for (let k = 0; k < GROUP_ROUNDS; k++) {
         mutate(src, round++, 512 * 1024)
-        const at = rng.int(0, Math.ceil(backupMs))
+        const at = backupMs.killMoment()
         const choice = rng.next()
         const persister = rng.pick(friends)
         const victims = choice < 0.45 ? [ann] : choice < 0.85 ? [persister] : [ann, persister]
@@ -307,9 +320,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
           return [...must].every(id => ids.has(id))
         }, 30_000).catch((err: unknown) => { throw new CrashInvariantError(`${what}: ${err instanceof Error ? err.message : String(err)}`) })
         for (const s of await assertIntact((...a) => cli(ann, ...a), must, what)) must.add(s.id)
-        const b = await cli(ann, 'backup', src, '--json')
-        if (b.code !== 0) throw new CrashInvariantError(`${what}: the next backup failed (exit ${b.code}): ${b.stderr}`)
-        must.add(b.json<{ snapshotId: string }>().snapshotId)
+        await timedBackup(`${what}: the next backup`)
         step(`${what}: backed up`)
         const target = join(dir, `group-restore-${k}`)
         const res = await cli(ann, 'restore', 'latest', '--target', target)
