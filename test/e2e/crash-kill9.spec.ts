@@ -14,7 +14,7 @@
  * wait polls a condition with a deadline.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliFor, runCli, type CliResult } from '../helpers/cli.js'
@@ -24,9 +24,14 @@ import { Rng, seedFrom } from '../helpers/seeded.js'
 import { WarmCli } from '../helpers/warm-cli.js'
 
 const SEED = seedFrom('P2PBAK_CRASH_SEED')
-const rng = new Rng(SEED)
-/** file contents come from their own stream, so the kill moments do not depend on data sizes */
-const data = new Rng(SEED ^ 0x5eed_da7a)
+/**
+ * Each flow draws from its own streams (kill moments and victims; file contents), so a flow rerun
+ * alone (mocha -g) with the same seed meets the same moments, whatever the other flow drew.
+ */
+interface Streams { rng: Rng, data: Rng }
+const streams = (flow: number): Streams => ({ rng: new Rng((SEED ^ Math.imul(flow, 0x9e37_79b9)) >>> 0), data: new Rng((SEED ^ Math.imul(flow, 0x85eb_ca6b) ^ 0x5eed_da7a) >>> 0) })
+const LOCAL = streams(1)
+const GROUP = streams(2)
 
 /** Local flows: kills of `backup` and of `forget --prune` that hit a running process (runs that end first are repeated, within a cap). */
 const LOCAL_BACKUP_KILLS = 18
@@ -89,6 +94,7 @@ class KillRunner {
  */
 class Durations {
   private readonly ms: number[] = []
+  constructor (private readonly rng: Rng) {}
   add (ms: number): void { this.ms.push(ms) }
   median (): number {
     const s = [...this.ms].sort((a, b) => a - b)
@@ -97,7 +103,7 @@ class Durations {
 
   /** A kill moment: uniform within the (median) duration of an uncrashed run. */
   killMoment (): number {
-    return rng.int(0, Math.max(1, Math.ceil(this.median())))
+    return this.rng.int(0, Math.max(1, Math.ceil(this.median())))
   }
 }
 
@@ -126,13 +132,13 @@ async function assertIntact (cli: (...argv: string[]) => Promise<CliResult>, mus
 }
 
 /** Adds round `i`'s new file and drops the one from three rounds before, so older snapshots own data no newer one uses. */
-function mutate (src: string, i: number, size: number): void {
+function mutate (data: Rng, src: string, i: number, size: number): void {
   writeFileSync(join(src, `round-${i}.bin`), data.bytes(size))
   rmSync(join(src, `round-${i - 3}.bin`), { force: true })
   writeFileSync(join(src, 'notes', 'log.txt'), `round ${i}\n`.repeat(200 + i))
 }
 
-function baseTree (src: string, bytes: number): void {
+function baseTree (data: Rng, src: string, bytes: number): void {
   mkdirSync(join(src, 'notes'), { recursive: true })
   for (let i = 0; i < 3; i++) writeFileSync(join(src, `base-${i}.bin`), data.bytes(Math.floor(bytes / 3)))
   for (let i = 0; i < 40; i++) writeFileSync(join(src, 'notes', `n${i}.txt`), `note ${i}\n`.repeat(20 + i))
@@ -156,15 +162,15 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
     it(`backup killed ${LOCAL_BACKUP_KILLS} times and forget --prune ${LOCAL_PRUNE_KILLS} times`, async () => {
       const home = join(dir, 'local')
       const src = join(dir, 'local-src')
-      baseTree(src, 3 * 1024 * 1024)
+      baseTree(LOCAL.data, src, 3 * 1024 * 1024)
       const env = { P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw' }
       const cli = cliFor(home, 'pw')
       assert.equal((await cli('init')).code, 0)
       let round = 0
-      mutate(src, round++, 1024 * 1024)
+      mutate(LOCAL.data, src, round++, 1024 * 1024)
       const runner = new KillRunner(env)
       try {
-        const backupMs = new Durations()
+        const backupMs = new Durations(LOCAL.rng)
         backupMs.add(await runner.measure(['backup', src]))
         const must = new Set((await listed(cli, 'after the first backup')).map(s => s.id))
 
@@ -175,7 +181,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         }
 
         for (let k = 0, hits = 0; hits < LOCAL_BACKUP_KILLS && k < LOCAL_BACKUP_KILLS * 3; k++) {
-          mutate(src, round++, 1024 * 1024)
+          mutate(LOCAL.data, src, round++, 1024 * 1024)
           const at = backupMs.killMoment()
           const what = `backup kill ${k + 1} at ${at} ms`
           step(what)
@@ -189,13 +195,13 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         // forget --prune: keep the three newest; a kill may leave the others listed, never lose a kept one
         const keep = 3
         const pruneArgs = ['forget', '--keep-last', String(keep), '--prune']
-        mutate(src, round++, 1024 * 1024)
+        mutate(LOCAL.data, src, round++, 1024 * 1024)
         await backupOnce('before measuring prune')
-        const pruneMs = new Durations()
+        const pruneMs = new Durations(LOCAL.rng)
         pruneMs.add(await runner.measure(pruneArgs))
         for (let k = 0, hits = 0; hits < LOCAL_PRUNE_KILLS && k < LOCAL_PRUNE_KILLS * 3; k++) {
           // with the last round's, two new snapshots: each prune has snapshots to forget and packs to delete or repack
-          mutate(src, round++, 768 * 1024)
+          mutate(LOCAL.data, src, round++, 768 * 1024)
           await backupOnce(`before prune kill ${k + 1}`)
           const before = await listed(cli, `before prune kill ${k + 1}`)
           const kept = new Set(before.slice(-keep).map(s => s.id))
@@ -240,6 +246,17 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       await exited
       n.daemon = undefined
     }
+    /** `text` with every node's peer id followed by its name, for failure messages. */
+    const named = (text: string): string => {
+      let out = text
+      for (const n of nodes) {
+        const file = join(n.home, 'node.json')
+        if (!existsSync(file)) continue
+        const { peerId } = JSON.parse(readFileSync(file, 'utf8')) as { peerId: string }
+        out = out.split(peerId).join(`${peerId} (${n.name})`)
+      }
+      return out
+    }
     const persistersOnline = async (ann: DaemonNode, count: number): Promise<boolean> => {
       const s = await cli(ann, 'status', '--json')
       if (s.code !== 0) return false
@@ -275,28 +292,28 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
     it(`publisher and persister daemons killed at ${GROUP_ROUNDS} moments of a group backup`, async () => {
       const [ann, ...friends] = nodes as [DaemonNode, ...DaemonNode[]]
       const src = join(dir, 'group-src')
-      baseTree(src, 768 * 1024)
+      baseTree(GROUP.data, src, 768 * 1024)
       let round = 0
-      mutate(src, round++, 512 * 1024)
+      mutate(GROUP.data, src, round++, 512 * 1024)
       const must = new Set<string>()
       // every completed backup through the daemon is timed: kill moments fall within their median
-      const backupMs = new Durations()
+      const backupMs = new Durations(GROUP.rng)
       const timedBackup = async (what: string): Promise<void> => {
         const t = performance.now()
         const b = await cli(ann, 'backup', src, '--json')
-        if (b.code !== 0) throw new CrashInvariantError(`${what}: the backup failed (exit ${b.code}): ${b.stderr}`)
+        if (b.code !== 0) throw new CrashInvariantError(`${what}: the backup failed (exit ${b.code}): ${named(b.stderr)}`)
         backupMs.add(performance.now() - t)
         must.add(b.json<{ snapshotId: string }>().snapshotId)
       }
       await timedBackup('the first group backup')
-      mutate(src, round++, 512 * 1024)
+      mutate(GROUP.data, src, round++, 512 * 1024)
       await timedBackup('the second group backup')
 
       for (let k = 0; k < GROUP_ROUNDS; k++) {
-        mutate(src, round++, 512 * 1024)
+        mutate(GROUP.data, src, round++, 512 * 1024)
         const at = backupMs.killMoment()
-        const choice = rng.next()
-        const persister = rng.pick(friends)
+        const choice = GROUP.rng.next()
+        const persister = GROUP.rng.pick(friends)
         const victims = choice < 0.45 ? [ann] : choice < 0.85 ? [persister] : [ann, persister]
         const what = `group kill ${k + 1} of ${victims.map(v => v.name).join('+')} at ${at} ms`
         step(what)
@@ -324,7 +341,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         step(`${what}: backed up`)
         const target = join(dir, `group-restore-${k}`)
         const res = await cli(ann, 'restore', 'latest', '--target', target)
-        if (res.code !== 0) throw new CrashInvariantError(`${what}: restore failed (exit ${res.code}): ${res.stderr}`)
+        if (res.code !== 0) throw new CrashInvariantError(`${what}: restore failed (exit ${res.code}): ${named(res.stderr)}`)
         assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [], what)
         rmSync(target, { recursive: true, force: true })
         step(`${what}: restored`)
