@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cliFor, runCli, TEST_ENV } from '../helpers/cli.js'
 import { compareTrees } from '../helpers/tree-compare.js'
+import { NOBODY, runCliAsUser, type UserRunResult } from '../helpers/as-user.js'
 
 const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
@@ -33,17 +34,16 @@ function listFiles (dir: string): string[] {
 
 /**
  * The CLI as the unprivileged user nobody (65534), for what root would bypass (permissions). The
- * parent dir and a fresh home are opened up so that user can use them.
+ * parent dir and a fresh home are opened up so that user can use them; the CLI itself is reached
+ * through a descriptor root opens (test/helpers/as-user.ts), so this works wherever the project is
+ * cloned, even under a directory nobody cannot enter.
  */
-function cliAsNobody (dir: string, home: string): (...args: string[]) => { code: number, stdout: string, stderr: string } {
+function cliAsNobody (dir: string, home: string): (...args: string[]) => UserRunResult {
   chmodSync(dir, 0o777)
   mkdirSync(home, { mode: 0o777 })
   chmodSync(home, 0o777)
-  const env = { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
-  return (...args: string[]) => {
-    const r = spawnSync(process.execPath, [BIN, ...args], { env, uid: 65534, gid: 65534, encoding: 'utf8' })
-    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr }
-  }
+  const env = { P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
+  return (...args: string[]) => runCliAsUser(args, env, NOBODY, NOBODY)
 }
 
 async function waitFor (what: string, fn: () => boolean, timeoutMs = 30_000): Promise<void> {
