@@ -90,6 +90,8 @@ const friends = (n: number): string => `${n} friend${n === 1 ? '' : 's'}`
  * `people` = number of OTHER people offering storage. When nothing meets the target: the scheme with
  * the lowest yearlyLoss within the limits (ties: cheaper first), meetsTarget false, and a plain
  * explanation. people 0 -> local store only (k=1, m=0); people 1 -> one full copy on that friend.
+ * k + m may equal `people`: no person is kept spare for repair, since a share lost by a holder that
+ * stays goes back to it (placement P7); docs/placement-and-repair.md §4 says why.
  */
 export function chooseScheme (people: number, opts: ChooseSchemeOptions = {}): SchemeChoice {
   const target = opts.targetYearlyLoss ?? DEFAULT_TARGET_YEARLY_LOSS
