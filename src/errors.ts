@@ -106,6 +106,12 @@ export class RetentionRefusedError extends P2pbakError {
 }
 /** A peer did not answer in time. */
 export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
+/**
+ * The way to a peer broke before it answered: a failed dial, a reset or closed connection, a stream
+ * that ended early. Transient: worth another attempt on a fresh stream (protocols/retry.ts). It keeps
+ * the code of the ProtocolError it refines, so callers that branch on codes see no change.
+ */
+export class TransportError extends ProtocolError {}
 /** An invite code that is malformed, tampered with, expired or already used. */
 export class InvalidInviteError extends P2pbakError { readonly code = 'ERR_INVALID_INVITE' }
 /** The peer or user is not on the group's roster. */

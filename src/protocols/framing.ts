@@ -13,7 +13,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
+import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, TransportError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
@@ -101,10 +101,12 @@ export async function exchange<H extends object> (
     return res
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
-    if (deadline.aborted && !(opts.signal?.aborted ?? false)) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
-    if (isP2pbakError(err) || (err instanceof Error && err.name === 'AbortError')) throw err
-    // a reset stream, a closed connection, a failed dial: the peer is not usable now
-    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    if (opts.signal?.aborted === true) throw err
+    if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
+    if (isP2pbakError(err)) throw err
+    // a reset stream, a closed connection, an early EOF, a failed dial: the way to the peer broke
+    // before it answered (transient: protocols/retry.ts tries again on a fresh stream)
+    throw new TransportError(`${protocol}: ${errorMessage(err)}`, { cause: err })
   }
 }
 

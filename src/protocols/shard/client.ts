@@ -12,6 +12,8 @@ import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { exchange, throwForStatus } from '../framing.js'
+import { newRetryStats, withRetry } from '../retry.js'
+import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
@@ -40,6 +42,14 @@ export interface RemoteShareStoreInit {
   listPageSize?: number
   /** clock for delete timestamps (ms since the epoch). @default Date.now */
   now?: () => number
+  /**
+   * How transient failures (reset, closed connection, early EOF, a timed-out attempt) are retried:
+   * see protocols/retry.ts. An attempt's deadline is `timeoutMs`, cut to what is left of the budget.
+   * @default DEFAULT_RETRY_POLICY (4 attempts, 250 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts)
+   */
+  retry?: Partial<RetryPolicy>
+  /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
+  clock?: RetryClock
 }
 
 /** At most `max` tasks at once; a finishing task hands its slot to the next waiter. */
@@ -77,10 +87,17 @@ function owned (body: Uint8Array): Uint8Array {
 
 export class RemoteShareStore implements ShareStore {
   readonly id: string
+  /**
+   * What this store's calls retried since it was made (protocols/retry.ts RetryStats): exchanges
+   * started, retries among them, calls that succeeded after a retry, calls that gave up on a
+   * transient failure. Counters only grow; read them before and after an operation for its share.
+   */
+  readonly stats: RetryStats = newRetryStats()
   private readonly init: RemoteShareStoreInit
   private readonly owner: Uint8Array
   private readonly persister: Uint8Array
   private readonly limiter: Limiter
+  private readonly log: (format: string, ...args: unknown[]) => void
   private addrsKnown: Promise<void> | undefined
   private closed = false
 
@@ -90,6 +107,7 @@ export class RemoteShareStore implements ShareStore {
     this.owner = userKeyOf(init.ownerUserId)
     this.persister = init.peer.toMultihash().bytes
     this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
+    this.log = init.node.logger.forComponent('p2pbak:shard:client')
   }
 
   private ready (options?: AbortOptions): void {
@@ -97,29 +115,22 @@ export class RemoteShareStore implements ShareStore {
     if (options?.signal?.aborted === true) throw new AbortedError('the store operation was cancelled', { cause: options.signal.reason })
   }
 
-  /** One exchange; returns the response only if its status is OK. */
+  /**
+   * One request: an exchange, tried again on a fresh stream (libp2p redials a closed connection)
+   * while it fails transiently and the retry policy allows; returns the response only if its
+   * status is OK. Statuses are final: the peer answered.
+   */
   private async call (what: string, header: ShardRequestHeader, body: Uint8Array | undefined, options?: AbortOptions,
     onStatus?: (h: ResponseHeader) => void): Promise<Message<ResponseHeader>> {
     this.ready(options)
-    const { node, peer, addrs } = this.init
-    const res = await this.limiter.run(async () => {
-      try {
-        if (addrs !== undefined && addrs.length > 0) {
-          this.addrsKnown ??= node.peerStore.merge(peer, { multiaddrs: [...addrs] }).then(() => {})
-          await this.addrsKnown
-        }
-        this.ready(options)
-        const signal = options?.signal
-        return await exchange(node, peer, SHARD_PROTOCOL, header, body, {
-          maxHeaderBytes: MAX_HEADER_BYTES,
-          maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
-          timeoutMs: this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-          ...(signal !== undefined ? { signal } : {})
-        })
-      } catch (err: unknown) {
-        if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
-        if (isP2pbakError(err)) throw err
-        throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })
+    const signal = options?.signal
+    const res = await withRetry(`${what} on ${this.id}`, async (attempt) => await this.attempt(what, header, body, attempt.remainingMs, options), {
+      ...(this.init.retry !== undefined ? { policy: this.init.retry } : {}),
+      ...(this.init.clock !== undefined ? { clock: this.init.clock } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      stats: this.stats,
+      onRetry: (err, n, delayMs) => {
+        this.log('%s on %s: attempt %d failed (%s), retrying in %d ms', what, this.id, n, errorMessage(err), delayMs)
       }
     })
     onStatus?.(res.header)
@@ -130,6 +141,31 @@ export class RemoteShareStore implements ShareStore {
     }
     throwForStatus(h, `${what} on ${this.id}`)
     return res
+  }
+
+  /** One exchange within the concurrency limit; its deadline is cut to what is left of the retry budget. */
+  private async attempt (what: string, header: ShardRequestHeader, body: Uint8Array | undefined, remainingMs: number, options?: AbortOptions): Promise<Message<ResponseHeader>> {
+    const { node, peer, addrs } = this.init
+    return await this.limiter.run(async () => {
+      try {
+        if (addrs !== undefined && addrs.length > 0) {
+          this.addrsKnown ??= node.peerStore.merge(peer, { multiaddrs: [...addrs] }).then(() => {})
+          await this.addrsKnown
+        }
+        this.ready(options)
+        const signal = options?.signal
+        return await exchange(node, peer, SHARD_PROTOCOL, header, body, {
+          maxHeaderBytes: MAX_HEADER_BYTES,
+          maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
+          timeoutMs: Math.max(1, Math.min(this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS, remainingMs)),
+          ...(signal !== undefined ? { signal } : {})
+        })
+      } catch (err: unknown) {
+        if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
+        if (isP2pbakError(err)) throw err
+        throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })
+      }
+    })
   }
 
   private signedDelete (kind: 'share' | 'record', id: Uint8Array, index?: number): { ts: number, sig: string } {
