@@ -17,7 +17,7 @@ import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, SHARD_PROTOCOL
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, SHARD_PROTOCOL, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, shareCursor, userKeyOf } from './wire.js'
 import type { ShardRequestHeader } from './wire.js'
@@ -50,6 +50,8 @@ export interface RemoteShareStoreInit {
   retry?: Partial<RetryPolicy>
   /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
   clock?: RetryClock
+  /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (1 MiB) */
+  partBytes?: number
 }
 
 /** At most `max` tasks at once; a finishing task hands its slot to the next waiter. */
@@ -98,6 +100,7 @@ export class RemoteShareStore implements ShareStore {
   private readonly persister: Uint8Array
   private readonly limiter: Limiter
   private readonly log: (format: string, ...args: unknown[]) => void
+  private readonly partBytes: number
   private addrsKnown: Promise<void> | undefined
   private closed = false
 
@@ -108,6 +111,7 @@ export class RemoteShareStore implements ShareStore {
     this.persister = init.peer.toMultihash().bytes
     this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
     this.log = init.node.logger.forComponent('p2pbak:shard:client')
+    this.partBytes = Math.max(1, init.partBytes ?? TRANSFER_PART_BYTES)
   }
 
   private ready (options?: AbortOptions): void {
@@ -176,12 +180,76 @@ export class RemoteShareStore implements ShareStore {
 
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
     checkRef(ref)
+    if (data.byteLength > this.partBytes && await this.putInParts(ref, data, options)) return
     await this.call('put', { op: 'put', ...refFields(ref) }, data, options)
+  }
+
+  /**
+   * A large share in parts (putPart, shard.md §6.1), each part one exchange retried on its own, so a
+   * reset costs one part, not the share. False when the persister does not know putPart (an older
+   * version answers INVALID "unknown op" and stores nothing): the caller then puts it whole.
+   */
+  private async putInParts (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<boolean> {
+    const total = data.byteLength
+    let offset = 0
+    let restarts = 0
+    for (;;) {
+      const end = Math.min(total, offset + this.partBytes)
+      let expected: number | undefined
+      let legacy = false
+      let res: Message<ResponseHeader>
+      try {
+        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total }, data.subarray(offset, end), options, (h) => {
+          if (h.status !== 'INVALID') return
+          if (h.reason === 'OFFSET' && typeof h.have === 'number' && Number.isSafeInteger(h.have) && h.have >= 0 && h.have < offset) expected = h.have
+          else if (offset === 0 && typeof h.error === 'string' && h.error.startsWith('unknown op')) legacy = true
+        })
+      } catch (err: unknown) {
+        if (legacy) return false
+        if (expected === undefined) throw err
+        // the persister lost the unfinished upload (restarted, or dropped it for memory): go back to what it has
+        if (++restarts > MAX_PART_RESTARTS) throw new ProtocolError(`put on ${this.id}: the persister lost the unfinished share ${restarts} times`, { cause: err })
+        this.log('put on %s: the persister has %d of %d bytes, continuing from there', this.id, expected, total)
+        offset = expected
+        continue
+      }
+      if (res.header.stored === true) return true
+      const have = res.header.have
+      if (typeof have !== 'number' || !Number.isSafeInteger(have) || have < end || have >= total) {
+        throw new ProtocolError(`put on ${this.id}: a part answer says ${String(have)} bytes held after sending up to ${end} of ${total}`)
+      }
+      offset = have
+    }
   }
 
   async get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array> {
     checkRef(ref)
-    return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    // the first part says the share's size; a share of at most one part comes whole
+    let smallSize: number | undefined
+    let first: Message<ResponseHeader>
+    try {
+      first = await this.call('get', { op: 'get', ...refFields(ref), offset: 0, length: this.partBytes }, undefined, options, (h) => {
+        if (h.status === 'INVALID' && h.reason === 'RANGE' && typeof h.size === 'number') smallSize = h.size
+      })
+    } catch (err: unknown) {
+      if (smallSize === undefined) throw err
+      return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    }
+    const total = first.header.size
+    // a persister that does not say the size (an older version): read it whole
+    if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < this.partBytes) {
+      return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    }
+    if (first.body.byteLength !== this.partBytes) throw new ProtocolError(`get on ${this.id}: asked for ${this.partBytes} bytes, got ${first.body.byteLength}`)
+    const out = new Uint8Array(total)
+    out.set(first.body, 0)
+    for (let offset = this.partBytes; offset < total; offset += this.partBytes) {
+      const length = Math.min(this.partBytes, total - offset)
+      const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options)
+      if (res.body.byteLength !== length || res.header.size !== total) throw new ProtocolError(`get on ${this.id}: the share changed size or a part came short while reading it in parts`)
+      out.set(res.body, offset)
+    }
+    return out
   }
 
   async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {

@@ -1,7 +1,7 @@
 /**
  * RemoteShareStore retries transient failures on a fresh connection, between two real libp2p nodes
  * on 127.0.0.1: the persister cuts every connection at chosen moments (after it has acted, so the
- * answer is lost — the case that must not turn into an "overwrite" refusal or a failed delete), or
+ * answer is lost, also when the store's answer was NotFound — the case that must not turn into an "overwrite" refusal or a failed delete), or
  * is gone for good. Answers (refusals) are never retried. Retry delays are shortened by the policy.
  */
 import assert from 'node:assert/strict'
@@ -51,15 +51,17 @@ describe('protocols/shard client: retries on a fresh connection', function () {
           }
         }
         return async (...args: unknown[]) => {
-          const out: unknown = await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)
-          cut()
-          return out
+          try {
+            return await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args)
+          } finally {
+            cut()
+          }
         }
       }
     })
   }
 
-  function client (extra: { timeoutMs?: number } = {}): RemoteShareStore {
+  function client (extra: { timeoutMs?: number, partBytes?: number } = {}): RemoteShareStore {
     return new RemoteShareStore({
       node: device,
       peer: persister.peerId,
@@ -67,7 +69,8 @@ describe('protocols/shard client: retries on a fresh connection', function () {
       ownerUserId: alice.userId,
       signDelete: (m) => Buffer.from(sodium.sign(m, alice.signSecretKey as Uint8Array)).toString('base64'),
       timeoutMs: extra.timeoutMs ?? 5000,
-      retry: FAST
+      retry: FAST,
+      ...(extra.partBytes !== undefined ? { partBytes: extra.partBytes } : {})
     })
   }
 
@@ -132,6 +135,26 @@ describe('protocols/shard client: retries on a fresh connection', function () {
     await c.delete(testRef(5))
     assert.equal(await store.has(testRef(5)), false)
     assert.equal(c.stats.retries, 1)
+  })
+
+  it('a large share travels in parts: a reset costs one part, and a lost answer to the last part is still "stored"', async () => {
+    const c = client({ partBytes: 64 * 1024 })
+    const data = seededBytes(8, 300_000) // 5 parts
+    // the first part's answer is lost (after the quota check reads the size), then the whole share's
+    cutAfter = ['size', 'put']
+    await c.put(testRef(8), data)
+    assert.deepEqual(await store.get(testRef(8)), data)
+    assert.equal(c.stats.retries, 2)
+    assert.equal(c.stats.attempts, 5 + 2)
+    // read back in parts, one part's answer lost
+    cutAfter = ['getRange']
+    const r = client({ partBytes: 64 * 1024 })
+    assert.deepEqual(new Uint8Array(await r.get(testRef(8))), data)
+    assert.equal(r.stats.retries, 1)
+    assert.equal(r.stats.attempts, 5 + 1)
+    // a share smaller than a part comes whole
+    await store.put(testRef(9), seededBytes(9, 1000))
+    assert.deepEqual(new Uint8Array(await r.get(testRef(9))), seededBytes(9, 1000))
   })
 
   it('a refusal is an answer: one attempt, no retry', async () => {
