@@ -112,6 +112,8 @@ export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
  * the code of the ProtocolError it refines, so callers that branch on codes see no change.
  */
 export class TransportError extends ProtocolError {}
+/** No stream could be opened to the peer (dial refused or failed, handshake broke): it may be offline. */
+export class PeerUnreachableError extends TransportError {}
 /** An invite code that is malformed, tampered with, expired or already used. */
 export class InvalidInviteError extends P2pbakError { readonly code = 'ERR_INVALID_INVITE' }
 /** The peer or user is not on the group's roster. */

@@ -13,7 +13,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, TransportError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
+import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, TransportError, PeerUnreachableError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
@@ -104,8 +104,10 @@ export async function exchange<H extends object> (
     if (opts.signal?.aborted === true) throw err
     if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
     if (isP2pbakError(err)) throw err
-    // a reset stream, a closed connection, an early EOF, a failed dial: the way to the peer broke
-    // before it answered (transient: protocols/retry.ts tries again on a fresh stream)
+    // a failed dial or handshake: the peer may be offline (retried, but fewer times)
+    if (stream === undefined) throw new PeerUnreachableError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
+    // answered (transient: protocols/retry.ts tries again on a fresh stream)
     throw new TransportError(`${protocol}: ${errorMessage(err)}`, { cause: err })
   }
 }

@@ -9,10 +9,10 @@
  * docs/network.md "Retries" and docs/protocols/shard.md §10 describe it for users.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises'
-import { AbortedError, TimeoutError, TransportError, errorMessage } from '../errors.js'
+import { AbortedError, PeerUnreachableError, TimeoutError, TransportError, errorMessage } from '../errors.js'
 
 export interface RetryPolicy {
-  /** attempts in all, the first one included (1 = no retry). @default 4 */
+  /** attempts in all, the first one included (1 = no retry). @default 6 */
   attempts: number
   /** the delay before the first retry, ms; it doubles per retry. @default 250 */
   baseDelayMs: number
@@ -28,9 +28,14 @@ export interface RetryPolicy {
    * that stalls twice is left for another one, a reset connection is tried again. @default 2
    */
   maxTimeouts: number
+  /**
+   * how many attempts may fail to reach the peer at all (PeerUnreachableError: dial refused, failed
+   * handshake) before the call gives up: an offline peer is known within a second or two. @default 3
+   */
+  maxUnreachable: number
 }
 
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ attempts: 4, baseDelayMs: 250, maxDelayMs: 4000, budgetMs: 120_000, maxTimeouts: 2 })
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ attempts: 6, baseDelayMs: 250, maxDelayMs: 4000, budgetMs: 120_000, maxTimeouts: 2, maxUnreachable: 3 })
 
 /** Time as the policy sees it; tests pass a virtual one. */
 export interface RetryClock {
@@ -97,7 +102,7 @@ export function backoffDelay (policy: RetryPolicy, retry: number, random: () => 
 function resolvePolicy (p: Partial<RetryPolicy> | undefined): RetryPolicy {
   const policy = { ...DEFAULT_RETRY_POLICY, ...p }
   if (!Number.isInteger(policy.attempts) || policy.attempts < 1) throw new RangeError(`retry attempts must be a positive integer, got ${policy.attempts}`)
-  for (const key of ['baseDelayMs', 'maxDelayMs', 'budgetMs', 'maxTimeouts'] as const) {
+  for (const key of ['baseDelayMs', 'maxDelayMs', 'budgetMs', 'maxTimeouts', 'maxUnreachable'] as const) {
     if (!Number.isFinite(policy[key]) || policy[key] < 0) throw new RangeError(`retry ${key} must be a non-negative number, got ${policy[key]}`)
   }
   return policy
@@ -124,6 +129,7 @@ export async function withRetry<T> (what: string, fn: (attempt: Attempt) => Prom
   const stats = opts.stats
   const start = clock.now()
   let timeouts = 0
+  let unreachable = 0
   for (let n = 1; ; n++) {
     if (aborted(opts.signal)) throw cancelled(what, opts.signal)
     const remainingMs = Math.max(0, policy.budgetMs - (clock.now() - start))
@@ -135,9 +141,10 @@ export async function withRetry<T> (what: string, fn: (attempt: Attempt) => Prom
     } catch (err: unknown) {
       if (aborted(opts.signal) || !retryable(err)) throw err
       if (err instanceof TimeoutError) timeouts++
+      if (err instanceof PeerUnreachableError) unreachable++
       const delayMs = backoffDelay(policy, n, clock.random)
       const spent = clock.now() - start
-      if (n >= policy.attempts || timeouts >= policy.maxTimeouts || spent + delayMs >= policy.budgetMs) {
+      if (n >= policy.attempts || timeouts >= policy.maxTimeouts || unreachable >= policy.maxUnreachable || spent + delayMs >= policy.budgetMs) {
         if (stats !== undefined) stats.gaveUp++
         if (n > 1 && err instanceof Error) err.message += ` (gave up after ${n} attempts in ${Math.round(spent)} ms)`
         throw err

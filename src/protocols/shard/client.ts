@@ -12,7 +12,7 @@ import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { exchange, throwForStatus } from '../framing.js'
-import { newRetryStats, withRetry } from '../retry.js'
+import { isTransient, newRetryStats, withRetry } from '../retry.js'
 import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
@@ -45,30 +45,58 @@ export interface RemoteShareStoreInit {
   /**
    * How transient failures (reset, closed connection, early EOF, a timed-out attempt) are retried:
    * see protocols/retry.ts. An attempt's deadline is `timeoutMs`, cut to what is left of the budget.
-   * @default DEFAULT_RETRY_POLICY (4 attempts, 250 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts)
+   * @default DEFAULT_RETRY_POLICY (6 attempts, 250 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts)
    */
   retry?: Partial<RetryPolicy>
   /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
   clock?: RetryClock
-  /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (1 MiB) */
+  /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (256 KiB) */
   partBytes?: number
 }
 
-/** At most `max` tasks at once; a finishing task hands its slot to the next waiter. */
+/**
+ * At most `limit` tasks at once; a finishing task hands its slot to the next waiter. The limit
+ * adapts to the link (additive increase, multiplicative decrease): halved when an exchange fails
+ * transiently — on a connection that resets, fewer parallel transfers each carry less of the
+ * traffic a reset cuts — and raised by one after `limit` exchanges in a row succeed, up to `max`.
+ */
 class Limiter {
   private active = 0
   private readonly waiting: Array<() => void> = []
-  constructor (private readonly max: number) {}
+  private streak = 0
+  limit: number
+  constructor (private readonly max: number) { this.limit = max }
 
   async run<T> (task: () => Promise<T>): Promise<T> {
-    if (this.active < this.max) this.active++
+    // a waiter is counted in by whoever wakes it
+    if (this.active < this.limit) this.active++
     else await new Promise<void>((resolve) => this.waiting.push(resolve))
     try {
       return await task()
     } finally {
+      this.active--
+      this.pump()
+    }
+  }
+
+  failed (): void {
+    this.limit = Math.max(1, Math.floor(this.limit / 2))
+    this.streak = 0
+  }
+
+  succeeded (): void {
+    if (this.limit >= this.max || ++this.streak < this.limit) return
+    this.limit++
+    this.streak = 0
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.active < this.limit) {
       const next = this.waiting.shift()
-      if (next !== undefined) next()
-      else this.active--
+      if (next === undefined) return
+      this.active++
+      next()
     }
   }
 }
@@ -158,13 +186,16 @@ export class RemoteShareStore implements ShareStore {
         }
         this.ready(options)
         const signal = options?.signal
-        return await exchange(node, peer, SHARD_PROTOCOL, header, body, {
+        const res = await exchange(node, peer, SHARD_PROTOCOL, header, body, {
           maxHeaderBytes: MAX_HEADER_BYTES,
           maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
           timeoutMs: Math.max(1, Math.min(this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS, remainingMs)),
           ...(signal !== undefined ? { signal } : {})
         })
+        this.limiter.succeeded()
+        return res
       } catch (err: unknown) {
+        if (isTransient(err)) this.limiter.failed()
         if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
         if (isP2pbakError(err)) throw err
         throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })

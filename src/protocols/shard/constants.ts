@@ -22,9 +22,9 @@ export const DEFAULT_MAX_CONCURRENT = 16
 
 /**
  * Shares larger than this travel in parts of this size (putPart, ranged gets), each its own
- * exchange retried on its own: a connection that resets every few MiB still carries a 16 MiB share.
+ * exchange retried on its own: a connection that resets every MiB or so still carries a 16 MiB share.
  */
-export const TRANSFER_PART_BYTES = 1024 * 1024
+export const TRANSFER_PART_BYTES = 256 * 1024
 /** Bytes of unfinished putPart uploads a server keeps in memory, all owners together (least recently used go first). */
 export const DEFAULT_MAX_STAGED_BYTES = 512 * 1024 * 1024
 /** An unfinished upload untouched this long is dropped. */

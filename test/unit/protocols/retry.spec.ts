@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  AbortedError, NotFoundError, NotMemberError, ProtocolError, RefusedError, RetentionRefusedError, TimeoutError, TransportError, UnauthenticatedError
+  AbortedError, NotFoundError, NotMemberError, PeerUnreachableError, ProtocolError, RefusedError, RetentionRefusedError, TimeoutError, TransportError, UnauthenticatedError
 } from '../../../src/errors.js'
 import { DEFAULT_RETRY_POLICY, backoffDelay, isTransient, newRetryStats, withRetry, type Attempt, type RetryClock } from '../../../src/protocols/retry.js'
 
@@ -74,14 +74,14 @@ describe('protocols/retry', () => {
     const clock = virtualClock()
     const stats = newRetryStats()
     const last = reset()
-    const op = flaky(clock, [reset(), reset(), reset(), last, reset()])
+    const op = flaky(clock, [reset(), reset(), reset(), reset(), reset(), last, reset()])
     await assert.rejects(withRetry('put', op.fn, { clock, stats }), (err: unknown) => {
       assert.equal(err, last)
-      assert.match((err as Error).message, /gave up after 4 attempts/)
+      assert.match((err as Error).message, /gave up after 6 attempts/)
       return true
     })
     assert.equal(op.seen.length, DEFAULT_RETRY_POLICY.attempts)
-    assert.deepEqual(stats, { attempts: 4, retries: 3, recovered: 0, gaveUp: 1 })
+    assert.deepEqual(stats, { attempts: 6, retries: 5, recovered: 0, gaveUp: 1 })
   })
 
   it('never retries an answer: refusals, not found, not a member fail at once', async () => {
@@ -105,6 +105,15 @@ describe('protocols/retry', () => {
     assert.equal(stats.gaveUp, 1)
     // the second attempt's deadline is what is left of the 120 s budget
     assert.deepEqual(op.seen.map(a => a.remainingMs), [120_000, 120_000 - 60_000 - 188])
+  })
+
+  it('a peer that cannot be reached: three attempts, while resets in between do not count against it', async () => {
+    const clock = virtualClock()
+    const unreachable = (): PeerUnreachableError => new PeerUnreachableError('connect ECONNREFUSED')
+    const op = flaky(clock, [unreachable(), reset(), unreachable(), unreachable(), reset()])
+    await assert.rejects(withRetry('get', op.fn, { clock }), PeerUnreachableError)
+    assert.equal(op.seen.length, 4)
+    assert.ok(isTransient(unreachable()))
   })
 
   it('the time budget bounds the whole call: no attempt starts after it', async () => {
