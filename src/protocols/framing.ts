@@ -104,12 +104,26 @@ export async function exchange<H extends object> (
     if (opts.signal?.aborted === true) throw err
     if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
     if (isP2pbakError(err)) throw err
-    // a failed dial or handshake: the peer may be offline (retried, but fewer times)
-    if (stream === undefined) throw new PeerUnreachableError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    // nobody listens at the peer's addresses: it may be offline (retried, but fewer times)
+    if (stream === undefined && isUnreachable(err)) throw new PeerUnreachableError(`${protocol}: ${errorMessage(err)}`, { cause: err })
     // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
     // answered (transient: protocols/retry.ts tries again on a fresh stream)
     throw new TransportError(`${protocol}: ${errorMessage(err)}`, { cause: err })
   }
+}
+
+const UNREACHABLE = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|NoValidAddressesError)\b|no valid addresses/i
+
+/**
+ * True when a dial failed because nothing answers at the peer's addresses (refused, no route), as
+ * opposed to a connection that broke while it was being set up. libp2p wraps the system error in
+ * its own errors (cause, AggregateError), so the whole chain is looked at.
+ */
+function isUnreachable (err: unknown, depth = 0): boolean {
+  if (depth > 4 || !(err instanceof Error)) return false
+  if (UNREACHABLE.test(`${err.name} ${err.message} ${String((err as { code?: unknown }).code ?? '')}`)) return true
+  if (err instanceof AggregateError && err.errors.some(e => isUnreachable(e, depth + 1))) return true
+  return isUnreachable(err.cause, depth + 1)
 }
 
 export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
