@@ -126,6 +126,16 @@ function isUnreachable (err: unknown, depth = 0): boolean {
   return isUnreachable(err.cause, depth + 1)
 }
 
+/**
+ * The typed error for a failed dial outside an exchange (joining dials the inviter first):
+ * TimeoutError when `timedOut`, PeerUnreachableError when nothing answers, TransportError otherwise.
+ */
+export function dialFailure (what: string, err: unknown, timedOut: boolean): TimeoutError | TransportError {
+  if (timedOut) return new TimeoutError(`${what}: no connection within the deadline`, { cause: err })
+  if (isUnreachable(err)) return new PeerUnreachableError(`${what}: ${errorMessage(err)}`, { cause: err })
+  return new TransportError(`${what}: ${errorMessage(err)}`, { cause: err })
+}
+
 export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
 
 /** Server side: registers a handler; errors thrown by it become statuses, framing errors abort the stream. */
