@@ -14,7 +14,7 @@ import { AbortedError, PeerUnreachableError, TimeoutError, TransportError, error
 export interface RetryPolicy {
   /** attempts in all, the first one included (1 = no retry). @default 6 */
   attempts: number
-  /** the delay before the first retry, ms; it doubles per retry. @default 250 */
+  /** the delay before the first retry, ms; it doubles per retry. @default 100 */
   baseDelayMs: number
   /** the largest delay between two attempts, ms. @default 4000 */
   maxDelayMs: number
@@ -35,7 +35,7 @@ export interface RetryPolicy {
   maxUnreachable: number
 }
 
-export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ attempts: 6, baseDelayMs: 250, maxDelayMs: 4000, budgetMs: 120_000, maxTimeouts: 2, maxUnreachable: 3 })
+export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ attempts: 6, baseDelayMs: 100, maxDelayMs: 4000, budgetMs: 120_000, maxTimeouts: 2, maxUnreachable: 3 })
 
 /** Time as the policy sees it; tests pass a virtual one. */
 export interface RetryClock {

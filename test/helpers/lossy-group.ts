@@ -57,7 +57,7 @@ interface Person { name: string, home: string, daemon?: ChildProcess, log: strin
 
 const [workdir, deadlineArg] = process.argv.slice(2)
 if (workdir === undefined) throw new Error('usage: lossy-group.ts WORKDIR [DEADLINE_MS]')
-const deadline = Date.now() + Number(deadlineArg ?? 170_000)
+const deadline = Date.now() + Number(deadlineArg ?? 400_000)
 const started = Date.now()
 const steps: LossyStep[] = []
 
@@ -162,7 +162,8 @@ async function main (): Promise<LossyResult> {
   try {
     result.sourceBytes = makeTree(src)
     note(`source tree: ${result.sourceBytes} bytes`)
-    for (const p of people) await cli(p, 'init')
+    // five people, each at their own machine
+    await Promise.all(people.map(async p => await cli(p, 'init')))
     await Promise.all(people.map(startDaemon))
     await cli(ann, 'group', 'create', 'lossy friends')
     for (const f of friends) {

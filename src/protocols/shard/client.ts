@@ -45,7 +45,7 @@ export interface RemoteShareStoreInit {
   /**
    * How transient failures (reset, closed connection, early EOF, a timed-out attempt) are retried:
    * see protocols/retry.ts. An attempt's deadline is `timeoutMs`, cut to what is left of the budget.
-   * @default DEFAULT_RETRY_POLICY (6 attempts, 250 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts)
+   * @default DEFAULT_RETRY_POLICY (6 attempts, 100 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts, 3 unreachable)
    */
   retry?: Partial<RetryPolicy>
   /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */

@@ -65,8 +65,8 @@ describe('protocols/retry', () => {
     const op = flaky(clock, [reset(), reset(), reset()])
     assert.equal(await withRetry('put', op.fn, { clock, stats }), 'ok')
     assert.deepEqual(op.seen.map(a => a.n), [1, 2, 3, 4])
-    // random() = 0.5: three quarters of 250, 500, 1000
-    assert.deepEqual(clock.sleeps, [188, 375, 750])
+    // random() = 0.5: three quarters of 100, 200, 400
+    assert.deepEqual(clock.sleeps, [75, 150, 300])
     assert.deepEqual(stats, { attempts: 4, retries: 3, recovered: 1, gaveUp: 0 })
   })
 
@@ -104,7 +104,7 @@ describe('protocols/retry', () => {
     assert.equal(op.seen.length, 2)
     assert.equal(stats.gaveUp, 1)
     // the second attempt's deadline is what is left of the 120 s budget
-    assert.deepEqual(op.seen.map(a => a.remainingMs), [120_000, 120_000 - 60_000 - 188])
+    assert.deepEqual(op.seen.map(a => a.remainingMs), [120_000, 120_000 - 60_000 - 75])
   })
 
   it('a peer that cannot be reached: three attempts, while resets in between do not count against it', async () => {
@@ -120,8 +120,8 @@ describe('protocols/retry', () => {
     const clock = virtualClock()
     const op = flaky(clock, [reset(), reset(), reset()], 50_000)
     await assert.rejects(withRetry('get', op.fn, { clock, policy: { budgetMs: 100_000 } }), TransportError)
-    // 50 s, a wait, then a second attempt cut to the 49.8 s left: a third would start past the budget
-    assert.deepEqual(op.seen.map(a => a.remainingMs), [100_000, 100_000 - 50_000 - 188])
+    // 50 s, a wait, then a second attempt cut to the 49.9 s left: a third would start past the budget
+    assert.deepEqual(op.seen.map(a => a.remainingMs), [100_000, 100_000 - 50_000 - 75])
     assert.equal(clock.t - 1_000_000, 100_000)
   })
 
