@@ -216,7 +216,7 @@ export class RemoteShareStore implements ShareStore {
   }
 
   /**
-   * A large share in parts (putPart, shard.md §6.1), each part one exchange retried on its own, so a
+   * A large share in parts (putPart, shard.md §5.3), each part one exchange retried on its own, so a
    * reset costs one part, not the share. False when the persister does not know putPart (an older
    * version answers INVALID "unknown op" and stores nothing): the caller then puts it whole.
    */

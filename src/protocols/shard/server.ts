@@ -126,7 +126,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         return OK
       }
       case 'putPart': {
-        // a share in parts (§6.1): assembled here, stored whole by the same steps as a put
+        // a share in parts (shard.md §5.3): assembled here, stored whole by the same steps as a put
         if (req.total > maxShareBytes) return refused(`a share of ${req.total} bytes exceeds this persister's limit of ${maxShareBytes}`)
         const key = `${userId}/${shareCursor(req.ref)}`
         if (req.offset === 0) {

@@ -1,5 +1,5 @@
 /**
- * The persister's unfinished `putPart` uploads (docs/protocols/shard.md §6.1): a share that arrives
+ * The persister's unfinished `putPart` uploads (docs/protocols/shard.md §5.3): a share that arrives
  * in parts is assembled in memory, part after part, and handed to the store only when complete, so a
  * store never holds a partial share. Bounded: at most `maxBytes` staged (least recently touched
  * uploads are dropped first) and an upload untouched for `idleMs` is dropped; a client whose upload
