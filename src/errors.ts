@@ -88,8 +88,27 @@ export class PlacementFailedError extends P2pbakError {
     this.errors = options?.errors ?? []
   }
 }
-/** A peer broke the wire protocol (malformed or oversized message, wrong sequence). */
-export class ProtocolError extends P2pbakError { readonly code = 'ERR_PROTOCOL' }
+/** How a transport failed before the peer answered (see {@link ProtocolError.transport}). */
+export type TransportFailure = 'broken' | 'unreachable'
+
+/**
+ * A peer broke the wire protocol (malformed or oversized message, wrong sequence), or the way to it
+ * broke before it answered: then `transport` says how, and the failure is transient (worth another
+ * attempt on a fresh stream, protocols/retry.ts).
+ */
+export class ProtocolError extends P2pbakError {
+  readonly code = 'ERR_PROTOCOL'
+  /**
+   * 'broken': a reset or closed connection, an early EOF, a handshake cut short; 'unreachable':
+   * nothing answers at the peer's addresses (refused, no route), it may be offline; undefined: the
+   * peer answered, wrongly
+   */
+  readonly transport: TransportFailure | undefined
+  constructor (message: string, options?: ErrorOptions & { transport?: TransportFailure }) {
+    super(message, options)
+    this.transport = options?.transport
+  }
+}
 /** A peer answered with data that failed verification (wrong hash, bad signature). */
 export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRUSTED_PEER' }
 /** A peer refused the request (quota, authorization, retention policy); the message says why. */
@@ -106,14 +125,6 @@ export class RetentionRefusedError extends P2pbakError {
 }
 /** A peer did not answer in time. */
 export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
-/**
- * The way to a peer broke before it answered: a failed dial, a reset or closed connection, a stream
- * that ended early. Transient: worth another attempt on a fresh stream (protocols/retry.ts). It keeps
- * the code of the ProtocolError it refines, so callers that branch on codes see no change.
- */
-export class TransportError extends ProtocolError {}
-/** No stream could be opened to the peer (dial refused or failed, handshake broke): it may be offline. */
-export class PeerUnreachableError extends TransportError {}
 /** An invite code that is malformed, tampered with, expired or already used. */
 export class InvalidInviteError extends P2pbakError { readonly code = 'ERR_INVALID_INVITE' }
 /** The peer or user is not on the group's roster. */

@@ -13,7 +13,7 @@
 import { lpStream } from '@libp2p/utils'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, TransportError, PeerUnreachableError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
+import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
@@ -105,10 +105,10 @@ export async function exchange<H extends object> (
     if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
     if (isP2pbakError(err)) throw err
     // nobody listens at the peer's addresses: it may be offline (retried, but fewer times)
-    if (stream === undefined && isUnreachable(err)) throw new PeerUnreachableError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    if (stream === undefined && isUnreachable(err)) throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'unreachable' })
     // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
     // answered (transient: protocols/retry.ts tries again on a fresh stream)
-    throw new TransportError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'broken' })
   }
 }
 
@@ -128,12 +128,12 @@ function isUnreachable (err: unknown, depth = 0): boolean {
 
 /**
  * The typed error for a failed dial outside an exchange (joining dials the inviter first):
- * TimeoutError when `timedOut`, PeerUnreachableError when nothing answers, TransportError otherwise.
+ * TimeoutError when `timedOut`, else a ProtocolError whose `transport` is 'unreachable' when nothing
+ * answers, 'broken' otherwise.
  */
-export function dialFailure (what: string, err: unknown, timedOut: boolean): TimeoutError | TransportError {
+export function dialFailure (what: string, err: unknown, timedOut: boolean): TimeoutError | ProtocolError {
   if (timedOut) return new TimeoutError(`${what}: no connection within the deadline`, { cause: err })
-  if (isUnreachable(err)) return new PeerUnreachableError(`${what}: ${errorMessage(err)}`, { cause: err })
-  return new TransportError(`${what}: ${errorMessage(err)}`, { cause: err })
+  return new ProtocolError(`${what}: ${errorMessage(err)}`, { cause: err, transport: isUnreachable(err) ? 'unreachable' : 'broken' })
 }
 
 export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>

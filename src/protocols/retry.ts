@@ -9,7 +9,7 @@
  * docs/network.md "Retries" and docs/protocols/shard.md §10 describe it for users.
  */
 import { setTimeout as sleepFor } from 'node:timers/promises'
-import { AbortedError, PeerUnreachableError, TimeoutError, TransportError, errorMessage } from '../errors.js'
+import { AbortedError, ProtocolError, TimeoutError, errorMessage } from '../errors.js'
 
 export interface RetryPolicy {
   /** attempts in all, the first one included (1 = no retry). @default 6 */
@@ -29,8 +29,9 @@ export interface RetryPolicy {
    */
   maxTimeouts: number
   /**
-   * how many attempts may fail to reach the peer at all (PeerUnreachableError: dial refused, failed
-   * handshake) before the call gives up: an offline peer is known within a second or two. @default 3
+   * how many attempts may find nobody at the peer's addresses (a ProtocolError with transport
+   * 'unreachable': refused, no route) before the call gives up: an offline peer is known within a
+   * second. @default 3
    */
   maxUnreachable: number
 }
@@ -82,12 +83,17 @@ export interface RetryOptions {
 }
 
 /**
- * True for failures worth another attempt on a fresh stream or connection: the transport broke
- * (TransportError) or one attempt's deadline passed (TimeoutError). A peer's answer — refused, not
- * found, invalid, not a member — is final, and so is the caller's own cancellation.
+ * True for failures worth another attempt on a fresh stream or connection: the transport broke or
+ * found nobody (a ProtocolError with `transport` set) or one attempt's deadline passed
+ * (TimeoutError). A peer's answer — refused, not found, invalid, not a member — is final, and so is
+ * the caller's own cancellation.
  */
 export function isTransient (err: unknown): boolean {
-  return err instanceof TransportError || err instanceof TimeoutError
+  return (err instanceof ProtocolError && err.transport !== undefined) || err instanceof TimeoutError
+}
+
+function isUnreachable (err: unknown): boolean {
+  return err instanceof ProtocolError && err.transport === 'unreachable'
 }
 
 /**
@@ -141,7 +147,7 @@ export async function withRetry<T> (what: string, fn: (attempt: Attempt) => Prom
     } catch (err: unknown) {
       if (aborted(opts.signal) || !retryable(err)) throw err
       if (err instanceof TimeoutError) timeouts++
-      if (err instanceof PeerUnreachableError) unreachable++
+      if (isUnreachable(err)) unreachable++
       const delayMs = backoffDelay(policy, n, clock.random)
       const spent = clock.now() - start
       if (n >= policy.attempts || timeouts >= policy.maxTimeouts || unreachable >= policy.maxUnreachable || spent + delayMs >= policy.budgetMs) {
@@ -154,7 +160,7 @@ export async function withRetry<T> (what: string, fn: (attempt: Attempt) => Prom
         await clock.sleep(delayMs, opts.signal)
       } catch (sleepErr: unknown) {
         if (aborted(opts.signal)) throw cancelled(what, opts.signal, err)
-        throw new TransportError(`${what}: waiting to retry failed (${errorMessage(sleepErr)})`, { cause: err })
+        throw new ProtocolError(`${what}: waiting to retry failed (${errorMessage(sleepErr)})`, { cause: err })
       }
     }
   }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  AbortedError, NotFoundError, NotMemberError, PeerUnreachableError, ProtocolError, RefusedError, RetentionRefusedError, TimeoutError, TransportError, UnauthenticatedError
+  AbortedError, NotFoundError, NotMemberError, ProtocolError, RefusedError, RetentionRefusedError, TimeoutError, UnauthenticatedError
 } from '../../../src/errors.js'
 import { DEFAULT_RETRY_POLICY, backoffDelay, isTransient, newRetryStats, withRetry, type Attempt, type RetryClock } from '../../../src/protocols/retry.js'
 
@@ -44,7 +44,7 @@ function flaky (clock: VirtualClock, errors: unknown[], tookMs = 0): { fn: (a: A
   }
 }
 
-const reset = (): TransportError => new TransportError('/p2pbak/shard/1.0.0: Unexpected EOF - stream closed while reading 0/1 bytes')
+const reset = (): ProtocolError => new ProtocolError('/p2pbak/shard/1.0.0: Unexpected EOF - stream closed while reading 0/1 bytes', { transport: 'broken' })
 
 describe('protocols/retry', () => {
   it('transient: transport breaks and timed-out attempts; never an answer or a cancellation', () => {
@@ -54,9 +54,8 @@ describe('protocols/retry', () => {
       new UnauthenticatedError('bad'), new ProtocolError('malformed answer'), new AbortedError('stop'), new Error('bug'), 'a string']) {
       assert.equal(isTransient(err), false, String(err))
     }
-    // a TransportError keeps the code callers already branch on
+    // a broken transport keeps the code callers already branch on
     assert.equal(reset().code, 'ERR_PROTOCOL')
-    assert.ok(reset() instanceof ProtocolError)
   })
 
   it('retries a reset until it succeeds, with doubling jittered delays, and counts it', async () => {
@@ -109,9 +108,9 @@ describe('protocols/retry', () => {
 
   it('a peer that cannot be reached: three attempts, while resets in between do not count against it', async () => {
     const clock = virtualClock()
-    const unreachable = (): PeerUnreachableError => new PeerUnreachableError('connect ECONNREFUSED')
+    const unreachable = (): ProtocolError => new ProtocolError('connect ECONNREFUSED', { transport: 'unreachable' })
     const op = flaky(clock, [unreachable(), reset(), unreachable(), unreachable(), reset()])
-    await assert.rejects(withRetry('get', op.fn, { clock }), PeerUnreachableError)
+    await assert.rejects(withRetry('get', op.fn, { clock }), (err: unknown) => err instanceof ProtocolError && err.transport === 'unreachable')
     assert.equal(op.seen.length, 4)
     assert.ok(isTransient(unreachable()))
   })
@@ -119,7 +118,7 @@ describe('protocols/retry', () => {
   it('the time budget bounds the whole call: no attempt starts after it', async () => {
     const clock = virtualClock()
     const op = flaky(clock, [reset(), reset(), reset()], 50_000)
-    await assert.rejects(withRetry('get', op.fn, { clock, policy: { budgetMs: 100_000 } }), TransportError)
+    await assert.rejects(withRetry('get', op.fn, { clock, policy: { budgetMs: 100_000 } }), ProtocolError)
     // 50 s, a wait, then a second attempt cut to the 49.9 s left: a third would start past the budget
     assert.deepEqual(op.seen.map(a => a.remainingMs), [100_000, 100_000 - 50_000 - 75])
     assert.equal(clock.t - 1_000_000, 100_000)
@@ -149,7 +148,7 @@ describe('protocols/retry', () => {
       async (attempts, baseDelayMs, budgetMs, tookMs) => {
         const clock = virtualClock(Math.random)
         const op = flaky(clock, Array.from({ length: 50 }, reset), tookMs)
-        await assert.rejects(withRetry('x', op.fn, { clock, policy: { attempts, baseDelayMs, budgetMs } }), TransportError)
+        await assert.rejects(withRetry('x', op.fn, { clock, policy: { attempts, baseDelayMs, budgetMs } }), ProtocolError)
         assert.ok(op.seen.length <= attempts)
         // no attempt starts past the budget, and the last one's deadline ends with it
         assert.ok(clock.t - 1_000_000 <= budgetMs, `spent ${clock.t - 1_000_000} of ${budgetMs}`)
