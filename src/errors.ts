@@ -88,8 +88,27 @@ export class PlacementFailedError extends P2pbakError {
     this.errors = options?.errors ?? []
   }
 }
-/** A peer broke the wire protocol (malformed or oversized message, wrong sequence). */
-export class ProtocolError extends P2pbakError { readonly code = 'ERR_PROTOCOL' }
+/** How a transport failed before the peer answered (see {@link ProtocolError.transport}). */
+export type TransportFailure = 'broken' | 'unreachable'
+
+/**
+ * A peer broke the wire protocol (malformed or oversized message, wrong sequence), or the way to it
+ * broke before it answered: then `transport` says how, and the failure is transient (worth another
+ * attempt on a fresh stream, protocols/retry.ts).
+ */
+export class ProtocolError extends P2pbakError {
+  readonly code = 'ERR_PROTOCOL'
+  /**
+   * 'broken': a reset or closed connection, an early EOF, a handshake cut short; 'unreachable':
+   * nothing answers at the peer's addresses (refused, no route), it may be offline; undefined: the
+   * peer answered, wrongly
+   */
+  readonly transport: TransportFailure | undefined
+  constructor (message: string, options?: ErrorOptions & { transport?: TransportFailure }) {
+    super(message, options)
+    this.transport = options?.transport
+  }
+}
 /** A peer answered with data that failed verification (wrong hash, bad signature). */
 export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRUSTED_PEER' }
 /** A peer refused the request (quota, authorization, retention policy); the message says why. */

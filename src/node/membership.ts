@@ -12,12 +12,16 @@ import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster, inviteClaim, issueDeviceCert, memberOfPeer,
   removeDevice, removeMember, setRetention, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
+import { dialFailure } from '../protocols/framing.js'
 import { pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
+import { withRetry } from '../protocols/retry.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
 
 const DAY_MS = 86_400_000
+/** one attempt to reach an inviter */
+const DIAL_TIMEOUT_MS = 15_000
 
 export class Membership {
   private readonly invites: InviteBook
@@ -129,7 +133,15 @@ export class Membership {
     this.joiningVia = inviterPeer
     try {
       try {
-        await this.node.dial(invite.addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(15_000) })
+        // a lossy link may reset the first tries: retried (protocols/retry.ts), at most 15 s each
+        await withRetry('reaching the inviter', async ({ remainingMs }) => {
+          const deadline = AbortSignal.timeout(Math.max(1, Math.min(DIAL_TIMEOUT_MS, remainingMs)))
+          try {
+            await this.node.dial(invite.addrs.map(a => multiaddr(a)), { signal: deadline })
+          } catch (err: unknown) {
+            throw dialFailure('dial', err, deadline.aborted)
+          }
+        }, { policy: { budgetMs: 45_000 } })
       } catch (err: unknown) {
         throw new RefusedError(`cannot reach the inviter at ${invite.addrs.join(', ')} (${errorMessage(err)}). Their daemon may not be running, their address may have changed, or the invite was already used or has expired (an inviter with no open invite accepts no strangers): ask for a new invite`, { cause: err })
       }

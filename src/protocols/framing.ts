@@ -101,11 +101,39 @@ export async function exchange<H extends object> (
     return res
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
-    if (deadline.aborted && !(opts.signal?.aborted ?? false)) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
-    if (isP2pbakError(err) || (err instanceof Error && err.name === 'AbortError')) throw err
-    // a reset stream, a closed connection, a failed dial: the peer is not usable now
-    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err })
+    if (opts.signal?.aborted === true) throw err
+    if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
+    if (isP2pbakError(err)) throw err
+    // nobody listens at the peer's addresses: it may be offline (retried, but fewer times)
+    if (stream === undefined && isUnreachable(err)) throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'unreachable' })
+    // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
+    // answered (transient: protocols/retry.ts tries again on a fresh stream)
+    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'broken' })
   }
+}
+
+const UNREACHABLE = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|NoValidAddressesError)\b|no valid addresses/i
+
+/**
+ * True when a dial failed because nothing answers at the peer's addresses (refused, no route), as
+ * opposed to a connection that broke while it was being set up. libp2p wraps the system error in
+ * its own errors (cause, AggregateError), so the whole chain is looked at.
+ */
+function isUnreachable (err: unknown, depth = 0): boolean {
+  if (depth > 4 || !(err instanceof Error)) return false
+  if (UNREACHABLE.test(`${err.name} ${err.message} ${String((err as { code?: unknown }).code ?? '')}`)) return true
+  if (err instanceof AggregateError && err.errors.some(e => isUnreachable(e, depth + 1))) return true
+  return isUnreachable(err.cause, depth + 1)
+}
+
+/**
+ * The typed error for a failed dial outside an exchange (joining dials the inviter first):
+ * TimeoutError when `timedOut`, else a ProtocolError whose `transport` is 'unreachable' when nothing
+ * answers, 'broken' otherwise.
+ */
+export function dialFailure (what: string, err: unknown, timedOut: boolean): TimeoutError | ProtocolError {
+  if (timedOut) return new TimeoutError(`${what}: no connection within the deadline`, { cause: err })
+  return new ProtocolError(`${what}: ${errorMessage(err)}`, { cause: err, transport: isUnreachable(err) ? 'unreachable' : 'broken' })
 }
 
 export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>

@@ -4,12 +4,15 @@
  *   /p2pbak/roster/1.0.0  members push a newer signed roster, or fetch the current one
  *   /p2pbak/space/1.0.0   a member asks what a node offers: roles, quota, free and used bytes
  * Decisions (is this invite valid, is this roster a valid successor) are the caller's, injected as
- * callbacks; this module only moves messages and maps failures to statuses.
+ * callbacks; this module only moves messages and maps failures to statuses. Every request is retried
+ * on a fresh stream when the transport breaks (protocols/retry.ts); all of them are idempotent — a
+ * join the inviter already carried out is answered again with the roster (peers/invite-book.ts).
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { NotMemberError, ProtocolError } from '../errors.js'
 import { exchange, serve, throwForStatus } from './framing.js'
+import { withRetry, type RetryPolicy } from './retry.js'
 
 export const JOIN_PROTOCOL = '/p2pbak/join/1.0.0'
 export const ROSTER_PROTOCOL = '/p2pbak/roster/1.0.0'
@@ -17,6 +20,12 @@ export const SPACE_PROTOCOL = '/p2pbak/space/1.0.0'
 /** a roster with hundreds of members and devices stays far below this */
 export const MAX_ROSTER_BYTES = 4 * 1024 * 1024
 const TIMEOUT_MS = 20_000
+/** these exchanges are small: two stalls (20 s each) or 45 s in all are enough to call the peer away */
+const RETRY: Partial<RetryPolicy> = { budgetMs: 45_000 }
+
+async function retried<T> (what: string, fn: (timeoutMs: number) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return await withRetry(what, async (a) => await fn(Math.max(1, Math.min(TIMEOUT_MS, a.remainingMs))), { policy: RETRY, ...(signal !== undefined ? { signal } : {}) })
+}
 
 export interface JoinRequest { groupId: string, inviteId: string, userId: string, name: string, proof: string, deviceCert: unknown }
 export interface SpaceInfo { persister: boolean, publisher: boolean, quotaBytes: number, usedBytes: number, freeBytes: number }
@@ -63,24 +72,24 @@ export async function startGroupProtocols (node: Libp2p, h: GroupProtocolHandler
 }
 
 export async function requestJoin (node: Libp2p, inviter: PeerId | Multiaddr, req: JoinRequest, signal?: AbortSignal): Promise<Uint8Array> {
-  const res = await exchange(node, inviter, JOIN_PROTOCOL, req, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS, ...(signal !== undefined ? { signal } : {}) })
+  const res = await retried('join', async (timeoutMs) => await exchange(node, inviter, JOIN_PROTOCOL, req, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs, ...(signal !== undefined ? { signal } : {}) }), signal)
   throwForStatus(res.header, 'join')
   return res.body
 }
 
 export async function pushRoster (node: Libp2p, peer: PeerId | Multiaddr, roster: Uint8Array): Promise<void> {
-  const res = await exchange(node, peer, ROSTER_PROTOCOL, { op: 'push' }, roster, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+  const res = await retried('roster push', async (timeoutMs) => await exchange(node, peer, ROSTER_PROTOCOL, { op: 'push' }, roster, { maxBodyBytes: 0, timeoutMs }))
   throwForStatus(res.header, 'roster push')
 }
 
 export async function fetchRoster (node: Libp2p, peer: PeerId | Multiaddr): Promise<Uint8Array> {
-  const res = await exchange(node, peer, ROSTER_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS })
+  const res = await retried('roster get', async (timeoutMs) => await exchange(node, peer, ROSTER_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs }))
   throwForStatus(res.header, 'roster get')
   return res.body
 }
 
 export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promise<SpaceAnswer> {
-  const res = await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_SPACE_BODY_BYTES, timeoutMs: TIMEOUT_MS })
+  const res = await retried('space', async (timeoutMs) => await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_SPACE_BODY_BYTES, timeoutMs }))
   throwForStatus(res.header, 'space')
   const h = res.header
   const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)

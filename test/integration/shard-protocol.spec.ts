@@ -306,8 +306,11 @@ describe('integration: the shard protocol', function () {
     it('a share over maxShareBytes is refused and nothing is stored; at the limit it is accepted', async () => {
       const a = client(aliceDevice, small, alice)
       await rejectsWithCode(a.put(testRef(70), new Uint8Array(64 * 1024 + 1)), 'ERR_REFUSED')
-      // far beyond the frame limit the server aborts the stream: still a typed error
-      await rejectsWithCode(a.put(testRef(71), new Uint8Array(64 * 1024 + 2 * 1024 * 1024)), 'ERR_PROTOCOL')
+      // far beyond the frame limit the server aborts a whole put's stream: still a typed error
+      const whole = client(aliceDevice, small, alice, { partBytes: 16 * 1024 * 1024 })
+      await rejectsWithCode(whole.put(testRef(71), new Uint8Array(64 * 1024 + 2 * 1024 * 1024)), 'ERR_PROTOCOL')
+      // sent in parts, the first part already says the share's size: refused at once
+      await rejectsWithCode(a.put(testRef(71), new Uint8Array(64 * 1024 + 2 * 1024 * 1024)), 'ERR_REFUSED')
       assert.deepEqual(await collect(aliceLocal.list()), [])
       await a.put(testRef(72), new Uint8Array(64 * 1024))
       assert.equal(await aliceLocal.size(testRef(72)), 64 * 1024)

@@ -12,10 +12,12 @@ import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { exchange, throwForStatus } from '../framing.js'
+import { isTransient, newRetryStats, withRetry } from '../retry.js'
+import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, SHARD_PROTOCOL
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, SHARD_PROTOCOL, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, shareCursor, userKeyOf } from './wire.js'
 import type { ShardRequestHeader } from './wire.js'
@@ -40,23 +42,61 @@ export interface RemoteShareStoreInit {
   listPageSize?: number
   /** clock for delete timestamps (ms since the epoch). @default Date.now */
   now?: () => number
+  /**
+   * How transient failures (reset, closed connection, early EOF, a timed-out attempt) are retried:
+   * see protocols/retry.ts. An attempt's deadline is `timeoutMs`, cut to what is left of the budget.
+   * @default DEFAULT_RETRY_POLICY (6 attempts, 100 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts, 3 unreachable)
+   */
+  retry?: Partial<RetryPolicy>
+  /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
+  clock?: RetryClock
+  /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (256 KiB) */
+  partBytes?: number
 }
 
-/** At most `max` tasks at once; a finishing task hands its slot to the next waiter. */
+/**
+ * At most `limit` tasks at once; a finishing task hands its slot to the next waiter. The limit
+ * adapts to the link (additive increase, multiplicative decrease): halved when an exchange fails
+ * transiently — on a connection that resets, fewer parallel transfers each carry less of the
+ * traffic a reset cuts — and raised by one after `limit` exchanges in a row succeed, up to `max`.
+ */
 class Limiter {
   private active = 0
   private readonly waiting: Array<() => void> = []
-  constructor (private readonly max: number) {}
+  private streak = 0
+  limit: number
+  constructor (private readonly max: number) { this.limit = max }
 
   async run<T> (task: () => Promise<T>): Promise<T> {
-    if (this.active < this.max) this.active++
+    // a waiter is counted in by whoever wakes it
+    if (this.active < this.limit) this.active++
     else await new Promise<void>((resolve) => this.waiting.push(resolve))
     try {
       return await task()
     } finally {
+      this.active--
+      this.pump()
+    }
+  }
+
+  failed (): void {
+    this.limit = Math.max(1, Math.floor(this.limit / 2))
+    this.streak = 0
+  }
+
+  succeeded (): void {
+    if (this.limit >= this.max || ++this.streak < this.limit) return
+    this.limit++
+    this.streak = 0
+    this.pump()
+  }
+
+  private pump (): void {
+    while (this.active < this.limit) {
       const next = this.waiting.shift()
-      if (next !== undefined) next()
-      else this.active--
+      if (next === undefined) return
+      this.active++
+      next()
     }
   }
 }
@@ -77,10 +117,18 @@ function owned (body: Uint8Array): Uint8Array {
 
 export class RemoteShareStore implements ShareStore {
   readonly id: string
+  /**
+   * What this store's calls retried since it was made (protocols/retry.ts RetryStats): exchanges
+   * started, retries among them, calls that succeeded after a retry, calls that gave up on a
+   * transient failure. Counters only grow; read them before and after an operation for its share.
+   */
+  readonly stats: RetryStats = newRetryStats()
   private readonly init: RemoteShareStoreInit
   private readonly owner: Uint8Array
   private readonly persister: Uint8Array
   private readonly limiter: Limiter
+  private readonly log: (format: string, ...args: unknown[]) => void
+  private readonly partBytes: number
   private addrsKnown: Promise<void> | undefined
   private closed = false
 
@@ -90,6 +138,8 @@ export class RemoteShareStore implements ShareStore {
     this.owner = userKeyOf(init.ownerUserId)
     this.persister = init.peer.toMultihash().bytes
     this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
+    this.log = init.node.logger.forComponent('p2pbak:shard:client')
+    this.partBytes = Math.max(1, init.partBytes ?? TRANSFER_PART_BYTES)
   }
 
   private ready (options?: AbortOptions): void {
@@ -97,29 +147,22 @@ export class RemoteShareStore implements ShareStore {
     if (options?.signal?.aborted === true) throw new AbortedError('the store operation was cancelled', { cause: options.signal.reason })
   }
 
-  /** One exchange; returns the response only if its status is OK. */
+  /**
+   * One request: an exchange, tried again on a fresh stream (libp2p redials a closed connection)
+   * while it fails transiently and the retry policy allows; returns the response only if its
+   * status is OK. Statuses are final: the peer answered.
+   */
   private async call (what: string, header: ShardRequestHeader, body: Uint8Array | undefined, options?: AbortOptions,
     onStatus?: (h: ResponseHeader) => void): Promise<Message<ResponseHeader>> {
     this.ready(options)
-    const { node, peer, addrs } = this.init
-    const res = await this.limiter.run(async () => {
-      try {
-        if (addrs !== undefined && addrs.length > 0) {
-          this.addrsKnown ??= node.peerStore.merge(peer, { multiaddrs: [...addrs] }).then(() => {})
-          await this.addrsKnown
-        }
-        this.ready(options)
-        const signal = options?.signal
-        return await exchange(node, peer, SHARD_PROTOCOL, header, body, {
-          maxHeaderBytes: MAX_HEADER_BYTES,
-          maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
-          timeoutMs: this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-          ...(signal !== undefined ? { signal } : {})
-        })
-      } catch (err: unknown) {
-        if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
-        if (isP2pbakError(err)) throw err
-        throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })
+    const signal = options?.signal
+    const res = await withRetry(`${what} on ${this.id}`, async (attempt) => await this.attempt(what, header, body, attempt.remainingMs, options), {
+      ...(this.init.retry !== undefined ? { policy: this.init.retry } : {}),
+      ...(this.init.clock !== undefined ? { clock: this.init.clock } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+      stats: this.stats,
+      onRetry: (err, n, delayMs) => {
+        this.log('%s on %s: attempt %d failed (%s), retrying in %d ms', what, this.id, n, errorMessage(err), delayMs)
       }
     })
     onStatus?.(res.header)
@@ -132,6 +175,34 @@ export class RemoteShareStore implements ShareStore {
     return res
   }
 
+  /** One exchange within the concurrency limit; its deadline is cut to what is left of the retry budget. */
+  private async attempt (what: string, header: ShardRequestHeader, body: Uint8Array | undefined, remainingMs: number, options?: AbortOptions): Promise<Message<ResponseHeader>> {
+    const { node, peer, addrs } = this.init
+    return await this.limiter.run(async () => {
+      try {
+        if (addrs !== undefined && addrs.length > 0) {
+          this.addrsKnown ??= node.peerStore.merge(peer, { multiaddrs: [...addrs] }).then(() => {})
+          await this.addrsKnown
+        }
+        this.ready(options)
+        const signal = options?.signal
+        const res = await exchange(node, peer, SHARD_PROTOCOL, header, body, {
+          maxHeaderBytes: MAX_HEADER_BYTES,
+          maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
+          timeoutMs: Math.max(1, Math.min(this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS, remainingMs)),
+          ...(signal !== undefined ? { signal } : {})
+        })
+        this.limiter.succeeded()
+        return res
+      } catch (err: unknown) {
+        if (isTransient(err)) this.limiter.failed()
+        if (options?.signal?.aborted === true) throw new AbortedError(`${what} on ${this.id} was cancelled`, { cause: err })
+        if (isP2pbakError(err)) throw err
+        throw new ProtocolError(`${what} on ${this.id} failed: ${errorMessage(err)}`, { cause: err })
+      }
+    })
+  }
+
   private signedDelete (kind: 'share' | 'record', id: Uint8Array, index?: number): { ts: number, sig: string } {
     const ts = (this.init.now ?? Date.now)()
     const message = deleteMessage({ kind, owner: this.owner, persister: this.persister, id, ...(index !== undefined ? { index } : {}) }, ts)
@@ -140,12 +211,76 @@ export class RemoteShareStore implements ShareStore {
 
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
     checkRef(ref)
+    if (data.byteLength > this.partBytes && await this.putInParts(ref, data, options)) return
     await this.call('put', { op: 'put', ...refFields(ref) }, data, options)
+  }
+
+  /**
+   * A large share in parts (putPart, shard.md §5.3), each part one exchange retried on its own, so a
+   * reset costs one part, not the share. False when the persister does not know putPart (an older
+   * version answers INVALID "unknown op" and stores nothing): the caller then puts it whole.
+   */
+  private async putInParts (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<boolean> {
+    const total = data.byteLength
+    let offset = 0
+    let restarts = 0
+    for (;;) {
+      const end = Math.min(total, offset + this.partBytes)
+      let expected: number | undefined
+      let legacy = false
+      let res: Message<ResponseHeader>
+      try {
+        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total }, data.subarray(offset, end), options, (h) => {
+          if (h.status !== 'INVALID') return
+          if (h.reason === 'OFFSET' && typeof h.have === 'number' && Number.isSafeInteger(h.have) && h.have >= 0 && h.have < offset) expected = h.have
+          else if (offset === 0 && typeof h.error === 'string' && h.error.startsWith('unknown op')) legacy = true
+        })
+      } catch (err: unknown) {
+        if (legacy) return false
+        if (expected === undefined) throw err
+        // the persister lost the unfinished upload (restarted, or dropped it for memory): go back to what it has
+        if (++restarts > MAX_PART_RESTARTS) throw new ProtocolError(`put on ${this.id}: the persister lost the unfinished share ${restarts} times`, { cause: err })
+        this.log('put on %s: the persister has %d of %d bytes, continuing from there', this.id, expected, total)
+        offset = expected
+        continue
+      }
+      if (res.header.stored === true) return true
+      const have = res.header.have
+      if (typeof have !== 'number' || !Number.isSafeInteger(have) || have < end || have >= total) {
+        throw new ProtocolError(`put on ${this.id}: a part answer says ${String(have)} bytes held after sending up to ${end} of ${total}`)
+      }
+      offset = have
+    }
   }
 
   async get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array> {
     checkRef(ref)
-    return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    // the first part says the share's size; a share of at most one part comes whole
+    let smallSize: number | undefined
+    let first: Message<ResponseHeader>
+    try {
+      first = await this.call('get', { op: 'get', ...refFields(ref), offset: 0, length: this.partBytes }, undefined, options, (h) => {
+        if (h.status === 'INVALID' && h.reason === 'RANGE' && typeof h.size === 'number') smallSize = h.size
+      })
+    } catch (err: unknown) {
+      if (smallSize === undefined) throw err
+      return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    }
+    const total = first.header.size
+    // a persister that does not say the size (an older version): read it whole
+    if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < this.partBytes) {
+      return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
+    }
+    if (first.body.byteLength !== this.partBytes) throw new ProtocolError(`get on ${this.id}: asked for ${this.partBytes} bytes, got ${first.body.byteLength}`)
+    const out = new Uint8Array(total)
+    out.set(first.body, 0)
+    for (let offset = this.partBytes; offset < total; offset += this.partBytes) {
+      const length = Math.min(this.partBytes, total - offset)
+      const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options)
+      if (res.body.byteLength !== length || res.header.size !== total) throw new ProtocolError(`get on ${this.id}: the share changed size or a part came short while reading it in parts`)
+      out.set(res.body, offset)
+    }
+    return out
   }
 
   async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {

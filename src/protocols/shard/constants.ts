@@ -20,6 +20,18 @@ export const DEFAULT_MAX_INBOUND_STREAMS = 32
 /** Requests one client keeps in flight to its peer (below the server's inbound stream limit). */
 export const DEFAULT_MAX_CONCURRENT = 16
 
+/**
+ * Shares larger than this travel in parts of this size (putPart, ranged gets), each its own
+ * exchange retried on its own: a connection that resets every MiB or so still carries a 16 MiB share.
+ */
+export const TRANSFER_PART_BYTES = 256 * 1024
+/** Bytes of unfinished putPart uploads a server keeps in memory, all owners together (least recently used go first). */
+export const DEFAULT_MAX_STAGED_BYTES = 512 * 1024 * 1024
+/** An unfinished upload untouched this long is dropped. */
+export const STAGED_IDLE_MS = 10 * 60 * 1000
+/** Times a client starts a share over after the server lost its unfinished upload, before it gives up. */
+export const MAX_PART_RESTARTS = 3
+
 /** Entries per list/listRecords page: the server's cap, and what the client asks for. */
 export const MAX_LIST_LIMIT = 10_000
 /** Bytes per entry in a list page body: pack id (32) || index (1). */

@@ -15,7 +15,8 @@ import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
   DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SHARD_PROTOCOL
 } from './constants.js'
-import { deleteMessage, parseRequest, shareKey, shortError, userKeyOf } from './wire.js'
+import { Staging } from './staging.js'
+import { deleteMessage, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
@@ -43,6 +44,8 @@ export interface ShardServerInit {
    * signs the request (so a stolen key cannot wipe recent history). @default none (0)
    */
   minShareAgeMs?: () => number
+  /** Bytes of unfinished putPart uploads kept in memory. @default DEFAULT_MAX_STAGED_BYTES (512 MiB) */
+  maxStagedBytes?: number
 }
 
 export interface ShardServer {
@@ -65,6 +68,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   const now = init.now ?? Date.now
   const log = init.node.logger.forComponent('p2pbak:shard:server')
   const persister = init.node.peerId.toMultihash().bytes
+  const staging = new Staging(now, init.maxStagedBytes)
   let started = false
 
   /** REFUSED reason for a delete whose timestamp or signature does not hold, else undefined. */
@@ -121,10 +125,36 @@ export function shardServer (init: ShardServerInit): ShardServer {
         await store.put(req.ref, req.data, options)
         return OK
       }
+      case 'putPart': {
+        // a share in parts (shard.md §5.3): assembled here, stored whole by the same steps as a put
+        if (req.total > maxShareBytes) return refused(`a share of ${req.total} bytes exceeds this persister's limit of ${maxShareBytes}`)
+        const key = `${userId}/${shareCursor(req.ref)}`
+        if (req.offset === 0) {
+          // refuse early what the quota will not take, before the parts use memory
+          const add = Math.max(0, req.total - await currentSize(store, req.ref))
+          const why = add > 0 ? init.quota?.(userId, add) : undefined
+          if (why !== undefined) return refused(why)
+        }
+        const part = staging.accept(key, req.total, req.offset, req.data)
+        switch (part.kind) {
+          case 'partial': return { header: { status: 'OK', have: part.have } }
+          case 'done': return { header: { status: 'OK', have: req.total, stored: true } }
+          case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
+          case 'complete': {
+            const reply = await act(userId, store, { op: 'put', ref: req.ref, data: part.data }, signal)
+            if (reply.header.status !== 'OK') return reply
+            staging.stored(key, req.total)
+            return { header: { status: 'OK', have: req.total, stored: true } }
+          }
+        }
+        break
+      }
       case 'get':
         if (req.range === undefined) return { header: { status: 'OK' }, body: await store.get(req.ref, options) }
         try {
-          return { header: { status: 'OK' }, body: await store.getRange(req.ref, req.range.offset, req.range.length, options) }
+          // the whole share's size comes with a range, so a client reading in parts knows where to stop
+          const body = await store.getRange(req.ref, req.range.offset, req.range.length, options)
+          return { header: { status: 'OK', size: await store.size(req.ref, options) }, body }
         } catch (err: unknown) {
           if (!(err instanceof FormatError)) throw err
           return { header: { status: 'INVALID', reason: 'RANGE', size: await store.size(req.ref, options), error: 'the range lies beyond the share' } }
@@ -136,6 +166,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         if (why !== undefined) return refused(why)
         const young = await tooYoung(store, req.ref)
         if (young !== undefined) return young
+        staging.forget(`${userId}/${shareCursor(req.ref)}`)
         await store.delete(req.ref, options)
         return OK
       }

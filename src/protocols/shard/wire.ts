@@ -12,7 +12,7 @@ import {
   DELETE_DOMAIN, DeleteKind, LIST_RECORD_ENTRY_BYTES, LIST_SHARE_ENTRY_BYTES, MAX_LIST_LIMIT
 } from './constants.js'
 
-export const SHARE_OPS = ['put', 'get', 'has', 'size', 'delete', 'list'] as const
+export const SHARE_OPS = ['put', 'putPart', 'get', 'has', 'size', 'delete', 'list'] as const
 export const RECORD_OPS = ['putRecord', 'getRecord', 'hasRecord', 'deleteRecord', 'listRecords'] as const
 export type ShardOp = typeof SHARE_OPS[number] | typeof RECORD_OPS[number] | 'usage'
 const OPS: ReadonlySet<string> = new Set<string>([...SHARE_OPS, ...RECORD_OPS, 'usage'])
@@ -24,6 +24,8 @@ export interface ShardRequestHeader {
   index?: number
   offset?: number
   length?: number
+  /** putPart: the size of the whole share */
+  total?: number
   id?: string
   ts?: number
   sig?: string
@@ -37,6 +39,7 @@ export interface DeleteAuth { ts: number, sig: string }
 /** A request after validation. */
 export type ShardRequest =
   | { op: 'put', ref: ShareRef, data: Uint8Array }
+  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Uint8Array }
   | { op: 'get', ref: ShareRef, range?: { offset: number, length: number } }
   | { op: 'has' | 'size', ref: ShareRef }
   | { op: 'delete', ref: ShareRef, auth: DeleteAuth }
@@ -121,6 +124,13 @@ export function parseRequest (header: unknown, body: Uint8Array): ShardRequest {
   const op = raw as ShardOp
   switch (op) {
     case 'put': return { op: 'put', ref: shareRef(h), data: body }
+    case 'putPart': {
+      const ref = shareRef(h)
+      const offset = nonNegative(h, 'offset')
+      const total = nonNegative(h, 'total')
+      if (body.byteLength === 0 || offset + body.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
+      return { op, ref, offset, total, data: body }
+    }
     case 'get': {
       const ref = shareRef(h)
       noBody(op, body)
