@@ -19,7 +19,7 @@ import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
-import type { PeerDirectory } from '../repo/index.js'
+import type { PeerDirectory, TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchRoster, fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
@@ -50,7 +50,7 @@ export class NetworkNode {
   readonly directory: PeerDirectory
   private readonly held: HeldSpace
   private readonly space = new Map<string, SpaceAnswer>()
-  private readonly remotes = new Map<string, ShareStore>()
+  private readonly remotes = new Map<string, RemoteShareStore>()
   readonly membership: Membership
   /** signed offers (roles, space) of every member device, and ours */
   readonly offers: OfferBook
@@ -75,6 +75,7 @@ export class NetworkNode {
       candidates: () => this.candidates(),
       whyLocal: () => this.whyLocal(),
       now: this.now,
+      transferCounts: () => this.transferCounts(),
       storeFor: (peerId: string) => this.remoteStore(peerId)
     }
   }
@@ -340,6 +341,19 @@ export class NetworkNode {
 
   async remove (userId: string): Promise<Roster> { return await this.membership.remove(userId) }
   async removeDevice (peerId: string): Promise<Roster> { return await this.membership.removeDevice(peerId) }
+
+  /** Requests to friends' shard servers so far, with their retries (every remote store's counters summed). */
+  transferCounts (): TransferCounts {
+    const sum: TransferCounts = { attempts: 0, retries: 0, recovered: 0, gaveUp: 0 }
+    for (const s of this.remotes.values()) {
+      const st = s.stats
+      sum.attempts += st.attempts
+      sum.retries += st.retries
+      sum.recovered += st.recovered
+      sum.gaveUp += st.gaveUp
+    }
+    return sum
+  }
 
   /** Dials a member device: its last known addresses first, then whatever the DHT knows. */
   private async connect (pid: PeerId, addrs: string[], timeoutMs: number): Promise<void> {

@@ -19,7 +19,7 @@ import { SingleStorePackStore } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
-import { PlacementTally } from './placement-tally.js'
+import { PlacementTally, type TransferCounts } from './placement-tally.js'
 import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
 import { scopedLogger } from '../util/log.js'
 
@@ -37,6 +37,8 @@ export interface PeerDirectory {
   whyLocal?: () => string | null
   /** the group's clock (commitments are dated with it unless `init.now` says otherwise) */
   now?: () => number
+  /** the counters of requests to friends' nodes so far (for a job's summary) */
+  transferCounts?: () => TransferCounts
 }
 
 export interface ErasurePackStoreInit {
@@ -159,7 +161,7 @@ export class ErasurePackStore implements PackStore {
    * job's summary.
    */
   openTally (): { tally: PlacementTally, end: () => void } {
-    const tally = new PlacementTally()
+    const tally = new PlacementTally(this.peers.transferCounts)
     this.tallies.add(tally)
     return { tally, end: () => { this.tallies.delete(tally) } }
   }

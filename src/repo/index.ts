@@ -15,4 +15,4 @@ export { applyRetention, isEmptyPolicy, parseDuration, type RetentionPolicy, typ
 export { ErasurePackStore, type PeerDirectory, type ErasurePackStoreInit } from './erasure-pack-store.js'
 export { commitPlacedPacks, repairPack, releaseShares, placeLocalPacks, replaceShares, type GroupPackStore } from './group-repair.js'
 export { encodeShares, recordCommitments } from './shares.js'
-export { PlacementTally, describePlacement, type PlacementSummary } from './placement-tally.js'
+export { PlacementTally, describePlacement, type PlacementSummary, type TransferCounts } from './placement-tally.js'

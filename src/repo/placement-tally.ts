@@ -17,7 +17,12 @@ export interface PlacementSummary {
   localReason: string | null
   /** people the job's snapshot record reached (besides this disk); null when it wrote none in a group */
   recordPeople: number | null
+  /** transfers to and from friends during the job: requests, retried attempts, retries that then succeeded, requests given up */
+  transfers: TransferCounts | null
 }
+
+/** Counters of the requests to friends' nodes (the shard client's retry statistics). */
+export interface TransferCounts { attempts: number, retries: number, recovered: number, gaveUp: number }
 
 export class PlacementTally {
   private packs = 0
@@ -26,6 +31,13 @@ export class PlacementTally {
   private readonly schemes = new Map<string, { k: number, m: number, packs: number }>()
   private readonly people = new Set<string>()
   private recordPeople: number | null = null
+
+  /** `transfers` reads the group's counters now; the summary reports what changed since the tally opened */
+  constructor (private readonly transfers?: () => TransferCounts) {
+    this.transfersAtStart = transfers?.()
+  }
+
+  private readonly transfersAtStart: TransferCounts | undefined
 
   placed (k: number, m: number, people: Iterable<string>): void {
     this.packs++
@@ -54,8 +66,16 @@ export class PlacementTally {
       people: this.people.size,
       local: this.local,
       localReason: this.local > 0 ? (this.localReason ?? 'no friend could take a share') : null,
-      recordPeople: this.recordPeople
+      recordPeople: this.recordPeople,
+      transfers: this.transferDelta()
     }
+  }
+
+  private transferDelta (): TransferCounts | null {
+    const start = this.transfersAtStart
+    const now = this.transfers?.()
+    if (start === undefined || now === undefined) return null
+    return { attempts: now.attempts - start.attempts, retries: now.retries - start.retries, recovered: now.recovered - start.recovered, gaveUp: now.gaveUp - start.gaveUp }
   }
 }
 
@@ -70,6 +90,10 @@ export function describePlacement (p: PlacementSummary): string[] {
   }
   if (p.local > 0) {
     out.push(`${p.local} pack(s) kept on this disk only${p.localReason !== null ? `: ${p.localReason}` : ''}`)
+  }
+  const t = p.transfers
+  if (t !== null && (t.retries > 0 || t.gaveUp > 0)) {
+    out.push(`transfers to friends: ${t.retries} attempt(s) retried on a broken or slow link (${t.recovered} then went through)${t.gaveUp > 0 ? `, ${t.gaveUp} given up (their shares went to other friends or the backup said so)` : ''}`)
   }
   if (p.recordPeople !== null) {
     out.push(p.recordPeople > 0

@@ -14,7 +14,7 @@ import { compareTrees } from '../helpers/tree-compare.js'
 const HOUR = 3600_000
 
 interface SnapshotStatus { canLose: number, health: number, target: number, local: boolean }
-interface Placement { packs: number, local: number, people: number, schemes: Array<{ k: number, m: number }> }
+interface Placement { packs: number, local: number, people: number, schemes: Array<{ k: number, m: number }>, transfers: { attempts: number, retries: number, recovered: number, gaveUp: number } | null }
 
 function sample (dir: string, mib: number): string {
   mkdirSync(dir, { recursive: true })
@@ -91,6 +91,30 @@ describe('integration: the fault grid', function () {
       const target = join(grid.dir, 'restored')
       await grid.ok('ann', 'restore', 'latest', '--target', target)
       assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    })
+  }
+
+  for (const [fault, faults] of [
+    ['resets 3 % of the chunks it carries', { reset: 0.03 }],
+    ['corrupts 2 % of the chunks it carries (Noise drops the connection)', { corrupt: 0.02 }]
+  ] as const) {
+    it(`two friends whose links ${fault}: backup and restore complete byte-exact, and the summary counts the retries`, async () => {
+      grid = await Grid.start(['ann', 'bob', 'cid', 'dee', 'eve'], { seed: 7 })
+      await grid.formGroup()
+      const src = sample(join(grid.dir, 'src'), 6)
+      // two of the four friends: at least one of them holds a share of every stripe (1+2)
+      grid.faults('bob', faults)
+      grid.faults('cid', faults)
+      const b = await grid.ok('ann', 'backup', src, '--json')
+      const placement = b.json<{ placement: Placement }>().placement
+      assert.equal(placement.local, 0, JSON.stringify(placement))
+      assert.ok(placement.transfers !== null && placement.transfers.retries > 0, `the faults were met and retried: ${JSON.stringify(placement.transfers)}`)
+      const text = await grid.ok('ann', 'backup', src)
+      assert.match(text.stdout, /no new data|placed on/)
+      const target = join(grid.dir, 'restored')
+      await grid.ok('ann', 'restore', 'latest', '--target', target)
+      assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+      await grid.ok('ann', 'check', '--read-data')
     })
   }
 })
