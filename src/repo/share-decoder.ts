@@ -33,6 +33,9 @@ export interface DecodedPack extends PackScheme {
   bad: Array<{ index: number, holder: string, reason: string }>
 }
 
+/** With a known scheme, the other holders are asked when the first k have not given the pack after this long. */
+export const DEFAULT_HEDGE_MS = 2_000
+
 /** Decode attempts per group at most: a bound on the work that forged shares can cause. */
 const MAX_ATTEMPTS_PER_GROUP = 64
 
@@ -47,7 +50,7 @@ interface Group extends PackScheme { answers: Map<number, Answer[]>, attempts: n
  */
 export async function fetchAndDecode (
   id: PackId, holders: HolderList, storeOf: (holder: string) => ShareStore,
-  expected: PackScheme | undefined, options?: AbortOptions
+  expected: PackScheme | undefined, options?: AbortOptions & { hedgeMs?: number }
 ): Promise<DecodedPack> {
   const asked = uniquePairs(holders)
   const errors: string[] = []
@@ -82,8 +85,22 @@ export async function fetchAndDecode (
 
   await new Promise<void>((resolve) => {
     if (pending === 0) { resolve(); return }
-    const settle = (): void => { if (--pending === 0) void decoding.then(() => resolve()) }
-    for (const [index, holder] of asked) {
+    // hedged reads: with a known scheme, ask k holders first (the data shards: decoding them is a
+    // copy), and one more for each answer that fails or is not the pack's; after `hedgeMs` without a
+    // pack, or a decode that failed, ask everyone left
+    const queue = expected === undefined ? [...asked] : [...asked].sort((a, b) => a[0] - b[0])
+    let hedge: NodeJS.Timeout | undefined
+    const launch = (n: number): void => {
+      for (let i = 0; i < n && queue.length > 0; i++) fetch(queue.shift() as [number, string])
+      if (queue.length === 0 && hedge !== undefined) { clearTimeout(hedge); hedge = undefined }
+    }
+    const settle = (useful: boolean): void => {
+      if (--pending === 0) { void decoding.then(() => resolve()); return }
+      // an answer that failed, or is not of the scheme sought: one more holder takes its place
+      if (!useful && found === undefined) launch(1)
+    }
+    const fetch = ([index, holder]: [number, string]): void => {
+      let useful = false
       storeOf(holder).get({ pack: id, index }, { signal }).then(share => {
         const h = decodeShareHeader(share)
         const shard = share.subarray(SHARE_HEADER_BYTES)
@@ -97,6 +114,7 @@ export async function fetchAndDecode (
         if (answers.some(a => equalBytes(a.shard, shard))) { answers.push({ holder, shard }); return }
         const answer = { holder, shard }
         answers.push(answer)
+        useful = expectedKey === undefined || key === expectedKey
         const group = g
         decoding = decoding.then(async () => {
           // another scheme than the index's waits until that one has had every answer
@@ -104,9 +122,15 @@ export async function fetchAndDecode (
           // every choice with this answer and k - 1 other indexes: together they cover every choice
           await tryAll(key, group, choices(group, group.k, index, answer))
           // the first k that decode end the read: slower holders are not waited for
-          if (found !== undefined) resolve()
+          if (found !== undefined) { if (hedge !== undefined) clearTimeout(hedge); resolve() } else launch(queue.length)
         })
-      }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(settle)
+      }).catch((err: unknown) => { errors.push(`share ${index} from ${holder}: ${errorMessage(err)}`) }).finally(() => { settle(useful) })
+    }
+    if (expected === undefined) {
+      launch(queue.length)
+    } else {
+      launch(expected.k)
+      if (queue.length > 0) hedge = setTimeout(() => { hedge = undefined; if (found === undefined) launch(queue.length) }, options?.hedgeMs ?? DEFAULT_HEDGE_MS)
     }
   })
   await decoding

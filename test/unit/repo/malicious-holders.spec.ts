@@ -216,4 +216,29 @@ describe('ErasurePackStore: a holder that forges shares on read', () => {
     const again = open(index, local)
     assert.deepEqual(Buffer.from(await again.getRecord(rid)), Buffer.from(record))
   })
+
+  it('hedged reads: with the scheme known, only k holders are asked while they answer; a stalled one is replaced after the hedge delay', async () => {
+    const store = open(index)
+    forge = (_id, _ref, real) => real
+    const { id, pack } = await placed(store)
+    liar = undefined
+    // count the gets each peer answers
+    const gets = new Map<string, number>()
+    for (const [name, inner] of stores) {
+      const orig = inner.get.bind(inner)
+      inner.get = async (ref, options) => { gets.set(name, (gets.get(name) ?? 0) + 1); return await orig(ref, options) }
+    }
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), Buffer.from(pack))
+    assert.equal([...gets.values()].reduce((a, b) => a + b, 0), 2, `k = 2 gets, got ${JSON.stringify([...gets])}`)
+    // the holder of share 0 stalls: after the hedge delay the others are asked and the read completes
+    const placement = index.getPlacement(id) as Map<number, string>
+    const stalled = (placement.get(0) as string).replace(/^peer:/, '')
+    const inner = stores.get(stalled) as MemoryShareStore
+    inner.get = async (_ref, options) => await new Promise((_resolve, reject) => { options?.signal?.addEventListener('abort', () => reject(new Error('aborted'))) })
+    store.dropCaches()
+    const started = Date.now()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), Buffer.from(pack))
+    assert.ok(Date.now() - started < 10_000)
+  })
 })
