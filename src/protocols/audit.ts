@@ -17,6 +17,7 @@ import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { concatBytes, equalBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ProofCache, ShareRef, ShareStore } from '../store/index.js'
 import { exchange, serve, throwForStatus } from './framing.js'
+import { withRetry } from './retry.js'
 
 export const AUDIT_PROTOCOL = '/p2pbak/audit/1.0.0'
 /** most segments one challenge may ask for */
@@ -136,11 +137,24 @@ function parseProve (h: Record<string, unknown>): { ref: ShareRef, nonce: Uint8A
   return { ref: { pack: asPackId(fromHex(h.pack)), index: h.index }, nonce: fromHex(h.nonce), count: h.count }
 }
 
+/**
+ * A challenge whose connection broke (a reset, a stream cut on a lossy link) is asked again on a fresh
+ * stream, a few times: the link's fault is not the holder's. A challenge that runs out of time is not
+ * retried: answering in time is part of the proof, and the auditor counts it as a strike.
+ */
+async function onFreshStreams<T> (what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return await withRetry(what, fn, {
+    policy: { attempts: 4, budgetMs: 2 * TIMEOUT_MS },
+    retryable: (err) => err instanceof ProtocolError && err.transport === 'broken',
+    ...(signal !== undefined ? { signal } : {})
+  })
+}
+
 /** Challenges `peer` to prove it holds `ref`; ShareGoneError when it says the share is gone or damaged. */
 export async function requestProof (node: Libp2p, peer: PeerId, ref: ShareRef, nonce: Uint8Array, count: number, signal?: AbortSignal): Promise<ProofAnswer> {
-  const res = await exchange(node, peer, AUDIT_PROTOCOL, { op: 'prove', pack: toHex(ref.pack), index: ref.index, nonce: toHex(nonce), count }, undefined, {
+  const res = await onFreshStreams('audit prove', async () => await exchange(node, peer, AUDIT_PROTOCOL, { op: 'prove', pack: toHex(ref.pack), index: ref.index, nonce: toHex(nonce), count }, undefined, {
     maxHeaderBytes: 4096, maxBodyBytes: MAX_BODY, timeoutMs: TIMEOUT_MS, ...(signal !== undefined ? { signal } : {})
-  })
+  }), signal)
   if (res.header.status === 'NOT_FOUND') throw new ShareGoneError(`the holder says: ${String(res.header.error ?? 'no such share')}`, res.header.damaged === true)
   throwForStatus(res.header, 'audit prove')
   const size = res.header.size
@@ -151,9 +165,9 @@ export async function requestProof (node: Libp2p, peer: PeerId, ref: ShareRef, n
 
 /** The caller's shares that `peer` reports damaged. */
 export async function requestDamaged (node: Libp2p, peer: PeerId, signal?: AbortSignal): Promise<ShareRef[]> {
-  const res = await exchange(node, peer, AUDIT_PROTOCOL, { op: 'damaged' }, undefined, {
+  const res = await onFreshStreams('audit damaged', async () => await exchange(node, peer, AUDIT_PROTOCOL, { op: 'damaged' }, undefined, {
     maxHeaderBytes: 4096, maxBodyBytes: MAX_DAMAGE_ENTRIES * (ID_BYTES + 1), timeoutMs: TIMEOUT_MS, ...(signal !== undefined ? { signal } : {})
-  })
+  }), signal)
   throwForStatus(res.header, 'audit damaged')
   if (res.body.byteLength % (ID_BYTES + 1) !== 0) throw new ProtocolError(`audit: a damage list of ${res.body.byteLength} bytes is not whole entries`)
   const out: ShareRef[] = []
