@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The only place that touches the real process: argv, stdio, environment, signals, exit code.
-import '../dist/util/polyfill.js'
-import { main } from '../dist/cli/main.js'
+// `--version` needs nothing else: answer before loading the CLI
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+  const { VERSION } = await import('../dist/cli/version.js')
+  process.stdout.write(VERSION + '\n')
+  process.exit(0)
+}
+await import('../dist/util/polyfill.js')
+const { main } = await import('../dist/cli/main.js')
 
 const controller = new AbortController()
 let interrupted = false

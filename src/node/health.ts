@@ -6,7 +6,6 @@
  * A snapshot's figures are the minimum over its packs; `lastFullAudit` is the oldest "last passed"
  * over all its shares (null while some share was never proven).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { stripeHealth } from '../placement/index.js'
 import type { TreeId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
@@ -89,7 +88,7 @@ export async function snapshotPacks (repo: Repository): Promise<SnapshotPacks> {
 
 export async function snapshotHealth (home: Home, net: NetworkNode | undefined, needsRepair?: ReadonlySet<string>): Promise<SnapshotHealth[]> {
   const repo = home.repo
-  const online = (peer: string): boolean => net !== undefined && (peer === net.peerId || net.node.getConnections(peerIdFromString(peer)).length > 0)
+  const online = (peer: string): boolean => net !== undefined && (peer === net.peerId || net.isOnline(peer))
   const personOf = (peer: string): string => net?.roster?.members.find(m => m.devices.some(d => d.peerId === peer))?.userId ?? peer
   const result: SnapshotHealth[] = []
   for (const s of (await snapshotPacks(repo)).snapshots) {

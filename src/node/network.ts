@@ -76,11 +76,17 @@ export class NetworkNode {
       whyLocal: () => this.whyLocal(),
       now: this.now,
       transferCounts: () => this.transferCounts(),
+      reconnect: async (peerId: string) => { await this.connect(peerIdFromString(peerId), this.state.peers[peerId]?.addrs ?? [], 5_000) },
       storeFor: (peerId: string) => this.remoteStore(peerId)
     }
   }
 
   get peerId (): string { return this.node.peerId.toString() }
+
+  /** Whether a device has a connection to this node now (an invalid peer id: no). */
+  isOnline (peerId: string): boolean {
+    try { return this.node.getConnections(peerIdFromString(peerId)).length > 0 } catch { return false /* not a peer id: nobody is connected as it */ }
+  }
 
 
   /** Settings for this run (group.json's, with the daemon's flags on top). */

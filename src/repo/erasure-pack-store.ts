@@ -6,7 +6,7 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotFoundError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
+import { CorruptDataError, NotFoundError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
@@ -39,6 +39,12 @@ export interface PeerDirectory {
   now?: () => number
   /** the counters of requests to friends' nodes so far (for a job's summary) */
   transferCounts?: () => TransferCounts
+  /**
+   * Finds a peer again when its known addresses answer nobody (it restarted on another port, moved to
+   * another network): its newest addresses from the peer book, then the group's DHT. Resolves when a
+   * connection is open.
+   */
+  reconnect?: (peerId: string) => Promise<void>
 }
 
 export interface ErasurePackStoreInit {
@@ -126,7 +132,7 @@ export class ErasurePackStore implements PackStore {
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
         try {
-          await this.peers.storeFor(peer).put({ pack: id, index }, shares[index] as Uint8Array, options)
+          await this.putOrFindAgain(peer, { pack: id, index }, shares[index] as Uint8Array, options)
           holders.set(index, peer)
         } catch (err: unknown) {
           exclude.add(peer)
@@ -154,6 +160,27 @@ export class ErasurePackStore implements PackStore {
     await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
     for (const t of this.tallies) t.placed(k, m, [...holders.values()].map(p => this.personOf(p, candidates)))
     return { k, m }
+  }
+
+  /**
+   * A put; when nobody answers at the peer's known addresses (it restarted elsewhere), the peer is
+   * looked for again (`reconnect`) and the put tried once more.
+   */
+  private async putOrFindAgain (peer: string, ref: ShareRef, share: Uint8Array, options?: PutPackOptions): Promise<void> {
+    try {
+      await this.peers.storeFor(peer).put(ref, share, options)
+    } catch (err: unknown) {
+      const reconnect = this.peers.reconnect
+      if (reconnect === undefined || !(err instanceof ProtocolError) || err.transport !== 'unreachable') throw err
+      log('%s is not at its known addresses (%s): looking for it again', peer, errorMessage(err))
+      try {
+        await reconnect(peer)
+      } catch (again: unknown) {
+        log('%s not found again: %s', peer, errorMessage(again))
+        throw err
+      }
+      await this.peers.storeFor(peer).put(ref, share, options)
+    }
   }
 
   /**

@@ -1,7 +1,6 @@
 /** `daemon [--listen MULTIADDR]...`: run the node; serve the control socket; write HOME/node.json. */
 import type { Command } from 'commander'
 import { multiaddr } from '@multiformats/multiaddr'
-import { NodeService } from '../../node/service.js'
 import { parseDuration } from '../../repo/index.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { print, printJson } from '../io.js'
@@ -57,6 +56,8 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
       const announce = opts.announce.map(a => checkMultiaddr(a, '--announce'))
+      // the network stack loads only for the commands that run a node
+      const { NodeService } = await import('../../node/service.js')
       const service = await NodeService.start({
         home: c.homeOptions(),
         network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true },

@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander'
 import { CorruptDataError } from '../../errors.js'
-import { runDemo } from '../../node/demo.js'
 import { ExitCode } from '../exit-codes.js'
 import { print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
@@ -19,6 +18,7 @@ export function registerDemo (program: Command, ctx: () => CommandContext, setEx
     .option('--keep', 'keep the temp dir (the five homes, the sample and the restore) and print its path')
     .action(async (opts: { keep?: boolean }) => {
       const c = ctx()
+      const { runDemo } = await import('../../node/demo.js')
       const report = await runDemo({
         keep: opts.keep === true,
         backend: c.homeOptions().backend ?? 'sodium-native',

@@ -1,6 +1,5 @@
 /** `group create|invite|members|remove`, `join CODE`, `contribute SIZE`: the friend group and roles. */
 import type { Command } from 'commander'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../errors.js'
 import { parseDuration } from '../../repo/index.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
@@ -84,7 +83,7 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
         if (r === null) throw new NotFoundError('this home is in no group: `p2pbak group create NAME` or `p2pbak join CODE`')
         const members = r.members.map(m => ({
           userId: m.userId, name: m.name, admin: m.admin, you: m.userId === net.home.identity.userId,
-          devices: m.devices.map(d => ({ peerId: d.peerId, name: d.name, online: d.peerId === net.peerId || net.node.getConnections(peerIdFromString(d.peerId)).length > 0 }))
+          devices: m.devices.map(d => ({ peerId: d.peerId, name: d.name, online: d.peerId === net.peerId || net.isOnline(d.peerId) }))
         }))
         if (c.json) { printJson(c.io, { groupId: r.groupId, name: r.name, serial: r.serial, members }); return }
         print(c.io, `group "${r.name}" (${r.groupId.slice(0, 8)}), roster #${r.serial}`)

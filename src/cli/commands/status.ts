@@ -1,9 +1,7 @@
 /** `status`: peers (online, roles, space) and, per snapshot, how many more peers may be lost. */
 import type { Command } from 'commander'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { snapshotHealth } from '../../node/health.js'
 import { placedBytes } from '../../node/ledger-book.js'
-import { Repairer, reliabilityOf, uptimeOf } from '../../repair/index.js'
 import { toHex } from '../../util/bytes.js'
 
 import { formatBytes, print, printJson } from '../io.js'
@@ -17,6 +15,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
     .description('peers (online, roles, space) and, for each snapshot, how many more peers may be lost')
     .action(async () => {
       const c = ctx()
+      // the audit and repair code loads only for this command (it brings the network framing with it)
+      const { Repairer, reliabilityOf, uptimeOf } = await import('../../repair/index.js')
       const { home, net } = await c.openNetwork()
       try {
         // the daemon refreshes on its own schedule and its connections show who is alive
@@ -34,7 +34,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           const rec = audit.getPeer(d.peerId)
           return {
             peerId: d.peerId, name: d.name, userId: m.userId, you,
-            online: you || net.node.getConnections(peerIdFromString(d.peerId)).length > 0,
+            online: you || net.isOnline(d.peerId),
             roles, freeBytes: offer?.freeBytes ?? 0, givenBytes: offer?.quotaBytes ?? 0,
             /** when the roles and space shown were announced in the DHT (the device did not answer now); null when it answered */
             announcedAt: offer?.announcedAt == null ? null : new Date(offer.announcedAt).toISOString(),
@@ -48,7 +48,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           }
         }))
         const friends = (net.roster?.members ?? []).map(m => ({ userId: m.userId, name: m.devices[0]?.name ?? '', you: m.userId === home.identity.userId, ...(balances.get(m.userId) ?? { uses: 0, gives: 0 }) }))
-        const online = (peer: string): boolean => net.node.getConnections(peerIdFromString(peer)).length > 0
+        const online = (peer: string): boolean => net.isOnline(peer)
         const isMember = (peer: string): boolean => net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
         const needsRepair = c.upkeep?.needsRepair() ??
           (home.group === undefined
