@@ -171,7 +171,7 @@ export class ErasurePackStore implements PackStore {
       await this.peers.storeFor(peer).put(ref, share, options)
     } catch (err: unknown) {
       const reconnect = this.peers.reconnect
-      if (reconnect === undefined || !(err instanceof ProtocolError) || err.transport !== 'unreachable') throw err
+      if (reconnect === undefined || !(err instanceof ProtocolError) || err.transport === undefined) throw err
       log('%s is not at its known addresses (%s): looking for it again', peer, errorMessage(err))
       try {
         await reconnect(peer)

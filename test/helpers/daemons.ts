@@ -47,10 +47,10 @@ export async function cliAt (n: DaemonNode, ...argv: string[]): Promise<CliResul
  * Starts `p2pbak daemon` on 127.0.0.1 with a fast refresh (500 ms) and any extra flags; with
  * `{ defaults: true }`, with the settings a user gets (only the listen address differs).
  */
-export async function startDaemon (n: DaemonNode, extra: string[] = [], opts: { defaults?: boolean } = {}): Promise<void> {
+export async function startDaemon (n: DaemonNode, extra: string[] = [], opts: { defaults?: boolean, listen?: string } = {}): Promise<void> {
   rmSync(join(n.home, 'node.json'), { force: true })
   const tuning = opts.defaults === true ? [] : ['--refresh', '500']
-  n.daemon = spawn(process.execPath, [BIN, 'daemon', '--listen', '/ip4/127.0.0.1/tcp/0', ...tuning, ...extra], {
+  n.daemon = spawn(process.execPath, [BIN, 'daemon', '--listen', opts.listen ?? '/ip4/127.0.0.1/tcp/0', ...tuning, ...extra], {
     env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: n.home, P2PBAK_PASSPHRASE: 'pw' }, stdio: ['ignore', 'ignore', 'inherit']
   })
   await waitFor(`${n.name}'s daemon`, () => existsSync(join(n.home, 'node.json')) && existsSync(join(n.home, 'daemon.sock')))
