@@ -129,6 +129,17 @@ export function shardServer (init: ShardServerInit): ShardServer {
         // a share in parts (shard.md §5.3): assembled here, stored whole by the same steps as a put
         if (req.total > maxShareBytes) return refused(`a share of ${req.total} bytes exceeds this persister's limit of ${maxShareBytes}`)
         const key = `${userId}/${shareCursor(req.ref)}`
+        // the share is already held whole (an upload that finished first, a retry of a stored share):
+        // each part is checked against it and nothing is staged, so uploads of one share in parallel
+        // all end as a plain repeat put does
+        const whole = await currentSize(store, req.ref)
+        if (whole > 0 && whole === req.total && req.offset + req.data.byteLength <= whole) {
+          const held = await store.getRange(req.ref, req.offset, req.data.byteLength, options)
+          if (equalBytes(held, req.data)) {
+            const have = req.offset + req.data.byteLength
+            return { header: { status: 'OK', have, ...(have === req.total ? { stored: true } : {}) } }
+          }
+        }
         if (req.offset === 0) {
           // refuse early what the quota will not take, before the parts use memory
           const add = Math.max(0, req.total - await currentSize(store, req.ref))
