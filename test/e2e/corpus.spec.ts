@@ -17,7 +17,7 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)))
 const SHARED = process.env.P2PBAK_SHARED ?? join(ROOT, '..', 'shared')
 const MAKE_CORPUS = join(SHARED, 'bench', 'make-corpus.sh')
 
-interface BackupJson { bytesAdded: number, bytesRead: number, filesNew: number, filesUnchanged: number, errors: unknown[] }
+interface BackupJson { bytesAdded: number, bytesProcessed: number, bytesRead: number, filesNew: number, filesUnchanged: number, errors: unknown[] }
 
 describe('e2e: the benchmark corpus (scale 0.03)', function () {
   this.timeout(180_000)
@@ -53,8 +53,11 @@ describe('e2e: the benchmark corpus (scale 0.03)', function () {
     const b = await cli('backup', join(dir, 'c', 'v2'), '--json')
     assert.equal(b.code, 0, b.stderr)
     const s = b.json<BackupJson>()
-    // measured 4.3 MB here (restic: 3.7 MB; at scale 1 the ratio is 1.08); the bound leaves room, not slack
-    assert.ok(s.bytesAdded < 6e6, `v2 added ${s.bytesAdded}`)
+    // measured 3.3 to 6.4 MB from run to run here (restic: 3.7 MB; at scale 1 the ratio is 1.08): the
+    // plaintext added varies as much (3.8 to 5.4 MB), so the corpus's v2 edits are not the same every
+    // run. Without dedup across edits, moves and the renamed directory v2 would add about half of its
+    // ~40 MB again; the bound is a fifth of what v2 holds
+    assert.ok(s.bytesAdded < 0.2 * s.bytesProcessed, `v2 added ${s.bytesAdded} of ${s.bytesProcessed}`)
     const target = join(dir, 'r2')
     assert.equal((await cli('restore', 'latest', '--target', target)).code, 0)
     assert.deepEqual(compareTrees(join(dir, 'c', 'v2'), join(target, dir, 'c', 'v2'), { mtimeResolutionNs, owners: isRoot }), [])
