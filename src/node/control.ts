@@ -11,6 +11,11 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('control')
+import { errorMessage } from '../errors.js'
+
 
 export interface ControlIo {
   stdout: Writable
@@ -97,7 +102,12 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
         let code = CANCELLED_EXIT
         if (!cancel.signal.aborted) {
           code = 1
-          try { code = await run(argv, { stdout, stderr, stdin: new PassThrough(), env, cwd, signal: cancel.signal }) } catch {}
+          try {
+            code = await run(argv, { stdout, stderr, stdin: new PassThrough(), env, cwd, signal: cancel.signal })
+          } catch (err: unknown) {
+            // main() turns every error into an exit code: this is a bug, answered with exit 1
+            log.error('command %s threw outside main: %s', argv[0] ?? '', errorMessage(err))
+          }
         }
         finished = true
         send({ exit: code })
@@ -153,7 +163,9 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
         if (msg.out !== undefined) out.write(Buffer.from(msg.out, 'base64'))
         if (msg.err !== undefined) err.write(Buffer.from(msg.err, 'base64'))
         if (typeof msg.exit === 'number') code = msg.exit
-      } catch {}
+      } catch (e: unknown) {
+        log('the daemon sent a line that is not JSON: %s', errorMessage(e))
+      }
       return true
     })
     sock.on('error', done)

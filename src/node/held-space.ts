@@ -7,6 +7,9 @@
 import { readdir, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RefusedError, errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('held')
 import { LocalShareStore, type ShareStore } from '../store/index.js'
 import type { LedgerBook } from './ledger-book.js'
 import { AUTO_CONTRIBUTE_SHARE, type Roles } from './group-state.js'
@@ -82,6 +85,6 @@ export class HeldSpace {
   }
 
   async close (): Promise<void> {
-    for (const s of this.held.values()) await (await s).close().catch(() => {})
+    for (const s of this.held.values()) await (await s).close().catch((err: unknown) => { log.error('closing a held store: %s', errorMessage(err)) })
   }
 }

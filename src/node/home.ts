@@ -10,7 +10,10 @@
  */
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, errnoCode } from '../errors.js'
+import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, errnoCode, errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('home')
 import {
   createKeyFile, deriveGearTable, deriveIdentity, loadBackend, openKeyFile, parseKeyFile, seedToPhrase,
   type Identity, type KdfParams, type SodiumBackend
@@ -127,7 +130,7 @@ export class Home {
 
   async close (): Promise<void> {
     if (this.shared) {
-      await this.repo.flush().catch(() => {})
+      await this.repo.flush().catch((err: unknown) => { log.error('flushing the index failed: %s', errorMessage(err)) })
       return
     }
     await this.closeNow()
@@ -135,8 +138,8 @@ export class Home {
 
   /** Closes even a shared home (the daemon at shutdown). */
   async closeNow (): Promise<void> {
-    await this.repo.flush().catch(() => {})
-    for (const fn of this.closers.splice(0).reverse()) await fn().catch(() => {})
+    await this.repo.flush().catch((err: unknown) => { log.error('flushing the index failed: %s', errorMessage(err)) })
+    for (const fn of this.closers.splice(0).reverse()) await fn().catch((err: unknown) => { log.error('closing %s: %s', this.dir, errorMessage(err)) })
     await this.repo.close()
   }
 }

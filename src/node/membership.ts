@@ -18,6 +18,9 @@ import { withRetry } from '../protocols/retry.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('membership')
 
 const DAY_MS = 86_400_000
 /** one attempt to reach an inviter */
@@ -82,7 +85,7 @@ export class Membership {
 
   async broadcastRoster (): Promise<void> {
     const bytes = encodeRoster(this.requireRoster())
-    await Promise.all(this.memberDevices().map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
+    await Promise.all(this.memberDevices().map(async d => { await this.push(d, bytes) }))
   }
 
   async createGroup (name: string, retention?: Retention): Promise<Roster> {
@@ -217,7 +220,7 @@ export class Membership {
     this.state.file.roster = next
     await this.state.save()
     const bytes = encodeRoster(next)
-    await Promise.all(before.map(async d => { await pushRoster(this.node, peerIdFromString(d), bytes).catch(() => {}) }))
+    await Promise.all(before.map(async d => { await this.push(d, bytes) }))
     await this.dropStrangers()
     return next
   }
@@ -225,7 +228,7 @@ export class Membership {
   /** Closes the connections of devices not on the roster. */
   private async dropStrangers (): Promise<void> {
     for (const conn of this.node.getConnections()) {
-      if (!this.isMember(conn.remotePeer.toString())) await conn.close().catch(() => {})
+      if (!this.isMember(conn.remotePeer.toString())) await conn.close().catch((err: unknown) => { log('closing a stranger\'s connection: %s', errorMessage(err)) })
     }
   }
 
@@ -234,7 +237,14 @@ export class Membership {
       const p = await this.node.peerStore.get(peer)
       this.state.rememberAddrs(peer.toString(), p.addresses.map(a => `${a.multiaddr.toString()}/p2p/${peer.toString()}`))
       await this.state.savePeers()
-    } catch {}
+    } catch (err: unknown) {
+      log('no addresses of %s to keep: %s', peer.toString(), errorMessage(err))
+    }
+  }
+
+  /** Pushes a roster to one device; one that is away learns it at its next refresh (the space answer names the serial). */
+  private async push (device: string, bytes: Uint8Array): Promise<void> {
+    await pushRoster(this.node, peerIdFromString(device), bytes).catch((err: unknown) => { log('roster not pushed to %s (it catches up later): %s', device, errorMessage(err)) })
   }
 
   /** Identifies (for the DHT and the peer book) the open connections of devices that were not members before. */

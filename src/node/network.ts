@@ -298,7 +298,7 @@ export class NetworkNode {
   /** Runs `announce` in the background (one at a time): offers are for status and members, nothing waits on them. */
   private announceSoon (timeoutMs: number, away: string[]): void {
     if (this.announcing !== undefined) return
-    this.announcing = this.announce(timeoutMs, away).catch(() => {}).finally(() => { this.announcing = undefined })
+    this.announcing = this.announce(timeoutMs, away).catch((err: unknown) => { log('announcing our offer failed (tried again next refresh): %s', errorMessage(err)) }).finally(() => { this.announcing = undefined })
   }
 
   /** the offer put and lookups of the last refresh, while they run */
@@ -382,7 +382,7 @@ export class NetworkNode {
 
   async stop (): Promise<void> {
     // an offer put or lookup still running ends with the node (its errors are ignored)
-    await this.state.savePeers().catch(() => {})
+    await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()
     await this.node.stop()
     await this.held.close()

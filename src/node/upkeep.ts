@@ -36,7 +36,7 @@ export class Upkeep {
   last: UpkeepReport | undefined
 
   constructor (private readonly home: Home, private readonly net: NetworkNode, private readonly settings: Settings, roundMs: number, private readonly now: () => number = net.now) {
-    const online = (peer: string): boolean => { try { return net.node.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } }
+    const online = (peer: string): boolean => net.isOnline(peer)
     this.auditor = new Auditor(home.repo.index, {
       online,
       prove: async (peer, ref, nonce, count, signal) => await requestProof(net.node, peerIdFromString(peer), ref, nonce, count, signal),
@@ -58,7 +58,7 @@ export class Upkeep {
     const group = this.home.group
     if (group === undefined) return undefined
     this.repairer ??= new Repairer(group, {
-      online: (peer) => { try { return this.net.node.getConnections(peerIdFromString(peer)).length > 0 } catch { return false } },
+      online: (peer) => this.net.isOnline(peer),
       isMember: (peer) => this.net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
     }, { policy: { ...(this.settings.offlineGraceMs !== undefined ? { offlineGraceMs: this.settings.offlineGraceMs } : {}) }, now: this.now })
     return this.repairer

@@ -21,18 +21,6 @@ export interface Faults {
   refuse?: boolean
 }
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same faults. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 interface Pair { client: Socket, upstream: Socket, source: string, bytes: number }
 
 export class FaultProxy {

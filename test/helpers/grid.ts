@@ -18,7 +18,8 @@ import { Home } from '../../src/node/home.js'
 import { NodeService, type RoundReport, type ServiceClock } from '../../src/node/service.js'
 import type { Settings } from '../../src/node/group-state.js'
 import { runCli, type CliResult } from './cli.js'
-import { FaultProxy, seededRandom, type Faults } from './fault-proxy.js'
+import { FaultProxy, type Faults } from './fault-proxy.js'
+import { Rng } from './seeded.js'
 
 const KDF = { opslimit: 1, memlimit: 8192 }
 
@@ -81,7 +82,8 @@ export class Grid {
   private constructor (private readonly opts: GridOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'p2pbak-grid-'))
     this.clock = opts.clock ?? new ManualClock()
-    this.random = seededRandom(opts.seed ?? 1)
+    const rng = new Rng(opts.seed ?? 1)
+    this.random = () => rng.next()
   }
 
   /** Homes for `names` (no passphrase, cheap KDF), each node started behind its proxy. */
