@@ -124,8 +124,11 @@ export class NodeService implements ServiceContext {
   private async listen (): Promise<void> {
     await writeFileAtomic(this.nodeJsonPath, JSON.stringify({ peerId: this.net.peerId, addrs: this.net.addrs(), pid: process.pid }, null, 2) + '\n')
     this.control = await startControlServer(this.socketPath, async (argv, io) => {
-      // each command sees the group as it is now, not packs decoded for an earlier command
+      // each command sees the group as it is now, not packs decoded for an earlier command, and
+      // starts clean: an earlier command's failed pack write is that command's failure
       this.home.repo.packs.dropCaches?.()
+      const stale = await this.home.repo.settle()
+      if (stale !== undefined) log('an earlier command left a failed pack write: %s', errorMessage(stale))
       return await this.opts.runCommand(argv, io, this)
     })
     // at most one round queued or running: rounds slower than the interval must not pile up in
@@ -172,6 +175,8 @@ export class NodeService implements ServiceContext {
         log.error('round step %s failed: %s', name, errorMessage(err))
       }
     }
+    const stale = await this.home.repo.settle()
+    if (stale !== undefined) log('a command left a failed pack write: %s', errorMessage(stale))
     await step('refresh', async () => { await this.net.refresh() })
     if (this.net.roster !== null) {
       this.home.useGroup(this.net.directory)

@@ -115,12 +115,24 @@ export class ErasurePackStore implements PackStore {
     }
     const { k, m } = scheme
     const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
+    let failed: PlacementFailedError
     try {
       return await this.placeShares(id, shares, k, m, candidates, options)
+    } catch (err: unknown) {
+      if (!(err instanceof PlacementFailedError) || options?.keepLocalOnFailure === false) throw err
+      failed = err
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
       this.shareBuffers.give(shares)
     }
+    // a friend went away during the job: the pack stays on this disk (the daemon moves it into the
+    // group when enough friends answer again) rather than failing a backup whose data is safe here
+    const who = failed.errors.map(e => e.peer.slice(-8)).join(', ')
+    log('pack %s kept local: %s (%s)', toHex(id).slice(0, 16), failed.message, failed.errors.map(e => `${e.peer}: ${e.error}`).join('; '))
+    const p = await this.localPacks.putPack(id, pack, options)
+    await this.index.setPlacement(id, new Map([[0, LOCAL]]))
+    for (const t of this.tallies) t.keptLocal(`${failed.message}${who === '' ? '' : ` (no answer from …${who})`}; it moves to friends when they answer again`)
+    return p
   }
 
   private async placeShares (id: PackId, shares: Uint8Array[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {

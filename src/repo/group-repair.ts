@@ -9,13 +9,16 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError } from '../errors.js'
+import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
-import type { PackPlacement } from './pack-store.js'
+import type { PackPlacement, PutPackOptions } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('repo:repair')
 
 /** What repair needs of the group pack store (erasure-pack-store.ts). */
 export interface GroupPackStore {
@@ -30,7 +33,7 @@ export interface GroupPackStore {
   onlineCandidates: () => Candidate[]
   personOf: (peer: string, candidates: Candidate[]) => string
   fetchAndDecodeWithScheme: (id: PackId, holders: Map<number, string>, options?: AbortOptions) => Promise<{ pack: Uint8Array, k: number, m: number }>
-  putPack: (id: PackId, pack: Uint8Array, options?: AbortOptions) => Promise<PackPlacement>
+  putPack: (id: PackId, pack: Uint8Array, options?: PutPackOptions) => Promise<PackPlacement>
   syncRecords: (options?: AbortOptions) => Promise<number>
 }
 
@@ -55,12 +58,14 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
     if (!local) continue
     try {
       const pack = await store.localPacks.getPack(info.id, options)
-      const scheme = await store.putPack(info.id, pack, options)
+      const scheme = await store.putPack(info.id, pack, { ...options, keepLocalOnFailure: false })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
       await store.localPacks.deletePack(info.id, options)
       result.moved++
-    } catch {
+    } catch (err: unknown) {
+      if (options?.signal?.aborted === true) throw err
+      log('local pack %s stays local this round: %s', toHex(info.id).slice(0, 16), errorMessage(err))
       result.failed++
     }
   }

@@ -16,6 +16,12 @@ export interface PackPlacement { k: number, m: number }
 export interface PutPackOptions extends AbortOptions {
   /** writable bytes before `pack` in its ArrayBuffer that the store may use for its own header (saves a copy) */
   headroom?: number
+  /**
+   * A group store that cannot place every share (a friend went away during the job) keeps the pack
+   * on this disk instead of failing, and says why in the job's summary; the daemon moves it into
+   * the group later. false: fail with PlacementFailedError (moving local packs). @default true
+   */
+  keepLocalOnFailure?: boolean
 }
 
 export interface PackStore {

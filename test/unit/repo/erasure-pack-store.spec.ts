@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
-import { MemoryShareStore, IndexDb } from '../../../src/store/index.js'
+import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
+import { PlacementFailedError, ProtocolError } from '../../../src/errors.js'
 import { ErasurePackStore } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
@@ -40,5 +41,67 @@ describe('ErasurePackStore.replaceShares', () => {
     candidates = [cand('B')]
     const result = await store.replaceShares(p => p === 'A')
     assert.deepEqual(result, { packs: 0, shares: 0, failed: 1 })
+  })
+})
+
+/** A friend's store that went away: every put fails as a refused connection would. */
+class GoneStore extends MemoryShareStore {
+  gone = true
+  override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    if (this.gone) throw new ProtocolError(`connect ECONNREFUSED (${this.id})`, { transport: 'unreachable' })
+    await super.put(ref, data, options)
+  }
+}
+
+describe('ErasurePackStore.putPack when a friend goes away during the job', () => {
+  let dir: string
+  let index: IndexDb
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
+    index = IndexDb.open(join(dir, 'index'))
+  })
+  afterEach(async () => {
+    await index.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+
+  it('keeps the pack on this disk, says why in the summary, and moves it to friends once they answer', async function () {
+    this.timeout(10_000)
+    // three friends, each holding one share of every stripe (1 + 2): nobody can replace C
+    const c = new GoneStore('C')
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new MemoryShareStore('B')], ['C', c]])
+    const local = new MemoryShareStore('local')
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => ['A', 'B', 'C'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 2 } })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    const { tally, end } = store.openTally()
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0 })
+    end()
+    const summary = tally.summary()
+    assert.equal(summary.local, 1)
+    assert.match(summary.localReason ?? '', /only 2 of 3 shares .* could be placed \(no answer from …C\); it moves to friends when they answer again/)
+    assert.equal(index.getPlacement(id)?.get(0), 'local')
+    // the shares placed on A and B were taken back: they must not use the friends' quota
+    for await (const ref of (peers.get('A') as MemoryShareStore).list()) assert.fail(`A still holds share ${ref.index}`)
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+
+    // moving local packs never keeps them local: it fails this round and tries again next time
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, failed: 1 })
+    c.gone = false
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, failed: 0 })
+    assert.equal(index.getPlacement(id)?.size, 3)
+    assert.equal(await local.has({ pack: id, index: 0 }), false)
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+  })
+
+  it('fails with the friends\' errors when told not to keep the pack local', async () => {
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new GoneStore('B')]])
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(3000)
+    await assert.rejects(store.putPack(asPackId(contentHash(pack)), pack, { keepLocalOnFailure: false }),
+      (err: unknown) => err instanceof PlacementFailedError && err.errors.some(e => e.peer === 'B' && /ECONNREFUSED/.test(e.error)))
   })
 })
