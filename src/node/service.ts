@@ -213,7 +213,8 @@ export class NodeService implements ServiceContext {
     const stderr = new PassThrough()
     let errText = ''
     stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
-    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published'], {
+    const hooks = [...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
+    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks], {
       stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
     }, this)
     report.publish = { exitCode, stderr: errText.trim() }
