@@ -18,6 +18,7 @@ import type { PlacementSummary } from '../repo/index.js'
 import { describeHook, hookSucceeded, runHook, type HookResult } from './hooks.js'
 import { canLoseOf, ReportBook, type JobOutcome, type JobReport } from './reports.js'
 import type { Home } from './home.js'
+import { checkJobAlerts } from './alert-checks.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('job')
@@ -123,6 +124,11 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
   } catch (err: unknown) {
     // the backup stands; a report that cannot be written must not turn it into a failure
     log.error('the job report could not be written in %s: %s', home.dir, errorMessage(err))
+  }
+  try {
+    await checkJobAlerts(home, report)
+  } catch (err: unknown) {
+    log.error('checking the alerts of this job failed: %s', errorMessage(err))
   }
   if (failure !== undefined) throw failure
   if (summary === undefined) throw new Error('unreachable: a job without failure has a summary')

@@ -15,7 +15,8 @@ export const HOOK_OUTPUT_BYTES = 64 * 1024
 /** @default 10 minutes */
 export const DEFAULT_HOOK_TIMEOUT_MS = 10 * 60_000
 
-export type HookKind = 'pre' | 'post'
+/** a backup's pre- or post-hook, or the notify command of an alert (alerts.ts) */
+export type HookKind = 'pre' | 'post' | 'notify'
 
 export interface HookResult {
   kind: HookKind
@@ -38,6 +39,8 @@ export interface HookOptions {
   cwd?: string
   timeoutMs?: number
   signal?: AbortSignal
+  /** written to the command's standard input (then closed); none: stdin is /dev/null */
+  input?: string
 }
 
 export function hookSucceeded (r: HookResult): boolean {
@@ -69,7 +72,7 @@ export async function runHook (kind: HookKind, command: string, opts: HookOption
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true
     })
     const killGroup = (why: string): void => {
@@ -84,8 +87,13 @@ export async function runHook (kind: HookKind, command: string, opts: HookOption
     const timer = setTimeout(() => { result.timedOut = true; killGroup(`ran past ${timeoutMs} ms`) }, timeoutMs)
     const onAbort = (): void => { killGroup('cancelled') }
     opts.signal?.addEventListener('abort', onAbort, { once: true })
-    child.stdout.on('data', keep)
-    child.stderr.on('data', keep)
+    if (opts.input !== undefined && child.stdin !== null) {
+      // a command that does not read its input closes the pipe early: that is not its failure
+      child.stdin.on('error', (err) => { log('%s command did not read its input: %s', kind, errorMessage(err)) })
+      child.stdin.end(opts.input)
+    }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
     child.on('error', (err) => { result.error = errorMessage(err) })
     child.on('close', (code, signal) => {
       clearTimeout(timer)

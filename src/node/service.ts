@@ -20,6 +20,7 @@ import { PassThrough } from 'node:stream'
 import { InvalidConfigError, LockedError, errorMessage } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { scopedLogger } from '../util/log.js'
+import { checkNodeAlerts } from './alert-checks.js'
 import { daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
 import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
@@ -194,11 +195,19 @@ export class NodeService implements ServiceContext {
         report.errors.push(...r.errors.map(e => `upkeep ${e}`))
       })
       await step('publish', async () => { await this.scheduledPublish(report) })
+      // alerts about friends, redundancy and the last backup: every few minutes, not every round
+      const alertEveryMs = Math.min(300_000, this.refreshMs * 10)
+      if (this.home.config.notify !== undefined && this.clock.now() - this.lastAlertCheck >= alertEveryMs) {
+        this.lastAlertCheck = this.clock.now()
+        await step('alerts', async () => { await checkNodeAlerts(this.home, this.net, this.settings.offlineGraceMs, this.clock.now) })
+      }
     }
     report.durationMs = this.clock.now() - started
     this.last = report
     return report
   }
+
+  private lastAlertCheck = Number.NEGATIVE_INFINITY
 
   /** Runs the `publish` backup when it is due (roles.publish: paths, every, last run). */
   private async scheduledPublish (report: RoundReport): Promise<void> {
