@@ -14,7 +14,8 @@ import { resolve } from 'node:path'
 import { Archiver, type BackupProgress, type BackupSummary, type ItemError } from '../backup/index.js'
 import { HookFailedError, errorMessage } from '../errors.js'
 import { formatId } from '../ids.js'
-import type { PlacementSummary } from '../repo/index.js'
+import { listSnapshots, type PlacementSummary } from '../repo/index.js'
+import type { TreeId } from '../ids.js'
 import { describeHook, hookSucceeded, runHook, type HookResult } from './hooks.js'
 import { canLoseOf, ReportBook, type JobOutcome, type JobReport } from './reports.js'
 import type { Home } from './home.js'
@@ -31,6 +32,11 @@ export interface BackupJobOptions {
   job: 'backup' | 'publish'
   preHook?: string
   postHook?: string
+  /**
+   * Continuous mode: the paths that changed since the latest snapshot of the same paths and host;
+   * the rest is taken from that snapshot without being listed. No such snapshot: a full run.
+   */
+  changed?: string[]
   hookTimeoutMs?: number
   signal?: AbortSignal
   program: string
@@ -50,6 +56,14 @@ export interface BackupJobResult {
 
 function outcomeOf (err: unknown, signal: AbortSignal | undefined): JobOutcome {
   return signal?.aborted === true || (err instanceof Error && err.name === 'AbortError') ? 'cancelled' : 'failed'
+}
+
+/** The tree of the newest snapshot of exactly these paths on this host, if any. */
+async function baseSnapshot (home: Home, paths: string[], host: string): Promise<TreeId | undefined> {
+  const key = [...paths].sort().join('\0')
+  const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+  const same = snapshots.filter(s => s.record.host === host && [...s.record.paths].sort().join('\0') === key)
+  return same.at(-1)?.record.tree
 }
 
 export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise<BackupJobResult> {
@@ -73,9 +87,12 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
       }
     }
     await home.syncIndex()
+    const base = opts.changed !== undefined ? await baseSnapshot(home, paths, host) : undefined
+    if (opts.changed !== undefined) log('%s: %d changed path(s)', base === undefined ? 'no earlier snapshot of these paths: a full run' : 'incremental run', opts.changed.length)
     const archiver = new Archiver({ repo: home.repo, cdc: home.cdc })
     summary = await archiver.run({
       paths: opts.paths,
+      ...(base !== undefined && opts.changed !== undefined ? { base: { tree: base, changed: opts.changed } } : {}),
       tags: opts.tags,
       excludes: opts.excludes,
       host,
@@ -110,7 +127,7 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
     host,
     paths,
     snapshotId: summary !== undefined ? formatId(summary.snapshotId) : null,
-    files: summary !== undefined ? { new: summary.filesNew, changed: summary.filesChanged, unchanged: summary.filesUnchanged, dirs: summary.dirs } : null,
+    files: summary !== undefined ? { new: summary.filesNew, changed: summary.filesChanged, unchanged: summary.filesUnchanged, dirs: summary.dirs, dirsReused: summary.dirsReused } : null,
     bytes: summary !== undefined ? { read: summary.bytesRead, processed: summary.bytesProcessed, added: summary.bytesAdded, addedRaw: summary.rawBytesAdded } : null,
     itemErrors: (summary?.errors ?? []).map(e => ({ path: e.path, error: e.error })),
     changedDuringBackup: summary?.changedDuringBackup ?? [],

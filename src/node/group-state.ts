@@ -18,7 +18,7 @@ export interface Roles {
   contributeBytes: number | null
   /** folders this node backs up by itself, how often (ms), and when it last did */
   /** the daemon's scheduled backup, with its hooks (shell command lines; docs/cli.md "Hooks and reports") */
-  publish: { paths: string[], everyMs: number, lastRunMs?: number, preHook?: string, postHook?: string } | null
+  publish: { paths: string[], everyMs: number, lastRunMs?: number, preHook?: string, postHook?: string, /** continuous mode: back up changes after this much quiet */ watchQuietMs?: number } | null
 }
 
 /**

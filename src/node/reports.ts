@@ -40,7 +40,8 @@ export interface JobReport {
   host: string
   paths: string[]
   snapshotId: string | null
-  files: { new: number, changed: number, unchanged: number, dirs: number } | null
+  /** dirsReused: folders an incremental (continuous-mode) run took from the last snapshot unread */
+  files: { new: number, changed: number, unchanged: number, dirs: number, dirsReused: number } | null
   bytes: { read: number, processed: number, added: number, addedRaw: number } | null
   /** items that could not be read (the snapshot was written without them) */
   itemErrors: Array<{ path: string, error: string }>

@@ -7,7 +7,8 @@ import type { BackupProgress } from '../../backup/index.js'
 import { runBackupJob } from '../../node/backup-job.js'
 import { describeHook, hookSucceeded } from '../../node/hooks.js'
 import { formatId, shortId } from '../../ids.js'
-import { InvalidArgumentError } from '../../errors.js'
+import { InvalidArgumentError, errorMessage } from '../../errors.js'
+import { readFile } from 'node:fs/promises'
 import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
@@ -19,7 +20,7 @@ function localPlacement (packs: number): PlacementSummary {
   return { packs, schemes: [], people: 0, local: packs, localReason: packs > 0 ? 'this home is in no group, so backups stay on this disk (p2pbak group create NAME, or join CODE)' : null, recordPeople: null, transfers: null }
 }
 
-interface BackupFlags { tag: string[], exclude: string[], host?: string, preHook?: string, postHook?: string, hookTimeout?: string, job?: string }
+interface BackupFlags { tag: string[], exclude: string[], host?: string, preHook?: string, postHook?: string, hookTimeout?: string, job?: string, changedFrom?: string }
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
 export function registerBackup (program: Command, ctx: () => CommandContext, setExit: (code: number) => void): void {
@@ -32,12 +33,14 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
     .option('--pre-hook <command>', 'a shell command run before the backup (a database dump, a file-system snapshot); if it fails, the backup is skipped')
     .option('--post-hook <command>', 'a shell command run after the backup, also when it failed; P2PBAK_OUTCOME says how it went')
     .option('--hook-timeout <duration>', 'a hook still running after this is killed (default 10min)')
+    .option('--changed-from <file>', 'only these paths changed (one absolute path per line) since the latest snapshot of the same paths: the rest is taken from it without being read (continuous mode)')
     .addOption(new Option('--job <name>', 'the job this backup is (the daemon\'s schedule runs `publish`)').choices(['backup', 'publish']).default('backup').hideHelp())
     .action(async (paths: string[], flags: BackupFlags) => {
       const c = ctx()
       if (paths.length === 0) throw new InvalidArgumentError('name at least one path to back up')
       const hookTimeoutMs = flags.hookTimeout !== undefined ? parseDuration(flags.hookTimeout) : undefined
       if (hookTimeoutMs !== undefined && !(hookTimeoutMs >= 1000)) throw new InvalidArgumentError(`--hook-timeout takes a duration of at least 1s, like 30s or 10min; got "${flags.hookTimeout ?? ''}"`)
+      const changed = flags.changedFrom !== undefined ? await readChangedList(flags.changedFrom) : undefined
       const home = await c.openHome()
       let lock
       try {
@@ -57,6 +60,7 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           ...(flags.preHook !== undefined ? { preHook: flags.preHook } : {}),
           ...(flags.postHook !== undefined ? { postHook: flags.postHook } : {}),
           ...(hookTimeoutMs !== undefined ? { hookTimeoutMs } : {}),
+          ...(changed !== undefined ? { changed } : {}),
           ...(c.io.signal !== undefined ? { signal: c.io.signal } : {}),
           program: `p2pbak ${VERSION}`,
           localPlacement,
@@ -77,6 +81,7 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           rawBytesAdded: summary.rawBytesAdded,
           blobsAdded: summary.blobsAdded,
           durationMs: summary.durationMs,
+          dirsReused: summary.dirsReused,
           changedDuringBackup: summary.changedDuringBackup,
           errors: summary.errors,
           placement,
@@ -88,7 +93,7 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         } else {
           const secs = Math.max(summary.durationMs, 1) / 1000
           if (hooks.pre !== null) print(c.io, `pre-hook ${describeHook(hooks.pre)} (${formatDuration(hooks.pre.durationMs)})`)
-          print(c.io, `files: ${summary.filesNew} new, ${summary.filesChanged} changed, ${summary.filesUnchanged} unchanged; ${summary.dirs} dirs`)
+          print(c.io, `files: ${summary.filesNew} new, ${summary.filesChanged} changed, ${summary.filesUnchanged} unchanged; ${summary.dirs} dirs${summary.dirsReused > 0 ? ` (${summary.dirsReused} unchanged folder(s) taken from the last snapshot without reading them)` : ''}`)
           print(c.io, `read ${formatBytes(summary.bytesRead)} of ${formatBytes(summary.bytesProcessed)}, added ${formatBytes(summary.bytesAdded)} to the store (${formatBytes(summary.rawBytesAdded)} before compression)`)
           print(c.io, `took ${formatDuration(summary.durationMs)} (${formatBytes(summary.bytesProcessed / secs)}/s)`)
           for (const p of summary.changedDuringBackup) print(c.io, `warning: ${p} changed while it was read; the snapshot holds the last version read`)
@@ -104,6 +109,20 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         await home.close()
       }
     })
+}
+
+/** `--changed-from FILE`: absolute paths, one per line (a NUL also separates: names may hold newlines). */
+async function readChangedList (file: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err: unknown) {
+    throw new InvalidArgumentError(`--changed-from: cannot read ${file}: ${errorMessage(err)}`)
+  }
+  const paths = text.split(/[\n\0]/).filter(p => p !== '')
+  const relative = paths.find(p => !p.startsWith('/'))
+  if (relative !== undefined) throw new InvalidArgumentError(`--changed-from: every path must be absolute, got "${relative}"`)
+  return paths
 }
 
 class ProgressView {
