@@ -86,9 +86,12 @@ export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT
 export class PlacementFailedError extends P2pbakError {
   readonly code = 'ERR_PLACEMENT_FAILED'
   readonly errors: ReadonlyArray<{ peer: string, error: string }>
-  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }> }) {
+  /** some persister refused on purpose (quota, reciprocity, retention): the user must act, waiting does not help */
+  readonly refused: boolean
+  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }>, refused?: boolean }) {
     super(message, options)
     this.errors = options?.errors ?? []
+    this.refused = options?.refused ?? false
   }
 }
 /** How a transport failed before the peer answered (see {@link ProtocolError.transport}). */
