@@ -100,6 +100,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
       onlineCandidates: () => store.onlineCandidates(),
       personOf: (peer, c) => store.personOf(peer, c),
       putPack: async (id, pack, o) => await store.putPack(id, pack, o),
+      ownCopy: async (id, o) => await store.ownCopy(id, o),
       syncRecords: async (o) => await store.syncRecords(o),
       fetchAndDecodeWithScheme: async (id, holders, o) => {
         // workaround: the store's fetch never settles for an empty holder map (see README, library issues)
@@ -164,6 +165,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
     }
     const last = await sample(publishers, nodes, k, m)
     report.packsLost = last.lost
+    report.ownCopies = last.ownCopies
     if (last.lost > 0 && report.firstLossDay === null) report.firstLossDay = p.days
     report.finalHealthAvg = round(last.packs === 0 ? 0 : last.healthSum / last.packs)
     report.finalHealthMin = last.packs === 0 ? 0 : last.healthMin
@@ -194,7 +196,7 @@ function newReport (p: SimParams): SimReport {
   return {
     scheme: `${p.scheme.k}+${p.scheme.m}`, nodes: p.nodes, publishers: p.publishers, days: p.days, seed: p.seed,
     events: { diskLosses: 0, deaths: 0, corruptions: 0 }, onlineFraction: 0, packsPlaced: 0, packsPending: 0, packBytes: 0,
-    packsLost: 0, firstLossDay: null, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
+    packsLost: 0, firstLossDay: null, ownCopies: 0, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
     repairUploadBytes: 0, repairDownloadBytes: 0, repairWastedDownloadBytes: 0, repairTrafficBytes: 0, auditBytes: 0, auditChallenges: 0, auditFailures: 0,
     storageOverhead: 0, healthAvg: 0, healthMin: 0, finalHealthAvg: 0, finalHealthMin: 0, availability: 0
   }
@@ -290,11 +292,11 @@ async function placePending (pub: Publisher, p: SimParams, now: number): Promise
   }
 }
 
-interface Sample { packs: number, healthSum: number, healthMin: number, lost: number, readable: number }
+interface Sample { packs: number, healthSum: number, healthMin: number, lost: number, readable: number, ownCopies: number }
 
 /** Health, readability and loss of every placed pack, from what the holders really have. */
 async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: number): Promise<Sample> {
-  const out: Sample = { packs: 0, healthSum: 0, healthMin: k + m, lost: 0, readable: 0 }
+  const out: Sample = { packs: 0, healthSum: 0, healthMin: k + m, lost: 0, readable: 0, ownCopies: 0 }
   const byPeer = new Map(nodes.map(n => [n.peerId, n]))
   for (const pub of publishers) {
     const owner = pub.node.personId
@@ -325,7 +327,9 @@ async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: 
       out.healthSum += health
       out.healthMin = Math.min(out.healthMin, health)
       if (online >= meta.k) out.readable++
-      if ((anywhere.get(hex)?.size ?? 0) < meta.k) out.lost++
+      // the publisher's own copy (keepsOwnCopy) counts: its disk loss is not modelled (README)
+      if (await pub.store.localPacks.hasPack(meta.id)) out.ownCopies++
+      else if ((anywhere.get(hex)?.size ?? 0) < meta.k) out.lost++
     }
   }
   return out

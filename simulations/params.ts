@@ -78,6 +78,8 @@ export interface SimReport {
   packBytes: number
   /** packs with fewer than k intact shares left on any node that is not dead */
   packsLost: number
+  /** packs the publisher also keeps on its own disk at the end (keepsOwnCopy: a stripe with m <= 1) */
+  ownCopies: number
   /** first day a loss was seen, or null */
   firstLossDay: number | null
   /** shares rebuilt and placed by the repairer, packs repaired, attempts that failed */
