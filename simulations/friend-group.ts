@@ -120,7 +120,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
     const hours = p.days * 24
     for (hour = 0; hour < hours; hour++) {
       for (const n of nodes) await churn(n, hour, p, n.i < p.publishers, report)
-      for (const e of p.events) if (e.atHour === hour) applyEvent(nodes[e.node] as SimNode, e.kind, hour, report)
+      for (const e of p.events) if (e.atHour === hour) applyEvent(nodes[e.node] as SimNode, e.kind, hour, report, 0.5, e.hours)
       let online = 0
       for (const n of nodes) if (n.reachable) { online++; n.onlineHours++ }
       report.onlineFraction += online / nodes.length / hours
@@ -235,8 +235,13 @@ async function churn (n: SimNode, hour: number, p: SimParams, publisher: boolean
   n.online = hour >= n.offlineUntil && n.usedToday && inWindow
 }
 
-function applyEvent (n: SimNode, kind: ScriptedEvent['kind'], hour: number, report: SimReport, span = 0.5): void {
+function applyEvent (n: SimNode, kind: ScriptedEvent['kind'], hour: number, report: SimReport, span = 0.5, hours = 0): void {
   if (n.dead) return
+  if (kind === 'away') {
+    n.online = false
+    n.offlineUntil = Math.max(n.offlineUntil, hour + hours)
+    return
+  }
   if (kind === 'death') {
     n.dead = true; n.online = false; n.wipe()
     report.events.deaths++

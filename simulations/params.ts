@@ -6,7 +6,8 @@ import type { AuditPolicy } from '../src/repair/auditor.js'
 import type { RepairPolicy } from '../src/repair/repairer.js'
 
 const HOUR = 3600_000
-export interface ScriptedEvent { atHour: number, node: number, kind: 'disk-loss' | 'death' }
+/** a disk lost, a friend gone for good, or a node away (switched off, on a trip) for `hours` */
+export interface ScriptedEvent { atHour: number, node: number, kind: 'disk-loss' | 'death' | 'away', hours?: number }
 
 export interface SimParams {
   /** nodes in the group, one person each. @default 20 */
