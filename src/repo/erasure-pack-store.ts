@@ -120,6 +120,7 @@ export class ErasurePackStore implements PackStore {
       if (!keepsOwnCopy(m)) return placed
       // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4)
       await this.localPacks.putPack(id, pack, options?.signal !== undefined ? { signal: options.signal } : {})
+      for (const t of this.tallies) t.ownCopy()
       return { ...placed, ownCopy: true }
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
