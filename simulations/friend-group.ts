@@ -115,6 +115,8 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
   })
 
   const healthSum = { sum: 0, n: 0, min: k + m, readable: 0 }
+  /** packs (hex) seen with fewer than k intact shares on friends while their publisher kept its own copy */
+  const rescued = new Set<string>()
   try {
     for (const pub of publishers) for (let i = 0; i < p.initialPacks; i++) pub.pending.push(newPack(pub.rng, p))
     const hours = p.days * 24
@@ -158,14 +160,15 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
         }
       }
       if ((hour + 1) % p.sampleEveryHours === 0) {
-        const s = await sample(publishers, nodes, k, m)
+        const s = await sample(publishers, nodes, k, m, rescued)
         healthSum.sum += s.healthSum; healthSum.n += s.packs; healthSum.min = Math.min(healthSum.min, s.healthMin); healthSum.readable += s.readable
         if (s.lost > 0 && report.firstLossDay === null) report.firstLossDay = Math.floor(hour / 24)
       }
     }
-    const last = await sample(publishers, nodes, k, m)
+    const last = await sample(publishers, nodes, k, m, rescued)
     report.packsLost = last.lost
     report.ownCopies = last.ownCopies
+    report.packsRescuedByOwnCopy = rescued.size
     if (last.lost > 0 && report.firstLossDay === null) report.firstLossDay = p.days
     report.finalHealthAvg = round(last.packs === 0 ? 0 : last.healthSum / last.packs)
     report.finalHealthMin = last.packs === 0 ? 0 : last.healthMin
@@ -196,7 +199,7 @@ function newReport (p: SimParams): SimReport {
   return {
     scheme: `${p.scheme.k}+${p.scheme.m}`, nodes: p.nodes, publishers: p.publishers, days: p.days, seed: p.seed,
     events: { diskLosses: 0, deaths: 0, corruptions: 0 }, onlineFraction: 0, packsPlaced: 0, packsPending: 0, packBytes: 0,
-    packsLost: 0, firstLossDay: null, ownCopies: 0, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
+    packsLost: 0, firstLossDay: null, ownCopies: 0, packsRescuedByOwnCopy: 0, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
     repairUploadBytes: 0, repairDownloadBytes: 0, repairWastedDownloadBytes: 0, repairTrafficBytes: 0, auditBytes: 0, auditChallenges: 0, auditFailures: 0,
     storageOverhead: 0, healthAvg: 0, healthMin: 0, finalHealthAvg: 0, finalHealthMin: 0, availability: 0
   }
@@ -300,7 +303,7 @@ async function placePending (pub: Publisher, p: SimParams, now: number): Promise
 interface Sample { packs: number, healthSum: number, healthMin: number, lost: number, readable: number, ownCopies: number }
 
 /** Health, readability and loss of every placed pack, from what the holders really have. */
-async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: number): Promise<Sample> {
+async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: number, rescued: Set<string>): Promise<Sample> {
   const out: Sample = { packs: 0, healthSum: 0, healthMin: k + m, lost: 0, readable: 0, ownCopies: 0 }
   const byPeer = new Map(nodes.map(n => [n.peerId, n]))
   for (const pub of publishers) {
@@ -333,8 +336,11 @@ async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: 
       out.healthMin = Math.min(out.healthMin, health)
       if (online >= meta.k) out.readable++
       // the publisher's own copy (keepsOwnCopy) counts: its disk loss is not modelled (README)
-      if (await pub.store.localPacks.hasPack(meta.id)) out.ownCopies++
-      else if ((anywhere.get(hex)?.size ?? 0) < meta.k) out.lost++
+      const short = (anywhere.get(hex)?.size ?? 0) < meta.k
+      if (await pub.store.localPacks.hasPack(meta.id)) {
+        out.ownCopies++
+        if (short) rescued.add(hex)
+      } else if (short) out.lost++
     }
   }
   return out

@@ -81,6 +81,8 @@ export interface SimReport {
   packsLost: number
   /** packs the publisher also keeps on its own disk at the end (keepsOwnCopy: a stripe with m <= 1) */
   ownCopies: number
+  /** packs that had fewer than k intact shares on friends at some sample, kept by their publisher's own copy */
+  packsRescuedByOwnCopy: number
   /** first day a loss was seen, or null */
   firstLossDay: number | null
   /** shares rebuilt and placed by the repairer, packs repaired, attempts that failed */

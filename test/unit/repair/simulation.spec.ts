@@ -122,6 +122,7 @@ describe('friend-group simulation: groups in which every person holds a share (s
     assert.ok(r.packsPlaced >= 40, `only ${r.packsPlaced} packs placed`)
     assert.equal(r.packsLost, 0)
     assert.equal(r.ownCopies, 0)
+    assert.equal(r.packsRescuedByOwnCopy, 0)
     assert.ok(r.healthMin < 3, 'the disk losses should have hurt some pack before repair')
     assert.ok(r.repairs >= 24, `${r.repairs} shares rebuilt`)
     assert.equal(r.finalHealthMin, 3)
@@ -134,6 +135,8 @@ describe('friend-group simulation: groups in which every person holds a share (s
     assert.ok(r.packsPlaced >= 20, `only ${r.packsPlaced} packs placed`)
     assert.equal(r.ownCopies, r.packsPlaced)
     assert.equal(r.packsLost, 0)
+    // ann's packs from before her trip had no intact share left on friends: only her copy kept them
+    assert.ok(r.packsRescuedByOwnCopy >= 4, `${r.packsRescuedByOwnCopy} packs kept by their own copy`)
     assert.equal(r.healthMin, 0, 'both holders of the packs placed before the trip were wiped')
     assert.equal(r.finalHealthMin, 2)
   })
