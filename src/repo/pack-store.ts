@@ -11,7 +11,12 @@ import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../for
 import { contentHash } from '../crypto/index.js'
 import { concatBytes, equalBytes } from '../util/bytes.js'
 
-export interface PackPlacement { k: number, m: number }
+export interface PackPlacement {
+  k: number
+  m: number
+  /** the pack stays in this node's local store too (a group too small for the stripe alone: keepsOwnCopy) */
+  ownCopy?: boolean
+}
 
 export interface PutPackOptions extends AbortOptions {
   /** writable bytes before `pack` in its ArrayBuffer that the store may use for its own header (saves a copy) */
