@@ -9,7 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, issueDeviceCert,
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, inviteId, issueDeviceCert,
   memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
@@ -37,6 +37,51 @@ export class Membership {
   constructor (private readonly home: Home, private readonly state: GroupState, private readonly node: P2pNode) {
     this.invites = new InviteBook(state.file.invites)
     this.rosters = new RosterKeeper(home, state)
+    this.watchInvites()
+  }
+
+  /** when the soonest outstanding invite expires: strangers' connections end then (if it was the last) */
+  private expiryTimer: NodeJS.Timeout | undefined
+
+  /** Arms the timer that closes strangers' connections once the last outstanding invite expires. */
+  private watchInvites (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+    const at = this.invites.nextExpiry(Date.now())
+    if (at === undefined) return
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined
+      if (this.invites.outstanding(Date.now()) > 0) { this.watchInvites(); return }
+      this.dropStrangers().catch((err: unknown) => { log.error('closing strangers\' connections after the last invite expired: %s', errorMessage(err)) })
+    }, Math.min(Math.max(0, at - Date.now()) + 10, 2 ** 31 - 1))
+    this.expiryTimer.unref()
+  }
+
+  /** Stops the invite timer (the node is stopping). */
+  close (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+  }
+
+  /**
+   * Withdraws invites not used yet: the one whose code is given, or all of them (`code` undefined).
+   * When none is left, strangers' connections are closed and the gate shuts. Returns how many.
+   */
+  async revokeInvites (code?: string): Promise<number> {
+    const now = Date.now()
+    let n: number
+    if (code === undefined) {
+      n = this.invites.revokeAll(now)
+    } else {
+      const invite = decodeInviteCode(this.home.sodium, code, now)
+      if (invite.inviterDevice.peerId !== this.peerId) throw new InvalidInviteError(`this invite was issued by another device (${invite.inviterDevice.peerId}); revoke it there`)
+      n = this.invites.revoke(inviteId(invite.secret)) ? 1 : 0
+    }
+    this.state.file.invites = this.invites.toJSON()
+    await this.state.save()
+    this.watchInvites()
+    if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+    return n
   }
 
   get peerId (): string { return this.node.peerId.toString() }
@@ -141,6 +186,7 @@ export class Membership {
     this.invites.add(invite)
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
+    this.watchInvites()
     return code
   }
 
@@ -173,6 +219,8 @@ export class Membership {
     // the newcomer was a stranger until now: identify it, then keep its listen addresses
     await this.identifyNew(p => memberOfPeer(roster, p) !== undefined)
     await this.rememberFromPeerStore(peer)
+    this.watchInvites()
+    // that was the last open invite: the strangers it let in (anyone could connect) are shown out
     if (this.invites.outstanding(now) === 0) await this.dropStrangers()
     void this.broadcastRoster()
     return encodeRosterChain(this.rosters.from(pinned))

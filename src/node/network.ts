@@ -385,6 +385,7 @@ export class NetworkNode {
     // an offer put or lookup still running ends with the node (its errors are ignored)
     await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()
+    this.membership.close()
     await this.node.stop()
     await this.held.close()
   }

@@ -73,13 +73,13 @@ export async function startGroupProtocols (node: Libp2p, h: GroupProtocolHandler
     }
     if (req.header.op === 'push') { await h.pushRoster(req.body, peer); return { header: { status: 'OK' } } }
     throw new ProtocolError(`roster: unknown op ${String(req.header.op)}`)
-  }, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS })
+  }, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS, authorize: h.isMember })
 
   await serve<{ op: string }>(node, SPACE_PROTOCOL, async (_req, peer) => {
     if (!h.isMember(peer)) throw new NotMemberError('not a member of this group')
     const { ledger, ...info } = h.space(peer)
     return { header: { status: 'OK', ...info }, ...(ledger !== undefined ? { body: ledger } : {}) }
-  }, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS })
+  }, { maxBodyBytes: 0, timeoutMs: TIMEOUT_MS, authorize: h.isMember })
 }
 
 export async function requestJoin (node: Libp2p, inviter: PeerId | Multiaddr, req: JoinRequest, signal?: AbortSignal): Promise<Uint8Array> {
