@@ -14,7 +14,7 @@ import type { TreeNode } from '../format/tree.js'
 import type { SnapshotRecord } from '../format/snapshot.js'
 import type { ChunkId, SnapshotId, TreeId } from '../ids.js'
 import { asChunkId } from '../ids.js'
-import { saveSnapshot, type Repository } from '../repo/index.js'
+import { commitSnapshot, type CommitOptions, type Repository } from '../repo/index.js'
 import { concatBytes, utf8Encode } from '../util/bytes.js'
 import { nodeFromStats, nodeTypeOf, sameFileVersion } from './fs-node.js'
 import { readFileChunks } from './file-reader.js'
@@ -49,6 +49,8 @@ export interface BackupOptions {
   changedFileRetries?: number
   /** clock, for tests @default Date.now-based ns */
   now?: () => bigint
+  /** the garbage collection's last look before the snapshot is written (docs/gc.md §6) */
+  commit?: CommitOptions
 }
 
 export interface BackupSummary {
@@ -99,6 +101,7 @@ export class Archiver {
   async run (opts: BackupOptions): Promise<BackupSummary> {
     this.opts = opts
     const started = Date.now()
+    this.repo.relied.clear()
     const time = (opts.now ?? nowNs)()
     this.excluder = new Excluder(opts.excludes ?? [])
     const paths = opts.paths.map(p => resolvePath(p))
@@ -124,7 +127,7 @@ export class Archiver {
       },
       program: opts.program ?? 'p2pbak'
     }
-    const snapshotId = await saveSnapshot(this.repo.packs, this.repo.sodium, this.repo.identity, record)
+    const snapshotId = await commitSnapshot(this.repo, record, opts.commit)
     return {
       snapshotId, tree, ...s,
       bytesAdded: this.repo.stats.packBytesAdded,

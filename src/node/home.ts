@@ -20,7 +20,7 @@ import {
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
 
@@ -54,6 +54,8 @@ export class Home {
   shared = false
   /** the group's pack store, once the home uses one */
   group: ErasurePackStore | undefined
+  /** the clock of this home's commands (the daemon's, so tests can move it); gc grace periods run on it */
+  now: () => number = Date.now
 
   private constructor (
     readonly dir: string,
@@ -123,8 +125,12 @@ export class Home {
 
   onClose (fn: () => Promise<void>): void { this.closers.push(fn) }
 
-  /** Makes the index agree with the store (packs added elsewhere, packs gone). See repo/rebuild-index.ts. */
+  /**
+   * Makes the index agree with the store (packs added elsewhere, packs gone) and with the condemnation
+   * records (docs/gc.md §5: no dedup against a condemned pack). See repo/rebuild-index.ts, repo/gc.ts.
+   */
   async syncIndex (): Promise<RebuildSummary> {
+    await syncCondemned(this.repo, this.now)
     return await rebuildIndex(this.repo)
   }
 

@@ -10,7 +10,7 @@ import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import { VERSION } from '../version.js'
-import { describePlacement, type PlacementSummary } from '../../repo/index.js'
+import { DEFAULT_GRACE_MS, describePlacement, type PlacementSummary } from '../../repo/index.js'
 
 /** A home in no group keeps every pack on this disk (the embedded default). */
 function localPlacement (packs: number): PlacementSummary {
@@ -52,6 +52,8 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           ...(flags.host !== undefined ? { host: flags.host } : {}),
           ...(c.io.signal !== undefined ? { signal: c.io.signal } : {}),
           program: `p2pbak ${VERSION}`,
+          // in a group the person's other devices prune the same packs (docs/gc.md §6)
+          commit: { now: home.now, graceMs: home.group !== undefined ? DEFAULT_GRACE_MS : 0 },
           onItemError: e => { if (!c.json) { bar?.clear(); printErr(c.io, `error: ${e.path}: ${e.error}`) } },
           ...(bar !== undefined ? { onProgress: (p: BackupProgress) => bar.update(p) } : {})
         })
