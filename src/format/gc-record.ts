@@ -4,7 +4,7 @@
  * magic.
  *
  *   record   = version u8 (=1) || flags uvarint (=0) || time svarint (ms) || host str
- *              || count uvarint || (pack id(32) || state u8){count}        pack ids strictly ascending
+ *              || count uvarint || (id(32) || state u8){count}     ids strictly ascending; a pack's, or a forgotten snapshot's
  *   envelope = magic "P2PBGCRD"(8) || version u8 (=1) || userId(32) || sealedLen uvarint || sealed || signature(64)
  *   signed   = "p2pbak gc v1" || 0x00 || userId(32) || sealed
  *
@@ -19,10 +19,13 @@ export const GcState = {
   /** unreferenced when a prune looked; it may be deleted a grace period after a device first saw this */
   Condemned: 1,
   /** deleted (or its deletes are queued): nobody may index it or deduplicate against it again */
-  Deleted: 2
+  Deleted: 2,
+  /** the id is a snapshot's that `forget` removed: no device lists it or sends it to friends again */
+  Forgotten: 3
 } as const
 export type GcState = typeof GcState[keyof typeof GcState]
 
+/** `pack` is a pack id (states 1, 2) or a snapshot id (state 3, Forgotten). */
 export interface GcEntry { pack: Uint8Array, state: GcState }
 
 export interface GcRecord {
@@ -75,7 +78,7 @@ function validate (r: GcRecord): void {
   let prev: Uint8Array | undefined
   for (const e of r.entries) {
     if (!(e.pack instanceof Uint8Array) || e.pack.byteLength !== ID_BYTES) fail('a pack id must be 32 bytes')
-    if (e.state !== GcState.Condemned && e.state !== GcState.Deleted) fail(`unknown state ${String(e.state)}`)
+    if (e.state !== GcState.Condemned && e.state !== GcState.Deleted && e.state !== GcState.Forgotten) fail(`unknown state ${String(e.state)}`)
     if (prev !== undefined && compareIds(prev, e.pack) >= 0) fail('pack ids must be strictly ascending')
     prev = e.pack
   }

@@ -47,7 +47,11 @@ export async function syncCondemned (repo: Repository, now: () => number, given?
   const view = gcView(head.gc)
   const notes = repo.index.gc
   const fresh = new Map<string, GcState>()
+  for (const id of head.forgotten) {
+    await repo.packs.deleteRecord(id).catch((err: unknown) => { log.error('forgotten snapshot %s not deleted here (the next sync tries again): %s', toHex(id).slice(0, 16), errorMessage(err)) })
+  }
   for (const [key, state] of view) {
+    if (state === GcState.Forgotten) continue
     const id = fromHex(key)
     const note = notes.get(id)
     if (note === undefined) { fresh.set(key, state); continue }
@@ -80,6 +84,18 @@ export async function syncCondemned (repo: Repository, now: () => number, given?
   }
   await repo.index.flush()
   return { head, view }
+}
+
+/**
+ * `forget` on any device: the snapshots' records are deleted here and on every friend that answers,
+ * and a gc record names them forgotten, so a device that still holds a copy deletes it instead of
+ * sending it to friends again (docs/gc.md §9).
+ */
+export async function recordForgotten (repo: Repository, ids: readonly Uint8Array[], opts: { now: () => number, host: string }): Promise<void> {
+  if (ids.length === 0) return
+  for (const id of ids) await repo.packs.deleteRecord(id)
+  const head = await readHead(repo.packs, repo.sodium, repo.identity)
+  await writeMergedRecord(repo, gcView(head.gc), new Map(ids.map(id => [toHex(id), GcState.Forgotten])), head.gc, opts)
 }
 
 /** The blob ids a note holds. */
@@ -180,4 +196,31 @@ export async function writeMergedRecord (repo: Repository, view: ReadonlyMap<str
 
 function sameEntries (a: readonly GcEntry[], b: readonly GcEntry[]): boolean {
   return a.length === b.length && a.every((e, i) => e.state === b[i]?.state && toHex(e.pack) === toHex(b[i]?.pack ?? new Uint8Array()))
+}
+
+/**
+ * The check a queued delete of a pruned pack passes just before it is sent (docs/gc.md §8): every
+ * snapshot of every device is listed and walked once per call; a pack holding a live blob no other
+ * pack holds is still needed, and is revived (records drop it, devices index it again). When the
+ * snapshots cannot all be read, every pack counts as needed (the deletes wait).
+ */
+export function stillNeededCheck (repo: Repository): () => Promise<(pack: Uint8Array) => Promise<boolean>> {
+  return async () => {
+    const live = new Set<string>()
+    try {
+      const head = await readHead(repo.packs, repo.sodium, repo.identity)
+      if (head.damaged.length > 0) return async () => true
+      await addLiveBlobs(repo, head.snapshots, live)
+    } catch (err: unknown) {
+      log.error('queued deletes wait: the snapshots cannot all be read now (%s)', errorMessage(err))
+      return async () => true
+    }
+    return async (pack) => {
+      const note = repo.index.gc.get(pack)
+      if (note === undefined) return false
+      const needed = noteBlobs(note).some(b => live.has(toHex(b)) && repo.index.getBlob(b) === undefined)
+      if (needed && note.state !== 3) await repo.index.gc.put(pack, { ...note, state: 3 })
+      return needed
+    }
+  }
 }

@@ -11,7 +11,7 @@ import {
 } from '../format/snapshot.js'
 import { asSnapshotId, type SnapshotId } from '../ids.js'
 import { equalBytes, toHex } from '../util/bytes.js'
-import { isGcEnvelope } from '../format/gc-record.js'
+import { GcState, isGcEnvelope } from '../format/gc-record.js'
 import type { PackStore } from './pack-store.js'
 import { openGcRecord, type GcRecordRef } from './gc-records.js'
 
@@ -53,7 +53,11 @@ export async function saveSnapshot (packs: PackStore, sodium: SodiumBackend, ide
 }
 
 export interface SnapshotListing { snapshots: Snapshot[], damaged: Array<{ id: string, error: unknown }> }
-export interface HeadListing extends SnapshotListing { gc: GcRecordRef[] }
+export interface HeadListing extends SnapshotListing {
+  gc: GcRecordRef[]
+  /** snapshot records still found that a gc record says `forget` removed (hidden from `snapshots`) */
+  forgotten: Uint8Array[]
+}
 
 /** All readable snapshots, oldest first; damaged records are reported, not fatal; gc records are skipped. */
 export async function listSnapshots (packs: PackStore, sodium: SodiumBackend, identity: Identity): Promise<SnapshotListing> {
@@ -81,8 +85,14 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
       damaged.push({ id: toHex(id), error })
     }
   }
-  snapshots.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
-  return { snapshots, damaged, gc }
+  // a snapshot some device forgot stays forgotten, even if a copy of its record comes back from a
+  // device that did not hear of it yet (docs/gc.md §9)
+  const gone = new Set<string>()
+  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  const forgotten = snapshots.filter(s => gone.has(toHex(s.id))).map(s => s.id as Uint8Array)
+  const kept = snapshots.filter(s => !gone.has(toHex(s.id)))
+  kept.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
+  return { snapshots: kept, damaged, gc, forgotten }
 }
 
 /** Resolves "latest", a full id or a unique hex prefix (at least 4 characters). */

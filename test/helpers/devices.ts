@@ -13,7 +13,7 @@ import { FastCdc } from '../../src/chunking/index.js'
 import { Archiver, walkTree } from '../../src/backup/index.js'
 import { IndexDb, MemoryShareStore } from '../../src/store/index.js'
 import { Repository, SingleStorePackStore, checkRepository, listSnapshots, prune, syncCondemned, type CommitOptions, type PruneOptions, type PruneReport } from '../../src/repo/index.js'
-import { rebuildIndex } from '../../src/repo/index.js'
+import { rebuildIndex, recordForgotten } from '../../src/repo/index.js'
 import { formatId } from '../../src/ids.js'
 
 /** The shared namespace as a group shows it: its listing may miss packs (offline holders). */
@@ -44,7 +44,7 @@ export class Device {
   }
 
   async forget (id: string): Promise<void> {
-    await this.repo.packs.deleteRecord(Buffer.from(id, 'hex'))
+    await recordForgotten(this.repo, [Buffer.from(id, 'hex')], { now: this.world.now, host: this.name })
     this.world.expected.delete(id)
   }
 

@@ -2,7 +2,7 @@
 import type { Command } from 'commander'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import { DEFAULT_GRACE_MS, listSnapshots, prune, resolveSnapshot, type PruneReport } from '../../repo/index.js'
+import { DEFAULT_GRACE_MS, listSnapshots, prune, recordForgotten, resolveSnapshot, type PruneReport } from '../../repo/index.js'
 import { applyRetention, isEmptyPolicy, parseDuration, type RetentionGroup, type RetentionPolicy } from '../../repo/index.js'
 import { acquireLock } from '../../store/index.js'
 import { formatId, shortId } from '../../ids.js'
@@ -88,7 +88,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
           }
         }
         if (flags.dryRun !== true) {
-          for (const s of snapshots) if (forget.has(formatId(s.id))) await home.repo.packs.deleteRecord(s.id)
+          // deleted here and on friends, and named in a gc record so the person's other devices drop their copies
+          await recordForgotten(home.repo, snapshots.filter(s => forget.has(formatId(s.id))).map(s => s.id), { now: home.now, host: hostname() })
         }
         let pruned: PruneReport | undefined
         if (flags.prune === true) {
