@@ -177,6 +177,9 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
         updates.delete(key)
         continue
       }
+      // only a device whose index knows where the pack's shares are deletes it (another device's
+      // prune does, or this one's once a listing found them)
+      if (repo.index.getPack(id) === undefined && !repo.packs.listIsAuthoritative) continue
       report.bytesDeleted += repo.index.getPack(id)?.size ?? 0
       await repo.packs.deletePack(id)
       gone.push(id)
