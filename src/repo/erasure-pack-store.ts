@@ -8,7 +8,7 @@
  */
 import { CorruptDataError, NotFoundError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
@@ -115,12 +115,30 @@ export class ErasurePackStore implements PackStore {
     }
     const { k, m } = scheme
     const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
+    let failed: PlacementFailedError
     try {
-      return await this.placeShares(id, shares, k, m, candidates, options)
+      const placed = await this.placeShares(id, shares, k, m, candidates, options)
+      if (!keepsOwnCopy(m)) return placed
+      // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4)
+      await this.localPacks.putPack(id, pack, options?.signal !== undefined ? { signal: options.signal } : {})
+      for (const t of this.tallies) t.ownCopy()
+      return { ...placed, ownCopy: true }
+    } catch (err: unknown) {
+      // a refusal (quota, reciprocity) is for the user to act on: the backup fails and says why
+      if (!(err instanceof PlacementFailedError) || err.refused || options?.keepLocalOnFailure === false) throw err
+      failed = err
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
       this.shareBuffers.give(shares)
     }
+    // a friend went away during the job: the pack stays on this disk (the daemon moves it into the
+    // group when enough friends answer again) rather than failing a backup whose data is safe here
+    const who = failed.errors.map(e => e.peer.slice(-8)).join(', ')
+    log('pack %s kept local: %s (%s)', toHex(id).slice(0, 16), failed.message, failed.errors.map(e => `${e.peer}: ${e.error}`).join('; '))
+    const p = await this.localPacks.putPack(id, pack, options)
+    await this.index.setPlacement(id, new Map([[0, LOCAL]]))
+    for (const t of this.tallies) t.keptLocal(`${failed.message}${who === '' ? '' : ` (no answer from …${who})`}; it moves to friends when they answer again`)
+    return p
   }
 
   private async placeShares (id: PackId, shares: Uint8Array[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
@@ -128,6 +146,7 @@ export class ErasurePackStore implements PackStore {
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
     const exclude = new Set<string>()
+    let refused = false
     let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId }).map((peer, i) => [i, peer]))
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
@@ -137,6 +156,7 @@ export class ErasurePackStore implements PackStore {
         } catch (err: unknown) {
           exclude.add(peer)
           failures.push({ peer, error: errorMessage(err) })
+          if (err instanceof RefusedError || err instanceof RetentionRefusedError) refused = true
           // a put that timed out or broke off may still have been stored: queue its delete (a refusal stored nothing)
           if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError)) await this.index.audit.addRelease(peer, { pack: id, index })
         }
@@ -154,7 +174,7 @@ export class ErasurePackStore implements PackStore {
       // not every share found a home: the pack must not count as stored (no snapshot may reference
       // it); the shares that were placed are taken back so they do not use friends' quota
       await Promise.all([...holders].map(async ([index, peer]) => { await this.release(peer, { pack: id, index }) }))
-      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
+      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures, refused })
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
     await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
@@ -218,11 +238,22 @@ export class ErasurePackStore implements PackStore {
     if (holders === undefined || isLocal(holders)) {
       pack = await this.localPacks.getPack(id, options)
     } else {
-      pack = await this.fetchAndDecode(id, holders, options)
+      pack = await this.ownCopy(id, options) ?? await this.fetchAndDecode(id, holders, options)
     }
     this.cache.set(key, pack)
     if (this.cache.size > this.init.cachedPacks) this.cache.delete(this.cache.keys().next().value as string)
     return pack
+  }
+
+  /** This node's own copy of a pack placed in the group (keepsOwnCopy), when it has one and it verifies. */
+  async ownCopy (id: PackId, options?: AbortOptions): Promise<Uint8Array | undefined> {
+    if (!await this.localPacks.hasPack(id, options)) return undefined
+    try {
+      return await this.localPacks.getPack(id, options)
+    } catch (err: unknown) {
+      log.error('own copy of pack %s: %s; reading it from the group', toHex(id).slice(0, 16), errorMessage(err))
+      return undefined
+    }
   }
 
   /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
@@ -294,7 +325,8 @@ export class ErasurePackStore implements PackStore {
   }
 
   async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
-    const holders = this.holdersOf(id) ?? [[0, LOCAL]]
+    const holders: Array<[number, string]> = [...(this.holdersOf(id) ?? [[0, LOCAL]])]
+    if (!isLocal(holders) && await this.localPacks.hasPack(id, options)) holders.push([0, LOCAL]) // the own copy
     await Promise.all(holders.map(async ([index, holder]) => {
       if (holder.startsWith('peer:')) await this.release(holder.slice(5), { pack: id, index }, options)
       else await this.storeOf(holder).delete({ pack: id, index }, options).catch((err: unknown) => { log.error('cannot delete local share of pack %s: %s', toHex(id).slice(0, 16), errorMessage(err)) })

@@ -11,12 +11,12 @@ import { PacksGoneError, errorMessage } from '../errors.js'
 import type { Identity, SodiumBackend } from '../crypto/index.js'
 import { GcState } from '../format/gc-record.js'
 import type { SnapshotRecord } from '../format/snapshot.js'
-import { asPackId, type SnapshotId } from '../ids.js'
+import { asPackId, type SnapshotId, type TreeId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import type { Repository } from './repository.js'
 import { saveSnapshot } from './snapshots.js'
-import { syncCondemned } from './gc.js'
+import { TreeLoader, syncCondemned } from './gc.js'
 
 const log = scopedLogger('repo:gc')
 
@@ -29,6 +29,8 @@ export interface CommitOptions {
   onRescue?: (pack: string, blobs: number) => void
   /** called before each look at the records and before the record is written (a test's step boundary) */
   onStep?: (step: 'look' | 'write') => Promise<void>
+  /** an incremental run: the base snapshot's root tree and the subtrees taken from it unlisted */
+  reused?: { base: TreeId, subtrees: readonly TreeId[] }
 }
 
 /** A look and the record it allows are milliseconds apart; longer means the process slept in between. */
@@ -72,7 +74,11 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
   for (let round = 0; ; round++) {
     await options.onStep?.('look')
     const checked = now()
-    await syncCondemned(repo, now)
+    const { head } = await syncCondemned(repo, now)
+    // subtrees reused from a base snapshot that is still listed use packs no prune condemns; once it
+    // was forgotten, every pack below them counts as relied on (docs/gc.md §6.2)
+    const reused = options.reused
+    if (reused !== undefined && reused.subtrees.length > 0 && !head.snapshots.some(s => toHex(s.record.tree) === toHex(reused.base))) await relyOnSubtrees(repo, reused.subtrees)
     const bad = threatened(repo)
     if (bad.size === 0) {
       await options.onStep?.('write')
@@ -89,6 +95,28 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
     await repo.flush()
     for (const key of bad.keys()) repo.relied.delete(key)
   }
+}
+
+/** Marks as relied on every pack holding a tree or chunk below these subtrees, condemned ones included. */
+async function relyOnSubtrees (repo: Repository, subtrees: readonly TreeId[]): Promise<void> {
+  const loader = new TreeLoader(repo)
+  const seen = new Set<string>()
+  const rely = (id: Uint8Array): void => {
+    if (repo.hasBlob(id)) return
+    const pack = loader.packOf(id)
+    if (pack !== undefined) repo.relied.add(toHex(pack))
+  }
+  const walk = async (tree: TreeId): Promise<void> => {
+    const key = toHex(tree)
+    if (seen.has(key)) return
+    seen.add(key)
+    rely(tree)
+    for (const n of (await loader.load(tree)).nodes) {
+      for (const c of n.content ?? []) rely(c)
+      if (n.subtree !== undefined) await walk(n.subtree)
+    }
+  }
+  for (const t of subtrees) await walk(t)
 }
 
 /** The backup slept between its look and its record: look again, and take the record back if it must. */

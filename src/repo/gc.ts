@@ -130,6 +130,12 @@ export class TreeLoader {
     return decodeTree(await this.repo.loadBlob(id, { pack: asPackId(pack), type: e.type, compression: e.compression, offset: e.offset, length: e.length, rawLength: e.rawLength }))
   }
 
+  /** The condemned pack that holds a blob the index does not place, if a note says so. */
+  packOf (id: Uint8Array): Uint8Array | undefined {
+    this.condemned ??= this.condemnedBlobs()
+    return this.condemned.get(toHex(id))
+  }
+
   private condemnedBlobs (): Map<string, Uint8Array> {
     const out = new Map<string, Uint8Array>()
     for (const { pack, note } of this.repo.index.gc.entries()) {

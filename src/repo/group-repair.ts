@@ -9,12 +9,12 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError } from '../errors.js'
+import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
-import type { PackPlacement } from './pack-store.js'
+import type { PackPlacement, PutPackOptions } from './pack-store.js'
 import { encodeShares, recordCommitments } from './shares.js'
 import { scopedLogger } from '../util/log.js'
 
@@ -39,7 +39,9 @@ export interface GroupPackStore {
   onlineCandidates: () => Candidate[]
   personOf: (peer: string, candidates: Candidate[]) => string
   fetchAndDecodeWithScheme: (id: PackId, holders: Map<number, string>, options?: AbortOptions) => Promise<{ pack: Uint8Array, k: number, m: number }>
-  putPack: (id: PackId, pack: Uint8Array, options?: AbortOptions) => Promise<PackPlacement>
+  /** this node's own copy of a pack placed in the group (keepsOwnCopy), if it has one that verifies */
+  ownCopy?: (id: PackId, options?: AbortOptions) => Promise<Uint8Array | undefined>
+  putPack: (id: PackId, pack: Uint8Array, options?: PutPackOptions) => Promise<PackPlacement>
   syncRecords: (options?: AbortOptions) => Promise<number>
 }
 
@@ -64,12 +66,15 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
     if (!local) continue
     try {
       const pack = await store.localPacks.getPack(info.id, options)
-      const scheme = await store.putPack(info.id, pack, options)
+      const scheme = await store.putPack(info.id, pack, { ...options, keepLocalOnFailure: false })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
-      await store.localPacks.deletePack(info.id, options)
+      // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4)
+      if (scheme.ownCopy !== true) await store.localPacks.deletePack(info.id, options)
       result.moved++
-    } catch {
+    } catch (err: unknown) {
+      if (options?.signal?.aborted === true) throw err
+      log('local pack %s stays local this round: %s', toHex(info.id).slice(0, 16), errorMessage(err))
       result.failed++
     }
   }
@@ -96,7 +101,9 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // read only from holders that answer now; one unresponsive holder must not stall the repair
   const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
   const known = index.getPack(id)
-  if (known !== undefined && reachable.size < known.k) {
+  // the publisher's own copy (keepsOwnCopy) rebuilds the stripe whoever is online
+  const own = known === undefined ? undefined : await store.ownCopy?.(id, options)
+  if (known !== undefined && own === undefined && reachable.size < known.k) {
     throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${reachable.size} of its ${known.k} needed shares are on peers that answer now`)
   }
   // know where the rebuilt shares go before downloading anything (a small group at night may have nowhere)
@@ -111,7 +118,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, plan)
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
-  const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
+  const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
   const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), plan)
   // shares that found no new home keep their old holder in the placement (still to be repaired)

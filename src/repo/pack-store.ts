@@ -11,11 +11,22 @@ import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../for
 import { contentHash } from '../crypto/index.js'
 import { concatBytes, equalBytes } from '../util/bytes.js'
 
-export interface PackPlacement { k: number, m: number }
+export interface PackPlacement {
+  k: number
+  m: number
+  /** the pack stays in this node's local store too (a group too small for the stripe alone: keepsOwnCopy) */
+  ownCopy?: boolean
+}
 
 export interface PutPackOptions extends AbortOptions {
   /** writable bytes before `pack` in its ArrayBuffer that the store may use for its own header (saves a copy) */
   headroom?: number
+  /**
+   * A group store that cannot place every share (a friend went away during the job) keeps the pack
+   * on this disk instead of failing, and says why in the job's summary; the daemon moves it into
+   * the group later. false: fail with PlacementFailedError (moving local packs). @default true
+   */
+  keepLocalOnFailure?: boolean
 }
 
 export interface PackStore {

@@ -3,7 +3,7 @@
  * them, and signed snapshot records. It knows nothing of where packs live (PackStore) beyond the
  * interface, nor of files on disk (that is backup/).
  */
-import { CorruptDataError, NotFoundError } from '../errors.js'
+import { CorruptDataError, NotFoundError, errorMessage } from '../errors.js'
 import { contentHash, keyedHash, type Identity, type SodiumBackend } from '../crypto/index.js'
 import { BlobType } from '../format/pack.js'
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js'
@@ -17,6 +17,7 @@ import type { PackStore } from './pack-store.js'
 import { compressBlob, type Compressed } from './compress.js'
 import { CompressPool } from './compress-pool.js'
 import { SHARE_HEADER_BYTES } from '../format/share.js'
+import { scopedLogger } from '../util/log.js'
 
 export interface RepositoryComponents {
   sodium: SodiumBackend
@@ -60,6 +61,7 @@ function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
 
 /** Blobs smaller than this are compressed inline: a worker round trip would cost more. */
 const POOL_MIN_BYTES = 64 * 1024
+const log = scopedLogger('repo')
 
 export class Repository {
   readonly sodium: SodiumBackend
@@ -212,6 +214,20 @@ export class Repository {
     this.throwIfWriteFailed()
   }
 
+  /**
+   * Waits until every compression and pack write in flight has settled and forgets a write failure,
+   * so that a long-lived repository (the daemon's, shared by the commands it runs) starts each job
+   * clean instead of failing it with the last job's error. Blobs of a pack that failed were never
+   * indexed: the next job that meets them stores them again. Returns the failure it forgot, if any.
+   */
+  async settle (): Promise<unknown> {
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
+    const err = this.writeError
+    this.writeError = undefined
+    return err
+  }
+
   private throwIfWriteFailed (): void {
     if (this.writeError !== undefined) throw this.writeError
   }
@@ -236,7 +252,7 @@ export class Repository {
   }
 
   async close (): Promise<void> {
-    await this.flush().catch(() => {})
+    await this.flush().catch((err: unknown) => { log.error('packs not written when the repository closed: %s', errorMessage(err)) })
     await this.pool?.close()
     await this.index.close()
     await this.packs.close()

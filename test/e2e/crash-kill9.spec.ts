@@ -36,15 +36,24 @@ const GROUP = streams(2)
 /** Local flows: kills of `backup` and of `forget --prune` that hit a running process (runs that end first are repeated, within a cap). */
 const LOCAL_BACKUP_KILLS = 22
 const LOCAL_PRUNE_KILLS = 8
-/** Group flow: rounds of a group backup during which one or two daemons are killed. */
-const GROUP_ROUNDS = 5
+/**
+ * Group flow: rounds during which one or two daemons are killed, in turn during a backup, a restore,
+ * a repair and a prune (P2PBAK_CRASH_ROUNDS for a longer run).
+ */
+const GROUP_ROUNDS = Number(process.env.P2PBAK_CRASH_ROUNDS ?? 8)
+const OPS = ['backup', 'restore', 'repair', 'prune'] as const
+type Op = typeof OPS[number]
+/** audits every 1.5 s find a wiped folder at once; a long grace: only failed audits cause repair here */
+const DAEMON_FLAGS = ['--audit-interval', '1500', '--offline-grace', '600000']
+/** what the group flow's prunes keep (forget --keep-last) */
+const KEEP = 3
 /** What the three flows must reach together (issue 9: 30 or more). */
 const MIN_KILLS = 30
 /**
- * The group flow finds a defect not fixed yet (issue 9, item 4): after a persister's daemon is killed
- * and restarted, the publisher's next put to it can fail with ECONNREFUSED at its address, and with
- * every other person holding a share the backup fails (seeds 2664545248 and 1002722099). It runs when
- * P2PBAK_CRASH_GROUP=1, so that the suite stays green without hiding the defect from whoever fixes it.
+ * The group flow found two defects. Fixed: a backup failed when a persister went away during it,
+ * and the daemon's next backup failed with that backup's error. Not fixed yet (issue 10): a friend
+ * killed during `forget --prune` keeps the snapshot records it was told to delete, and they come back
+ * after the prune deleted their data (seed 1002722099). It runs when P2PBAK_CRASH_GROUP=1 until then.
  */
 const GROUP_FLOW = process.env.P2PBAK_CRASH_GROUP === '1'
 
@@ -154,7 +163,7 @@ function baseTree (data: Rng, src: string, bytes: number): void {
 describe('e2e: kill -9 at seeded random moments loses nothing', function () {
   this.timeout(300_000)
   let dir: string
-  const kills = { local: 0, localFinishedFirst: 0, group: 0, groupDuringBackup: 0 }
+  const kills = { local: 0, localFinishedFirst: 0, group: 0, groupDuringWork: 0 }
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-kill9-'))
@@ -162,7 +171,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
   })
   after(() => {
     rmSync(dir, { recursive: true, force: true })
-    console.log(`      crash-kill9: ${kills.local} local and ${kills.group} group kills (${kills.localFinishedFirst} local runs ended before their kill moment; ${kills.groupDuringBackup} group kill moments fell before the backup ended)`)
+    console.log(`      crash-kill9: ${kills.local} local and ${kills.group} group kills (${kills.localFinishedFirst} local runs ended before their kill moment; ${kills.groupDuringWork} group kill moments fell before the work ended)`)
   })
 
   describe('the embedded local store', () => {
@@ -250,7 +259,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       rmSync(join(n.home, 'daemon.sock'), { force: true })
       const before = JSON.parse(readFileSync(join(n.home, 'node.json'), 'utf8')) as { addrs: string[] }
       const port = before.addrs.map(a => /\/tcp\/(\d+)/.exec(a)?.[1]).find(p => p !== undefined)
-      await startDaemon(n, [], port !== undefined ? { listen: `/ip4/127.0.0.1/tcp/${port}` } : {})
+      await startDaemon(n, DAEMON_FLAGS, port !== undefined ? { listen: `/ip4/127.0.0.1/tcp/${port}` } : {})
     }
     const kill9 = async (n: DaemonNode): Promise<void> => {
       const d = n.daemon
@@ -271,6 +280,20 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       }
       return out
     }
+    /** Each daemon's state and listen addresses, for failure messages. */
+    const daemons = (): string => nodes.map(n => {
+      const d = n.daemon
+      const state = d === undefined ? 'not running' : d.exitCode !== null || d.signalCode !== null ? `exited (${d.exitCode ?? d.signalCode ?? ''})` : `pid ${d.pid ?? '?'}`
+      const file = join(n.home, 'node.json')
+      const addrs = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { addrs: string[] }).addrs.join(' ') : 'no node.json'
+      return `  ${n.name}: ${state}, ${addrs}`
+    }).join('\n')
+    const fullyHealthy = async (ann: DaemonNode): Promise<boolean> => {
+      const s = await cli(ann, 'status', '--json')
+      if (s.code !== 0) return false
+      const snaps = s.json<{ snapshots: Array<{ health: number, verified: number, target: number }> }>().snapshots
+      return snaps.length > 0 && snaps.every(x => x.target >= 2 && x.verified === x.target && x.health === x.target)
+    }
     const persistersOnline = async (ann: DaemonNode, count: number): Promise<boolean> => {
       const s = await cli(ann, 'status', '--json')
       if (s.code !== 0) return false
@@ -287,7 +310,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         n.userId = init.json<{ userId: string }>().userId
         nodes.push(n)
       }
-      for (const n of nodes) await startDaemon(n)
+      for (const n of nodes) await startDaemon(n, DAEMON_FLAGS)
       const [ann, ...friends] = nodes as [DaemonNode, ...DaemonNode[]]
       assert.equal((await cli(ann, 'group', 'create', 'crashers')).code, 0)
       for (const f of friends) {
@@ -304,44 +327,96 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       for (const n of nodes) await stopDaemon(n)
     })
 
-    it(`publisher and persister daemons killed at ${GROUP_ROUNDS} moments of a group backup`, async () => {
+    it(`publisher and persister daemons killed at ${GROUP_ROUNDS} moments of group backups, restores, repairs and prunes`, async () => {
       const [ann, ...friends] = nodes as [DaemonNode, ...DaemonNode[]]
       const src = join(dir, 'group-src')
       baseTree(GROUP.data, src, 768 * 1024)
       let round = 0
+      let restores = 0
       mutate(GROUP.data, src, round++, 512 * 1024)
       const must = new Set<string>()
-      // every completed backup through the daemon is timed: kill moments fall within their median
-      const backupMs = new Durations(GROUP.rng)
-      const timedBackup = async (what: string): Promise<void> => {
+      // every uncrashed operation is timed: kill moments fall within the median of its kind
+      const took = new Map(OPS.map(op => [op, new Durations(GROUP.rng)]))
+      const timed = async <T>(op: Op, fn: () => Promise<T>): Promise<T> => {
         const t = performance.now()
-        const b = await cli(ann, 'backup', src, '--json')
-        if (b.code !== 0) throw new CrashInvariantError(`${what}: the backup failed (exit ${b.code}): ${named(b.stderr)}`)
-        backupMs.add(performance.now() - t)
+        const r = await fn()
+        took.get(op)?.add(performance.now() - t)
+        return r
+      }
+      const backup = async (what: string): Promise<void> => {
+        const b = await timed('backup', async () => await cli(ann, 'backup', src, '--json'))
+        if (b.code !== 0) throw new CrashInvariantError(`${what}: the backup failed (exit ${b.code}): ${named(b.stderr)}\n${daemons()}`)
         must.add(b.json<{ snapshotId: string }>().snapshotId)
       }
-      await timedBackup('the first group backup')
+      /** `restore latest` is byte-exact (the source tree is what the latest backup saved). */
+      const restoreExact = async (what: string): Promise<void> => {
+        const target = join(dir, `group-restore-${restores++}`)
+        const res = await timed('restore', async () => await cli(ann, 'restore', 'latest', '--target', target))
+        if (res.code !== 0) throw new CrashInvariantError(`${what}: restore failed (exit ${res.code}): ${named(res.stderr)}\n${daemons()}`)
+        assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [], what)
+        rmSync(target, { recursive: true, force: true })
+      }
+      /** Keeps the newest KEEP snapshots; the ones it forgets leave `must`. */
+      const prune = async (what: string): Promise<void> => {
+        const r = await timed('prune', async () => await cli(ann, 'forget', '--keep-last', String(KEEP), '--prune', '--json'))
+        if (r.code !== 0) throw new CrashInvariantError(`${what}: forget --prune failed (exit ${r.code}): ${named(r.stderr)}\n${daemons()}`)
+        await forgetAllBut(KEEP)
+      }
+      /** What `forget --keep-last n` keeps: the n newest snapshots listed now. The rest may go. */
+      const forgetAllBut = async (n: number): Promise<void> => {
+        const snaps = (await listed((...a) => cli(ann, ...a), 'before forgetting')).sort((a, b) => b.time.localeCompare(a.time))
+        const kept = new Set(snaps.slice(0, n).map(x => x.id))
+        for (const id of [...must]) if (!kept.has(id)) must.delete(id)
+      }
+      /** Wipes one persister's folder of ann's shares (a disk replaced) and, with `measure`, times the heal. */
+      const wipe = (n: DaemonNode): void => { rmSync(join(n.home, 'held', ann.userId), { recursive: true, force: true }) }
+      const healed = async (what: string, timeoutMs = 90_000): Promise<void> => {
+        await waitFor(`${what}: health back to full`, async () => await fullyHealthy(ann), timeoutMs)
+          .catch(async (err: unknown) => {
+            const s = await cli(ann, 'status', '--json')
+            throw new CrashInvariantError(`${what}: ${err instanceof Error ? err.message : String(err)}\n${daemons()}\nann's status: ${s.stdout}${s.stderr}`)
+          })
+      }
+
+      // the uncrashed runs every kill moment is drawn from
+      await backup('the first group backup')
       mutate(GROUP.data, src, round++, 512 * 1024)
-      await timedBackup('the second group backup')
+      await backup('the second group backup')
+      await healed('after the first backups')
+      await restoreExact('the first restore')
+      const first = GROUP.rng.pick(friends)
+      await timed('repair', async () => { wipe(first); await healed(`the first repair (${first.name} wiped)`) })
+      await prune('the first prune')
 
       for (let k = 0; k < GROUP_ROUNDS; k++) {
-        mutate(GROUP.data, src, round++, 512 * 1024)
-        const at = backupMs.killMoment()
-        const choice = GROUP.rng.next()
+        const op = OPS[k % OPS.length] as Op
+        const at = took.get(op)?.killMoment() ?? 0
         const persister = GROUP.rng.pick(friends)
+        const choice = GROUP.rng.next()
+        // the publisher does the work of a backup, a restore, a repair and a prune; a persister serves it
         const victims = choice < 0.45 ? [ann] : choice < 0.85 ? [persister] : [ann, persister]
-        const what = `group kill ${k + 1} of ${victims.map(v => v.name).join('+')} at ${at} ms`
+        const wiped = op === 'repair' ? GROUP.rng.pick(friends) : undefined
+        const what = `group kill ${k + 1} (${op}${wiped !== undefined ? `, ${wiped.name} wiped` : ''}) of ${victims.map(v => v.name).join('+')} at ${at} ms`
         step(what)
-        let backupDone = false
-        const running = cli(ann, 'backup', src, '--json').finally(() => { backupDone = true })
+        if (op === 'backup') mutate(GROUP.data, src, round++, 512 * 1024)
+        let done = false
+        const target = join(dir, `group-restore-killed-${k}`)
+        const running: Promise<CliResult | null> = (
+          op === 'backup' ? cli(ann, 'backup', src, '--json')
+            : op === 'restore' ? cli(ann, 'restore', 'latest', '--target', target)
+              : op === 'prune' ? cli(ann, 'forget', '--keep-last', String(KEEP), '--prune', '--json')
+                : Promise.resolve(wipe(wiped as DaemonNode)).then(() => null) // ann's daemon repairs on its own
+        ).finally(() => { done = true })
         await new Promise(resolve => setTimeout(resolve, at)) // the kill moment itself, not a wait for a condition
-        if (!backupDone) kills.groupDuringBackup++
+        if (!done || op === 'repair') kills.groupDuringWork++
         await Promise.all(victims.map(kill9))
         kills.group += victims.length
         const r = await running
-        step(`${what}: killed, backup exit ${r.code}`)
-        // a backup the kill did not reach saved a snapshot that must stay listed
-        if (r.code === 0) must.add(r.json<{ snapshotId: string }>().snapshotId)
+        step(`${what}: killed, exit ${r?.code ?? '-'}`)
+        // a backup the kill did not reach saved a snapshot that must stay listed; a prune forgot some
+        if (op === 'backup' && r?.code === 0) must.add(r.json<{ snapshotId: string }>().snapshotId)
+        if (op === 'prune' && r?.code === 0) await forgetAllBut(KEEP)
+        rmSync(target, { recursive: true, force: true })
         await Promise.all(victims.map(restart))
         step(`${what}: restarted`)
         await waitFor(`${what}: three persisters online again`, async () => await persistersOnline(ann, friends.length), 60_000)
@@ -352,13 +427,12 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
           return [...must].every(id => ids.has(id))
         }, 30_000).catch((err: unknown) => { throw new CrashInvariantError(`${what}: ${err instanceof Error ? err.message : String(err)}`) })
         for (const s of await assertIntact((...a) => cli(ann, ...a), must, what)) must.add(s.id)
-        await timedBackup(`${what}: the next backup`)
-        step(`${what}: backed up`)
-        const target = join(dir, `group-restore-${k}`)
-        const res = await cli(ann, 'restore', 'latest', '--target', target)
-        if (res.code !== 0) throw new CrashInvariantError(`${what}: restore failed (exit ${res.code}): ${named(res.stderr)}`)
-        assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [], what)
-        rmSync(target, { recursive: true, force: true })
+        // the interrupted work resumes and completes
+        if (op === 'backup') await backup(`${what}: the next backup`)
+        if (op === 'prune') await prune(`${what}: the next prune`)
+        await healed(what)
+        step(`${what}: healthy`)
+        await restoreExact(what)
         step(`${what}: restored`)
       }
       // every persister's store opens: each daemon still answers after all the kills

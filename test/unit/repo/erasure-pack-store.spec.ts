@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
-import { MemoryShareStore, IndexDb } from '../../../src/store/index.js'
+import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
+import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
 import { ErasurePackStore } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
@@ -31,14 +32,123 @@ describe('ErasurePackStore.replaceShares', () => {
       candidates: () => candidates,
       storeFor: (p: string) => peers.get(p) as MemoryShareStore
     }, index, { repairFetchTimeoutMs: 1000 })
-    // placed while one friend was in the group: k = 1, m = 0, its only share on A
+    // placed while one friend was in the group: k = 1, m = 0, its only share on A, and a copy kept here
     const pack = randomBytes(5000)
     const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0 })
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
     await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
-    // A is removed: nobody else holds a share of the pack, so it cannot be repaired, but the call must return
+    // the copy lost too (a disk replaced): A is removed and nobody else holds a share of the pack, so
+    // it cannot be repaired, but the call must return
+    await store.localPacks.deletePack(id)
     candidates = [cand('B')]
     const result = await store.replaceShares(p => p === 'A')
     assert.deepEqual(result, { packs: 0, shares: 0, failed: 1 })
+  })
+
+  it('a stripe that survives one loss only keeps a copy here, which rebuilds it when its holders are gone; delete removes it', async function () {
+    this.timeout(5_000)
+    const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new MemoryShareStore(p)]))
+    const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+    let candidates = [cand('A'), cand('B')]
+    const store = new ErasurePackStore(new MemoryShareStore('local'), {
+      ownPersonId: 'me',
+      candidates: () => candidates,
+      storeFor: (p: string) => peers.get(p) as MemoryShareStore
+    }, index, { repairFetchTimeoutMs: 1000 })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    // two friends: 1+1, and this disk's copy
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    assert.ok(await store.localPacks.hasPack(id))
+    // both holders leave while this node was away: the copy rebuilds both shares on the newcomers
+    candidates = [cand('C'), cand('D')]
+    assert.deepEqual(await store.replaceShares(p => p === 'A' || p === 'B'), { packs: 1, shares: 2, failed: 0 })
+    assert.deepEqual([...(index.getPlacement(id) ?? new Map())].sort(), [[0, 'peer:C'], [1, 'peer:D']])
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+    // three friends: 1+2, no copy here
+    candidates = [cand('B'), cand('C'), cand('D')]
+    const other = randomBytes(3000)
+    const otherId = asPackId(contentHash(other))
+    assert.deepEqual(await store.putPack(otherId, other), { k: 1, m: 2 })
+    assert.equal(await store.localPacks.hasPack(otherId), false)
+    // deleting the pack deletes the copy with the shares
+    await store.deletePack(id)
+    assert.equal(await store.localPacks.hasPack(id), false)
+    assert.equal(await peers.get('C')?.has({ pack: id, index: 0 }), false)
+  })
+})
+
+/** A friend's store that went away: every put fails as a refused connection would. */
+class GoneStore extends MemoryShareStore {
+  gone = true
+  override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    if (this.gone) throw new ProtocolError(`connect ECONNREFUSED (${this.id})`, { transport: 'unreachable' })
+    await super.put(ref, data, options)
+  }
+}
+
+describe('ErasurePackStore.putPack when a friend goes away during the job', () => {
+  let dir: string
+  let index: IndexDb
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
+    index = IndexDb.open(join(dir, 'index'))
+  })
+  afterEach(async () => {
+    await index.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+
+  it('keeps the pack on this disk, says why in the summary, and moves it to friends once they answer', async function () {
+    this.timeout(10_000)
+    // three friends, each holding one share of every stripe (1 + 2): nobody can replace C
+    const c = new GoneStore('C')
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new MemoryShareStore('B')], ['C', c]])
+    const local = new MemoryShareStore('local')
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => ['A', 'B', 'C'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 2 } })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    const { tally, end } = store.openTally()
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0 })
+    end()
+    const summary = tally.summary()
+    assert.equal(summary.local, 1)
+    assert.match(summary.localReason ?? '', /only 2 of 3 shares .* could be placed \(no answer from …C\); it moves to friends when they answer again/)
+    assert.equal(index.getPlacement(id)?.get(0), 'local')
+    // the shares placed on A and B were taken back: they must not use the friends' quota
+    for await (const ref of (peers.get('A') as MemoryShareStore).list()) assert.fail(`A still holds share ${ref.index}`)
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+
+    // moving local packs never keeps them local: it fails this round and tries again next time
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, failed: 1 })
+    c.gone = false
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, failed: 0 })
+    assert.equal(index.getPlacement(id)?.size, 3)
+    assert.equal(await local.has({ pack: id, index: 0 }), false)
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+  })
+
+  it('a persister that refuses on purpose (reciprocity, quota) fails the backup with its reason: waiting would not help', async () => {
+    class RefusingStore extends MemoryShareStore {
+      override async put (): Promise<void> { throw new RefusedError('reciprocity limit reached: run p2pbak contribute SIZE') }
+    }
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new RefusingStore('B')]])
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(3000)
+    await assert.rejects(store.putPack(asPackId(contentHash(pack)), pack),
+      (err: unknown) => err instanceof PlacementFailedError && err.refused && err.errors.some(e => /reciprocity limit reached/.test(e.error)))
+  })
+
+  it('fails with the friends\' errors when told not to keep the pack local', async () => {
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new GoneStore('B')]])
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(3000)
+    await assert.rejects(store.putPack(asPackId(contentHash(pack)), pack, { keepLocalOnFailure: false }),
+      (err: unknown) => err instanceof PlacementFailedError && err.errors.some(e => e.peer === 'B' && /ECONNREFUSED/.test(e.error)))
   })
 })

@@ -49,6 +49,30 @@ describe('repo/Repository', () => {
     assert.ok(repo.stats.packBytesAdded < blobs.reduce((n, b) => n + b.byteLength, 0))
   })
 
+  it('a failed pack write fails its own job only: after settle() the next job stores the same blobs again', async () => {
+    // a long-lived repository (the daemon's) runs one command after another
+    const failing = new MemoryShareStore()
+    let fail = true
+    const put = failing.put.bind(failing)
+    failing.put = async (ref, data, options) => { if (fail) throw new Error('a friend went away'); await put(ref, data, options) }
+    const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(failing), index: IndexDb.open(join(dir, 'shared-index')) }, { packSize: 1 << 20 })
+    try {
+      const blob = randomBytes(40_000)
+      await shared.saveChunk(blob)
+      await assert.rejects(shared.flush(), /a friend went away/)
+      fail = false
+      // without settle() the next job would fail with the last one's error
+      assert.match(String(await shared.settle()), /a friend went away/)
+      assert.equal(await shared.settle(), undefined)
+      const again = await shared.saveChunk(blob)
+      assert.equal(again.added, true, 'the blob of the failed pack was never indexed: stored again')
+      await shared.flush()
+      assert.deepEqual(Buffer.from(await shared.loadBlob(again.id)), blob)
+    } finally {
+      await shared.close()
+    }
+  })
+
   it('a persister sees no plaintext and no chunk sizes in the stored bytes', async () => {
     const secret = Buffer.from('the secret recipe: '.repeat(100))
     await repo.saveChunk(secret)
