@@ -20,6 +20,12 @@ import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:repair')
 
+/**
+ * Whether a pruned pack is used again by a snapshot written since its delete was queued (docs/gc.md
+ * §8); made once per `releaseShares` call, when the first such delete is due.
+ */
+export type StillNeededCheck = () => Promise<(pack: PackId) => Promise<boolean>>
+
 /** What repair needs of the group pack store (erasure-pack-store.ts). */
 export interface GroupPackStore {
   readonly index: IndexDb
@@ -173,8 +179,9 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
  * on; any other failure leaves the holder's releases for a later round. Returns how many copies were
  * released.
  */
-export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number }): Promise<number> {
+export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number, stillNeeded?: StillNeededCheck }): Promise<number> {
   let released = 0
+  let needed: ((pack: PackId) => Promise<boolean>) | undefined
   const now = options?.now ?? Date.now()
   const audit = store.index.audit
   for (const [peer, refs] of audit.pendingReleases()) {
@@ -183,6 +190,16 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
       options?.signal?.throwIfAborted()
       if (audit.releaseDeferredUntil(peer, ref) > now) continue
       const placed = store.index.getPlacement(ref.pack)?.get(ref.index)
+      // a pruned pack (no longer indexed): checked against every device's snapshots just before its
+      // delete goes out; one a snapshot uses again keeps its shares
+      if (options?.stillNeeded !== undefined && store.index.getPack(ref.pack) === undefined) {
+        needed ??= await options.stillNeeded()
+        if (await needed(ref.pack)) {
+          await audit.removeRelease(peer, ref)
+          log.error('the queued delete of share %d of pack %s is cancelled: a snapshot written since uses that pack', ref.index, toHex(ref.pack).slice(0, 16))
+          continue
+        }
+      }
       try {
         if (placed !== `peer:${peer}`) await store.peers.storeFor(peer).delete(ref, { signal: AbortSignal.timeout(10_000) })
         await audit.removeRelease(peer, ref)

@@ -63,7 +63,7 @@ export interface PackStore {
 /** Each pack is one share (k = 1, m = 0) in a single share store: the embedded default. */
 export class SingleStorePackStore implements PackStore {
   readonly description: string
-  readonly listIsAuthoritative = true
+  readonly listIsAuthoritative: boolean = true
   constructor (private readonly store: ShareStore) {
     this.description = store.id
   }
