@@ -328,7 +328,8 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       for (const n of nodes) await stopDaemon(n)
     })
 
-    it(`publisher and persister daemons killed at ${GROUP_ROUNDS} moments of group backups, restores, repairs and prunes`, async () => {
+    it(`publisher and persister daemons killed at ${GROUP_ROUNDS} moments of group backups, restores, repairs and prunes`, async function () {
+      this.timeout(Math.max(300_000, GROUP_ROUNDS * 60_000)) // a longer run (P2PBAK_CRASH_ROUNDS) gets more time
       const [ann, ...friends] = nodes as [DaemonNode, ...DaemonNode[]]
       const src = join(dir, 'group-src')
       baseTree(GROUP.data, src, 768 * 1024)
