@@ -165,28 +165,32 @@ export class RelayBook {
    */
   meter (stream: Stream, connection: Connection): boolean {
     const source = connection.remotePeer.toString()
-    const member = this.hooks.isMember(source)
-    if (!member && this.strangers >= this.policy.maxStrangerConnections) {
+    // a joiner becomes a member during its relayed connection: its limits end then
+    const member = (): boolean => this.hooks.isMember(source)
+    const stranger = !member()
+    if (stranger && this.strangers >= this.policy.maxStrangerConnections) {
       stream.abort(new Error('too many strangers relayed at once'))
       return false
     }
     let destination: string | undefined
     let first = true
     let total = 0
-    let timer: ReturnType<typeof setTimeout> | undefined
-    if (!member) {
+    if (stranger) {
       this.strangers++
-      timer = setTimeout(() => { stream.abort(new Error(`a stranger's relayed connection lasts at most ${this.policy.strangerMs} ms`)) }, this.policy.strangerMs)
+      const timer = setTimeout(() => {
+        if (!member()) stream.abort(new Error(`a stranger's relayed connection lasts at most ${this.policy.strangerMs} ms`))
+      }, this.policy.strangerMs)
       timer.unref?.()
       stream.addEventListener('close', () => { this.strangers--; clearTimeout(timer) }, { once: true })
     }
     const add = (bytes: number): void => {
       total += bytes
-      const s = member ? this.count(source, bytes) : undefined
+      const isMember = member()
+      const s = isMember ? this.count(source, bytes) : undefined
       const d = this.count(destination, bytes)
       const over = [s, d].find(c => c !== undefined && c.today > this.policy.memberDailyBytes)
       if (over !== undefined) stream.abort(new Error(`relay budget of ${this.policy.memberDailyBytes} bytes a day used up`))
-      else if (!member && total > this.policy.strangerBytes) stream.abort(new Error(`a stranger's relayed connection carries at most ${this.policy.strangerBytes} bytes`))
+      else if (!isMember && total > this.policy.strangerBytes) stream.abort(new Error(`a stranger's relayed connection carries at most ${this.policy.strangerBytes} bytes`))
     }
     stream.addEventListener('message', (evt) => {
       const data = evt.data
@@ -194,7 +198,7 @@ export class RelayBook {
         first = false
         destination = connectDestination(data.subarray())
         if (destination !== undefined) this.count(destination, 0, true)
-        if (member) this.count(source, 0, true)
+        if (member()) this.count(source, 0, true)
       }
       add(data.byteLength)
     })
