@@ -1,5 +1,5 @@
 /**
- * `/p2pbak/relay/1.0.0` (docs/protocols/group.md §8): a member behind NAT tells the members it holds
+ * `/p2pbak/relay/1.0.0` (docs/network.md §15.3): a member behind NAT tells the members it holds
  * a relay reservation on until when it has an open invite, so that the relay may carry a stranger's
  * connection to it — only to it, and only to redeem that invite (docs/network.md §15.3).
  *
