@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_WRITE_ONLY'
   | 'ERR_RESTORE_INCOMPLETE'
+  | 'ERR_HOOK_FAILED'
   | 'ERR_NOT_ENOUGH_SHARES'
   | 'ERR_PLACEMENT_FAILED'
   | 'ERR_PROTOCOL'
@@ -76,6 +77,8 @@ export class AbortedError extends P2pbakError { readonly code = 'ERR_ABORTED' }
 export class WriteOnlyError extends P2pbakError { readonly code = 'ERR_WRITE_ONLY' }
 /** A restore finished but some files could not be restored (damaged or missing data). */
 export class RestoreIncompleteError extends P2pbakError { readonly code = 'ERR_RESTORE_INCOMPLETE' }
+/** A backup's pre-hook failed: the backup was skipped (its report says what the hook printed). */
+export class HookFailedError extends P2pbakError { readonly code = 'ERR_HOOK_FAILED' }
 
 /** Fewer than k shares of a pack could be read: the pack cannot be rebuilt from the peers that answer. */
 export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT_ENOUGH_SHARES' }
@@ -83,9 +86,12 @@ export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT
 export class PlacementFailedError extends P2pbakError {
   readonly code = 'ERR_PLACEMENT_FAILED'
   readonly errors: ReadonlyArray<{ peer: string, error: string }>
-  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }> }) {
+  /** some persister refused on purpose (quota, reciprocity, retention): the user must act, waiting does not help */
+  readonly refused: boolean
+  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }>, refused?: boolean }) {
     super(message, options)
     this.errors = options?.errors ?? []
+    this.refused = options?.refused ?? false
   }
 }
 /** How a transport failed before the peer answered (see {@link ProtocolError.transport}). */

@@ -49,6 +49,12 @@ export interface BackupOptions {
   changedFileRetries?: number
   /** clock, for tests @default Date.now-based ns */
   now?: () => bigint
+  /**
+   * An incremental run (continuous mode): the tree of an earlier snapshot of the same paths and the
+   * absolute paths created, changed or removed since (a watcher's events). Directories with no
+   * changed path at or below them are taken from that tree without being listed.
+   */
+  base?: { tree: TreeId, changed: Iterable<string> }
 }
 
 export interface BackupSummary {
@@ -69,6 +75,8 @@ export interface BackupSummary {
   changedDuringBackup: string[]
   errors: ItemError[]
   durationMs: number
+  /** directories taken from the base snapshot without being listed (incremental runs) */
+  dirsReused: number
 }
 
 export interface ArchiverComponents { repo: Repository, cdc: FastCdc }
@@ -88,6 +96,9 @@ export class Archiver {
   private s = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dirs: 0, others: 0, bytesRead: 0, bytesProcessed: 0 }
   private readonly errors: ItemError[] = []
   private readonly changed: string[] = []
+  /** incremental runs: the directories to list (every changed path and its ancestors); undefined: list all */
+  private walk: Set<string> | undefined
+  private dirsReused = 0
   private progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, bytesTotal: 0, filesTotal: 0, scanDone: false, currentPath: '' }
 
   constructor (components: ArchiverComponents) {
@@ -104,7 +115,9 @@ export class Archiver {
     const paths = opts.paths.map(p => resolvePath(p))
     const root = buildPathTree(paths)
     const scan = opts.onProgress !== undefined ? this.scanSizes(paths) : Promise.resolve()
-    const tree = await this.saveRootTree(root)
+    if (opts.base !== undefined) this.walk = withAncestors(opts.base.changed)
+    const baseRoot = opts.base !== undefined ? await this.repo.loadTree(opts.base.tree) : undefined
+    const tree = await this.saveRootTree(root, baseRoot?.nodes)
     await scan.catch(() => {})
     await this.repo.flush()
     const s = this.s
@@ -132,7 +145,8 @@ export class Archiver {
       blobsAdded: this.repo.stats.blobsAdded,
       changedDuringBackup: this.changed,
       errors: this.errors,
-      durationMs: Date.now() - started
+      durationMs: Date.now() - started,
+      dirsReused: this.dirsReused
     }
   }
 
@@ -148,18 +162,20 @@ export class Archiver {
   }
 
   /** The snapshot root: a synthetic directory holding the top component of every backed-up path. */
-  private async saveRootTree (root: PathTreeNode): Promise<TreeId> {
-    const nodes = await this.saveChildrenOfPathNode(Buffer.from('/'), root)
+  private async saveRootTree (root: PathTreeNode, base: TreeNode[] | undefined): Promise<TreeId> {
+    const nodes = await this.saveChildrenOfPathNode(Buffer.from('/'), root, base)
     return await this.repo.saveTree({ nodes })
   }
 
-  private async saveChildrenOfPathNode (dirPath: Buffer, pn: PathTreeNode): Promise<TreeNode[]> {
+  private async saveChildrenOfPathNode (dirPath: Buffer, pn: PathTreeNode, base: TreeNode[] | undefined): Promise<TreeNode[]> {
     const nodes: TreeNode[] = []
+    const before = byName(base)
     for (const [name, child] of [...pn.children].sort((a, b) => Buffer.compare(Buffer.from(a[0], 'latin1'), Buffer.from(b[0], 'latin1')))) {
       const nameBytes = Buffer.from(name, 'latin1')
       const path = joinPath(dirPath, nameBytes)
+      const old = before.get(nameBytes.toString('latin1'))
       if (child.included) {
-        const node = await this.saveEntry(path, nameBytes)
+        const node = await this.saveEntry(path, nameBytes, old)
         if (node !== undefined) nodes.push(node)
         continue
       }
@@ -167,7 +183,8 @@ export class Archiver {
       try {
         const st = lstatSync(path, { bigint: true })
         const node = nodeFromStats(nameBytes, 'dir', st)
-        node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child) })
+        const oldChildren = old?.type === 'dir' && old.subtree !== undefined ? (await this.repo.loadTree(old.subtree)).nodes : undefined
+        node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child, oldChildren) })
         nodes.push(node)
       } catch (err: unknown) {
         this.itemError(path, err)
@@ -176,8 +193,13 @@ export class Archiver {
     return nodes
   }
 
-  private async saveEntry (path: Buffer, name: Uint8Array): Promise<TreeNode | undefined> {
+  private async saveEntry (path: Buffer, name: Uint8Array, old?: TreeNode): Promise<TreeNode | undefined> {
     this.checkAbort()
+    // incremental: a directory in which nothing changed is the base snapshot's, unlisted
+    if (this.walk !== undefined && old?.type === 'dir' && old.subtree !== undefined && !this.walk.has(path.toString())) {
+      this.dirsReused++
+      return old
+    }
     let st
     try {
       st = lstatSync(path, { bigint: true })
@@ -195,7 +217,7 @@ export class Archiver {
     try {
       switch (type) {
         case 'dir':
-          node.subtree = await this.saveDirectory(path)
+          node.subtree = await this.saveDirectory(path, old?.type === 'dir' ? old.subtree : undefined)
           this.s.dirs++
           this.progress.dirsDone++
           break
@@ -225,14 +247,15 @@ export class Archiver {
     }
   }
 
-  private async saveDirectory (path: Buffer): Promise<TreeId> {
+  private async saveDirectory (path: Buffer, base: TreeId | undefined): Promise<TreeId> {
     const names = readdirSync(path, { encoding: 'buffer' })
     names.sort(Buffer.compare)
+    const before = this.walk !== undefined && base !== undefined ? byName((await this.repo.loadTree(base)).nodes) : new Map<string, TreeNode>()
     const nodes: TreeNode[] = []
     for (const name of names) {
       const child = joinPath(path, name)
       if (this.excluder.excludes(child)) continue
-      const node = await this.saveEntry(child, name)
+      const node = await this.saveEntry(child, name, before.get(name.toString('latin1')))
       if (node !== undefined) nodes.push(node)
     }
     return await this.repo.saveTree({ nodes })
@@ -322,6 +345,30 @@ export class Archiver {
     for (const p of paths) await walk(Buffer.from(p))
     this.progress.scanDone = true
   }
+}
+
+/** A tree's nodes by name (latin1: any bytes map one to one). */
+function byName (nodes: TreeNode[] | undefined): Map<string, TreeNode> {
+  return new Map((nodes ?? []).map(n => [Buffer.from(n.name).toString('latin1'), n]))
+}
+
+/**
+ * Every changed path and every directory above it: the directories an incremental run must list. A
+ * path is compared as UTF-8 text, as watchers report it (a directory whose name is not UTF-8 is
+ * listed again only by a full run).
+ */
+export function withAncestors (changed: Iterable<string>): Set<string> {
+  const out = new Set<string>()
+  for (const p of changed) {
+    let cur = p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p
+    while (!out.has(cur)) {
+      out.add(cur)
+      const i = cur.lastIndexOf('/')
+      if (i <= 0) { out.add('/'); break }
+      cur = cur.slice(0, i)
+    }
+  }
+  return out
 }
 
 export function joinPath (dir: Buffer, name: Uint8Array): Buffer {

@@ -19,6 +19,8 @@ import { registerForget } from './commands/forget.js'
 import { registerGroup } from './commands/group.js'
 import { registerDaemon } from './commands/daemon.js'
 import { registerStatus } from './commands/status.js'
+import { registerReport } from './commands/report.js'
+import { registerNotify } from './commands/notify.js'
 import { registerDemo } from './commands/demo.js'
 import { registerDump } from './commands/dump.js'
 import { registerService } from './commands/service.js'
@@ -63,6 +65,8 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
   registerGroup(program, ctx)
   registerDaemon(program, ctx, main)
   registerStatus(program, ctx)
+  registerReport(program, ctx)
+  registerNotify(program, ctx)
   registerDemo(program, ctx, setExit)
   registerService(program, ctx)
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: s => io.stdout.write(s), writeErr: s => io.stderr.write(s) })

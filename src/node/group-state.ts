@@ -17,7 +17,8 @@ export interface Roles {
   /** bytes this node offers to friends; 0 = not a persister; null = automatic (AUTO_CONTRIBUTE_SHARE of free disk) */
   contributeBytes: number | null
   /** folders this node backs up by itself, how often (ms), and when it last did */
-  publish: { paths: string[], everyMs: number, lastRunMs?: number } | null
+  /** the daemon's scheduled backup, with its hooks (shell command lines; docs/cli.md "Hooks and reports") */
+  publish: { paths: string[], everyMs: number, lastRunMs?: number, preHook?: string, postHook?: string, /** continuous mode: back up changes after this much quiet */ watchQuietMs?: number } | null
 }
 
 /**

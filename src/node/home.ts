@@ -20,6 +20,7 @@ import {
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
+import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
 import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
@@ -31,6 +32,8 @@ export interface HomeConfig {
   chunker: ChunkerParams
   compressionLevel: number
   packSize: number
+  /** where alerts go (`p2pbak notify`, docs/cli.md "Alerts"); absent: no alerts */
+  notify?: NotifySettings
 }
 
 export interface HomeOptions {
@@ -123,6 +126,11 @@ export class Home {
 
   onClose (fn: () => Promise<void>): void { this.closers.push(fn) }
 
+  /** Writes config.json again (atomically) after a setting changed (`notify`). */
+  async saveConfig (): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'config.json'), JSON.stringify(this.config, null, 2) + '\n', { mode: 0o600 })
+  }
+
   /** Makes the index agree with the store (packs added elsewhere, packs gone). See repo/rebuild-index.ts. */
   async syncIndex (): Promise<RebuildSummary> {
     return await rebuildIndex(this.repo)
@@ -156,7 +164,8 @@ function parseConfig (text: string, keyFile: { userId: string }): HomeConfig {
     created: typeof c.created === 'string' ? c.created : '',
     chunker: c.chunker ?? DEFAULT_CHUNKER_PARAMS,
     compressionLevel: typeof c.compressionLevel === 'number' ? c.compressionLevel : 3,
-    packSize: typeof c.packSize === 'number' ? c.packSize : 16 * 1024 * 1024
+    packSize: typeof c.packSize === 'number' ? c.packSize : 16 * 1024 * 1024,
+    ...(c.notify !== undefined ? { notify: parseNotifySettings(c.notify) } : {})
   }
   validateChunkerParams(config.chunker)
   return config

@@ -20,6 +20,8 @@ import { PassThrough } from 'node:stream'
 import { InvalidConfigError, LockedError, errorMessage } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { scopedLogger } from '../util/log.js'
+import { checkNodeAlerts } from './alert-checks.js'
+import { FolderWatcher, type WatchBatch } from './watch.js'
 import { daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
 import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
@@ -193,11 +195,89 @@ export class NodeService implements ServiceContext {
         const r = await this.upkeep.round(Math.min(30_000, Math.max(2_000, this.refreshMs)), signal)
         report.errors.push(...r.errors.map(e => `upkeep ${e}`))
       })
+      this.syncWatcher()
       await step('publish', async () => { await this.scheduledPublish(report) })
+      // alerts about friends, redundancy and the last backup: every few minutes, not every round
+      const alertEveryMs = Math.min(300_000, this.refreshMs * 10)
+      if (this.home.config.notify !== undefined && this.clock.now() - this.lastAlertCheck >= alertEveryMs) {
+        this.lastAlertCheck = this.clock.now()
+        await step('alerts', async () => { await checkNodeAlerts(this.home, this.net, this.settings.offlineGraceMs, this.clock.now) })
+      }
     }
     report.durationMs = this.clock.now() - started
     this.last = report
     return report
+  }
+
+  private lastAlertCheck = Number.NEGATIVE_INFINITY
+  /** continuous mode (publish --watch): the watcher of the published folders, and its settings */
+  private watcher: { w: FolderWatcher, key: string } | undefined
+
+  /** Starts, restarts or stops the watcher so that it matches roles.publish. */
+  private syncWatcher (): void {
+    const p = this.net.state.file.roles.publish
+    const key = p?.watchQuietMs === undefined ? '' : JSON.stringify([p.paths, p.watchQuietMs])
+    if ((this.watcher?.key ?? '') === key) return
+    this.watcher?.w.close()
+    this.watcher = undefined
+    if (p === null || p.watchQuietMs === undefined || key === '') return
+    const w = new FolderWatcher(p.paths, { quietMs: p.watchQuietMs, now: this.clock.now, onBatch: (batch) => { void this.enqueueWatchRun(w, batch) } })
+    this.watcher = { w, key }
+    w.start()
+    log('watching %s (quiet period %d ms)', p.paths.join(', '), p.watchQuietMs)
+  }
+
+  get watchFailure (): string | null { return this.watcher?.w.failure ?? null }
+
+  private async enqueueWatchRun (w: FolderWatcher, batch: WatchBatch): Promise<void> {
+    const control = this.control
+    if (control === undefined || this.stopping.signal.aborted) return
+    try {
+      await control.enqueue(async () => { await this.watchRun(w, batch) })
+    } catch (err: unknown) {
+      log.error('a continuous-mode backup could not run: %s', errorMessage(err))
+      w.giveBack(batch)
+    }
+  }
+
+  /** One continuous-mode backup: only the changed paths, or a full run when something may have been missed. */
+  private async watchRun (w: FolderWatcher, batch: WatchBatch): Promise<void> {
+    const p = this.net.state.file.roles.publish
+    if (p === null || this.watcher?.w !== w) return // publishing changed since: the new watcher's first run is full
+    let list: string | undefined
+    const args = ['backup', ...p.paths, '--tag', 'published', '--job', 'publish',
+      ...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
+    // a full run owed since before the schedule's last (full) run started is covered by it; the
+    // changes seen since are not
+    const full = batch.kind === 'full' && !(p.lastRunMs !== undefined && p.lastRunMs >= batch.since)
+    if (batch.kind === 'full' && !full) log('continuous mode: a full run was owed (%s), and the schedule ran one since', batch.reason)
+    if (!full) {
+      if (batch.paths.length === 0) return
+      list = join(this.home.dir, `watch-changes-${process.pid}.txt`)
+      await writeFileAtomic(list, batch.paths.join('\0'), { mode: 0o600 })
+      args.push('--changed-from', list)
+    } else {
+      log('continuous mode: a full run (%s)', batch.kind === 'full' ? batch.reason : '')
+    }
+    const stderr = new PassThrough()
+    let errText = ''
+    stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
+    const stdout = new PassThrough()
+    stdout.resume()
+    try {
+      const code = await this.opts.runCommand(args, { stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal }, this)
+      log('continuous-mode backup (%s) exited %d', full ? 'full' : `${batch.paths.length} changed path(s)`, code)
+      if (code !== 0 && code !== 3) {
+        log.error('continuous-mode backup exited %d: %s', code, errText.trim())
+        w.giveBack(batch) // tried again with the next batch
+      } else if (full) {
+        // a full run is what the schedule does: it need not run again right away
+        p.lastRunMs = this.clock.now()
+        await this.net.state.save()
+      }
+    } finally {
+      if (list !== undefined) await unlink(list).catch((err: unknown) => { log('cannot remove %s: %s', list, errorMessage(err)) })
+    }
   }
 
   /** Runs the `publish` backup when it is due (roles.publish: paths, every, last run). */
@@ -213,7 +293,8 @@ export class NodeService implements ServiceContext {
     const stderr = new PassThrough()
     let errText = ''
     stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
-    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published'], {
+    const hooks = [...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
+    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks], {
       stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
     }, this)
     report.publish = { exitCode, stderr: errText.trim() }
@@ -225,6 +306,8 @@ export class NodeService implements ServiceContext {
   /** Stops the rounds, the control socket and the node; waits (bounded) for the round in flight. */
   async stop (): Promise<void> {
     this.stopTimer?.()
+    this.watcher?.w.close()
+    this.watcher = undefined
     this.stopping.abort()
     const control = this.control
     if (control !== undefined) {

@@ -119,7 +119,8 @@ export class ErasurePackStore implements PackStore {
     try {
       return await this.placeShares(id, shares, k, m, candidates, options)
     } catch (err: unknown) {
-      if (!(err instanceof PlacementFailedError) || options?.keepLocalOnFailure === false) throw err
+      // a refusal (quota, reciprocity) is for the user to act on: the backup fails and says why
+      if (!(err instanceof PlacementFailedError) || err.refused || options?.keepLocalOnFailure === false) throw err
       failed = err
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
@@ -140,6 +141,7 @@ export class ErasurePackStore implements PackStore {
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
     const exclude = new Set<string>()
+    let refused = false
     let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId }).map((peer, i) => [i, peer]))
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
@@ -149,6 +151,7 @@ export class ErasurePackStore implements PackStore {
         } catch (err: unknown) {
           exclude.add(peer)
           failures.push({ peer, error: errorMessage(err) })
+          if (err instanceof RefusedError || err instanceof RetentionRefusedError) refused = true
           // a put that timed out or broke off may still have been stored: queue its delete (a refusal stored nothing)
           if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError)) await this.index.audit.addRelease(peer, { pack: id, index })
         }
@@ -166,7 +169,7 @@ export class ErasurePackStore implements PackStore {
       // not every share found a home: the pack must not count as stored (no snapshot may reference
       // it); the shares that were placed are taken back so they do not use friends' quota
       await Promise.all([...holders].map(async ([index, peer]) => { await this.release(peer, { pack: id, index }) }))
-      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures })
+      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures, refused })
     }
     await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
     await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())

@@ -14,7 +14,6 @@
  * wait polls a condition with a deadline.
  */
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -288,7 +287,7 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       const file = join(n.home, 'node.json')
       const addrs = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { addrs: string[] }).addrs.join(' ') : 'no node.json'
       return `  ${n.name}: ${state}, ${addrs}`
-    }).join('\n') + '\n' + (spawnSync('ss', ['-tanp'], { encoding: 'utf8' }).stdout ?? '')
+    }).join('\n')
     const fullyHealthy = async (ann: DaemonNode): Promise<boolean> => {
       const s = await cli(ann, 'status', '--json')
       if (s.code !== 0) return false
@@ -373,7 +372,10 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
       const wipe = (n: DaemonNode): void => { rmSync(join(n.home, 'held', ann.userId), { recursive: true, force: true }) }
       const healed = async (what: string, timeoutMs = 90_000): Promise<void> => {
         await waitFor(`${what}: health back to full`, async () => await fullyHealthy(ann), timeoutMs)
-          .catch((err: unknown) => { throw new CrashInvariantError(`${what}: ${err instanceof Error ? err.message : String(err)}\n${daemons()}`) })
+          .catch(async (err: unknown) => {
+            const s = await cli(ann, 'status', '--json')
+            throw new CrashInvariantError(`${what}: ${err instanceof Error ? err.message : String(err)}\n${daemons()}\nann's status: ${s.stdout}${s.stderr}`)
+          })
       }
 
       // the uncrashed runs every kill moment is drawn from

@@ -1,23 +1,26 @@
 /** `backup PATH...`: one snapshot, a summary, exit 3 when some files were unreadable. */
-import type { Command } from 'commander'
+import { Option, type Command } from 'commander'
 import { join } from 'node:path'
 import { acquireLock } from '../../store/index.js'
 import cliProgress from 'cli-progress'
-import { Archiver, type BackupProgress } from '../../backup/index.js'
+import type { BackupProgress } from '../../backup/index.js'
+import { runBackupJob } from '../../node/backup-job.js'
+import { describeHook, hookSucceeded } from '../../node/hooks.js'
 import { formatId, shortId } from '../../ids.js'
-import { InvalidArgumentError } from '../../errors.js'
+import { InvalidArgumentError, errorMessage } from '../../errors.js'
+import { readFile } from 'node:fs/promises'
 import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import { VERSION } from '../version.js'
-import { describePlacement, type PlacementSummary } from '../../repo/index.js'
+import { describePlacement, parseDuration, type PlacementSummary } from '../../repo/index.js'
 
 /** A home in no group keeps every pack on this disk (the embedded default). */
 function localPlacement (packs: number): PlacementSummary {
   return { packs, schemes: [], people: 0, local: packs, localReason: packs > 0 ? 'this home is in no group, so backups stay on this disk (p2pbak group create NAME, or join CODE)' : null, recordPeople: null, transfers: null }
 }
 
-interface BackupFlags { tag: string[], exclude: string[], host?: string }
+interface BackupFlags { tag: string[], exclude: string[], host?: string, preHook?: string, postHook?: string, hookTimeout?: string, job?: string, changedFrom?: string }
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
 export function registerBackup (program: Command, ctx: () => CommandContext, setExit: (code: number) => void): void {
@@ -27,9 +30,17 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
     .option('--tag <tag>', 'tag the snapshot (repeatable)', collect, [])
     .option('--exclude <glob>', 'skip matching names (no "/") or absolute paths (with "/"); repeatable', collect, [])
     .option('--host <name>', 'host name recorded in the snapshot')
+    .option('--pre-hook <command>', 'a shell command run before the backup (a database dump, a file-system snapshot); if it fails, the backup is skipped')
+    .option('--post-hook <command>', 'a shell command run after the backup, also when it failed; P2PBAK_OUTCOME says how it went')
+    .option('--hook-timeout <duration>', 'a hook still running after this is killed (default 10min)')
+    .option('--changed-from <file>', 'only these paths changed (one absolute path per line) since the latest snapshot of the same paths: the rest is taken from it without being read (continuous mode)')
+    .addOption(new Option('--job <name>', 'the job this backup is (the daemon\'s schedule runs `publish`)').choices(['backup', 'publish']).default('backup').hideHelp())
     .action(async (paths: string[], flags: BackupFlags) => {
       const c = ctx()
       if (paths.length === 0) throw new InvalidArgumentError('name at least one path to back up')
+      const hookTimeoutMs = flags.hookTimeout !== undefined ? parseDuration(flags.hookTimeout) : undefined
+      if (hookTimeoutMs !== undefined && !(hookTimeoutMs >= 1000)) throw new InvalidArgumentError(`--hook-timeout takes a duration of at least 1s, like 30s or 10min; got "${flags.hookTimeout ?? ''}"`)
+      const changed = flags.changedFrom !== undefined ? await readChangedList(flags.changedFrom) : undefined
       const home = await c.openHome()
       let lock
       try {
@@ -39,25 +50,24 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         throw err
       }
       const bar = !c.json && c.io.stderr.isTTY === true ? new ProgressView(c) : undefined
-      // where this backup's packs go (friends, or this disk and why), for the summary
-      const tally = home.group?.openTally()
-      const packsBefore = home.repo.stats.packsAdded
       try {
-        await home.syncIndex()
-        const archiver = new Archiver({ repo: home.repo, cdc: home.cdc })
-        const summary = await archiver.run({
+        const { summary, placement, hooks, reportPath } = await runBackupJob(home, {
           paths,
           tags: flags.tag,
           excludes: flags.exclude,
+          job: flags.job === 'publish' ? 'publish' : 'backup',
           ...(flags.host !== undefined ? { host: flags.host } : {}),
+          ...(flags.preHook !== undefined ? { preHook: flags.preHook } : {}),
+          ...(flags.postHook !== undefined ? { postHook: flags.postHook } : {}),
+          ...(hookTimeoutMs !== undefined ? { hookTimeoutMs } : {}),
+          ...(changed !== undefined ? { changed } : {}),
           ...(c.io.signal !== undefined ? { signal: c.io.signal } : {}),
           program: `p2pbak ${VERSION}`,
+          localPlacement,
           onItemError: e => { if (!c.json) { bar?.clear(); printErr(c.io, `error: ${e.path}: ${e.error}`) } },
           ...(bar !== undefined ? { onProgress: (p: BackupProgress) => bar.update(p) } : {})
         })
         bar?.stop()
-        tally?.end()
-        const placement: PlacementSummary = tally?.tally.summary() ?? localPlacement(home.repo.stats.packsAdded - packsBefore)
         const out = {
           snapshotId: formatId(summary.snapshotId),
           filesNew: summary.filesNew,
@@ -71,30 +81,48 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
           rawBytesAdded: summary.rawBytesAdded,
           blobsAdded: summary.blobsAdded,
           durationMs: summary.durationMs,
+          dirsReused: summary.dirsReused,
           changedDuringBackup: summary.changedDuringBackup,
           errors: summary.errors,
-          placement
+          placement,
+          hooks,
+          report: reportPath
         }
         if (c.json) {
           printJson(c.io, out)
         } else {
           const secs = Math.max(summary.durationMs, 1) / 1000
-          print(c.io, `files: ${summary.filesNew} new, ${summary.filesChanged} changed, ${summary.filesUnchanged} unchanged; ${summary.dirs} dirs`)
+          if (hooks.pre !== null) print(c.io, `pre-hook ${describeHook(hooks.pre)} (${formatDuration(hooks.pre.durationMs)})`)
+          print(c.io, `files: ${summary.filesNew} new, ${summary.filesChanged} changed, ${summary.filesUnchanged} unchanged; ${summary.dirs} dirs${summary.dirsReused > 0 ? ` (${summary.dirsReused} unchanged folder(s) taken from the last snapshot without reading them)` : ''}`)
           print(c.io, `read ${formatBytes(summary.bytesRead)} of ${formatBytes(summary.bytesProcessed)}, added ${formatBytes(summary.bytesAdded)} to the store (${formatBytes(summary.rawBytesAdded)} before compression)`)
           print(c.io, `took ${formatDuration(summary.durationMs)} (${formatBytes(summary.bytesProcessed / secs)}/s)`)
           for (const p of summary.changedDuringBackup) print(c.io, `warning: ${p} changed while it was read; the snapshot holds the last version read`)
           if (summary.errors.length > 0) print(c.io, `${summary.errors.length} item(s) could not be read (listed above); the snapshot was written without them`)
           for (const line of describePlacement(placement)) print(c.io, line)
           print(c.io, `snapshot ${shortId(summary.snapshotId)} saved${placement.local > 0 && placement.local < placement.packs ? ' (partly on this disk only: the daemon moves those packs to friends when they answer)' : placement.local > 0 && home.group !== undefined ? ' (on this disk only for now: the daemon moves it to friends when they answer)' : ''}`)
+          if (hooks.post !== null && !hookSucceeded(hooks.post)) printErr(c.io, `warning: the post-hook ${describeHook(hooks.post)}; its output is in \`p2pbak report\``)
         }
         if (summary.errors.length > 0) setExit(ExitCode.INCOMPLETE)
       } finally {
-        tally?.end()
         bar?.stop()
         lock.release()
         await home.close()
       }
     })
+}
+
+/** `--changed-from FILE`: absolute paths, one per line (a NUL also separates: names may hold newlines). */
+async function readChangedList (file: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err: unknown) {
+    throw new InvalidArgumentError(`--changed-from: cannot read ${file}: ${errorMessage(err)}`)
+  }
+  const paths = text.split(/[\n\0]/).filter(p => p !== '')
+  const relative = paths.find(p => !p.startsWith('/'))
+  if (relative !== undefined) throw new InvalidArgumentError(`--changed-from: every path must be absolute, got "${relative}"`)
+  return paths
 }
 
 class ProgressView {

@@ -154,19 +154,28 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
     .argument('[path...]', 'folders this node backs up by itself')
     .option('--every <duration>', 'how often, e.g. 30min, 1h, 1d', '1d')
     .option('--off', 'stop publishing')
+    .option('--pre-hook <command>', 'a shell command run before each scheduled backup; if it fails, that backup is skipped')
+    .option('--post-hook <command>', 'a shell command run after each scheduled backup, also when it failed')
+    .option('--watch', 'continuous mode: also back up changes as they happen, reading only what changed')
+    .option('--quiet-period <duration>', 'with --watch: back up after the folders were quiet this long (default 30s)')
     .description('make this node a publisher: the daemon backs these folders up on schedule')
-    .action(async (paths: string[], opts: { every: string, off?: boolean }) => {
+    .action(async (paths: string[], opts: { every: string, off?: boolean, preHook?: string, postHook?: string, watch?: boolean, quietPeriod?: string }) => {
       const c = ctx()
       const everyMs = parseDuration(opts.every)
       if (opts.off !== true && paths.length === 0) throw new InvalidArgumentError('name the folders to publish, or --off')
       if (opts.off !== true && everyMs < 60_000) throw new InvalidArgumentError(`--every must be at least a minute (1min, 60s), got ${opts.every}`)
+      if (opts.quietPeriod !== undefined && opts.watch !== true) throw new InvalidArgumentError('--quiet-period goes with --watch')
+      const quietMs = opts.watch === true ? parseDuration(opts.quietPeriod ?? '30s') : undefined
+      if (quietMs !== undefined && !(quietMs >= 1000)) throw new InvalidArgumentError(`--quiet-period takes a duration of at least 1s, got "${opts.quietPeriod ?? ''}"`)
       const { resolve } = await import('node:path')
       await withNet(c, async ({ net }) => {
-        net.state.file.roles.publish = opts.off === true ? null : { paths: paths.map(p => resolve(p)), everyMs }
+        net.state.file.roles.publish = opts.off === true
+          ? null
+          : { paths: paths.map(p => resolve(p)), everyMs, ...(opts.preHook !== undefined ? { preHook: opts.preHook } : {}), ...(opts.postHook !== undefined ? { postHook: opts.postHook } : {}), ...(quietMs !== undefined ? { watchQuietMs: quietMs } : {}) }
         await net.state.save()
         if (c.json) printJson(c.io, { publish: net.state.file.roles.publish })
         else if (opts.off === true) print(c.io, 'this node no longer backs up on its own')
-        else print(c.io, `the daemon backs up ${paths.join(' ')} every ${opts.every}${c.inDaemon ? '' : ' (start `p2pbak daemon` for it to run)'}`)
+        else print(c.io, `the daemon backs up ${paths.join(' ')} every ${opts.every}${quietMs !== undefined ? `, and what changes ${opts.quietPeriod ?? '30s'} after the folders go quiet` : ''}${c.inDaemon ? '' : ' (start `p2pbak daemon` for it to run)'}`)
       })
     })
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
 import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
-import { PlacementFailedError, ProtocolError } from '../../../src/errors.js'
+import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
 import { ErasurePackStore } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
@@ -95,6 +95,17 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     assert.equal(index.getPlacement(id)?.size, 3)
     assert.equal(await local.has({ pack: id, index: 0 }), false)
     assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+  })
+
+  it('a persister that refuses on purpose (reciprocity, quota) fails the backup with its reason: waiting would not help', async () => {
+    class RefusingStore extends MemoryShareStore {
+      override async put (): Promise<void> { throw new RefusedError('reciprocity limit reached: run p2pbak contribute SIZE') }
+    }
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new RefusingStore('B')]])
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(3000)
+    await assert.rejects(store.putPack(asPackId(contentHash(pack)), pack),
+      (err: unknown) => err instanceof PlacementFailedError && err.refused && err.errors.some(e => /reciprocity limit reached/.test(e.error)))
   })
 
   it('fails with the friends\' errors when told not to keep the pack local', async () => {
