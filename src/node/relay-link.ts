@@ -10,7 +10,7 @@ import { sendInvitesNotice } from '../protocols/relay.js'
 import { scopedLogger } from '../util/log.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
-import { relaysIn, type Carried, type RelayBook, type RelayRole } from './relay.js'
+import { relaysIn, reserves, type Carried, type RelayBook, type RelayRole } from './relay.js'
 
 const log = scopedLogger('relay')
 
@@ -18,7 +18,7 @@ const log = scopedLogger('relay')
 const MAX_INVITE_ADDRS = 16
 
 export interface Reachability {
-  /** serve: friends can dial this node (a public address) and it relays for them; reserve: behind NAT, reached through relays; off: this machine only */
+  /** serve: friends can dial this node (a public address) and it relays for them; reserve: behind NAT, reached through relays; both: a public IPv6 address behind an IPv4 NAT; off: this machine only */
   role: RelayRole
   /** the addresses friends are given, best first */
   addrs: string[]
@@ -55,7 +55,7 @@ export class RelayLink {
    * that a friend elsewhere can reach us; then tells our relays that a stranger may come.
    */
   async inviteAddrs (waitMs = 15_000): Promise<string[]> {
-    if (this.book.role === 'reserve' && this.relays().length === 0) {
+    if (reserves(this.book.role) && this.relays().length === 0) {
       await this.upkeep()
       const deadline = Date.now() + waitMs
       while (this.relays().length === 0 && Date.now() < deadline) {
@@ -90,7 +90,7 @@ export class RelayLink {
    * names us). Then the invites notice.
    */
   async upkeep (): Promise<void> {
-    if (this.book.role === 'reserve' && this.relays().length < this.book.policy.reservations) {
+    if (reserves(this.book.role) && this.relays().length < this.book.policy.reservations) {
       const current = new Set(this.relays())
       for (const conn of this.node.getConnections()) {
         const peer = conn.remotePeer.toString()
@@ -116,10 +116,11 @@ export class RelayLink {
     const role = this.book.role
     const publicAddrs = addrs.filter(a => addrClass(a) === 'public')
     if (role === 'serve') return { role, addrs, reachable: true, how: `directly at ${publicAddrs.join(', ') || addrs.join(', ')}; relays for members`, relays, carried }
-    if (role === 'reserve') {
+    const v6 = role === 'both' ? `directly at ${publicAddrs.join(', ')} (IPv6, unless the router's firewall drops it), ` : ''
+    if (role === 'reserve' || role === 'both') {
       return relays.length > 0
-        ? { role, addrs, reachable: true, how: `behind NAT, through the relay of ${relays.join(', ')}`, relays, carried }
-        : { role, addrs, reachable: false, how: 'behind NAT, no relay reservation yet (no member with a public address answered)', relays, carried }
+        ? { role, addrs, reachable: true, how: `${v6}behind NAT, through the relay of ${relays.join(', ')}`, relays, carried }
+        : { role, addrs, reachable: role === 'both', how: `${v6}behind NAT, no relay reservation yet (no member with a public address answered)`, relays, carried }
     }
     return { role, addrs, reachable: false, how: 'on this machine only (loopback)', relays, carried }
   }

@@ -4,9 +4,11 @@
  * behind NAT on one or two of them.
  *
  *   role     when (the addresses the node gives friends: --announce, else the listen addresses)
- *   serve    one of them is a public address: run the relay server
+ *   serve    a public IPv4 address (or any announced public address): run the relay server
  *   reserve  only private (LAN) addresses: keep RESERVATIONS reservations on members that serve,
  *            and announce the relayed addresses (identify, DHT, invites, peer books)
+ *   both     a public IPv6 address but only private IPv4 ones (a usual home line: IPv6 friends may
+ *            reach it, unless the router's firewall drops them; IPv4 friends cannot): both
  *   off      loopback only (tests, commands without a daemon): neither; relayed addresses can
  *            still be dialled
  *
@@ -26,7 +28,7 @@ import { addrClass, relayOf } from './reachability.js'
 
 const log = scopedLogger('relay')
 
-export type RelayRole = 'serve' | 'reserve' | 'off'
+export type RelayRole = 'serve' | 'reserve' | 'both' | 'off'
 /** `auto`: the role from the node's own addresses (above) */
 export type RelayMode = 'auto' | RelayRole
 
@@ -71,11 +73,19 @@ export function relayRoleFor (listen: readonly string[], announce: readonly stri
   const local = Object.values(interfaces).flatMap(list => (list ?? []).map(i => i.family === 'IPv6' ? `/ip6/${i.address}/tcp/0` : `/ip4/${i.address}/tcp/0`))
   const addrs = (announce !== undefined && announce.length > 0 ? announce : listen).flatMap(a =>
     a.startsWith('/ip4/0.0.0.0/') ? local.filter(l => l.startsWith('/ip4/')) : a.startsWith('/ip6/::/') ? local.filter(l => l.startsWith('/ip6/')) : [a])
-  const classes = new Set(addrs.map(a => { try { return addrClass(a) } catch { return 'loopback' as const } }))
-  if (classes.has('public')) return 'serve'
-  if (classes.has('private')) return 'reserve'
+  const classOf = (a: string): string => { try { return addrClass(a) } catch { return 'loopback' } }
+  const announced = announce !== undefined && announce.length > 0
+  const publicV4 = addrs.some(a => classOf(a) === 'public' && (announced || !a.startsWith('/ip6/')))
+  const publicV6 = addrs.some(a => classOf(a) === 'public')
+  if (publicV4) return 'serve'
+  if (publicV6) return 'both'
+  if (addrs.some(a => classOf(a) === 'private')) return 'reserve'
   return 'off'
 }
+
+/** Whether a role runs the relay server, and whether it keeps reservations. */
+export const serves = (role: RelayRole): boolean => role === 'serve' || role === 'both'
+export const reserves = (role: RelayRole): boolean => role === 'reserve' || role === 'both'
 
 /** What one member moved through this relay (connections it opened or was the destination of). */
 export interface Carried { bytes: number, connections: number, today: number, day: string }
@@ -110,7 +120,7 @@ export class RelayBook {
 
   /** Whether a stranger may connect to this node at all: only to be relayed to an inviting member. */
   mayConnectStranger (): boolean {
-    if (this.role !== 'serve') return false
+    if (!serves(this.role)) return false
     for (const peer of this.inviting.keys()) if (this.isInviting(peer) && this.hooks.isMember(peer)) return true
     return false
   }
@@ -292,7 +302,7 @@ export interface RelayParts {
 /** The pieces of the libp2p node for the book's role: the transport (always), the server (serve), reservations (reserve). */
 export function relayParts (book: RelayBook): RelayParts {
   const p = book.policy
-  const services: Record<string, unknown> = book.role === 'serve'
+  const services: Record<string, unknown> = serves(book.role)
     ? {
         relay: circuitRelayServer({
           maxInboundHopStreams: p.maxRelayedConnections,
@@ -305,7 +315,7 @@ export function relayParts (book: RelayBook): RelayParts {
     transport: circuitRelayTransport({ discoveryFilter: book.discoveryFilter(), reservationCompletionTimeout: 10_000 }),
     services,
     // each `/p2p-circuit` listen address is one reservation the transport looks for
-    listen: book.role === 'reserve' ? Array.from({ length: p.reservations }, () => '/p2p-circuit') : [],
+    listen: reserves(book.role) ? Array.from({ length: p.reservations }, () => '/p2p-circuit') : [],
     gater: book.gater()
   }
 }

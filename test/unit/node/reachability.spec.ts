@@ -43,13 +43,17 @@ describe('node/reachability: address classes and the order friends try them in',
 
 describe('node/relay: roles, who may use a relay, hop requests', () => {
   const ifaces = (addrs: string[]): NodeJS.Dict<import('node:os').NetworkInterfaceInfo[]> =>
-    ({ eth0: addrs.map(address => ({ address, family: 'IPv4', internal: false, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', cidr: null })) })
+    ({ eth0: addrs.map((address): import('node:os').NetworkInterfaceInfo => address.includes(':')
+      ? { address, family: 'IPv6', scopeid: 0, internal: false, netmask: 'ffff:ffff:ffff:ffff::', mac: '00:00:00:00:00:00', cidr: null }
+      : { address, family: 'IPv4', internal: false, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', cidr: null }) })
 
   it('serves with a public address, reserves behind NAT, neither on loopback', () => {
     assert.equal(relayRoleFor(['/ip4/0.0.0.0/tcp/4737'], undefined, ifaces(['127.0.0.1', '198.18.0.2'])), 'serve')
     assert.equal(relayRoleFor(['/ip4/0.0.0.0/tcp/4737'], undefined, ifaces(['127.0.0.1', '10.0.1.2'])), 'reserve')
     assert.equal(relayRoleFor(['/ip4/127.0.0.1/tcp/0'], undefined, ifaces(['10.0.1.2'])), 'off')
     assert.equal(relayRoleFor(['/ip4/0.0.0.0/tcp/4737'], ['/ip4/203.0.113.7/tcp/4737'], ifaces(['10.0.1.2'])), 'serve')
+    // a usual home line: a global IPv6 address, IPv4 behind NAT
+    assert.equal(relayRoleFor(['/ip4/0.0.0.0/tcp/4737', '/ip6/::/tcp/4737'], undefined, ifaces(['192.168.1.20', '2001:db8::20', 'fe80::1'])), 'both')
   })
 
   it('gives reservations to members only, relays members to members and strangers only to an inviting member', async () => {
