@@ -100,6 +100,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
       onlineCandidates: () => store.onlineCandidates(),
       personOf: (peer, c) => store.personOf(peer, c),
       putPack: async (id, pack, o) => await store.putPack(id, pack, o),
+      ownCopy: async (id, o) => await store.ownCopy(id, o),
       syncRecords: async (o) => await store.syncRecords(o),
       fetchAndDecodeWithScheme: async (id, holders, o) => {
         // workaround: the store's fetch never settles for an empty holder map (see README, library issues)
@@ -114,12 +115,14 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
   })
 
   const healthSum = { sum: 0, n: 0, min: k + m, readable: 0 }
+  /** packs (hex) seen with fewer than k intact shares on friends while their publisher kept its own copy */
+  const rescued = new Set<string>()
   try {
     for (const pub of publishers) for (let i = 0; i < p.initialPacks; i++) pub.pending.push(newPack(pub.rng, p))
     const hours = p.days * 24
     for (hour = 0; hour < hours; hour++) {
       for (const n of nodes) await churn(n, hour, p, n.i < p.publishers, report)
-      for (const e of p.events) if (e.atHour === hour) applyEvent(nodes[e.node] as SimNode, e.kind, hour, report)
+      for (const e of p.events) if (e.atHour === hour) applyEvent(nodes[e.node] as SimNode, e.kind, hour, report, 0.5, e.hours)
       let online = 0
       for (const n of nodes) if (n.reachable) { online++; n.onlineHours++ }
       report.onlineFraction += online / nodes.length / hours
@@ -157,13 +160,15 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
         }
       }
       if ((hour + 1) % p.sampleEveryHours === 0) {
-        const s = await sample(publishers, nodes, k, m)
+        const s = await sample(publishers, nodes, k, m, rescued)
         healthSum.sum += s.healthSum; healthSum.n += s.packs; healthSum.min = Math.min(healthSum.min, s.healthMin); healthSum.readable += s.readable
         if (s.lost > 0 && report.firstLossDay === null) report.firstLossDay = Math.floor(hour / 24)
       }
     }
-    const last = await sample(publishers, nodes, k, m)
+    const last = await sample(publishers, nodes, k, m, rescued)
     report.packsLost = last.lost
+    report.ownCopies = last.ownCopies
+    report.packsRescuedByOwnCopy = rescued.size
     if (last.lost > 0 && report.firstLossDay === null) report.firstLossDay = p.days
     report.finalHealthAvg = round(last.packs === 0 ? 0 : last.healthSum / last.packs)
     report.finalHealthMin = last.packs === 0 ? 0 : last.healthMin
@@ -194,7 +199,7 @@ function newReport (p: SimParams): SimReport {
   return {
     scheme: `${p.scheme.k}+${p.scheme.m}`, nodes: p.nodes, publishers: p.publishers, days: p.days, seed: p.seed,
     events: { diskLosses: 0, deaths: 0, corruptions: 0 }, onlineFraction: 0, packsPlaced: 0, packsPending: 0, packBytes: 0,
-    packsLost: 0, firstLossDay: null, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
+    packsLost: 0, firstLossDay: null, ownCopies: 0, packsRescuedByOwnCopy: 0, repairs: 0, repairedPacks: 0, repairFailures: 0, placementBytes: 0,
     repairUploadBytes: 0, repairDownloadBytes: 0, repairWastedDownloadBytes: 0, repairTrafficBytes: 0, auditBytes: 0, auditChallenges: 0, auditFailures: 0,
     storageOverhead: 0, healthAvg: 0, healthMin: 0, finalHealthAvg: 0, finalHealthMin: 0, availability: 0
   }
@@ -233,8 +238,13 @@ async function churn (n: SimNode, hour: number, p: SimParams, publisher: boolean
   n.online = hour >= n.offlineUntil && n.usedToday && inWindow
 }
 
-function applyEvent (n: SimNode, kind: ScriptedEvent['kind'], hour: number, report: SimReport, span = 0.5): void {
+function applyEvent (n: SimNode, kind: ScriptedEvent['kind'], hour: number, report: SimReport, span = 0.5, hours = 0): void {
   if (n.dead) return
+  if (kind === 'away') {
+    n.online = false
+    n.offlineUntil = Math.max(n.offlineUntil, hour + hours)
+    return
+  }
   if (kind === 'death') {
     n.dead = true; n.online = false; n.wipe()
     report.events.deaths++
@@ -290,11 +300,11 @@ async function placePending (pub: Publisher, p: SimParams, now: number): Promise
   }
 }
 
-interface Sample { packs: number, healthSum: number, healthMin: number, lost: number, readable: number }
+interface Sample { packs: number, healthSum: number, healthMin: number, lost: number, readable: number, ownCopies: number }
 
 /** Health, readability and loss of every placed pack, from what the holders really have. */
-async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: number): Promise<Sample> {
-  const out: Sample = { packs: 0, healthSum: 0, healthMin: k + m, lost: 0, readable: 0 }
+async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: number, rescued: Set<string>): Promise<Sample> {
+  const out: Sample = { packs: 0, healthSum: 0, healthMin: k + m, lost: 0, readable: 0, ownCopies: 0 }
   const byPeer = new Map(nodes.map(n => [n.peerId, n]))
   for (const pub of publishers) {
     const owner = pub.node.personId
@@ -325,7 +335,12 @@ async function sample (publishers: Publisher[], nodes: SimNode[], k: number, m: 
       out.healthSum += health
       out.healthMin = Math.min(out.healthMin, health)
       if (online >= meta.k) out.readable++
-      if ((anywhere.get(hex)?.size ?? 0) < meta.k) out.lost++
+      // the publisher's own copy (keepsOwnCopy) counts: its disk loss is not modelled (README)
+      const short = (anywhere.get(hex)?.size ?? 0) < meta.k
+      if (await pub.store.localPacks.hasPack(meta.id)) {
+        out.ownCopies++
+        if (short) rescued.add(hex)
+      } else if (short) out.lost++
     }
   }
   return out

@@ -6,7 +6,8 @@ import type { AuditPolicy } from '../src/repair/auditor.js'
 import type { RepairPolicy } from '../src/repair/repairer.js'
 
 const HOUR = 3600_000
-export interface ScriptedEvent { atHour: number, node: number, kind: 'disk-loss' | 'death' }
+/** a disk lost, a friend gone for good, or a node away (switched off, on a trip) for `hours` */
+export interface ScriptedEvent { atHour: number, node: number, kind: 'disk-loss' | 'death' | 'away', hours?: number }
 
 export interface SimParams {
   /** nodes in the group, one person each. @default 20 */
@@ -78,6 +79,10 @@ export interface SimReport {
   packBytes: number
   /** packs with fewer than k intact shares left on any node that is not dead */
   packsLost: number
+  /** packs the publisher also keeps on its own disk at the end (keepsOwnCopy: a stripe with m <= 1) */
+  ownCopies: number
+  /** packs that had fewer than k intact shares on friends at some sample, kept by their publisher's own copy */
+  packsRescuedByOwnCopy: number
   /** first day a loss was seen, or null */
   firstLossDay: number | null
   /** shares rebuilt and placed by the repairer, packs repaired, attempts that failed */

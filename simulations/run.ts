@@ -58,6 +58,8 @@ const ROWS: Array<[string, (r: SimReport) => string]> = [
   ['packs placed', r => String(r.packsPlaced)],
   ['packs waiting to be placed', r => String(r.packsPending)],
   ['packs lost', r => String(r.packsLost)],
+  ['packs also kept on the publisher', r => String(r.ownCopies)],
+  ['  lost on friends, kept by that copy', r => String(r.packsRescuedByOwnCopy)],
   ['first loss (day)', r => r.firstLossDay === null ? '-' : String(r.firstLossDay)],
   ['repairs (shares rebuilt)', r => String(r.repairs)],
   ['repair attempts failed', r => String(r.repairFailures)],

@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'ERR_TIMEOUT'
   | 'ERR_INVALID_INVITE'
   | 'ERR_NOT_MEMBER'
+  | 'ERR_PACKS_GONE'
 
 export abstract class P2pbakError extends Error {
   abstract readonly code: ErrorCode
@@ -135,6 +136,8 @@ export class TimeoutError extends P2pbakError { readonly code = 'ERR_TIMEOUT' }
 export class InvalidInviteError extends P2pbakError { readonly code = 'ERR_INVALID_INVITE' }
 /** The peer or user is not on the group's roster. */
 export class NotMemberError extends P2pbakError { readonly code = 'ERR_NOT_MEMBER' }
+/** A backup relied on packs that another device's prune deleted while it ran (docs/gc.md §6); it wrote no snapshot. */
+export class PacksGoneError extends P2pbakError { readonly code = 'ERR_PACKS_GONE' }
 
 export function isP2pbakError (err: unknown): err is P2pbakError {
   return err instanceof P2pbakError

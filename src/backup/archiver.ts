@@ -14,7 +14,7 @@ import type { TreeNode } from '../format/tree.js'
 import type { SnapshotRecord } from '../format/snapshot.js'
 import type { ChunkId, SnapshotId, TreeId } from '../ids.js'
 import { asChunkId } from '../ids.js'
-import { saveSnapshot, type Repository } from '../repo/index.js'
+import { commitSnapshot, type CommitOptions, type Repository } from '../repo/index.js'
 import { concatBytes, utf8Encode } from '../util/bytes.js'
 import { nodeFromStats, nodeTypeOf, sameFileVersion } from './fs-node.js'
 import { readFileChunks } from './file-reader.js'
@@ -49,6 +49,8 @@ export interface BackupOptions {
   changedFileRetries?: number
   /** clock, for tests @default Date.now-based ns */
   now?: () => bigint
+  /** the garbage collection's last look before the snapshot is written (docs/gc.md §6) */
+  commit?: CommitOptions
   /**
    * An incremental run (continuous mode): the tree of an earlier snapshot of the same paths and the
    * absolute paths created, changed or removed since (a watcher's events). Directories with no
@@ -99,6 +101,8 @@ export class Archiver {
   /** incremental runs: the directories to list (every changed path and its ancestors); undefined: list all */
   private walk: Set<string> | undefined
   private dirsReused = 0
+  /** subtrees taken from the base snapshot unlisted: their packs are relied on too (docs/gc.md §6.2) */
+  private readonly reused: TreeId[] = []
   private progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, bytesTotal: 0, filesTotal: 0, scanDone: false, currentPath: '' }
 
   constructor (components: ArchiverComponents) {
@@ -110,6 +114,7 @@ export class Archiver {
   async run (opts: BackupOptions): Promise<BackupSummary> {
     this.opts = opts
     const started = Date.now()
+    this.repo.relied.clear()
     const time = (opts.now ?? nowNs)()
     this.excluder = new Excluder(opts.excludes ?? [])
     const paths = opts.paths.map(p => resolvePath(p))
@@ -137,7 +142,7 @@ export class Archiver {
       },
       program: opts.program ?? 'p2pbak'
     }
-    const snapshotId = await saveSnapshot(this.repo.packs, this.repo.sodium, this.repo.identity, record)
+    const snapshotId = await commitSnapshot(this.repo, record, { ...opts.commit, ...(opts.base !== undefined ? { reused: { base: opts.base.tree, subtrees: this.reused } } : {}) })
     return {
       snapshotId, tree, ...s,
       bytesAdded: this.repo.stats.packBytesAdded,
@@ -198,6 +203,7 @@ export class Archiver {
     // incremental: a directory in which nothing changed is the base snapshot's, unlisted
     if (this.walk !== undefined && old?.type === 'dir' && old.subtree !== undefined && !this.walk.has(path.toString())) {
       this.dirsReused++
+      this.reused.push(old.subtree)
       return old
     }
     let st

@@ -8,7 +8,7 @@
  * thread-pool round trip per syscall (about ten per file), which dominated restores of small files.
  */
 import {
-  chmodSync, chownSync, closeSync, constants, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
+  closeSync, constants, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
   readFileSync, rmSync, symlinkSync, writeSync
 } from 'node:fs'
 import { execFile } from 'node:child_process'
@@ -193,13 +193,15 @@ export class Restorer {
         this.opts.onProgress?.(this.progress)
       }
       if (node.sparse === true) ftruncateSync(fd, pos)
+      // owner and mode through the descriptor: the file we wrote, even if its name now leads elsewhere
+      this.applyOwnerAndMode(fd, path, node)
     } finally {
       closeSync(fd)
     }
     if (linkKey !== undefined) this.hardlinks.set(linkKey, path)
     this.s.files++
     this.progress.filesDone++
-    await this.applyMeta(path, node)
+    lutimesNs(path, node.atimeNs, node.mtimeNs)
   }
 
   /** --delta: chunks of the file already at the target, by id (hex). Reads the old file once. */
@@ -234,21 +236,55 @@ export class Restorer {
     await this.applyMeta(path, node)
   }
 
+  /**
+   * Metadata of a directory, fifo or symlink, never through a symlink (issue 11, finding 14): a local
+   * user who can write into the target could otherwise swap a restored name for a symlink to a file
+   * of ours (or, as root, anyone's) and have its owner or mode changed. Directories and fifos are
+   * opened with O_NOFOLLOW and changed through the descriptor; a symlink gets lchown and no chmod;
+   * xattrs (lsetxattr) and times (lutimes) never follow a symlink. A name found replaced by a symlink
+   * is reported and left alone.
+   */
   private async applyMeta (path: Buffer, node: TreeNode): Promise<void> {
-    if (this.restoreOwner) {
-      try {
-        (node.type === 'symlink' ? lchownSync : chownSync)(path, node.uid, node.gid)
-      } catch (err: unknown) {
-        this.itemError(path, err)
+    if (node.type === 'symlink') {
+      if (this.restoreOwner) {
+        try { lchownSync(path, node.uid, node.gid) } catch (err: unknown) { this.itemError(path, err) }
       }
+      this.applyXattrs(path, node)
+      lutimesNs(path, node.atimeNs, node.mtimeNs)
+      return
     }
-    // order matters: owner (clears setuid), xattrs (need write access), mode, then times last
-    if (node.xattrs !== undefined && node.xattrs.length > 0) {
-      for (const f of lsetxattrs(path, node.xattrs)) {
-        if (f.code !== 'ENOTSUP' && f.code !== 'EPERM') this.itemError(path, new Error(`xattr ${f.name.toString()} not restored: ${f.code}`))
+    let fd: number
+    try {
+      // O_NONBLOCK: opening a fifo must not wait for a writer; O_RDONLY is enough for fchmod/fchown
+      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | (node.type === 'dir' ? constants.O_DIRECTORY : 0))
+    } catch (err: unknown) {
+      if (errnoCode(err) === 'ELOOP' || errnoCode(err) === 'ENOTDIR') {
+        this.itemError(path, new Error('replaced by a symlink or another file while the restore ran: its owner, mode and times were not set'))
+        return
       }
+      throw err
     }
-    if (node.type !== 'symlink') chmodSync(path, node.mode)
+    try {
+      this.applyOwnerAndMode(fd, path, node)
+    } finally {
+      closeSync(fd)
+    }
     lutimesNs(path, node.atimeNs, node.mtimeNs)
+  }
+
+  /** Owner (clears setuid), xattrs (need write access), then mode, on an open descriptor. */
+  private applyOwnerAndMode (fd: number, path: Buffer, node: TreeNode): void {
+    if (this.restoreOwner) {
+      try { fchownSync(fd, node.uid, node.gid) } catch (err: unknown) { this.itemError(path, err) }
+    }
+    this.applyXattrs(path, node)
+    fchmodSync(fd, node.mode)
+  }
+
+  private applyXattrs (path: Buffer, node: TreeNode): void {
+    if (node.xattrs === undefined || node.xattrs.length === 0) return
+    for (const f of lsetxattrs(path, node.xattrs)) {
+      if (f.code !== 'ENOTSUP' && f.code !== 'EPERM') this.itemError(path, new Error(`xattr ${f.name.toString()} not restored: ${f.code}`))
+    }
   }
 }

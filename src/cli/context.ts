@@ -7,6 +7,7 @@ import type { NetworkNode } from '../node/network.js'
 import type { Upkeep } from '../node/upkeep.js'
 import type { ServiceContext } from '../node/service.js'
 import type { KdfParams } from '../crypto/index.js'
+import { InvalidArgumentError } from '../errors.js'
 import { readPassphrase } from './passphrase.js'
 import type { CliIo } from './io.js'
 
@@ -37,12 +38,10 @@ export type DaemonServices = Pick<ServiceContext, 'home' | 'net'> & Partial<Omit
 
 export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonServices): CommandContext {
   const homeDir = resolve(globals.home ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
-  const kdf = testKdf(io)
   const homeOptions = (): HomeOptions => ({
     home: homeDir,
     passphrase: async () => await readPassphrase(io),
-    backend: io.env.P2PBAK_CRYPTO_BACKEND === 'libsodium-wrappers' ? 'libsodium-wrappers' : 'sodium-native',
-    ...(kdf !== undefined ? { kdf } : {})
+    backend: io.env.P2PBAK_CRYPTO_BACKEND === 'libsodium-wrappers' ? 'libsodium-wrappers' : 'sodium-native'
   })
   return {
     io,
@@ -66,14 +65,25 @@ export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonS
   }
 }
 
+/** The weakest Argon2id a new key file may get outside tests: libsodium's "interactive" level (2 passes, 64 MiB). */
+export const KDF_FLOOR: KdfParams = Object.freeze({ opslimit: 2, memlimit: 64 * 1024 * 1024 })
+
 /**
- * P2PBAK_KDF="ops,mem" overrides the Argon2id cost of NEW key files (tests use a cheap one so that a
- * suite of hundreds of CLI runs stays fast). Existing key files always use the parameters they store.
+ * The Argon2id cost of a NEW key file (init, recover): the default, or P2PBAK_KDF="ops,mem" when it
+ * is at least KDF_FLOOR. Below the floor it is refused unless P2PBAK_INSECURE_TEST_KDF=1 is set too
+ * (tests use a cheap one so that hundreds of CLI runs stay fast): a stray variable in a user's
+ * environment must not weaken the seed's protection. Existing key files keep the parameters they store.
+ * @throws InvalidArgumentError for a malformed value, or one below the floor
  */
-function testKdf (io: CliIo): KdfParams | undefined {
+export function newKeyKdf (io: CliIo): { kdf?: KdfParams } {
   const v = io.env.P2PBAK_KDF
-  if (v === undefined) return undefined
+  if (v === undefined || v === '') return {}
   const [ops, mem] = v.split(',').map(Number)
-  if (ops === undefined || mem === undefined || !Number.isInteger(ops) || !Number.isInteger(mem)) return undefined
-  return { opslimit: ops, memlimit: mem }
+  if (ops === undefined || mem === undefined || !Number.isSafeInteger(ops) || !Number.isSafeInteger(mem) || ops < 1 || mem < 8192) {
+    throw new InvalidArgumentError(`P2PBAK_KDF="${v}" is not "opslimit,memlimit" (e.g. 3,67108864); unset it to use the default`)
+  }
+  if ((ops < KDF_FLOOR.opslimit || mem < KDF_FLOOR.memlimit) && io.env.P2PBAK_INSECURE_TEST_KDF !== '1') {
+    throw new InvalidArgumentError(`P2PBAK_KDF="${v}" is below the floor (${KDF_FLOOR.opslimit} passes, ${KDF_FLOOR.memlimit / 1048576} MiB) and would let a thief guess the passphrase fast; unset it (it is for tests, with P2PBAK_INSECURE_TEST_KDF=1)`)
+  }
+  return { kdf: { opslimit: ops, memlimit: mem } }
 }

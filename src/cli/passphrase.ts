@@ -77,11 +77,20 @@ function stripLineEnd (text: string): string {
   return text.endsWith('\r\n') ? text.slice(0, -2) : text.endsWith('\n') ? text.slice(0, -1) : text
 }
 
-/** For creating a key file: env, else ask twice on a terminal, else none (key stored unencrypted, mode 0600). */
-export async function newPassphrase (io: CliIo): Promise<string | null> {
+/**
+ * For creating a key file: P2PBAK_PASSPHRASE, else P2PBAK_PASSPHRASE_FILE (or the systemd
+ * credential), else ask twice on a terminal (an empty answer: none). Without any of these (a script,
+ * or an empty variable) the seed would be stored unencrypted: that needs `insecureNoPassphrase`
+ * (`--insecure-no-passphrase`), else InvalidArgumentError.
+ */
+export async function newPassphrase (io: CliIo, opts: { insecureNoPassphrase?: boolean } = {}): Promise<string | null> {
+  if (opts.insecureNoPassphrase === true) return null
   const env = io.env.P2PBAK_PASSPHRASE
-  if (env !== undefined) return env === '' ? null : env
-  if (io.stdin.isTTY !== true) return null
+  const given = env !== undefined && env !== '' ? env : passphraseFromFile(io.env)
+  if (given !== undefined && given !== '') return given
+  if (io.stdin.isTTY !== true) {
+    throw new InvalidArgumentError('no passphrase for the new key file: set P2PBAK_PASSPHRASE or P2PBAK_PASSPHRASE_FILE, run on a terminal, or pass --insecure-no-passphrase to store the seed protected only by file permissions')
+  }
   const a = await promptHidden(io, 'new passphrase (empty for none): ')
   if (a === '') return null
   const b = await promptHidden(io, 'repeat passphrase: ')

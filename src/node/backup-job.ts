@@ -14,7 +14,7 @@ import { resolve } from 'node:path'
 import { Archiver, type BackupProgress, type BackupSummary, type ItemError } from '../backup/index.js'
 import { HookFailedError, errorMessage } from '../errors.js'
 import { formatId } from '../ids.js'
-import { listSnapshots, type PlacementSummary } from '../repo/index.js'
+import { DEFAULT_GRACE_MS, listSnapshots, type PlacementSummary } from '../repo/index.js'
 import type { TreeId } from '../ids.js'
 import { describeHook, hookSucceeded, runHook, type HookResult } from './hooks.js'
 import { canLoseOf, ReportBook, type JobOutcome, type JobReport } from './reports.js'
@@ -97,6 +97,8 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
       excludes: opts.excludes,
       host,
       program: opts.program,
+      // in a group the person's other devices prune the same packs (docs/gc.md §6)
+      commit: { now: home.now, graceMs: home.group !== undefined ? DEFAULT_GRACE_MS : 0 },
       ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
       ...(opts.onItemError !== undefined ? { onItemError: opts.onItemError } : {}),
       ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {})

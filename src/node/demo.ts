@@ -1,13 +1,14 @@
 /**
  * `p2pbak demo`: a whole friend group in one process, on loopback, in a temp dir. Five homes (ann,
- * bob, cid, dee, eve) each run a NetworkNode on 127.0.0.1; ann creates a group, the others offer
+ * bob, cid, dee, eve) each run the node service of the daemon (service.ts: home, libp2p node with its
+ * DHT, control socket) on 127.0.0.1; the demo drives every step itself, so the service's rounds
+ * never run on their own (its timer never fires). Ann creates a group, the others offer
  * disk and join with her invite codes; ann backs up a sample folder, two friends holding her shares
  * stop, ann restarts and restores `latest` from the friends that are left, and the restore is compared
  * with the sample byte for byte (types, modes, mtimes, symlink targets). The result is a report (a
  * story in plain lines plus figures); nothing is printed here.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { lstat, lutimes, chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -17,9 +18,15 @@ import { listSnapshots, resolveSnapshot, type Repository } from '../repo/index.j
 import type { TreeId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
 import { Home } from './home.js'
-import { GroupState } from './group-state.js'
-import { NetworkNode } from './network.js'
+import type { NetworkNode } from './network.js'
 import { snapshotHealth, type SnapshotHealth } from './health.js'
+import { bytesUnder, compareTrees, filesUnder, writeSample } from './demo-files.js'
+import { NodeService, type ServiceClock } from './service.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('demo')
+
+export { compareTrees } from './demo-files.js'
 
 export const DEMO_NAMES = ['ann', 'bob', 'cid', 'dee', 'eve'] as const
 
@@ -76,9 +83,11 @@ export interface DemoReport {
   story: string[]
 }
 
-interface Peer { name: string, dir: string, home: Home, net: NetworkNode, running: boolean }
+interface Peer { name: string, dir: string, service: NodeService, home: Home, net: NetworkNode, running: boolean }
 
 const LISTEN = ['/ip4/127.0.0.1/tcp/0']
+/** real time, and a timer that never fires: the demo runs each step itself, in its own order */
+const DEMO_CLOCK: ServiceClock = { now: () => Date.now(), every: () => () => {} }
 const GiB = 1024 ** 3
 
 export async function runDemo (opts: DemoOptions = {}): Promise<DemoReport> {
@@ -102,7 +111,7 @@ export async function runDemo (opts: DemoOptions = {}): Promise<DemoReport> {
     report.error = errorMessage(err)
   } finally {
     for (const p of peers) if (p.running) await stopPeer(p)
-    if (opts.keep !== true) await rm(dir, { recursive: true, force: true }).catch(() => {})
+    if (opts.keep !== true) await rm(dir, { recursive: true, force: true }).catch((err: unknown) => { log.error('cannot remove %s: %s', dir, errorMessage(err)) })
   }
   if (cancelled !== undefined) throw cancelled
   report.timings.totalMs = Date.now() - t0
@@ -140,7 +149,8 @@ async function demoSteps (dir: string, peers: Peer[], report: DemoReport, say: (
   await waitFor(`ann to see ${friends.length} persisters online`, timeoutMs, signal, async () => {
     for (const f of friends) {
       if (ann.net.state.peers[f.net.peerId] !== undefined) continue
-      await f.net.node.hangUp(annPid).catch(() => {})
+      // a connection already gone is what we want
+      await f.net.node.hangUp(annPid).catch((err: unknown) => { log('%s hanging up on ann: %s', f.name, errorMessage(err)) })
       await f.net.refresh(timeoutMs)
     }
     await ann.net.refresh(timeoutMs)
@@ -150,7 +160,7 @@ async function demoSteps (dir: string, peers: Peer[], report: DemoReport, say: (
     if (offline.length === 0 && unknown.length === 0) return undefined
     return `${offline.length > 0 ? `not a persister online: ${names(offline)}` : ''}${offline.length > 0 && unknown.length > 0 ? '; ' : ''}${unknown.length > 0 ? `no address known for ${names(unknown)}` : ''}`
   })
-  ann.home.useGroup(ann.net.directory)
+  await ann.service.ready()
   report.timings.setupMs = Date.now() - tSetup
   say(`ann created group "${report.group}"; ${names(friends)} contribute ${bytes(contribute)} each and joined (${seconds(report.timings.setupMs)})`)
 
@@ -204,7 +214,7 @@ async function demoSteps (dir: string, peers: Peer[], report: DemoReport, say: (
     const missing = friends.filter(f => f.running && ann2.net.node.getConnections(peerIdFromString(f.net.peerId)).length === 0)
     return missing.length === 0 ? undefined : `not reached: ${names(missing)}`
   })
-  ann2.home.useGroup(ann2.net.directory)
+  await ann2.service.ready()
   report.healthAfter = onlySnapshot(await snapshotHealth(ann2.home, ann2.net))
   say(`stopped ${report.stopped.join(' and ')}; ann restarted and reached ${names(friends.filter(f => f.running))}; ` +
     `snapshot ${report.healthAfter.readable ? `still readable (can lose ${report.healthAfter.canLose} more)` : 'NOT readable'}`)
@@ -227,21 +237,23 @@ async function demoSteps (dir: string, peers: Peer[], report: DemoReport, say: (
     : `restored to ${target}: ${r.errors.length} restore error(s), ${d.length} difference(s)${d.length > 0 ? `: ${d.slice(0, 5).join('; ')}` : ''}${r.errors.length > 0 ? `; ${report.restore.errors.slice(0, 3).join('; ')}` : ''}`)
 }
 
+/** A node as the daemon runs it (service.ts); it takes no commands: the demo calls the node itself. */
 async function startPeer (name: string, dir: string, backend: DemoOptions['backend']): Promise<Peer> {
-  const home = await Home.open({ home: dir, passphrase: async () => null, ...(backend !== undefined ? { backend } : {}) })
-  try {
-    const net = await NetworkNode.start(home, await GroupState.load(dir), { listen: LISTEN, dht: false, mdns: false })
-    return { name, dir, home, net, running: true }
-  } catch (err: unknown) {
-    await home.closeNow()
-    throw err
-  }
+  const service = await NodeService.start({
+    home: { home: dir, passphrase: async () => null, ...(backend !== undefined ? { backend } : {}) },
+    network: { listen: LISTEN, mdns: false },
+    clock: DEMO_CLOCK,
+    runCommand: async (argv, io) => {
+      io.stderr.write(`p2pbak demo: ${name}'s node takes no commands (${argv[0] ?? ''})\n`)
+      return 2
+    }
+  })
+  return { name, dir, service, home: service.home, net: service.net, running: true }
 }
 
 async function stopPeer (p: Peer): Promise<void> {
   p.running = false
-  await p.net.stop().catch(() => {})
-  await p.home.closeNow().catch(() => {})
+  await p.service.stop().catch((err: unknown) => { log.error('stopping %s\'s node: %s', p.name, errorMessage(err)) })
 }
 
 async function nodeReports (peers: Peer[], owner: string): Promise<DemoNode[]> {
@@ -273,98 +285,6 @@ async function packsOf (repo: Repository, root: TreeId): Promise<Set<string>> {
 function onlySnapshot (list: SnapshotHealth[]): DemoHealth {
   const s = list[0]
   return s === undefined ? { health: 0, canLose: 0, readable: false } : { health: s.health, canLose: s.canLose, readable: s.readable }
-}
-
-// ---- the sample folder ---------------------------------------------------------------------------
-
-/** Text, a random photo, an empty file, a script (0755), a private file (0600), nested dirs, a symlink; fixed µs mtimes. */
-async function writeSample (root: string, photoBytes: number): Promise<void> {
-  const text = (lines: string[], times: number): string => Array.from({ length: times }, (_, i) => lines.map(l => `${i + 1}. ${l}`).join('\n')).join('\n') + '\n'
-  const files: Array<[string, string | Uint8Array, number]> = [
-    ['README.txt', 'Holiday photos and notes, backed up to friends.\n', 0o644],
-    ['notes/2024-06-01.txt', text(['met bob at the station', 'cid brings the tent'], 200), 0o644],
-    ['notes/todo.md', '# todo\n- [ ] print photos\n- [x] back up to friends\n', 0o644],
-    ['notes/private/diary.txt', text(['dear diary'], 50), 0o600],
-    ['photos/beach.raw', randomBytes(photoBytes), 0o644],
-    ['photos/sunset.raw', randomBytes(Math.floor(photoBytes / 16)), 0o644],
-    ['code/main.c', '#include <stdio.h>\nint main (void) { puts("hello"); return 0; }\n', 0o644],
-    ['code/build.sh', '#!/bin/sh\ncc -o hello main.c\n', 0o755],
-    ['code/deep/nested/config.json', JSON.stringify({ nested: true, levels: 3 }) + '\n', 0o644],
-    ['empty.txt', '', 0o644]
-  ]
-  const base = Date.UTC(2024, 5, 1, 12) / 1000
-  const time = (i: number): number => base + i * 3600 + 0.123456 // whole µs: exact even without the native addon
-  for (const [rel, data] of files) {
-    await mkdir(join(root, rel, '..'), { recursive: true })
-    await writeFile(join(root, rel), data)
-  }
-  await symlink('photos/beach.raw', join(root, 'latest-photo'))
-  for (const [i, [rel, , mode]] of files.entries()) { await chmod(join(root, rel), mode); await lutimes(join(root, rel), time(i), time(i)) }
-  await lutimes(join(root, 'latest-photo'), time(20), time(20))
-  const dirs = ['code/deep/nested', 'code/deep', 'code', 'notes/private', 'notes', 'photos', ''] // children first
-  for (const [i, rel] of dirs.entries()) await lutimes(join(root, rel), time(30 + i), time(30 + i))
-}
-
-// ---- verification --------------------------------------------------------------------------------
-
-interface Entry { type: string, mode: number, mtimeNs: bigint, hash?: string, target?: string }
-
-async function scan (root: string): Promise<Map<string, Entry>> {
-  const out = new Map<string, Entry>()
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
-      const p = join(dir, name)
-      const r = rel === '' ? name : `${rel}/${name}`
-      const st = await lstat(p, { bigint: true })
-      const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other'
-      const e: Entry = { type, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs }
-      if (type === 'file') e.hash = createHash('sha256').update(await readFile(p)).digest('hex')
-      if (type === 'symlink') e.target = await readlink(p)
-      out.set(r, e)
-      if (type === 'dir') await walk(p, r)
-    }
-  }
-  const top = await lstat(root, { bigint: true })
-  out.set('.', { type: 'dir', mode: Number(top.mode & 0o7777n), mtimeNs: top.mtimeNs })
-  await walk(root, '')
-  return out
-}
-
-/** Differences between two trees: entries, types, sha256 of contents, modes, mtimes (to `resNs`), link targets. */
-export async function compareTrees (expected: string, actual: string, resNs = 1n): Promise<{ entries: number, files: number, differences: string[] }> {
-  const a = await scan(expected)
-  let b: Map<string, Entry>
-  try { b = await scan(actual) } catch (err: unknown) { return { entries: a.size, files: 0, differences: [`cannot read ${actual}: ${errorMessage(err)}`] } }
-  const diffs: string[] = []
-  for (const [p, ea] of a) {
-    const eb = b.get(p)
-    if (eb === undefined) { diffs.push(`missing: ${p}`); continue }
-    if (ea.type !== eb.type) { diffs.push(`type: ${p} ${ea.type} != ${eb.type}`); continue }
-    if (ea.hash !== eb.hash) diffs.push(`content: ${p}`)
-    if (ea.target !== eb.target) diffs.push(`link target: ${p}`)
-    if (ea.type !== 'symlink' && ea.mode !== eb.mode) diffs.push(`mode: ${p} ${ea.mode.toString(8)} != ${eb.mode.toString(8)}`)
-    if (ea.mtimeNs / resNs !== eb.mtimeNs / resNs) diffs.push(`mtime: ${p}`)
-  }
-  for (const p of b.keys()) if (!a.has(p)) diffs.push(`extra: ${p}`)
-  return { entries: a.size, files: [...a.values()].filter(e => e.type === 'file').length, differences: diffs }
-}
-
-// ---- small helpers -------------------------------------------------------------------------------
-
-async function filesUnder (dir: string): Promise<number[]> {
-  let entries
-  try { entries = await readdir(dir, { withFileTypes: true }) } catch { return [] }
-  const out: number[] = []
-  for (const e of entries) {
-    const p = join(dir, e.name)
-    if (e.isDirectory()) out.push(...await filesUnder(p))
-    else if (e.isFile() && !e.name.startsWith('.tmp-')) out.push(Number((await lstat(p)).size))
-  }
-  return out
-}
-
-async function bytesUnder (dir: string): Promise<number> {
-  return (await filesUnder(dir)).reduce((a, n) => a + n, 0)
 }
 
 /** Polls `pending` (what is still missing, or undefined when done) every 100 ms until done or the deadline. */

@@ -53,6 +53,24 @@ export interface GroupFile {
    * cannot lower it and delete at once).
    */
   retentionFloor?: { minShardAgeDays: number, untilMs: number }
+  /** the versions before `roster`, oldest first, at most MAX_ROSTER_HISTORY (forks are resolved within them) */
+  rosterHistory?: Roster[]
+  /** the last roster forks this node saw (docs/format/group.md §5.6), newest last, at most 8 */
+  rosterForks?: RosterForkNote[]
+}
+
+/** A fork as `group members` reports it. */
+export interface RosterForkNote {
+  serial: number
+  /** hashes of the two versions; `kept` is the one the group follows */
+  kept: string
+  dropped: string
+  /** who signed each */
+  keptBy: string
+  droppedBy: string
+  /** one member signed both: it forked the roster on purpose */
+  equivocation: boolean
+  at: number
 }
 
 export type PeerBook = Record<string, { addrs: string[], lastSeen: number }>
@@ -81,6 +99,7 @@ export class GroupState {
     }
     const file = await readJson<GroupFile>(join(home, 'group.json'), { version: 1, roster: null, deviceCert: null, invites: [], roles: { ...DEFAULT_ROLES } })
     if (file.roster !== null) file.roster = decodeRoster(encodeRoster(file.roster)) // validates
+    if (file.rosterHistory !== undefined) file.rosterHistory = file.rosterHistory.map(r => decodeRoster(encodeRoster(r)))
     const peers = await readJson<PeerBook>(join(home, 'peers.json'), {})
     return new GroupState(home, deviceKey, file, peers)
   }

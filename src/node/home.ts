@@ -21,7 +21,7 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
 
@@ -57,6 +57,8 @@ export class Home {
   shared = false
   /** the group's pack store, once the home uses one */
   group: ErasurePackStore | undefined
+  /** the clock of this home's commands (the daemon's, so tests can move it); gc grace periods run on it */
+  now: () => number = Date.now
 
   private constructor (
     readonly dir: string,
@@ -131,8 +133,12 @@ export class Home {
     await writeFileAtomic(join(this.dir, 'config.json'), JSON.stringify(this.config, null, 2) + '\n', { mode: 0o600 })
   }
 
-  /** Makes the index agree with the store (packs added elsewhere, packs gone). See repo/rebuild-index.ts. */
+  /**
+   * Makes the index agree with the store (packs added elsewhere, packs gone) and with the condemnation
+   * records (docs/gc.md §5: no dedup against a condemned pack). See repo/rebuild-index.ts, repo/gc.ts.
+   */
   async syncIndex (): Promise<RebuildSummary> {
+    await syncCondemned(this.repo, this.now)
     return await rebuildIndex(this.repo)
   }
 

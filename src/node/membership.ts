@@ -8,17 +8,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRoster, encodeRoster, inviteClaim, issueDeviceCert, memberOfPeer,
-  removeDevice, removeMember, setRetention, verifyDeviceCert, verifyJoinRoster, verifyRosterUpdate, type DeviceCert, type Retention, type Roster
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, inviteId, issueDeviceCert,
+  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
-import { pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
+import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
 import { withRetry } from '../protocols/retry.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { dialInOrder } from './reachability.js'
 import { relaysIn } from './relay.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
+import { RosterKeeper, unlinkedError, type RosterTaken } from './roster-keeper.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('membership')
@@ -29,11 +30,59 @@ const DIAL_TIMEOUT_MS = 20_000
 
 export class Membership {
   private readonly invites: InviteBook
+  /** the roster and the versions before it */
+  readonly rosters: RosterKeeper
   /** the inviter's device and the relays its invite names, while this node joins (its gater lets them through) */
   private joiningVia = new Set<string>()
 
   constructor (private readonly home: Home, private readonly state: GroupState, private readonly node: P2pNode) {
     this.invites = new InviteBook(state.file.invites)
+    this.rosters = new RosterKeeper(home, state)
+    this.watchInvites()
+  }
+
+  /** when the soonest outstanding invite expires: strangers' connections end then (if it was the last) */
+  private expiryTimer: NodeJS.Timeout | undefined
+
+  /** Arms the timer that closes strangers' connections once the last outstanding invite expires. */
+  private watchInvites (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+    const at = this.invites.nextExpiry(Date.now())
+    if (at === undefined) return
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined
+      if (this.invites.outstanding(Date.now()) > 0) { this.watchInvites(); return }
+      this.dropStrangers().catch((err: unknown) => { log.error('closing strangers\' connections after the last invite expired: %s', errorMessage(err)) })
+    }, Math.min(Math.max(0, at - Date.now()) + 10, 2 ** 31 - 1))
+    this.expiryTimer.unref()
+  }
+
+  /** Stops the invite timer (the node is stopping). */
+  close (): void {
+    clearTimeout(this.expiryTimer)
+    this.expiryTimer = undefined
+  }
+
+  /**
+   * Withdraws invites not used yet: the one whose code is given, or all of them (`code` undefined).
+   * When none is left, strangers' connections are closed and the gate shuts. Returns how many.
+   */
+  async revokeInvites (code?: string): Promise<number> {
+    const now = Date.now()
+    let n: number
+    if (code === undefined) {
+      n = this.invites.revokeAll(now)
+    } else {
+      const invite = decodeInviteCode(this.home.sodium, code, now)
+      if (invite.inviterDevice.peerId !== this.peerId) throw new InvalidInviteError(`this invite was issued by another device (${invite.inviterDevice.peerId}); revoke it there`)
+      n = this.invites.revoke(inviteId(invite.secret)) ? 1 : 0
+    }
+    this.state.file.invites = this.invites.toJSON()
+    await this.state.save()
+    this.watchInvites()
+    if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+    return n
   }
 
   get peerId (): string { return this.node.peerId.toString() }
@@ -70,18 +119,52 @@ export class Membership {
     return cert
   }
 
-  /** Takes a roster pushed or fetched from a member if it validly succeeds ours. */
-  async acceptRoster (next: Roster): Promise<boolean> {
-    const current = this.state.file.roster
-    if (current !== null && next.serial <= current.serial) return false
-    verifyRosterUpdate(this.home.sodium, current ?? undefined, next)
-    this.noteRetention(current, next, Date.now())
-    this.state.file.roster = next
-    await this.state.save()
-    // a removed member's devices lose their connections at once; new members get identified
-    if (this.invites.outstanding(Date.now()) === 0) await this.dropStrangers()
-    await this.identifyNew(peer => current !== null && memberOfPeer(current, peer) !== undefined)
-    return true
+  /**
+   * Takes a roster a member pushed: at once when it follows ours; otherwise the sender's run of
+   * versions is fetched and settled (a catch-up over several versions, or a fork: §5.6).
+   */
+  async acceptRoster (next: Roster, from?: PeerId): Promise<boolean> {
+    const taken = await this.rosters.takeOne(next, Date.now())
+    if (taken.kind !== 'unlinked' || from === undefined) return await this.afterTaken(taken, from)
+    const changed = await this.syncRoster(from)
+    // the sender's own history did not lead to what it pushed: a made-up version (a huge serial, say)
+    if (!this.rosters.chain().some(r => rosterHash(r) === rosterHash(next))) throw unlinkedError(taken.reason)
+    return changed
+  }
+
+  /** Fetches a member's versions from our oldest kept one on and takes them (refresh, a push that did not follow ours). */
+  async syncRoster (from: PeerId): Promise<boolean> {
+    const oldest = this.rosters.chain()[0]?.serial ?? 1
+    const chain = decodeRosterChain(await fetchRosterChain(this.node, from, oldest))
+    return await this.afterTaken(await this.rosters.take(chain, Date.now()), from)
+  }
+
+  /** The versions kept from `serial` on, as a roster chain answer (the newest that fit). */
+  chainFrom (serial: number): Uint8Array {
+    return encodeRosterChain(newestThatFit(this.rosters.from(serial)))
+  }
+
+  private async afterTaken (taken: RosterTaken, from?: PeerId): Promise<boolean> {
+    switch (taken.kind) {
+      case 'current': return false
+      case 'unlinked': throw unlinkedError(taken.reason)
+      case 'kept':
+        // the sender is on the branch the group drops: our head makes it switch
+        if (from !== undefined) await this.push(from.toString(), encodeRoster(this.requireRoster()))
+        return false
+      case 'changed': {
+        const next = this.requireRoster()
+        const now = Date.now()
+        this.noteRetention(taken.before, next, now)
+        await this.state.save()
+        // a removed member's devices lose their connections at once; new members get identified
+        if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+        const before = taken.before
+        await this.identifyNew(peer => before !== null && memberOfPeer(before, peer) !== undefined)
+        if (taken.pushNew) void this.broadcastRoster()
+        return true
+      }
+    }
   }
 
   async broadcastRoster (): Promise<void> {
@@ -92,7 +175,7 @@ export class Membership {
   async createGroup (name: string, retention?: Retention): Promise<Roster> {
     if (this.state.file.roster !== null) throw new RefusedError(`this node is already in group "${this.state.file.roster.name}"`)
     const roster = createRoster(this.home.sodium, this.home.identity, name, this.deviceCert(), Date.now(), retention !== undefined ? { retention } : {})
-    this.state.file.roster = roster
+    this.rosters.setChain([roster])
     await this.state.save()
     return roster
   }
@@ -104,29 +187,44 @@ export class Membership {
     this.invites.add(invite)
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
+    this.watchInvites()
     return code
   }
 
-  /** Inviter side of join: checks the invite proof and the newcomer's device certificate, adds them. */
+  /**
+   * Inviter side of join: checks the invite proof (a stranger without the code gets nothing signed),
+   * then the newcomer's device certificate, adds them, uses the invite up, and answers the run of
+   * versions from the one the invite pinned to the new one.
+   */
   async admit (req: JoinRequest, peer: PeerId): Promise<Uint8Array> {
     const roster = this.requireRoster()
     if (req.groupId !== roster.groupId) throw new InvalidInviteError('the invite is for another group')
+    const now = Date.now()
+    const claim = { inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }
+    this.invites.check(claim, now)
     const cert = req.deviceCert as DeviceCert
     if (!verifyDeviceCert(this.home.sodium, cert) || cert.peerId !== peer.toString() || cert.userId !== req.userId) {
       throw new UntrustedPeerError('the device certificate does not match the connecting device')
     }
-    const now = Date.now()
-    // build the new roster first (it may refuse, e.g. a banned user): only then use the invite up
+    const pinned = req.rosterSerial ?? roster.serial
+    if (pinned > roster.serial) throw new InvalidInviteError(`the invite pins roster version ${pinned}, newer than this node's ${roster.serial}`)
+    if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
+      throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
+    }
+    // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
-    this.invites.redeem({ inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }, now)
-    this.state.file.roster = next
+    this.invites.redeem(claim, now)
+    if (next !== roster) this.rosters.append(next)
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
     // the newcomer was a stranger until now: identify it, then keep its listen addresses
     await this.identifyNew(p => memberOfPeer(roster, p) !== undefined)
     await this.rememberFromPeerStore(peer)
+    this.watchInvites()
+    // that was the last open invite: the strangers it let in (anyone could connect) are shown out
+    if (this.invites.outstanding(now) === 0) await this.dropStrangers()
     void this.broadcastRoster()
-    return encodeRoster(next)
+    return encodeRosterChain(this.rosters.from(pinned))
   }
 
   /** Joiner side: redeems an invite code with the inviter and takes the roster it answers with. */
@@ -157,17 +255,19 @@ export class Membership {
         proof: claim.proof,
         userId: this.home.identity.userId,
         name: hostname(),
-        deviceCert: this.deviceCert()
+        deviceCert: this.deviceCert(),
+        ...(invite.rosterSerial !== undefined ? { rosterSerial: invite.rosterSerial } : {})
       })
-      const roster = decodeRoster(bytes)
-      verifyRosterUpdate(this.home.sodium, undefined, roster)
-      // the inviter must be on it, and our device filed under our own user id
+      // the history must start at the version the invite pins; the inviter and our device on the newest
+      let chain: Roster[]
+      let roster: Roster
       try {
-        verifyJoinRoster(this.home.sodium, invite, roster, this.home.identity.userId, this.peerId)
+        chain = decodeRosterChain(bytes)
+        roster = verifyJoinChain(this.home.sodium, invite, chain, this.home.identity.userId, this.peerId)
       } catch (err: unknown) {
         throw new UntrustedPeerError(`the inviter answered with a roster we cannot accept: ${errorMessage(err)}`, { cause: err })
       }
-      this.state.file.roster = roster
+      this.rosters.setChain(chain)
       this.state.rememberAddrs(inviterPeer, invite.addrs)
       await this.state.save()
       await this.state.savePeers()
@@ -224,7 +324,7 @@ export class Membership {
   private async adoptAndTell (next: Roster): Promise<Roster> {
     const before = this.memberDevices()
     this.noteRetention(this.state.file.roster, next, Date.now())
-    this.state.file.roster = next
+    this.rosters.append(next)
     await this.state.save()
     const bytes = encodeRoster(next)
     await Promise.all(before.map(async d => { await this.push(d, bytes) }))
@@ -251,8 +351,14 @@ export class Membership {
 
   /** Pushes a roster to one device; one that is away learns it at its next refresh (the space answer names the serial). */
   private async push (device: string, bytes: Uint8Array): Promise<void> {
-    await pushRoster(this.node, peerIdFromString(device), bytes).catch((err: unknown) => { log('roster not pushed to %s (it catches up later): %s', device, errorMessage(err)) })
+    try {
+      await pushRoster(this.node, peerIdFromString(device), bytes)
+    } catch (err: unknown) {
+      // an unreachable device, or one whose peer id is not a real key (a made-up member's): it catches up later, or never
+      log('roster not pushed to %s (it catches up later): %s', device, errorMessage(err))
+    }
   }
+
 
   /** Identifies (for the DHT and the peer book) the open connections of devices that were not members before. */
   private async identifyNew (wasMember: (peerId: string) => boolean): Promise<void> {

@@ -20,7 +20,7 @@ import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, t
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory, TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
-import { fetchRoster, fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
+import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
 import { startRelayNotices } from '../protocols/relay.js'
 import { mayReceiveShares, recordProbes, reliabilityOf } from '../repair/index.js'
@@ -168,7 +168,8 @@ export class NetworkNode {
     await startGroupProtocols(this.node, {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
       getRoster: () => encodeRoster(this.membership.requireRoster()),
-      pushRoster: async (bytes) => { await this.membership.acceptRoster(decodeRoster(bytes)) },
+      getChain: (from) => this.membership.chainFrom(from),
+      pushRoster: async (bytes, peer) => { await this.membership.acceptRoster(decodeRoster(bytes), peer) },
       space: () => this.spaceInfo(),
       join: async (req, peer) => {
         const roster = await this.membership.admit(req, peer)
@@ -195,7 +196,7 @@ export class NetworkNode {
     return {
       persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: used, freeBytes: Math.max(0, quota - used),
       ...(own !== undefined ? { ledger: encodeLedger(own) } : {}),
-      ...(this.state.file.roster !== null ? { rosterSerial: this.state.file.roster.serial } : {})
+      ...(this.state.file.roster !== null ? { rosterSerial: this.state.file.roster.serial, rosterHash: this.membership.rosters.hash() } : {})
     }
   }
 
@@ -303,10 +304,10 @@ export class NetworkNode {
         if (space.ledger !== undefined) {
           try { this.ledger.accept(decodeLedger(space.ledger)) } catch (err: unknown) { log('ledger statement of %s refused: %s', id, errorMessage(err)) }
         }
-        // catch up with roster changes made while we were away (a device that does not say its serial: always)
-        if (space.rosterSerial === undefined || space.rosterSerial > (this.state.file.roster?.serial ?? 0)) {
-          const theirs = decodeRoster(await fetchRoster(this.node, pid))
-          await this.membership.acceptRoster(theirs).catch((err: unknown) => { log('roster %d of %s not taken: %s', theirs.serial, id, errorMessage(err)) })
+        // catch up with roster changes made while we were away, and settle a fork (same serial, another hash)
+        const ours = this.state.file.roster
+        if (space.rosterSerial === undefined || space.rosterSerial > (ours?.serial ?? 0) || (space.rosterSerial === ours?.serial && space.rosterHash !== this.membership.rosters.hash())) {
+          await this.membership.syncRoster(pid).catch((err: unknown) => { log('roster %s of %s not taken: %s', String(space.rosterSerial), id, errorMessage(err)) })
         }
       } catch (err: unknown) {
         log('member device %s did not answer: %s', id, errorMessage(err))
@@ -332,7 +333,7 @@ export class NetworkNode {
   private async announce (timeoutMs: number, away: string[]): Promise<void> {
     const dht = this.dht()
     if (dht === undefined || this.state.file.roster === null) return
-    const { ledger: _l, rosterSerial: _r, ...info } = this.spaceInfo()
+    const { ledger: _l, rosterSerial: _r, rosterHash: _h, ...info } = this.spaceInfo()
     await Promise.all([
       this.offers.publish(dht, info, timeoutMs),
       ...away.map(async id => await this.offers.lookup(dht, id, timeoutMs))
@@ -346,9 +347,9 @@ export class NetworkNode {
    * in the DHT (`announcedAt`). Our own device answers from here.
    */
   offerOf (peerId: string): (SpaceInfo & { announcedAt: number | null }) | undefined {
-    if (peerId === this.peerId) { const { ledger: _l, rosterSerial: _r, ...info } = this.spaceInfo(); return { ...info, announcedAt: null } }
+    if (peerId === this.peerId) { const { ledger: _l, rosterSerial: _r, rosterHash: _h, ...info } = this.spaceInfo(); return { ...info, announcedAt: null } }
     const live = this.space.get(peerId)
-    if (live !== undefined) { const { ledger: _l, rosterSerial: _r, ...info } = live; return { ...info, announcedAt: null } }
+    if (live !== undefined) { const { ledger: _l, rosterSerial: _r, rosterHash: _h, ...info } = live; return { ...info, announcedAt: null } }
     const o: OfferRecord | undefined = this.offers.get(peerId)
     return o === undefined ? undefined : { persister: o.persister, publisher: o.publisher, quotaBytes: o.quotaBytes, usedBytes: o.usedBytes, freeBytes: o.freeBytes, announcedAt: o.time }
   }
@@ -414,6 +415,7 @@ export class NetworkNode {
     // an offer put or lookup still running ends with the node (its errors are ignored)
     await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()
+    this.membership.close()
     await this.node.stop()
     await this.held.close()
   }

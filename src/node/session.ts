@@ -20,6 +20,7 @@ export async function attachNetwork (home: Home, opts: NetworkOptions = {}): Pro
   const [{ GroupState }, { NetworkNode }] = await Promise.all([import('./group-state.js'), import('./network.js')])
   const state = await GroupState.load(home.dir)
   const net = await NetworkNode.start(home, state, opts)
+  if (opts.now !== undefined) home.now = opts.now
   home.onClose(async () => { await net.stop() })
   if (state.file.roster !== null) {
     await net.refresh()

@@ -10,7 +10,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { requestDamaged, requestProof } from '../protocols/audit.js'
 import { Auditor, Repairer, Scrubber, type AuditRound, type RepairRound, type ScrubRound } from '../repair/index.js'
-import { commitPlacedPacks } from '../repo/index.js'
+import { commitPlacedPacks, stillNeededCheck } from '../repo/index.js'
 import { errorMessage } from '../errors.js'
 import type { Home } from './home.js'
 import type { NetworkNode } from './network.js'
@@ -60,7 +60,7 @@ export class Upkeep {
     this.repairer ??= new Repairer(group, {
       online: (peer) => this.net.isOnline(peer),
       isMember: (peer) => this.net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
-    }, { policy: { ...(this.settings.offlineGraceMs !== undefined ? { offlineGraceMs: this.settings.offlineGraceMs } : {}) }, now: this.now })
+    }, { policy: { ...(this.settings.offlineGraceMs !== undefined ? { offlineGraceMs: this.settings.offlineGraceMs } : {}) }, now: this.now, stillNeeded: stillNeededCheck(this.home.repo) })
     return this.repairer
   }
 

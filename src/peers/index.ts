@@ -6,13 +6,18 @@
 export * from './constants.js'
 export type { DeviceCert } from './device-cert.js'
 export { issueDeviceCert, verifyDeviceCert, parseDeviceCert, deviceCertSigningBytes } from './device-cert.js'
-export type { Roster, RosterMember, Retention } from './roster.js'
+export type { Roster, RosterMember, Retention, RosterVersion } from './roster.js'
 export {
-  memberOfPeer, findMember, isMember, isAdmin, rosterPeerIds, rosterSigningBytes, encodeRoster, decodeRoster, parseRoster
+  ROSTER_VERSION, rosterHash, memberOfPeer, findMember, isMember, isAdmin, rosterPeerIds, rosterSigningBytes, encodeRoster, decodeRoster, parseRoster
 } from './roster.js'
 export type { CreateRosterOptions } from './roster-build.js'
 export { createRoster, addMember, addDevice, removeDevice, removeMember, setAdmin, setRetention, renameGroup } from './roster-build.js'
-export { verifyRosterUpdate, verifyJoinRoster } from './roster-verify.js'
+export { verifyRosterUpdate } from './roster-verify.js'
+export type { RosterFork, Reconciled } from './roster-chain.js'
+export {
+  MAX_ROSTER_HISTORY, MAX_ROSTER_CHAIN_BYTES, encodeRosterChain, decodeRosterChain, newestThatFit, verifyChain, verifyJoinChain,
+  reconcileRosters, rebaseOwnChanges
+} from './roster-chain.js'
 export type { Invite, InviteClaim } from './invite.js'
 export {
   createInvite, encodeInviteCode, decodeInviteCode, parseInvite, inviteSigningBytes, inviteId, inviteProofKey, inviteProof,

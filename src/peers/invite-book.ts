@@ -61,6 +61,21 @@ export class InviteBook {
    * retried; anyone else gets "already used". A wrong proof does not use the invite up.
    */
   redeem (claim: InviteClaim, now: number): IssuedInvite {
+    const e = this.entry(claim, now)
+    if (e.redeemed !== undefined) return structuredClone(e)
+    e.redeemed = { at: now, userId: claim.joinerUserId, peerId: claim.joinerPeerId }
+    return structuredClone(e)
+  }
+
+  /**
+   * Checks a claim as {@link redeem} does (proof, expiry, used by someone else) without using the
+   * invite up: the inviter checks first, then builds and signs the new roster, then redeems.
+   */
+  check (claim: InviteClaim, now: number): IssuedInvite {
+    return structuredClone(this.entry(claim, now))
+  }
+
+  private entry (claim: InviteClaim, now: number): IssuedInvite {
     if (!isPeerIdString(claim.joinerPeerId) || !/^[0-9a-f]{64}$/.test(claim.joinerUserId)) {
       throw new InvalidInviteError('the invite claim names a malformed peer id or user id')
     }
@@ -71,17 +86,29 @@ export class InviteBook {
       throw new InvalidInviteError('the invite proof does not match: the joiner does not hold this invite code')
     }
     if (now >= e.expiresAt) throw new InvalidInviteError(`this invite expired on ${new Date(e.expiresAt).toISOString()}; ask for a new one`)
-    if (e.redeemed !== undefined) {
-      if (e.redeemed.userId === claim.joinerUserId && e.redeemed.peerId === claim.joinerPeerId) return structuredClone(e)
+    if (e.redeemed !== undefined && (e.redeemed.userId !== claim.joinerUserId || e.redeemed.peerId !== claim.joinerPeerId)) {
       throw new InvalidInviteError('this invite has already been used; each invite admits one device, ask for a new one')
     }
-    e.redeemed = { at: now, userId: claim.joinerUserId, peerId: claim.joinerPeerId }
-    return structuredClone(e)
+    return e
   }
 
   /** Forgets an invite so it can no longer be redeemed; false if it was not known. */
   revoke (id: string): boolean {
     return this.entries.delete(id)
+  }
+
+  /** The soonest expiry among outstanding invites (undefined when none is outstanding). */
+  nextExpiry (now: number): number | undefined {
+    let t: number | undefined
+    for (const e of this.entries.values()) if (e.redeemed === undefined && now < e.expiresAt && (t === undefined || e.expiresAt < t)) t = e.expiresAt
+    return t
+  }
+
+  /** Forgets every invite not yet used; returns how many. */
+  revokeAll (now: number): number {
+    let n = 0
+    for (const [id, e] of this.entries) if (e.redeemed === undefined && now < e.expiresAt) { this.entries.delete(id); n++ }
+    return n
   }
 
   /** Invites neither used nor expired at `now`. */

@@ -8,7 +8,7 @@ import { FormatError, InvalidArgumentError, InvalidInviteError, NotMemberError }
 import { concatBytes, fromHex, toHex, utf8Decode, utf8Encode } from '../util/bytes.js'
 import {
   canonicalJson, constantTimeEqual, decodeBase64, decodeBase64Url, encodeBase64, encodeBase64Url, expectArray,
-  expectBase64, expectGroupId, expectName, expectObject, expectUint, expectUserId, expectVersion1, parseCanonicalJson
+  expectBase64, expectGroupId, expectName, expectObject, expectUint, expectUserId, parseCanonicalJson
 } from './canonical.js'
 import {
   INVITE_CODE_PREFIX, INVITE_DOMAIN, INVITE_ID_LABEL, INVITE_PROOF_DOMAIN, INVITE_PROOF_KEY_LABEL, INVITE_SECRET_BYTES,
@@ -16,11 +16,12 @@ import {
 } from './constants.js'
 import { parseDeviceCert, signingKey, verifyDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
-import { findMember, memberOfPeer } from './roster.js'
+import { findMember, memberOfPeer, rosterHash } from './roster.js'
 import type { Roster } from './roster.js'
 
 export interface Invite {
-  version: 1
+  /** 2 pins the roster; 1 (older p2pbak) does not and is refused by decodeInviteCode */
+  version: 1 | 2
   groupId: string
   groupName: string
   /** userId of the member who issued it */
@@ -33,6 +34,10 @@ export interface Invite {
   expiresAt: number
   /** 32 random bytes, unpadded base64url */
   secret: string
+  /** version 2: the serial of the inviter's roster when it issued the invite (the joiner's history starts there) */
+  rosterSerial?: number
+  /** version 2: {@link rosterHash} of that roster */
+  rosterHash?: string
   /** base64 of the inviter's Ed25519 signature over {@link inviteSigningBytes} */
   signature: string
 }
@@ -60,15 +65,19 @@ function secretBytes (secretB64: string): Uint8Array {
 
 /** Structure only (FormatError); signatures are checked by decodeInviteCode. */
 export function parseInvite (v: unknown): Invite {
-  const o = expectObject(v, 'invite', INVITE_KEYS)
+  const o = expectObject(v, 'invite', INVITE_KEYS, ['rosterSerial', 'rosterHash'])
   const inviterDevice = parseDeviceCert(o.inviterDevice, 'invite inviterDevice')
   const addrs = expectArray(o.addrs, 'invite addrs', MAX_INVITE_ADDRS).map((a, i) => expectAddr(a, `invite addr ${i}`, inviterDevice.peerId))
   if (addrs.length === 0) throw new FormatError('an invite lists at least one address')
   const secret = o.secret
   if (typeof secret !== 'string') throw new FormatError('invite secret must be a string')
   secretBytes(secret)
+  if (o.version !== 1 && o.version !== 2) throw new FormatError(`invite has version ${String(o.version)}; this program reads versions 1 and 2 (update p2pbak)`)
+  const pinned = o.version === 2
+  if (pinned !== (o.rosterSerial !== undefined) || pinned !== (o.rosterHash !== undefined)) throw new FormatError('an invite has rosterSerial and rosterHash exactly when its version is 2')
+  if (o.rosterHash !== undefined && (typeof o.rosterHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.rosterHash))) throw new FormatError('invite rosterHash must be 64 lowercase hex characters')
   return {
-    version: expectVersion1(o.version, 'invite'),
+    version: o.version,
     groupId: expectGroupId(o.groupId, 'invite groupId'),
     groupName: expectName(o.groupName, 'invite groupName'),
     inviter: expectUserId(o.inviter, 'invite inviter'),
@@ -76,6 +85,7 @@ export function parseInvite (v: unknown): Invite {
     addrs,
     expiresAt: expectUint(o.expiresAt, 'invite expiresAt'),
     secret,
+    ...(pinned ? { rosterSerial: expectUint(o.rosterSerial, 'invite rosterSerial', 1), rosterHash: o.rosterHash as string } : {}),
     signature: expectBase64(o.signature, 'invite signature', 64)
   }
 }
@@ -92,14 +102,17 @@ export function createInvite (sodium: SodiumBackend, identity: Identity, roster:
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0 || ttlMs > MAX_INVITE_TTL_MS) throw new InvalidArgumentError(`an invite lives 1 ms to ${MAX_INVITE_TTL_MS / 86_400_000} days, got ${ttlMs} ms`)
   const suffix = `/p2p/${inviterDevice.peerId}`
   const body: Omit<Invite, 'signature'> = {
-    version: 1,
+    version: 2,
     groupId: roster.groupId,
     groupName: roster.name,
     inviter: identity.userId,
     inviterDevice: structuredClone(inviterDevice),
     addrs: addrs.map(a => a.includes('/p2p/') ? a : a + suffix),
     expiresAt: now + ttlMs,
-    secret: encodeBase64Url(sodium.randomBytes(INVITE_SECRET_BYTES))
+    secret: encodeBase64Url(sodium.randomBytes(INVITE_SECRET_BYTES)),
+    // the joiner accepts only a history that starts at this version (docs/format/group.md §6.1)
+    rosterSerial: roster.serial,
+    rosterHash: rosterHash(roster)
   }
   const invite: Invite = { ...body, signature: encodeBase64(sodium.sign(inviteSigningBytes(body), signingKey(identity))) }
   try { parseInvite(invite) } catch (err: unknown) {
@@ -137,6 +150,7 @@ export function decodeInviteCode (sodium: SodiumBackend, code: string, now: numb
     invite.inviterDevice.userId === invite.inviter &&
     sodium.verify(sig, inviteSigningBytes(invite), fromHex(invite.inviter))
   if (!authentic) throw new InvalidInviteError('this invite code has been altered (its signature does not verify); ask for a new one')
+  if (invite.version === 1) throw new InvalidInviteError('this invite code was made by an older p2pbak that does not pin the group\'s roster; ask the inviter to update p2pbak and make a new one')
   if (now >= invite.expiresAt) throw new InvalidInviteError(`this invite code expired on ${new Date(invite.expiresAt).toISOString()}; ask for a new one`)
   return invite
 }

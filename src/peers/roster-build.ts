@@ -10,7 +10,7 @@ import { encodeBase64, expectName, expectUint } from './canonical.js'
 import { DEFAULT_MIN_SHARD_AGE_DAYS, GROUP_ID_BYTES, MAX_DEVICES_PER_MEMBER, MAX_MEMBERS, MAX_MIN_SHARD_AGE_DAYS } from './constants.js'
 import { sameDeviceCert, signingKey, verifyDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
-import { checkRosterShape, findMember, memberOfPeer, rosterSigningBytes } from './roster.js'
+import { ROSTER_VERSION, checkRosterShape, findMember, memberOfPeer, rosterHash, rosterSigningBytes } from './roster.js'
 import type { Retention, Roster, RosterMember } from './roster.js'
 
 export interface CreateRosterOptions {
@@ -47,10 +47,22 @@ function requireAdmin (roster: Roster, signer: Identity, action: string): void {
   if (requireMember(roster, signer).admin !== true) throw new InvalidArgumentError(`only a group admin can ${action}`)
 }
 
-/** Re-signs `draft` (a copy of `previous` with one edit) as the next version. */
-function finish (sodium: SodiumBackend, previous: Roster, draft: Roster, signer: Identity, now: number): Roster {
+/**
+ * Re-signs `draft` (a copy of `previous` with one edit) as the next version: format version 2,
+ * serial + 1, chained to `previous` by its hash (a version 1 predecessor is upgraded this way).
+ */
+function finish (sodium: SodiumBackend, previous: Roster | undefined, draft: Roster, signer: Identity, now: number): Roster {
   argument(() => expectUint(now, 'time'))
-  const next: Roster = { ...draft, serial: previous.serial + 1, updatedBy: signer.userId, updatedAt: now, signature: '' }
+  const { prev: _old, ...body } = draft
+  const next: Roster = {
+    ...body,
+    version: ROSTER_VERSION,
+    serial: previous === undefined ? 1 : previous.serial + 1,
+    ...(previous !== undefined ? { prev: rosterHash(previous) } : {}),
+    updatedBy: signer.userId,
+    updatedAt: now,
+    signature: ''
+  }
   argument(() => { checkRosterShape(next) })
   next.signature = encodeBase64(sodium.sign(rosterSigningBytes(next), signingKey(signer)))
   return next
@@ -74,10 +86,10 @@ export function createRoster (sodium: SodiumBackend, identity: Identity, name: s
   argument(() => expectName(memberName, 'member name'))
   const cert = checkCert(sodium, deviceCert, identity.userId)
   const genesis: Roster = {
-    version: 1,
+    version: ROSTER_VERSION,
     groupId: toHex(sodium.randomBytes(GROUP_ID_BYTES)),
     name,
-    serial: 0,
+    serial: 1,
     members: [{ userId: identity.userId, name: memberName, joinedAt: now, devices: [cert], admin: true }],
     removed: [],
     removedDevices: [],
@@ -86,7 +98,7 @@ export function createRoster (sodium: SodiumBackend, identity: Identity, name: s
     updatedAt: now,
     signature: ''
   }
-  return finish(sodium, genesis, genesis, identity, now)
+  return finish(sodium, undefined, genesis, identity, now)
 }
 
 /**

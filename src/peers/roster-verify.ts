@@ -7,8 +7,7 @@ import { FormatError, NotMemberError, UnauthenticatedError } from '../errors.js'
 import { fromHex } from '../util/bytes.js'
 import { canonicalJson, decodeBase64 } from './canonical.js'
 import { verifyDeviceCert } from './device-cert.js'
-import type { Invite } from './invite.js'
-import { findMember, memberOfPeer, parseRoster, rosterSigningBytes } from './roster.js'
+import { findMember, memberOfPeer, parseRoster, rosterHash, rosterSigningBytes } from './roster.js'
 import type { Roster, RosterMember } from './roster.js'
 
 function reject (reason: string): never {
@@ -42,11 +41,13 @@ function byUser (r: Roster): Map<string, RosterMember> {
 }
 
 /**
- * Accepts `next` as the successor of `current` only if: same groupId, serial greater, signature
- * valid, signer a member of `current` (an admin for any change that only admins may make), every
- * device cert valid and issued by its member's userId, nothing removed brought back. For a first
- * roster (`current` undefined): internal consistency, and the signer is a member of `next` (an
- * admin of it when the serial is 1, i.e. the group's creator).
+ * Accepts `next` as the successor of `current` only if: format version 2, same groupId, serial
+ * exactly `current.serial + 1` and `prev` the hash of `current` (the chain: no serial can be
+ * skipped, so nobody freezes the roster with a huge serial), signature valid, signer a member of
+ * `current` (an admin for any change that only admins may make), every device cert valid and issued
+ * by its member's userId, nothing removed brought back. For a first roster (`current` undefined):
+ * internal consistency, and the signer is a member of `next` (an admin of it when the serial is 1,
+ * i.e. the group's creator).
  */
 export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | undefined, next: Roster): void {
   checkSelf(sodium, next, current)
@@ -58,7 +59,9 @@ export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | und
     return
   }
   if (next.groupId !== current.groupId) reject(`it belongs to group ${next.groupId}, not ${current.groupId}`)
-  if (next.serial <= current.serial) reject(`serial ${next.serial} is not newer than the current serial ${current.serial}`)
+  if (next.version !== 2) reject(`roster serial ${next.serial} is in format version ${next.version}, which is not chained; updates must be version 2 (the member who made it must update p2pbak)`)
+  if (next.serial !== current.serial + 1) reject(`serial ${next.serial} does not follow the current serial ${current.serial} (each version is the previous one + 1)`)
+  if (next.prev !== rosterHash(current)) reject(`roster serial ${next.serial} does not name the current version ${current.serial} as its predecessor (a fork or a made-up history)`)
   const actor = findMember(current, signer)
   if (actor === undefined) throw new NotMemberError(`roster update refused: signer ${signer} is not a member of the group (serial ${current.serial})`)
   const needAdmin = (what: string): void => {
@@ -103,16 +106,4 @@ export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | und
     const owner = memberOfPeer(current, p)
     if (owner?.userId !== signer) needAdmin('revoke another member\'s device')
   }
-}
-
-/**
- * What a joiner checks on the roster the inviter sends back: it is authentic on its own
- * ({@link verifyRosterUpdate} with no current roster), it is the invite's group, the inviter is a
- * member, and the joiner's device is on it under the joiner's userId.
- */
-export function verifyJoinRoster (sodium: SodiumBackend, invite: Invite, roster: Roster, joinerUserId: string, joinerPeerId: string): void {
-  verifyRosterUpdate(sodium, undefined, roster)
-  if (roster.groupId !== invite.groupId) reject(`it belongs to group ${roster.groupId}, but the invite is for ${invite.groupId}`)
-  if (findMember(roster, invite.inviter) === undefined) throw new NotMemberError(`the inviter ${invite.inviter} is not on the roster`)
-  if (memberOfPeer(roster, joinerPeerId)?.userId !== joinerUserId) throw new NotMemberError(`this device (${joinerPeerId}) is not on the roster as a device of ${joinerUserId}`)
 }

@@ -2,11 +2,12 @@
  * The roster: the signed, versioned list of a group's members and their devices
  * (docs/format/group.md §5). Types, queries, the signing bytes and the strict codec.
  */
+import { contentHash } from '../crypto/index.js'
 import { FormatError } from '../errors.js'
-import { concatBytes, utf8Decode, utf8Encode } from '../util/bytes.js'
+import { concatBytes, toHex, utf8Decode, utf8Encode } from '../util/bytes.js'
 import {
   canonicalJson, expectArray, expectBase64, expectBool, expectGroupId, expectName, expectObject, expectPeerId,
-  expectUint, expectUserId, expectVersion1, parseCanonicalJson
+  expectUint, expectUserId, parseCanonicalJson
 } from './canonical.js'
 import {
   MAX_DEVICES_PER_MEMBER, MAX_MEMBERS, MAX_MIN_SHARD_AGE_DAYS, MAX_REMOVED, MAX_REMOVED_DEVICES, MAX_ROSTER_BYTES,
@@ -32,13 +33,21 @@ export interface Retention {
   minShardAgeDays: number
 }
 
+/**
+ * 1: the first format (no chain; still read, as the roster a node already holds or an update's
+ * predecessor). 2: chained — every version after the first names the hash of the one it follows.
+ */
+export type RosterVersion = 1 | 2
+
 export interface Roster {
-  version: 1
+  version: RosterVersion
   /** 32 lowercase hex characters (16 random bytes), fixed at creation */
   groupId: string
   name: string
-  /** starts at 1 and grows with every change */
+  /** starts at 1; each version is its predecessor's serial + 1 */
   serial: number
+  /** version 2 with serial > 1: {@link rosterHash} of the version this one follows; absent otherwise */
+  prev?: string
   members: RosterMember[]
   /** userIds that may never rejoin (append-only) */
   removed: string[]
@@ -53,6 +62,8 @@ export interface Roster {
 }
 
 const ROSTER_KEYS = ['version', 'groupId', 'name', 'serial', 'members', 'removed', 'removedDevices', 'retention', 'updatedBy', 'updatedAt', 'signature'] as const
+/** the roster format this program writes */
+export const ROSTER_VERSION = 2
 const MEMBER_KEYS = ['userId', 'name', 'joinedAt', 'devices', 'admin'] as const
 
 export function memberOfPeer (roster: Roster, peerId: string): RosterMember | undefined {
@@ -82,6 +93,11 @@ export function rosterSigningBytes (roster: Omit<Roster, 'signature'> & { signat
   return concatBytes([utf8Encode(ROSTER_DOMAIN), utf8Encode(canonicalJson(body))])
 }
 
+/** hex(BLAKE3(the roster's canonical JSON, signature included)): what the next version's `prev` names, and invites pin. */
+export function rosterHash (r: Roster): string {
+  return toHex(contentHash(encodeRoster(r)))
+}
+
 /** Canonical JSON, UTF-8. */
 export function encodeRoster (r: Roster): Uint8Array {
   return utf8Encode(canonicalJson(r))
@@ -107,13 +123,14 @@ function parseMember (v: unknown, i: number): RosterMember {
 
 /** Checks an untrusted value's structure and consistency (FormatError); returns a fresh copy. */
 export function parseRoster (v: unknown): Roster {
-  const o = expectObject(v, 'roster', ROSTER_KEYS)
+  const o = expectObject(v, 'roster', ROSTER_KEYS, ['prev'])
   const retention = expectObject(o.retention, 'roster retention', ['minShardAgeDays'])
   const r: Roster = {
-    version: expectVersion1(o.version, 'roster'),
+    version: expectRosterVersion(o.version),
     groupId: expectGroupId(o.groupId, 'roster groupId'),
     name: expectName(o.name, 'group name'),
     serial: expectUint(o.serial, 'roster serial', 1),
+    ...(o.prev !== undefined ? { prev: expectHash(o.prev, 'roster prev') } : {}),
     members: expectArray(o.members, 'roster members', MAX_MEMBERS).map(parseMember),
     removed: expectArray(o.removed, 'roster removed', MAX_REMOVED).map((u, i) => expectUserId(u, `roster removed ${i}`)),
     removedDevices: expectArray(o.removedDevices, 'roster removedDevices', MAX_REMOVED_DEVICES).map((p, i) => expectPeerId(p, `roster removedDevices ${i}`)),
@@ -122,8 +139,20 @@ export function parseRoster (v: unknown): Roster {
     updatedAt: expectUint(o.updatedAt, 'roster updatedAt'),
     signature: expectBase64(o.signature, 'roster signature', 64)
   }
+  if (r.version === 1 && r.prev !== undefined) throw new FormatError('a version 1 roster has no prev field')
+  if (r.version === 2 && (r.serial > 1) !== (r.prev !== undefined)) throw new FormatError(`a version 2 roster has a prev field exactly when its serial is above 1 (serial ${r.serial})`)
   checkRosterShape(r)
   return r
+}
+
+function expectRosterVersion (v: unknown): RosterVersion {
+  if (v !== 1 && v !== 2) throw new FormatError(`roster has version ${String(v)}; this program reads versions 1 and 2 (update p2pbak)`)
+  return v
+}
+
+function expectHash (v: unknown, what: string): string {
+  if (typeof v !== 'string' || !/^[0-9a-f]{64}$/.test(v)) throw new FormatError(`${what} must be 64 lowercase hex characters`)
+  return v
 }
 
 /**

@@ -49,13 +49,36 @@ export function yearlyLossProbability (k: number, m: number, model: DurabilityMo
   return Math.min(1, p)
 }
 
+/**
+ * The yearly loss of k+m on `people` other people after one holder has left the group for good
+ * (docs/placement-and-repair.md §4): with a person to spare (k + m < people) the lost share is rebuilt
+ * on them and the stripe is whole again; without one it cannot be rebuilt until someone joins, and the
+ * stripe runs with m − 1 parity shares. λ counts such departures (a friend gone is storage lost for
+ * good), and a group of n people sees about n·λ·Y of them a year (1.2 for five people at 2 %/month).
+ */
+export function lossAfterDeparture (k: number, m: number, people: number, model: DurabilityModel = DEFAULT_MODEL): number {
+  return k + m < people || m === 0 ? yearlyLossProbability(k, m, model) : yearlyLossProbability(k, m - 1, model)
+}
+
+/**
+ * Whether the publisher keeps its own copy of a pack placed as k+m (docs/placement-and-repair.md §4):
+ * a stripe with at most one parity share is lost when a second holder is lost before the first is
+ * rebuilt, and only the publisher rebuilds; its own copy is the one holder it is never away from.
+ */
+export function keepsOwnCopy (m: number): boolean {
+  return m <= 1
+}
+
 export interface SchemeChoice {
   k: number
   m: number
   yearlyLoss: number
   /** (k + m) / k: bytes stored on friends per byte of pack */
   expansion: number
+  /** the target is met by `lossAfterDeparture` too: the stripe stays within it when a holder leaves */
   meetsTarget: boolean
+  /** the publisher keeps its own copy of each pack (`keepsOwnCopy`) */
+  ownCopy: boolean
   explanation: string
 }
 
@@ -67,7 +90,7 @@ export interface ChooseSchemeOptions {
   model?: DurabilityModel
 }
 
-interface Scheme { k: number, m: number, loss: number }
+interface Scheme { k: number, m: number, loss: number, robust: number }
 
 /** a is cheaper than b: smaller expansion (exact, by cross-multiplication), then smaller n. */
 function cheaper (a: Scheme, b: Scheme): number {
@@ -86,12 +109,14 @@ const friends = (n: number): string => `${n} friend${n === 1 ? '' : 's'}`
 
 /**
  * The cheapest (k, m) — smallest expansion (k+m)/k, then smallest n — with k+m <= people (each share
- * on a different person), k <= 24, m <= 6, expansion <= maxExpansion, and yearlyLoss <= target.
- * `people` = number of OTHER people offering storage. When nothing meets the target: the scheme with
- * the lowest yearlyLoss within the limits (ties: cheaper first), meetsTarget false, and a plain
- * explanation. people 0 -> local store only (k=1, m=0); people 1 -> one full copy on that friend.
- * k + m may equal `people`: no person is kept spare for repair, since a share lost by a holder that
- * stays goes back to it (placement P7); docs/placement-and-repair.md §4 says why.
+ * on a different person), k <= 24, m <= 6, expansion <= maxExpansion, whose yearly loss meets the
+ * target both as placed and after one holder has left for good (`lossAfterDeparture`: a stripe on
+ * every other person is judged with one parity share less, since nobody could take the leaver's
+ * share). `people` = number of OTHER people offering storage. When nothing meets the target: the
+ * scheme with the lowest yearlyLoss within the limits (ties: cheaper first), meetsTarget false, and a
+ * plain explanation. people 0 -> local store only (k=1, m=0); people 1 -> one full copy on that
+ * friend. With m <= 1 the publisher keeps its own copy too (`keepsOwnCopy`); docs/placement-and-repair.md
+ * §4 says why.
  */
 export function chooseScheme (people: number, opts: ChooseSchemeOptions = {}): SchemeChoice {
   const target = opts.targetYearlyLoss ?? DEFAULT_TARGET_YEARLY_LOSS
@@ -105,7 +130,7 @@ export function chooseScheme (people: number, opts: ChooseSchemeOptions = {}): S
 
   if (people === 0) {
     const loss = yearlyLossProbability(1, 0, model)
-    return { k: 1, m: 0, yearlyLoss: loss, expansion: 1, meetsTarget: false, explanation: 'no friends yet: local store only' }
+    return { k: 1, m: 0, yearlyLoss: loss, expansion: 1, meetsTarget: false, ownCopy: true, explanation: 'no friends yet: local store only' }
   }
 
   let best: Scheme | undefined // cheapest that meets the target
@@ -113,8 +138,8 @@ export function chooseScheme (people: number, opts: ChooseSchemeOptions = {}): S
   for (let k = 1; k <= Math.min(MAX_K, people); k++) {
     for (let m = 0; m <= MAX_M && k + m <= people; m++) {
       if (k + m > maxExpansion * k) break
-      const s: Scheme = { k, m, loss: yearlyLossProbability(k, m, model) }
-      if (s.loss <= target && (best === undefined || cheaper(s, best) < 0)) best = s
+      const s: Scheme = { k, m, loss: yearlyLossProbability(k, m, model), robust: lossAfterDeparture(k, m, people, model) }
+      if (s.robust <= target && (best === undefined || cheaper(s, best) < 0)) best = s
       if (safest === undefined || s.loss < safest.loss || (s.loss === safest.loss && cheaper(s, safest) < 0)) safest = s
     }
   }
@@ -122,16 +147,19 @@ export function chooseScheme (people: number, opts: ChooseSchemeOptions = {}): S
   const chosen = best ?? safest ?? { k: 1, m: 0, loss: yearlyLossProbability(1, 0, model) }
   const { k, m, loss } = chosen
   const n = k + m
-  const result = { k, m, yearlyLoss: loss, expansion: n / k, meetsTarget: best !== undefined }
+  const ownCopy = keepsOwnCopy(m)
+  const result = { k, m, yearlyLoss: loss, expansion: n / k, meetsTarget: best !== undefined, ownCopy }
+  const own = ownCopy ? '; this disk keeps its own copy too' : ''
   let explanation: string
   if (people === 1 && best === undefined) {
-    explanation = `only 1 friend: a single full copy on that friend (1+0); the group is too small to survive losing them (yearly loss about ${formatLoss(loss)}); add friends to reach ${wanted}`
+    explanation = `only 1 friend: a single full copy on that friend (1+0)${own}; the group is too small to survive losing them (yearly loss about ${formatLoss(loss)}); add friends to reach ${wanted}`
   } else if (best === undefined) {
     const mirror = k === 1 && m > 0 ? ' (a full copy on each)' : ''
-    explanation = `with ${friends(people)} the best is ${k}+${m}${mirror}, yearly loss about ${formatLoss(loss)}; add friends to reach ${wanted}`
+    explanation = `with ${friends(people)} the best is ${k}+${m}${mirror}${own}, yearly loss about ${formatLoss(loss)}; add friends to reach ${wanted}`
   } else {
     const copies = k === 1 ? (m === 0 ? 'one full copy' : `${n} full copies`) : `${n} shares, any ${k} rebuild a pack`
-    explanation = `${k}+${m} on ${n} of ${friends(people)}: ${copies}; up to ${m} of them may be lost; ` +
+    const spare = n < people ? `; ${people - n === 1 ? 'one friend is' : `${people - n} friends are`} left to take the shares of one who leaves` : ''
+    explanation = `${k}+${m} on ${n} of ${friends(people)}: ${copies}; up to ${m} of them may be lost${spare}; ` +
       `yearly loss about ${formatLoss(loss)} (target ${wanted}); stores ${formatExpansion(n / k)} the data`
   }
   return { ...result, explanation }

@@ -7,7 +7,7 @@
  */
 export {
   DEFAULT_MODEL, DAYS_PER_MONTH, DAYS_PER_YEAR, DEFAULT_MAX_EXPANSION, DEFAULT_TARGET_YEARLY_LOSS,
-  chooseScheme, formatLoss, yearlyLossProbability,
+  chooseScheme, formatLoss, keepsOwnCopy, lossAfterDeparture, yearlyLossProbability,
   type ChooseSchemeOptions, type DurabilityModel, type SchemeChoice
 } from './durability.js'
 export { planPlacement, planReplacements, type Candidate, type Holder, type PlacementOptions, type ReplacementOptions } from './assign.js'

@@ -126,7 +126,7 @@ export async function startAuditServer (init: AuditServerInit): Promise<void> {
       if (err instanceof ShareGoneError) return { header: { status: 'NOT_FOUND', damaged: err.damaged, error: err.message } }
       throw err
     }
-  }, { maxHeaderBytes: 4096, maxBodyBytes: 0, timeoutMs: TIMEOUT_MS, maxInboundStreams: 16 })
+  }, { maxHeaderBytes: 4096, maxBodyBytes: 0, timeoutMs: TIMEOUT_MS, maxInboundStreams: 16, authorize: (peer) => init.authorize(peer) !== undefined })
 }
 
 function parseProve (h: Record<string, unknown>): { ref: ShareRef, nonce: Uint8Array, count: number } {

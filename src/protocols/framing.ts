@@ -15,6 +15,9 @@ import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('framing')
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
 
@@ -139,12 +142,27 @@ export function dialFailure (what: string, err: unknown, timedOut: boolean): Tim
 
 export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
 
+export interface ServeOptions extends ExchangeLimits {
+  /** @default 32 */
+  maxInboundStreams?: number
+  /**
+   * Who may send a request. Checked before a byte of it is read: anyone else is answered
+   * `NOT_MEMBER` at once and the stream closed, so a stranger cannot make the node buffer a request
+   * (up to the body limit) just to be refused. Absent: everyone (the `join` protocol).
+   */
+  authorize?: (peer: PeerId) => boolean | Promise<boolean>
+}
+
 /** Server side: registers a handler; errors thrown by it become statuses, framing errors abort the stream. */
-export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ExchangeLimits & { maxInboundStreams?: number } = {}): Promise<void> {
+export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ServeOptions = {}): Promise<void> {
   const l = limits(opts)
   await node.handle(protocol, async (stream: Stream, connection) => {
     const signal = AbortSignal.timeout(l.timeoutMs)
     try {
+      if (opts.authorize !== undefined && !(await opts.authorize(connection.remotePeer))) {
+        await refuseUnread(stream, signal)
+        return
+      }
       const lp = lpFor(stream, l)
       const req = await readMessage<H>(lp, l, signal)
       let res: { header: ResponseHeader, body?: Uint8Array }
@@ -159,6 +177,13 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
   }, { maxInboundStreams: opts.maxInboundStreams ?? 32, runOnLimitedConnection: true })
+}
+
+/** Answers NOT_MEMBER without reading the request, then closes; whatever the peer still sends is dropped. */
+async function refuseUnread (stream: Stream, signal: AbortSignal): Promise<void> {
+  const lp = lpFor(stream, { maxHeaderBytes: DEFAULT_HEADER, maxBodyBytes: 0, timeoutMs: DEFAULT_TIMEOUT })
+  await writeMessage(lp, { status: 'NOT_MEMBER', error: 'not a member of this group' }, EMPTY, signal)
+  await stream.close({ signal }).catch((err: unknown) => { log('closing a refused stream: %s', errorMessage(err)) })
 }
 
 /** The status a handler's error maps to (the inverse of throwForStatus). */

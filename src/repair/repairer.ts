@@ -14,7 +14,7 @@ import type { PackId } from '../ids.js'
 import type { IndexDb } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
 import { errorMessage } from '../errors.js'
-import { releaseShares, repairPack, type GroupPackStore } from '../repo/index.js'
+import { releaseShares, repairPack, type GroupPackStore, type StillNeededCheck } from '../repo/index.js'
 
 export interface RepairPolicy {
   /** how long a holder may be unreachable before its shares are rebuilt elsewhere. @default 72 h */
@@ -49,17 +49,21 @@ export interface RepairRound {
 export interface RepairerInit {
   policy?: Partial<RepairPolicy>
   now?: () => number
+  /** re-checks a pruned pack against every snapshot before its queued delete is sent (docs/gc.md §8) */
+  stillNeeded?: StillNeededCheck
 }
 
 export class Repairer {
   readonly policy: RepairPolicy
   private readonly now: () => number
+  private readonly stillNeeded: StillNeededCheck | undefined
   /** when each pack (hex) was last attempted: the least recently tried go first (in memory) */
   private readonly attempted = new Map<string, number>()
 
   constructor (private readonly store: GroupPackStore, private readonly peers: RepairPeers, init: RepairerInit = {}) {
     this.policy = { ...DEFAULT_REPAIR_POLICY, ...init.policy }
     this.now = init.now ?? Date.now
+    this.stillNeeded = init.stillNeeded
   }
 
   private get index (): IndexDb { return this.store.index }
@@ -125,7 +129,7 @@ export class Repairer {
     for (const [peer, refs] of this.index.audit.pendingReleases()) {
       if (!this.peers.isMember(peer)) for (const ref of refs) await this.index.audit.removeRelease(peer, ref)
     }
-    result.released = await releaseShares(this.store, peer => this.peers.online(peer), { ...(signal !== undefined ? { signal } : {}), now: this.now() })
+    result.released = await releaseShares(this.store, peer => this.peers.online(peer), { ...(signal !== undefined ? { signal } : {}), ...(this.stillNeeded !== undefined ? { stillNeeded: this.stillNeeded } : {}), now: this.now() })
     return result
   }
 }

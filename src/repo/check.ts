@@ -14,15 +14,18 @@ import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
 import { listSnapshots } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
+import { noteBlobs, syncCondemned } from './gc.js'
 
 export interface CheckOptions extends AbortOptions {
   readData?: boolean
   /** with readData: check only this percentage of packs (chosen at random) */
   readDataSubsetPercent?: number
   onProgress?: (p: { stage: string, done: number, total: number }) => void
+  /** this device's clock (condemnations first seen now are dated with it). @default Date.now */
+  now?: () => number
 }
 
-export type CheckProblemKind = 'damaged-snapshot' | 'unreadable-tree' | 'missing-blob' | 'missing-pack' | 'damaged-pack' | 'damaged-blob'
+export type CheckProblemKind = 'damaged-snapshot' | 'unreadable-tree' | 'missing-blob' | 'missing-pack' | 'damaged-pack' | 'damaged-blob' | 'condemned-pack'
 export interface CheckProblem { kind: CheckProblemKind, id: string, message: string }
 export interface DamagedFile { snapshot: string, path: string }
 
@@ -35,14 +38,18 @@ export interface CheckReport {
   unindexedPacksAdded: number
   problems: CheckProblem[]
   damagedFiles: DamagedFile[]
+  /** snapshots (hex ids) with a damaged or missing file or tree, or that use a condemned or deleted pack */
+  affectedSnapshots: string[]
 }
 
 export async function checkRepository (repo: Repository, options: CheckOptions = {}): Promise<CheckReport> {
   const problems: CheckProblem[] = []
-  const report: CheckReport = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, blobsRead: 0, unindexedPacksAdded: 0, problems, damagedFiles: [] }
+  const report: CheckReport = { snapshots: 0, trees: 0, packs: 0, packsRead: 0, blobsRead: 0, unindexedPacksAdded: 0, problems, damagedFiles: [], affectedSnapshots: [] }
 
-  // 1. packs: the index and the store agree (unknown packs indexed, vanished packs forgotten)
+  // 1. packs: the index and the store agree (unknown packs indexed, vanished packs forgotten), and
+  // the condemnation records are applied (a condemned pack's blobs are not in the index)
   const damagedBlobs = new Set<string>()
+  await syncCondemned(repo, options.now ?? Date.now)
   const rebuilt = await rebuildIndex(repo, options)
   report.unindexedPacksAdded = rebuilt.packsAdded
   report.packs = rebuilt.packsScanned
@@ -67,9 +74,13 @@ export async function checkRepository (repo: Repository, options: CheckOptions =
   for (const d of damaged) problems.push({ kind: 'damaged-snapshot', id: d.id, message: `snapshot record ${d.id.slice(0, 16)} is damaged: ${errorMessage(d.error)}` })
   report.snapshots = snapshots.length
   const walker = new TreeWalker(repo, problems, damagedBlobs, report, options)
+  const affected = new Set<string>()
   for (const snap of snapshots) {
-    for (const path of await walker.damagedPaths(snap.record.tree, '')) report.damagedFiles.push({ snapshot: toHex(snap.id), path })
+    const before = walker.condemnedHits
+    for (const path of await walker.damagedPaths(snap.record.tree, '')) { report.damagedFiles.push({ snapshot: toHex(snap.id), path }); affected.add(toHex(snap.id)) }
+    if (walker.condemnedHits > before) affected.add(toHex(snap.id))
   }
+  report.affectedSnapshots = [...affected]
   return report
 }
 
@@ -108,10 +119,23 @@ async function readPack (repo: Repository, id: PackId, size: number, problems: C
   }
 }
 
+function condemnedIndex (repo: Repository): Map<string, { pack: string, state: number }> {
+  const out = new Map<string, { pack: string, state: number }>()
+  for (const { pack, note } of repo.index.gc.entries()) {
+    if (note.state === 3) continue
+    for (const b of noteBlobs(note)) out.set(toHex(b), { pack: toHex(pack), state: note.state })
+  }
+  return out
+}
+
 /** Damaged files below each tree, relative to it; memoized per tree id, so shared trees are read once. */
 class TreeWalker {
   private readonly memo = new Map<string, string[]>()
   private readonly missingReported = new Set<string>()
+  /** blob (hex) → the condemned or deleted pack that held it, from this device's gc notes; built when first needed */
+  private condemnedBlobs: Map<string, { pack: string, state: number }> | undefined
+  /** how many missing blobs were found in condemned or deleted packs so far */
+  condemnedHits = 0
 
   constructor (
     private readonly repo: Repository,
@@ -150,6 +174,11 @@ class TreeWalker {
     return out
   }
 
+  private condemnedOf (blob: string): { pack: string, state: number } | undefined {
+    this.condemnedBlobs ??= condemnedIndex(this.repo)
+    return this.condemnedBlobs.get(blob)
+  }
+
   private fileIsDamaged (content: readonly Uint8Array[], path: string): boolean {
     let bad = false
     for (const c of content) {
@@ -157,7 +186,13 @@ class TreeWalker {
       if (this.damagedBlobs.has(ch)) { bad = true; continue }
       if (!this.repo.hasBlob(c)) {
         bad = true
-        if (!this.missingReported.has(ch)) this.problems.push({ kind: 'missing-blob', id: ch, message: `data blob ${ch.slice(0, 16)} of ${path} is missing` })
+        const gone = this.condemnedOf(ch)
+        if (gone !== undefined) this.condemnedHits++
+        if (!this.missingReported.has(ch)) {
+          this.problems.push(gone === undefined
+            ? { kind: 'missing-blob', id: ch, message: `data blob ${ch.slice(0, 16)} of ${path} is missing` }
+            : { kind: 'condemned-pack', id: gone.pack, message: `data blob ${ch.slice(0, 16)} of ${path} is only in pack ${gone.pack.slice(0, 16)}, which a prune ${gone.state === 2 ? 'deleted' : 'condemned'}; the next prune revives a condemned pack a snapshot uses (docs/gc.md §7)` })
+        }
         this.missingReported.add(ch)
       }
     }

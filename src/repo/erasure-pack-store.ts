@@ -8,7 +8,7 @@
  */
 import { CorruptDataError, NotFoundError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { chooseScheme, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
@@ -117,7 +117,12 @@ export class ErasurePackStore implements PackStore {
     const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
     let failed: PlacementFailedError
     try {
-      return await this.placeShares(id, shares, k, m, candidates, options)
+      const placed = await this.placeShares(id, shares, k, m, candidates, options)
+      if (!keepsOwnCopy(m)) return placed
+      // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4)
+      await this.localPacks.putPack(id, pack, options?.signal !== undefined ? { signal: options.signal } : {})
+      for (const t of this.tallies) t.ownCopy()
+      return { ...placed, ownCopy: true }
     } catch (err: unknown) {
       // a refusal (quota, reciprocity) is for the user to act on: the backup fails and says why
       if (!(err instanceof PlacementFailedError) || err.refused || options?.keepLocalOnFailure === false) throw err
@@ -233,11 +238,22 @@ export class ErasurePackStore implements PackStore {
     if (holders === undefined || isLocal(holders)) {
       pack = await this.localPacks.getPack(id, options)
     } else {
-      pack = await this.fetchAndDecode(id, holders, options)
+      pack = await this.ownCopy(id, options) ?? await this.fetchAndDecode(id, holders, options)
     }
     this.cache.set(key, pack)
     if (this.cache.size > this.init.cachedPacks) this.cache.delete(this.cache.keys().next().value as string)
     return pack
+  }
+
+  /** This node's own copy of a pack placed in the group (keepsOwnCopy), when it has one and it verifies. */
+  async ownCopy (id: PackId, options?: AbortOptions): Promise<Uint8Array | undefined> {
+    if (!await this.localPacks.hasPack(id, options)) return undefined
+    try {
+      return await this.localPacks.getPack(id, options)
+    } catch (err: unknown) {
+      log.error('own copy of pack %s: %s; reading it from the group', toHex(id).slice(0, 16), errorMessage(err))
+      return undefined
+    }
   }
 
   /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
@@ -309,7 +325,8 @@ export class ErasurePackStore implements PackStore {
   }
 
   async deletePack (id: PackId, options?: AbortOptions): Promise<void> {
-    const holders = this.holdersOf(id) ?? [[0, LOCAL]]
+    const holders: Array<[number, string]> = [...(this.holdersOf(id) ?? [[0, LOCAL]])]
+    if (!isLocal(holders) && await this.localPacks.hasPack(id, options)) holders.push([0, LOCAL]) // the own copy
     await Promise.all(holders.map(async ([index, holder]) => {
       if (holder.startsWith('peer:')) await this.release(holder.slice(5), { pack: id, index }, options)
       else await this.storeOf(holder).delete({ pack: id, index }, options).catch((err: unknown) => { log.error('cannot delete local share of pack %s: %s', toHex(id).slice(0, 16), errorMessage(err)) })

@@ -20,6 +20,12 @@ import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:repair')
 
+/**
+ * Whether a pruned pack is used again by a snapshot written since its delete was queued (docs/gc.md
+ * §8); made once per `releaseShares` call, when the first such delete is due.
+ */
+export type StillNeededCheck = () => Promise<(pack: PackId) => Promise<boolean>>
+
 /** What repair needs of the group pack store (erasure-pack-store.ts). */
 export interface GroupPackStore {
   readonly index: IndexDb
@@ -33,6 +39,8 @@ export interface GroupPackStore {
   onlineCandidates: () => Candidate[]
   personOf: (peer: string, candidates: Candidate[]) => string
   fetchAndDecodeWithScheme: (id: PackId, holders: Map<number, string>, options?: AbortOptions) => Promise<{ pack: Uint8Array, k: number, m: number }>
+  /** this node's own copy of a pack placed in the group (keepsOwnCopy), if it has one that verifies */
+  ownCopy?: (id: PackId, options?: AbortOptions) => Promise<Uint8Array | undefined>
   putPack: (id: PackId, pack: Uint8Array, options?: PutPackOptions) => Promise<PackPlacement>
   syncRecords: (options?: AbortOptions) => Promise<number>
 }
@@ -61,7 +69,8 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       const scheme = await store.putPack(info.id, pack, { ...options, keepLocalOnFailure: false })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
-      await store.localPacks.deletePack(info.id, options)
+      // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4)
+      if (scheme.ownCopy !== true) await store.localPacks.deletePack(info.id, options)
       result.moved++
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
@@ -92,7 +101,9 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // read only from holders that answer now; one unresponsive holder must not stall the repair
   const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
   const known = index.getPack(id)
-  if (known !== undefined && reachable.size < known.k) {
+  // the publisher's own copy (keepsOwnCopy) rebuilds the stripe whoever is online
+  const own = known === undefined ? undefined : await store.ownCopy?.(id, options)
+  if (known !== undefined && own === undefined && reachable.size < known.k) {
     throw new NotEnoughSharesError(`pack ${toHex(id).slice(0, 16)}: ${reachable.size} of its ${known.k} needed shares are on peers that answer now`)
   }
   // know where the rebuilt shares go before downloading anything (a small group at night may have nowhere)
@@ -107,7 +118,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, plan)
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
-  const { pack, k, m } = await store.fetchAndDecodeWithScheme(id, reachable, { signal })
+  const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
   const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), plan)
   // shares that found no new home keep their old holder in the placement (still to be repaired)
@@ -168,8 +179,9 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
  * on; any other failure leaves the holder's releases for a later round. Returns how many copies were
  * released.
  */
-export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number }): Promise<number> {
+export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number, stillNeeded?: StillNeededCheck }): Promise<number> {
   let released = 0
+  let needed: ((pack: PackId) => Promise<boolean>) | undefined
   const now = options?.now ?? Date.now()
   const audit = store.index.audit
   for (const [peer, refs] of audit.pendingReleases()) {
@@ -178,6 +190,16 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
       options?.signal?.throwIfAborted()
       if (audit.releaseDeferredUntil(peer, ref) > now) continue
       const placed = store.index.getPlacement(ref.pack)?.get(ref.index)
+      // a pruned pack (no longer indexed): checked against every device's snapshots just before its
+      // delete goes out; one a snapshot uses again keeps its shares
+      if (options?.stillNeeded !== undefined && store.index.getPack(ref.pack) === undefined) {
+        needed ??= await options.stillNeeded()
+        if (await needed(ref.pack)) {
+          await audit.removeRelease(peer, ref)
+          log.error('the queued delete of share %d of pack %s is cancelled: a snapshot written since uses that pack', ref.index, toHex(ref.pack).slice(0, 16))
+          continue
+        }
+      }
       try {
         if (placed !== `peer:${peer}`) await store.peers.storeFor(peer).delete(ref, { signal: AbortSignal.timeout(10_000) })
         await audit.removeRelease(peer, ref)

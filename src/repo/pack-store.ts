@@ -11,7 +11,12 @@ import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../for
 import { contentHash } from '../crypto/index.js'
 import { concatBytes, equalBytes } from '../util/bytes.js'
 
-export interface PackPlacement { k: number, m: number }
+export interface PackPlacement {
+  k: number
+  m: number
+  /** the pack stays in this node's local store too (a group too small for the stripe alone: keepsOwnCopy) */
+  ownCopy?: boolean
+}
 
 export interface PutPackOptions extends AbortOptions {
   /** writable bytes before `pack` in its ArrayBuffer that the store may use for its own header (saves a copy) */
@@ -58,7 +63,7 @@ export interface PackStore {
 /** Each pack is one share (k = 1, m = 0) in a single share store: the embedded default. */
 export class SingleStorePackStore implements PackStore {
   readonly description: string
-  readonly listIsAuthoritative = true
+  readonly listIsAuthoritative: boolean = true
   constructor (private readonly store: ShareStore) {
     this.description = store.id
   }

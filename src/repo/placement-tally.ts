@@ -13,6 +13,8 @@ export interface PlacementSummary {
   people: number
   /** packs kept on this disk (the embedded default, or no friend could take them) */
   local: number
+  /** of the packs placed on friends, those this disk keeps its own copy of too (one or two friends: m <= 1) */
+  ownCopies: number
   /** why packs were kept local, when some were (the last reason seen) */
   localReason: string | null
   /** people the job's snapshot record reached (besides this disk); null when it wrote none in a group */
@@ -27,6 +29,7 @@ export interface TransferCounts { attempts: number, retries: number, recovered: 
 export class PlacementTally {
   private packs = 0
   private local = 0
+  private ownCopies = 0
   private localReason: string | null = null
   private readonly schemes = new Map<string, { k: number, m: number, packs: number }>()
   private readonly people = new Set<string>()
@@ -48,6 +51,9 @@ export class PlacementTally {
     for (const p of people) this.people.add(p)
   }
 
+  /** A pack just placed is also kept on this disk (placement-and-repair.md §4 step 5). */
+  ownCopy (): void { this.ownCopies++ }
+
   keptLocal (reason: string | null): void {
     this.packs++
     this.local++
@@ -65,6 +71,7 @@ export class PlacementTally {
       schemes: [...this.schemes.values()].sort((a, b) => b.packs - a.packs),
       people: this.people.size,
       local: this.local,
+      ownCopies: this.ownCopies,
       localReason: this.local > 0 ? (this.localReason ?? 'no friend could take a share') : null,
       recordPeople: this.recordPeople,
       transfers: this.transferDelta()
@@ -87,6 +94,7 @@ export function describePlacement (p: PlacementSummary): string[] {
   if (placed > 0) {
     const schemes = p.schemes.map(s => `${s.packs} as ${s.k}+${s.m}`).join(', ')
     out.push(`${placed} pack(s) placed on ${p.people} friend(s) (${schemes}; any k of k+m shares restore a pack)`)
+    if (p.ownCopies > 0) out.push(`${p.ownCopies} of them also kept on this disk: with one or two friends a pack survives the loss of one holder only, and only this node repairs it`)
   }
   if (p.local > 0) {
     out.push(`${p.local} pack(s) kept on this disk only${p.localReason !== null ? `: ${p.localReason}` : ''}`)

@@ -28,6 +28,9 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
     summary.packsScanned++
     stored.add(toHex(id))
     if (repo.index.getPack(id) !== undefined) continue
+    // a condemned or deleted pack is not indexed again: nobody may deduplicate against it (docs/gc.md §5)
+    const note = repo.index.gc.get(id)
+    if (note !== undefined && note.state !== 3) continue
     try {
       const entries = await repo.reader.readHeader(id)
       const size = await repo.packs.packSize(id)

@@ -84,6 +84,12 @@ export class Repository {
   private pool: CompressPool | undefined
   private writeError: unknown
   readonly stats: RepositoryStats = { blobsAdded: 0, rawBytesAdded: 0, packBytesAdded: 0, packsAdded: 0 }
+  /**
+   * Packs (hex) a backup relied on since this set was last cleared: those it deduplicated against and
+   * those it wrote. Before its snapshot is written each is checked against the condemnation records
+   * (repo/gc-commit.ts, docs/gc.md §6).
+   */
+  readonly relied = new Set<string>()
 
   constructor (components: RepositoryComponents, init: RepositoryInit = {}) {
     this.sodium = components.sodium
@@ -100,7 +106,16 @@ export class Repository {
   }
 
   hasBlob (id: Uint8Array): boolean {
-    return this.pending.has(toHex(id)) || this.index.hasBlob(id)
+    if (this.pending.has(toHex(id))) return true
+    return this.indexed(id)
+  }
+
+  /** Whether the index places the blob in a pack; that pack is then relied on. */
+  private indexed (id: Uint8Array): boolean {
+    const loc = this.index.getBlob(id)
+    if (loc === undefined) return false
+    this.relied.add(toHex(loc.pack))
+    return true
   }
 
   /**
@@ -111,7 +126,7 @@ export class Repository {
     this.throwIfWriteFailed()
     const key = toHex(id)
     // force: store again although indexed (prune moves the live blobs of a mostly dead pack)
-    if (this.pending.has(key) || (options.force !== true && this.index.hasBlob(id))) return false
+    if (this.pending.has(key) || (options.force !== true && this.indexed(id))) return false
     this.pending.add(key)
     this.stats.blobsAdded++
     this.stats.rawBytesAdded += plaintext.byteLength
@@ -183,6 +198,7 @@ export class Repository {
         )
         this.stats.packsAdded++
         this.stats.packBytesAdded += sealed.bytes.byteLength
+        this.relied.add(toHex(id))
       } catch (err: unknown) {
         this.writeError ??= err
       } finally {

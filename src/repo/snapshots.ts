@@ -11,7 +11,9 @@ import {
 } from '../format/snapshot.js'
 import { asSnapshotId, type SnapshotId } from '../ids.js'
 import { equalBytes, toHex } from '../util/bytes.js'
+import { GcState, isGcEnvelope } from '../format/gc-record.js'
 import type { PackStore } from './pack-store.js'
+import { openGcRecord, type GcRecordRef } from './gc-records.js'
 
 export interface Snapshot { id: SnapshotId, record: SnapshotRecord }
 
@@ -51,24 +53,46 @@ export async function saveSnapshot (packs: PackStore, sodium: SodiumBackend, ide
 }
 
 export interface SnapshotListing { snapshots: Snapshot[], damaged: Array<{ id: string, error: unknown }> }
+export interface HeadListing extends SnapshotListing {
+  gc: GcRecordRef[]
+  /** snapshot records still found that a gc record says `forget` removed (hidden from `snapshots`) */
+  forgotten: Uint8Array[]
+}
 
-/** All readable snapshots, oldest first; damaged records are reported, not fatal. */
+/** All readable snapshots, oldest first; damaged records are reported, not fatal; gc records are skipped. */
 export async function listSnapshots (packs: PackStore, sodium: SodiumBackend, identity: Identity): Promise<SnapshotListing> {
+  const { snapshots, damaged } = await readHead(packs, sodium, identity)
+  return { snapshots, damaged }
+}
+
+/**
+ * Every record of the head: snapshots (oldest first) and condemnation records (docs/gc.md), told
+ * apart by their magic. A record that fails its checks (signature, owner, unsealing, name) is damaged.
+ */
+export async function readHead (packs: PackStore, sodium: SodiumBackend, identity: Identity): Promise<HeadListing> {
   const snapshots: Snapshot[] = []
+  const gc: GcRecordRef[] = []
   const damaged: SnapshotListing['damaged'] = []
   for await (const id of packs.listRecords()) {
     try {
       const envelope = await packs.getRecord(id)
-      const snap = openSnapshot(sodium, identity, envelope)
-      if (!equalBytes(snap.id, id)) throw new UnauthenticatedError('snapshot record is stored under the wrong id')
-      snapshots.push(snap)
+      const opened = isGcEnvelope(envelope) ? openGcRecord(sodium, identity, envelope) : openSnapshot(sodium, identity, envelope)
+      if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
+      if ('tree' in opened.record) snapshots.push(opened as Snapshot)
+      else gc.push(opened as GcRecordRef)
     } catch (error: unknown) {
       if (error instanceof WriteOnlyError) throw error
       damaged.push({ id: toHex(id), error })
     }
   }
-  snapshots.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
-  return { snapshots, damaged }
+  // a snapshot some device forgot stays forgotten, even if a copy of its record comes back from a
+  // device that did not hear of it yet (docs/gc.md §9)
+  const gone = new Set<string>()
+  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  const forgotten = snapshots.filter(s => gone.has(toHex(s.id))).map(s => s.id as Uint8Array)
+  const kept = snapshots.filter(s => !gone.has(toHex(s.id)))
+  kept.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
+  return { snapshots: kept, damaged, gc, forgotten }
 }
 
 /** Resolves "latest", a full id or a unique hex prefix (at least 4 characters). */

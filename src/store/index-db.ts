@@ -13,6 +13,7 @@ import { FormatError, StoreVersionError } from '../errors.js'
 import { asPackId, type PackId } from '../ids.js'
 import { ByteReader, ByteWriter } from '../util/bytes.js'
 import { AuditDb } from './audit-db.js'
+import { GcDb } from './gc-db.js'
 
 export const INDEX_VERSION = 1
 
@@ -59,7 +60,9 @@ export class IndexDb {
     private readonly files: Bin,
     private readonly placements: Bin,
     /** commitments and audit state of placed shares, peer records, pending releases */
-    readonly audit: AuditDb
+    readonly audit: AuditDb,
+    /** this device's notes of condemned packs (docs/gc.md §4) */
+    readonly gc: GcDb
   ) {}
 
   static open (dir: string): IndexDb {
@@ -74,7 +77,7 @@ export class IndexDb {
       throw new StoreVersionError(`index at ${dir} has version ${v.toString()}, this p2pbak uses ${INDEX_VERSION}; delete the folder and it is rebuilt from the store`)
     }
     const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })
-    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'), new AuditDb(db('audits'), db('peers'), db('releases')))
+    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'), new AuditDb(db('audits'), db('peers'), db('releases')), new GcDb(db('gc')))
   }
 
   getBlob (id: Uint8Array): BlobLocation | undefined {
@@ -128,6 +131,19 @@ export class IndexDb {
       }
     })
     for (const id of gone) await this.audit.deleteShares(Buffer.from(id, 'hex'))
+    return removed
+  }
+
+  /** Removes the blob entries that point into these packs, keeping the packs (a condemned pack: nobody deduplicates against it). One scan. */
+  async removeBlobsOf (packIds: Iterable<Uint8Array>): Promise<number> {
+    const gone = new Set([...packIds].map(id => key(id).toString('hex')))
+    if (gone.size === 0) return 0
+    let removed = 0
+    await this.env.transaction(() => {
+      for (const { key: k, value } of this.blobs.getRange({})) {
+        if (gone.has(value.subarray(0, 32).toString('hex'))) { this.blobs.remove(k); removed++ }
+      }
+    })
     return removed
   }
 
@@ -194,6 +210,7 @@ export class IndexDb {
     await this.files.clearAsync()
     await this.placements.clearAsync()
     await this.audit.clear()
+    await this.gc.clear()
   }
 
   async clearFiles (): Promise<void> { await this.files.clearAsync() }

@@ -110,7 +110,7 @@ describe('e2e: service install (systemd)', function () {
     mkdirSync(creds, { mode: 0o700 })
     writeFileSync(join(creds, 'p2pbak-passphrase'), passphrase + '\n', { mode: 0o600 })
     const words = execWords(readFileSync(join(cfg, 'systemd', 'user', 'p2pbak.service'), 'utf8')).slice(0, 5)
-    const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', CREDENTIALS_DIRECTORY: creds, P2PBAK_KDF: '1,8388608' }
+    const childEnv: Record<string, string> = { PATH: process.env.PATH ?? '', CREDENTIALS_DIRECTORY: creds, P2PBAK_KDF: '1,8388608', P2PBAK_INSECURE_TEST_KDF: '1' }
     const child = spawn(words[0] as string, [...words.slice(1), '--listen', '/ip4/127.0.0.1/tcp/0'], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''

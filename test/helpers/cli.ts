@@ -4,8 +4,8 @@ import { main } from '../../src/cli/main.js'
 
 export interface CliResult { code: number, stdout: string, stderr: string, json: <T = unknown>() => T }
 
-/** A cheap Argon2id for new key files in tests (opslimit 1, 8 MiB). */
-export const TEST_ENV = { P2PBAK_KDF: '1,8388608' }
+/** A cheap Argon2id for new key files in tests (opslimit 1, 8 MiB): below the floor, so allowed explicitly. */
+export const TEST_ENV = { P2PBAK_KDF: '1,8388608', P2PBAK_INSECURE_TEST_KDF: '1' }
 
 export async function runCli (argv: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   const stdout = new PassThrough()

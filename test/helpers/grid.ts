@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { main } from '../../src/cli/main.js'
 import { Home } from '../../src/node/home.js'
+import { phraseToSeed } from '../../src/crypto/index.js'
 import { NodeService, type RoundReport, type ServiceClock } from '../../src/node/service.js'
 import type { Settings } from '../../src/node/group-state.js'
 import { runCli, type CliResult } from './cli.js'
@@ -42,6 +43,8 @@ export interface GridNode {
   /** the node's real listener port (behind the proxy) */
   port: number
   faults: Faults
+  /** the recovery phrase of its person (a second device of the same person is recovered from it) */
+  phrase: string
 }
 
 export interface GridOptions {
@@ -98,11 +101,11 @@ export class Grid {
     return grid
   }
 
-  private async add (name: string, ip: string): Promise<GridNode> {
+  private async add (name: string, ip: string, seed?: Uint8Array): Promise<GridNode> {
     const dir = join(this.dir, name)
-    const { identity } = await Home.init({ home: dir, passphrase: null, kdf: KDF })
+    const { identity, phrase } = await Home.init({ home: dir, passphrase: null, kdf: KDF, ...(seed !== undefined ? { seed } : {}) })
     const port = await freePort()
-    const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, proxy: undefined as unknown as FaultProxy }
+    const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, proxy: undefined as unknown as FaultProxy }
     node.proxy = new FaultProxy({ host: '127.0.0.1', port }, (source) => combine(node.faults, this.byIp(source)?.faults), this.random)
     await node.proxy.start()
     this.nodes.set(name, node)
@@ -183,10 +186,21 @@ export class Grid {
     for (const n of this.nodes.values()) if (n.service !== undefined) await n.service.runRound()
   }
 
+  /**
+   * Another device of `of`'s person: a home recovered from the same phrase, started, and joined to
+   * the group through an invite from `of` (as `recover` then `join CODE` on a new machine).
+   */
+  async addDevice (name: string, of: string): Promise<GridNode> {
+    const node = await this.add(name, `127.0.0.${10 + this.nodes.size}`, phraseToSeed(this.node(of).phrase))
+    const inv = (await this.ok(of, 'group', 'invite', '--json')).json<{ invite: string }>().invite
+    await this.ok(name, 'join', inv)
+    return node
+  }
+
   /** The first node creates a group; every other joins with an invite, as people do. */
-  async formGroup (name = 'friends'): Promise<void> {
+  async formGroup (name = 'friends', createFlags: string[] = []): Promise<void> {
     const [first, ...others] = this.names as [string, ...string[]]
-    await this.ok(first, 'group', 'create', name)
+    await this.ok(first, 'group', 'create', name, ...createFlags)
     for (const o of others) {
       const inv = (await this.ok(first, 'group', 'invite', '--json')).json<{ invite: string }>().invite
       await this.ok(o, 'join', inv)

@@ -22,7 +22,7 @@ import { compareTrees } from './tree-compare.js'
 const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
 const NAMES = ['ann', 'bob', 'cid', 'dee', 'eve'] as const
 /** a cheap Argon2id for the key files (as test/helpers/cli.ts TEST_ENV; not loaded here to keep this runner light) */
-const TEST_ENV = { P2PBAK_KDF: '1,8388608' }
+const TEST_ENV = { P2PBAK_KDF: '1,8388608', P2PBAK_INSECURE_TEST_KDF: '1' }
 
 /** Total size of the regular files under `dir` (0 if it does not exist). */
 function bytesUnder (dir: string): number {

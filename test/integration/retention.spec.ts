@@ -148,7 +148,7 @@ describe('integration: retention policy (minimum shard age) enforced by persiste
   it('a member that missed the push learns a roster change at its next refresh (the space answer names the serial)', async () => {
     const before = B.net.roster?.serial ?? 0
     // A signs a change and keeps it to itself: no push reaches B
-    A.net.state.file.roster = setRetention(A.home.sodium, A.net.roster as Roster, A.home.identity, { minShardAgeDays: 45 }, Date.now())
+    A.net.membership.rosters.append(setRetention(A.home.sodium, A.net.roster as Roster, A.home.identity, { minShardAgeDays: 45 }, Date.now()))
     await A.net.state.save()
     assert.equal(B.net.roster?.serial, before)
     await B.net.refresh(5000)

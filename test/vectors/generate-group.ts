@@ -11,7 +11,7 @@ import { deriveIdentity, loadBackend } from '../../src/crypto/index.js'
 import type { SodiumBackend } from '../../src/crypto/index.js'
 import {
   addDevice, addMember, createInvite, createRoster, deviceCertSigningBytes, encodeRoster, inviteId, inviteProof,
-  inviteProofKey, inviteSigningBytes, issueDeviceCert, removeMember, rosterSigningBytes
+  inviteProofKey, inviteSigningBytes, issueDeviceCert, removeMember, rosterHash, rosterSigningBytes
 } from '../../src/peers/index.js'
 import { toHex, utf8Decode } from '../../src/util/bytes.js'
 
@@ -58,6 +58,7 @@ export function buildGroupVectors (backend: SodiumBackend): Record<string, unkno
     deviceCerts: { b1, b2, c1 },
     rosterChain: [r1, r2, r3, r4, r5].map(r => utf8Decode(encodeRoster(r))),
     rosterSigningBytes: toHex(rosterSigningBytes(r1)),
+    rosterHashes: [r1, r2, r3, r4, r5].map(rosterHash),
     invite: {
       invite,
       signingBytes: toHex(inviteSigningBytes(invite)),

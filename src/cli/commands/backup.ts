@@ -17,7 +17,7 @@ import { describePlacement, parseDuration, type PlacementSummary } from '../../r
 
 /** A home in no group keeps every pack on this disk (the embedded default). */
 function localPlacement (packs: number): PlacementSummary {
-  return { packs, schemes: [], people: 0, local: packs, localReason: packs > 0 ? 'this home is in no group, so backups stay on this disk (p2pbak group create NAME, or join CODE)' : null, recordPeople: null, transfers: null }
+  return { packs, schemes: [], people: 0, local: packs, ownCopies: 0, localReason: packs > 0 ? 'this home is in no group, so backups stay on this disk (p2pbak group create NAME, or join CODE)' : null, recordPeople: null, transfers: null }
 }
 
 interface BackupFlags { tag: string[], exclude: string[], host?: string, preHook?: string, postHook?: string, hookTimeout?: string, job?: string, changedFrom?: string }

@@ -23,6 +23,7 @@ export function registerCheck (program: Command, ctx: () => CommandContext, setE
         const report = await checkRepository(home.repo, {
           readData: opts.readData === true || subset !== undefined,
           ...(subset !== undefined ? { readDataSubsetPercent: subset } : {}),
+          now: home.now,
           ...(c.io.signal !== undefined ? { signal: c.io.signal } : {})
         })
         const ok = report.problems.length === 0
@@ -36,6 +37,7 @@ export function registerCheck (program: Command, ctx: () => CommandContext, setE
             print(c.io, 'files affected:')
             for (const f of report.damagedFiles) print(c.io, `  snapshot ${f.snapshot.slice(0, 8)}: ${f.path}`)
           }
+          if (report.affectedSnapshots.length > 0) print(c.io, `snapshots affected: ${report.affectedSnapshots.map(s => s.slice(0, 8)).join(', ')}`)
           print(c.io, ok ? 'no problems found' : `${report.problems.length} problem(s) found`)
         }
         if (!ok) setExit(ExitCode.ERROR)

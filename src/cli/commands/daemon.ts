@@ -77,6 +77,9 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
           }
         }
       })
+      // the keys are unlocked: the passphrase leaves this process's environment (commands run in the
+      // daemon and any child process never see it; bin/p2pbak.js hands us process.env itself)
+      scrubSecrets(c.io.env)
       const { net } = service
       if (c.json) printJson(c.io, { peerId: net.peerId, addrs: net.addrs() })
       else print(c.io, `p2pbak daemon: peer ${net.peerId}\n  listening on ${net.addrs().join('\n  listening on ')}\n  control socket ${service.socketPath}`)
@@ -88,4 +91,11 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       await service.stop()
       if (!c.json) print(c.io, 'p2pbak daemon stopped')
     })
+}
+
+/** Variables holding a secret, removed from the daemon's environment once the home is open. */
+export const SECRET_ENV: readonly string[] = ['P2PBAK_PASSPHRASE']
+
+export function scrubSecrets (env: Record<string, string | undefined>): void {
+  for (const k of SECRET_ENV) Reflect.deleteProperty(env, k)
 }

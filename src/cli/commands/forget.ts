@@ -1,17 +1,26 @@
 /** `forget [SNAP...] [--keep-* ...] [--prune] [--dry-run]`: retention, then optional garbage collection. */
 import type { Command } from 'commander'
 import { join } from 'node:path'
-import { listSnapshots, prune, resolveSnapshot, type PruneReport } from '../../repo/index.js'
+import { hostname } from 'node:os'
+import { DEFAULT_GRACE_MS, listSnapshots, prune, recordForgotten, resolveSnapshot, type PruneReport } from '../../repo/index.js'
 import { applyRetention, isEmptyPolicy, parseDuration, type RetentionGroup, type RetentionPolicy } from '../../repo/index.js'
 import { acquireLock } from '../../store/index.js'
 import { formatId, shortId } from '../../ids.js'
 import { InvalidArgumentError } from '../../errors.js'
-import { formatBytes, formatTimeNs, print, printJson } from '../io.js'
+import { formatBytes, formatDuration, formatTimeNs, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
 interface ForgetFlags {
   keepLast?: string, keepHourly?: string, keepDaily?: string, keepWeekly?: string, keepMonthly?: string, keepYearly?: string
-  keepWithin?: string, keepTag: string[], prune?: boolean, dryRun?: boolean
+  keepWithin?: string, keepTag: string[], prune?: boolean, dryRun?: boolean, grace?: string, groupBy: string
+}
+
+/** `--group-by host,paths` (restic's default), `host`, `paths` or `none` (one group for all snapshots). */
+function groupingOf (text: string): { host: boolean, paths: boolean } {
+  const parts = new Set(text.split(',').map(s => s.trim()).filter(s => s !== ''))
+  for (const p of parts) if (p !== 'host' && p !== 'paths' && p !== 'none') throw new InvalidArgumentError(`--group-by takes host, paths, host,paths or none, got "${text}"`)
+  if (parts.has('none') && parts.size > 1) throw new InvalidArgumentError('--group-by none cannot be combined with host or paths')
+  return { host: parts.has('host'), paths: parts.has('paths') }
 }
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
@@ -50,12 +59,15 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
     .option('--keep-tag <tag>', 'keep every snapshot with this tag (repeatable)', collect, [])
     .option('--prune', 'delete the data no remaining snapshot uses')
     .option('--dry-run', 'only show what would be removed')
+    .option('--group-by <keys>', 'apply the policy per host and path set (default), per host, per paths, or to all snapshots at once (none)', 'host,paths')
+    .option('--grace <duration>', 'with --prune: how long a pack stays condemned before it is deleted (default 1d in a group, 0 on a disk no other device writes)')
     .action(async (refs: string[], flags: ForgetFlags) => {
       const c = ctx()
       const policy = policyFrom(flags)
       if (refs.length === 0 && isEmptyPolicy(policy) && flags.prune !== true) {
         throw new InvalidArgumentError('name snapshots to forget, or give a policy such as --keep-last 10 --keep-daily 7 (an empty policy would forget everything)')
       }
+      const grouping = groupingOf(flags.groupBy)
       const home = await c.openHome()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {
@@ -66,8 +78,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         let groups: RetentionGroup[] = []
         if (!isEmptyPolicy(policy)) {
           groups = applyRetention(snapshots.map(s => ({
-            id: formatId(s.id), time: new Date(Number(s.record.time / 1_000_000n)), host: s.record.host, paths: s.record.paths, tags: s.record.tags
-          })), policy, { now: new Date() })
+            id: formatId(s.id), time: new Date(Number(s.record.time / 1_000_000n)), host: grouping.host ? s.record.host : '', paths: grouping.paths ? s.record.paths : [], tags: s.record.tags
+          })), policy, { now: new Date(home.now()) })
           for (const g of groups) {
             if (g.decisions.length > 0 && g.decisions.every(d => !d.keep)) {
               throw new InvalidArgumentError(`the policy keeps none of the ${g.decisions.length} snapshot(s) of ${g.host} ${g.paths.join(' ')}; nothing was forgotten. Add a rule such as --keep-last 1, or name the snapshots if you mean to forget them all`)
@@ -76,12 +88,16 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
           }
         }
         if (flags.dryRun !== true) {
-          for (const s of snapshots) if (forget.has(formatId(s.id))) await home.repo.packs.deleteRecord(s.id)
+          // deleted here and on friends, and named in a gc record so the person's other devices drop their copies
+          await recordForgotten(home.repo, snapshots.filter(s => forget.has(formatId(s.id))).map(s => s.id), { now: home.now, host: hostname() })
         }
         let pruned: PruneReport | undefined
         if (flags.prune === true) {
           pruned = await prune(home.repo, {
             dryRun: flags.dryRun === true,
+            graceMs: flags.grace !== undefined ? parseDuration(flags.grace) : home.group !== undefined ? DEFAULT_GRACE_MS : 0,
+            now: home.now,
+            host: hostname(),
             ignoreSnapshots: new Set(forget.keys()),
             ...(c.io.signal !== undefined ? { signal: c.io.signal } : {})
           })
@@ -99,6 +115,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         print(c.io, `${flags.dryRun === true ? 'would forget' : 'forgot'} ${forget.size} snapshot(s), ${kept.length} kept`)
         if (pruned !== undefined) {
           print(c.io, `${flags.dryRun === true ? 'would delete' : 'deleted'} ${pruned.packsDeleted} pack(s) and repack ${pruned.packsRepacked}: ${formatBytes(pruned.bytesDeleted)} freed${pruned.bytesWritten > 0 ? `, ${formatBytes(pruned.bytesWritten)} rewritten` : ''}; ${pruned.blobsRemoved} blobs removed, ${pruned.blobsLive} live`)
+          if (pruned.graceMs > 0 && (pruned.packsCondemned > 0 || pruned.packsWaiting > 0)) print(c.io, `${pruned.packsCondemned} pack(s) newly condemned, ${pruned.packsWaiting} waiting: a condemned pack is deleted by a prune at least ${formatDuration(pruned.graceMs)} after this device first saw it condemned, if no snapshot of any device uses it by then`)
+          if (pruned.packsRevived > 0) print(c.io, `${pruned.packsRevived} condemned pack(s) are used by a newer snapshot and were kept`)
           const queued = home.repo.index.audit.pendingReleases().size > 0
           if (home.group !== undefined && queued && flags.dryRun !== true) print(c.io, 'friends keep shares until the group\'s retention period has passed (p2pbak group retention); the deletes are sent again until then')
         }

@@ -61,11 +61,20 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
     })
 
   group.command('invite')
-    .description('print a one-time invite code for a friend (valid 7 days unless --ttl)')
+    .description('print a one-time invite code for a friend (valid 7 days unless --ttl); --revoke withdraws one')
     .option('--ttl <duration>', 'how long the code stays valid, e.g. 1d, 12h, 90min', '7d')
-    .action(async (opts: { ttl: string }) => {
+    .option('--revoke <code>', 'withdraw an invite not used yet (the code it printed), or every one (all); strangers are shown out when none is left')
+    .action(async (opts: { ttl: string, revoke?: string }) => {
       const c = ctx()
       await withNet(c, async ({ net }) => {
+        if (opts.revoke !== undefined) {
+          const all = opts.revoke.trim().toLowerCase() === 'all'
+          const revoked = await net.membership.revokeInvites(all ? undefined : opts.revoke)
+          if (c.json) { printJson(c.io, { revoked }); return }
+          if (revoked === 0) throw new NotFoundError(all ? 'no invite is open' : 'that invite is not open here (already used, expired or revoked)')
+          print(c.io, `revoked ${revoked} invite(s); the code(s) no longer admit anyone`)
+          return
+        }
         const code = await net.invite(parseDuration(opts.ttl))
         if (c.json) { printJson(c.io, { invite: code }); return }
         print(c.io, 'give this code to your friend; they run `p2pbak join CODE`:\n')

@@ -3,6 +3,7 @@ import type { Command } from 'commander'
 import { snapshotHealth } from '../../node/health.js'
 import { placedBytes } from '../../node/ledger-book.js'
 import { toHex } from '../../util/bytes.js'
+import { listSnapshots } from '../../repo/index.js'
 
 import { formatBytes, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
@@ -49,6 +50,18 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
             challenges: rec === undefined ? { passed: 0, failed: 0, timeouts: 0 } : { passed: rec.passes, failed: rec.fails, timeouts: rec.timeouts }
           }
         }))
+        // the person's devices, and per host the last backup of any of them (docs/gc.md: devices see each other)
+        const own = net.roster?.members.find(m => m.userId === home.identity.userId)
+        const devices = (own?.devices ?? []).map(d => ({ peerId: d.peerId, name: d.name, you: d.peerId === net.peerId, online: d.peerId === net.peerId || net.isOnline(d.peerId) }))
+        const byHost = new Map<string, { host: string, snapshots: number, lastBackup: string }>()
+        for (const s of (await listSnapshots(home.repo.packs, home.sodium, home.identity)).snapshots) {
+          const at = new Date(Number(s.record.time / 1_000_000n)).toISOString()
+          const h = byHost.get(s.record.host) ?? { host: s.record.host, snapshots: 0, lastBackup: at }
+          h.snapshots++
+          if (at > h.lastBackup) h.lastBackup = at
+          byHost.set(s.record.host, h)
+        }
+        const backups = [...byHost.values()].sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
         const friends = (net.roster?.members ?? []).map(m => ({ userId: m.userId, name: m.devices[0]?.name ?? '', you: m.userId === home.identity.userId, ...(balances.get(m.userId) ?? { uses: 0, gives: 0 }) }))
         const online = (peer: string): boolean => net.isOnline(peer)
         const isMember = (peer: string): boolean => net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
@@ -62,8 +75,10 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null
         const reachability = net.relay.report()
         const nameOf = (peer: string): string => peers.find(p => p.peerId === peer)?.name ?? peer.slice(0, 16)
-        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, reachability, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
+        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, reachability, devices, backups, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
         print(c.io, net.roster === null ? 'not in a group: backups stay on this disk (p2pbak group create NAME, or join CODE)' : `group "${net.roster.name}", ${net.roster.members.length} member(s)`)
+        print(c.io, `your devices: ${devices.length === 0 ? 'this one' : devices.map(d => `${d.name}${d.you ? ' (this one)' : d.online ? ' (online)' : ' (offline)'}`).join(', ')}`)
+        for (const b of backups) print(c.io, `  last backup from ${b.host || '(no host)'}: ${b.lastBackup} (${b.snapshots} snapshot(s))`)
         for (const p of peers) {
           const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
           const reach = p.reach === null ? '' : `, reached ${p.reach.how === 'relayed' ? `through ${nameOf(p.reach.via ?? '')}'s relay` : p.reach.how === 'lan' ? 'on the LAN' : p.reach.how === 'direct' ? 'directly' : 'on this machine'}`

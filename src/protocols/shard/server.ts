@@ -241,6 +241,15 @@ export function shardServer (init: ShardServerInit): ShardServer {
     }
   }
 
+  async function isMember (peer: PeerId): Promise<boolean> {
+    try {
+      return (await init.authorize(peer)) !== undefined
+    } catch (err: unknown) {
+      log.error('authorizing %p failed - %e', peer, err)
+      return false
+    }
+  }
+
   return {
     async start (): Promise<void> {
       if (started) return
@@ -250,7 +259,9 @@ export function shardServer (init: ShardServerInit): ShardServer {
         maxHeaderBytes: MAX_HEADER_BYTES,
         maxBodyBytes: Math.max(maxShareBytes, maxRecordBytes) + OVERSIZE_GRACE_BYTES,
         timeoutMs: init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-        maxInboundStreams: init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
+        maxInboundStreams: init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS,
+        // a stranger is answered NOT_MEMBER before its request (up to 33 MiB) is read
+        authorize: async (peer) => await isMember(peer)
       })
       started = true
     },

@@ -44,7 +44,7 @@ describe('node/ReportBook', () => {
   })
 
   it('canLose: the smallest m of the new packs; 0 when some pack stayed on this disk; null outside a group', () => {
-    const placement = { packs: 3, schemes: [{ k: 1, m: 2, packs: 2 }, { k: 2, m: 1, packs: 1 }], people: 3, local: 0, localReason: null, recordPeople: 3, transfers: null }
+    const placement = { packs: 3, schemes: [{ k: 1, m: 2, packs: 2 }, { k: 2, m: 1, packs: 1 }], people: 3, local: 0, localReason: null, recordPeople: 3, transfers: null, ownCopies: 0 }
     assert.equal(canLoseOf(placement, true), 1)
     assert.equal(canLoseOf({ ...placement, local: 1 }, true), 0)
     assert.equal(canLoseOf(placement, false), null)

@@ -1,7 +1,7 @@
 /** Shared test fixtures for src/peers: fixed identities, fake peer ids, forging helpers. */
 import { deriveIdentity } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { rosterSigningBytes } from '../../../src/peers/index.js'
+import { rosterHash, rosterSigningBytes } from '../../../src/peers/index.js'
 import type { Roster } from '../../../src/peers/index.js'
 
 export const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
@@ -28,10 +28,12 @@ export function forge (sodium: SodiumBackend, draft: Roster, signer: Identity): 
   return r
 }
 
-/** The same roster with its serial bumped, re-signed by `signer` after `edit`. */
+/** The same roster as the next version (serial + 1, chained to `current`), re-signed by `signer` after `edit`. */
 export function forgeNext (sodium: SodiumBackend, current: Roster, signer: Identity, edit: (draft: Roster) => void): Roster {
   const draft = structuredClone(current)
+  draft.version = 2
   draft.serial = current.serial + 1
+  draft.prev = rosterHash(current)
   edit(draft)
   return forge(sodium, draft, signer)
 }

@@ -5,10 +5,10 @@ import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
 import { InvalidArgumentError, InvalidInviteError, NotMemberError, UnauthenticatedError } from '../../../src/errors.js'
 import {
   INVITE_CODE_PREFIX, MAX_INVITE_TTL_MS, addMember, checkInviteProof, createInvite, createRoster, decodeInviteCode,
-  encodeInviteCode, inviteClaim, inviteId, inviteProof, inviteSigningBytes, issueDeviceCert, verifyJoinRoster
+  encodeInviteCode, inviteClaim, inviteId, inviteProof, inviteSigningBytes, issueDeviceCert, rosterHash, verifyJoinChain
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Invite, Roster } from '../../../src/peers/index.js'
-import { BASE58, fakePeerId, identityFrom, leafPaths, tamperAt } from './fixtures.js'
+import { BASE58, fakePeerId, forge, forgeNext, identityFrom, leafPaths, tamperAt } from './fixtures.js'
 import type { Json } from './fixtures.js'
 
 const T0 = 1_700_000_000_000
@@ -68,7 +68,7 @@ describe('peers: invites', () => {
 
   it('every single-field tampering is detected', () => {
     const paths = leafPaths(invite as unknown as Json)
-    assert.equal(paths.length, 15)
+    assert.equal(paths.length, 17)
     for (const path of paths) {
       const t = tamperAt(invite, path)
       assert.notDeepEqual(t, invite, path.join('.'))
@@ -126,14 +126,31 @@ describe('peers: invites', () => {
     assert.deepEqual(inviteClaim(invite, peer, bob.userId), { inviteId: inviteId(invite.secret), joinerPeerId: peer, joinerUserId: bob.userId, proof })
   })
 
-  it('verifyJoinRoster accepts the roster that adds the joiner and refuses any other', () => {
+  it('an invite pins the inviter\'s roster (serial and hash); a code without the pin is refused', () => {
+    assert.equal(invite.version, 2)
+    assert.equal(invite.rosterSerial, roster.serial)
+    assert.equal(invite.rosterHash, rosterHash(roster))
+    const { rosterSerial: _s, rosterHash: _h, ...body } = invite
+    const v1 = { ...body, version: 1 as const }
+    v1.signature = Buffer.from(sodium.sign(inviteSigningBytes(v1), alice.signSecretKey as Uint8Array)).toString('base64')
+    assert.throws(() => decodeInviteCode(sodium, encodeInviteCode(v1), T0), isInvalidInvite(/older p2pbak that does not pin/))
+  })
+
+  it('verifyJoinChain takes the history from the pinned roster to the one adding the joiner, and nothing made up', () => {
     const b1 = issueDeviceCert(sodium, bob, fakePeerId(2), 'bob', T0)
     const joined = addMember(sodium, roster, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    verifyJoinRoster(sodium, invite, joined, bob.userId, b1.peerId)
-    assert.throws(() => verifyJoinRoster(sodium, invite, roster, bob.userId, b1.peerId), NotMemberError)
-    assert.throws(() => verifyJoinRoster(sodium, invite, joined, carol.userId, b1.peerId), NotMemberError)
-    const elsewhere = addMember(sodium, createRoster(sodium, alice, 'x', a1, T0), alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0)
-    assert.throws(() => verifyJoinRoster(sodium, invite, elsewhere, bob.userId, b1.peerId), /the invite is for/)
-    assert.throws(() => verifyJoinRoster(sodium, invite, { ...joined, name: 'renamed' }, bob.userId, b1.peerId), UnauthenticatedError)
+    assert.equal(verifyJoinChain(sodium, invite, [roster, joined], bob.userId, b1.peerId), joined)
+    assert.throws(() => verifyJoinChain(sodium, invite, [roster], bob.userId, b1.peerId), NotMemberError)
+    assert.throws(() => verifyJoinChain(sodium, invite, [roster, joined], carol.userId, b1.peerId), NotMemberError)
+    // the roster alone, without the pinned version it follows: refused
+    assert.throws(() => verifyJoinChain(sodium, invite, [joined], bob.userId, b1.peerId), /does not start at the version the invite pins/)
+    // a malicious inviter makes up a roster of the same group (itself the only admin, the joiner added)
+    const madeUp = forge(sodium, { ...createRoster(sodium, alice, 'family "photos"', a1, T0 + 5), groupId: roster.groupId }, alice)
+    const fake = addMember(sodium, madeUp, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 6)
+    assert.throws(() => verifyJoinChain(sodium, invite, [madeUp, fake], bob.userId, b1.peerId), /does not start at the version the invite pins/)
+    // or a version after the pinned one that does not follow it
+    const stray = forge(sodium, { ...forgeNext(sodium, roster, alice, d => { d.members.push({ ...(joined.members[1] as Roster['members'][number]) }) }), prev: '0'.repeat(64) }, alice)
+    assert.throws(() => verifyJoinChain(sodium, invite, [roster, stray], bob.userId, b1.peerId), UnauthenticatedError)
+    assert.throws(() => verifyJoinChain(sodium, invite, [roster, { ...joined, name: 'renamed' }], bob.userId, b1.peerId), UnauthenticatedError)
   })
 })

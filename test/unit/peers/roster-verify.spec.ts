@@ -37,22 +37,46 @@ describe('peers: verifyRosterUpdate', () => {
     chain = [r1, r2, r3, r4, r5]
   })
 
-  it('accepts the valid chain step by step, and later versions straight from earlier ones', () => {
+  it('accepts the valid chain step by step, and no version straight from an older one (catching up takes every version)', () => {
     verifyRosterUpdate(sodium, undefined, at(0))
     for (let i = 1; i < chain.length; i++) verifyRosterUpdate(sodium, at(i - 1), at(i))
-    verifyRosterUpdate(sodium, at(0), at(4)) // a node that was offline: signer alice is an admin of r1
-    verifyRosterUpdate(sodium, at(1), at(3))
+    refused(() => verifyRosterUpdate(sodium, at(0), at(4)), UnauthenticatedError, /serial 5 does not follow the current serial 1/)
+    refused(() => verifyRosterUpdate(sodium, at(1), at(3)), UnauthenticatedError, /does not follow/)
+  })
+
+  it('refuses a huge serial, so no member can freeze the roster (issue 11, finding 2)', () => {
+    // today's attack: a member pushes serial 2^53-1, and every later change (removing them) is "not newer"
+    const frozen = forgeNext(sodium, at(3), bob, d => { d.updatedAt++ })
+    const huge = forge(sodium, { ...frozen, serial: Number.MAX_SAFE_INTEGER }, bob)
+    refused(() => verifyRosterUpdate(sodium, at(3), huge), UnauthenticatedError, /does not follow the current serial 4/)
+    verifyRosterUpdate(sodium, at(3), at(4)) // the admin's removal of carol still follows
+  })
+
+  it('refuses a successor that names another predecessor (a fork, or a made-up history)', () => {
+    const stray = forge(sodium, { ...forgeNext(sodium, at(3), alice, d => { d.updatedAt++ }), prev: '0'.repeat(64) }, alice)
+    refused(() => verifyRosterUpdate(sodium, at(3), stray), UnauthenticatedError, /does not name the current version 4 as its predecessor/)
+  })
+
+  it('reads version 1 rosters, takes a version 2 successor of one, refuses a version 1 update', () => {
+    const { prev: _p, ...body } = at(1)
+    const v1 = forge(sodium, { ...body, version: 1 }, alice)
+    const next = addDevice(sodium, v1, bob, b2, T0 + 2)
+    assert.equal(next.version, 2)
+    verifyRosterUpdate(sodium, v1, next)
+    const { prev: _q, ...v1next } = forgeNext(sodium, v1, bob, d => { d.updatedAt++ })
+    refused(() => verifyRosterUpdate(sodium, v1, forge(sodium, { ...v1next, version: 1 }, bob)), UnauthenticatedError, /format version 1, which is not chained/)
   })
 
   it('a first roster needs only to be consistent and signed by a member (an admin at serial 1)', () => {
     verifyRosterUpdate(sodium, undefined, at(3)) // signed by bob, a non-admin: what a joiner receives
-    refused(() => verifyRosterUpdate(sodium, undefined, forge(sodium, { ...at(1), serial: 1 }, bob)), UnauthenticatedError, /first roster version must be signed by an admin/)
+    const { prev: _p, ...first } = at(1)
+    refused(() => verifyRosterUpdate(sodium, undefined, forge(sodium, { ...first, serial: 1 }, bob)), UnauthenticatedError, /first roster version must be signed by an admin/)
     refused(() => verifyRosterUpdate(sodium, undefined, forge(sodium, at(1), mallory)), NotMemberError, /not on it/)
   })
 
   it('refuses an equal or lower serial', () => {
-    refused(() => verifyRosterUpdate(sodium, at(2), at(2)), UnauthenticatedError, /serial 3 is not newer than the current serial 3/)
-    refused(() => verifyRosterUpdate(sodium, at(3), at(1)), UnauthenticatedError, /not newer/)
+    refused(() => verifyRosterUpdate(sodium, at(2), at(2)), UnauthenticatedError, /serial 3 does not follow the current serial 3/)
+    refused(() => verifyRosterUpdate(sodium, at(3), at(1)), UnauthenticatedError, /does not follow/)
   })
 
   it('refuses a roster of another group', () => {

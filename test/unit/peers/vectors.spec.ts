@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
-import { loadBackend } from '../../../src/crypto/index.js'
+import { contentHash, loadBackend } from '../../../src/crypto/index.js'
 import {
-  checkInviteProof, decodeInviteCode, decodeRoster, deviceCertSigningBytes, encodeRoster, inviteId, rosterSigningBytes,
+  checkInviteProof, decodeInviteCode, decodeRoster, deviceCertSigningBytes, encodeRoster, inviteId, rosterHash, rosterSigningBytes,
   verifyDeviceCert, verifyRosterUpdate
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Invite, Roster } from '../../../src/peers/index.js'
@@ -13,6 +13,7 @@ interface GroupVectors {
   deviceCert: { cert: DeviceCert, signingBytes: string }
   rosterChain: string[]
   rosterSigningBytes: string
+  rosterHashes: string[]
   invite: { invite: Invite, signingBytes: string, code: string, inviteId: string, proofKey: string, joiner: { peerId: string, userId: string }, proof: string }
 }
 
@@ -45,6 +46,11 @@ describe('peers: golden vectors (test/vectors/group.json)', () => {
     let current: Roster | undefined
     for (const r of chain) { verifyRosterUpdate(sodium, current, r); current = r }
     assert.deepEqual(chain.map(r => r.serial), [1, 2, 3, 4, 5])
+    // the chain: each version names the BLAKE3 of the previous one's canonical JSON (signature included)
+    assert.deepEqual(chain.map(rosterHash), file.rosterHashes)
+    assert.deepEqual(file.rosterHashes, file.rosterChain.map(s => toHex(contentHash(utf8Encode(s)))))
+    assert.deepEqual(chain.map(r => r.prev), [undefined, ...file.rosterHashes.slice(0, -1)])
+    assert.equal(file.invite.invite.rosterHash, file.rosterHashes[4])
   })
 
   it('the stored invite code decodes to the stored invite; id and proof match', async () => {

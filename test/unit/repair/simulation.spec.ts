@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { simulate, type SimParams, type SimReport } from '../../../simulations/friend-group.js'
+import { chooseScheme } from '../../../src/placement/index.js'
 
 const HOUR = 3600_000
 
@@ -63,18 +64,18 @@ describe('friend-group simulation (seeded)', function () {
 })
 
 /**
- * Four friends, one backs up with 1+2 (chooseScheme for three other people): every other person holds
- * a share of every stripe, so a rebuilt share can only go back to the holder that lost it (P7). Laptops
- * and desktops as by default; two disks lost, a day apart.
+ * Four friends, each backing up with the scheme the durability model picks for three other people
+ * (1+2): every person holds a share of every stripe of every other person, so a rebuilt share can only
+ * go back to the holder that lost it (P7). Laptops and desktops as by default; two disks lost, a day apart.
  */
 const EVERYONE_HOLDS: Partial<SimParams> = {
   nodes: 4,
-  publishers: 1,
+  publishers: 4,
   days: 10,
   seed: 7,
-  scheme: { k: 1, m: 2 },
-  initialPacks: 6,
-  packsPerDay: 2,
+  scheme: pick(3),
+  initialPacks: 4,
+  packsPerDay: 1,
   packBytes: { min: 4 * 1024, max: 12 * 1024 },
   diskLossesPerNodeYear: 0,
   deathsPerNodeYear: 0,
@@ -87,16 +88,56 @@ const EVERYONE_HOLDS: Partial<SimParams> = {
   repair: { enabled: true, offlineGraceMs: 24 * HOUR }
 }
 
-describe('friend-group simulation: a group in which every other person holds a share (seeded)', function () {
-  this.timeout(20_000)
+/**
+ * Three friends, each backing up with what the model picks for two other people: 1+1, and a copy on
+ * the publisher's own disk (keepsOwnCopy). Ann goes away for ten days (nobody repairs her packs), and
+ * both of her holders lose their disks meanwhile: the stripes alone would be gone; her copy rebuilds
+ * them when she is back.
+ */
+const THREE_AND_AWAY: Partial<SimParams> = {
+  ...EVERYONE_HOLDS,
+  nodes: 3,
+  publishers: 3,
+  days: 14,
+  scheme: pick(2),
+  events: [
+    { atHour: 24, node: 0, kind: 'away', hours: 10 * 24 },
+    { atHour: 60, node: 1, kind: 'disk-loss' },
+    { atHour: 150, node: 2, kind: 'disk-loss' }
+  ]
+}
 
-  it('the shares of a wiped holder go back to it, and every pack returns to k + m', async () => {
+function pick (people: number): { k: number, m: number } {
+  const { k, m } = chooseScheme(people)
+  return { k, m }
+}
+
+describe('friend-group simulation: groups in which every person holds a share (seeded)', function () {
+  this.timeout(60_000)
+
+  it('four friends all backing up (1+2): the shares of a wiped holder go back to it, and every pack returns to k + m', async () => {
+    assert.deepEqual(EVERYONE_HOLDS.scheme, { k: 1, m: 2 })
     const r = await simulate(EVERYONE_HOLDS)
     assert.equal(r.events.diskLosses, 2)
-    assert.ok(r.packsPlaced >= 16, `only ${r.packsPlaced} packs placed`)
+    assert.ok(r.packsPlaced >= 40, `only ${r.packsPlaced} packs placed`)
     assert.equal(r.packsLost, 0)
+    assert.equal(r.ownCopies, 0)
+    assert.equal(r.packsRescuedByOwnCopy, 0)
     assert.ok(r.healthMin < 3, 'the disk losses should have hurt some pack before repair')
-    assert.ok(r.repairs >= 16, `${r.repairs} shares rebuilt`)
+    assert.ok(r.repairs >= 24, `${r.repairs} shares rebuilt`)
     assert.equal(r.finalHealthMin, 3)
+  })
+
+  it('three friends all backing up (1+1 and a copy at home): both holders wiped while the publisher is away, nothing lost', async () => {
+    assert.deepEqual(THREE_AND_AWAY.scheme, { k: 1, m: 1 })
+    const r = await simulate(THREE_AND_AWAY)
+    assert.equal(r.events.diskLosses, 2)
+    assert.ok(r.packsPlaced >= 20, `only ${r.packsPlaced} packs placed`)
+    assert.equal(r.ownCopies, r.packsPlaced)
+    assert.equal(r.packsLost, 0)
+    // ann's packs from before her trip had no intact share left on friends: only her copy kept them
+    assert.ok(r.packsRescuedByOwnCopy >= 4, `${r.packsRescuedByOwnCopy} packs kept by their own copy`)
+    assert.equal(r.healthMin, 0, 'both holders of the packs placed before the trip were wiped')
+    assert.equal(r.finalHealthMin, 2)
   })
 })

@@ -32,15 +32,51 @@ describe('ErasurePackStore.replaceShares', () => {
       candidates: () => candidates,
       storeFor: (p: string) => peers.get(p) as MemoryShareStore
     }, index, { repairFetchTimeoutMs: 1000 })
-    // placed while one friend was in the group: k = 1, m = 0, its only share on A
+    // placed while one friend was in the group: k = 1, m = 0, its only share on A, and a copy kept here
     const pack = randomBytes(5000)
     const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0 })
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
     await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
-    // A is removed: nobody else holds a share of the pack, so it cannot be repaired, but the call must return
+    // the copy lost too (a disk replaced): A is removed and nobody else holds a share of the pack, so
+    // it cannot be repaired, but the call must return
+    await store.localPacks.deletePack(id)
     candidates = [cand('B')]
     const result = await store.replaceShares(p => p === 'A')
     assert.deepEqual(result, { packs: 0, shares: 0, failed: 1 })
+  })
+
+  it('a stripe that survives one loss only keeps a copy here, which rebuilds it when its holders are gone; delete removes it', async function () {
+    this.timeout(5_000)
+    const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new MemoryShareStore(p)]))
+    const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+    let candidates = [cand('A'), cand('B')]
+    const store = new ErasurePackStore(new MemoryShareStore('local'), {
+      ownPersonId: 'me',
+      candidates: () => candidates,
+      storeFor: (p: string) => peers.get(p) as MemoryShareStore
+    }, index, { repairFetchTimeoutMs: 1000 })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    // two friends: 1+1, and this disk's copy
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    assert.ok(await store.localPacks.hasPack(id))
+    // both holders leave while this node was away: the copy rebuilds both shares on the newcomers
+    candidates = [cand('C'), cand('D')]
+    assert.deepEqual(await store.replaceShares(p => p === 'A' || p === 'B'), { packs: 1, shares: 2, failed: 0 })
+    assert.deepEqual([...(index.getPlacement(id) ?? new Map())].sort(), [[0, 'peer:C'], [1, 'peer:D']])
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+    // three friends: 1+2, no copy here
+    candidates = [cand('B'), cand('C'), cand('D')]
+    const other = randomBytes(3000)
+    const otherId = asPackId(contentHash(other))
+    assert.deepEqual(await store.putPack(otherId, other), { k: 1, m: 2 })
+    assert.equal(await store.localPacks.hasPack(otherId), false)
+    // deleting the pack deletes the copy with the shares
+    await store.deletePack(id)
+    assert.equal(await store.localPacks.hasPack(id), false)
+    assert.equal(await peers.get('C')?.has({ pack: id, index: 0 }), false)
   })
 })
 

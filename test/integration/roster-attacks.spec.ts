@@ -1,0 +1,130 @@
+/**
+ * A member attacks the roster (issue 11, finding 2), against real NetworkNodes on 127.0.0.1:
+ *   A  creates the group "friends" (admin)
+ *   B  a member who turns bad: freezes the roster with a huge serial, forks it (one version to A,
+ *      another to D), and, as an inviter, answers a joiner with a made-up roster
+ *   D  a member
+ *   E  joins through B's invite
+ * Refused or settled: the freeze is refused and A can still remove B; both halves of the fork end on
+ * the same version and note the fork; the joiner refuses a history that does not start at the
+ * version its invite pins. Waits poll state with deadlines, never fixed sleeps.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { deriveIdentity } from '../../src/crypto/index.js'
+import { isP2pbakError } from '../../src/errors.js'
+import { JOIN_PROTOCOL, pushRoster } from '../../src/protocols/group.js'
+import { serve } from '../../src/protocols/framing.js'
+import {
+  addMember, createRoster, encodeRoster, encodeRosterChain, issueDeviceCert, rosterHash, type Roster
+} from '../../src/peers/index.js'
+import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
+import { waitFor } from '../helpers/daemons.js'
+import { fakePeerId, forge } from '../unit/peers/fixtures.js'
+
+async function refusal (what: string, p: Promise<unknown>): Promise<string> {
+  try { await p } catch (err: unknown) {
+    assert.ok(isP2pbakError(err), `${what}: expected a typed error, got ${String(err)}`)
+    return err.code
+  }
+  assert.fail(`${what}: expected a refusal, but it succeeded`)
+}
+
+describe('integration: a bad member cannot freeze, fork or fake the roster', function () {
+  this.timeout(60_000)
+  let dir: string
+  const peers: NetPeer[] = []
+  let A: NetPeer, B: NetPeer, D: NetPeer
+
+  /** a made-up person B adds (no node behind it) */
+  function sybil (n: number): { userId: string, name: string, device: ReturnType<typeof issueDeviceCert> } {
+    const id = deriveIdentity(B.home.sodium, new Uint8Array(32).fill(0x40 + n))
+    return { userId: id.userId, name: `sybil${n}`, device: issueDeviceCert(B.home.sodium, id, fakePeerId(900 + n), 's', Date.now()) }
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-roster-attacks-'))
+    for (const name of ['a', 'b', 'd']) peers.push(await startNetPeer(dir, name))
+    ;[A, B, D] = peers as [NetPeer, NetPeer, NetPeer]
+    await A.net.createGroup('friends')
+    await B.net.join(await A.net.invite(60_000))
+    await D.net.join(await A.net.invite(60_000))
+    await waitFor('everyone on serial 3', () => peers.every(p => p.net.roster?.serial === 3))
+  })
+
+  after(async () => {
+    await stopNetPeers(peers)
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('a pushed roster with a huge serial is refused, and the admin can still remove the pusher', async () => {
+    const current = A.net.roster as Roster
+    const huge = forge(B.home.sodium, { ...addMember(B.home.sodium, current, B.home.identity, sybil(1), Date.now()), serial: Number.MAX_SAFE_INTEGER }, B.home.identity)
+    assert.equal(await refusal('B pushes serial 2^53-1 to A', pushRoster(B.net.node, A.net.node.peerId, encodeRoster(huge))), 'ERR_PROTOCOL')
+    assert.equal(A.net.roster?.serial, current.serial)
+    // skipping serials is refused the same way: every version must follow the previous one
+    const skip = forge(B.home.sodium, { ...addMember(B.home.sodium, current, B.home.identity, sybil(1), Date.now()), serial: current.serial + 2 }, B.home.identity)
+    await refusal('B pushes a skipped serial to D', pushRoster(B.net.node, D.net.node.getMultiaddrs()[0] as Multiaddr, encodeRoster(skip)))
+    assert.equal(D.net.roster?.serial, current.serial)
+  })
+
+  it('a fork pushed to two halves is detected, and both halves settle on one version', async () => {
+    const base = A.net.roster as Roster
+    const forA = addMember(B.home.sodium, base, B.home.identity, sybil(2), Date.now())
+    const forD = addMember(B.home.sodium, base, B.home.identity, sybil(3), Date.now())
+    assert.equal(forA.serial, forD.serial)
+    // each half takes the version it was shown first (nothing yet tells them apart) ...
+    await pushRoster(B.net.node, A.net.node.peerId, encodeRoster(forA))
+    await pushRoster(B.net.node, D.net.node.getMultiaddrs()[0] as Multiaddr, encodeRoster(forD))
+    assert.equal(A.net.membership.rosters.hash(), rosterHash(forA))
+    assert.equal(D.net.membership.rosters.hash(), rosterHash(forD))
+    // ... and the next exchange between the halves settles it: the lower hash wins, on both sides
+    const winner = rosterHash(forA) < rosterHash(forD) ? forA : forD
+    const loser = winner === forA ? forD : forA
+    await A.net.refresh(5000)
+    await D.net.refresh(5000)
+    await waitFor('A and D on the same roster', () => A.net.membership.rosters.hash() === D.net.membership.rosters.hash(), 20_000)
+    for (const p of [A, D]) {
+      assert.equal(p.net.membership.rosters.hash(), rosterHash(winner), `${p.name} follows the winning version`)
+      // the node that saw the loser noted the fork, with the evidence that one member signed both
+      const noted = p.net.state.file.rosterForks ?? []
+      if (noted.length > 0) {
+        assert.equal(noted.at(-1)?.dropped, rosterHash(loser))
+        assert.equal(noted.at(-1)?.equivocation, true)
+        assert.equal(noted.at(-1)?.droppedBy, B.home.identity.userId)
+      }
+    }
+    assert.ok([A, D].some(p => (p.net.state.file.rosterForks ?? []).length > 0), 'nobody noted the fork')
+    // the dropped version cannot come back later (refused, or kept out: the winner stays)
+    await pushRoster(B.net.node, A.net.node.peerId, encodeRoster(loser)).catch(() => {})
+    assert.equal(A.net.membership.rosters.hash(), rosterHash(winner))
+  })
+
+  it('a joiner refuses a made-up roster from its inviter: the history must start at the version the invite pins', async () => {
+    const E = await startNetPeer(dir, 'e')
+    peers.push(E)
+    const code = await B.net.invite(60_000)
+    // B's node answers joins with a roster B made up: same group id, B its only admin, E added
+    const real = B.net.roster as Roster
+    const madeUp = forge(B.home.sodium, { ...createRoster(B.home.sodium, B.home.identity, real.name, B.net.deviceCert(), Date.now()), groupId: real.groupId }, B.home.identity)
+    const withE = addMember(B.home.sodium, madeUp, B.home.identity, { userId: E.home.identity.userId, name: 'e', device: E.net.deviceCert() }, Date.now())
+    await B.net.node.unhandle(JOIN_PROTOCOL)
+    await serve(B.net.node, JOIN_PROTOCOL, async () => ({ header: { status: 'OK' }, body: encodeRosterChain([madeUp, withE]) }))
+    assert.equal(await refusal('E joins through the lying inviter', E.net.join(code)), 'ERR_UNTRUSTED_PEER')
+    assert.equal(E.net.roster, null)
+    // a single made-up roster (the old answer) is refused too
+    await B.net.node.unhandle(JOIN_PROTOCOL)
+    await serve(B.net.node, JOIN_PROTOCOL, async () => ({ header: { status: 'OK' }, body: encodeRoster(withE) }))
+    assert.equal(await refusal('E joins, answered with one roster', E.net.join(code)), 'ERR_UNTRUSTED_PEER')
+    assert.equal(E.net.roster, null)
+  })
+
+  it('after all that, the admin removes the bad member and every honest node follows', async () => {
+    await A.net.remove(B.home.identity.userId)
+    await waitFor('D to follow the removal', () => D.net.roster?.members.every(m => m.userId !== B.home.identity.userId) === true, 20_000)
+    assert.equal(D.net.membership.rosters.hash(), A.net.membership.rosters.hash())
+  })
+})

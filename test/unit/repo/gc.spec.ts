@@ -1,0 +1,176 @@
+/**
+ * The lock-free garbage collection (docs/gc.md) with several devices of one person sharing one
+ * namespace, on a manual clock: a backup on one device stopped at every step boundary while
+ * another device forgets and prunes, across 0 to 3 grace periods; prunes that crash between their
+ * phases; dedup against a condemned pack. After every run every snapshot of every device restores
+ * byte-exact on every device and check --read-data passes everywhere.
+ */
+import assert from 'node:assert/strict'
+import { PacksGoneError } from '../../../src/errors.js'
+import { Devices } from '../../helpers/devices.js'
+import { Rng } from '../../helpers/seeded.js'
+
+const GRACE = 24 * 3600_000
+const KiB = 1024
+
+type Boundary = 'before' | 'look' | 'write' | 'after'
+const BOUNDARIES: Boundary[] = ['before', 'look', 'write', 'after']
+
+/** The other device forgets A's first snapshot and prunes, then `graces` times: a grace period passes, it prunes again. */
+async function forgetAndPrune (w: Devices, s1: string, graces: number): Promise<void> {
+  const b = w.device('B')
+  await b.forget(s1)
+  await b.prune()
+  for (let g = 0; g < graces; g++) {
+    w.advance(GRACE + 1)
+    await b.prune()
+  }
+}
+
+describe('repo/gc: several devices, no lock, nothing lost', function () {
+  this.timeout(120_000)
+  let w: Devices
+  afterEach(async () => { await w?.stop() })
+
+  for (const boundary of BOUNDARIES) {
+    for (const graces of [0, 1, 2, 3]) {
+      it(`A backs up, stopped ${boundary === 'before' ? 'before it starts' : boundary === 'after' ? 'after its snapshot' : `before its ${boundary === 'look' ? 'last look at the records' : 'record (after the look)'}`}, while B forgets and prunes across ${graces} grace period(s)`, async () => {
+        const rng = new Rng(1000 + BOUNDARIES.indexOf(boundary) * 10 + graces)
+        w = await new Devices(GRACE).start(['A', 'B'])
+        const a = w.device('A')
+        const b = w.device('B')
+        const srcA = w.write('srcA', { 'a1.bin': rng.bytes(300 * KiB), 'a2.bin': rng.bytes(300 * KiB) })
+        const s1 = await a.backup(srcA)
+        await b.backup(w.write('srcB', { 'b1.bin': rng.bytes(200 * KiB) }))
+        // a1 stays, a2 changes: the next backup of A deduplicates a1 against the pack that only s1 uses
+        w.write('srcA', { 'a2.bin': rng.bytes(300 * KiB) })
+        let acted = false
+        const act = async (at: Boundary): Promise<void> => {
+          if (at !== boundary || acted) return
+          acted = true
+          await forgetAndPrune(w, s1, graces)
+        }
+        await act('before')
+        let gone = false
+        try {
+          await a.backup(srcA, { onStep: async (step) => { await act(step) } })
+        } catch (err: unknown) {
+          if (!(err instanceof PacksGoneError)) throw err
+          gone = true
+        }
+        await act('after')
+        if (gone) {
+          // nothing was written; run again, as the message says: the data is stored anew
+          assert.ok(graces > 0, 'a backup fails only once a pack it relied on was deleted')
+          await a.backup(srcA)
+        }
+        // later prunes by either device collect what is left, and lose nothing
+        for (let i = 0; i < 3; i++) {
+          w.advance(GRACE + 1)
+          await b.prune()
+          await a.prune()
+        }
+        assert.deepEqual(await w.verify(), [])
+      })
+    }
+  }
+
+  it('three devices: two back up while the third prunes between each of their steps; all restore everywhere', async () => {
+    const rng = new Rng(7)
+    w = await new Devices(GRACE).start(['A', 'B', 'C'])
+    const [a, b, c] = ['A', 'B', 'C'].map(n => w.device(n))
+    if (a === undefined || b === undefined || c === undefined) throw new Error('devices')
+    const shared = rng.bytes(300 * KiB)
+    const srcA = w.write('srcA', { 'shared.bin': shared, 'a.bin': rng.bytes(200 * KiB) })
+    const srcB = w.write('srcB', { 'shared.bin': shared, 'b.bin': rng.bytes(200 * KiB) })
+    const a1 = await a.backup(srcA)
+    const b1 = await b.backup(srcB)
+    w.write('srcA', { 'a.bin': rng.bytes(200 * KiB) })
+    w.write('srcB', { 'b.bin': rng.bytes(200 * KiB) })
+    // C forgets both first snapshots and prunes at every step of both backups, a grace period apart
+    await c.forget(a1)
+    await c.forget(b1)
+    // one prune at a time on C (as its writer lock would have it)
+    let chain: Promise<void> = Promise.resolve()
+    const step = async (): Promise<void> => {
+      chain = chain.then(async () => { await c.prune(); w.advance(GRACE / 2 + 1) })
+      await chain
+    }
+    let failures = 0
+    const run = async (dev: typeof a, src: string): Promise<void> => {
+      try {
+        await dev.backup(src, { onStep: step })
+      } catch (err: unknown) {
+        if (!(err instanceof PacksGoneError)) throw err
+        failures++
+        await dev.backup(src)
+      }
+    }
+    await Promise.all([run(a, srcA), run(b, srcB)])
+    for (let i = 0; i < 3; i++) { w.advance(GRACE + 1); await c.prune() }
+    assert.deepEqual(await w.verify(), [])
+    assert.ok(failures <= 2)
+  })
+
+  it('a prune killed between its phases: the condemnation stands, the next prune finishes it', async () => {
+    const rng = new Rng(11)
+    w = await new Devices(GRACE).start(['A', 'B'])
+    const a = w.device('A')
+    const b = w.device('B')
+    const src = w.write('src', { 'x.bin': rng.bytes(300 * KiB) })
+    const s1 = await a.backup(src)
+    w.write('src', { 'x.bin': rng.bytes(300 * KiB) })
+    await a.backup(src)
+    await b.forget(s1)
+    await assert.rejects(b.prune({ onPhase: async (p) => { if (p === 'condemned') throw new Error('killed') } }), /killed/)
+    const before = (await w.shared.usage()).shares
+    // the other device sees the condemnation at once: its next prune waits the grace period on its own clock
+    w.advance(GRACE / 2)
+    const early = await a.prune()
+    assert.equal(early.packsDeleted, 0)
+    assert.ok(early.packsWaiting >= 1, JSON.stringify(early))
+    w.advance(GRACE / 2 + 1)
+    const r = await b.prune()
+    assert.ok(r.packsDeleted >= 1, JSON.stringify(r))
+    assert.ok((await w.shared.usage()).shares < before)
+    assert.deepEqual(await w.verify(), [])
+  })
+
+  it('a prune killed after its sweep deleted packs but before the record says so: the next prune repeats the deletes', async () => {
+    const rng = new Rng(12)
+    w = await new Devices(0).start(['A'])
+    const a = w.device('A')
+    const src = w.write('src', { 'x.bin': rng.bytes(300 * KiB) })
+    const s1 = await a.backup(src)
+    w.write('src', { 'x.bin': rng.bytes(300 * KiB) })
+    await a.backup(src)
+    await a.forget(s1)
+    await assert.rejects(a.prune({ onPhase: async (p) => { if (p === 'swept') throw new Error('killed') } }), /killed/)
+    await a.prune()
+    assert.deepEqual(await w.verify(), [])
+  })
+
+  it('no backup deduplicates against a condemned pack: the data is stored again, and the condemned pack goes', async () => {
+    const rng = new Rng(13)
+    w = await new Devices(GRACE).start(['A', 'B'])
+    const a = w.device('A')
+    const b = w.device('B')
+    const bytes = rng.bytes(300 * KiB)
+    const src = w.write('src', { 'x.bin': bytes })
+    const s1 = await a.backup(src)
+    await b.forget(s1)
+    const r = await b.prune()
+    assert.ok(r.packsCondemned >= 1, JSON.stringify(r))
+    // the same file comes back on A: A learns of the condemnation and stores the data anew
+    const s2 = await a.backup(src)
+    const condemned = [...a.repo.index.gc.entries()].map(e => Buffer.from(e.pack).toString('hex'))
+    assert.equal(condemned.length, r.packsCondemned)
+    for (const p of condemned) assert.ok(!a.repo.relied.has(p), 'the new snapshot relies on no condemned pack')
+    assert.ok(a.repo.stats.blobsAdded > 0)
+    w.advance(GRACE + 1)
+    const swept = await b.prune()
+    assert.equal(swept.packsDeleted, r.packsCondemned, JSON.stringify(swept))
+    assert.ok(w.expected.has(s2))
+    assert.deepEqual(await w.verify(), [])
+  })
+})
