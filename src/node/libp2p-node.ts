@@ -15,6 +15,7 @@ import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { RelayParts } from './relay.js'
 
 export const DHT_PROTOCOL = '/p2pbak/lan/kad/1.0.0'
 /**
@@ -51,6 +52,8 @@ export interface P2pNodeInit {
    * (a stranger holding an invite may connect to join, but learns nothing else). Absent: everyone.
    */
   servePeer?: (peerId: PeerId) => boolean
+  /** circuit relay among members (relay.ts): its transport, server, reservations and gater hooks */
+  relay?: RelayParts
   /** DHT records under `/p2pbak/...` keys: which values to store, and which of several is best */
   records?: {
     validate: (key: Uint8Array, value: Uint8Array) => void
@@ -83,14 +86,15 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
             ...(init.records !== undefined ? { validators: { p2pbak: init.records.validate }, selectors: { p2pbak: init.records.select } } : {})
           })
         }
-      : {})
+      : {}),
+    ...init.relay?.services
   }
   const node = await createLibp2p({
     start: false,
     privateKey: init.privateKey,
-    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], ...(init.announce !== undefined ? { announce: init.announce } : {}) },
+    addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0']), ...(init.relay?.listen ?? [])], ...(init.announce !== undefined ? { announce: init.announce } : {}) },
     // net.connect takes localAddress; @libp2p/tcp passes dialOpts through to it
-    transports: [tcp(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as TcpDialOpts } : {})],
+    transports: [tcp(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as TcpDialOpts } : {}), ...(init.relay !== undefined ? [init.relay.transport] : [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // friends behind one address (a home NAT, or nodes on loopback) must not trip the per-host
@@ -98,13 +102,16 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     connectionManager: { inboundConnectionThreshold: 50 },
     peerDiscovery: init.mdns === true ? [mdns({ interval: init.mdnsInterval ?? 10_000 })] : [],
     services,
-    connectionGater: allow === undefined
-      ? {}
-      : {
-          denyInboundEncryptedConnection: async (peerId: PeerId) => !allow(peerId),
-          denyOutboundEncryptedConnection: async (peerId: PeerId) => !allow(peerId),
-          denyDialPeer: async (peerId: PeerId) => !allow(peerId)
-        }
+    connectionGater: {
+      ...init.relay?.gater,
+      ...(allow === undefined
+        ? {}
+        : {
+            denyInboundEncryptedConnection: async (peerId: PeerId) => !allow(peerId),
+            denyOutboundEncryptedConnection: async (peerId: PeerId) => !allow(peerId),
+            denyDialPeer: async (peerId: PeerId) => !allow(peerId)
+          })
+    }
   })
   if (serve !== undefined) {
     node.addEventListener('connection:open', (evt) => {

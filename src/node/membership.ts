@@ -4,7 +4,6 @@
  * peers/; this class applies them to the node's group.json and its connections.
  */
 import { hostname } from 'node:os'
-import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
@@ -16,6 +15,8 @@ import { dialFailure } from '../protocols/framing.js'
 import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
 import { withRetry } from '../protocols/retry.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
+import { dialInOrder } from './reachability.js'
+import { relaysIn } from './relay.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
 import { RosterKeeper, unlinkedError, type RosterTaken } from './roster-keeper.js'
@@ -24,15 +25,15 @@ import { scopedLogger } from '../util/log.js'
 const log = scopedLogger('membership')
 
 const DAY_MS = 86_400_000
-/** one attempt to reach an inviter */
-const DIAL_TIMEOUT_MS = 15_000
+/** one attempt to reach an inviter: its direct addresses (5 s), then its relayed ones (15 s) */
+const DIAL_TIMEOUT_MS = 20_000
 
 export class Membership {
   private readonly invites: InviteBook
   /** the roster and the versions before it */
   readonly rosters: RosterKeeper
-  /** the inviter's device while this node joins (its gater lets it through) */
-  private joiningVia: string | undefined
+  /** the inviter's device and the relays its invite names, while this node joins (its gater lets them through) */
+  private joiningVia = new Set<string>()
 
   constructor (private readonly home: Home, private readonly state: GroupState, private readonly node: P2pNode) {
     this.invites = new InviteBook(state.file.invites)
@@ -93,7 +94,7 @@ export class Membership {
 
   /** The gate: devices on the roster, the inviter we are joining through, and anyone while an invite is open. */
   mayConnect (peerId: string): boolean {
-    return this.isMember(peerId) || this.joiningVia === peerId || this.invites.outstanding(Date.now()) > 0
+    return this.isMember(peerId) || this.joiningVia.has(peerId) || this.invites.outstanding(Date.now()) > 0
   }
 
   requireRoster (): Roster {
@@ -231,20 +232,21 @@ export class Membership {
     if (this.state.file.roster !== null) throw new RefusedError(`this node is already in group "${this.state.file.roster.name}"`)
     const invite = decodeInviteCode(this.home.sodium, code, Date.now())
     const inviterPeer = invite.inviterDevice.peerId
-    this.joiningVia = inviterPeer
+    this.joiningVia = new Set([inviterPeer, ...relaysIn(invite.addrs)])
     try {
       try {
         // a lossy link may reset the first tries: retried (protocols/retry.ts), at most 15 s each
         await withRetry('reaching the inviter', async ({ remainingMs }) => {
           const deadline = AbortSignal.timeout(Math.max(1, Math.min(DIAL_TIMEOUT_MS, remainingMs)))
           try {
-            await this.node.dial(invite.addrs.map(a => multiaddr(a)), { signal: deadline })
+            // direct addresses first, then through the relays the invite names; the error names every address tried
+            await dialInOrder(this.node, invite.addrs, { signal: deadline })
           } catch (err: unknown) {
             throw dialFailure('dial', err, deadline.aborted)
           }
         }, { policy: { budgetMs: 45_000 } })
       } catch (err: unknown) {
-        throw new RefusedError(`cannot reach the inviter at ${invite.addrs.join(', ')} (${errorMessage(err)}). Their daemon may not be running, their address may have changed, or the invite was already used or has expired (an inviter with no open invite accepts no strangers): ask for a new invite`, { cause: err })
+        throw new RefusedError(`cannot reach the inviter (${errorMessage(err)}). Their daemon may not be running, their address may have changed, or the invite was already used or has expired (an inviter with no open invite accepts no strangers): ask for a new invite`, { cause: err })
       }
       const claim = inviteClaim(invite, this.peerId, this.home.identity.userId)
       const bytes = await requestJoin(this.node, peerIdFromString(inviterPeer), {
@@ -273,8 +275,13 @@ export class Membership {
       await this.identifyNew(() => false)
       return roster
     } finally {
-      this.joiningVia = undefined
+      this.joiningVia = new Set()
     }
+  }
+
+  /** The latest expiry of the invites not yet redeemed (0: none open): relays let strangers through to us until then. */
+  invitesOpenUntil (now: number): number {
+    return this.state.file.invites.filter(i => i.redeemed === undefined && i.expiresAt > now).reduce((m, i) => Math.max(m, i.expiresAt), 0)
   }
 
   async remove (userId: string): Promise<Roster> {

@@ -10,7 +10,6 @@
  *   - a PeerDirectory for the erasure-coded pack store
  */
 import { join } from 'node:path'
-import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { RefusedError, errorMessage } from '../errors.js'
@@ -23,12 +22,16 @@ import type { PeerDirectory, TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
+import { startRelayNotices } from '../protocols/relay.js'
 import { mayReceiveShares, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
+import { dialInOrder } from './reachability.js'
+import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
+import { RelayLink } from './relay-link.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
@@ -44,6 +47,8 @@ export interface NetworkOptions {
   dialFrom?: string
   /** the clock of reachability records and refresh ages (tests run it in virtual time). @default Date.now */
   now?: () => number
+  /** relays among members (relay.ts): `auto` takes the role from the addresses given to friends. @default 'auto' */
+  relay?: RelayMode
 }
 
 export class NetworkNode {
@@ -62,10 +67,13 @@ export class NetworkNode {
 
   /** the clock of reachability records and refresh ages */
   readonly now: () => number
+  /** relays: reservations, invite notices, how friends are reached (relay-link.ts) */
+  readonly relay: RelayLink
 
-  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, now?: () => number) {
+  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
     this.now = now ?? Date.now
     this.membership = new Membership(home, state, node)
+    this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined)
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
@@ -98,6 +106,11 @@ export class NetworkNode {
 
   static async start (home: Home, state: GroupState, opts: NetworkOptions = {}): Promise<NetworkNode> {
     let self: NetworkNode | undefined
+    const mode = opts.relay ?? 'auto'
+    const book = new RelayBook(mode === 'auto' ? relayRoleFor(opts.listen ?? ['/ip4/127.0.0.1/tcp/0'], opts.announce) : mode, {
+      isMember: (peer) => self?.deviceOf(peer) !== undefined,
+      now: opts.now ?? Date.now
+    })
     const node = await createP2pNode({
       privateKey: state.deviceKey,
       ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
@@ -105,7 +118,9 @@ export class NetworkNode {
       mdns: opts.mdns === true,
       dht: opts.dht !== false,
       ...(opts.dialFrom !== undefined ? { dialFrom: opts.dialFrom } : {}),
-      allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()),
+      // a relay also lets in a stranger while a member it relays for has an open invite (relay.ts)
+      allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()) || book.mayConnectStranger(),
+      relay: relayParts(book),
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {
@@ -113,7 +128,7 @@ export class NetworkNode {
         select: (key, values) => self?.offers.select(key, values) ?? 0
       }
     })
-    self = new NetworkNode(home, state, node, opts.now)
+    self = new NetworkNode(home, state, node, book, opts.now)
     await self.startProtocols()
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
@@ -156,7 +171,15 @@ export class NetworkNode {
       getChain: (from) => this.membership.chainFrom(from),
       pushRoster: async (bytes, peer) => { await this.membership.acceptRoster(decodeRoster(bytes), peer) },
       space: () => this.spaceInfo(),
-      join: async (req, peer) => await this.membership.admit(req, peer)
+      join: async (req, peer) => {
+        const roster = await this.membership.admit(req, peer)
+        void this.relay.notice()
+        return roster
+      }
+    })
+    await startRelayNotices(this.node, {
+      isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
+      invitesOpen: (peer, untilMs) => { this.relay.book.invitesOpen(peer.toString(), untilMs) }
     })
   }
 
@@ -291,6 +314,7 @@ export class NetworkNode {
         this.space.delete(id)
       }
     }))
+    await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
     await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
     this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
@@ -335,7 +359,12 @@ export class NetworkNode {
   deviceCert (): DeviceCert { return this.membership.deviceCert() }
   memberDevices (): string[] { return this.membership.memberDevices() }
   async createGroup (name: string, retention?: Retention): Promise<Roster> { return await this.membership.createGroup(name, retention) }
-  async invite (ttlMs: number): Promise<string> { return await this.membership.invite(ttlMs, this.addrs()) }
+  /** An invite with the addresses a friend elsewhere can use (behind NAT: through a member's relay), best first. */
+  async invite (ttlMs: number): Promise<string> {
+    const code = await this.membership.invite(ttlMs, await this.relay.inviteAddrs())
+    await this.relay.notice()
+    return code
+  }
   /**
    * Joins through an invite, then learns at once what every member offers (the first backup right
    * after `join` goes to friends, and a recovered machine sees their snapshot records).
@@ -362,14 +391,15 @@ export class NetworkNode {
     return sum
   }
 
-  /** Dials a member device: its last known addresses first, then whatever the DHT knows. */
+  /** Dials a member device: its last known addresses first (direct ones, then relayed), then whatever the DHT knows. */
   private async connect (pid: PeerId, addrs: string[], timeoutMs: number): Promise<void> {
     if (addrs.length > 0) {
       try {
-        await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(timeoutMs) })
+        await dialInOrder(this.node, addrs, { directMs: timeoutMs, relayedMs: timeoutMs })
         return
-      } catch {
+      } catch (err: unknown) {
         // stale addresses (the peer moved or restarted on another port): ask the DHT
+        log('%s not reached at its known addresses: %s', pid.toString(), errorMessage(err))
       }
     }
     const dht = (this.node.services as { dht?: unknown }).dht

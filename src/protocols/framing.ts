@@ -95,7 +95,8 @@ export async function exchange<H extends object> (
   const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, deadline]) : deadline
   let stream: Stream | undefined
   try {
-    stream = await node.dialProtocol(peer, protocol, { signal })
+    // members behind NAT are reached through a member's relay: such a connection may be limited
+    stream = await node.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
     const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
     await writeMessage(lp, header, body, signal)
     const res = await readMessage<ResponseHeader>(lp, l, signal)
@@ -175,7 +176,7 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
     } catch (err: unknown) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }
-  }, { maxInboundStreams: opts.maxInboundStreams ?? 32, runOnLimitedConnection: false })
+  }, { maxInboundStreams: opts.maxInboundStreams ?? 32, runOnLimitedConnection: true })
 }
 
 /** Answers NOT_MEMBER without reading the request, then closes; whatever the peer still sends is dropped. */

@@ -38,13 +38,14 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--listen <multiaddr>', 'address to listen on (repeatable); default /ip4/0.0.0.0/tcp/4737', collect, [])
     .option('--announce <multiaddr>', 'address friends should dial instead of the listen addresses, e.g. a forwarded public port /ip4/203.0.113.7/tcp/4737 (repeatable)', collect, [])
     .option('--mdns', 'find friends on the local network with mDNS')
+    .option('--relay <mode>', 'relays among members: auto (serve with a public address, reserve behind NAT), serve, reserve, both or off', 'auto')
     .option('--refresh <interval>', 'how often to reconnect to members and refresh their offers: milliseconds, or a duration like 1h', '30000')
     .option('--audit-interval <duration>', 'time between two storage-proof challenges of each share (default 24h, or settings.auditIntervalMs in group.json)')
     .option('--offline-grace <duration>', 'how long a friend\'s node may be unreachable before its shares are rebuilt elsewhere (default 72h)')
     .option('--reciprocity <multiple>', 'refuse new shares from a person using more than MULTIPLE times what they give (default 2)')
     .option('--reciprocity-grace <size>', 'what everyone may use before giving anything is MULTIPLE times this (default 1GiB)')
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
-    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
       const c = ctx()
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
@@ -56,11 +57,13 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
       const announce = opts.announce.map(a => checkMultiaddr(a, '--announce'))
+      const relay = opts.relay
+      if (relay !== 'auto' && relay !== 'serve' && relay !== 'reserve' && relay !== 'both' && relay !== 'off') throw new InvalidArgumentError(`--relay takes auto, serve, reserve, both or off, got "${relay}"`)
       // the network stack loads only for the commands that run a node
       const { NodeService } = await import('../../node/service.js')
       const service = await NodeService.start({
         home: c.homeOptions(),
-        network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true },
+        network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay },
         refreshMs,
         settings: flags,
         runCommand: async (argv, io, services) => {

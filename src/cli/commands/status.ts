@@ -36,6 +36,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           return {
             peerId: d.peerId, name: d.name, userId: m.userId, you,
             online: you || net.isOnline(d.peerId),
+            /** how this node reaches the device now: lan, direct, relayed (via the relay's peer id), loopback; null when not connected */
+            reach: you ? null : net.relay.reachOf(d.peerId) ?? null,
             roles, freeBytes: offer?.freeBytes ?? 0, givenBytes: offer?.quotaBytes ?? 0,
             /** when the roles and space shown were announced in the DHT (the device did not answer now); null when it answered */
             announcedAt: offer?.announcedAt == null ? null : new Date(offer.announcedAt).toISOString(),
@@ -71,14 +73,19 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const upkeep = c.upkeep?.last ?? null
         const lastRound = c.lastRound?.() ?? null
         const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null
-        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, devices, backups, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
+        const reachability = net.relay.report()
+        const nameOf = (peer: string): string => peers.find(p => p.peerId === peer)?.name ?? peer.slice(0, 16)
+        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, reachability, devices, backups, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
         print(c.io, net.roster === null ? 'not in a group: backups stay on this disk (p2pbak group create NAME, or join CODE)' : `group "${net.roster.name}", ${net.roster.members.length} member(s)`)
         print(c.io, `your devices: ${devices.length === 0 ? 'this one' : devices.map(d => `${d.name}${d.you ? ' (this one)' : d.online ? ' (online)' : ' (offline)'}`).join(', ')}`)
         for (const b of backups) print(c.io, `  last backup from ${b.host || '(no host)'}: ${b.lastBackup} (${b.snapshots} snapshot(s))`)
         for (const p of peers) {
           const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
-          print(c.io, `  ${p.you ? '*' : ' '} ${p.name.padEnd(16)} ${p.online ? 'online ' : 'offline'} ${(p.roles.join(',') || '-').padEnd(19)} gives ${formatBytes(p.givenBytes)}, holds ${formatBytes(p.usedForUsBytes)} of ours${audit}`)
+          const reach = p.reach === null ? '' : `, reached ${p.reach.how === 'relayed' ? `through ${nameOf(p.reach.via ?? '')}'s relay` : p.reach.how === 'lan' ? 'on the LAN' : p.reach.how === 'direct' ? 'directly' : 'on this machine'}`
+          print(c.io, `  ${p.you ? '*' : ' '} ${p.name.padEnd(16)} ${p.online ? 'online ' : 'offline'} ${(p.roles.join(',') || '-').padEnd(19)} gives ${formatBytes(p.givenBytes)}, holds ${formatBytes(p.usedForUsBytes)} of ours${reach}${audit}`)
         }
+        print(c.io, `  this node is ${reachability.reachable ? 'reachable' : 'not reachable from outside'}: ${reachability.how.replace(/12D3\w+/g, (id) => nameOf(id))}`)
+        for (const [peer, carried] of Object.entries(reachability.carried)) print(c.io, `  relayed for ${nameOf(peer).padEnd(16)} ${formatBytes(carried.bytes)} in ${carried.connections} connection(s), ${formatBytes(carried.today)} today`)
         for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}`)
         for (const s of snapshots) {
           const audited = s.lastFullAudit === null ? 'not fully audited yet' : `fully audited since ${s.lastFullAudit}`

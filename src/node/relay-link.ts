@@ -1,0 +1,127 @@
+/**
+ * A node's side of relays (docs/network.md §15): the addresses it gives friends (relayed ones once
+ * it holds a reservation), keeping its reservations, telling its relays about open invites, and the
+ * reachability report `status` prints.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
+import { errorMessage } from '../errors.js'
+import { sendInvitesNotice } from '../protocols/relay.js'
+import { scopedLogger } from '../util/log.js'
+import { identifyConnection, type P2pNode } from './libp2p-node.js'
+import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
+import { relaysIn, reserves, type Carried, type RelayBook, type RelayRole } from './relay.js'
+
+const log = scopedLogger('relay')
+
+/** The most addresses an invite carries (peers/constants.ts MAX_INVITE_ADDRS). */
+const MAX_INVITE_ADDRS = 16
+
+export interface Reachability {
+  /** serve: friends can dial this node (a public address) and it relays for them; reserve: behind NAT, reached through relays; both: a public IPv6 address behind an IPv4 NAT; off: this machine only */
+  role: RelayRole
+  /** the addresses friends are given, best first */
+  addrs: string[]
+  /** whether a friend outside this network can reach this node now, and how */
+  reachable: boolean
+  how: string
+  /** the members whose relays carry connections to this node */
+  relays: string[]
+  /** bytes this node relayed, per member peer id (serve only) */
+  carried: Record<string, Carried>
+}
+
+export class RelayLink {
+  /** the last invites notice sent to each relay */
+  private readonly noticed = new Map<string, number>()
+
+  constructor (
+    private readonly node: P2pNode,
+    readonly book: RelayBook,
+    private readonly invitesOpenUntil: () => number,
+    private readonly isMember: (peerId: string) => boolean
+  ) {}
+
+  /** Our addresses, best first for a friend elsewhere (reachability.ts orderForFriends). */
+  addrs (): string[] {
+    return orderForFriends(this.node.getMultiaddrs().map(a => a.toString()))
+  }
+
+  /** The members this node holds a relay reservation on now. */
+  relays (): string[] { return relaysIn(this.addrs()) }
+
+  /**
+   * The addresses for an invite: behind NAT, waits (at most `waitMs`) for a relayed address first, so
+   * that a friend elsewhere can reach us; then tells our relays that a stranger may come.
+   */
+  async inviteAddrs (waitMs = 15_000): Promise<string[]> {
+    if (reserves(this.book.role) && this.relays().length === 0) {
+      await this.upkeep()
+      const deadline = Date.now() + waitMs
+      while (this.relays().length === 0 && Date.now() < deadline) {
+        await new Promise<void>(resolve => {
+          const done = (): void => { clearTimeout(t); this.node.removeEventListener('self:peer:update', done); resolve() }
+          const t = setTimeout(done, Math.max(1, deadline - Date.now()))
+          this.node.addEventListener('self:peer:update', done)
+        })
+      }
+      if (this.relays().length === 0) log('no relay reservation yet: the invite carries only addresses on this network')
+    }
+    return this.addrs().slice(0, MAX_INVITE_ADDRS)
+  }
+
+  /** Tells each relay until when we have an open invite (sent when it changed for that relay). */
+  async notice (): Promise<void> {
+    const until = this.invitesOpenUntil()
+    await Promise.all(this.relays().map(async relay => {
+      if ((this.noticed.get(relay) ?? 0) === until) return
+      try {
+        await sendInvitesNotice(this.node, peerIdFromString(relay), until)
+        this.noticed.set(relay, until)
+      } catch (err: unknown) {
+        log('relay %s not told about our invites (next refresh): %s', relay, errorMessage(err))
+      }
+    }))
+  }
+
+  /**
+   * Behind NAT with fewer reservations than wanted: offers every connected member that serves as a
+   * relay to the relay transport again (a relay refuses a reservation until it has the roster that
+   * names us). Then the invites notice.
+   */
+  async upkeep (): Promise<void> {
+    if (reserves(this.book.role) && this.relays().length < this.book.policy.reservations) {
+      const current = new Set(this.relays())
+      for (const conn of this.node.getConnections()) {
+        const peer = conn.remotePeer.toString()
+        if (current.has(peer) || !this.isMember(peer) || addrClass(conn.remoteAddr) === 'relayed') continue
+        const protocols = await this.node.peerStore.get(conn.remotePeer).then(p => p.protocols, () => [] as string[])
+        if (!protocols.includes(RELAY_V2_HOP_CODEC)) continue
+        this.book.reoffer(peer)
+        await identifyConnection(this.node, conn)
+      }
+    }
+    await this.notice()
+  }
+
+  /** How a member device is reached now (undefined: not connected). */
+  reachOf (peerId: string): Reach | undefined {
+    try { return bestReach(this.node.getConnections(peerIdFromString(peerId))) } catch { return undefined /* not a peer id: not connected */ }
+  }
+
+  report (): Reachability {
+    const addrs = this.addrs()
+    const relays = relaysIn(addrs)
+    const carried = Object.fromEntries(this.book.carriedFor())
+    const role = this.book.role
+    const publicAddrs = addrs.filter(a => addrClass(a) === 'public')
+    if (role === 'serve') return { role, addrs, reachable: true, how: `directly at ${publicAddrs.join(', ') || addrs.join(', ')}; relays for members`, relays, carried }
+    const v6 = role === 'both' ? `directly at ${publicAddrs.join(', ')} (IPv6, unless the router's firewall drops it), ` : ''
+    if (role === 'reserve' || role === 'both') {
+      return relays.length > 0
+        ? { role, addrs, reachable: true, how: `${v6}behind NAT, through the relay of ${relays.join(', ')}`, relays, carried }
+        : { role, addrs, reachable: role === 'both', how: `${v6}behind NAT, no relay reservation yet (no member with a public address answered)`, relays, carried }
+    }
+    return { role, addrs, reachable: false, how: 'on this machine only (loopback)', relays, carried }
+  }
+}

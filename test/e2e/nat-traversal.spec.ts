@@ -1,0 +1,215 @@
+/**
+ * Friends in different homes (issue 12), with real daemons in a small internet of network namespaces
+ * (test/helpers/nat-lab.ts): ray on the public segment, bob behind router B, ann behind router A,
+ * both routers doing MASQUERADE NAT with no port forwarding, and a stranger on the public segment.
+ *
+ *   ray  group create, invite         → bob joins (dials ray directly)
+ *   bob  keeps a reservation on ray's relay, invites (the code carries the relayed address)
+ *   ann  joins through ray's relay to bob; backs up to bob (relayed) and ray (direct); restores
+ *   the stranger can neither reserve on ray nor be relayed to ann
+ *   status: how each friend is reached, this node's reachability, the bytes ray relayed per member
+ *
+ * The symmetric variant (MASQUERADE --random-fully) runs join, backup and restore over the relay.
+ * Needs root, util-linux, iproute2 and iptables (.ci/run installs them); skipped with the reason
+ * otherwise. Everything the lab made vanishes with its holder processes (nat-lab.ts).
+ */
+import assert from 'node:assert/strict'
+import { createCipheriv } from 'node:crypto'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
+import { loadBackend } from '../../src/crypto/index.js'
+import { decodeInviteCode } from '../../src/peers/index.js'
+import { runCli, TEST_ENV, type CliResult } from '../helpers/cli.js'
+import { bytesUnder, waitFor } from '../helpers/daemons.js'
+import { createNatLab, natLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
+import { compareTrees } from '../helpers/tree-compare.js'
+import type { StrangerResult } from '../helpers/relay-stranger.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const BIN = join(ROOT, 'bin/p2pbak.js')
+
+interface Person { name: string, host: string, home: string, log: string, daemon?: ChildProcess, peerId?: string }
+interface Reach { how: string, via?: string }
+interface StatusJson {
+  reachability: { role: string, reachable: boolean, relays: string[], carried: Record<string, { bytes: number, connections: number }> }
+  peers: Array<{ peerId: string, name: string, online: boolean, reach: Reach | null }>
+}
+
+/** A tree of about `bytes` incompressible bytes (AES-CTR of zeros) in a few files and a little text; returns its size. */
+function makeNoiseTree (root: string, bytes: number): number {
+  mkdirSync(join(root, 'docs'), { recursive: true })
+  let total = 0
+  for (let i = 0; i < 4; i++) {
+    const data = createCipheriv('aes-256-ctr', Buffer.alloc(32, i + 1), Buffer.alloc(16)).update(Buffer.alloc(Math.floor(bytes / 4)))
+    writeFileSync(join(root, `file-${i}.bin`), data)
+    total += data.byteLength
+  }
+  const text = 'a friend behind a router\n'.repeat(1000)
+  writeFileSync(join(root, 'docs', 'notes.txt'), text)
+  return total + text.length
+}
+
+async function cli (p: Person, ...argv: string[]): Promise<CliResult> {
+  const r = await runCli(argv, { P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw' })
+  if (r.code !== 0) throw new Error(`${p.name}: p2pbak ${argv.join(' ')} exited ${r.code}: ${r.stderr}\n--- ${p.name}'s daemon log (end) ---\n${tail(p.log)}`)
+  return r
+}
+
+function tail (file: string, chars = 4000): string { return existsSync(file) ? readFileSync(file, 'utf8').slice(-chars) : '' }
+
+async function startDaemon (lab: NatLab, p: Person): Promise<void> {
+  rmSync(join(p.home, 'node.json'), { force: true })
+  const fd = openSync(p.log, 'a')
+  p.daemon = lab.spawnIn(p.host, [process.execPath, BIN, 'daemon', '--listen', '/ip4/0.0.0.0/tcp/4737', '--refresh', '2000'], {
+    env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw', DEBUG: 'p2pbak:*' }, stdio: ['ignore', fd, fd]
+  })
+  closeSync(fd)
+  await waitFor(`${p.name}'s daemon`, () => existsSync(join(p.home, 'node.json')) && existsSync(join(p.home, 'daemon.sock')), 60_000)
+  p.peerId = (JSON.parse(readFileSync(join(p.home, 'node.json'), 'utf8')) as { peerId: string }).peerId
+}
+
+async function stopDaemon (p: Person): Promise<void> {
+  const d = p.daemon
+  if (d === undefined || d.exitCode !== null || d.signalCode !== null) return
+  const exited = new Promise(resolve => d.once('exit', resolve))
+  d.kill('SIGINT')
+  const timer = setTimeout(() => d.kill('SIGKILL'), 15_000)
+  await exited
+  clearTimeout(timer)
+}
+
+async function status (p: Person): Promise<StatusJson> { return (await cli(p, 'status', '--json')).json<StatusJson>() }
+
+/** Runs `relay-stranger.ts` in the stranger's namespace. */
+async function stranger (lab: NatLab, relayAddr: string, target: string): Promise<StrangerResult> {
+  const child = lab.spawnIn('s', [process.execPath, '--import', 'tsx', '--import', './src/util/polyfill.ts', 'test/helpers/relay-stranger.ts', relayAddr, target], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  const out: Buffer[] = []
+  const err: Buffer[] = []
+  child.stdout?.on('data', (b: Buffer) => out.push(b))
+  child.stderr?.on('data', (b: Buffer) => err.push(b))
+  const code = await new Promise<number | null>(resolve => child.once('close', resolve))
+  const last = Buffer.concat(out).toString().trim().split('\n').pop() ?? ''
+  assert.equal(code, 0, `the stranger's script failed: ${Buffer.concat(err).toString().slice(-3000)}`)
+  return JSON.parse(last) as StrangerResult
+}
+
+interface Flow { joinMs: number, backupMs: number, sourceBytes: number, restoreMs: number }
+
+/** ray creates the group, bob joins directly, ann joins through ray's relay to bob, backs up and restores. */
+async function groupAcrossHomes (lab: NatLab, dir: string, people: Record<'ray' | 'bob' | 'ann', Person>, sourceBytes: number): Promise<Flow> {
+  const { ray, bob, ann } = people
+  await Promise.all(Object.values(people).map(async p => await cli(p, 'init')))
+  await Promise.all(Object.values(people).map(async p => { await startDaemon(lab, p) }))
+  await cli(ray, 'group', 'create', 'three homes')
+  await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+  await cli(ray, 'contribute', '1G')
+  await cli(bob, 'contribute', '1G')
+  // bob, behind NAT, keeps a reservation on ray's relay and says so
+  await waitFor('bob\'s reservation on ray\'s relay', async () => (await status(bob)).reachability.relays.includes(ray.peerId ?? ''), 90_000)
+  const code = (await cli(bob, 'group', 'invite', '--json')).json<{ invite: string }>().invite
+  const invite = decodeInviteCode(await loadBackend(), code, Date.now())
+  const relayed = `/p2p/${ray.peerId ?? ''}/p2p-circuit/p2p/${bob.peerId ?? ''}`
+  assert.ok(invite.addrs.some(a => a.endsWith(relayed)), `bob's invite carries his relayed address: ${invite.addrs.join(', ')}`)
+  assert.ok(!invite.addrs.some(a => a.includes('/127.0.0.1/')), `no loopback address in an invite: ${invite.addrs.join(', ')}`)
+  let t = Date.now()
+  await cli(ann, 'join', code)
+  const joinMs = Date.now() - t
+  const src = join(dir, 'src')
+  const bytes = makeNoiseTree(src, sourceBytes)
+  t = Date.now()
+  await cli(ann, 'backup', src)
+  const backupMs = Date.now() - t
+  assert.equal(bytesUnder(join(ann.home, 'store', 'shares')), 0, 'nothing stayed on ann\'s disk only')
+  assert.ok(bytesUnder(join(bob.home, 'held')) > 0, 'bob (home B, reached through ray\'s relay) holds shares of ann\'s backup')
+  assert.ok(bytesUnder(join(ray.home, 'held')) > 0, 'ray (public) holds shares of ann\'s backup')
+  const target = join(dir, 'restored')
+  t = Date.now()
+  await cli(ann, 'restore', 'latest', '--target', target)
+  const restoreMs = Date.now() - t
+  assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  return { joinMs, backupMs, sourceBytes: bytes, restoreMs }
+}
+
+describe('e2e: friends in different homes, behind NAT (network namespaces)', function () {
+  this.timeout(600_000)
+  let why: string | undefined
+  let lab: NatLab | undefined
+  let dir: string | undefined
+  let people: Person[] = []
+
+  before(async function () {
+    this.timeout(60_000)
+    why = await natLabUnavailable()
+  })
+
+  afterEach(async () => {
+    await Promise.all(people.map(stopDaemon))
+    people = []
+    await lab?.close()
+    lab = undefined
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    dir = undefined
+  })
+
+  function setUp (): Record<'ray' | 'bob' | 'ann', Person> {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-nat-'))
+    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`) })
+    const p = { ray: person('ray', 'r'), bob: person('bob', 'b'), ann: person('ann', 'a') }
+    people = Object.values(p)
+    return p
+  }
+
+  it('ann (home A) joins through an invite bob made in home B, via ray\'s relay; her backup to bob and ray restores byte-exact; a stranger cannot use the relay; status says how each friend is reached', async function () {
+    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
+    const p = setUp()
+    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } })
+    const flow = await groupAcrossHomes(lab, dir as string, p, 12_000_000)
+    const { ray, bob, ann } = p
+
+    // how ann reaches her friends, and how ray sees itself and what it carried
+    const annStatus = await status(ann)
+    const reachOf = (s: StatusJson, who: Person): Reach | null => s.peers.find(x => x.peerId === who.peerId)?.reach ?? null
+    assert.deepEqual(reachOf(annStatus, bob), { ...reachOf(annStatus, bob), how: 'relayed', via: ray.peerId }, JSON.stringify(annStatus.peers))
+    assert.equal(reachOf(annStatus, ray)?.how, 'direct')
+    assert.equal(annStatus.reachability.role, 'reserve')
+    const rayStatus = await status(ray)
+    assert.equal(rayStatus.reachability.role, 'serve')
+    assert.equal(rayStatus.reachability.reachable, true)
+    const carried = rayStatus.reachability.carried
+    assert.ok((carried[ann.peerId ?? '']?.bytes ?? 0) > 1_000_000, `ray counts what it relayed for ann: ${JSON.stringify(carried)}`)
+    assert.ok((carried[bob.peerId ?? '']?.bytes ?? 0) > 1_000_000, `and for bob: ${JSON.stringify(carried)}`)
+
+    // a stranger on the public segment: while nobody invites, ray's gater refuses it after Noise (its
+    // dial may still see the handshake complete before the close), so it can neither reserve nor be relayed
+    const rayAddr = `/ip4/${lab.hosts.r?.ip ?? ''}/tcp/4737/p2p/${ray.peerId ?? ''}`
+    const closed = await stranger(lab, rayAddr, ann.peerId ?? '')
+    assert.equal(closed.reserve.ok, false, JSON.stringify(closed))
+    assert.equal(closed.relayedDial.ok, false, JSON.stringify(closed))
+    // while bob has an open invite, ray lets it connect and relays it to bob only (to redeem the
+    // invite): still no reservation, and no way to ann
+    await cli(bob, 'group', 'invite', '--json')
+    const open = await stranger(lab, rayAddr, ann.peerId ?? '')
+    assert.equal(open.connect.ok, true, JSON.stringify(open))
+    assert.equal(open.reserve.ok, false, JSON.stringify(open))
+    assert.equal(open.relayedDial.ok, false, JSON.stringify(open))
+    const toInviter = await stranger(lab, rayAddr, bob.peerId ?? '')
+    assert.equal(toInviter.reserve.ok, false, JSON.stringify(toInviter))
+    assert.equal(toInviter.relayedDial.ok, true, `relayed to the member who invites: ${JSON.stringify(toInviter)}`)
+
+    const mbps = (bytes: number, ms: number): string => (bytes / ms / 1000).toFixed(1)
+    console.log(`      NAT lab: join across two NATs ${flow.joinMs} ms; backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms (${mbps(flow.sourceBytes, flow.backupMs)} MB/s, shares to bob through the relay); restore ${flow.restoreMs} ms; ray relayed ${carried[ann.peerId ?? '']?.bytes ?? 0} bytes for ann`)
+  })
+
+  it('with symmetric NAT (MASQUERADE --random-fully) on both homes, join, backup and restore go over the relay', async function () {
+    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
+    const p = setUp()
+    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] }, symmetric: true })
+    const flow = await groupAcrossHomes(lab, dir as string, p, 4_000_000)
+    const s = await status(p.ann)
+    assert.equal(s.peers.find(x => x.peerId === p.bob.peerId)?.reach?.how, 'relayed')
+    console.log(`      symmetric NAT: join ${flow.joinMs} ms, backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms, restore ${flow.restoreMs} ms`)
+  })
+})
