@@ -173,7 +173,14 @@ async function main (): Promise<LossyResult> {
     }
     // no wait: the backup right after the last join goes to friends (issue 9.1)
     await cli(ann, 'backup', src)
+    // a pack whose holder the lossy link cut off for good during the backup stays on ann's disk (the
+    // summary says so) and the daemon's rounds move it to friends: wait for that, with a deadline
+    const localAt = Date.now()
+    for (let left = bytesUnder(join(ann.home, 'store', 'shares')); left > 0 && Date.now() - localAt < 180_000; left = bytesUnder(join(ann.home, 'store', 'shares'))) {
+      await new Promise(resolve => setTimeout(resolve, 500)) // polling the store, with the deadline above
+    }
     result.leftLocal = bytesUnder(join(ann.home, 'store', 'shares'))
+    note(`shares on ann's disk after the backup: gone after ${Math.round((Date.now() - localAt) / 1000)} s`)
     result.heldByFriends = friends.map(f => bytesUnder(join(f.home, 'held')))
     await cli(ann, 'status')
     const target = join(workdir as string, 'restored')
