@@ -8,6 +8,7 @@ import { lstat, readdir } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AbortedError, errorMessage, SourceUnreadableError, errnoCode } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
 import { keyedHash } from '../crypto/index.js'
 import type { FastCdc } from '../chunking/index.js'
 import type { TreeNode } from '../format/tree.js'
@@ -21,6 +22,8 @@ import { readFileChunks } from './file-reader.js'
 import { Excluder } from './exclude.js'
 import { buildPathTree, type PathTreeNode } from './path-tree.js'
 import { lgetxattrs } from './fsx.js'
+
+const log = scopedLogger('backup')
 
 export interface ItemError { path: string, error: string, code: string }
 
@@ -248,8 +251,9 @@ export class Archiver {
     try {
       const attrs = lgetxattrs(path)
       if (attrs.length > 0) node.xattrs = attrs.map(a => ({ name: new Uint8Array(a.name), value: new Uint8Array(a.value) }))
-    } catch {
+    } catch (err: unknown) {
       // xattrs are best effort: an unreadable attribute list does not make the file unreadable
+      log('extended attributes of %s not read: %s', path.toString(), errorMessage(err))
     }
   }
 
@@ -353,7 +357,7 @@ export class Archiver {
   }
 }
 
-/** A tree's nodes by name (latin1: any bytes map one to one). */
+/** A tree's nodes by name (latin1 maps every byte to one character and back). */
 function byName (nodes: TreeNode[] | undefined): Map<string, TreeNode> {
   return new Map((nodes ?? []).map(n => [Buffer.from(n.name).toString('latin1'), n]))
 }

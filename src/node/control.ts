@@ -50,11 +50,11 @@ export async function daemonAnswers (socketPath: string): Promise<boolean> {
 }
 
 export async function startControlServer (socketPath: string, run: RunCommand): Promise<ControlServer> {
-  await unlink(socketPath).catch(() => {})
+  await unlink(socketPath).catch((err: unknown) => { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log('an old %s not removed: %s', socketPath, errorMessage(err)) })
   let queue: Promise<unknown> = Promise.resolve()
   const enqueue = <T>(work: () => Promise<T>): Promise<T> => {
     const next = queue.then(work)
-    queue = next.catch(() => {})
+    queue = next.catch(() => undefined) // its caller gets the error through `next`; the queue only orders
     return next
   }
   const open = new Set<Socket>()
@@ -129,7 +129,7 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       // a command still running (or stuck) must not keep the daemon from stopping
       for (const sock of open) sock.destroy()
       await new Promise<void>(resolve => server.close(() => resolve()))
-      await unlink(socketPath).catch(() => {})
+      await unlink(socketPath).catch((err: unknown) => { log('%s not removed: %s', socketPath, errorMessage(err)) })
     }
   }
 }

@@ -15,6 +15,10 @@ import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import { scopedLogger } from '../util/log.js'
+import { errorMessage } from '../errors.js'
+
+const log = scopedLogger('node:libp2p')
 import type { RelayParts } from './relay.js'
 
 export const DHT_PROTOCOL = '/p2pbak/lan/kad/1.0.0'
@@ -122,10 +126,10 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
   return node
 }
 
-/** Runs identify on a connection (errors ignored: a closed connection needs none). */
+/** Runs identify on a connection (a failure is logged: a closed connection needs none). */
 export async function identifyConnection (node: P2pNode, connection: Connection): Promise<void> {
   const service = (node.services as { identify?: { identify: (c: Connection, o?: { signal?: AbortSignal }) => Promise<unknown> } }).identify
-  await service?.identify(connection, { signal: AbortSignal.timeout(10_000) }).catch(() => {})
+  await service?.identify(connection, { signal: AbortSignal.timeout(10_000) }).catch((err: unknown) => { log('identify with %s failed: %s', connection.remotePeer.toString(), errorMessage(err)) })
 }
 
 /** Raised on a stream a stranger opened on a guarded protocol; libp2p aborts the stream with it. */
@@ -162,7 +166,7 @@ function protocolGuard (serve: (peerId: PeerId) => boolean): (components: { regi
           }
           return inner(stream, connection)
         }
-        void registrar.handle(protocol, guarded, { ...record.options, force: true }).catch(() => {})
+        void registrar.handle(protocol, guarded, { ...record.options, force: true }).catch((err: unknown) => { log.error('guarding %s for members failed: %s', protocol, errorMessage(err)) })
       }
     }
   })

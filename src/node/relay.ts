@@ -136,7 +136,7 @@ export class RelayBook {
         if (!this.hooks.isMember(dst)) return true
         return !this.hooks.isMember(source.toString()) && !this.isInviting(dst)
       },
-      // we take relayed connections only through a member's relay (the peer itself is gated as any other)
+      // we take relayed connections only through a member's relay (the peer itself is gated like every other)
       denyInboundRelayedConnection: async (relay: PeerId) => !this.hooks.isMember(relay.toString())
     }
   }

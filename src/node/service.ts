@@ -27,7 +27,7 @@ import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
 import { openSession } from './session.js'
 import { Upkeep } from './upkeep.js'
-import type { Settings } from './group-state.js'
+import type { Roles, Settings } from './group-state.js'
 
 const log = scopedLogger('daemon')
 
@@ -244,31 +244,17 @@ export class NodeService implements ServiceContext {
   private async watchRun (w: FolderWatcher, batch: WatchBatch): Promise<void> {
     const p = this.net.state.file.roles.publish
     if (p === null || this.watcher?.w !== w) return // publishing changed since: the new watcher's first run is full
-    let list: string | undefined
-    const args = ['backup', ...p.paths, '--tag', 'published', '--job', 'publish',
-      ...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
     // a full run owed since before the schedule's last (full) run started is covered by it; the
     // changes seen since are not
     const full = batch.kind === 'full' && !(p.lastRunMs !== undefined && p.lastRunMs >= batch.since)
     if (batch.kind === 'full' && !full) log('continuous mode: a full run was owed (%s), and the schedule ran one since', batch.reason)
-    if (!full) {
-      if (batch.paths.length === 0) return
-      list = join(this.home.dir, `watch-changes-${process.pid}.txt`)
-      await writeFileAtomic(list, batch.paths.join('\0'), { mode: 0o600 })
-      args.push('--changed-from', list)
-    } else {
-      log('continuous mode: a full run (%s)', batch.kind === 'full' ? batch.reason : '')
-    }
-    const stderr = new PassThrough()
-    let errText = ''
-    stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
-    const stdout = new PassThrough()
-    stdout.resume()
+    if (!full && batch.paths.length === 0) return
+    const list = full ? undefined : join(this.home.dir, `watch-changes-${process.pid}.txt`)
     try {
-      const code = await this.opts.runCommand(args, { stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal }, this)
-      log('continuous-mode backup (%s) exited %d', full ? 'full' : `${batch.paths.length} changed path(s)`, code)
-      if (code !== 0 && code !== 3) {
-        log.error('continuous-mode backup exited %d: %s', code, errText.trim())
+      if (list !== undefined) await writeFileAtomic(list, batch.paths.join('\0'), { mode: 0o600 })
+      const { exitCode, errText } = await this.runPublishBackup(p, list !== undefined ? ['--changed-from', list] : [])
+      log('continuous-mode backup (%s) exited %d%s', full ? 'full' : `${batch.paths.length} changed path(s)`, exitCode, errText !== '' ? `: ${errText}` : '')
+      if (exitCode !== 0 && exitCode !== 3) {
         w.giveBack(batch) // tried again with the next batch
       } else if (full) {
         // a full run is what the schedule does: it need not run again right away
@@ -280,6 +266,20 @@ export class NodeService implements ServiceContext {
     }
   }
 
+  /** `backup` of the published folders with their hooks, as the `publish` job; the end of its stderr. */
+  private async runPublishBackup (p: NonNullable<Roles['publish']>, extra: string[]): Promise<{ exitCode: number, errText: string }> {
+    const stdout = new PassThrough()
+    stdout.resume()
+    const stderr = new PassThrough()
+    let errText = ''
+    stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
+    const hooks = [...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
+    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks, ...extra], {
+      stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
+    }, this)
+    return { exitCode, errText: errText.trim() }
+  }
+
   /** Runs the `publish` backup when it is due (roles.publish: paths, every, last run). */
   private async scheduledPublish (report: RoundReport): Promise<void> {
     const p = this.net.state.file.roles.publish
@@ -288,18 +288,10 @@ export class NodeService implements ServiceContext {
     if (p.lastRunMs !== undefined && now - p.lastRunMs < p.everyMs) return
     p.lastRunMs = now
     await this.net.state.save()
-    const stdout = new PassThrough()
-    stdout.resume()
-    const stderr = new PassThrough()
-    let errText = ''
-    stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
-    const hooks = [...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
-    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks], {
-      stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
-    }, this)
-    report.publish = { exitCode, stderr: errText.trim() }
+    const { exitCode, errText } = await this.runPublishBackup(p, [])
+    report.publish = { exitCode, stderr: errText }
     if (exitCode !== 0) {
-      report.errors.push(`publish: the scheduled backup of ${p.paths.join(', ')} exited ${exitCode}${errText.trim() !== '' ? `: ${errText.trim().split('\n').slice(-3).join(' / ')}` : ''}`)
+      report.errors.push(`publish: the scheduled backup of ${p.paths.join(', ')} exited ${exitCode}${errText !== '' ? `: ${errText.split('\n').slice(-3).join(' / ')}` : ''}`)
     }
   }
 

@@ -9,10 +9,13 @@
  * placement, so losing it loses no data.
  */
 import type { Database } from 'lmdb'
-import { FormatError } from '../errors.js'
+import { FormatError, errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
 import { asPackId, ID_BYTES, type PackId } from '../ids.js'
 import { ByteReader, ByteWriter, utf8Decode, utf8Encode } from '../util/bytes.js'
 import type { ShareRef } from './share-store.js'
+
+const log = scopedLogger('store:audit')
 
 type Bin = Database<Buffer, Buffer>
 
@@ -128,7 +131,15 @@ export class AuditDb {
 
   * listPeers (): Generator<{ peerId: string, record: PeerRecord }> {
     for (const { key, value } of this.peers.getRange({})) {
-      try { yield { peerId: utf8Decode(key), record: JSON.parse(utf8Decode(value)) as PeerRecord } } catch {}
+      let entry: { peerId: string, record: PeerRecord }
+      try {
+        entry = { peerId: utf8Decode(key), record: JSON.parse(utf8Decode(value)) as PeerRecord }
+      } catch (err: unknown) {
+        // a damaged entry is skipped (the peer's record starts again from its next contact), and said
+        log.error('a peer record in the audit index cannot be read, skipped: %s', errorMessage(err))
+        continue
+      }
+      yield entry
     }
   }
 
