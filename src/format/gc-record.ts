@@ -13,6 +13,7 @@
 import { FormatError } from '../errors.js'
 import { ID_BYTES } from '../ids.js'
 import { ByteReader, ByteWriter, concatBytes, equalBytes, utf8Encode } from '../util/bytes.js'
+import { shown } from '../util/text.js'
 
 /** What a record says of a pack. */
 export const GcState = {
@@ -78,7 +79,7 @@ function validate (r: GcRecord): void {
   let prev: Uint8Array | undefined
   for (const e of r.entries) {
     if (!(e.pack instanceof Uint8Array) || e.pack.byteLength !== ID_BYTES) fail('a pack id must be 32 bytes')
-    if (e.state !== GcState.Condemned && e.state !== GcState.Deleted && e.state !== GcState.Forgotten) fail(`unknown state ${String(e.state)}`)
+    if (e.state !== GcState.Condemned && e.state !== GcState.Deleted && e.state !== GcState.Forgotten) fail(`unknown state ${shown(e.state)}`)
     if (prev !== undefined && compareIds(prev, e.pack) >= 0) fail('pack ids must be strictly ascending')
     prev = e.pack
   }

@@ -16,6 +16,7 @@ import { FormatError } from '../errors.js'
 import { asChunkId, asTreeId, ID_BYTES } from '../ids.js'
 import type { ChunkId, TreeId } from '../ids.js'
 import { ByteReader, ByteWriter, compareBytes, utf8Decode } from '../util/bytes.js'
+import { shown } from '../util/text.js'
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev'
 export interface Xattr { name: Uint8Array, value: Uint8Array }
@@ -110,11 +111,11 @@ function fail (what: Uint8Array | undefined, msg: string): never {
 }
 
 function checkUint (v: unknown, max: number, what: Uint8Array | undefined, field: string): asserts v is number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) fail(what, `${field} must be an integer in 0..${max}, got ${String(v)}`)
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > max) fail(what, `${field} must be an integer in 0..${max}, got ${shown(v)}`)
 }
 
 function checkBig (v: unknown, min: bigint, max: bigint, what: Uint8Array | undefined, field: string): asserts v is bigint {
-  if (typeof v !== 'bigint' || v < min || v > max) fail(what, `${field} must be a bigint in ${min}..${max}, got ${String(v)}`)
+  if (typeof v !== 'bigint' || v < min || v > max) fail(what, `${field} must be a bigint in ${min}..${max}, got ${shown(v)}`)
 }
 
 function checkBytes (v: unknown, min: number, max: number, what: Uint8Array | undefined, field: string): asserts v is Uint8Array {
@@ -137,7 +138,7 @@ function checkName (name: unknown): asserts name is Uint8Array {
 function validateNode (n: TreeNode): void {
   checkName(n.name)
   const what = n.name
-  if (!NODE_TYPES.includes(n.type)) fail(what, `unknown node type ${String(n.type)}`)
+  if (!NODE_TYPES.includes(n.type)) fail(what, `unknown node type ${shown(n.type)}`)
   checkUint(n.mode, 0o7777, what, 'mode')
   checkUint(n.uid, MAX_ID_NUMBER, what, 'uid')
   checkUint(n.gid, MAX_ID_NUMBER, what, 'gid')

@@ -6,6 +6,7 @@
 import { FormatError } from '../errors.js'
 import { utf8Encode } from '../util/bytes.js'
 import { MAX_NAME_BYTES, MAX_PEER_ID_CHARS } from './constants.js'
+import { shown } from '../util/text.js'
 
 function isPlainObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -73,13 +74,13 @@ export function expectArray (v: unknown, what: string, max: number): unknown[] {
 }
 
 export function expectVersion1 (v: unknown, what: string): 1 {
-  if (v !== 1) throw new FormatError(`${what} has version ${String(v)}; this program reads version 1`)
+  if (v !== 1) throw new FormatError(`${what} has version ${shown(v)}; this program reads version 1`)
   return 1
 }
 
 export function expectUint (v: unknown, what: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new FormatError(`${what} must be an integer in [${min}, ${max}], got ${String(v)}`)
+    throw new FormatError(`${what} must be an integer in [${min}, ${max}], got ${shown(v)}`)
   }
   return v
 }

@@ -18,6 +18,7 @@ import { parseDeviceCert, signingKey, verifyDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
 import { findMember, memberOfPeer, rosterHash } from './roster.js'
 import type { Roster } from './roster.js'
+import { shown } from '../util/text.js'
 
 export interface Invite {
   /** 2 pins the roster; 1 (older p2pbak) does not and is refused by decodeInviteCode */
@@ -72,7 +73,7 @@ export function parseInvite (v: unknown): Invite {
   const secret = o.secret
   if (typeof secret !== 'string') throw new FormatError('invite secret must be a string')
   secretBytes(secret)
-  if (o.version !== 1 && o.version !== 2) throw new FormatError(`invite has version ${String(o.version)}; this program reads versions 1 and 2 (update p2pbak)`)
+  if (o.version !== 1 && o.version !== 2) throw new FormatError(`invite has version ${shown(o.version)}; this program reads versions 1 and 2 (update p2pbak)`)
   const pinned = o.version === 2
   if (pinned !== (o.rosterSerial !== undefined) || pinned !== (o.rosterHash !== undefined)) throw new FormatError('an invite has rosterSerial and rosterHash exactly when its version is 2')
   if (o.rosterHash !== undefined && (typeof o.rosterHash !== 'string' || !/^[0-9a-f]{64}$/.test(o.rosterHash))) throw new FormatError('invite rosterHash must be 64 lowercase hex characters')

@@ -15,6 +15,7 @@ import {
 } from './constants.js'
 import { parseDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
+import { shown } from '../util/text.js'
 
 export interface RosterMember {
   userId: string
@@ -146,7 +147,7 @@ export function parseRoster (v: unknown): Roster {
 }
 
 function expectRosterVersion (v: unknown): RosterVersion {
-  if (v !== 1 && v !== 2) throw new FormatError(`roster has version ${String(v)}; this program reads versions 1 and 2 (update p2pbak)`)
+  if (v !== 1 && v !== 2) throw new FormatError(`roster has version ${shown(v)}; this program reads versions 1 and 2 (update p2pbak)`)
   return v
 }
 

@@ -18,6 +18,7 @@ import { concatBytes, equalBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ProofCache, ShareRef, ShareStore } from '../store/index.js'
 import { exchange, serve, throwForStatus } from './framing.js'
 import { withRetry } from './retry.js'
+import { printable } from '../util/text.js'
 
 export const AUDIT_PROTOCOL = '/p2pbak/audit/1.0.0'
 /** most segments one challenge may ask for */
@@ -155,7 +156,7 @@ export async function requestProof (node: Libp2p, peer: PeerId, ref: ShareRef, n
   const res = await onFreshStreams('audit prove', async () => await exchange(node, peer, AUDIT_PROTOCOL, { op: 'prove', pack: toHex(ref.pack), index: ref.index, nonce: toHex(nonce), count }, undefined, {
     maxHeaderBytes: 4096, maxBodyBytes: MAX_BODY, timeoutMs: TIMEOUT_MS, ...(signal !== undefined ? { signal } : {})
   }), signal)
-  if (res.header.status === 'NOT_FOUND') throw new ShareGoneError(`the holder says: ${String(res.header.error ?? 'no such share')}`, res.header.damaged === true)
+  if (res.header.status === 'NOT_FOUND') throw new ShareGoneError(`the holder says: ${typeof res.header.error === 'string' ? printable(res.header.error) : 'no such share'}`, res.header.damaged === true)
   throwForStatus(res.header, 'audit prove')
   const size = res.header.size
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new ProtocolError('audit: the answer has no valid "size"')

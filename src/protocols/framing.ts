@@ -16,6 +16,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
+import { shown } from '../util/text.js'
 
 const log = scopedLogger('framing')
 
@@ -82,7 +83,7 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
     case 'UNTRUSTED': throw new UntrustedPeerError(`${what}: the peer does not trust what this device presented${why}`)
     case 'INVALID': throw new ProtocolError(`${what}: the peer says our request was invalid${why}`)
     case 'INTERNAL': throw new ProtocolError(`${what}: the peer failed${why}`)
-    default: throw new ProtocolError(`${what}: unknown status ${String(h.status)}`)
+    default: throw new ProtocolError(`${what}: unknown status ${shown(h.status)}`)
   }
 }
 

@@ -13,6 +13,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { NotMemberError, ProtocolError } from '../errors.js'
 import { exchange, serve, throwForStatus } from './framing.js'
 import { withRetry, type RetryPolicy } from './retry.js'
+import { shown } from '../util/text.js'
 
 export const JOIN_PROTOCOL = '/p2pbak/join/1.0.0'
 export const ROSTER_PROTOCOL = '/p2pbak/roster/1.0.0'
@@ -72,7 +73,7 @@ export async function startGroupProtocols (node: Libp2p, h: GroupProtocolHandler
       return { header: { status: 'OK' }, body: h.getChain(from, peer) }
     }
     if (req.header.op === 'push') { await h.pushRoster(req.body, peer); return { header: { status: 'OK' } } }
-    throw new ProtocolError(`roster: unknown op ${String(req.header.op)}`)
+    throw new ProtocolError(`roster: unknown op ${shown(req.header.op)}`)
   }, { maxBodyBytes: MAX_ROSTER_BYTES, timeoutMs: TIMEOUT_MS, authorize: h.isMember })
 
   await serve<{ op: string }>(node, SPACE_PROTOCOL, async (_req, peer) => {

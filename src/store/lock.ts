@@ -15,6 +15,7 @@ import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { LockedError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
+import { shown } from '../util/text.js'
 
 const log = scopedLogger('lock')
 
@@ -48,7 +49,7 @@ function readInfo (path: string): { info: LockInfo | undefined, ino: number, age
     let info: LockInfo | undefined
     try {
       const v = JSON.parse(readFileSync(fd, 'utf8')) as Partial<LockInfo>
-      if (typeof v.pid === 'number' && typeof v.host === 'string') info = { pid: v.pid, host: v.host, time: String(v.time), purpose: String(v.purpose) }
+      if (typeof v.pid === 'number' && typeof v.host === 'string') info = { pid: v.pid, host: v.host, time: typeof v.time === 'string' ? v.time : shown(v.time), purpose: typeof v.purpose === 'string' ? v.purpose : shown(v.purpose) }
     } catch (err: unknown) {
       log('lock %s is unreadable (a crash between create and write): %s', path, errorMessage(err))
     }

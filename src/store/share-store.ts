@@ -9,6 +9,7 @@
 import { AbortedError, FormatError } from '../errors.js'
 import { ID_BYTES, type PackId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
+import { shown } from '../util/text.js'
 
 export interface AbortOptions { signal?: AbortSignal }
 
@@ -73,7 +74,7 @@ export function checkShareRef (ref: ShareRef): void {
     throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
   }
   if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > MAX_SHARE_INDEX) {
-    throw new FormatError(`a share index must be an integer 0..${MAX_SHARE_INDEX}, got ${String(ref.index)}`)
+    throw new FormatError(`a share index must be an integer 0..${MAX_SHARE_INDEX}, got ${shown(ref.index)}`)
   }
 }
 

@@ -9,3 +9,16 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
 export function printable (text: string): string {
   return text.replace(CONTROL, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
+
+/**
+ * A value read from a peer or a file, shown in an error message without running any of its code:
+ * `String(v)` calls an object's own `toString`, which a decoded `{"toString":0}` turns into a
+ * TypeError instead of the FormatError the parser meant to throw.
+ */
+export function shown (v: unknown): string {
+  switch (typeof v) {
+    case 'number': case 'bigint': case 'boolean': case 'undefined': return String(v)
+    case 'string': return JSON.stringify(printable(v.length > 40 ? `${v.slice(0, 40)}…` : v))
+    default: return v === null ? 'null' : Array.isArray(v) ? 'an array' : `a value of type ${typeof v}`
+  }
+}

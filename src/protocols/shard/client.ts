@@ -21,6 +21,7 @@ import {
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, shareCursor, userKeyOf } from './wire.js'
 import type { ShardRequestHeader } from './wire.js'
+import { shown } from '../../util/text.js'
 
 export interface RemoteShareStoreInit {
   node: Libp2p
@@ -103,7 +104,7 @@ class Limiter {
 
 function checkRef (ref: ShareRef): void {
   if (!(ref.pack instanceof Uint8Array) || ref.pack.byteLength !== ID_BYTES) throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
-  if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 255) throw new FormatError(`a share index must be an integer 0..255, got ${String(ref.index)}`)
+  if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 255) throw new FormatError(`a share index must be an integer 0..255, got ${shown(ref.index)}`)
 }
 
 function checkId (id: Uint8Array): void {
@@ -247,7 +248,7 @@ export class RemoteShareStore implements ShareStore {
       if (res.header.stored === true) return true
       const have = res.header.have
       if (typeof have !== 'number' || !Number.isSafeInteger(have) || have < end || have >= total) {
-        throw new ProtocolError(`put on ${this.id}: a part answer says ${String(have)} bytes held after sending up to ${end} of ${total}`)
+        throw new ProtocolError(`put on ${this.id}: a part answer says ${shown(have)} bytes held after sending up to ${end} of ${total}`)
       }
       offset = have
     }
@@ -290,7 +291,7 @@ export class RemoteShareStore implements ShareStore {
     }
     const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options, (h) => {
       if (h.status === 'INVALID' && h.reason === 'RANGE') {
-        throw new FormatError(`range [${offset}, ${offset + length}) lies beyond the share's ${String(h.size)} bytes on ${this.id}`)
+        throw new FormatError(`range [${offset}, ${offset + length}) lies beyond the share's ${shown(h.size)} bytes on ${this.id}`)
       }
     })
     if (res.body.byteLength !== length) throw new ProtocolError(`get on ${this.id}: asked for ${length} bytes, got ${res.body.byteLength}`)

@@ -52,7 +52,9 @@ function mutated (valid: Uint8Array): fc.Arbitrary<Uint8Array> {
 function mutatedJson (valid: Record<string, unknown>): fc.Arbitrary<unknown> {
   const keys = Object.keys(valid)
   const odd = fc.oneof(fc.constant(null), fc.constant(undefined), fc.string(), fc.integer(), fc.double(), fc.constant(2 ** 53), fc.constant(-1),
-    fc.boolean(), fc.array(fc.anything(), { maxLength: 3 }), fc.constant({}), fc.constant('x'.repeat(10_000)))
+    fc.boolean(), fc.array(fc.anything(), { maxLength: 3 }), fc.constant({}), fc.constant('x'.repeat(10_000)),
+    // decoded JSON may name an object's own methods: `String()` of these throws a TypeError (CI seed 1347478540)
+    fc.constant({ toString: 0 }), fc.constant([{ toString: 0 }]), fc.constant({ valueOf: 0, toString: 0 }), fc.constant(Object.create(null) as unknown))
   return fc.tuple(fc.constantFrom(...keys, '__proto__', 'extra'), odd).map(([k, v]) => ({ ...valid, [k]: v }))
 }
 
