@@ -14,7 +14,7 @@ import { checkProof, ShareGoneError, type ProofAnswer } from '../protocols/audit
 import { errorMessage } from '../errors.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import type { PackId } from '../ids.js'
-import { newPeerRecord, type IndexDb, type ShareAudit, type ShareRef } from '../store/index.js'
+import { newPeerRecord, type IndexDb, type PeerRecord, type ShareAudit, type ShareRef } from '../store/index.js'
 import { scoreAudit, type AuditOutcome } from './reliability.js'
 
 /** How the auditor reaches holders: a libp2p node in the daemon, an in-memory network in simulations. */
@@ -86,11 +86,6 @@ export class Auditor {
   private readonly nonce: () => Uint8Array
   private spent: Array<{ at: number, bytes: number }> = []
   private readonly reportsAsked = new Map<string, number>()
-  /**
-   * when each peer's score was last halved: one loss (a disk, a folder) is one failure, not one per
-   * share nor one per round in which its shares happen to be challenged (see `sameLoss`)
-   */
-  private readonly penalizedAt = new Map<string, number>()
   private peerUpdates: Promise<void> = Promise.resolve()
 
   constructor (private readonly index: IndexDb, private readonly transport: AuditTransport, init: AuditorInit = {}) {
@@ -223,32 +218,33 @@ export class Auditor {
     // commit would see the old score and write it back (a halving lost)
     const update = this.peerUpdates.then(async () => {
       const rec = this.index.audit.getPeer(peer) ?? newPeerRecord(now)
-      if (outcome === 'fail' && this.sameLoss(peer, audit)) {
+      if (outcome === 'fail' && sameLoss(rec, audit)) {
         await this.index.audit.putPeer(peer, { ...rec, fails: rec.fails + 1, lastResult: 'fail', lastResultMs: now })
         return
       }
-      if (outcome === 'fail') this.penalizedAt.set(peer, now)
       await this.index.audit.putPeer(peer, scoreAudit(rec, outcome, now))
     })
     this.peerUpdates = update.catch(() => undefined)
     await update
   }
+}
 
-  /**
-   * Whether a failed share belongs to a loss the peer was already penalized for: the share was on
-   * the peer and not challenged since its score was last halved (last challenged before that, or,
-   * never challenged, placed before it: a new share is due from the moment it is placed). However
-   * many rounds the challenges of one lost disk spread over (a laptop answers only while it is
-   * awake), they halve the score once. A share put on the peer at or after the halving (re-seeded)
-   * that fails, or one that passed a challenge since and fails now, is a new failure: a peer that
-   * keeps losing or lying keeps being halved. Kept in memory: after a restart, one more halving at most.
-   */
-  private sameLoss (peer: string, audit: ShareAudit): boolean {
-    const at = this.penalizedAt.get(peer)
-    if (at === undefined) return false
-    const since = audit.lastCheckMs > 0 ? audit.lastCheckMs : audit.nextDueMs
-    return since < at
-  }
+/**
+ * Whether a failed share belongs to a loss the peer was already penalized for: the share was on
+ * the peer and not challenged since its score was last halved (last challenged before that, or,
+ * never challenged, placed before it: a new share is due from the moment it is placed). However
+ * many rounds the challenges of one lost disk spread over (a laptop answers only while it is
+ * awake), they halve the score once. A share put on the peer at or after the halving (re-seeded)
+ * that fails, or one that passed a challenge since and fails now, is a new failure: a peer that
+ * keeps losing or lying keeps being halved. The time of the halving is kept in the peer's record
+ * (`halvedMs`): a daemon killed in the middle of a wiped disk's challenges does not halve it again
+ * when it comes back (that second halving left a small group with nobody to take the shares back).
+ */
+function sameLoss (rec: PeerRecord, audit: ShareAudit): boolean {
+  const at = rec.halvedMs
+  if (at === undefined || at === 0) return false
+  const since = audit.lastCheckMs > 0 ? audit.lastCheckMs : audit.nextDueMs
+  return since < at
 }
 
 function anySignal (signal: AbortSignal | undefined, timeoutMs: number): AbortSignal {

@@ -59,7 +59,7 @@ export type AuditOutcome = 'pass' | 'fail' | 'timeout'
 export function scoreAudit (r: PeerRecord, outcome: AuditOutcome, now: number): PeerRecord {
   const next = { ...r, lastResult: outcome, lastResultMs: now }
   if (outcome === 'pass') { next.passes++; next.auditScore = r.auditScore + (1 - r.auditScore) * 0.1; next.lastSeenMs = now }
-  if (outcome === 'fail') { next.fails++; next.auditScore = r.auditScore * 0.5; next.lastSeenMs = now }
+  if (outcome === 'fail') { next.fails++; next.auditScore = r.auditScore * 0.5; next.lastSeenMs = now; next.halvedMs = now }
   if (outcome === 'timeout') next.timeouts++
   return next
 }

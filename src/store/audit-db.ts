@@ -57,6 +57,8 @@ export interface PeerRecord {
   auditScore: number
   lastResult: 'pass' | 'fail' | 'timeout' | 'none'
   lastResultMs: number
+  /** when a failed challenge last halved auditScore (absent or 0: never); failures of the same loss do not halve it again */
+  halvedMs?: number
 }
 
 export function newPeerRecord (now: number): PeerRecord {
