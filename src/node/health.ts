@@ -126,7 +126,8 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
       const h = stripeHealth(k, Math.max(0, holders.length - k), holders)
       health = Math.min(health, h.available)
       verified = Math.min(verified, holders.filter(x => x.verified).length)
-      target = Math.min(target, placement.size)
+      // k + m as placed: an index of the stripe that nobody holds is missing, not out of the target
+      target = Math.min(target, info !== undefined ? Math.max(placement.size, info.k + info.m) : placement.size)
       canLose = Math.min(canLose, h.canLose)
       readable &&= h.readable
     }

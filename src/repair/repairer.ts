@@ -32,7 +32,8 @@ export interface RepairPeers {
   isMember: (peerId: string) => boolean
 }
 
-export type RepairReason = 'failed' | 'removed' | 'offline'
+/** failed an audit, its holder left the roster, away past the grace, or an index of the stripe nobody holds */
+export type RepairReason = 'failed' | 'removed' | 'offline' | 'missing'
 
 export interface RepairNeed { pack: PackId, bad: Array<{ index: number, peer: string, reason: RepairReason }> }
 
@@ -92,6 +93,11 @@ export class Repairer {
         const peer = holder.slice(5)
         const why = this.verdict(peer, this.index.audit.getShare(info.id, index)?.state === 'failed', now)
         if (why !== undefined) bad.push({ index, peer, reason: why })
+      }
+      // a stripe placed on friends whose placement lacks an index (a pack recovered from the shares
+      // friends listed, one of whose puts never landed): that share is rebuilt like a lost one
+      if ([...placement.values()].every(h => h.startsWith('peer:'))) {
+        for (let index = 0; index < info.k + info.m; index++) if (!placement.has(index)) bad.push({ index, peer: '', reason: 'missing' })
       }
       if (bad.length > 0) out.push({ pack: info.id, bad })
     }

@@ -269,8 +269,12 @@ export class ErasurePackStore implements PackStore {
   async fetchAndDecodeWithScheme (id: PackId, holders: HolderList, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
     const d = await fetchAndDecode(id, holders, (h) => this.storeOf(h), this.expectedScheme(id), options)
     this.schemes.set(toHex(id), { k: d.k, m: d.m, packLength: d.packLength })
-    // recovery: the holders whose shares proved to be the pack's become its placement
-    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, d.good)
+    // recovery (a pack found on friends that the index did not know: a backup killed between its
+    // puts and its index write, or an index rebuilt): the holders whose shares proved to be the
+    // pack's, and every other holder that claims an index and served nothing wrong, become its
+    // placement. The decode stops after k good shares; recording only those left the stripe at
+    // k holders for good. The audits prove the rest next; an index nobody holds is repaired.
+    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, recoveredPlacement(d.good, holders, d.bad))
     for (const b of d.bad) await this.markFailed(id, b.index, b.holder, b.reason)
     return { pack: d.pack, k: d.k, m: d.m }
   }
@@ -407,6 +411,14 @@ export class ErasurePackStore implements PackStore {
 
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
   async close (): Promise<void> { await this.local.close() }
+}
+
+/** The proven holders, then one claimant per index still unheld that served no wrong share. */
+function recoveredPlacement (good: ReadonlyMap<number, string>, claimed: HolderList, bad: ReadonlyArray<{ index: number, holder: string }>): Map<number, string> {
+  const placement = new Map(good)
+  const wrong = new Set(bad.map(b => `${b.index} ${b.holder}`))
+  for (const [i, h] of claimed) if (h !== LOCAL && !placement.has(i) && !wrong.has(`${i} ${h}`)) placement.set(i, h)
+  return placement
 }
 
 /** Whether the holders say "this disk only" (the embedded default's placement). */

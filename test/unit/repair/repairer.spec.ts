@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
-import { ErasurePackStore } from '../../../src/repo/index.js'
+import { ErasurePackStore, encodeShares } from '../../../src/repo/index.js'
 import { Repairer, recordProbes } from '../../../src/repair/index.js'
 import { IndexDb, MemoryShareStore } from '../../../src/store/index.js'
 import { toHex } from '../../../src/util/bytes.js'
@@ -105,5 +105,29 @@ describe('repair/repairer: lazy repair with an offline grace', function () {
     await index.audit.putShare(pack, 1, { ...a, state: 'failed', reason: 'test' })
     assert.equal((await repairer.round(() => false)).needed, 0)
     assert.equal((await repairer.round((hex) => hex === toHex(pack))).repairedShares, 1)
+  })
+
+  it('a pack the index did not know (a backup killed between its puts and its index write) is recovered with every holder, and the index nobody holds is rebuilt', async () => {
+    for (const p of peers) p.online = true
+    const lost = new Uint8Array(randomBytes(30_000))
+    const id = asPackId(contentHash(lost))
+    const shares = await encodeShares(id, lost, 2, 2)
+    // shares 0, 1 and 2 landed on three friends; the put of share 3 never did
+    for (const i of [0, 1, 2]) await (peers[i + 1] as typeof peers[number]).store.put({ pack: id, index: i }, shares[i] as Uint8Array)
+    const found: string[] = []
+    for await (const p of group.listPacks()) found.push(toHex(p))
+    assert.ok(found.includes(toHex(id)))
+    assert.equal(toHex(await group.getPack(id)), toHex(lost))
+    // the decode read two shares; the third holder is on the placement too (it was two before)
+    assert.deepEqual([...(index.getPlacement(id) ?? [])].sort(), [[0, 'peer:p2'], [1, 'peer:p3'], [2, 'peer:p4']])
+    await index.addPack({ id, size: lost.byteLength, blobs: 1, k: 2, m: 2, time: now, kind: 0 }, [])
+    assert.deepEqual(repairer.plan().find(n => toHex(n.pack) === toHex(id))?.bad, [{ index: 3, peer: '', reason: 'missing' }])
+    const r = await repairer.round((hex) => hex === toHex(id))
+    assert.equal(r.repairedShares, 1)
+    const after = index.getPlacement(id) as Map<number, string>
+    assert.equal(after.size, 4)
+    assert.equal(new Set(after.values()).size, 4, 'four different friends hold the stripe')
+    assert.equal(toHex(await (peer((after.get(3) as string).slice(5))).store.get({ pack: id, index: 3 })), toHex(shares[3] as Uint8Array))
+    assert.deepEqual(repairer.plan((hex) => hex === toHex(id)), [])
   })
 })
