@@ -51,7 +51,7 @@ export class LedgerBook {
 
   balances (): Map<string, ReciprocityBalance> {
     const r = this.roster()
-    return r === null ? new Map() : ledgerBalances(this.statements.values(), r)
+    return r === null ? new Map() : ledgerBalances(this.statements.values(), r, { self: this.home.identity.userId })
   }
 
   /** What this device and the owner each say it holds for them (for status). */

@@ -187,14 +187,38 @@ export interface ReciprocityBalance {
 }
 
 /**
- * Every roster member's balance. Per pair the figure that favours the person being judged is never
- * taken on their word alone: uses(X) = Σ max(holderSays, ownerSays) over entries owned by X, and
- * gives(X) = Σ min(holderSays, ownerSays) over entries held by X (docs/format/ledger.md §5).
+ * The most that a holder's claim beyond what the owner acknowledges adds to the owner's use, per pair
+ * (docs/format/ledger.md §5.3): a member that signs it holds 2^53 bytes of a friend's data cannot get
+ * that friend refused by every persister; a member that under-reports what it placed gains at most
+ * this much per holder.
  */
-export function ledgerBalances (statements: Iterable<LedgerStatement>, roster: Roster): Map<string, ReciprocityBalance> {
+export const LEDGER_DISPUTE_CAP_BYTES = 1024 ** 3
+
+export interface BalanceOptions {
+  /**
+   * The person computing the balances (a persister deciding a put): its own statements about what it
+   * holds are what its disk holds, so its pairs count in full, uncapped.
+   */
+  self?: string
+}
+
+/** What a pair adds to its owner's use: the owner's figure, plus the holder's excess up to the cap. */
+function pairUse (e: LedgerEntry, options: BalanceOptions): number {
+  if (e.holder === options.self) return Math.max(e.holderSays, e.ownerSays)
+  return e.ownerSays + Math.min(Math.max(0, e.holderSays - e.ownerSays), LEDGER_DISPUTE_CAP_BYTES)
+}
+
+/**
+ * Every roster member's balance. Per pair the figure that favours the person being judged is never
+ * taken on their word alone, and the figure that harms them is not taken on another's word beyond a
+ * bound: uses(X) = Σ (ownerSays + min(holderSays − ownerSays, cap) when the holder claims more) over
+ * entries owned by X, and gives(X) = Σ min(holderSays, ownerSays) over entries held by X
+ * (docs/format/ledger.md §5).
+ */
+export function ledgerBalances (statements: Iterable<LedgerStatement>, roster: Roster, options: BalanceOptions = {}): Map<string, ReciprocityBalance> {
   const out = new Map<string, ReciprocityBalance>(roster.members.map(m => [m.userId, { uses: 0, gives: 0 }]))
   for (const e of ledgerEntries(statements, roster)) {
-    (out.get(e.owner) as ReciprocityBalance).uses += Math.max(e.holderSays, e.ownerSays);
+    (out.get(e.owner) as ReciprocityBalance).uses += pairUse(e, options);
     (out.get(e.holder) as ReciprocityBalance).gives += Math.min(e.holderSays, e.ownerSays)
   }
   return out

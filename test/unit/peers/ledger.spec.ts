@@ -8,7 +8,8 @@ import {
   DEFAULT_RECIPROCITY_GRACE_BYTES, DEFAULT_RECIPROCITY_MULTIPLE, MAX_LEDGER_CLOCK_SKEW_MS, MAX_LEDGER_ENTRIES,
   addDevice, addMember, createRoster, decodeLedger, decodeRoster, encodeLedger, issueDeviceCert, latestLedgers,
   ledgerBalances, ledgerEntries, ledgerSigningBytes, reciprocityLimit, reciprocityRefusal, removeMember, signLedger,
-  verifyLedger
+  verifyLedger,
+  LEDGER_DISPUTE_CAP_BYTES
 } from '../../../src/peers/index.js'
 import type { LedgerFields, LedgerStatement, ReciprocityBalance, ReciprocityPolicy, Roster } from '../../../src/peers/index.js'
 import { toHex, utf8Decode, utf8Encode } from '../../../src/util/bytes.js'
@@ -149,6 +150,26 @@ describe('peers: reciprocity ledger', () => {
       })
     })
 
+    it('a member who claims to hold huge amounts of a friend\'s data adds at most the dispute cap to that friend\'s use (finding 8)', () => {
+      const A = alice.userId; const B = bob.userId; const C = carol.userId
+      const honest = [
+        st(1, alice, 5, { [B]: 2 * GiB }, { [B]: GiB, [C]: GiB }),
+        st(2, bob, 5, { [A]: GiB }, { [A]: 2 * GiB }),
+        st(4, carol, 5, { [A]: GiB })
+      ]
+      const before = ledgerBalances(honest, roster).get(A) as ReciprocityBalance
+      assert.deepEqual(before, { uses: 2 * GiB, gives: 2 * GiB })
+      // carol signs that she holds 2^53 − 1 bytes of alice's data
+      const griefing = st(4, carol, 6, { [A]: Number.MAX_SAFE_INTEGER })
+      const after = ledgerBalances([...honest, griefing], roster).get(A) as ReciprocityBalance
+      assert.equal(after.uses, before.uses + LEDGER_DISPUTE_CAP_BYTES, 'carol\'s claim beyond what alice placed counts at most the cap')
+      assert.equal(after.gives, before.gives)
+      // bob, a persister, still takes alice's next gigabyte (2 GiB given: limit 4 GiB, 3 GiB used)
+      assert.equal(reciprocityRefusal(A, GiB, ledgerBalances([...honest, griefing], roster, { self: B })), undefined)
+      // the claim counts in full only for carol's own decisions: she may refuse alice herself
+      assert.ok((ledgerBalances([...honest, griefing], roster, { self: C }).get(A) as ReciprocityBalance).uses > 1e15)
+    })
+
     it('the newest statement of each device wins; other groups, strangers and impostors are ignored', () => {
       const B = bob.userId
       const newest = st(1, alice, 10, { [B]: GiB })
@@ -217,7 +238,16 @@ describe('peers: reciprocity ledger', () => {
         const liarId = users[liar] as string
         const lying = lies.filter(s => s.userId === liarId).map(s => ({ ...s, time: 4 }))
         const after = ledgerBalances([...honest, ...lying], roster).get(liarId) as ReciprocityBalance
-        assert.ok(after.uses >= trueUses(liar), 'uses went below the truth')
+        // under-reporting what it placed: each other holder's honest figure still counts up to the
+        // dispute cap (the bound that keeps one member's claim from blocking a friend, finding 8)
+        const capped = (o: number, except = -1): number => users.reduce((n, _, h) => n + (h === except ? 0 : Math.min(truth(h, o), LEDGER_DISPUTE_CAP_BYTES)), 0)
+        assert.ok(after.uses >= capped(liar), 'uses went below what the holders say, capped')
+        // a holder judging for itself counts its own pair in full: on its own disk the lie gains nothing
+        users.forEach((holder, h) => {
+          if (h === liar) return
+          const own = ledgerBalances([...honest, ...lying], roster, { self: holder }).get(liarId) as ReciprocityBalance
+          assert.ok(own.uses >= truth(h, liar) + capped(liar, h), 'a holder\'s own pair counted less than it holds')
+        })
         assert.ok(after.gives <= trueGives(liar), 'gives went above the truth')
         let sumUses = 0; let sumGives = 0
         for (const b of ledgerBalances([...honest, ...lies], roster).values()) { sumUses += b.uses; sumGives += b.gives }
