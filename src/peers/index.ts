@@ -38,3 +38,7 @@ export {
   encodeOffer, decodeOffer, isNewerOffer, offerKey, parseOfferKey, verifyOfferRecord, selectNewestOffer
 } from './offer.js'
 export { peerIdOfEd25519 } from './peer-key.js'
+export type { WriteOnlyKey, WriteOnlyKeyFile } from './write-only-key.js'
+export {
+  WRITE_ONLY_KEY_FORMAT, WRITE_ONLY_KEY_VERSION, createWriteOnlyKey, parseWriteOnlyKey, openWriteOnlyKey, isWriteOnlyKeyText, deviceSigningKey
+} from './write-only-key.js'

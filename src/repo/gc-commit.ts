@@ -82,7 +82,7 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
     const bad = threatened(repo)
     if (bad.size === 0) {
       await options.onStep?.('write')
-      const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record)
+      const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
       if (grace > 0 && now() - checked >= Math.min(grace / 2, RECHECK_AFTER_MS)) await recheckAfterWrite(repo, id, now)
       return id
     }
