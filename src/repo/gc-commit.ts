@@ -71,6 +71,12 @@ async function rescue (repo: Repository, key: string, options: CommitOptions): P
 export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, options: CommitOptions = {}): Promise<SnapshotId> {
   const now = options.now ?? Date.now
   const grace = options.graceMs ?? 0
+  if (repo.identity.boxSecretKey === null) {
+    // a write-only machine cannot open the condemnation records, so it cannot look (docs/format/keys.md
+    // §11.5: what this leaves open). It relies only on packs it wrote itself and still finds listed.
+    await options.onStep?.('write')
+    return await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
+  }
   for (let round = 0; ; round++) {
     await options.onStep?.('look')
     const checked = now()
