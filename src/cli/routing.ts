@@ -1,7 +1,7 @@
 /** Which commands may be handed to a daemon (docs/network.md §8). */
 
 /** Commands that never go to a daemon: they create the identity, are the daemon, or install it (service). */
-export const LOCAL_ONLY: ReadonlySet<string> = new Set(['init', 'recover', 'daemon', 'demo', 'help', 'service'])
+export const LOCAL_ONLY: ReadonlySet<string> = new Set(['init', 'recover', 'daemon', 'demo', 'help', 'service', 'export-write-only-key'])
 
 /** The command an argv names (its first word that is not an option or an option's value). */
 export function commandOf (argv: readonly string[]): string | undefined {

@@ -87,7 +87,8 @@ function int (obj: Record<string, unknown>, name: string, min: number, max: numb
   return v
 }
 
-function checkKdf (v: unknown): KeyFileKdf {
+/** Validates a key file's `kdf` object (also used by the write-only key file, docs/format/keys.md §11). */
+export function checkKdf (v: unknown): KeyFileKdf {
   if (!isRecord(v)) throw new FormatError('key file: "kdf" must be an object or null')
   const algorithm = str(v, 'algorithm')
   if (algorithm !== 'argon2id13') throw new FormatError(`key file: unknown kdf algorithm "${algorithm.slice(0, 32)}"`)

@@ -102,3 +102,31 @@ export function openKeyFile (backend: SodiumBackend, file: KeyFile, passphrase: 
 export function keyFileNeedsPassphrase (file: KeyFile): boolean {
   return file.kdf !== null
 }
+
+/** A secret encrypted under a passphrase: the same scheme as the key file's seed (docs/format/keys.md §8.1). */
+export interface PassphraseSealed { kdf: KeyFileKdf, nonce: string, ciphertext: string }
+
+/** Encrypts `secret` with XChaCha20-Poly1305 under Argon2id(passphrase), binding `ad`. */
+export function sealWithPassphrase (backend: SodiumBackend, secret: Uint8Array, ad: Uint8Array, passphrase: string, kdf: KdfParams = DEFAULT_KDF): PassphraseSealed {
+  if (typeof passphrase !== 'string' || passphrase === '') {
+    throw new InvalidArgumentError('the passphrase must not be empty (to store the key without one, choose no passphrase)')
+  }
+  checkKdfParams(kdf)
+  const kdfRecord: KeyFileKdf = { algorithm: 'argon2id13', opslimit: kdf.opslimit, memlimit: kdf.memlimit, salt: encodeBase64(backend.randomBytes(PWHASH_SALT_BYTES)) }
+  const nonce = backend.randomBytes(AEAD_NONCE_BYTES)
+  const ciphertext = backend.aeadEncrypt(secret, ad, nonce, passphraseKey(backend, passphrase, kdfRecord))
+  return { kdf: kdfRecord, nonce: encodeBase64(nonce), ciphertext: encodeBase64(ciphertext) }
+}
+
+/** Opens what {@link sealWithPassphrase} made (WrongPassphraseError for a wrong or missing passphrase or altered bytes). */
+export function openWithPassphrase (backend: SodiumBackend, sealed: PassphraseSealed, ad: Uint8Array, passphrase: string | null, secretLength: number): Uint8Array {
+  if (typeof passphrase !== 'string' || passphrase === '') throw new WrongPassphraseError('this key file is protected by a passphrase, and none was given')
+  const nonce = decodeBase64(sealed.nonce, AEAD_NONCE_BYTES, 'nonce')
+  const ciphertext = decodeBase64(sealed.ciphertext, secretLength + AEAD_TAG_BYTES, 'ciphertext')
+  try {
+    return backend.aeadDecrypt(ciphertext, ad, nonce, passphraseKey(backend, passphrase, sealed.kdf))
+  } catch (err: unknown) {
+    if (err instanceof UnauthenticatedError) throw new WrongPassphraseError('wrong passphrase (or the key file was altered)', { cause: err })
+    throw err
+  }
+}

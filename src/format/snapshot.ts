@@ -8,6 +8,10 @@
  *   str      = len uvarint || UTF-8 bytes          (summary numbers are uvarints)
  *   envelope = magic "P2PBSNAP"(8) || version u8 (=1) || userId(32) || sealedLen uvarint || sealed || signature(64)
  *   signed   = "p2pbak snapshot v1" || 0x00 || userId(32) || sealed
+ *   envelope v2 (a write-only machine's, signed by its certified device key, not the user key):
+ *            = magic || version u8 (=2) || userId(32) || certLen uvarint || cert || devicePublicKey(32)
+ *              || sealedLen uvarint || sealed || signature(64)
+ *   signed v2 = "p2pbak snapshot v2" || 0x00 || userId(32) || certLen uvarint || cert || devicePublicKey(32) || sealedLen uvarint || sealed
  *
  * The record is sealed (encrypted) and signed elsewhere; this module only lays out bytes.
  * docs/format/trees-and-snapshots.md is the full spec. Pure: no I/O, no crypto.
@@ -51,9 +55,14 @@ export interface SnapshotRecord {
 export interface SnapshotEnvelope {
   /** 32-byte Ed25519 public key of the owner */
   userId: Uint8Array
+  /**
+   * Envelope version 2 only: the write-only machine that signed it. `cert` is the UTF-8 canonical JSON
+   * of its device certificate (docs/format/group.md §4), `publicKey` its 32-byte Ed25519 device key.
+   */
+  device?: { cert: Uint8Array, publicKey: Uint8Array }
   /** the encrypted record, opaque here */
   sealed: Uint8Array
-  /** 64-byte Ed25519 signature over snapshotSigningBytes(userId, sealed) */
+  /** 64-byte Ed25519 signature over snapshotSigningBytes(userId, sealed) (version 1) or deviceSnapshotSigningBytes (version 2) */
   signature: Uint8Array
 }
 
@@ -61,6 +70,11 @@ export const SNAPSHOT_RECORD_VERSION = 1
 export const SNAPSHOT_ENVELOPE_VERSION = 1
 export const SNAPSHOT_ENVELOPE_MAGIC = utf8Encode('P2PBSNAP')
 export const SNAPSHOT_SIGNING_DOMAIN = utf8Encode('p2pbak snapshot v1')
+/** Envelope version 2: a record signed by a write-only machine's device key. */
+export const SNAPSHOT_DEVICE_ENVELOPE_VERSION = 2
+export const SNAPSHOT_DEVICE_SIGNING_DOMAIN = utf8Encode('p2pbak snapshot v2')
+/** Largest device certificate an envelope may carry (a certificate is about 300 bytes). */
+export const MAX_ENVELOPE_CERT_BYTES = 4096
 export const USER_ID_BYTES = 32
 export const SIGNATURE_BYTES = 64
 /** Largest sealed record an envelope may carry. */
@@ -214,9 +228,36 @@ export function encodeSnapshotEnvelope (e: SnapshotEnvelope): Uint8Array {
   if (e === null || typeof e !== 'object') throw new FormatError('snapshot envelope must be an object')
   checkEnvelopeParts(e.userId, e.sealed)
   if (!(e.signature instanceof Uint8Array) || e.signature.byteLength !== SIGNATURE_BYTES) throw new FormatError(`snapshot envelope: signature must be ${SIGNATURE_BYTES} bytes`)
+  if (e.device !== undefined) {
+    const body = deviceEnvelopeBody(e.userId, e.device, e.sealed)
+    const w = new ByteWriter(SNAPSHOT_ENVELOPE_MAGIC.byteLength + 1 + body.byteLength + SIGNATURE_BYTES)
+    w.raw(SNAPSHOT_ENVELOPE_MAGIC).u8(SNAPSHOT_DEVICE_ENVELOPE_VERSION).raw(body).raw(e.signature)
+    return w.finish()
+  }
   const w = new ByteWriter(SNAPSHOT_ENVELOPE_MAGIC.byteLength + 1 + USER_ID_BYTES + 4 + e.sealed.byteLength + SIGNATURE_BYTES)
   w.raw(SNAPSHOT_ENVELOPE_MAGIC).u8(SNAPSHOT_ENVELOPE_VERSION).raw(e.userId).bytes(e.sealed).raw(e.signature)
   return w.finish()
+}
+
+function checkDevice (device: unknown): asserts device is { cert: Uint8Array, publicKey: Uint8Array } {
+  const d = device as { cert?: unknown, publicKey?: unknown } | null
+  if (d === null || typeof d !== 'object') throw new FormatError('snapshot envelope: device must be an object')
+  if (!(d.cert instanceof Uint8Array) || d.cert.byteLength < 1 || d.cert.byteLength > MAX_ENVELOPE_CERT_BYTES) throw new FormatError(`snapshot envelope: the device certificate must be 1..${MAX_ENVELOPE_CERT_BYTES} bytes`)
+  if (!(d.publicKey instanceof Uint8Array) || d.publicKey.byteLength !== USER_ID_BYTES) throw new FormatError(`snapshot envelope: the device key must be ${USER_ID_BYTES} bytes`)
+}
+
+/** userId(32) || certLen uvarint || cert || devicePublicKey(32) || sealedLen uvarint || sealed: what a v2 envelope holds between its version and its signature. */
+function deviceEnvelopeBody (userId: Uint8Array, device: { cert: Uint8Array, publicKey: Uint8Array }, sealed: Uint8Array): Uint8Array {
+  checkEnvelopeParts(userId, sealed)
+  checkDevice(device)
+  const w = new ByteWriter(USER_ID_BYTES + 8 + device.cert.byteLength + USER_ID_BYTES + sealed.byteLength)
+  w.raw(userId).bytes(device.cert).raw(device.publicKey).bytes(sealed)
+  return w.finish()
+}
+
+/** The bytes a write-only machine's device key signs (envelope version 2): "p2pbak snapshot v2" || 0x00 || the envelope's body. */
+export function deviceSnapshotSigningBytes (userId: Uint8Array, device: { cert: Uint8Array, publicKey: Uint8Array }, sealed: Uint8Array): Uint8Array {
+  return concatBytes([SNAPSHOT_DEVICE_SIGNING_DOMAIN, new Uint8Array(1), deviceEnvelopeBody(userId, device, sealed)])
 }
 
 /** Strict: FormatError on bad magic, unknown version, out-of-range lengths, truncation or trailing bytes. */
@@ -225,13 +266,19 @@ export function decodeSnapshotEnvelope (bytes: Uint8Array): SnapshotEnvelope {
   const r = new ByteReader(bytes, 'snapshot envelope')
   if (!equalBytes(r.raw(SNAPSHOT_ENVELOPE_MAGIC.byteLength), SNAPSHOT_ENVELOPE_MAGIC)) throw new FormatError('not a p2pbak snapshot envelope (bad magic)')
   const version = r.u8()
-  if (version !== SNAPSHOT_ENVELOPE_VERSION) throw new FormatError(`snapshot envelope version ${version} is not supported (this p2pbak reads version ${SNAPSHOT_ENVELOPE_VERSION}); upgrade p2pbak`)
+  if (version !== SNAPSHOT_ENVELOPE_VERSION && version !== SNAPSHOT_DEVICE_ENVELOPE_VERSION) throw new FormatError(`snapshot envelope version ${version} is not supported (this p2pbak reads versions 1 and 2); upgrade p2pbak`)
   const userId = r.raw(USER_ID_BYTES).slice()
+  let device: SnapshotEnvelope['device']
+  if (version === SNAPSHOT_DEVICE_ENVELOPE_VERSION) {
+    const cert = r.bytes(Math.min(MAX_ENVELOPE_CERT_BYTES, r.remaining)).slice()
+    if (cert.byteLength === 0) throw new FormatError('snapshot envelope: the device certificate is empty')
+    device = { cert, publicKey: r.raw(USER_ID_BYTES).slice() }
+  }
   const sealed = r.bytes(Math.min(MAX_SEALED_SNAPSHOT_BYTES, r.remaining)).slice()
   if (sealed.byteLength === 0) throw new FormatError('snapshot envelope: the sealed record is empty')
   const signature = r.raw(SIGNATURE_BYTES).slice()
   r.end()
-  return { userId, sealed, signature }
+  return device !== undefined ? { userId, device, sealed, signature } : { userId, sealed, signature }
 }
 
 /** The exact bytes the owner's Ed25519 signature covers: "p2pbak snapshot v1" || 0x00 || userId(32) || sealed. */

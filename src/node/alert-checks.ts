@@ -61,6 +61,11 @@ export async function checkNodeAlerts (home: Home, net: NetworkNode, offlineGrac
       found.push({ key: `friend-unreachable:${d.peerId}`, kind: 'friend-unreachable', message: `${d.name} (a device of ${m.userId.slice(0, 8)}) has not been reachable for ${span(t - since)}; what it held for you is being rebuilt on others`, detail: { peerId: d.peerId, userId: m.userId, name: d.name, lastSeen: new Date(since).toISOString() } })
     }
   }
+  if (home.writeOnly !== undefined) {
+    // a write-only machine cannot read snapshots: its failed jobs alert through checkJobAlerts; redundancy and "no backup" are watched from a full machine
+    await new AlertBook(home.dir, settings, now).check(key => key.startsWith('friend-unreachable:'), found)
+    return
+  }
   const snaps = await listSnapshots(home.repo.packs, home.sodium, home.identity)
   if (net.roster !== null) {
     const low = (await snapshotHealth(home, net)).filter(s => !s.local && s.canLose < settings.minCanLose)

@@ -60,6 +60,8 @@ function outcomeOf (err: unknown, signal: AbortSignal | undefined): JobOutcome {
 
 /** The tree of the newest snapshot of exactly these paths on this host, if any. */
 async function baseSnapshot (home: Home, paths: string[], host: string): Promise<TreeId | undefined> {
+  // a write-only machine cannot read its earlier snapshots: every run walks the paths (the file cache skips unchanged files)
+  if (home.writeOnly !== undefined) return undefined
   const key = [...paths].sort().join('\0')
   const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
   const same = snapshots.filter(s => s.record.host === host && [...s.record.paths].sort().join('\0') === key)

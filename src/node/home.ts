@@ -3,14 +3,15 @@
  * through the caller), opens the local share store and the index, and wires the repository, chunker
  * and archiver/restorer together. It holds no logic of its own beyond that wiring.
  *
- *   HOME/identity.json   key file (seed encrypted with Argon2id when a passphrase is set)
+ *   HOME/identity.json   key file (seed encrypted with Argon2id when a passphrase is set), or on a
+ *                        write-only machine the write-only key file (docs/format/keys.md §11)
  *   HOME/config.json     repository parameters (chunker, compression, pack size)
  *   HOME/store/          the local share store (the embedded default's packs and snapshot records)
  *   HOME/index/          lmdb index and file cache (rebuildable)
  */
 import { mkdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, errnoCode, errorMessage } from '../errors.js'
+import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, WriteOnlyError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('home')
@@ -21,7 +22,9 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
+import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
+import { encodeDeviceKey, deviceKeyFromSeed } from './libp2p-node.js'
 
 export const CONFIG_VERSION = 1
 
@@ -67,8 +70,19 @@ export class Home {
     readonly identity: Identity,
     public repo: Repository,
     readonly cdc: FastCdc,
-    readonly localStore: LocalShareStore
+    readonly localStore: LocalShareStore,
+    /** set on a write-only machine: its device certificate and key (it has no user secret key) */
+    readonly writeOnly: WriteOnlyKey | undefined = undefined
   ) {}
+
+  /**
+   * Throws WriteOnlyError, saying what to do instead, when this is a write-only machine: `what` (a
+   * restore, a listing…) needs the full key.
+   */
+  requireFullKey (what: string): void {
+    if (this.writeOnly === undefined) return
+    throw new WriteOnlyError(`this is a write-only machine (${this.writeOnly.deviceCert.name}): it backs up, but cannot ${what}. Do it on one of your full machines, or set one up from your recovery phrase with \`p2pbak recover --phrase-file FILE\` and join it to the group`)
+  }
 
   static paths (home: string): { identity: string, config: string, store: string, index: string } {
     return { identity: join(home, 'identity.json'), config: join(home, 'config.json'), store: join(home, 'store'), index: join(home, 'index') }
@@ -96,6 +110,27 @@ export class Home {
     return { phrase: seedToPhrase(seed), identity }
   }
 
+  /**
+   * Sets up a write-only machine in an empty home from its write-only key file (as exported by the
+   * owner's full machine, or made from the phrase): the key file as given, its device key as
+   * `device.key`, its certificate in `group.json`. Nothing here can read or delete a backup.
+   */
+  static async initWriteOnly (opts: { home: string, file: WriteOnlyKeyFile, key: WriteOnlyKey }): Promise<void> {
+    if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
+    const p = Home.paths(opts.home)
+    await mkdir(opts.home, { recursive: true, mode: 0o700 })
+    const config: HomeConfig = {
+      version: CONFIG_VERSION, userId: opts.key.identity.userId, created: new Date().toISOString(),
+      chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
+    }
+    await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+    await writeFileAtomic(join(opts.home, 'device.key'), encodeDeviceKey(await deviceKeyFromSeed(opts.key.deviceSeed)), { mode: 0o600 })
+    const group = { version: 1, roster: null, deviceCert: opts.key.deviceCert, invites: [], roles: { contributeBytes: 0, publish: null } }
+    await writeFileAtomic(join(opts.home, 'group.json'), JSON.stringify(group, null, 2) + '\n', { mode: 0o600 })
+    // the key file last: a home counts as set up once it exists
+    await writeFileAtomic(p.identity, JSON.stringify(opts.file, null, 2) + '\n', { mode: 0o600 })
+  }
+
   static async open (opts: HomeOptions): Promise<Home> {
     const p = Home.paths(opts.home)
     let keyText: string
@@ -105,6 +140,7 @@ export class Home {
       if (errnoCode(err) === 'ENOENT') throw new NoRepositoryError(`no p2pbak identity in ${opts.home}; run \`p2pbak init\` (or \`p2pbak recover\`) first`)
       throw err
     }
+    if (isWriteOnlyKeyText(keyText)) return await Home.openWriteOnly(opts, keyText)
     const keyFile = parseKeyFile(keyText)
     const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), keyFile)
     const sodium = await loadBackend(opts.backend)
@@ -118,12 +154,27 @@ export class Home {
     return new Home(opts.home, config, sodium, identity, repo, cdc, store)
   }
 
+  private static async openWriteOnly (opts: HomeOptions, keyText: string): Promise<Home> {
+    const p = Home.paths(opts.home)
+    const file = parseWriteOnlyKey(keyText)
+    const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), file)
+    const sodium = await loadBackend(opts.backend)
+    const key = openWriteOnlyKey(sodium, file, file.kdf === null ? null : await opts.passphrase())
+    if (key.identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${key.identity.userId.slice(0, 8)}`)
+    const store = await LocalShareStore.open(p.store)
+    const index = IndexDb.open(p.index)
+    const recordSigner: RecordSigner = { cert: key.deviceCert, ...deviceSigningKey(sodium, key) }
+    const repo = new Repository({ sodium, identity: key.identity, packs: new SingleStorePackStore(store), index, recordSigner }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const cdc = new FastCdc(deriveGearTable(key.identity.chunkerKey), config.chunker)
+    return new Home(opts.home, config, sodium, key.identity, repo, cdc, store, key)
+  }
+
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
   useGroup (directory: PeerDirectory, init: ErasurePackStoreInit = {}): void {
     if (this.group !== undefined) return // the directory is live: one pack store serves every later change
     const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, init)
     this.group = packs
-    this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
+    this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index, ...(this.repo.recordSigner !== undefined ? { recordSigner: this.repo.recordSigner } : {}) }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }
 
   onClose (fn: () => Promise<void>): void { this.closers.push(fn) }
@@ -138,7 +189,8 @@ export class Home {
    * records (docs/gc.md §5: no dedup against a condemned pack). See repo/rebuild-index.ts, repo/gc.ts.
    */
   async syncIndex (): Promise<RebuildSummary> {
-    await syncCondemned(this.repo, this.now)
+    // a write-only machine cannot open the condemnation records (docs/format/keys.md §11.5)
+    if (this.writeOnly === undefined) await syncCondemned(this.repo, this.now)
     return await rebuildIndex(this.repo)
   }
 

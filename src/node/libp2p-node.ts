@@ -13,7 +13,7 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import { scopedLogger } from '../util/log.js'
 import { errorMessage } from '../errors.js'
@@ -174,6 +174,11 @@ function protocolGuard (serve: (peerId: PeerId) => boolean): (components: { regi
 
 export async function newDeviceKey (): Promise<PrivateKey> {
   return await generateKeyPair('Ed25519')
+}
+
+/** The Ed25519 device key of a 32-byte seed (a write-only machine's, carried by its key file). */
+export async function deviceKeyFromSeed (seed: Uint8Array): Promise<PrivateKey> {
+  return await generateKeyPairFromSeed('Ed25519', seed)
 }
 
 export function encodeDeviceKey (key: PrivateKey): Uint8Array { return privateKeyToProtobuf(key) }

@@ -16,7 +16,7 @@ import { RefusedError, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
-import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
+import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import type { PeerDirectory, TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
@@ -137,11 +137,14 @@ export class NetworkNode {
     return self
   }
 
-  private deviceOf (peerId: string): { userId: string } | undefined {
+  /** The person a device belongs to, and whether its certificate marks it write-only (persisters refuse its deletes and overwrites). */
+  private deviceOf (peerId: string): { userId: string, writeOnly: boolean } | undefined {
     const r = this.state.file.roster
     if (r === null) return undefined
     const m = memberOfPeer(r, peerId)
-    return m === undefined ? undefined : { userId: m.userId }
+    if (m === undefined) return undefined
+    const cert = m.devices.find(d => d.peerId === peerId)
+    return { userId: m.userId, writeOnly: cert !== undefined && isWriteOnlyCert(cert) }
   }
 
   private async startProtocols (): Promise<void> {

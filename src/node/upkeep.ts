@@ -89,7 +89,8 @@ export class Upkeep {
         // a pack no snapshot uses is not repaired; if some listing cannot be read, repair them all.
         // Walking every snapshot's trees costs reads: only when something needs repair at all
         let live: ((p: string) => boolean) | undefined
-        if (repairer.plan().length > 0) {
+        // (a write-only machine cannot read snapshots: it repairs every pack it placed)
+        if (repairer.plan().length > 0 && this.home.writeOnly === undefined) {
           const packs = await snapshotPacks(this.home.repo)
           const used = new Set(packs.snapshots.flatMap(s => [...s.packs]))
           if (packs.complete) live = (p) => used.has(p)

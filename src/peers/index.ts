@@ -5,7 +5,7 @@
  */
 export * from './constants.js'
 export type { DeviceCert } from './device-cert.js'
-export { issueDeviceCert, verifyDeviceCert, parseDeviceCert, deviceCertSigningBytes } from './device-cert.js'
+export { issueDeviceCert, verifyDeviceCert, parseDeviceCert, deviceCertSigningBytes, isWriteOnlyCert, sameDeviceCert } from './device-cert.js'
 export type { Roster, RosterMember, Retention, RosterVersion } from './roster.js'
 export {
   ROSTER_VERSION, rosterHash, memberOfPeer, findMember, isMember, isAdmin, rosterPeerIds, rosterSigningBytes, encodeRoster, decodeRoster, parseRoster
@@ -37,3 +37,8 @@ export {
   OFFER_DOMAIN, MAX_OFFER_BYTES, MAX_OFFER_CLOCK_SKEW_MS, OFFER_KEY_NAMESPACE, offerSigningBytes, parseOffer, signOffer, verifyOffer,
   encodeOffer, decodeOffer, isNewerOffer, offerKey, parseOfferKey, verifyOfferRecord, selectNewestOffer
 } from './offer.js'
+export { peerIdOfEd25519 } from './peer-key.js'
+export type { WriteOnlyKey, WriteOnlyKeyFile } from './write-only-key.js'
+export {
+  WRITE_ONLY_KEY_FORMAT, WRITE_ONLY_KEY_VERSION, createWriteOnlyKey, parseWriteOnlyKey, openWriteOnlyKey, isWriteOnlyKeyText, deviceSigningKey
+} from './write-only-key.js'

@@ -71,6 +71,12 @@ async function rescue (repo: Repository, key: string, options: CommitOptions): P
 export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, options: CommitOptions = {}): Promise<SnapshotId> {
   const now = options.now ?? Date.now
   const grace = options.graceMs ?? 0
+  if (repo.identity.boxSecretKey === null) {
+    // a write-only machine cannot open the condemnation records, so it cannot look (docs/format/keys.md
+    // §11.5: what this leaves open). It relies only on packs it wrote itself and still finds listed.
+    await options.onStep?.('write')
+    return await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
+  }
   for (let round = 0; ; round++) {
     await options.onStep?.('look')
     const checked = now()
@@ -82,7 +88,7 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
     const bad = threatened(repo)
     if (bad.size === 0) {
       await options.onStep?.('write')
-      const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record)
+      const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
       if (grace > 0 && now() - checked >= Math.min(grace / 2, RECHECK_AFTER_MS)) await recheckAfterWrite(repo, id, now)
       return id
     }

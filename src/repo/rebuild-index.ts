@@ -31,6 +31,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
     // a condemned or deleted pack is not indexed again: nobody may deduplicate against it (docs/gc.md §5)
     const note = repo.index.gc.get(id)
     if (note !== undefined && note.state !== 3) continue
+    // a write-only machine cannot open pack headers: it deduplicates against what it wrote itself
+    if (repo.identity.boxSecretKey === null) continue
     try {
       const entries = await repo.reader.readHeader(id)
       const size = await repo.packs.packSize(id)

@@ -12,6 +12,7 @@ import type { IndexDb, BlobLocation } from '../store/index.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import { availableParallelism } from 'node:os'
 import { Packer } from './packer.js'
+import type { RecordSigner } from './snapshots.js'
 import { PackReader } from './pack-reader.js'
 import type { PackStore } from './pack-store.js'
 import { compressBlob, type Compressed } from './compress.js'
@@ -24,6 +25,8 @@ export interface RepositoryComponents {
   identity: Identity
   packs: PackStore
   index: IndexDb
+  /** a write-only machine: its certified device key signs its snapshot records (docs/format/keys.md §11) */
+  recordSigner?: RecordSigner
 }
 
 export interface RepositoryInit {
@@ -68,6 +71,7 @@ export class Repository {
   readonly identity: Identity
   readonly packs: PackStore
   readonly index: IndexDb
+  readonly recordSigner: RecordSigner | undefined
   readonly reader: PackReader
   private readonly init: Required<RepositoryInit>
   private readonly packers = new Map<BlobType, Packer>()
@@ -96,6 +100,7 @@ export class Repository {
     this.identity = components.identity
     this.packs = components.packs
     this.index = components.index
+    this.recordSigner = components.recordSigner
     this.init = applyDefaults(init)
     this.reader = new PackReader(this.sodium, this.identity, this.packs)
   }

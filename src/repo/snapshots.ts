@@ -1,38 +1,92 @@
 /**
  * Snapshot records: the plaintext record is sealed to the user's public key (only the user can read
  * it) and the sealed bytes are signed with the user's signing key (anyone can check who wrote it).
+ * A write-only machine, which has no user secret key, signs with its device key instead and puts
+ * the owner's certificate of that device in the envelope (version 2, docs/format/keys.md §11).
  * The envelope is stored in the pack store's record namespace under id = BLAKE3(envelope).
  */
 import { AmbiguousIdError, NotFoundError, UnauthenticatedError, WriteOnlyError } from '../errors.js'
 import { contentHash, type Identity, type SodiumBackend } from '../crypto/index.js'
 import {
-  decodeSnapshotEnvelope, decodeSnapshotRecord, encodeSnapshotEnvelope, encodeSnapshotRecord,
-  snapshotSigningBytes, type SnapshotRecord
+  decodeSnapshotEnvelope, decodeSnapshotRecord, deviceSnapshotSigningBytes, encodeSnapshotEnvelope, encodeSnapshotRecord,
+  snapshotSigningBytes, type SnapshotEnvelope, type SnapshotRecord
 } from '../format/snapshot.js'
+import { canonicalJson, isWriteOnlyCert, parseDeviceCert, peerIdOfEd25519, verifyDeviceCert, type DeviceCert } from '../peers/index.js'
 import { asSnapshotId, type SnapshotId } from '../ids.js'
-import { equalBytes, toHex } from '../util/bytes.js'
+import { equalBytes, toHex, utf8Encode } from '../util/bytes.js'
 import { GcState, isGcEnvelope } from '../format/gc-record.js'
 import type { PackStore } from './pack-store.js'
 import { openGcRecord, type GcRecordRef } from './gc-records.js'
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
 export interface Snapshot { id: SnapshotId, record: SnapshotRecord }
 
-export function sealSnapshot (sodium: SodiumBackend, identity: Identity, record: SnapshotRecord): { id: SnapshotId, envelope: Uint8Array } {
+/** A write-only machine's signer: its device certificate (write-only, by the owner) and device key pair. */
+export interface RecordSigner {
+  cert: DeviceCert
+  /** Ed25519, libsodium layout */
+  publicKey: Uint8Array
+  secretKey: Uint8Array
+}
+
+/**
+ * Seals the record to the owner and signs it: with the user key (envelope version 1), or, on a
+ * write-only machine, with the device key of `signer` (envelope version 2).
+ */
+export function sealSnapshot (sodium: SodiumBackend, identity: Identity, record: SnapshotRecord, signer?: RecordSigner): { id: SnapshotId, envelope: Uint8Array } {
   const sk = identity.signSecretKey
-  if (sk === null) throw new WriteOnlyError('this identity cannot sign snapshots')
+  if (sk === null && signer === undefined) throw new WriteOnlyError('this identity cannot sign snapshots (a write-only machine signs with its certified device key, and none was given)')
   const sealed = sodium.seal(encodeSnapshotRecord(record), identity.boxPublicKey)
-  const signature = sodium.sign(snapshotSigningBytes(identity.signPublicKey, sealed), sk)
-  const envelope = encodeSnapshotEnvelope({ userId: identity.signPublicKey, sealed, signature })
+  let envelope: Uint8Array
+  if (sk !== null) {
+    const signature = sodium.sign(snapshotSigningBytes(identity.signPublicKey, sealed), sk)
+    envelope = encodeSnapshotEnvelope({ userId: identity.signPublicKey, sealed, signature })
+  } else {
+    const s = signer as RecordSigner
+    const device = { cert: utf8Encode(canonicalJson(s.cert)), publicKey: s.publicKey }
+    const signature = sodium.sign(deviceSnapshotSigningBytes(identity.signPublicKey, device, sealed), s.secretKey)
+    envelope = encodeSnapshotEnvelope({ userId: identity.signPublicKey, device, sealed, signature })
+  }
   return { id: asSnapshotId(contentHash(envelope)), envelope }
 }
 
-/** Verifies the owner's signature and opens the record. */
+/**
+ * Who signed an envelope, checked (UnauthenticatedError otherwise): the owner's user key (version 1),
+ * or a write-only device the owner certified (version 2: the certificate is valid, the owner's, marked
+ * write-only, names the key that signed, and that key's signature verifies). Needs no secret key, so
+ * a write-only machine and a persister can check it too.
+ */
+export function verifySnapshotEnvelope (sodium: SodiumBackend, env: SnapshotEnvelope): { device?: DeviceCert } {
+  if (env.device === undefined) {
+    if (!sodium.verify(env.signature, snapshotSigningBytes(env.userId, env.sealed), env.userId)) {
+      throw new UnauthenticatedError('snapshot record signature is invalid: it was altered')
+    }
+    return {}
+  }
+  let cert: DeviceCert
+  let text: string
+  try {
+    text = strictUtf8.decode(env.device.cert)
+    cert = parseDeviceCert(JSON.parse(text) as unknown)
+  } catch (err: unknown) {
+    throw new UnauthenticatedError('snapshot record carries a device certificate that does not parse', { cause: err })
+  }
+  if (canonicalJson(cert) !== text) throw new UnauthenticatedError('snapshot record carries a device certificate that is not canonical JSON')
+  if (!verifyDeviceCert(sodium, cert) || cert.userId !== toHex(env.userId)) throw new UnauthenticatedError('snapshot record carries a device certificate its owner did not sign')
+  if (!isWriteOnlyCert(cert)) throw new UnauthenticatedError('snapshot record is signed by a device key, but the device is not certified write-only (full devices sign with the user key)')
+  if (peerIdOfEd25519(env.device.publicKey) !== cert.peerId) throw new UnauthenticatedError('snapshot record is signed by a key other than the certified device\'s')
+  if (!sodium.verify(env.signature, deviceSnapshotSigningBytes(env.userId, env.device, env.sealed), env.device.publicKey)) {
+    throw new UnauthenticatedError('snapshot record signature is invalid: it was altered')
+  }
+  return { device: cert }
+}
+
+/** Verifies the owner's (or their write-only device's) signature and opens the record. */
 export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelope: Uint8Array): Snapshot {
   const env = decodeSnapshotEnvelope(envelope)
   if (!equalBytes(env.userId, identity.signPublicKey)) throw new UnauthenticatedError('snapshot record belongs to another user')
-  if (!sodium.verify(env.signature, snapshotSigningBytes(env.userId, env.sealed), env.userId)) {
-    throw new UnauthenticatedError('snapshot record signature is invalid: it was altered')
-  }
+  verifySnapshotEnvelope(sodium, env)
   const sk = identity.boxSecretKey
   if (sk === null) throw new WriteOnlyError('this machine holds a write-only key and cannot read snapshots; use the recovery phrase')
   let plain: Uint8Array
@@ -46,8 +100,8 @@ export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelop
   return { id: asSnapshotId(contentHash(envelope)), record }
 }
 
-export async function saveSnapshot (packs: PackStore, sodium: SodiumBackend, identity: Identity, record: SnapshotRecord): Promise<SnapshotId> {
-  const { id, envelope } = sealSnapshot(sodium, identity, record)
+export async function saveSnapshot (packs: PackStore, sodium: SodiumBackend, identity: Identity, record: SnapshotRecord, signer?: RecordSigner): Promise<SnapshotId> {
+  const { id, envelope } = sealSnapshot(sodium, identity, record, signer)
   await packs.putRecord(id, envelope)
   return id
 }

@@ -43,6 +43,8 @@ describe('integration: the shard protocol', function () {
   let persister: P2pNode
   let aliceDevice: P2pNode
   let bobDevice: P2pNode
+  /** alice's write-only machine: its certificate says write-only (shard.md §7.2) */
+  let aliceWriteOnly: P2pNode
   let stranger: P2pNode
   /** the persister's namespaces: user id -> store */
   const namespaces = new Map<string, ShareStore>()
@@ -76,6 +78,7 @@ describe('integration: the shard protocol', function () {
       authorize: (peer: PeerId) => {
         if (peer.equals(aliceDevice.peerId)) return { userId: alice.userId }
         if (peer.equals(bobDevice.peerId)) return { userId: bob.userId }
+        if (peer.equals(aliceWriteOnly.peerId)) return { userId: alice.userId, writeOnly: true }
         return undefined
       },
       verifyDeleteSignature: (userId, message, sig) => sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(userId)),
@@ -111,6 +114,7 @@ describe('integration: the shard protocol', function () {
     persister = await node()
     aliceDevice = await node()
     bobDevice = await node()
+    aliceWriteOnly = await node()
     stranger = await node()
     await startServer(persister)
   })
@@ -129,6 +133,51 @@ describe('integration: the shard protocol', function () {
       store: client(aliceDevice, persister, alice),
       teardown: async () => { namespaces.delete(alice.userId); await local.close() }
     }
+  })
+
+  describe('a write-only device (its certificate says so)', () => {
+    let aliceLocal: LocalShareStore
+    const ref = testRef(80)
+    beforeEach(async () => {
+      aliceLocal = await freshStore()
+      namespaces.set(alice.userId, aliceLocal)
+      await aliceLocal.put(ref, seededBytes(80, 1000))
+      await aliceLocal.putRecord(rid(80), seededBytes(81, 50))
+    })
+    afterEach(async () => { namespaces.delete(alice.userId); await aliceLocal.close() })
+
+    it('adds shares and records, and puts identical bytes again, into its person\'s namespace', async () => {
+      // it even holds a valid signature of alice's user key: it is still only a writer
+      const w = client(aliceWriteOnly, persister, alice)
+      await w.put(testRef(81), seededBytes(82, 500))
+      await w.put(ref, seededBytes(80, 1000))
+      await w.putRecord(rid(82), seededBytes(83, 20))
+      await w.putRecord(rid(80), seededBytes(81, 50))
+      assertSameBytes(await aliceLocal.get(testRef(81)), seededBytes(82, 500))
+      assertSameBytes(await aliceLocal.getRecord(rid(82)), seededBytes(83, 20))
+    })
+
+    it('cannot delete or overwrite a share or a record, even with a valid signature of the owner', async () => {
+      const w = client(aliceWriteOnly, persister, alice)
+      await rejectsWithCode(w.delete(ref), 'ERR_REFUSED')
+      await rejectsWithCode(w.deleteRecord(rid(80)), 'ERR_REFUSED')
+      await rejectsWithCode(w.put(ref, seededBytes(99, 1000)), 'ERR_REFUSED')
+      await rejectsWithCode(w.putRecord(rid(80), seededBytes(98, 50)), 'ERR_REFUSED')
+      const ts = Date.now()
+      const message = deleteMessage({ kind: 'share', owner: alice.signPublicKey, persister: persister.peerId.toMultihash().bytes, id: ref.pack, index: ref.index }, ts)
+      const res = await exchange(aliceWriteOnly, multiaddr(persister.getMultiaddrs()[0]?.toString() ?? ''), SHARD_PROTOCOL, { op: 'delete', pack: toHex(ref.pack), index: ref.index, ts, sig: signer(alice)(message) }, undefined, { timeoutMs: 10_000 })
+      assert.equal(res.header.status, 'REFUSED')
+      assert.match(String(res.header.error), /write-only/)
+      assertSameBytes(await aliceLocal.get(ref), seededBytes(80, 1000))
+      assertSameBytes(await aliceLocal.getRecord(rid(80)), seededBytes(81, 50))
+      // the same requests from alice's full device go through
+      const a = client(aliceDevice, persister, alice)
+      await a.put(ref, seededBytes(99, 1000))
+      await a.delete(ref)
+      await a.deleteRecord(rid(80))
+      assert.equal(await aliceLocal.has(ref), false)
+      assert.equal(await aliceLocal.hasRecord(rid(80)), false)
+    })
   })
 
   describe('authorization and namespaces', () => {

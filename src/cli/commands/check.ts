@@ -20,6 +20,7 @@ export function registerCheck (program: Command, ctx: () => CommandContext, setE
       }
       const home = await c.openHome()
       try {
+        home.requireFullKey('check backups (their records and packs are sealed to your full key)')
         const report = await checkRepository(home.repo, {
           readData: opts.readData === true || subset !== undefined,
           ...(subset !== undefined ? { readDataSubsetPercent: subset } : {}),

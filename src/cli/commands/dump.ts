@@ -18,6 +18,7 @@ export function registerDump (program: Command, ctx: () => CommandContext, setEx
       const c = ctx()
       const home = await c.openHome()
       try {
+        home.requireFullKey('read backups (dump)')
         await home.syncIndex()
         const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
         const snap = resolveSnapshot(snapshots, ref)

@@ -71,6 +71,7 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
       const home = await c.openHome()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {
+        home.requireFullKey('forget or prune snapshots')
         await home.syncIndex()
         const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
         const forget = new Map<string, string>() // hex id -> reason

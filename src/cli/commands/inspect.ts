@@ -10,6 +10,7 @@ import type { CommandContext } from '../context.js'
 async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[]) => Promise<T>): Promise<T> {
   const home = await c.openHome()
   try {
+    home.requireFullKey('list or read snapshots (their records are sealed to your full key)')
     await home.syncIndex()
     const { snapshots, damaged } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
     for (const d of damaged) printErr(c.io, `warning: snapshot record ${d.id.slice(0, 8)} is damaged and was skipped`)

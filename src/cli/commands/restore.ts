@@ -20,6 +20,7 @@ export function registerRestore (program: Command, ctx: () => CommandContext, se
       const c = ctx()
       const home = await c.openHome()
       try {
+        home.requireFullKey('restore')
         await home.syncIndex()
         const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
         const snap = resolveSnapshot(snapshots, ref)

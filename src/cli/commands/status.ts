@@ -54,7 +54,9 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const own = net.roster?.members.find(m => m.userId === home.identity.userId)
         const devices = (own?.devices ?? []).map(d => ({ peerId: d.peerId, name: d.name, you: d.peerId === net.peerId, online: d.peerId === net.peerId || net.isOnline(d.peerId) }))
         const byHost = new Map<string, { host: string, snapshots: number, lastBackup: string }>()
-        for (const s of (await listSnapshots(home.repo.packs, home.sodium, home.identity)).snapshots) {
+        // a write-only machine cannot open snapshot records: it shows no backups (a full machine shows them)
+        const readable = home.writeOnly === undefined ? (await listSnapshots(home.repo.packs, home.sodium, home.identity)).snapshots : []
+        for (const s of readable) {
           const at = new Date(Number(s.record.time / 1_000_000n)).toISOString()
           const h = byHost.get(s.record.host) ?? { host: s.record.host, snapshots: 0, lastBackup: at }
           h.snapshots++
@@ -69,7 +71,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           (home.group === undefined
             ? new Set<string>()
             : new Set(new Repairer(home.group, { online, isMember }, { policy: graceOf(net.state.file.settings?.offlineGraceMs) }).plan().map(n => toHex(n.pack))))
-        const snapshots = await snapshotHealth(home, net, needsRepair)
+        const snapshots = home.writeOnly === undefined ? await snapshotHealth(home, net, needsRepair) : []
         const upkeep = c.upkeep?.last ?? null
         const lastRound = c.lastRound?.() ?? null
         const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null

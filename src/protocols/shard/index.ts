@@ -8,7 +8,8 @@
  * Spec: docs/protocols/shard.md (framing: docs/protocols/framing.md).
  */
 export { shardServer } from './server.js'
-export type { ShardServer, ShardServerInit } from './server.js'
+export type { Device, ShardServer, ShardServerInit } from './server.js'
+export { WRITE_ONLY_REFUSAL } from './server.js'
 export { RemoteShareStore } from './client.js'
 export type { RemoteShareStoreInit } from './client.js'
 export { deleteMessage, userKeyOf } from './wire.js'

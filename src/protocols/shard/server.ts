@@ -23,8 +23,12 @@ export interface ShardServerInit {
   node: Libp2p
   /** The namespace (share store) of one person. Called per request; cache it on your side. */
   storeFor: (ownerUserId: string) => Promise<ShareStore>
-  /** The person a device belongs to (its user id), or undefined for a peer that is not a member. */
-  authorize: (peer: PeerId) => { userId: string } | undefined | Promise<{ userId: string } | undefined>
+  /**
+   * The person a device belongs to (its user id), or undefined for a peer that is not a member.
+   * `writeOnly`: the device's certificate marks it write-only; its deletes and overwrites are refused
+   * whatever they carry (shard.md §7.2).
+   */
+  authorize: (peer: PeerId) => Device | undefined | Promise<Device | undefined>
   /** True iff `signatureB64` is the owner's user-key Ed25519 signature of `message`. */
   verifyDeleteSignature: (ownerUserId: string, message: Uint8Array, signatureB64: string) => boolean
   /** Largest share accepted. @default DEFAULT_MAX_SHARE_BYTES (32 MiB) */
@@ -54,6 +58,12 @@ export interface ShardServer {
 }
 
 type Reply = { header: ResponseHeader, body?: Uint8Array }
+
+/** Who is asking, as `authorize` tells it. */
+export interface Device { userId: string, writeOnly?: boolean }
+
+/** The reason a write-only device gets for a delete or an overwrite (shard.md §7.2). */
+export const WRITE_ONLY_REFUSAL = 'this device is certified write-only: it may add shares and records, never delete or replace them'
 
 
 const OK: Reply = { header: { status: 'OK' } }
@@ -107,11 +117,23 @@ export function shardServer (init: ShardServerInit): ShardServer {
     }
   }
 
-  async function act (userId: string, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
+  /** For a write-only device: REFUSED when the share is held with other bytes (an overwrite), else undefined. */
+  async function overwriteByWriteOnly (store: ShareStore, ref: ShareRef, data: Uint8Array, signal: AbortSignal): Promise<Reply | undefined> {
+    if (await currentSize(store, ref) === 0) return undefined
+    return equalBytes(await store.get(ref, { signal }), data) ? undefined : refused(WRITE_ONLY_REFUSAL)
+  }
+
+  async function act (device: Device, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
     const options = { signal }
+    const userId = device.userId
+    const writeOnly = device.writeOnly === true
     switch (req.op) {
       case 'put': {
         if (req.data.byteLength > maxShareBytes) return refused(`a share of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxShareBytes}`)
+        if (writeOnly) {
+          const over = await overwriteByWriteOnly(store, req.ref, req.data, signal)
+          if (over !== undefined) return over
+        }
         const held = await currentSize(store, req.ref)
         // replacing a young share with other bytes would be a delete the retention policy forbids
         // (honest owners put identical bytes again: shares are deterministic)
@@ -152,7 +174,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
           case 'done': return { header: { status: 'OK', have: req.total, stored: true } }
           case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
           case 'complete': {
-            const reply = await act(userId, store, { op: 'put', ref: req.ref, data: part.data }, signal)
+            const reply = await act(device, store, { op: 'put', ref: req.ref, data: part.data }, signal)
             if (reply.header.status !== 'OK') return reply
             staging.stored(key, req.total)
             return { header: { status: 'OK', have: req.total, stored: true } }
@@ -173,6 +195,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'has': return { header: { status: 'OK', has: await store.has(req.ref, options) } }
       case 'size': return { header: { status: 'OK', size: await store.size(req.ref, options) } }
       case 'delete': {
+        if (writeOnly) return refused(WRITE_ONLY_REFUSAL)
         const why = checkDelete(userId, { kind: 'share', id: req.ref.pack, index: req.ref.index }, req.auth)
         if (why !== undefined) return refused(why)
         const young = await tooYoung(store, req.ref)
@@ -185,6 +208,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'putRecord': {
         if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
         const exists = await store.hasRecord(req.id, options)
+        if (writeOnly && exists && !equalBytes(await store.getRecord(req.id, options), req.data)) return refused(WRITE_ONLY_REFUSAL)
         // records are content-addressed: under a retention policy one is never replaced by other bytes
         if (exists && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.getRecord(req.id, options), req.data)) {
           return refused('this record exists with other contents; under the group\'s retention policy records are never replaced')
@@ -197,6 +221,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'getRecord': return { header: { status: 'OK' }, body: await store.getRecord(req.id, options) }
       case 'hasRecord': return { header: { status: 'OK', has: await store.hasRecord(req.id, options) } }
       case 'deleteRecord': {
+        if (writeOnly) return refused(WRITE_ONLY_REFUSAL)
         const why = checkDelete(userId, { kind: 'record', id: req.id }, req.auth)
         if (why !== undefined) return refused(why)
         await store.deleteRecord(req.id, options)
@@ -212,12 +237,12 @@ export function shardServer (init: ShardServerInit): ShardServer {
 
   /** One request, start to end; never throws (every outcome is a status). */
   async function handle (header: unknown, body: Uint8Array, peer: PeerId, signal: AbortSignal): Promise<Reply> {
-    let userId: string
+    let device: Device
     try {
       const who = await init.authorize(peer)
       if (who === undefined) return { header: { status: 'NOT_MEMBER' } }
-      userId = who.userId
-      userKeyOf(userId)
+      device = who
+      userKeyOf(device.userId)
     } catch (err: unknown) {
       log.error('authorizing %p failed - %e', peer, err)
       return { header: { status: 'INTERNAL', error: 'authorization failed on the persister' } }
@@ -229,7 +254,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       return { header: { status: 'INVALID', error: shortError(errorMessage(err)) } }
     }
     try {
-      const reply = await act(userId, await init.storeFor(userId), req, signal)
+      const reply = await act(device, await init.storeFor(device.userId), req, signal)
       if (reply.header.status !== 'OK') log('%s from %p: %s %s', req.op, peer, reply.header.status, reply.header.error ?? '')
       return reply
     } catch (err: unknown) {
