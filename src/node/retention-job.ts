@@ -42,6 +42,8 @@ export interface ForgetOptions {
   /** this device's name in gc records. @default hostname() */
   host?: string
   signal?: AbortSignal
+  /** called once the snapshots are forgotten, before the prune (which may still fail) */
+  onForgotten?: (forgotten: ReadonlyMap<string, 'named' | 'policy'>, groups: readonly RetentionGroup[]) => void
 }
 
 export interface ForgetResult {
@@ -86,6 +88,7 @@ export async function forgetSnapshots (home: Home, opts: ForgetOptions): Promise
     // deleted here and on friends, and named in a gc record so the person's other devices drop their copies
     await recordForgotten(home.repo, snapshots.filter(s => forgotten.has(formatId(s.id))).map(s => s.id), { now: home.now, host })
   }
+  opts.onForgotten?.(forgotten, groups)
   let pruned: PruneReport | null = null
   if (opts.prune === true) {
     pruned = await prune(home.repo, {
@@ -114,10 +117,12 @@ export async function runRetention (home: Home, stored: unknown, opts: { paths: 
     out.policy = settings.policy
     out.prune = settings.prune
     lock = acquireLock(join(home.dir, 'lock'), 'retention')
-    const r = await forgetSnapshots(home, { policy: settings.policy, only: { host, paths: opts.paths }, prune: settings.prune, host, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) })
-    out.considered = r.groups.reduce((n, g) => n + g.decisions.length, 0)
-    out.forgotten = [...r.forgotten.keys()]
-    out.kept = out.considered - out.forgotten.length
+    const onForgotten = (forgotten: ReadonlyMap<string, unknown>, groups: readonly RetentionGroup[]): void => {
+      out.considered = groups.reduce((n, g) => n + g.decisions.length, 0)
+      out.forgotten = [...forgotten.keys()]
+      out.kept = out.considered - out.forgotten.length
+    }
+    const r = await forgetSnapshots(home, { policy: settings.policy, only: { host, paths: opts.paths }, prune: settings.prune, host, onForgotten, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) })
     if (r.prune !== null) {
       const p = r.prune
       out.pruned = { packsCondemned: p.packsCondemned, packsWaiting: p.packsWaiting, packsDeleted: p.packsDeleted, packsRevived: p.packsRevived, bytesDeleted: p.bytesDeleted, graceMs: p.graceMs }

@@ -81,6 +81,12 @@ describe('e2e: the daemon\'s retention policy (publish --keep-…)', function ()
     const set = await g.ok('ann', 'publish', src, '--every', '1d', '--keep-last', '2', '--keep-daily', '7', '--keep-weekly', '5', '--keep-monthly', '12', '--json')
     assert.deepEqual(set.json<{ publish: { retention: unknown } }>().publish.retention, { policy: { last: 2, daily: 7, weekly: 5, monthly: 12 }, prune: true })
 
+    // backups of another folder, by hand: the policy is the published folders', it leaves these alone
+    const other = join(g.dir, 'notes')
+    mkdirSync(other)
+    writeFileSync(join(other, 'n.txt'), 'notes\n')
+    for (let i = 0; i < 3; i++) await g.ok('ann', 'backup', other)
+
     const retentions: Array<NonNullable<JobReport['retention']>> = []
     for (let i = 0; i < 5; i++) {
       // each day one new file, and the one before goes: a forgotten snapshot's data is its own
@@ -95,7 +101,9 @@ describe('e2e: the daemon\'s retention policy (publish --keep-…)', function ()
       assert.ok(report.retention != null, 'the job\'s report has the retention section')
       retentions.push(report.retention)
     }
-    const snaps = (await g.ok('ann', 'snapshots', '--json')).json<Snap[]>()
+    const listed = (await g.ok('ann', 'snapshots', '--json')).json<Snap[]>()
+    assert.equal(listed.filter(s => s.paths[0] === other).length, 3, 'another path set is not the policy\'s')
+    const snaps = listed.filter(s => s.paths[0] === src)
     const all = [...new Set(retentions.flatMap(r => r.forgotten)), ...snaps.map(s => s.id)]
     assert.equal(all.length, 5, 'every backup is either listed or was forgotten')
     assert.deepEqual(snaps.map(s => s.id).sort(), expectedKept(snaps, 2), 'the snapshots listed are those the policy keeps')
@@ -131,12 +139,12 @@ describe('e2e: the daemon\'s retention policy (publish --keep-…)', function ()
       assert.equal(round.publish?.exitCode, 0)
       assert.match(round.retention?.error ?? '', /keeps none of the/)
     }
-    assert.equal((await g.ok('ann', 'snapshots', '--json')).json<Snap[]>().length, snaps.length + 2, 'nothing was forgotten')
+    assert.equal((await g.ok('ann', 'snapshots', '--json')).json<Snap[]>().length, listed.length + 2, 'nothing was forgotten')
     assert.match((await g.ok('ann', 'report', '--last', '1')).stdout, /retention \(--keep-tag never-used, prune\) failed: the policy keeps none/)
     await g.ok('ann', 'publish', src, '--every', '1d', '--keep-last', '1')
     g.clock.advance(DAY)
     assert.equal((await g.round('ann')).retention?.error, null)
-    assert.equal((await g.ok('ann', 'snapshots', '--json')).json<Snap[]>().length, 1)
+    assert.equal((await g.ok('ann', 'snapshots', '--json')).json<Snap[]>().filter(s => s.paths[0] === src).length, 1)
     assert.deepEqual(n.events(), ['raised|retention-failed', 'cleared|retention-failed'])
   })
 
