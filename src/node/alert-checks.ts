@@ -1,5 +1,6 @@
 /**
- * What raises an alert (docs/cli.md "Alerts"): a job's outcome, checked when it ends; and, in each
+ * What raises an alert (docs/cli.md "Alerts"): a job's outcome, checked when it ends; the daemon's
+ * retention policy, checked when it has run; and, in each
  * daemon round (at most every few minutes), friends gone past the offline grace, snapshots whose
  * redundancy fell below the threshold, and no successful backup of this host for N days.
  */
@@ -11,7 +12,7 @@ import { AlertBook, type Condition } from './alerts.js'
 import { snapshotHealth } from './health.js'
 import type { Home } from './home.js'
 import type { NetworkNode } from './network.js'
-import type { JobReport } from './reports.js'
+import type { JobReport, RetentionReport } from './reports.js'
 
 const DAY = 24 * 3600_000
 
@@ -38,6 +39,18 @@ export async function checkJobAlerts (home: Home, report: JobReport, now: () => 
   // a failed run says nothing about unreadable items: only a run that read the tree clears that one
   const inScope = (key: string): boolean => key === `job-failed:${scope}` || (report.outcome !== 'failed' && key === `items-unreadable:${scope}`)
   await new AlertBook(home.dir, home.config.notify, now).check(inScope, found)
+}
+
+/**
+ * After the daemon's retention policy ran for a job: it failed (a policy that would keep none of the
+ * snapshots, a prune that stopped); the next run that succeeds clears it.
+ */
+export async function checkRetentionAlerts (home: Home, paths: string[], outcome: RetentionReport, now: () => number = Date.now): Promise<void> {
+  const key = `retention-failed:${jobScope({ job: 'publish', paths })}`
+  const found: Condition[] = outcome.error === null
+    ? []
+    : [{ key, kind: 'retention-failed', message: `the retention policy of the scheduled backup of ${paths.join(', ')} failed: ${outcome.error}`, detail: outcome }]
+  await new AlertBook(home.dir, home.config.notify, now).check(k => k === key, found)
 }
 
 const GROUP_KINDS = ['friend-unreachable:', 'low-redundancy', 'no-backup:']

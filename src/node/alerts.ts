@@ -3,9 +3,10 @@
  * command when they start and once more when they clear. Which alerts are active lives in
  * HOME/alerts.json (written atomically), so a daemon restart neither repeats nor forgets one.
  *
- * Each check is authoritative for a scope (a set of keys): after a job, that job's two keys; in a
- * daemon round, the friends, the redundancy and the last-backup keys. An active alert of the scope
- * the check no longer finds is cleared; a condition not yet active is raised. A notify command that
+ * Each check is authoritative for a scope (a set of keys): after a job, that job's two keys; after
+ * the daemon's retention policy ran, that job's retention key; in a daemon round, the friends, the
+ * redundancy and the last-backup keys. An active alert of the scope the check no longer finds is
+ * cleared; a condition not yet active is raised. A notify command that
  * fails leaves the alert unsent, and the next check sends it again.
  */
 import { readFile } from 'node:fs/promises'
@@ -18,7 +19,7 @@ import { describeHook, hookSucceeded, runHook, type HookResult } from './hooks.j
 
 const log = scopedLogger('alerts')
 
-export type AlertKind = 'job-failed' | 'items-unreadable' | 'low-redundancy' | 'friend-unreachable' | 'no-backup'
+export type AlertKind = 'job-failed' | 'items-unreadable' | 'retention-failed' | 'low-redundancy' | 'friend-unreachable' | 'no-backup'
 
 /** A condition a check found now. `key` names it across checks (one alert per key). */
 export interface Condition {

@@ -137,7 +137,8 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
     changedDuringBackup: summary?.changedDuringBackup ?? [],
     placement,
     canLose: canLoseOf(placement, home.group !== undefined),
-    hooks
+    hooks,
+    retention: null
   }
   let reportPath: string | null = null
   try {

@@ -12,13 +12,31 @@ import { errnoCode, InvalidConfigError } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { decodeRoster, encodeRoster, type DeviceCert, type IssuedInvite, type Roster } from '../peers/index.js'
 import { decodeDeviceKey, encodeDeviceKey, newDeviceKey } from './libp2p-node.js'
+import type { RetentionRun, RetentionSettings } from './retention-settings.js'
 
 export interface Roles {
   /** bytes this node offers to friends; 0 = not a persister; null = automatic (AUTO_CONTRIBUTE_SHARE of free disk) */
   contributeBytes: number | null
-  /** folders this node backs up by itself, how often (ms), and when it last did */
-  /** the daemon's scheduled backup, with its hooks (shell command lines; docs/cli.md "Hooks and reports") */
-  publish: { paths: string[], everyMs: number, lastRunMs?: number, preHook?: string, postHook?: string, /** continuous mode: back up changes after this much quiet */ watchQuietMs?: number } | null
+  /**
+   * Folders this node backs up by itself, how often (ms), and when it last did: the daemon's
+   * scheduled backup, with its hooks (shell command lines; docs/cli.md "Hooks and reports") and its
+   * retention policy (docs/cli.md "publish")
+   */
+  publish: PublishJob | null
+}
+
+export interface PublishJob {
+  paths: string[]
+  everyMs: number
+  lastRunMs?: number
+  preHook?: string
+  postHook?: string
+  /** continuous mode: back up changes after this much quiet */
+  watchQuietMs?: number
+  /** the retention policy the daemon applies after the job's backups (parseRetentionSettings reads it) */
+  retention?: RetentionSettings
+  /** the policy's last run */
+  lastRetention?: RetentionRun
 }
 
 /**

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { errorMessage } from '../errors.js'
 import { removeTempFiles, writeFileAtomic } from '../store/index.js'
-import type { PlacementSummary } from '../repo/index.js'
+import type { PlacementSummary, RetentionPolicy } from '../repo/index.js'
 import { scopedLogger } from '../util/log.js'
 import type { HookResult } from './hooks.js'
 
@@ -55,6 +55,30 @@ export interface JobReport {
    */
   canLose: number | null
   hooks: { pre: HookResult | null, post: HookResult | null }
+  /**
+   * The daemon's retention policy, when it ran after this job (a scheduled or continuous-mode
+   * backup that succeeded); absent or null when it did not run.
+   */
+  retention?: RetentionReport | null
+}
+
+/** What the daemon's retention policy did after a job (docs/format/report.md "retention"). */
+export interface RetentionReport {
+  /** the policy as stored (`last`, `daily`, …, `withinMs`, `tags`); empty when it could not be read */
+  policy: RetentionPolicy
+  /** whether the unused data was to be pruned after the forget */
+  prune: boolean
+  startedAt: string
+  durationMs: number
+  /** this host's snapshots of the job's path set that the policy looked at, and how many it kept */
+  considered: number
+  kept: number
+  /** the snapshots it forgot (64 hex each) */
+  forgotten: string[]
+  /** the prune's figures; null without prune, or when it did not get that far */
+  pruned: { packsCondemned: number, packsWaiting: number, packsDeleted: number, packsRevived: number, bytesDeleted: number, graceMs: number } | null
+  /** why it failed, in words; null when it succeeded */
+  error: string | null
 }
 
 export interface ReportRetention { maxAgeMs: number, maxCount: number }
@@ -86,6 +110,17 @@ export class ReportBook {
     await writeFileAtomic(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
     await this.expire()
     return path
+  }
+
+  /**
+   * Adds the retention section to a report written earlier (atomically: the old file or the new
+   * one). The daemon's policy runs after the job's report is written, its hooks included.
+   */
+  async addRetention (path: string, retention: RetentionReport): Promise<void> {
+    const report = JSON.parse(await readFile(path, 'utf8')) as JobReport
+    if (report.version !== REPORT_VERSION) throw new Error(`report ${path} has version ${String(report.version)}, this p2pbak writes ${REPORT_VERSION}`)
+    report.retention = retention
+    await writeFileAtomic(path, JSON.stringify(report, null, 2) + '\n', { mode: 0o600 })
   }
 
   /** Report files, oldest first (their names sort by time). */

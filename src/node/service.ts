@@ -6,7 +6,7 @@
  *   1. refresh: reach every member device, learn its offer (network.ts)
  *   2. packs that live only on this disk go into the group (repair from zero)
  *   3. upkeep: commitments, audits, repair, scrub (upkeep.ts)
- *   4. the scheduled `publish` backup when it is due
+ *   4. the scheduled `publish` backup when it is due, then its retention policy (retention-job.ts)
  * Every step's failure is recorded in the round's report (`lastRound`, shown by `status`) and
  * logged under `p2pbak:daemon`; a failed step never stops the next one or the next round.
  *
@@ -26,8 +26,9 @@ import { daemonAnswers, startControlServer, type ControlIo, type ControlServer }
 import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
 import { openSession } from './session.js'
+import { applyJobRetention } from './retention-job.js'
 import { Upkeep } from './upkeep.js'
-import type { Roles, Settings } from './group-state.js'
+import type { PublishJob, Settings } from './group-state.js'
 
 const log = scopedLogger('daemon')
 
@@ -63,6 +64,8 @@ export interface RoundReport {
   placedLocal?: { moved: number, failed: number }
   /** the scheduled backup, when it ran: its exit code and the end of its error output */
   publish?: { exitCode: number, stderr: string }
+  /** the publish job's retention policy, when it ran after the scheduled backup */
+  retention?: { forgotten: number, packsDeleted: number, error: string | null }
   /** steps that failed, as `step: message` */
   errors: string[]
 }
@@ -252,7 +255,7 @@ export class NodeService implements ServiceContext {
     const list = full ? undefined : join(this.home.dir, `watch-changes-${process.pid}.txt`)
     try {
       if (list !== undefined) await writeFileAtomic(list, batch.paths.join('\0'), { mode: 0o600 })
-      const { exitCode, errText } = await this.runPublishBackup(p, list !== undefined ? ['--changed-from', list] : [])
+      const { exitCode, errText, reportPath } = await this.runPublishBackup(p, list !== undefined ? ['--changed-from', list] : [])
       log('continuous-mode backup (%s) exited %d%s', full ? 'full' : `${batch.paths.length} changed path(s)`, exitCode, errText !== '' ? `: ${errText}` : '')
       if (exitCode !== 0 && exitCode !== 3) {
         w.giveBack(batch) // tried again with the next batch
@@ -261,23 +264,38 @@ export class NodeService implements ServiceContext {
         p.lastRunMs = this.clock.now()
         await this.net.state.save()
       }
+      // only after a complete snapshot: older copies of what could not be read now stay
+      if (exitCode === 0 && await this.retention(p, 'continuous', reportPath) !== undefined) await this.net.state.save()
     } finally {
       if (list !== undefined) await unlink(list).catch((err: unknown) => { log('cannot remove %s: %s', list, errorMessage(err)) })
     }
   }
 
-  /** `backup` of the published folders with their hooks, as the `publish` job; the end of its stderr. */
-  private async runPublishBackup (p: NonNullable<Roles['publish']>, extra: string[]): Promise<{ exitCode: number, errText: string }> {
+  /**
+   * `backup` of the published folders with their hooks, as the `publish` job: its exit code, the end
+   * of its stderr, and where its report went (from its `--json` output).
+   */
+  private async runPublishBackup (p: PublishJob, extra: string[]): Promise<{ exitCode: number, errText: string, reportPath: string | null }> {
     const stdout = new PassThrough()
-    stdout.resume()
+    const out: Buffer[] = []
+    let outBytes = 0
+    stdout.on('data', (b: Buffer) => { outBytes += b.byteLength; if (outBytes <= 64 * 1024 * 1024) out.push(b) })
     const stderr = new PassThrough()
     let errText = ''
     stderr.on('data', (b: Buffer) => { errText = (errText + b.toString('utf8')).slice(-2000) })
     const hooks = [...(p.preHook !== undefined ? ['--pre-hook', p.preHook] : []), ...(p.postHook !== undefined ? ['--post-hook', p.postHook] : [])]
-    const exitCode = await this.opts.runCommand(['backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks, ...extra], {
+    const exitCode = await this.opts.runCommand(['--json', 'backup', ...p.paths, '--tag', 'published', '--job', 'publish', ...hooks, ...extra], {
       stdout, stderr, stdin: new PassThrough(), env: { P2PBAK_HOME: this.home.dir }, cwd: undefined, signal: this.stopping.signal
     }, this)
-    return { exitCode, errText: errText.trim() }
+    return { exitCode, errText: errText.trim(), reportPath: reportPathOf(Buffer.concat(out).toString('utf8')) }
+  }
+
+  /** The publish job's retention policy after one of its backups succeeded (retention-job.ts). */
+  private async retention (p: PublishJob, trigger: 'scheduled' | 'continuous', reportPath: string | null): Promise<RoundReport['retention']> {
+    if (this.net.state.file.roles.publish !== p) return undefined // publishing changed meanwhile
+    const outcome = await applyJobRetention(this.home, p, { trigger, reportPath, signal: this.stopping.signal })
+    if (outcome === undefined) return undefined
+    return { forgotten: outcome.forgotten.length, packsDeleted: outcome.pruned?.packsDeleted ?? 0, error: outcome.error }
   }
 
   /** Runs the `publish` backup when it is due (roles.publish: paths, every, last run). */
@@ -288,11 +306,17 @@ export class NodeService implements ServiceContext {
     if (p.lastRunMs !== undefined && now - p.lastRunMs < p.everyMs) return
     p.lastRunMs = now
     await this.net.state.save()
-    const { exitCode, errText } = await this.runPublishBackup(p, [])
+    const { exitCode, errText, reportPath } = await this.runPublishBackup(p, [])
     report.publish = { exitCode, stderr: errText }
     if (exitCode !== 0) {
       report.errors.push(`publish: the scheduled backup of ${p.paths.join(', ')} exited ${exitCode}${errText !== '' ? `: ${errText.split('\n').slice(-3).join(' / ')}` : ''}`)
+      return
     }
+    const retention = await this.retention(p, 'scheduled', reportPath)
+    if (retention === undefined) return
+    report.retention = retention
+    await this.net.state.save()
+    if (retention.error !== null) report.errors.push(`retention: the policy of ${p.paths.join(', ')} failed: ${retention.error}`)
   }
 
   /** Stops the rounds, the control socket and the node; waits (bounded) for the round in flight. */
@@ -309,6 +333,17 @@ export class NodeService implements ServiceContext {
     }
     await unlink(this.nodeJsonPath).catch((err: unknown) => { log('cannot remove %s: %s', this.nodeJsonPath, errorMessage(err)) })
     await this.home.closeNow()
+  }
+}
+
+/** The report path a `backup --json` printed, or null (the backup failed, or printed something else). */
+function reportPathOf (json: string): string | null {
+  try {
+    const v = JSON.parse(json) as { report?: unknown }
+    return typeof v.report === 'string' ? v.report : null
+  } catch (err: unknown) {
+    log('the scheduled backup\'s output is not JSON (%s): its report gets no retention section', errorMessage(err))
+    return null
   }
 }
 

@@ -1,7 +1,10 @@
 /** `group create|invite|members|remove`, `join CODE`, `contribute SIZE`: the friend group and roles. */
 import type { Command } from 'commander'
 import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../errors.js'
-import { parseDuration } from '../../repo/index.js'
+import { isEmptyPolicy, parseDuration } from '../../repo/index.js'
+import type { PublishJob } from '../../node/group-state.js'
+import { describePolicy } from '../../node/retention-settings.js'
+import { addKeepOptions, anyKeepFlag, policyFromFlags, type KeepFlags } from '../keep-options.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import type { Roster } from '../../peers/index.js'
@@ -159,7 +162,7 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       })
     })
 
-  program.command('publish')
+  const publish = program.command('publish')
     .argument('[path...]', 'folders this node backs up by itself')
     .option('--every <duration>', 'how often, e.g. 30min, 1h, 1d', '1d')
     .option('--off', 'stop publishing')
@@ -167,8 +170,10 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
     .option('--post-hook <command>', 'a shell command run after each scheduled backup, also when it failed')
     .option('--watch', 'continuous mode: also back up changes as they happen, reading only what changed')
     .option('--quiet-period <duration>', 'with --watch: back up after the folders were quiet this long (default 30s)')
-    .description('make this node a publisher: the daemon backs these folders up on schedule')
-    .action(async (paths: string[], opts: { every: string, off?: boolean, preHook?: string, postHook?: string, watch?: boolean, quietPeriod?: string }) => {
+    .description('make this node a publisher: the daemon backs these folders up on schedule and, with --keep-…, forgets and prunes old snapshots of them')
+  addKeepOptions(publish)
+  publish.option('--no-prune', 'with --keep-…: only forget snapshots, do not delete the data they alone used')
+    .action(async (paths: string[], opts: KeepFlags & { every: string, off?: boolean, preHook?: string, postHook?: string, watch?: boolean, quietPeriod?: string, prune: boolean }) => {
       const c = ctx()
       const everyMs = parseDuration(opts.every)
       if (opts.off !== true && paths.length === 0) throw new InvalidArgumentError('name the folders to publish, or --off')
@@ -176,15 +181,30 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       if (opts.quietPeriod !== undefined && opts.watch !== true) throw new InvalidArgumentError('--quiet-period goes with --watch')
       const quietMs = opts.watch === true ? parseDuration(opts.quietPeriod ?? '30s') : undefined
       if (quietMs !== undefined && !(quietMs >= 1000)) throw new InvalidArgumentError(`--quiet-period takes a duration of at least 1s, got "${opts.quietPeriod ?? ''}"`)
+      // the policy: the grammar of forget's options, and like forget no policy that keeps nothing
+      const policy = anyKeepFlag(opts) ? policyFromFlags(opts) : undefined
+      if (policy !== undefined && isEmptyPolicy(policy)) throw new InvalidArgumentError('the retention policy keeps nothing: give at least one --keep-… option with a value other than 0 (to forget every snapshot, name them to `p2pbak forget`)')
+      if (policy === undefined && !opts.prune) throw new InvalidArgumentError('--no-prune goes with a retention policy (--keep-daily 7, …)')
+      if (opts.off === true && policy !== undefined) throw new InvalidArgumentError('--off stops the schedule and its retention policy; it takes no --keep-… option')
       const { resolve } = await import('node:path')
       await withNet(c, async ({ net }) => {
-        net.state.file.roles.publish = opts.off === true
+        const job: PublishJob | null = opts.off === true
           ? null
-          : { paths: paths.map(p => resolve(p)), everyMs, ...(opts.preHook !== undefined ? { preHook: opts.preHook } : {}), ...(opts.postHook !== undefined ? { postHook: opts.postHook } : {}), ...(quietMs !== undefined ? { watchQuietMs: quietMs } : {}) }
+          : {
+              paths: paths.map(p => resolve(p)),
+              everyMs,
+              ...(opts.preHook !== undefined ? { preHook: opts.preHook } : {}),
+              ...(opts.postHook !== undefined ? { postHook: opts.postHook } : {}),
+              ...(quietMs !== undefined ? { watchQuietMs: quietMs } : {}),
+              ...(policy !== undefined ? { retention: { policy, prune: opts.prune } } : {})
+            }
+        net.state.file.roles.publish = job
         await net.state.save()
-        if (c.json) printJson(c.io, { publish: net.state.file.roles.publish })
-        else if (opts.off === true) print(c.io, 'this node no longer backs up on its own')
-        else print(c.io, `the daemon backs up ${paths.join(' ')} every ${opts.every}${quietMs !== undefined ? `, and what changes ${opts.quietPeriod ?? '30s'} after the folders go quiet` : ''}${c.inDaemon ? '' : ' (start `p2pbak daemon` for it to run)'}`)
+        if (c.json) { printJson(c.io, { publish: job }); return }
+        if (job === null) { print(c.io, 'this node no longer backs up on its own'); return }
+        print(c.io, `the daemon backs up ${paths.join(' ')} every ${opts.every}${quietMs !== undefined ? `, and what changes ${opts.quietPeriod ?? '30s'} after the folders go quiet` : ''}${c.inDaemon ? '' : ' (start `p2pbak daemon` for it to run)'}`)
+        if (job.retention !== undefined) print(c.io, `after each backup that succeeds it applies \`forget ${describePolicy(job.retention.policy)}${job.retention.prune ? ' --prune' : ''}\` to this host's snapshots of these folders`)
+        else print(c.io, 'no retention policy: every snapshot is kept (add --keep-daily 7 --keep-weekly 5 --keep-monthly 12, say, to forget old ones)')
       })
     })
 

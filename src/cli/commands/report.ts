@@ -2,7 +2,8 @@
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../errors.js'
 import { describeHook, hookSucceeded } from '../../node/hooks.js'
-import { ReportBook, type JobReport } from '../../node/reports.js'
+import { ReportBook, type JobReport, type RetentionReport } from '../../node/reports.js'
+import { describePolicy } from '../../node/retention-settings.js'
 import { describePlacement } from '../../repo/index.js'
 import { printable } from '../../util/text.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
@@ -22,6 +23,19 @@ function describe (r: JobReport): string[] {
     if (h === null) continue
     lines.push(`  ${h.kind}-hook ${describeHook(h)} (${formatDuration(h.durationMs)}): ${printable(h.command)}`)
     if (!hookSucceeded(h) && h.output.trim() !== '') for (const l of h.output.trim().split('\n').slice(-5)) lines.push(`    | ${printable(l)}`)
+  }
+  if (r.retention != null) lines.push(...describeRetention(r.retention))
+  return lines
+}
+
+/** The daemon's retention policy after the job (format/report.md "retention"). */
+function describeRetention (t: RetentionReport): string[] {
+  const policy = printable(describePolicy(t.policy))
+  if (t.error !== null) return [`  retention (${policy}${t.prune ? ', prune' : ''}) failed: ${printable(t.error)}`]
+  const lines = [`  retention (${policy}): forgot ${t.forgotten.length} of ${t.considered} snapshot(s)${t.forgotten.length > 0 ? ` (${t.forgotten.map(id => id.slice(0, 8)).join(', ')})` : ''}, ${t.kept} kept`]
+  const p = t.pruned
+  if (p !== null) {
+    lines.push(`  prune: ${p.packsDeleted} pack(s) deleted, ${formatBytes(p.bytesDeleted)} freed; ${p.packsCondemned} newly condemned, ${p.packsWaiting} waiting${p.graceMs > 0 ? ` out the ${formatDuration(p.graceMs)} grace period` : ''}${p.packsRevived > 0 ? `, ${p.packsRevived} revived` : ''}`)
   }
   return lines
 }

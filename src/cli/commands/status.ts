@@ -4,6 +4,8 @@ import { snapshotHealth } from '../../node/health.js'
 import { placedBytes } from '../../node/ledger-book.js'
 import { toHex } from '../../util/bytes.js'
 import { listSnapshots } from '../../repo/index.js'
+import { describePolicy, parseRetentionSettings, type RetentionSettings } from '../../node/retention-settings.js'
+import { errorMessage } from '../../errors.js'
 
 import { formatBytes, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
@@ -76,11 +78,38 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const lastRound = c.lastRound?.() ?? null
         const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null
         const reachability = net.relay.report()
+        // the daemon's schedule and its retention policy, with the policy's last run
+        const job = net.state.file.roles.publish
+        const lastRet = job?.lastRetention
+        let retention: RetentionSettings | { error: string } | null = null
+        try {
+          if (job?.retention !== undefined) retention = parseRetentionSettings(job.retention)
+        } catch (err: unknown) {
+          retention = { error: errorMessage(err) }
+        }
+        const publish = job === null
+          ? null
+          : {
+              paths: job.paths,
+              everyMs: job.everyMs,
+              lastRun: job.lastRunMs === undefined ? null : new Date(job.lastRunMs).toISOString(),
+              watchQuietMs: job.watchQuietMs ?? null,
+              retention,
+              lastRetention: lastRet === undefined ? null : { at: new Date(lastRet.atMs).toISOString(), forgotten: lastRet.forgotten, packsDeleted: lastRet.packsDeleted, bytesDeleted: lastRet.bytesDeleted, error: lastRet.error }
+            }
         const nameOf = (peer: string): string => peers.find(p => p.peerId === peer)?.name ?? peer.slice(0, 16)
-        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, reachability, devices, backups, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
+        if (c.json) { printJson(c.io, { peerId: net.peerId, group: net.roster === null ? null : { id: net.roster.groupId, name: net.roster.name }, reachability, devices, backups, publish, peers, friends, snapshots, upkeep, lastRound, whyLocal }); return }
         print(c.io, net.roster === null ? 'not in a group: backups stay on this disk (p2pbak group create NAME, or join CODE)' : `group "${net.roster.name}", ${net.roster.members.length} member(s)`)
         print(c.io, `your devices: ${devices.length === 0 ? 'this one' : devices.map(d => `${d.name}${d.you ? ' (this one)' : d.online ? ' (online)' : ' (offline)'}`).join(', ')}`)
         for (const b of backups) print(c.io, `  last backup from ${b.host || '(no host)'}: ${b.lastBackup} (${b.snapshots} snapshot(s))`)
+        if (publish !== null) {
+          print(c.io, `  scheduled backup of ${publish.paths.join(', ')}, last run ${publish.lastRun ?? 'not yet'}`)
+          const r = publish.retention
+          const l = publish.lastRetention
+          if (r === null) print(c.io, '  retention policy: none (every snapshot is kept)')
+          else if ('error' in r) print(c.io, `  retention policy: cannot be read: ${r.error}`)
+          else print(c.io, `  retention policy: ${describePolicy(r.policy)}${r.prune ? ' --prune' : ''}; ${l === null ? 'not run yet' : `last run ${l.at}: ${l.error !== null ? `FAILED: ${l.error}` : `forgot ${l.forgotten} snapshot(s), deleted ${l.packsDeleted} pack(s) (${formatBytes(l.bytesDeleted)})`}`}`)
+        }
         for (const p of peers) {
           const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
           const reach = p.reach === null ? '' : `, reached ${p.reach.how === 'relayed' ? `through ${nameOf(p.reach.via ?? '')}'s relay` : p.reach.how === 'lan' ? 'on the LAN' : p.reach.how === 'direct' ? 'directly' : 'on this machine'}`
