@@ -4,19 +4,31 @@
  * reciprocity limit of the ledger). The quota check counts bytes before a put is known to succeed;
  * refresh() corrects the count from disk.
  */
-import { readdir, statfs } from 'node:fs/promises'
+import { access, readFile, readdir, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import { RefusedError, errorMessage } from '../errors.js'
+import { RefusedError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('held')
-import { LocalShareStore, type ShareStore } from '../store/index.js'
+import { LocalShareStore, writeFileAtomic, type ShareStore, type StoreUsage } from '../store/index.js'
 import type { LedgerBook } from './ledger-book.js'
 import { AUTO_CONTRIBUTE_SHARE, type Roles } from './group-state.js'
+
+/**
+ * Objects one person may keep on this node. Shares of 16 MiB packs, or small ones of tree packs:
+ * two million is far beyond any backup a friend's quota holds, and bounds the files (and inodes) a
+ * member can make with tiny objects; records are one per snapshot plus gc records.
+ */
+export const MAX_SHARES_PER_OWNER = 2_000_000
+export const MAX_RECORDS_PER_OWNER = 200_000
+/** The least time a removed member's data stays (the group's retention age counts when longer). */
+export const REMOVED_DATA_GRACE_MS = 30 * 86_400_000
 
 export class HeldSpace {
   private readonly held = new Map<string, Promise<LocalShareStore>>()
   private usedCache = 0
+  /** shares and records held per member: counted by refresh(), raised by admit() */
+  private readonly objects = new Map<string, { shares: number, records: number }>()
   /** bytes accepted per owner since our last ledger statement (the statement counts the rest) */
   private readonly pendingFor = new Map<string, number>()
   /** free bytes on the home's filesystem, refreshed by refresh() */
@@ -41,22 +53,31 @@ export class HeldSpace {
     return await Promise.all(owners.map(async owner => ({ owner, store: await this.store(owner) })))
   }
 
-  /** Bytes held per member, from disk. */
+  /** Bytes of shares held per member, from disk (what the ledger's `holds` reports). */
   async bytesPerOwner (): Promise<Record<string, number>> {
     const out: Record<string, number> = {}
     for (const { owner, store } of await this.stores()) out[owner] = (await store.usage()).bytes
     return out
   }
 
-  /** Re-reads free disk space and what is held; returns bytes held per member (undefined if unreadable). */
+  /**
+   * Re-reads free disk space and what is held (shares and records: both count against the quota);
+   * returns bytes of shares held per member (undefined if unreadable).
+   */
   async refresh (): Promise<Record<string, number> | undefined> {
-    this.freeDisk = await this.freeDiskBytes().catch(() => 0)
-    const held = await this.bytesPerOwner().catch(() => undefined)
-    if (held !== undefined) {
-      this.usedCache = Object.values(held).reduce((a, b) => a + b, 0)
-      this.pendingFor.clear()
+    this.freeDisk = await this.freeDiskBytes().catch((err: unknown) => { log.error('free disk space unreadable: %s', errorMessage(err)); return 0 })
+    let usage: Array<{ owner: string, u: StoreUsage }>
+    try {
+      usage = await Promise.all((await this.stores()).map(async ({ owner, store }) => ({ owner, u: await store.usage() })))
+    } catch (err: unknown) {
+      log.error('what this node holds could not be counted: %s', errorMessage(err))
+      return undefined
     }
-    return held
+    this.usedCache = usage.reduce((n, { u }) => n + u.bytes + (u.recordBytes ?? 0), 0)
+    this.objects.clear()
+    for (const { owner, u } of usage) this.objects.set(owner, { shares: u.shares, records: u.records ?? 0 })
+    this.pendingFor.clear()
+    return Object.fromEntries(usage.map(({ owner, u }) => [owner, u.bytes]))
   }
 
   /** The persister quota: what the user set with `contribute`, or a share of the free disk. */
@@ -68,16 +89,59 @@ export class HeldSpace {
 
   get usedBytes (): number { return this.usedCache }
 
-  /** A refusal reason if `owner` may not add `addBytes` now, else undefined (and the bytes are counted). */
-  admit (owner: string, addBytes: number): string | undefined {
+  /**
+   * A refusal reason if `owner` may not add `addBytes` now, else undefined (and the bytes are
+   * counted). A node that contributes nothing refuses every put, repeats included; otherwise a put
+   * that adds nothing (a repeat) is not checked further. `added` counts a new share or record
+   * against the cap on their number per member.
+   */
+  admit (owner: string, addBytes: number, added?: 'share' | 'record'): string | undefined {
     const quota = this.quotaBytes()
     if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
+    const count = this.objects.get(owner) ?? { shares: 0, records: 0 }
+    if (added === 'share' && count.shares >= MAX_SHARES_PER_OWNER) return `this node holds the most shares it keeps for one person (${MAX_SHARES_PER_OWNER}); prune old backups`
+    if (added === 'record' && count.records >= MAX_RECORDS_PER_OWNER) return `this node holds the most records it keeps for one person (${MAX_RECORDS_PER_OWNER}); forget and prune old snapshots`
+    if (addBytes === 0 && added === undefined) return undefined
     if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
     const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
     if (unfair !== undefined) return unfair
     this.usedCache += addBytes
     this.pendingFor.set(owner, (this.pendingFor.get(owner) ?? 0) + addBytes)
+    if (added !== undefined) this.objects.set(owner, { shares: count.shares + (added === 'share' ? 1 : 0), records: count.records + (added === 'record' ? 1 : 0) })
     return undefined
+  }
+
+  /**
+   * The data of people removed from the group (`removed`, from the roster) is deleted once `graceMs`
+   * has passed since this node first saw them removed (noted in `held/<userId>.removed`). Nobody may
+   * read it any more — a removed member gets no connection — so keeping it would only hold the disk
+   * for good (issue 11, finding 6); the grace leaves time to notice a removal made by mistake or by a
+   * stolen admin key. Returns the people whose data went.
+   */
+  async releaseRemoved (removed: readonly string[], graceMs: number, now: number): Promise<string[]> {
+    const gone: string[] = []
+    for (const owner of removed) {
+      if (!/^[0-9a-f]{64}$/.test(owner)) continue
+      const dir = join(this.dir, 'held', owner)
+      const mark = join(this.dir, 'held', `${owner}.removed`)
+      if (!await exists(dir)) { if (await exists(mark)) await rm(mark, { force: true }); continue }
+      let since = Number.parseInt(await readFile(mark, 'utf8').catch(() => ''), 10)
+      if (!Number.isSafeInteger(since) || since <= 0 || since > now) {
+        since = now
+        await writeFileAtomic(mark, String(now))
+        log('%s was removed from the group: its data here goes after %d days', owner.slice(0, 12), Math.round(graceMs / 86_400_000))
+      }
+      if (now - since < graceMs) continue
+      const open = this.held.get(owner)
+      this.held.delete(owner)
+      if (open !== undefined) await (await open).close()
+      await rm(dir, { recursive: true, force: true })
+      await rm(mark, { force: true })
+      this.objects.delete(owner)
+      log('deleted the data of %s, removed from the group', owner.slice(0, 12))
+      gone.push(owner)
+    }
+    return gone
   }
 
   async freeDiskBytes (): Promise<number> {
@@ -86,5 +150,15 @@ export class HeldSpace {
 
   async close (): Promise<void> {
     for (const s of this.held.values()) await (await s).close().catch((err: unknown) => { log.error('closing a held store: %s', errorMessage(err)) })
+  }
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
   }
 }

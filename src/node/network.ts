@@ -26,7 +26,7 @@ import { startRelayNotices } from '../protocols/relay.js'
 import { mayReceiveShares, recordProbes, reliabilityOf } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
-import { HeldSpace } from './held-space.js'
+import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
 import { dialInOrder } from './reachability.js'
@@ -155,7 +155,7 @@ export class NetworkNode {
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
       },
-      quota: (owner: string, addBytes: number) => this.held.admit(owner, addBytes),
+      quota: (owner: string, addBytes: number, added?: 'share' | 'record') => this.held.admit(owner, addBytes, added),
       // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
       minShareAgeMs: () => this.membership.minShareAgeMs(Date.now())
     })
@@ -292,6 +292,8 @@ export class NetworkNode {
 
   private async refreshOnce (timeoutMs: number): Promise<void> {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
+    const removed = this.state.file.roster?.removed ?? []
+    if (removed.length > 0) await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
     const held = await this.held.refresh()
     if (held !== undefined) this.ledger.update(this.peerId, held)
     const seen = new Map<string, boolean>()

@@ -358,7 +358,7 @@ export class LocalShareStore implements ShareStore {
     }
   }
 
-  /** Walks every share file: O(number of shares). */
+  /** Walks every share and record file: O(number of objects). */
   async usage (options?: AbortOptions): Promise<StoreUsage> {
     let shares = 0
     let bytes = 0
@@ -370,7 +370,17 @@ export class LocalShareStore implements ShareStore {
         if (!isMissing(err)) throw err // deleted while we walked: not counted
       }
     }
-    return { shares, bytes }
+    let records = 0
+    let recordBytes = 0
+    for await (const id of this.listRecords(options)) {
+      try {
+        recordBytes += (await stat(this.recordPath(id))).size
+        records++
+      } catch (err: unknown) {
+        if (!isMissing(err)) throw err
+      }
+    }
+    return { shares, bytes, records, recordBytes }
   }
 
   async close (): Promise<void> {

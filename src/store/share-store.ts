@@ -24,7 +24,14 @@ export interface ShareRef {
 export const MAX_SHARE_INDEX = 255
 
 /** Share count and total share bytes held by a store (records are not counted). */
-export interface StoreUsage { shares: number, bytes: number }
+export interface StoreUsage {
+  shares: number
+  /** bytes of share files */
+  bytes: number
+  /** records kept, and their bytes (stores that keep records count them) */
+  records?: number
+  recordBytes?: number
+}
 
 export interface ShareStore {
   /** Human-readable, stable for the life of the store, e.g. `local:/home/u/.p2pbak/store`. */

@@ -133,7 +133,7 @@ describe('integration: the shard protocol', function () {
       store: client(aliceDevice, persister, alice),
       teardown: async () => { namespaces.delete(alice.userId); await local.close() }
     }
-  })
+  }, { refusesEmpty: true })
 
   describe('a write-only device (its certificate says so)', () => {
     let aliceLocal: LocalShareStore
@@ -375,7 +375,8 @@ describe('integration: the shard protocol', function () {
       })
       await a.put(testRef(73), seededBytes(73, 50_000))
       await a.put(testRef(73), seededBytes(73, 50_000))
-      assert.deepEqual(addCalls, [60_000, 100_001, 50_000])
+      // the repeat put is asked with 0 added bytes: only a node that contributes nothing refuses it
+      assert.deepEqual(addCalls, [60_000, 100_001, 50_000, 0])
       assert.equal(await aliceLocal.hasRecord(rid(71)), false)
     })
 

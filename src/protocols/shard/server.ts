@@ -35,8 +35,12 @@ export interface ShardServerInit {
   maxShareBytes?: number
   /** Largest record accepted. @default DEFAULT_MAX_RECORD_BYTES (1 MiB) */
   maxRecordBytes?: number
-  /** A refusal reason if `ownerUserId` may not add `addBytes` more bytes, else undefined. */
-  quota?: (ownerUserId: string, addBytes: number) => string | undefined
+  /**
+   * A refusal reason if `ownerUserId` may not add `addBytes` more bytes, else undefined. Asked for
+   * every put, also with 0 added bytes (a repeat: only "this node contributes nothing" refuses it);
+   * `added` says when the put creates a new share or record (for a cap on their number).
+   */
+  quota?: (ownerUserId: string, addBytes: number, added?: 'share' | 'record') => string | undefined
   /** Deadline per exchange. @default 60000 */
   timeoutMs?: number
   /** @default 32 */
@@ -58,6 +62,15 @@ export interface ShardServer {
 }
 
 type Reply = { header: ResponseHeader, body?: Uint8Array }
+
+/**
+ * Why a put of `total` bytes is not a share, or undefined. An empty object would take a file and
+ * an inode while adding nothing to the quota's count of bytes (issue 11, finding 6); what a share
+ * holds is the owner's business (its audits check it), so its contents are not judged here.
+ */
+function notAShare (total: number): string | undefined {
+  return total === 0 ? 'a share cannot be empty' : undefined
+}
 
 /** Who is asking, as `authorize` tells it. */
 export interface Device { userId: string, writeOnly?: boolean }
@@ -130,6 +143,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
     switch (req.op) {
       case 'put': {
         if (req.data.byteLength > maxShareBytes) return refused(`a share of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxShareBytes}`)
+        const malformed = notAShare(req.data.byteLength)
+        if (malformed !== undefined) return { header: { status: 'INVALID', error: malformed } }
         if (writeOnly) {
           const over = await overwriteByWriteOnly(store, req.ref, req.data, signal)
           if (over !== undefined) return over
@@ -142,7 +157,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
           if (young !== undefined) return young
         }
         const add = Math.max(0, req.data.byteLength - held)
-        const why = add > 0 ? init.quota?.(userId, add) : undefined
+        const why = init.quota?.(userId, add, held === 0 ? 'share' : undefined)
         if (why !== undefined) return refused(why)
         await store.put(req.ref, req.data, options)
         return OK
@@ -164,6 +179,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
         }
         if (req.offset === 0) {
           // refuse early what the quota will not take, before the parts use memory
+          const malformed = notAShare(req.total)
+          if (malformed !== undefined) return { header: { status: 'INVALID', error: malformed } }
           const add = Math.max(0, req.total - await currentSize(store, req.ref))
           const why = add > 0 ? init.quota?.(userId, add) : undefined
           if (why !== undefined) return refused(why)
@@ -213,7 +230,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
         if (exists && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.getRecord(req.id, options), req.data)) {
           return refused('this record exists with other contents; under the group\'s retention policy records are never replaced')
         }
-        const why = exists ? undefined : init.quota?.(userId, req.data.byteLength)
+        if (req.data.byteLength === 0) return { header: { status: 'INVALID', error: 'a record cannot be empty' } }
+        const why = init.quota?.(userId, exists ? 0 : req.data.byteLength, exists ? undefined : 'record')
         if (why !== undefined) return refused(why)
         await store.putRecord(req.id, req.data, options)
         return OK

@@ -67,7 +67,7 @@ describe('LocalShareStore on disk', () => {
     assert.deepEqual((await collect(again.list())).map(refKey).sort(), refs.map(refKey).sort())
     for (const [i, ref] of refs.entries()) assert.deepEqual(await again.get(ref), seededBytes(i, i * 100))
     assert.deepEqual(await again.getRecord(seededBytes(7, 32)), seededBytes(8, 5))
-    assert.deepEqual(await again.usage(), { shares: 30, bytes: 100 * (29 * 30) / 2 })
+    assert.deepEqual(await again.usage(), { shares: 30, bytes: 100 * (29 * 30) / 2, records: 1, recordBytes: 5 })
     await again.close()
   })
 
@@ -108,7 +108,7 @@ describe('LocalShareStore on disk', () => {
     for (const j of junk) { await mkdir(join(j, '..'), { recursive: true }); await writeFile(j, 'x') }
     assert.deepEqual((await collect(store.list())).map(refKey), [refKey(ref)])
     assert.deepEqual((await collect(store.listRecords())).map(toHex), [toHex(rid)])
-    assert.deepEqual(await store.usage(), { shares: 1, bytes: 10 })
+    assert.deepEqual(await store.usage(), { shares: 1, bytes: 10, records: 1, recordBytes: 10 })
     await store.close()
   })
 

@@ -1,0 +1,81 @@
+/**
+ * The persister's count of what it holds for each member (issue 11, finding 6): records count
+ * against the quota after a refresh as shares do, a node that contributes nothing refuses every put
+ * (repeats included), a repeat is not checked further otherwise, and one person's number of shares
+ * and records is capped.
+ */
+import assert from 'node:assert/strict'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { HeldSpace, MAX_RECORDS_PER_OWNER } from '../../../src/node/held-space.js'
+import type { LedgerBook } from '../../../src/node/ledger-book.js'
+import type { Roles } from '../../../src/node/group-state.js'
+import { testRef } from '../../compliance/share-store.js'
+
+const OWNER = 'ab'.repeat(32)
+
+describe('node/held-space: the persister counts everything it holds', function () {
+  let dir: string
+  let roles: Roles
+  let held: HeldSpace
+  /** the ledger's refusal is not under test here: it never refuses */
+  const ledger = { refusal: () => undefined } as unknown as LedgerBook
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'p2pbak-held-'))
+    roles = { contributeBytes: 10_000, publish: null } as unknown as Roles
+    held = new HeldSpace(dir, () => roles, ledger)
+  })
+  afterEach(async () => { await held.close(); await rm(dir, { recursive: true, force: true }) })
+
+  it('records count against the quota after a refresh, as shares do', async () => {
+    const store = await held.store(OWNER)
+    await store.put(testRef(1), new Uint8Array(3000))
+    await store.putRecord(new Uint8Array(32).fill(1), new Uint8Array(6000))
+    const shares = await held.refresh()
+    assert.deepEqual(shares, { [OWNER]: 3000 }, 'the ledger reports share bytes')
+    assert.equal(held.usedBytes, 9000, 'the quota counts both')
+    assert.match(held.admit(OWNER, 1001, 'share') ?? '', /quota of 10000 bytes is used up/)
+    assert.equal(held.admit(OWNER, 1000, 'share'), undefined)
+  })
+
+  it('a node that contributes nothing refuses every put, a repeat included; otherwise a repeat is not checked', async () => {
+    roles.contributeBytes = 0
+    assert.match(held.admit(OWNER, 0) ?? '', /does not contribute storage/)
+    assert.match(held.admit(OWNER, 10, 'share') ?? '', /does not contribute storage/)
+    roles.contributeBytes = 10
+    assert.equal(held.admit(OWNER, 10, 'share'), undefined)
+    // full now: a repeat put (nothing added) still goes through
+    assert.equal(held.admit(OWNER, 0), undefined)
+    assert.match(held.admit(OWNER, 1, 'share') ?? '', /used up/)
+  })
+
+  it('the number of records one person keeps is capped, whatever their size', async () => {
+    roles.contributeBytes = 1e12
+    let refused: string | undefined
+    let n = 0
+    for (; n <= MAX_RECORDS_PER_OWNER && refused === undefined; n++) refused = held.admit(OWNER, 1, 'record')
+    assert.equal(n, MAX_RECORDS_PER_OWNER + 1)
+    assert.match(refused ?? '', /most records it keeps for one person/)
+    assert.equal(held.admit('cd'.repeat(32), 1, 'record'), undefined, 'another person has their own count')
+  })
+
+  it('the data of a removed member goes once the grace has passed since this node saw the removal', async () => {
+    const store = await held.store(OWNER)
+    await store.put(testRef(2), new Uint8Array(100))
+    const DAY = 86_400_000
+    const t0 = 1_800_000_000_000
+    assert.deepEqual(await held.releaseRemoved([OWNER], 30 * DAY, t0), [])
+    assert.deepEqual(await held.releaseRemoved([OWNER], 30 * DAY, t0 + 29 * DAY), [], 'counted from when it was first seen removed')
+    assert.equal(await (await held.store(OWNER)).has(testRef(2)), true)
+    assert.deepEqual(await held.releaseRemoved([OWNER], 30 * DAY, t0 + 30 * DAY), [OWNER])
+    assert.deepEqual(await held.refresh(), {})
+    assert.deepEqual(await readdir(join(dir, 'held')), [], 'the folder and its note are gone')
+    // a person still on the roster is never named here: their data stays whatever its age
+    const other = await held.store('cd'.repeat(32))
+    await other.put(testRef(3), new Uint8Array(10))
+    assert.deepEqual(await held.releaseRemoved([OWNER], 0, t0 + 400 * DAY), [])
+    assert.deepEqual(await held.refresh(), { ['cd'.repeat(32)]: 10 })
+  })
+})
