@@ -37,13 +37,15 @@ export interface RecordSigner {
 export function sealSnapshot (sodium: SodiumBackend, identity: Identity, record: SnapshotRecord, signer?: RecordSigner): { id: SnapshotId, envelope: Uint8Array } {
   const sk = identity.signSecretKey
   if (sk === null && signer === undefined) throw new WriteOnlyError('this identity cannot sign snapshots (a write-only machine signs with its certified device key, and none was given)')
-  const sealed = sodium.seal(encodeSnapshotRecord(record), identity.boxPublicKey)
+  let sealed = sodium.seal(encodeSnapshotRecord(record), identity.boxPublicKey)
   let envelope: Uint8Array
   if (sk !== null) {
     const signature = sodium.sign(snapshotSigningBytes(identity.signPublicKey, sealed), sk)
     envelope = encodeSnapshotEnvelope({ userId: identity.signPublicKey, sealed, signature })
   } else {
     const s = signer as RecordSigner
+    // a write-only device writes under its certified name only: readers refuse any other host (§4.4)
+    sealed = sodium.seal(encodeSnapshotRecord({ ...record, host: s.cert.name }), identity.boxPublicKey)
     const device = { cert: utf8Encode(canonicalJson(s.cert)), publicKey: s.publicKey }
     const signature = sodium.sign(deviceSnapshotSigningBytes(identity.signPublicKey, device, sealed), s.secretKey)
     envelope = encodeSnapshotEnvelope({ userId: identity.signPublicKey, device, sealed, signature })
@@ -82,11 +84,19 @@ export function verifySnapshotEnvelope (sodium: SodiumBackend, env: SnapshotEnve
   return { device: cert }
 }
 
-/** Verifies the owner's (or their write-only device's) signature and opens the record. */
-export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelope: Uint8Array): Snapshot {
+/** A write-only device's record may be dated at most this far ahead of the reader's clock. */
+export const MAX_DEVICE_RECORD_SKEW_MS = 24 * 3600_000
+
+/**
+ * Verifies the owner's (or their write-only device's) signature and opens the record. A record a
+ * write-only device signed must name that device's certified name as its host and not be dated more
+ * than a day ahead of `now`: a stolen write-only key could otherwise write records in another host's
+ * name, or dated in the future, that a retention policy keeps in place of the real ones.
+ */
+export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelope: Uint8Array, now = Date.now()): Snapshot {
   const env = decodeSnapshotEnvelope(envelope)
   if (!equalBytes(env.userId, identity.signPublicKey)) throw new UnauthenticatedError('snapshot record belongs to another user')
-  verifySnapshotEnvelope(sodium, env)
+  const { device } = verifySnapshotEnvelope(sodium, env)
   const sk = identity.boxSecretKey
   if (sk === null) throw new WriteOnlyError('this machine holds a write-only key and cannot read snapshots; use the recovery phrase')
   let plain: Uint8Array
@@ -97,6 +107,10 @@ export function openSnapshot (sodium: SodiumBackend, identity: Identity, envelop
   }
   const record = decodeSnapshotRecord(plain)
   if (record.userId !== identity.userId) throw new UnauthenticatedError('snapshot record names another user than its envelope')
+  if (device !== undefined) {
+    if (record.host !== device.name) throw new UnauthenticatedError(`snapshot record signed by the write-only device "${device.name}" claims the host "${record.host}"`)
+    if (record.time > BigInt(now + MAX_DEVICE_RECORD_SKEW_MS) * 1_000_000n) throw new UnauthenticatedError(`snapshot record signed by the write-only device "${device.name}" is dated in the future`)
+  }
   return { id: asSnapshotId(contentHash(envelope)), record }
 }
 

@@ -187,7 +187,9 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       if (policy === undefined && !opts.prune) throw new InvalidArgumentError('--no-prune goes with a retention policy (--keep-daily 7, …)')
       if (opts.off === true && policy !== undefined) throw new InvalidArgumentError('--off stops the schedule and its retention policy; it takes no --keep-… option')
       const { resolve } = await import('node:path')
-      await withNet(c, async ({ net }) => {
+      await withNet(c, async ({ net, home }) => {
+        // a write-only machine cannot forget: its policy would fail after every backup
+        if (policy !== undefined) home.requireFullKey('apply a retention policy (forget and prune)')
         const job: PublishJob | null = opts.off === true
           ? null
           : {

@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import type { Command } from 'commander'
 import { deriveIdentity, loadBackend, phraseToSeed } from '../../crypto/index.js'
-import { AlreadyExistsError, InvalidArgumentError } from '../../errors.js'
+import { AlreadyExistsError, InvalidArgumentError, errnoCode } from '../../errors.js'
 import { Home } from '../../node/home.js'
 import { createWriteOnlyKey, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../../peers/index.js'
 import { writeFileAtomic } from '../../store/index.js'
@@ -95,8 +95,15 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
     })
 }
 
+/** Whether `path` exists; only "no such file" means no (a folder we may not read is an error to show). */
 async function exists (path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
+  try {
+    await stat(path)
+    return true
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
+  }
 }
 
 /** `init --write-only`: from an exported key file (as is), or from the phrase (whose secrets are dropped here). */

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
 import { TEST_KDF, deriveIdentity, encodeKeyFileBase64, loadBackend, writeOnlyIdentity } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { decodeSnapshotEnvelope, encodeSnapshotEnvelope } from '../../../src/format/snapshot.js'
+import { decodeSnapshotEnvelope, deviceSnapshotSigningBytes, encodeSnapshotEnvelope, encodeSnapshotRecord } from '../../../src/format/snapshot.js'
 import type { SnapshotRecord } from '../../../src/format/snapshot.js'
 import { asTreeId } from '../../../src/ids.js'
 import {
-  createWriteOnlyKey, deviceSigningKey, isWriteOnlyCert, issueDeviceCert, openWriteOnlyKey, parseWriteOnlyKey, peerIdOfEd25519
+  canonicalJson, createWriteOnlyKey, deviceSigningKey, isWriteOnlyCert, issueDeviceCert, openWriteOnlyKey, parseWriteOnlyKey, peerIdOfEd25519
 } from '../../../src/peers/index.js'
 import type { WriteOnlyKey } from '../../../src/peers/index.js'
 import { openSnapshot, sealSnapshot, type RecordSigner } from '../../../src/repo/index.js'
+import { utf8Encode } from '../../../src/util/bytes.js'
 
 function record (userId: string): SnapshotRecord {
   return {
@@ -74,6 +75,27 @@ describe('write-only machines: the key file and device-signed snapshot records',
       assert.equal(opened.record.host, 'server')
       assert.throws(() => openSnapshot(sodium, key.identity, envelope), { code: 'ERR_WRITE_ONLY' })
       assert.throws(() => sealSnapshot(sodium, key.identity, record(owner.userId)), { code: 'ERR_WRITE_ONLY' })
+    })
+
+    it('a stolen write-only key cannot write in another host\'s name, nor date a record ahead (review of the merge)', () => {
+      const key = openWriteOnlyKey(sodium, createWriteOnlyKey(sodium, owner, 'server', 1, null).file, null)
+      const signer = signerOf(key)
+      // the machine's own records always carry its certified name, whatever host it was given
+      const sealed = sealSnapshot(sodium, key.identity, { ...record(owner.userId), host: 'laptop' }, signer)
+      assert.equal(openSnapshot(sodium, owner, sealed.envelope).record.host, 'server')
+      // a record signed by hand with the device key, in the laptop's name: refused
+      const forge = (rec: SnapshotRecord): Uint8Array => {
+        const sealedRecord = sodium.seal(encodeSnapshotRecord(rec), owner.boxPublicKey)
+        const device = { cert: utf8Encode(canonicalJson(key.deviceCert)), publicKey: signer.publicKey }
+        const signature = sodium.sign(deviceSnapshotSigningBytes(owner.signPublicKey, device, sealedRecord), signer.secretKey)
+        return encodeSnapshotEnvelope({ userId: owner.signPublicKey, device, sealed: sealedRecord, signature })
+      }
+      assert.equal(openSnapshot(sodium, owner, forge(record(owner.userId))).record.host, 'server', 'the forge itself is sound')
+      assert.throws(() => openSnapshot(sodium, owner, forge({ ...record(owner.userId), host: 'laptop' })), { code: 'ERR_UNAUTHENTICATED', message: /claims the host "laptop"/ })
+      // dated two days ahead of the reader's clock: refused (a retention policy would keep it in place of real ones)
+      const now = Date.now()
+      const ahead = BigInt(now + 2 * 86_400_000) * 1_000_000n
+      assert.throws(() => openSnapshot(sodium, owner, forge({ ...record(owner.userId), time: ahead, endTime: ahead }), now), { code: 'ERR_UNAUTHENTICATED', message: /dated in the future/ })
     })
 
     it('refuses a record whose signature, certificate or key does not hold', () => {
