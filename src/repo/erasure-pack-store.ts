@@ -11,7 +11,7 @@ import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
-import { toHex } from '../util/bytes.js'
+import { fromHex, toHex } from '../util/bytes.js'
 import { boundedList, type ListBounds } from './bounded-list.js'
 import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
@@ -364,6 +364,10 @@ export class ErasurePackStore implements PackStore {
       seen.add(toHex(id))
       yield id
     }
+    // every friend's listing first, then the packs: a pack read as soon as the first friend listed it
+    // would be recovered with that friend as its only holder (a device that indexes another device's
+    // packs would then send its prune's deletes to that friend alone)
+    const found: string[] = []
     for (const c of this.onlineCandidates()) {
       const holder = `peer:${c.peerId}`
       const store = this.peers.storeFor(c.peerId)
@@ -376,9 +380,10 @@ export class ErasurePackStore implements PackStore {
         let h = this.discovered.get(key)
         if (h === undefined) { h = []; this.discovered.set(key, h) }
         if (!h.some(([i, p]) => i === ref.index && p === holder)) h.push([ref.index, holder])
-        if (!seen.has(key)) { seen.add(key); yield asPackId(ref.pack) }
+        if (!seen.has(key)) { seen.add(key); found.push(key) }
       }
     }
+    for (const key of found) yield asPackId(fromHex(key))
   }
 
   // snapshot records: group-records.ts
