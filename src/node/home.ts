@@ -21,9 +21,15 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, readHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary } from '../repo/index.js'
 
 export const CONFIG_VERSION = 1
+
+/** What {@link Home.syncIndex} did, and the head it read to do it (commands list snapshots from it). */
+export interface IndexSync extends RebuildSummary {
+  /** every record of the head as read before the sync (snapshots forgotten by a gc record already left out) */
+  head: HeadListing
+}
 
 export interface HomeConfig {
   version: number
@@ -136,10 +142,13 @@ export class Home {
   /**
    * Makes the index agree with the store (packs added elsewhere, packs gone) and with the condemnation
    * records (docs/gc.md §5: no dedup against a condemned pack). See repo/rebuild-index.ts, repo/gc.ts.
+   * The head is read once, here: a command that lists snapshots takes them from the result instead of
+   * reading and opening every record a second time.
    */
-  async syncIndex (): Promise<RebuildSummary> {
-    await syncCondemned(this.repo, this.now)
-    return await rebuildIndex(this.repo)
+  async syncIndex (): Promise<IndexSync> {
+    const head = await readHead(this.repo.packs, this.sodium, this.identity)
+    await syncCondemned(this.repo, this.now, head)
+    return { ...await rebuildIndex(this.repo), head }
   }
 
   async close (): Promise<void> {

@@ -2,9 +2,8 @@
 import type { Command } from 'commander'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import { DEFAULT_GRACE_MS, listSnapshots, prune, recordForgotten, resolveSnapshot, type PruneReport } from '../../repo/index.js'
-import { applyRetention, isEmptyPolicy, parseDuration, type RetentionGroup, type RetentionPolicy } from '../../repo/index.js'
-import { acquireLock } from '../../store/index.js'
+import type { PruneReport } from '../../repo/index.js'
+import { applyRetention, isEmptyPolicy, parseDuration, type RetentionGroup, type RetentionPolicy } from '../../repo/retention.js'
 import { formatId, shortId } from '../../ids.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { formatBytes, formatDuration, formatTimeNs, print, printJson } from '../io.js'
@@ -68,11 +67,11 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         throw new InvalidArgumentError('name snapshots to forget, or give a policy such as --keep-last 10 --keep-daily 7 (an empty policy would forget everything)')
       }
       const grouping = groupingOf(flags.groupBy)
+      const [{ DEFAULT_GRACE_MS, prune, recordForgotten, resolveSnapshot }, { acquireLock }] = await Promise.all([import('../../repo/index.js'), import('../../store/index.js')])
       const home = await c.openHome()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {
-        await home.syncIndex()
-        const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+        const { snapshots } = (await home.syncIndex()).head
         const forget = new Map<string, string>() // hex id -> reason
         for (const ref of refs) forget.set(formatId(resolveSnapshot(snapshots, ref).id), 'named')
         let groups: RetentionGroup[] = []

@@ -1,7 +1,7 @@
 /** `group create|invite|members|remove`, `join CODE`, `contribute SIZE`: the friend group and roles. */
 import type { Command } from 'commander'
 import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../errors.js'
-import { parseDuration } from '../../repo/index.js'
+import { parseDuration } from '../../repo/retention.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import type { Roster } from '../../peers/index.js'

@@ -1,8 +1,6 @@
 /** `init` and `recover`: create an identity, or rebuild it from the recovery phrase. */
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { phraseToSeed } from '../../crypto/index.js'
-import { Home } from '../../node/home.js'
 import { print, printJson } from '../io.js'
 import { newPassphrase } from '../passphrase.js'
 import { newKeyKdf, type CommandContext } from '../context.js'
@@ -15,6 +13,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
       const c = ctx()
       const kdf = newKeyKdf(c.io)
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
+      const { Home } = await import('../../node/home.js')
       const { phrase, identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase })
       if (c.json) {
         printJson(c.io, { recoveryPhrase: phrase, userId: identity.userId, peerId: null, home: c.homeDir, encrypted: passphrase !== null })
@@ -34,6 +33,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
     .action(async (opts: { phraseFile: string, insecureNoPassphrase?: boolean }) => {
       const c = ctx()
       const kdf = newKeyKdf(c.io)
+      const [{ phraseToSeed }, { Home }] = await Promise.all([import('../../crypto/index.js'), import('../../node/home.js')])
       const seed = phraseToSeed(await readFile(opts.phraseFile, 'utf8'))
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
       const { identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase, seed })

@@ -1,7 +1,6 @@
 /** `snapshots`, `ls`, `find`, `diff`: reading what was backed up. */
 import type { Command } from 'commander'
-import { diffTrees, findPaths, walkTree } from '../../backup/index.js'
-import { listSnapshots, resolveSnapshot, type Snapshot } from '../../repo/index.js'
+import type { Snapshot } from '../../repo/index.js'
 import type { Home } from '../../node/home.js'
 import { formatId, shortId } from '../../ids.js'
 import { formatBytes, formatTimeNs, print, printErr, printJson } from '../io.js'
@@ -10,8 +9,7 @@ import type { CommandContext } from '../context.js'
 async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[]) => Promise<T>): Promise<T> {
   const home = await c.openHome()
   try {
-    await home.syncIndex()
-    const { snapshots, damaged } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+    const { snapshots, damaged } = (await home.syncIndex()).head
     for (const d of damaged) printErr(c.io, `warning: snapshot record ${d.id.slice(0, 8)} is damaged and was skipped`)
     return await fn(home, snapshots)
   } finally {
@@ -53,6 +51,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('[path]', 'absolute path inside the snapshot', '/')
     .action(async (ref: string, path: string) => {
       const c = ctx()
+      const [{ walkTree }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
@@ -74,6 +73,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .option('--limit <n>', 'at most this many results', '50')
     .action(async (pattern: string, opts: { limit: string }) => {
       const c = ctx()
+      const { findPaths } = await import('../../backup/index.js')
       await withHome(c, async (home, snaps) => {
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
@@ -88,6 +88,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('<b>', 'second snapshot')
     .action(async (a: string, b: string) => {
       const c = ctx()
+      const [{ diffTrees }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const sa = resolveSnapshot(snaps, a)
         const sb = resolveSnapshot(snaps, b)
