@@ -2,7 +2,7 @@
  * What a command loads before it runs (issue 13, item 5; docs/benchmarks.md "Start-up and small
  * commands"): `--version` and `--help` load neither libsodium, lmdb nor libp2p, a command handed to
  * the daemon loads only the control socket's client, and a local command in a home outside any group
- * loads no network stack. The real bin/p2pbak.js (over dist/: build first) runs in a child whose module
+ * loads no network stack (nor, without DEBUG, the logging library). The real bin/p2pbak.js (over dist/: build first) runs in a child whose module
  * loads a loader hook records (test/fixtures/load-trace.mjs). Nothing here is timed.
  */
 import assert from 'node:assert/strict'
@@ -107,6 +107,8 @@ describe('cli start-up: each command loads only what it needs', function () {
       // the trace sees what the command really needs (the hook would otherwise prove nothing)
       assert.ok(r.packages.has('sodium-native') && r.packages.has('lmdb'), [...r.packages].join(' '))
       assert.deepEqual([...r.packages].filter(p => NETWORK.test(p)), [], argv.join(' '))
+      // nor the logging library while DEBUG is unset (src/util/log.ts)
+      assert.deepEqual([...r.packages].filter(p => p === '@libp2p/logger' || p === 'multiformats'), [], argv.join(' '))
     }
     assert.deepEqual(heavyOf(await runTraced(['snapshots', '--help'], { P2PBAK_HOME: home }, dir)), [])
   })
