@@ -2,7 +2,6 @@
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Home, HomeOptions } from '../node/home.js'
-import { openSession } from '../node/session.js'
 import type { NetworkNode } from '../node/network.js'
 import type { Upkeep } from '../node/upkeep.js'
 import type { ServiceContext } from '../node/service.js'
@@ -49,12 +48,16 @@ export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonS
     homeDir,
     homeOptions,
     openHome: async () => {
-      if (daemon === undefined) return (await openSession(homeOptions())).home
+      if (daemon === undefined) {
+        const { openSession } = await import('../node/session.js')
+        return (await openSession(homeOptions())).home
+      }
       await daemon.ready?.()
       return daemon.home
     },
     openNetwork: async () => {
       if (daemon !== undefined) { await daemon.ready?.(); return daemon }
+      const { openSession } = await import('../node/session.js')
       const { home, net } = await openSession(homeOptions(), { force: true, dht: false })
       if (net === undefined) throw new Error('unreachable: a forced session has a node')
       return { home, net }

@@ -1,3 +1,5 @@
+import { isP2pbakError, type ErrorCode } from '../errors.js'
+
 /** Process exit codes (restic's numbers where they fit). docs/cli.md publishes this table; a test keeps them in sync. */
 export const ExitCode = {
   OK: 0,
@@ -16,3 +18,18 @@ export const ExitCode = {
   CANCELLED: 130
 } as const
 export type ExitCode = typeof ExitCode[keyof typeof ExitCode]
+
+const EXIT_FOR_CODE: Partial<Record<ErrorCode, number>> = {
+  ERR_NO_REPOSITORY: ExitCode.NO_REPOSITORY,
+  ERR_WRONG_PASSPHRASE: ExitCode.WRONG_PASSPHRASE,
+  ERR_LOCKED: ExitCode.LOCKED,
+  ERR_ABORTED: ExitCode.CANCELLED,
+  ERR_INVALID_ARGUMENT: ExitCode.USAGE
+}
+
+/** The exit code of a command that failed with `err`. */
+export function exitCodeFor (err: unknown): number {
+  if (isP2pbakError(err)) return EXIT_FOR_CODE[err.code] ?? ExitCode.ERROR
+  if (err instanceof Error && err.name === 'AbortError') return ExitCode.CANCELLED
+  return ExitCode.ERROR
+}

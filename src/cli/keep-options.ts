@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../errors.js'
-import { parseDuration, type RetentionPolicy } from '../repo/index.js'
+import { parseDuration, type RetentionPolicy } from '../repo/retention.js'
 
 export interface KeepFlags {
   keepLast?: string, keepHourly?: string, keepDaily?: string, keepWeekly?: string, keepMonthly?: string, keepYearly?: string

@@ -11,11 +11,18 @@
 import { createServer, createConnection, type Server, type Socket } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
-import { scopedLogger } from '../util/log.js'
-
-const log = scopedLogger('control')
+import type { Logger } from '../util/log.js'
 import { errorMessage } from '../errors.js'
 
+/**
+ * The logger loads on first use: the CLI side of a forwarded command (forwardToDaemon) is on every
+ * command's start-up path, and the logging library with its formatters costs more than the rest of it.
+ */
+let logger: Logger | undefined
+async function controlLog (): Promise<Logger> {
+  logger ??= (await import('../util/log.js')).scopedLogger('control')
+  return logger
+}
 
 export interface ControlIo {
   stdout: Writable
@@ -50,6 +57,7 @@ export async function daemonAnswers (socketPath: string): Promise<boolean> {
 }
 
 export async function startControlServer (socketPath: string, run: RunCommand): Promise<ControlServer> {
+  const log = await controlLog()
   await unlink(socketPath).catch((err: unknown) => { if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log('an old %s not removed: %s', socketPath, errorMessage(err)) })
   let queue: Promise<unknown> = Promise.resolve()
   const enqueue = <T>(work: () => Promise<T>): Promise<T> => {
@@ -164,7 +172,8 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
         if (msg.err !== undefined) err.write(Buffer.from(msg.err, 'base64'))
         if (typeof msg.exit === 'number') code = msg.exit
       } catch (e: unknown) {
-        log('the daemon sent a line that is not JSON: %s', errorMessage(e))
+        const why = errorMessage(e)
+        void controlLog().then(log => { log('the daemon sent a line that is not JSON: %s', why) })
       }
       return true
     })

@@ -22,11 +22,17 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, readHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
 import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
 import { encodeDeviceKey, deviceKeyFromSeed } from './libp2p-node.js'
 
 export const CONFIG_VERSION = 1
+
+/** What {@link Home.syncIndex} did, and the head it read to do it (commands list snapshots from it). */
+export interface IndexSync extends RebuildSummary {
+  /** every record of the head as read before the sync (snapshots forgotten by a gc record already left out) */
+  head: HeadListing
+}
 
 export interface HomeConfig {
   version: number
@@ -187,11 +193,15 @@ export class Home {
   /**
    * Makes the index agree with the store (packs added elsewhere, packs gone) and with the condemnation
    * records (docs/gc.md §5: no dedup against a condemned pack). See repo/rebuild-index.ts, repo/gc.ts.
+   * The head is read once, here: a command that lists snapshots takes them from the result instead of
+   * reading and opening every record a second time.
    */
-  async syncIndex (): Promise<RebuildSummary> {
-    // a write-only machine cannot open the condemnation records (docs/format/keys.md §11.5)
-    if (this.writeOnly === undefined) await syncCondemned(this.repo, this.now)
-    return await rebuildIndex(this.repo)
+  async syncIndex (): Promise<IndexSync> {
+    // a write-only machine cannot open the records (docs/format/keys.md §11.5): it reconciles packs only
+    if (this.writeOnly !== undefined) return { ...await rebuildIndex(this.repo), head: { snapshots: [], damaged: [], gc: [], forgotten: [] } }
+    const head = await readHead(this.repo.packs, this.sodium, this.identity)
+    await syncCondemned(this.repo, this.now, head)
+    return { ...await rebuildIndex(this.repo), head }
   }
 
   async close (): Promise<void> {

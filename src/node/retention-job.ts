@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { InvalidArgumentError, errorMessage } from '../errors.js'
 import { formatId } from '../ids.js'
 import {
-  DEFAULT_GRACE_MS, applyRetention, isEmptyPolicy, listSnapshots, prune, recordForgotten, resolveSnapshot,
+  DEFAULT_GRACE_MS, applyRetention, isEmptyPolicy, prune, recordForgotten, resolveSnapshot,
   type PruneReport, type RetentionGroup, type RetentionPolicy, type Snapshot
 } from '../repo/index.js'
 import { acquireLock } from '../store/index.js'
@@ -68,8 +68,7 @@ export async function forgetSnapshots (home: Home, opts: ForgetOptions): Promise
   const groupBy = opts.groupBy ?? { host: true, paths: true }
   // a write-only machine cannot read, forget or prune (ERR_WRITE_ONLY says what to do instead)
   home.requireFullKey('forget or prune snapshots')
-  await home.syncIndex()
-  const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+  const { snapshots } = (await home.syncIndex()).head
   const forgotten = new Map<string, 'named' | 'policy'>()
   for (const ref of opts.refs ?? []) forgotten.set(formatId(resolveSnapshot(snapshots, ref).id), 'named')
   let groups: RetentionGroup[] = []

@@ -4,7 +4,7 @@
  * (the same options, and so the same grammar, as `forget`); run by retention-job.ts.
  */
 import { InvalidConfigError } from '../errors.js'
-import { formatRetentionDuration, isEmptyPolicy, type RetentionPolicy } from '../repo/index.js'
+import { formatDuration as formatRetentionDuration, isEmptyPolicy, type RetentionPolicy } from '../repo/retention.js'
 import { shown } from '../util/text.js'
 
 /** The daemon's policy, as stored with the publish job (`roles.publish.retention` in group.json). */

@@ -1,11 +1,8 @@
 /** `backup PATH...`: one snapshot, a summary, exit 3 when some files were unreadable. */
 import { Option, type Command } from 'commander'
 import { join } from 'node:path'
-import { acquireLock } from '../../store/index.js'
-import cliProgress from 'cli-progress'
+import type { SingleBar } from 'cli-progress'
 import type { BackupProgress } from '../../backup/index.js'
-import { runBackupJob } from '../../node/backup-job.js'
-import { describeHook, hookSucceeded } from '../../node/hooks.js'
 import { formatId, shortId } from '../../ids.js'
 import { InvalidArgumentError, errorMessage } from '../../errors.js'
 import { readFile } from 'node:fs/promises'
@@ -13,7 +10,8 @@ import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 import { VERSION } from '../version.js'
-import { describePlacement, parseDuration, type PlacementSummary } from '../../repo/index.js'
+import { parseDuration } from '../../repo/retention.js'
+import { describePlacement, type PlacementSummary } from '../../repo/placement-tally.js'
 
 /** A home in no group keeps every pack on this disk (the embedded default). */
 function localPlacement (packs: number): PlacementSummary {
@@ -41,6 +39,10 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
       const hookTimeoutMs = flags.hookTimeout !== undefined ? parseDuration(flags.hookTimeout) : undefined
       if (hookTimeoutMs !== undefined && !(hookTimeoutMs >= 1000)) throw new InvalidArgumentError(`--hook-timeout takes a duration of at least 1s, like 30s or 10min; got "${flags.hookTimeout ?? ''}"`)
       const changed = flags.changedFrom !== undefined ? await readChangedList(flags.changedFrom) : undefined
+      // the backup pipeline, the store and the hooks load only for this command
+      const [{ acquireLock }, { runBackupJob }, { describeHook, hookSucceeded }] = await Promise.all([
+        import('../../store/index.js'), import('../../node/backup-job.js'), import('../../node/hooks.js')
+      ])
       const home = await c.openHome()
       let lock
       try {
@@ -49,7 +51,7 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
         await home.close()
         throw err
       }
-      const bar = !c.json && c.io.stderr.isTTY === true ? new ProgressView(c) : undefined
+      const bar = !c.json && c.io.stderr.isTTY === true ? await ProgressView.create(c) : undefined
       try {
         const { summary, placement, hooks, reportPath } = await runBackupJob(home, {
           paths,
@@ -126,18 +128,21 @@ async function readChangedList (file: string): Promise<string[]> {
 }
 
 class ProgressView {
-  private readonly bar: cliProgress.SingleBar
   private started = false
   private last = 0
 
-  constructor (c: CommandContext) {
-    this.bar = new cliProgress.SingleBar({
+  private constructor (private readonly bar: SingleBar) {}
+
+  /** The bar's module loads only when a terminal shows it. */
+  static async create (c: CommandContext): Promise<ProgressView> {
+    const { default: cliProgress } = await import('cli-progress')
+    return new ProgressView(new cliProgress.SingleBar({
       stream: c.io.stderr as NodeJS.WriteStream,
       format: '{bar} {percentage}% | {doneBytes} of {totalBytes} | {rate}/s | ETA {eta_formatted} | {files} files',
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50
-    }, cliProgress.Presets.shades_classic)
+    }, cliProgress.Presets.shades_classic))
   }
 
   update (p: BackupProgress): void {

@@ -1,6 +1,5 @@
 /** `check [--read-data | --read-data-subset N%]`: verify structure, or re-read and authenticate all data. */
 import type { Command } from 'commander'
-import { checkRepository } from '../../repo/index.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { ExitCode } from '../exit-codes.js'
 import { print, printJson } from '../io.js'
@@ -18,6 +17,7 @@ export function registerCheck (program: Command, ctx: () => CommandContext, setE
         subset = Number(opts.readDataSubset.replace(/%$/, ''))
         if (!(subset > 0 && subset <= 100)) throw new InvalidArgumentError('--read-data-subset takes a percentage between 0 and 100, e.g. 10%')
       }
+      const { checkRepository } = await import('../../repo/index.js')
       const home = await c.openHome()
       try {
         home.requireFullKey('check backups (their records and packs are sealed to your full key)')

@@ -1,7 +1,6 @@
 /** `daemon [--listen MULTIADDR]...`: run the node; serve the control socket; write HOME/node.json. */
 import type { Command } from 'commander'
-import { multiaddr } from '@multiformats/multiaddr'
-import { parseDuration } from '../../repo/index.js'
+import { parseDuration } from '../../repo/retention.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { print, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
@@ -24,7 +23,8 @@ function positive (text: string, flag: string): number {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
-function checkMultiaddr (text: string, flag: string): string {
+async function checkMultiaddr (text: string, flag: string): Promise<string> {
+  const { multiaddr } = await import('@multiformats/multiaddr')
   try {
     return multiaddr(text).toString()
   } catch {
@@ -56,7 +56,8 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         ...(opts.scrubRate !== undefined ? { scrubBytesPerHour: parseSize(opts.scrubRate) } : {})
       }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
-      const announce = opts.announce.map(a => checkMultiaddr(a, '--announce'))
+      const announce: string[] = []
+      for (const a of opts.announce) announce.push(await checkMultiaddr(a, '--announce'))
       const relay = opts.relay
       if (relay !== 'auto' && relay !== 'serve' && relay !== 'reserve' && relay !== 'both' && relay !== 'off') throw new InvalidArgumentError(`--relay takes auto, serve, reserve, both or off, got "${relay}"`)
       // the network stack loads only for the commands that run a node

@@ -1,7 +1,5 @@
 /** `dump SNAP PATH`: one file to stdout byte for byte, or a folder as a tar stream (pax) for `tar -x`. */
 import type { Command } from 'commander'
-import { dump, dumpsTar, locate } from '../../backup/dump.js'
-import { listSnapshots, resolveSnapshot } from '../../repo/index.js'
 import { errnoCode, InvalidArgumentError } from '../../errors.js'
 import { ExitCode } from '../exit-codes.js'
 import { printErr } from '../io.js'
@@ -16,11 +14,11 @@ export function registerDump (program: Command, ctx: () => CommandContext, setEx
     .option('--tar', 'write a tar archive even when PATH is a single file')
     .action(async (ref: string, path: string, opts: { tar?: boolean }) => {
       const c = ctx()
+      const [{ dump, dumpsTar, locate }, { resolveSnapshot }] = await Promise.all([import('../../backup/dump.js'), import('../../repo/index.js')])
       const home = await c.openHome()
       try {
         home.requireFullKey('read backups (dump)')
-        await home.syncIndex()
-        const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+        const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)
         const where = await locate(home.repo, snap.record.tree, path)
         const tar = dumpsTar(where, { tar: opts.tar === true })

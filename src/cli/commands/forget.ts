@@ -2,9 +2,7 @@
 import type { Command } from 'commander'
 import { join } from 'node:path'
 import { hostname } from 'node:os'
-import { isEmptyPolicy, parseDuration } from '../../repo/index.js'
-import { forgetSnapshots } from '../../node/retention-job.js'
-import { acquireLock } from '../../store/index.js'
+import { isEmptyPolicy, parseDuration } from '../../repo/retention.js'
 import { formatId, shortId } from '../../ids.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { formatBytes, formatDuration, formatTimeNs, print, printJson } from '../io.js'
@@ -37,6 +35,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         throw new InvalidArgumentError('name snapshots to forget, or give a policy such as --keep-last 10 --keep-daily 7 (an empty policy would forget everything)')
       }
       const grouping = groupingOf(flags.groupBy)
+      // the heavy modules load here, not when the program starts (docs/benchmarks.md, start-up)
+      const [{ forgetSnapshots }, { acquireLock }] = await Promise.all([import('../../node/retention-job.js'), import('../../store/index.js')])
       const home = await c.openHome()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {

@@ -1,7 +1,7 @@
 /** `group create|invite|members|remove`, `join CODE`, `contribute SIZE`: the friend group and roles. */
 import type { Command } from 'commander'
 import { InvalidArgumentError, NotFoundError, AmbiguousIdError } from '../../errors.js'
-import { isEmptyPolicy, parseDuration } from '../../repo/index.js'
+import { isEmptyPolicy, parseDuration } from '../../repo/retention.js'
 import type { PublishJob } from '../../node/group-state.js'
 import { describePolicy } from '../../node/retention-settings.js'
 import { addKeepOptions, anyKeepFlag, policyFromFlags, type KeepFlags } from '../keep-options.js'

@@ -6,11 +6,8 @@
 import { readFile, stat } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import type { Command } from 'commander'
-import { deriveIdentity, loadBackend, phraseToSeed } from '../../crypto/index.js'
 import { AlreadyExistsError, InvalidArgumentError, errnoCode } from '../../errors.js'
-import { Home } from '../../node/home.js'
-import { createWriteOnlyKey, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../../peers/index.js'
-import { writeFileAtomic } from '../../store/index.js'
+import type { WriteOnlyKey, WriteOnlyKeyFile } from '../../peers/index.js'
 import { print, printJson } from '../io.js'
 import { newPassphrase, readPassphrase } from '../passphrase.js'
 import { newKeyKdf, type CommandContext } from '../context.js'
@@ -31,6 +28,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
       }
       const kdf = newKeyKdf(c.io)
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
+      const { Home } = await import('../../node/home.js')
       const { phrase, identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase })
       if (c.json) {
         printJson(c.io, { recoveryPhrase: phrase, userId: identity.userId, peerId: null, home: c.homeDir, encrypted: passphrase !== null })
@@ -52,6 +50,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
       const c = ctx()
       if (await exists(opts.out)) throw new AlreadyExistsError(`${opts.out} exists; choose another --out`)
       // only the key is needed: no node is started (a running daemon keeps its own)
+      const [{ Home }, { createWriteOnlyKey }, { writeFileAtomic }] = await Promise.all([import('../../node/home.js'), import('../../peers/index.js'), import('../../store/index.js')])
       const home = await Home.open(c.homeOptions())
       let peerId: string
       try {
@@ -77,6 +76,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
     .action(async (opts: { phraseFile: string, insecureNoPassphrase?: boolean }) => {
       const c = ctx()
       const kdf = newKeyKdf(c.io)
+      const [{ phraseToSeed }, { Home }] = await Promise.all([import('../../crypto/index.js'), import('../../node/home.js')])
       const seed = phraseToSeed(await readFile(opts.phraseFile, 'utf8'))
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
       const { identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase, seed })
@@ -110,6 +110,8 @@ async function exists (path: string): Promise<boolean> {
 async function initWriteOnly (c: CommandContext, opts: { insecureNoPassphrase?: boolean, writeOnly?: boolean, fromKeyFile?: string, fromPhraseFile?: string, name?: string }): Promise<void> {
   if (opts.writeOnly !== true) throw new InvalidArgumentError('--from-key-file and --from-phrase-file belong with --write-only')
   if ((opts.fromKeyFile === undefined) === (opts.fromPhraseFile === undefined)) throw new InvalidArgumentError('init --write-only needs one of --from-key-file FILE (written by `p2pbak export-write-only-key` on a full machine) and --from-phrase-file FILE')
+  const [{ deriveIdentity, loadBackend, phraseToSeed }, { Home }, { createWriteOnlyKey, openWriteOnlyKey, parseWriteOnlyKey }] =
+    await Promise.all([import('../../crypto/index.js'), import('../../node/home.js'), import('../../peers/index.js')])
   const sodium = await loadBackend(c.homeOptions().backend)
   let made: { file: WriteOnlyKeyFile, key: WriteOnlyKey }
   if (opts.fromKeyFile !== undefined) {

@@ -1,7 +1,6 @@
 /** `snapshots`, `ls`, `find`, `diff`: reading what was backed up. */
 import type { Command } from 'commander'
-import { diffTrees, findPaths, walkTree } from '../../backup/index.js'
-import { listSnapshots, resolveSnapshot, type Snapshot } from '../../repo/index.js'
+import type { Snapshot } from '../../repo/index.js'
 import type { Home } from '../../node/home.js'
 import { formatId, shortId } from '../../ids.js'
 import { formatBytes, formatTimeNs, print, printErr, printJson } from '../io.js'
@@ -11,8 +10,7 @@ async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[
   const home = await c.openHome()
   try {
     home.requireFullKey('list or read snapshots (their records are sealed to your full key)')
-    await home.syncIndex()
-    const { snapshots, damaged } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+    const { snapshots, damaged } = (await home.syncIndex()).head
     for (const d of damaged) printErr(c.io, `warning: snapshot record ${d.id.slice(0, 8)} is damaged and was skipped`)
     return await fn(home, snapshots)
   } finally {
@@ -54,6 +52,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('[path]', 'absolute path inside the snapshot', '/')
     .action(async (ref: string, path: string) => {
       const c = ctx()
+      const [{ walkTree }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
@@ -75,6 +74,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .option('--limit <n>', 'at most this many results', '50')
     .action(async (pattern: string, opts: { limit: string }) => {
       const c = ctx()
+      const { findPaths } = await import('../../backup/index.js')
       await withHome(c, async (home, snaps) => {
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
@@ -89,6 +89,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('<b>', 'second snapshot')
     .action(async (a: string, b: string) => {
       const c = ctx()
+      const [{ diffTrees }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const sa = resolveSnapshot(snaps, a)
         const sb = resolveSnapshot(snaps, b)

@@ -1,10 +1,8 @@
 /** `notify [--command CMD] [--max-backup-age D] [--min-can-lose N] | --off | --test`: where alerts go (docs/cli.md "Alerts"). */
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../errors.js'
-import { parseDuration } from '../../repo/index.js'
+import { parseDuration } from '../../repo/retention.js'
 import { DEFAULT_MIN_CAN_LOSE, DEFAULT_NO_BACKUP_DAYS, type NotifySettings } from '../../node/alert-settings.js'
-import { AlertBook, deliverByCommand } from '../../node/alerts.js'
-import { describeHook, hookSucceeded } from '../../node/hooks.js'
 import { printable } from '../../util/text.js'
 import { print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
@@ -32,6 +30,7 @@ export function registerNotify (program: Command, ctx: () => CommandContext): vo
       if (ageMs !== undefined && !(ageMs >= 3600_000)) throw new InvalidArgumentError(`--max-backup-age takes a duration of at least an hour, like 12h or 3d; got "${flags.maxBackupAge ?? ''}"`)
       const days = ageMs !== undefined ? ageMs / 86_400_000 : undefined
       const canLose = wholeNumber(flags.minCanLose, '--min-can-lose')
+      const [{ AlertBook, deliverByCommand }, { describeHook, hookSucceeded }] = await Promise.all([import('../../node/alerts.js'), import('../../node/hooks.js')])
       const home = await c.openHome()
       try {
         const old = home.config.notify

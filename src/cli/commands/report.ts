@@ -1,15 +1,18 @@
 /** `report [--last N]`: the reports of the last jobs (HOME/reports/, docs/format/report.md), newest first. */
 import type { Command } from 'commander'
 import { InvalidArgumentError } from '../../errors.js'
-import { describeHook, hookSucceeded } from '../../node/hooks.js'
-import { ReportBook, type JobReport, type RetentionReport } from '../../node/reports.js'
+import type { JobReport, RetentionReport } from '../../node/reports.js'
+import type { describeHook, hookSucceeded } from '../../node/hooks.js'
 import { describePolicy } from '../../node/retention-settings.js'
-import { describePlacement } from '../../repo/index.js'
+import { describePlacement } from '../../repo/placement-tally.js'
 import { printable } from '../../util/text.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
-function describe (r: JobReport): string[] {
+/** The hook words, from a module loaded when `report` runs (not at start-up). */
+interface HookWords { describeHook: typeof describeHook, hookSucceeded: typeof hookSucceeded }
+
+function describe (r: JobReport, { describeHook, hookSucceeded }: HookWords): string[] {
   const when = r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')
   const lines = [`${when}  ${r.job}  ${r.outcome}${r.snapshotId !== null ? `  snapshot ${r.snapshotId.slice(0, 8)}` : ''}  (${formatDuration(r.durationMs)}; ${r.paths.map(printable).join(', ')})`]
   if (r.error !== null) lines.push(`  error: ${printable(r.error)}`)
@@ -48,10 +51,11 @@ export function registerReport (program: Command, ctx: () => CommandContext): vo
       const c = ctx()
       const n = Number(opts.last)
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--last takes a whole number of reports, at least 1; got "${opts.last}"`)
+      const [{ ReportBook }, hooks] = await Promise.all([import('../../node/reports.js'), import('../../node/hooks.js')])
       const { reports, unreadable } = await new ReportBook(c.homeDir).last(n)
       for (const u of unreadable) printErr(c.io, `warning: report ${u.file} cannot be read: ${printable(u.error)}`)
       if (c.json) { printJson(c.io, reports); return }
       if (reports.length === 0) { print(c.io, 'no job has run yet (every backup writes a report)'); return }
-      for (const r of reports) for (const l of describe(r)) print(c.io, l)
+      for (const r of reports) for (const l of describe(r, hooks)) print(c.io, l)
     })
 }

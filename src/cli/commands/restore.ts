@@ -1,7 +1,5 @@
 /** `restore SNAP --target DIR`: byte-exact with metadata; exit 1 naming the files that could not be restored. */
 import type { Command } from 'commander'
-import { Restorer } from '../../backup/index.js'
-import { listSnapshots, resolveSnapshot } from '../../repo/index.js'
 import { formatId, shortId } from '../../ids.js'
 import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
@@ -18,11 +16,11 @@ export function registerRestore (program: Command, ctx: () => CommandContext, se
     .option('--delta', 'reuse data already present in files at the target instead of reading it from the store')
     .action(async (ref: string, opts: { target: string, include: string[], delta?: boolean }) => {
       const c = ctx()
+      const [{ Restorer }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
       const home = await c.openHome()
       try {
         home.requireFullKey('restore')
-        await home.syncIndex()
-        const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
+        const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)
         const restorer = new Restorer(home.repo, home.cdc)
         const summary = await restorer.run(snap.record.tree, {

@@ -1,12 +1,8 @@
 /** `status`: peers (online, roles, space) and, per snapshot, how many more peers may be lost. */
 import type { Command } from 'commander'
-import { snapshotHealth } from '../../node/health.js'
-import { placedBytes } from '../../node/ledger-book.js'
 import { toHex } from '../../util/bytes.js'
-import { listSnapshots } from '../../repo/index.js'
 import { describePolicy, parseRetentionSettings, type RetentionSettings } from '../../node/retention-settings.js'
 import { errorMessage } from '../../errors.js'
-
 import { formatBytes, print, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
@@ -19,7 +15,9 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
     .action(async () => {
       const c = ctx()
       // the audit and repair code loads only for this command (it brings the network framing with it)
-      const { Repairer, reliabilityOf, uptimeOf } = await import('../../repair/index.js')
+      const [{ Repairer, reliabilityOf, uptimeOf }, { snapshotHealth }, { placedBytes }, { listSnapshots }] = await Promise.all([
+        import('../../repair/index.js'), import('../../node/health.js'), import('../../node/ledger-book.js'), import('../../repo/index.js')
+      ])
       const { home, net } = await c.openNetwork()
       try {
         // the daemon refreshes on its own schedule and its connections show who is alive
