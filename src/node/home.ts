@@ -24,7 +24,6 @@ import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
 import { ErasurePackStore, Repository, SingleStorePackStore, readHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
 import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
-import { encodeDeviceKey, deviceKeyFromSeed } from './libp2p-node.js'
 
 export const CONFIG_VERSION = 1
 
@@ -130,6 +129,8 @@ export class Home {
       chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
     }
     await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
+    // the libp2p stack loads here only, not with every command that opens a home (docs/benchmarks.md, start-up)
+    const { encodeDeviceKey, deviceKeyFromSeed } = await import('./libp2p-node.js')
     await writeFileAtomic(join(opts.home, 'device.key'), encodeDeviceKey(await deviceKeyFromSeed(opts.key.deviceSeed)), { mode: 0o600 })
     const group = { version: 1, roster: null, deviceCert: opts.key.deviceCert, invites: [], roles: { contributeBytes: 0, publish: null } }
     await writeFileAtomic(join(opts.home, 'group.json'), JSON.stringify(group, null, 2) + '\n', { mode: 0o600 })
