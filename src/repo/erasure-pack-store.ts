@@ -12,7 +12,8 @@ import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candi
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { fromHex, toHex } from '../util/bytes.js'
-import { boundedList, type ListBounds } from './bounded-list.js'
+import type { ListBounds } from './bounded-list.js'
+import { friendsShares, recoveredPlacement } from './group-listing.js'
 import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
@@ -364,25 +365,13 @@ export class ErasurePackStore implements PackStore {
       seen.add(toHex(id))
       yield id
     }
-    // every friend's listing first, then the packs: a pack read as soon as the first friend listed it
-    // would be recovered with that friend as its only holder (a device that indexes another device's
-    // packs would then send its prune's deletes to that friend alone)
-    const found: string[] = []
-    for (const c of this.onlineCandidates()) {
-      const holder = `peer:${c.peerId}`
-      const store = this.peers.storeFor(c.peerId)
-      for await (const ref of boundedList((o) => store.list(o), `the shares on ${c.peerId}`, options, this.init.listBounds)) {
-        // a copy whose delete is queued (a pruned pack a friend keeps under the retention policy, an
-        // old copy moved elsewhere) is not ours to find again: re-indexing it would let new snapshots
-        // use data that is about to go
-        if (this.index.audit.hasRelease(c.peerId, ref)) continue
-        const key = toHex(ref.pack)
-        let h = this.discovered.get(key)
-        if (h === undefined) { h = []; this.discovered.set(key, h) }
-        if (!h.some(([i, p]) => i === ref.index && p === holder)) h.push([ref.index, holder])
-        if (!seen.has(key)) { seen.add(key); found.push(key) }
-      }
-    }
+    const found = await friendsShares(this.onlineCandidates(), {
+      storeFor: (peer) => this.peers.storeFor(peer),
+      released: (peer, ref) => this.index.audit.hasRelease(peer, ref),
+      discovered: this.discovered,
+      seen,
+      bounds: this.init.listBounds
+    }, options)
     for (const key of found) yield asPackId(fromHex(key))
   }
 
@@ -416,14 +405,6 @@ export class ErasurePackStore implements PackStore {
 
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.local.usage(options) }
   async close (): Promise<void> { await this.local.close() }
-}
-
-/** The proven holders, then one claimant per index still unheld that served no wrong share. */
-function recoveredPlacement (good: ReadonlyMap<number, string>, claimed: HolderList, bad: ReadonlyArray<{ index: number, holder: string }>): Map<number, string> {
-  const placement = new Map(good)
-  const wrong = new Set(bad.map(b => `${b.index} ${b.holder}`))
-  for (const [i, h] of claimed) if (h !== LOCAL && !placement.has(i) && !wrong.has(`${i} ${h}`)) placement.set(i, h)
-  return placement
 }
 
 /** Whether the holders say "this disk only" (the embedded default's placement). */
