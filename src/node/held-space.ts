@@ -4,9 +4,10 @@
  * reciprocity limit of the ledger). The quota check counts bytes before a put is known to succeed;
  * refresh() corrects the count from disk.
  */
-import { access, readFile, readdir, rm, statfs } from 'node:fs/promises'
+import { readFile, readdir, rm, statfs } from 'node:fs/promises'
 import { join } from 'node:path'
-import { RefusedError, errnoCode, errorMessage } from '../errors.js'
+import { RefusedError, errorMessage } from '../errors.js'
+import { pathExists } from '../store/atomic.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('held')
@@ -51,13 +52,6 @@ export class HeldSpace {
   async stores (): Promise<Array<{ owner: string, store: ShareStore }>> {
     const owners = (await readdir(join(this.dir, 'held')).catch(() => [] as string[])).filter(o => /^[0-9a-f]{64}$/.test(o))
     return await Promise.all(owners.map(async owner => ({ owner, store: await this.store(owner) })))
-  }
-
-  /** Bytes of shares held per member, from disk (what the ledger's `holds` reports). */
-  async bytesPerOwner (): Promise<Record<string, number>> {
-    const out: Record<string, number> = {}
-    for (const { owner, store } of await this.stores()) out[owner] = (await store.usage()).bytes
-    return out
   }
 
   /**
@@ -124,8 +118,9 @@ export class HeldSpace {
       if (!/^[0-9a-f]{64}$/.test(owner)) continue
       const dir = join(this.dir, 'held', owner)
       const mark = join(this.dir, 'held', `${owner}.removed`)
-      if (!await exists(dir)) { if (await exists(mark)) await rm(mark, { force: true }); continue }
-      let since = Number.parseInt(await readFile(mark, 'utf8').catch(() => ''), 10)
+      if (!await pathExists(dir)) { if (await pathExists(mark)) await rm(mark, { force: true }); continue }
+      // no note yet: the removal is seen now; a note that cannot be read starts the wait again (the data stays longer, never shorter)
+      let since = Number.parseInt(await pathExists(mark) ? await readFile(mark, 'utf8').catch((err: unknown) => { log.error('%s unreadable, the wait starts again: %s', mark, errorMessage(err)); return '' }) : '', 10)
       if (!Number.isSafeInteger(since) || since <= 0 || since > now) {
         since = now
         await writeFileAtomic(mark, String(now))
@@ -150,15 +145,5 @@ export class HeldSpace {
 
   async close (): Promise<void> {
     for (const s of this.held.values()) await (await s).close().catch((err: unknown) => { log.error('closing a held store: %s', errorMessage(err)) })
-  }
-}
-
-async function exists (path: string): Promise<boolean> {
-  try {
-    await access(path)
-    return true
-  } catch (err: unknown) {
-    if (errnoCode(err) === 'ENOENT') return false
-    throw err
   }
 }

@@ -24,6 +24,7 @@ import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
 import { ErasurePackStore, Repository, SingleStorePackStore, readHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
 import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
+import { pathExists } from '../store/atomic.js'
 
 export const CONFIG_VERSION = 1
 
@@ -94,7 +95,7 @@ export class Home {
   }
 
   static async exists (home: string): Promise<boolean> {
-    try { await stat(Home.paths(home).identity); return true } catch { return false }
+    return await pathExists(Home.paths(home).identity)
   }
 
   /** Creates (or, with a seed, recreates) an identity in an empty home. Returns the recovery phrase. */

@@ -18,7 +18,7 @@ import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
-import type { PeerDirectory, TransferCounts } from '../repo/index.js'
+import { sumTransferCounts, type PeerDirectory, type TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
@@ -29,7 +29,7 @@ import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
-import { dialInOrder } from './reachability.js'
+import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
 import type { Home } from './home.js'
@@ -384,34 +384,12 @@ export class NetworkNode {
   async removeDevice (peerId: string): Promise<Roster> { return await this.membership.removeDevice(peerId) }
 
   /** Requests to friends' shard servers so far, with their retries (every remote store's counters summed). */
-  transferCounts (): TransferCounts {
-    const sum: TransferCounts = { attempts: 0, retries: 0, recovered: 0, gaveUp: 0 }
-    for (const s of this.remotes.values()) {
-      const st = s.stats
-      sum.attempts += st.attempts
-      sum.retries += st.retries
-      sum.recovered += st.recovered
-      sum.gaveUp += st.gaveUp
-    }
-    return sum
-  }
+  transferCounts (): TransferCounts { return sumTransferCounts([...this.remotes.values()].map(s => s.stats)) }
 
-  /** Dials a member device: its last known addresses first (direct ones, then relayed), then whatever the DHT knows. */
+  /** Dials a member device (reachability.ts dialMember) and remembers the addresses the DHT gave for it. */
   private async connect (pid: PeerId, addrs: string[], timeoutMs: number): Promise<void> {
-    if (addrs.length > 0) {
-      try {
-        await dialInOrder(this.node, addrs, { directMs: timeoutMs, relayedMs: timeoutMs })
-        return
-      } catch (err: unknown) {
-        // stale addresses (the peer moved or restarted on another port): ask the DHT
-        log('%s not reached at its known addresses: %s', pid.toString(), errorMessage(err))
-      }
-    }
-    const dht = (this.node.services as { dht?: unknown }).dht
-    if (dht === undefined) throw new RefusedError(`no address known for ${pid.toString()}`)
-    const info = await this.node.peerRouting.findPeer(pid, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)) })
-    await this.node.dial(info.multiaddrs, { signal: AbortSignal.timeout(timeoutMs) })
-    this.state.rememberAddrs(pid.toString(), info.multiaddrs.map(a => `${a.toString()}/p2p/${pid.toString()}`))
+    const found = await dialMember(this.node, pid, addrs, timeoutMs)
+    if (found !== undefined) this.state.rememberAddrs(pid.toString(), found)
   }
 
   async freeDiskBytes (): Promise<number> { return await this.held.freeDiskBytes() }

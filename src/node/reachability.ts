@@ -10,8 +10,11 @@
  *   relayed    …/p2p/RELAY/p2p-circuit/…                through a member's relay (circuit relay v2)
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
-import type { Connection, Libp2p } from '@libp2p/interface'
-import { ProtocolError, TimeoutError, errorMessage } from '../errors.js'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+import { ProtocolError, RefusedError, TimeoutError, errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('reachability')
 
 export type AddrClass = 'loopback' | 'private' | 'public' | 'relayed'
 
@@ -147,4 +150,26 @@ export async function dialInOrder (node: Pick<Libp2p, 'dial'>, addrs: readonly s
   const what = tried.length === 0 ? 'no address to dial' : tried.map(t => `${t.addrs.join(', ')}: ${t.error}`).join('; ')
   if (timedOut && tried.length === 1) throw new TimeoutError(`tried ${what}`)
   throw new ProtocolError(`tried ${what}`, { transport: 'unreachable' })
+}
+
+/**
+ * Dials a member device: its last known addresses first (direct ones, then relayed), then whatever
+ * the DHT knows. Returns the addresses the DHT gave (to remember), or undefined when the known ones
+ * answered.
+ */
+export async function dialMember (node: Libp2p, pid: PeerId, addrs: readonly string[], timeoutMs: number): Promise<string[] | undefined> {
+  if (addrs.length > 0) {
+    try {
+      await dialInOrder(node, addrs, { directMs: timeoutMs, relayedMs: timeoutMs })
+      return undefined
+    } catch (err: unknown) {
+      // stale addresses (the peer moved or restarted on another port): ask the DHT
+      log('%s not reached at its known addresses: %s', pid.toString(), errorMessage(err))
+    }
+  }
+  const dht = (node.services as { dht?: unknown }).dht
+  if (dht === undefined) throw new RefusedError(`no address known for ${pid.toString()}`)
+  const info = await node.peerRouting.findPeer(pid, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)) })
+  await node.dial(info.multiaddrs, { signal: AbortSignal.timeout(timeoutMs) })
+  return info.multiaddrs.map(a => `${a.toString()}/p2p/${pid.toString()}`)
 }

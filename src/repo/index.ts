@@ -18,4 +18,4 @@ export { applyRetention, isEmptyPolicy, parseDuration, formatDuration as formatR
 export { ErasurePackStore, type PeerDirectory, type ErasurePackStoreInit } from './erasure-pack-store.js'
 export { commitPlacedPacks, repairPack, releaseShares, placeLocalPacks, replaceShares, type GroupPackStore, type StillNeededCheck } from './group-repair.js'
 export { encodeShares, recordCommitments } from './shares.js'
-export { PlacementTally, describePlacement, type PlacementSummary, type TransferCounts } from './placement-tally.js'
+export { PlacementTally, describePlacement, sumTransferCounts, type PlacementSummary, type TransferCounts } from './placement-tally.js'

@@ -26,6 +26,18 @@ export interface PlacementSummary {
 /** Counters of the requests to friends' nodes (the shard client's retry statistics). */
 export interface TransferCounts { attempts: number, retries: number, recovered: number, gaveUp: number }
 
+/** The counters of several stores, summed. */
+export function sumTransferCounts (all: Iterable<TransferCounts>): TransferCounts {
+  const sum: TransferCounts = { attempts: 0, retries: 0, recovered: 0, gaveUp: 0 }
+  for (const st of all) {
+    sum.attempts += st.attempts
+    sum.retries += st.retries
+    sum.recovered += st.recovered
+    sum.gaveUp += st.gaveUp
+  }
+  return sum
+}
+
 export class PlacementTally {
   private packs = 0
   private local = 0

@@ -7,7 +7,7 @@
  * writer: a second process opening the same store (say `p2pbak snapshots` during a backup) must not
  * pull a share out from under the backup's rename.
  */
-import { open, rename, unlink, readdir, stat } from 'node:fs/promises'
+import { access, open, rename, unlink, readdir, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { NoSpaceError, errnoCode } from '../errors.js'
@@ -201,4 +201,15 @@ export async function removeTempFiles (dir: string): Promise<number> {
   }
   if (removed > 0) await syncDir(dir)
   return removed
+}
+
+/** Whether `path` exists. Only "no such file" means no: any other failure (a folder we may not read) is thrown. */
+export async function pathExists (path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'ENOENT') return false
+    throw err
+  }
 }

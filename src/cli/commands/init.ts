@@ -3,10 +3,11 @@
  * and `export-write-only-key`: set up a machine that backs up but cannot read or delete backups
  * (docs/format/keys.md §11).
  */
-import { readFile, stat } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import type { Command } from 'commander'
-import { AlreadyExistsError, InvalidArgumentError, errnoCode } from '../../errors.js'
+import { AlreadyExistsError, InvalidArgumentError } from '../../errors.js'
+import { pathExists } from '../../store/atomic.js'
 import type { WriteOnlyKey, WriteOnlyKeyFile } from '../../peers/index.js'
 import { print, printJson } from '../io.js'
 import { newPassphrase, readPassphrase } from '../passphrase.js'
@@ -48,7 +49,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
     .option('--insecure-no-passphrase', 'store the key file without a passphrase (needed for a daemon that starts unattended, unless P2PBAK_PASSPHRASE_FILE is set there)')
     .action(async (opts: { out: string, name: string, insecureNoPassphrase?: boolean }) => {
       const c = ctx()
-      if (await exists(opts.out)) throw new AlreadyExistsError(`${opts.out} exists; choose another --out`)
+      if (await pathExists(opts.out)) throw new AlreadyExistsError(`${opts.out} exists; choose another --out`)
       // only the key is needed: no node is started (a running daemon keeps its own)
       const [{ Home }, { createWriteOnlyKey }, { writeFileAtomic }] = await Promise.all([import('../../node/home.js'), import('../../peers/index.js'), import('../../store/index.js')])
       const home = await Home.open(c.homeOptions())
@@ -93,17 +94,6 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
         await home.close()
       }
     })
-}
-
-/** Whether `path` exists; only "no such file" means no (a folder we may not read is an error to show). */
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err: unknown) {
-    if (errnoCode(err) === 'ENOENT') return false
-    throw err
-  }
 }
 
 /** `init --write-only`: from an exported key file (as is), or from the phrase (whose secrets are dropped here). */
