@@ -1,7 +1,7 @@
 /**
  * Everything a user is, derived from one 32-byte master seed with libsodium's KDF
  * (crypto_kdf_derive_from_key, BLAKE2b) under the context "p2pbak01". Subkey ids are fixed forever;
- * ids 5 and up are reserved for later keys and MUST NOT be reused for another purpose.
+ * ids 6 and up are reserved for later keys and MUST NOT be reused for another purpose.
  */
 import { toHex } from '../util/bytes.js'
 import type { SodiumBackend } from './backend.js'
@@ -19,9 +19,22 @@ export const SubkeyId = {
   dedupKey: 3,
   /** 32-byte key from which the FastCDC gear table is derived. */
   chunkerKey: 4,
-  /** The first id not yet assigned (5 and up are reserved). */
-  firstReserved: 5
+  /** 32-byte seed of the "gc view" X25519 key pair: condemnation records are sealed to it (docs/format/keys.md §5). */
+  gcViewSeed: 5,
+  /** The first id not yet assigned (6 and up are reserved). */
+  firstReserved: 6
 } as const
+
+/**
+ * The "gc view" box key pair: condemnation records (docs/format/gc-records.md) are sealed to it, so
+ * a write-only machine, which carries it, can see what prunes condemned without reading any backup.
+ */
+export interface GcViewKeys {
+  /** subkey 5 of the master seed: what a write-only key file carries */
+  readonly seed: Uint8Array
+  readonly publicKey: Uint8Array
+  readonly secretKey: Uint8Array
+}
 
 /** Everything derived from the 32-byte master seed. Secret parts are null on a write-only publisher. */
 export interface Identity {
@@ -36,6 +49,17 @@ export interface Identity {
   readonly dedupKey: Uint8Array
   /** 32 bytes, derives the FastCDC gear table */
   readonly chunkerKey: Uint8Array
+  /**
+   * The gc view key pair: every full identity has it; a write-only machine has it when its key file
+   * carries it (version 2, docs/format/keys.md §11.2), else null (it cannot look before commit).
+   */
+  readonly gcView: GcViewKeys | null
+}
+
+/** The gc view key pair of its 32-byte seed (subkey 5). */
+export function gcViewKeys (backend: SodiumBackend, seed: Uint8Array): GcViewKeys {
+  const pair = backend.boxKeypairFromSeed(seed)
+  return Object.freeze({ seed, publicKey: pair.publicKey, secretKey: pair.secretKey })
 }
 
 export function deriveIdentity (backend: SodiumBackend, seed: Uint8Array): Identity {
@@ -50,11 +74,15 @@ export function deriveIdentity (backend: SodiumBackend, seed: Uint8Array): Ident
     boxPublicKey: box.publicKey,
     boxSecretKey: box.secretKey,
     dedupKey: sub(SubkeyId.dedupKey),
-    chunkerKey: sub(SubkeyId.chunkerKey)
+    chunkerKey: sub(SubkeyId.chunkerKey),
+    gcView: gcViewKeys(backend, sub(SubkeyId.gcViewSeed))
   })
 }
 
-/** The public + dedup + chunker parts only (write-only publisher): can write new backups, cannot read old ones. */
+/**
+ * The public + dedup + chunker + gc view parts only (write-only publisher): can write new backups and
+ * see what prunes condemned, cannot read old backups, list them or sign anything as the user.
+ */
 export function writeOnlyIdentity (identity: Identity): Identity {
   return Object.freeze({
     userId: identity.userId,
@@ -63,6 +91,7 @@ export function writeOnlyIdentity (identity: Identity): Identity {
     boxPublicKey: identity.boxPublicKey,
     boxSecretKey: null,
     dedupKey: identity.dedupKey,
-    chunkerKey: identity.chunkerKey
+    chunkerKey: identity.chunkerKey,
+    gcView: identity.gcView
   })
 }

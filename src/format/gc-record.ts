@@ -5,8 +5,11 @@
  *
  *   record   = version u8 (=1) || flags uvarint (=0) || time svarint (ms) || host str
  *              || count uvarint || (id(32) || state u8){count}     ids strictly ascending; a pack's, or a forgotten snapshot's
- *   envelope = magic "P2PBGCRD"(8) || version u8 (=1) || userId(32) || sealedLen uvarint || sealed || signature(64)
- *   signed   = "p2pbak gc v1" || 0x00 || userId(32) || sealed
+ *   envelope = magic "P2PBGCRD"(8) || version u8 (1 or 2) || userId(32) || sealedLen uvarint || sealed || signature(64)
+ *   signed   = "p2pbak gc v<version>" || 0x00 || userId(32) || sealed
+ *
+ * Envelope version 1 seals the record to the owner's box key; version 2 (written since) to the gc
+ * view key, which a write-only machine carries too (docs/format/keys.md §5, §11.2).
  *
  * docs/format/gc-records.md is the full spec. Pure: no I/O, no crypto.
  */
@@ -39,12 +42,15 @@ export interface GcRecord {
   entries: GcEntry[]
 }
 
-export interface GcEnvelope { userId: Uint8Array, sealed: Uint8Array, signature: Uint8Array }
+/** `version` 1: sealed to the owner's box key; 2: sealed to the gc view key. */
+export interface GcEnvelope { version: GcEnvelopeVersion, userId: Uint8Array, sealed: Uint8Array, signature: Uint8Array }
+export type GcEnvelopeVersion = 1 | 2
 
 export const GC_RECORD_VERSION = 1
-export const GC_ENVELOPE_VERSION = 1
+/** The envelope version this program writes. */
+export const GC_ENVELOPE_VERSION: GcEnvelopeVersion = 2
 export const GC_ENVELOPE_MAGIC = utf8Encode('P2PBGCRD')
-export const GC_SIGNING_DOMAIN = utf8Encode('p2pbak gc v1')
+const GC_SIGNING_DOMAINS: Readonly<Record<GcEnvelopeVersion, Uint8Array>> = { 1: utf8Encode('p2pbak gc v1'), 2: utf8Encode('p2pbak gc v2') }
 /** Most entries in one record: 33 bytes each, so a record stays below 16 MiB. */
 export const MAX_GC_ENTRIES = 500_000
 export const MAX_SEALED_GC_BYTES = 16 * 1024 * 1024
@@ -120,8 +126,9 @@ export function isGcEnvelope (bytes: Uint8Array): boolean {
 export function encodeGcEnvelope (e: GcEnvelope): Uint8Array {
   checkParts(e.userId, e.sealed)
   if (!(e.signature instanceof Uint8Array) || e.signature.byteLength !== SIGNATURE_BYTES) throw new FormatError(`gc envelope: signature must be ${SIGNATURE_BYTES} bytes`)
+  if (e.version !== 1 && e.version !== 2) throw new FormatError(`gc envelope: version must be 1 or 2, not ${shown(e.version)}`)
   const w = new ByteWriter(GC_ENVELOPE_MAGIC.byteLength + 1 + USER_ID_BYTES + 4 + e.sealed.byteLength + SIGNATURE_BYTES)
-  w.raw(GC_ENVELOPE_MAGIC).u8(GC_ENVELOPE_VERSION).raw(e.userId).bytes(e.sealed).raw(e.signature)
+  w.raw(GC_ENVELOPE_MAGIC).u8(e.version).raw(e.userId).bytes(e.sealed).raw(e.signature)
   return w.finish()
 }
 
@@ -129,13 +136,13 @@ export function decodeGcEnvelope (bytes: Uint8Array): GcEnvelope {
   const r = new ByteReader(bytes, 'gc envelope')
   if (!equalBytes(r.raw(GC_ENVELOPE_MAGIC.byteLength), GC_ENVELOPE_MAGIC)) throw new FormatError('not a p2pbak gc envelope (bad magic)')
   const version = r.u8()
-  if (version !== GC_ENVELOPE_VERSION) throw new FormatError(`gc envelope version ${version} is not supported; upgrade p2pbak`)
+  if (version !== 1 && version !== 2) throw new FormatError(`gc envelope version ${version} is not supported; upgrade p2pbak`)
   const userId = r.raw(USER_ID_BYTES).slice()
   const sealed = r.bytes(Math.min(MAX_SEALED_GC_BYTES, r.remaining)).slice()
   if (sealed.byteLength === 0) throw new FormatError('gc envelope: the sealed record is empty')
   const signature = r.raw(SIGNATURE_BYTES).slice()
   r.end()
-  return { userId, sealed, signature }
+  return { version, userId, sealed, signature }
 }
 
 function checkParts (userId: unknown, sealed: unknown): void {
@@ -143,8 +150,10 @@ function checkParts (userId: unknown, sealed: unknown): void {
   if (!(sealed instanceof Uint8Array) || sealed.byteLength < 1 || sealed.byteLength > MAX_SEALED_GC_BYTES) throw new FormatError(`gc envelope: sealed record must be 1..${MAX_SEALED_GC_BYTES} bytes`)
 }
 
-/** "p2pbak gc v1" || 0x00 || userId(32) || sealed: what the owner's Ed25519 signature covers. */
-export function gcSigningBytes (userId: Uint8Array, sealed: Uint8Array): Uint8Array {
+/** "p2pbak gc v1" (or v2) || 0x00 || userId(32) || sealed: what the owner's Ed25519 signature covers. */
+export function gcSigningBytes (version: GcEnvelopeVersion, userId: Uint8Array, sealed: Uint8Array): Uint8Array {
   checkParts(userId, sealed)
-  return concatBytes([GC_SIGNING_DOMAIN, new Uint8Array(1), userId, sealed])
+  const domain = GC_SIGNING_DOMAINS[version]
+  if (domain === undefined) throw new FormatError(`gc envelope: version must be 1 or 2, not ${shown(version)}`)
+  return concatBytes([domain, new Uint8Array(1), userId, sealed])
 }

@@ -12,7 +12,7 @@
 import { hostname } from 'node:os'
 import { resolve } from 'node:path'
 import { Archiver, type BackupProgress, type BackupSummary, type ItemError } from '../backup/index.js'
-import { HookFailedError, errorMessage } from '../errors.js'
+import { HookFailedError, PacksGoneError, errorMessage } from '../errors.js'
 import { formatId } from '../ids.js'
 import { DEFAULT_GRACE_MS, listSnapshots, type PlacementSummary } from '../repo/index.js'
 import type { TreeId } from '../ids.js'
@@ -91,25 +91,61 @@ export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise
     await home.syncIndex()
     const base = opts.changed !== undefined ? await baseSnapshot(home, paths, host) : undefined
     if (opts.changed !== undefined) log('%s: %d changed path(s)', base === undefined ? 'no earlier snapshot of these paths: a full run' : 'incremental run', opts.changed.length)
-    const archiver = new Archiver({ repo: home.repo, cdc: home.cdc })
-    summary = await archiver.run({
-      paths: opts.paths,
-      ...(base !== undefined && opts.changed !== undefined ? { base: { tree: base, changed: opts.changed } } : {}),
-      tags: opts.tags,
-      excludes: opts.excludes,
-      host,
-      program: opts.program,
-      // in a group the person's other devices prune the same packs (docs/gc.md §6)
-      commit: { now: home.now, graceMs: home.group !== undefined ? DEFAULT_GRACE_MS : 0 },
-      ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
-      ...(opts.onItemError !== undefined ? { onItemError: opts.onItemError } : {}),
-      ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {})
-    })
+    // a prune on another device may condemn a pack this run relied on and could not rescue (a pack
+    // deleted meanwhile, or any condemned pack on a write-only machine): the run writes no snapshot,
+    // and one more run stores that data anew, since the look took those packs out of the index
+    for (let attempt = 1; ; attempt++) {
+      try {
+        summary = await runArchiver(home, opts, host, base)
+        break
+      } catch (err: unknown) {
+        if (!(err instanceof PacksGoneError) || attempt >= BACKUP_ATTEMPTS || opts.signal?.aborted === true) throw err
+        log.error('attempt %d of %d wrote no snapshot (%s): running the backup again', attempt, BACKUP_ATTEMPTS, errorMessage(err))
+      }
+    }
   } catch (err: unknown) {
     failure = err
   } finally {
     tally?.end()
   }
+  return await finishJob(home, opts, { started, paths, host, hooks, hook, tally, packsBefore, summary, failure })
+}
+
+/** Runs a backup whose look found packs gone this many times in all before it gives up. */
+const BACKUP_ATTEMPTS = 2
+
+async function runArchiver (home: Home, opts: BackupJobOptions, host: string, base: TreeId | undefined): Promise<BackupSummary> {
+  const archiver = new Archiver({ repo: home.repo, cdc: home.cdc })
+  return await archiver.run({
+    paths: opts.paths,
+    ...(base !== undefined && opts.changed !== undefined ? { base: { tree: base, changed: opts.changed } } : {}),
+    tags: opts.tags,
+    excludes: opts.excludes,
+    host,
+    program: opts.program,
+    // in a group the person's other devices prune the same packs (docs/gc.md §6)
+    commit: { now: home.now, graceMs: home.group !== undefined ? DEFAULT_GRACE_MS : 0 },
+    ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
+    ...(opts.onItemError !== undefined ? { onItemError: opts.onItemError } : {}),
+    ...(opts.onProgress !== undefined ? { onProgress: opts.onProgress } : {})
+  })
+}
+
+/** What a job's run leaves for its post-hook, report and alerts. */
+interface JobRun {
+  started: number
+  paths: string[]
+  host: string
+  hooks: JobReport['hooks']
+  hook: (kind: 'pre' | 'post', command: string, extra?: Record<string, string>) => Promise<HookResult>
+  tally: ReturnType<NonNullable<Home['group']>['openTally']> | undefined
+  packsBefore: number
+  summary: BackupSummary | undefined
+  failure: unknown
+}
+
+async function finishJob (home: Home, opts: BackupJobOptions, run: JobRun): Promise<BackupJobResult> {
+  const { started, paths, host, hooks, hook, tally, packsBefore, summary, failure } = run
   const placement = tally?.tally.summary() ?? opts.localPlacement(home.repo.stats.packsAdded - packsBefore)
   const outcome: JobOutcome = failure !== undefined ? outcomeOf(failure, opts.signal) : (summary?.errors.length ?? 0) > 0 ? 'incomplete' : 'success'
   if (opts.postHook !== undefined) {

@@ -22,7 +22,7 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, readHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, readHead, readGcHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
 import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
 import { pathExists } from '../store/atomic.js'
 
@@ -199,9 +199,10 @@ export class Home {
    * reading and opening every record a second time.
    */
   async syncIndex (): Promise<IndexSync> {
-    // a write-only machine cannot open the records (docs/format/keys.md §11.5): it reconciles packs only
-    if (this.writeOnly !== undefined) return { ...await rebuildIndex(this.repo), head: { snapshots: [], damaged: [], gc: [], forgotten: [] } }
-    const head = await readHead(this.repo.packs, this.sodium, this.identity)
+    // a write-only machine cannot open snapshot records: it reads the gc records with its gc view key
+    // (docs/gc.md §6.3), or, from a key file without one, reconciles packs only
+    if (this.writeOnly !== undefined && this.identity.gcView === null) return { ...await rebuildIndex(this.repo), head: { snapshots: [], damaged: [], gc: [], forgotten: [] } }
+    const head = await (this.writeOnly !== undefined ? readGcHead : readHead)(this.repo.packs, this.sodium, this.identity)
     await syncCondemned(this.repo, this.now, head)
     return { ...await rebuildIndex(this.repo), head }
   }

@@ -71,12 +71,7 @@ async function rescue (repo: Repository, key: string, options: CommitOptions): P
 export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, options: CommitOptions = {}): Promise<SnapshotId> {
   const now = options.now ?? Date.now
   const grace = options.graceMs ?? 0
-  if (repo.identity.boxSecretKey === null) {
-    // a write-only machine cannot open the condemnation records, so it cannot look (docs/format/keys.md
-    // §11.5: what this leaves open). It relies only on packs it wrote itself and still finds listed.
-    await options.onStep?.('write')
-    return await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
-  }
+  if (repo.identity.boxSecretKey === null) return await commitWriteOnly(repo, record, options)
   for (let round = 0; ; round++) {
     await options.onStep?.('look')
     const checked = now()
@@ -100,6 +95,52 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
     for (const key of bad.keys()) await rescue(repo, key, options)
     await repo.flush()
     for (const key of bad.keys()) repo.relied.delete(key)
+  }
+}
+
+/**
+ * The same on a write-only machine (docs/gc.md §6.3): it opens the gc records with its gc view key,
+ * but cannot read a pack's blobs, so a relied-on pack that a prune condemned is not rescued: the
+ * backup fails with PacksGoneError and writes no record, and the next run (the backup job runs it
+ * again at once) stores that data anew, since the look took the pack's blobs out of the index. It
+ * cannot take a record back either (persisters refuse a write-only device's deletes), so the check
+ * that full devices make after writing comes before: a look older than min(G/2, 60 s) when the record
+ * is about to be written (the process slept) is made again. A write that itself lasted a grace period
+ * or more is looked at after, and reported.
+ */
+async function commitWriteOnly (repo: CommitRepo, record: SnapshotRecord, options: CommitOptions): Promise<SnapshotId> {
+  const now = options.now ?? Date.now
+  const grace = options.graceMs ?? 0
+  if (repo.identity.gcView === null) {
+    log.error('this write-only machine\'s key file carries no gc view key (version 1): it cannot see what prunes condemned before it commits a snapshot; export a new key on a full machine (`p2pbak export-write-only-key`)')
+    await options.onStep?.('write')
+    return await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
+  }
+  for (let round = 0; ; round++) {
+    await options.onStep?.('look')
+    const checked = now()
+    const { head } = await syncCondemned(repo, now)
+    for (const u of head.unread ?? []) log.error('gc record %s cannot be read here (%s): this backup does not know what it says', u.id.slice(0, 16), errorMessage(u.error))
+    const bad = threatened(repo)
+    if (bad.size > 0) {
+      throw new PacksGoneError(`${bad.size} pack(s) this backup relied on were condemned or deleted by a prune on one of your full machines while it ran (first: ${([...bad.keys()][0] ?? '').slice(0, 16)}); a write-only machine cannot copy their data out, so no snapshot was written: run the backup again, it stores that data anew`)
+    }
+    await options.onStep?.('write')
+    if (grace > 0 && now() - checked >= Math.min(grace / 2, RECHECK_AFTER_MS)) {
+      if (round >= MAX_RESCUE_ROUNDS) throw new PacksGoneError(`this backup's look at the gc records went stale ${round + 1} times before its record could be written (the machine sleeps or stalls); no snapshot was written: run the backup again`)
+      continue
+    }
+    const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
+    // a prune deletes a pack only after a device read every snapshot a grace period after the pack
+    // was condemned: a record written within G of the look was listed then, and its packs revived
+    if (grace > 0 && now() - checked >= grace) {
+      await syncCondemned(repo, now)
+      const late = threatened(repo)
+      if (late.size > 0) {
+        throw new PacksGoneError(`this write-only machine stalled for a grace period or more while writing snapshot ${toHex(id).slice(0, 16)}, and meanwhile ${late.size} pack(s) it relies on were condemned; it cannot take the record back: run the backup again, then \`p2pbak check\` and \`forget\` that snapshot on a full machine`)
+      }
+    }
+    return id
   }
 }
 

@@ -5,7 +5,7 @@
  * pack leaves it whole; a pack no record condemns any more is indexed again from its header.
  */
 import { CorruptDataError, errorMessage } from '../errors.js'
-import { GcState, normalizeGcEntries, type GcEntry } from '../format/gc-record.js'
+import { GC_ENVELOPE_VERSION, GcState, normalizeGcEntries, type GcEntry } from '../format/gc-record.js'
 import { asPackId, type TreeId } from '../ids.js'
 import { decodeTree, type Tree } from '../format/tree.js'
 import type { PackEntry } from '../format/pack.js'
@@ -15,7 +15,7 @@ import type { GcNote } from '../store/index.js'
 import type { GcRecordRef } from './gc-records.js'
 import { sealGcRecord } from './gc-records.js'
 import type { Repository } from './repository.js'
-import { readHead, type HeadListing, type Snapshot } from './snapshots.js'
+import { readGcHead, readHead, type HeadListing, type Snapshot } from './snapshots.js'
 
 const log = scopedLogger('repo:gc')
 
@@ -43,7 +43,8 @@ export interface GcSync { head: HeadListing, view: Map<string, GcState> }
  * dropped from the index so the next rebuild indexes it again, whole, from its header.
  */
 export async function syncCondemned (repo: Repository, now: () => number, given?: HeadListing): Promise<GcSync> {
-  const head = given ?? await readHead(repo.packs, repo.sodium, repo.identity)
+  // a write-only machine cannot open snapshot records: it sees the gc records only (§6.3)
+  const head = given ?? await (repo.identity.boxSecretKey === null ? readGcHead : readHead)(repo.packs, repo.sodium, repo.identity)
   const view = gcView(head.gc)
   const notes = repo.index.gc
   const fresh = new Map<string, GcState>()
@@ -183,13 +184,14 @@ export async function writeMergedRecord (repo: Repository, view: ReadonlyMap<str
   const entries: GcEntry[] = normalizeGcEntries([...merged].map(([k, state]) => ({ pack: fromHex(k), state })))
   const only = replaced.length === 1 ? replaced[0] : undefined
   if (entries.length === 0 && replaced.length === 0) return undefined
-  if (only !== undefined && sameEntries(only.record.entries, entries)) return only
+  // (a version 1 record is written again as version 2, which write-only machines can read)
+  if (only !== undefined && only.envelopeVersion !== 1 && sameEntries(only.record.entries, entries)) return only
   let written: GcRecordRef | undefined
   if (entries.length > 0) {
     const record = { version: 1 as const, time: BigInt(opts.now()), host: opts.host, entries }
     const sealed = sealGcRecord(repo.sodium, repo.identity, record)
     await repo.packs.putRecord(sealed.id, sealed.envelope)
-    written = { id: sealed.id, record }
+    written = { id: sealed.id, record, envelopeVersion: GC_ENVELOPE_VERSION }
   }
   const id = written?.id
   // the new record is durable (on this disk and every friend that answers) before the old ones go

@@ -6,7 +6,7 @@
 export { Repository, type RepositoryComponents, type RepositoryInit, type RepositoryStats } from './repository.js'
 export { SingleStorePackStore, type PackStore, type PackPlacement } from './pack-store.js'
 export { PackReader } from './pack-reader.js'
-export { saveSnapshot, listSnapshots, readHead, resolveSnapshot, openSnapshot, sealSnapshot, verifySnapshotEnvelope, type RecordSigner, type Snapshot, type SnapshotListing, type HeadListing } from './snapshots.js'
+export { saveSnapshot, listSnapshots, readGcHead, readHead, resolveSnapshot, openSnapshot, sealSnapshot, verifySnapshotEnvelope, type RecordSigner, type Snapshot, type SnapshotListing, type HeadListing } from './snapshots.js'
 export { DEFAULT_GRACE_MS, gcView, recordForgotten, stillNeededCheck, syncCondemned, type GcSync } from './gc.js'
 export { sealGcRecord, openGcRecord, type GcRecordRef } from './gc-records.js'
 export { commitSnapshot, type CommitOptions } from './gc-commit.js'

@@ -125,6 +125,8 @@ export interface HeadListing extends SnapshotListing {
   gc: GcRecordRef[]
   /** snapshot records still found that a gc record says `forget` removed (hidden from `snapshots`) */
   forgotten: Uint8Array[]
+  /** write-only machines only (readGcHead): gc records it cannot open (version 1, or no gc view key) */
+  unread?: Array<{ id: string, error: unknown }>
 }
 
 /** All readable snapshots, oldest first; damaged records are reported, not fatal; gc records are skipped. */
@@ -161,6 +163,33 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
   const kept = snapshots.filter(s => !gone.has(toHex(s.id)))
   kept.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
   return { snapshots: kept, damaged, gc, forgotten }
+}
+
+/**
+ * The head as a write-only machine sees it (docs/gc.md §6.3): the condemnation records it can open
+ * with its gc view key, and the ids of the snapshot records (sealed to the owner: never opened, never
+ * listed), of which those some gc record names forgotten. A gc record it cannot open is `unread`.
+ */
+export async function readGcHead (packs: PackStore, sodium: SodiumBackend, identity: Identity): Promise<HeadListing> {
+  const gc: GcRecordRef[] = []
+  const damaged: SnapshotListing['damaged'] = []
+  const unread: NonNullable<HeadListing['unread']> = []
+  const sealed: Uint8Array[] = []
+  for await (const id of packs.listRecords()) {
+    try {
+      const envelope = await packs.getRecord(id)
+      if (!isGcEnvelope(envelope)) { sealed.push(id); continue }
+      const opened = openGcRecord(sodium, identity, envelope)
+      if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
+      gc.push(opened)
+    } catch (error: unknown) {
+      if (error instanceof WriteOnlyError) unread.push({ id: toHex(id), error })
+      else damaged.push({ id: toHex(id), error })
+    }
+  }
+  const gone = new Set<string>()
+  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  return { snapshots: [], damaged, gc, forgotten: sealed.filter(id => gone.has(toHex(id))), unread }
 }
 
 /** Resolves "latest", a full id or a unique hex prefix (at least 4 characters). */

@@ -5,7 +5,9 @@
  * forget --prune fail with ERR_WRITE_ONLY and say what to do; alice's laptop lists the server's
  * snapshots and restores them byte-exact. Then a delete of alice's share sent to a friend from the
  * server's device key, carrying even a valid signature of alice's user key, is refused by the friend
- * (the roster marks that device write-only). Real daemons; waits poll with deadlines.
+ * (the roster marks that device write-only). Between the two, alice forgets the server's snapshots
+ * and prunes: the server's next backup stores its data anew rather than against condemned packs.
+ * Real daemons; waits poll with deadlines.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -101,6 +103,16 @@ describe('e2e: a write-only machine backs up but cannot read, list, forget or de
     const out = join(dir, 'restored')
     ok(await cliAt(node('alice'), 'restore', second.snapshotId, '--target', out), 'alice restore')
     assert.deepEqual(compareTrees(src, join(out, src), { mtimeResolutionNs: 1000n }), [])
+
+    // alice forgets both of the server's snapshots and prunes: their packs are condemned. The server
+    // sees that through its gc view key and stores the data anew instead of deduplicating against
+    // packs the next sweep deletes (docs/gc.md §6.3); alice restores that snapshot byte-exact
+    ok(await cliAt(node('alice'), 'forget', first, second.snapshotId, '--prune', '--json'), 'alice forget --prune')
+    const third = ok(await cliAt(node('server'), 'backup', src, '--json'), 'third backup').json<{ snapshotId: string, bytesAdded: number }>()
+    assert.ok(third.bytesAdded > 3 << 20, `the server stored its data anew (${third.bytesAdded} bytes added), not against condemned packs`)
+    const out3 = join(dir, 'restored-3')
+    ok(await cliAt(node('alice'), 'restore', third.snapshotId, '--target', out3), 'alice restore of the third')
+    assert.deepEqual(compareTrees(src, join(out3, src), { mtimeResolutionNs: 1000n }), [])
 
     // a delete from the server's device key, even signed by alice's user key, is refused by bob
     await stopDaemon(node('server'))

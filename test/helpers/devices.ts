@@ -3,7 +3,9 @@
  * HOME/index), all share one namespace of packs and records (what friends hold for that person), and
  * all run on one manual clock. The shared store's listing is not authoritative, as a group's is not:
  * a pack missing from it is not forgotten by an index. Backups are real Archiver runs over real
- * folders; the hooks of commit and prune let a test stop either at every step boundary.
+ * folders; the hooks of commit and prune let a test stop either at every step boundary. A device
+ * may be a write-only machine (its own key file's identity and device signer, docs/format/keys.md
+ * §11): it backs up only; `verify` reads its snapshots on the full devices.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,7 +14,8 @@ import { deriveGearTable, deriveIdentity, loadBackend, type Identity, type Sodiu
 import { FastCdc } from '../../src/chunking/index.js'
 import { Archiver, walkTree } from '../../src/backup/index.js'
 import { IndexDb, MemoryShareStore } from '../../src/store/index.js'
-import { Repository, SingleStorePackStore, checkRepository, listSnapshots, prune, syncCondemned, type CommitOptions, type PruneOptions, type PruneReport } from '../../src/repo/index.js'
+import { Repository, SingleStorePackStore, checkRepository, listSnapshots, prune, syncCondemned, type CommitOptions, type PruneOptions, type PruneReport, type RecordSigner } from '../../src/repo/index.js'
+import { createWriteOnlyKey, deviceSigningKey, type WriteOnlyKey } from '../../src/peers/index.js'
 import { rebuildIndex, recordForgotten } from '../../src/repo/index.js'
 import { formatId } from '../../src/ids.js'
 
@@ -23,8 +26,11 @@ class SharedPackStore extends SingleStorePackStore {
 
 export class Device {
   readonly repo: Repository
-  constructor (readonly name: string, readonly dir: string, sodium: SodiumBackend, identity: Identity, shared: MemoryShareStore, readonly world: Devices) {
-    this.repo = new Repository({ sodium, identity, packs: new SharedPackStore(shared), index: IndexDb.open(join(dir, 'index')) }, { packSize: 1 << 20, compressWorkers: 0 })
+  constructor (readonly name: string, readonly dir: string, sodium: SodiumBackend, identity: Identity, shared: MemoryShareStore, readonly world: Devices, readonly writeOnly?: WriteOnlyKey) {
+    const recordSigner: RecordSigner | undefined = writeOnly === undefined ? undefined : { cert: writeOnly.deviceCert, ...deviceSigningKey(sodium, writeOnly) }
+    this.repo = new Repository({
+      sodium, identity: writeOnly?.identity ?? identity, packs: new SharedPackStore(shared), index: IndexDb.open(join(dir, 'index')), ...(recordSigner !== undefined ? { recordSigner } : {})
+    }, { packSize: 1 << 20, compressWorkers: 0 })
   }
 
   /** What a command does first: the condemnation records, then the packs (Home.syncIndex). */
@@ -73,14 +79,20 @@ export class Devices {
     this.dir = mkdtempSync(join(tmpdir(), 'p2pbak-devices-'))
   }
 
-  async start (names: readonly string[]): Promise<this> {
+  /** `writeOnly`: names of the devices that are write-only machines (the file's key: `keyOf`, or a fresh one) */
+  async start (names: readonly string[], opts: { writeOnly?: readonly string[], keyOf?: (name: string, key: WriteOnlyKey) => WriteOnlyKey } = {}): Promise<this> {
     this.sodium = await loadBackend()
     this.identity = deriveIdentity(this.sodium, new Uint8Array(32).fill(42))
     this.cdc = new FastCdc(deriveGearTable(this.identity.chunkerKey))
     for (const n of names) {
       const d = join(this.dir, n)
       mkdirSync(d, { recursive: true })
-      this.devices.push(new Device(n, d, this.sodium, this.identity, this.shared, this))
+      let key: WriteOnlyKey | undefined
+      if (opts.writeOnly?.includes(n) === true) {
+        key = createWriteOnlyKey(this.sodium, this.identity, n, this.t, null).key
+        key = opts.keyOf?.(n, key) ?? key
+      }
+      this.devices.push(new Device(n, d, this.sodium, this.identity, this.shared, this, key))
     }
     return this
   }
@@ -113,6 +125,7 @@ export class Devices {
     const problems: string[] = []
     for (const dev of this.devices) {
       await dev.sync()
+      if (dev.writeOnly !== undefined) continue // it cannot list or read: the full devices check its snapshots
       const { snapshots, damaged } = await listSnapshots(dev.repo.packs, dev.repo.sodium, dev.repo.identity)
       if (damaged.length > 0) problems.push(`${dev.name}: ${damaged.length} damaged record(s)`)
       const listed = new Set(snapshots.map(s => formatId(s.id)))

@@ -38,7 +38,7 @@ async function main (): Promise<void> {
     phrase: seedToPhrase(seed),
     kdf: {
       context: 'p2pbak01',
-      subkeys: Object.fromEntries([1, 2, 3, 4].map((n) => [String(n), toHex(backend.kdfDerive(seed, n, 'p2pbak01', 32))]))
+      subkeys: Object.fromEntries([1, 2, 3, 4, 5].map((n) => [String(n), toHex(backend.kdfDerive(seed, n, 'p2pbak01', 32))]))
     },
     identity: {
       userId: id.userId,
@@ -47,7 +47,9 @@ async function main (): Promise<void> {
       boxPublicKey: toHex(id.boxPublicKey),
       boxSecretKey: toHex(id.boxSecretKey ?? new Uint8Array(0)),
       dedupKey: toHex(id.dedupKey),
-      chunkerKey: toHex(id.chunkerKey)
+      chunkerKey: toHex(id.chunkerKey),
+      gcViewPublicKey: toHex(id.gcView?.publicKey ?? new Uint8Array(0)),
+      gcViewSecretKey: toHex(id.gcView?.secretKey ?? new Uint8Array(0))
     },
     gear: { first: Array.from(gear.subarray(0, 8)), last: gear[255], tableHash: toHex(contentHash(gearBytes)) },
     aead: {

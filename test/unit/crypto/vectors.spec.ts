@@ -17,7 +17,7 @@ interface Vectors {
   seed: string
   phrase: string
   kdf: { context: string, subkeys: Record<string, string> }
-  identity: Record<'userId' | 'signPublicKey' | 'signSecretKey' | 'boxPublicKey' | 'boxSecretKey' | 'dedupKey' | 'chunkerKey', string>
+  identity: Record<'userId' | 'signPublicKey' | 'signSecretKey' | 'boxPublicKey' | 'boxSecretKey' | 'dedupKey' | 'chunkerKey' | 'gcViewPublicKey' | 'gcViewSecretKey', string>
   gear: { first: number[], last: number, tableHash: string }
   aead: Record<'key' | 'nonce' | 'ad' | 'plaintext' | 'ciphertext', string>
   sign: { message: string, signature: string }
@@ -39,13 +39,14 @@ for (const name of ['sodium-native', 'libsodium-wrappers'] as const) {
 
     it('reports its name', () => assert.equal(backend.name, name))
 
-    it('derives the KDF subkeys 1..4 under "p2pbak01"', () => {
+    it('derives the KDF subkeys 1..5 under "p2pbak01"', () => {
+      assert.deepEqual(Object.keys(v.kdf.subkeys), ['1', '2', '3', '4', '5'])
       for (const [id, hex] of Object.entries(v.kdf.subkeys)) {
         assert.equal(toHex(backend.kdfDerive(seed, Number(id), v.kdf.context, 32)), hex, `subkey ${id}`)
       }
     })
 
-    it('derives the identity: userId, both key pairs, dedup and chunker keys', () => {
+    it('derives the identity: userId, the three key pairs, dedup and chunker keys', () => {
       const id = deriveIdentity(backend, seed)
       assert.equal(id.userId, v.identity.userId)
       assert.equal(toHex(id.signPublicKey), v.identity.signPublicKey)
@@ -54,6 +55,8 @@ for (const name of ['sodium-native', 'libsodium-wrappers'] as const) {
       assert.equal(toHex(id.boxSecretKey ?? new Uint8Array(0)), v.identity.boxSecretKey)
       assert.equal(toHex(id.dedupKey), v.identity.dedupKey)
       assert.equal(toHex(id.chunkerKey), v.identity.chunkerKey)
+      assert.equal(toHex(id.gcView?.publicKey ?? new Uint8Array(0)), v.identity.gcViewPublicKey)
+      assert.equal(toHex(id.gcView?.secretKey ?? new Uint8Array(0)), v.identity.gcViewSecretKey)
     })
 
     it('derives the gear table', () => {

@@ -42,12 +42,19 @@ describe('format/gc-record', () => {
   })
 
   it('tells a gc envelope from a snapshot envelope by its magic', () => {
-    const parts = { userId: new Uint8Array(32).fill(7), sealed: new Uint8Array(48).fill(9), signature: new Uint8Array(64).fill(5) }
-    const gc = encodeGcEnvelope(parts)
-    assert.equal(Buffer.from(gc.subarray(0, 8)).toString(), 'P2PBGCRD')
-    assert.ok(isGcEnvelope(gc))
-    assert.ok(!isGcEnvelope(encodeSnapshotEnvelope(parts)))
-    assert.deepEqual(decodeGcEnvelope(gc), parts)
-    assert.equal(Buffer.from(gcSigningBytes(parts.userId, parts.sealed).subarray(0, 13)).toString(), 'p2pbak gc v1\0')
+    const body = { userId: new Uint8Array(32).fill(7), sealed: new Uint8Array(48).fill(9), signature: new Uint8Array(64).fill(5) }
+    for (const version of [1, 2] as const) {
+      const parts = { version, ...body }
+      const gc = encodeGcEnvelope(parts)
+      assert.equal(Buffer.from(gc.subarray(0, 8)).toString(), 'P2PBGCRD')
+      assert.equal(gc[8], version)
+      assert.ok(isGcEnvelope(gc))
+      assert.ok(!isGcEnvelope(encodeSnapshotEnvelope(body)))
+      assert.deepEqual(decodeGcEnvelope(gc), parts)
+      assert.equal(Buffer.from(gcSigningBytes(version, parts.userId, parts.sealed).subarray(0, 13)).toString(), `p2pbak gc v${version}\0`)
+    }
+    const three = encodeGcEnvelope({ version: 2, ...body })
+    three[8] = 3
+    assert.throws(() => decodeGcEnvelope(three), { code: 'ERR_FORMAT' })
   })
 })

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { TEST_KDF, deriveIdentity, encodeKeyFileBase64, loadBackend, writeOnlyIdentity } from '../../../src/crypto/index.js'
+import { TEST_KDF, decodeKeyFileBase64, deriveIdentity, encodeKeyFileBase64, loadBackend, writeOnlyIdentity } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
 import { decodeSnapshotEnvelope, deviceSnapshotSigningBytes, encodeSnapshotEnvelope, encodeSnapshotRecord } from '../../../src/format/snapshot.js'
 import type { SnapshotRecord } from '../../../src/format/snapshot.js'
@@ -60,8 +60,22 @@ describe('write-only machines: the key file and device-signed snapshot records',
       // a full device's certificate is not a write-only key's
       const fullCert = issueDeviceCert(sodium, owner, clear.deviceCert.peerId, 'server', 1)
       assert.throws(() => parseWriteOnlyKey(JSON.stringify({ ...clear, deviceCert: fullCert })), { code: 'ERR_FORMAT' })
-      assert.throws(() => parseWriteOnlyKey(JSON.stringify({ ...clear, version: 2 })), { code: 'ERR_STORE_VERSION' })
+      assert.throws(() => parseWriteOnlyKey(JSON.stringify({ ...clear, version: 3 })), { code: 'ERR_STORE_VERSION' })
       assert.throws(() => createWriteOnlyKey(sodium, writeOnlyIdentity(owner), 'x', 1, null), { code: 'ERR_INVALID_ARGUMENT' })
+    })
+    it('version 2 carries the gc view key; a version 1 file (without it) still opens, and its machine cannot read gc records', () => {
+      const { file } = createWriteOnlyKey(sodium, owner, 'server', 1, null)
+      assert.equal(file.version, 2)
+      const v2 = openWriteOnlyKey(sodium, parseWriteOnlyKey(JSON.stringify(file)), null)
+      assert.deepEqual(v2.identity.gcView, owner.gcView)
+      const v1 = { ...file, version: 1, secrets: encodeKeyFileBase64(decodeKeyFileBase64(file.secrets ?? '', 128, 'secrets').subarray(0, 96)) }
+      const opened = openWriteOnlyKey(sodium, parseWriteOnlyKey(JSON.stringify(v1)), null)
+      assert.equal(opened.identity.gcView, null)
+      assert.equal(opened.deviceCert.peerId, file.deviceCert.peerId)
+      // the secret part's length is that of the file's version
+      assert.throws(() => parseWriteOnlyKey(JSON.stringify({ ...file, version: 1 })), { code: 'ERR_FORMAT' })
+      const sealed = createWriteOnlyKey(sodium, owner, 'server', 1, 'pass', TEST_KDF).file
+      assert.throws(() => openWriteOnlyKey(sodium, { ...sealed, version: 1 }, 'pass'), { code: 'ERR_FORMAT' })
     })
   })
 
