@@ -11,6 +11,7 @@ import { isP2pbakError } from '../../../src/errors.js'
 import { decodeShareHeader } from '../../../src/format/share.js'
 import { decodeTree } from '../../../src/format/tree.js'
 import { decodeSnapshotEnvelope, decodeSnapshotRecord } from '../../../src/format/snapshot.js'
+import { GcState, decodeGcEnvelope, decodeGcRecord, encodeGcEnvelope, encodeGcRecord } from '../../../src/format/gc-record.js'
 import { decodeKeyInfo, decodePackHeader, decodePackPrefix } from '../../../src/format/pack.js'
 import { decodePage, parseRequest } from '../../../src/protocols/shard/wire.js'
 import { decodeBase64, decodeBase64Url, parseCanonicalJson } from '../../../src/peers/canonical.js'
@@ -72,6 +73,18 @@ describe('fuzz: every decoder of peer or disk input refuses garbage with a typed
     const trees = (vector('tree').vectors as Array<{ hex: string }>).map(v => hex(v.hex))
     fc.assert(fc.property(randomBytes, b => decodesOrRefuses('decodeTree', () => decodeTree(b))), RUNS)
     for (const t of trees) fc.assert(fc.property(mutated(t), b => decodesOrRefuses('decodeTree', () => decodeTree(b))), RUNS)
+  })
+
+  it('gc records and envelopes (random and mutated valid ones)', () => {
+    const record = encodeGcRecord({
+      version: 1, time: 1767225600000n, host: 'laptop',
+      entries: [{ pack: new Uint8Array(32).fill(0x11), state: GcState.Condemned }, { pack: new Uint8Array(32).fill(0x22), state: GcState.Forgotten }]
+    })
+    const envelopes = ([1, 2] as const).map(version => encodeGcEnvelope({ version, userId: new Uint8Array(32).fill(7), sealed: new Uint8Array(130).fill(9), signature: new Uint8Array(64).fill(5) }))
+    fc.assert(fc.property(randomBytes, b => decodesOrRefuses('decodeGcRecord', () => decodeGcRecord(b))), RUNS)
+    fc.assert(fc.property(mutated(record), b => decodesOrRefuses('decodeGcRecord', () => decodeGcRecord(b))), RUNS)
+    fc.assert(fc.property(randomBytes, b => decodesOrRefuses('decodeGcEnvelope', () => decodeGcEnvelope(b))), RUNS)
+    for (const e of envelopes) fc.assert(fc.property(mutated(e), b => decodesOrRefuses('decodeGcEnvelope', () => decodeGcEnvelope(b))), RUNS)
   })
 
   it('snapshot records and envelopes', () => {
