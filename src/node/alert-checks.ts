@@ -2,17 +2,21 @@
  * What raises an alert (docs/cli.md "Alerts"): a job's outcome, checked when it ends; the daemon's
  * retention policy, checked when it has run; and, in each
  * daemon round (at most every few minutes), friends gone past the offline grace, snapshots whose
- * redundancy fell below the threshold, and no successful backup of this host for N days.
+ * redundancy fell below the threshold, and no successful backup of this host for N days. A write-only
+ * machine, which cannot read snapshots, judges redundancy by the packs it placed and the last backup
+ * by its own job reports.
  */
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
 import { listSnapshots } from '../repo/index.js'
 import { DEFAULT_REPAIR_POLICY } from '../repair/index.js'
 import { AlertBook, type Condition } from './alerts.js'
-import { snapshotHealth } from './health.js'
+import { packHealth, peerView, snapshotHealth } from './health.js'
 import type { Home } from './home.js'
 import type { NetworkNode } from './network.js'
-import type { JobReport, RetentionReport } from './reports.js'
+import { DEFAULT_REPORT_MAX_COUNT, ReportBook, type JobReport, type RetentionReport } from './reports.js'
+import type { NotifySettings } from './alert-settings.js'
+import { toHex } from '../util/bytes.js'
 
 const DAY = 24 * 3600_000
 
@@ -74,9 +78,11 @@ export async function checkNodeAlerts (home: Home, net: NetworkNode, offlineGrac
       found.push({ key: `friend-unreachable:${d.peerId}`, kind: 'friend-unreachable', message: `${d.name} (a device of ${m.userId.slice(0, 8)}) has not been reachable for ${span(t - since)}; what it held for you is being rebuilt on others`, detail: { peerId: d.peerId, userId: m.userId, name: d.name, lastSeen: new Date(since).toISOString() } })
     }
   }
+  const host = hostname()
   if (home.writeOnly !== undefined) {
-    // a write-only machine cannot read snapshots: its failed jobs alert through checkJobAlerts; redundancy and "no backup" are watched from a full machine
-    await new AlertBook(home.dir, settings, now).check(key => key.startsWith('friend-unreachable:'), found)
+    // a write-only machine cannot read snapshots: it judges by the packs it placed and by its own job reports
+    found.push(...await writeOnlyConditions(home, net, settings, host, t))
+    await new AlertBook(home.dir, settings, now).check(key => GROUP_KINDS.some(k => key.startsWith(k)), found)
     return
   }
   const snaps = await listSnapshots(home.repo.packs, home.sodium, home.identity)
@@ -86,13 +92,43 @@ export async function checkNodeAlerts (home: Home, net: NetworkNode, offlineGrac
       found.push({ key: 'low-redundancy', kind: 'low-redundancy', message: `${low.length} snapshot(s) can lose fewer than ${settings.minCanLose} more friend(s) (${low.map(s => `${s.id.slice(0, 8)}: ${s.canLose}`).join(', ')}); repair runs while friends answer`, detail: low })
     }
   }
-  const host = hostname()
   const mine = snaps.snapshots.filter(s => s.record.host === host)
   const newest = mine.reduce((ms, s) => Math.max(ms, Number(s.record.time / 1_000_000n)), 0)
+  const stale = noBackupCondition(home, settings, host, newest, t)
+  if (stale !== undefined) found.push(stale)
+  await new AlertBook(home.dir, settings, now).check(key => GROUP_KINDS.some(k => key.startsWith(k)), found)
+}
+
+/** "No backup for N days", from the newest backup of this host (ms; 0: none). */
+function noBackupCondition (home: Home, settings: NotifySettings, host: string, newest: number, t: number): Condition | undefined {
   const created = Date.parse(home.config.created)
   const since = newest > 0 ? newest : Number.isFinite(created) ? created : t
-  if (t - since > settings.noBackupDays * DAY) {
-    found.push({ key: `no-backup:${host}`, kind: 'no-backup', message: newest > 0 ? `no backup of ${host} for ${Math.floor((t - newest) / DAY)} day(s) (the last: ${new Date(newest).toISOString()})` : `${host} has never been backed up, ${Math.floor((t - since) / DAY)} day(s) after this home was made`, detail: { host, lastBackup: newest > 0 ? new Date(newest).toISOString() : null } })
+  if (t - since <= settings.noBackupDays * DAY) return undefined
+  return { key: `no-backup:${host}`, kind: 'no-backup', message: newest > 0 ? `no backup of ${host} for ${Math.floor((t - newest) / DAY)} day(s) (the last: ${new Date(newest).toISOString()})` : `${host} has never been backed up, ${Math.floor((t - since) / DAY)} day(s) after this home was made`, detail: { host, lastBackup: newest > 0 ? new Date(newest).toISOString() : null } }
+}
+
+/**
+ * A write-only machine's redundancy and "no backup" conditions: the packs in its index (those it
+ * placed) judged as a snapshot's are, and its newest job report that wrote a snapshot.
+ */
+async function writeOnlyConditions (home: Home, net: NetworkNode, settings: NotifySettings, host: string, t: number): Promise<Condition[]> {
+  const found: Condition[] = []
+  if (net.roster !== null) {
+    const peers = peerView(net)
+    const low: Array<{ pack: string, canLose: number }> = []
+    for (const info of home.repo.index.listPacks()) {
+      const pack = toHex(info.id)
+      const f = packHealth(home.repo, pack, peers)
+      if (!f.local && f.canLose < settings.minCanLose) low.push({ pack, canLose: f.canLose })
+    }
+    if (low.length > 0) {
+      const least = Math.min(...low.map(p => p.canLose))
+      found.push({ key: 'low-redundancy', kind: 'low-redundancy', message: `${low.length} pack(s) this write-only machine placed can lose fewer than ${settings.minCanLose} more friend(s) (the least: ${least}); repair runs while friends answer`, detail: low.slice(0, 100) })
+    }
   }
-  await new AlertBook(home.dir, settings, now).check(key => GROUP_KINDS.some(k => key.startsWith(k)), found)
+  const { reports } = await new ReportBook(home.dir).last(DEFAULT_REPORT_MAX_COUNT)
+  const newest = reports.filter(r => r.snapshotId !== null && r.host === host).reduce((ms, r) => Math.max(ms, Date.parse(r.finishedAt) || 0), 0)
+  const stale = noBackupCondition(home, settings, host, newest, t)
+  if (stale !== undefined) found.push(stale)
+  return found
 }

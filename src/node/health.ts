@@ -86,10 +86,62 @@ export async function snapshotPacks (repo: Repository): Promise<SnapshotPacks> {
   return out
 }
 
+/** One pack's figures (a snapshot's are the minimum over its packs). */
+export interface PackHealth {
+  health: number
+  verified: number
+  target: number
+  canLose: number
+  readable: boolean
+  /** on this disk only, not placed on friends */
+  local: boolean
+  /** oldest last passed challenge over its shares (ms); 0 when one was never proven */
+  lastPassMs: number
+}
+
+/** How to tell who is online and which person a device is. */
+export interface PeerView { online: (peer: string) => boolean, personOf: (peer: string) => string }
+
+export function peerView (net: NetworkNode | undefined): PeerView {
+  return {
+    online: (peer) => net !== undefined && (peer === net.peerId || net.isOnline(peer)),
+    personOf: (peer) => net?.roster?.members.find(m => m.devices.some(d => d.peerId === peer))?.userId ?? peer
+  }
+}
+
+/** The figures of one pack (hex id) from its placement, scheme and audit entries in the index. */
+export function packHealth (repo: Repository, pack: string, peers: PeerView): PackHealth {
+  const id = Buffer.from(pack, 'hex')
+  const placement = repo.index.getPlacement(id)
+  const info = repo.index.getPack(id)
+  if (placement === undefined || (placement.size === 1 && placement.get(0) === 'local')) {
+    return { health: 1, verified: 1, target: 1, canLose: 0, readable: true, local: true, lastPassMs: 0 }
+  }
+  let lastPass = Number.POSITIVE_INFINITY
+  const audits = repo.index.audit.sharesOf(id)
+  const holders = [...placement].map(([i, h]) => {
+    const peer = h.replace(/^peer:/, '')
+    const a = audits.get(i)
+    lastPass = Math.min(lastPass, a === undefined || a.lastPassMs === 0 ? 0 : a.lastPassMs)
+    return { personId: peers.personOf(peer), online: peers.online(peer) && a?.state !== 'failed', verified: peers.online(peer) && a?.state === 'ok' }
+  })
+  const k = info?.k ?? 1
+  const h = stripeHealth(k, Math.max(0, holders.length - k), holders)
+  return {
+    health: h.available,
+    verified: holders.filter(x => x.verified).length,
+    // k + m as placed: an index of the stripe that nobody holds is missing, not out of the target
+    target: info !== undefined ? Math.max(placement.size, info.k + info.m) : placement.size,
+    canLose: h.canLose,
+    readable: h.readable,
+    local: false,
+    lastPassMs: Number.isFinite(lastPass) ? lastPass : 0
+  }
+}
+
 export async function snapshotHealth (home: Home, net: NetworkNode | undefined, needsRepair?: ReadonlySet<string>): Promise<SnapshotHealth[]> {
   const repo = home.repo
-  const online = (peer: string): boolean => net !== undefined && (peer === net.peerId || net.isOnline(peer))
-  const personOf = (peer: string): string => net?.roster?.members.find(m => m.devices.some(d => d.peerId === peer))?.userId ?? peer
+  const peers = peerView(net)
   const result: SnapshotHealth[] = []
   for (const s of (await snapshotPacks(repo)).snapshots) {
     let health = Number.POSITIVE_INFINITY
@@ -102,34 +154,16 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
     let repairing = 0
     let localPacks = 0
     for (const p of s.packs) {
-      const id = Buffer.from(p, 'hex')
-      const placement = repo.index.getPlacement(id)
-      const info = repo.index.getPack(id)
-      if (placement === undefined || (placement.size === 1 && placement.get(0) === 'local')) {
-        localPacks++
-        health = Math.min(health, 1)
-        verified = Math.min(verified, 1)
-        target = Math.min(target, 1)
-        canLose = Math.min(canLose, 0)
-        continue
-      }
+      const f = packHealth(repo, p, peers)
+      health = Math.min(health, f.health)
+      verified = Math.min(verified, f.verified)
+      target = Math.min(target, f.target)
+      canLose = Math.min(canLose, f.canLose)
+      if (f.local) { localPacks++; continue }
       local = false
       if (needsRepair?.has(p) === true) repairing++
-      const audits = repo.index.audit.sharesOf(id)
-      const holders = [...placement].map(([i, h]) => {
-        const peer = h.replace(/^peer:/, '')
-        const a = audits.get(i)
-        lastFull = Math.min(lastFull, a === undefined || a.lastPassMs === 0 ? 0 : a.lastPassMs)
-        return { personId: personOf(peer), online: online(peer) && a?.state !== 'failed', verified: online(peer) && a?.state === 'ok' }
-      })
-      const k = info?.k ?? 1
-      const h = stripeHealth(k, Math.max(0, holders.length - k), holders)
-      health = Math.min(health, h.available)
-      verified = Math.min(verified, holders.filter(x => x.verified).length)
-      // k + m as placed: an index of the stripe that nobody holds is missing, not out of the target
-      target = Math.min(target, info !== undefined ? Math.max(placement.size, info.k + info.m) : placement.size)
-      canLose = Math.min(canLose, h.canLose)
-      readable &&= h.readable
+      lastFull = Math.min(lastFull, f.lastPassMs)
+      readable &&= f.readable
     }
     if (s.packs.size === 0) { health = 0; verified = 0; target = 0; canLose = 0 }
     result.push({

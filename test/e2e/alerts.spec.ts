@@ -92,7 +92,7 @@ describe('e2e: alerts', function () {
       writeFileSync(join(src, 'f.txt'), 'shared with bob\n')
       const b = await cliAt(ann, 'backup', src, '--json')
       assert.equal(b.code, 0, b.stderr)
-      assert.equal(b.json<{ placement: { people: number } }>().placement.people, 1, 'a share is on bob')
+      assert.equal(b.json<{ placement: { people: number } }>().placement.people, 1, `a share is on bob: ${b.stdout}`)
       assert.equal((await cliAt(ann, 'notify', '--command', n.command)).code, 0)
 
       await stopDaemon(bob)
