@@ -1,7 +1,8 @@
 /**
  * Everything a user is, derived from one 32-byte master seed with libsodium's KDF
  * (crypto_kdf_derive_from_key, BLAKE2b) under the context "p2pbak01". Subkey ids are fixed forever;
- * ids 5 and up are reserved for later keys and MUST NOT be reused for another purpose.
+ * id 5 is kept for the planned gc view key (docs/format/keys.md §11.5), ids 7 and up are reserved for
+ * later keys; none MUST be reused for another purpose.
  */
 import { toHex } from '../util/bytes.js'
 import type { SodiumBackend } from './backend.js'
@@ -19,8 +20,10 @@ export const SubkeyId = {
   dedupKey: 3,
   /** 32-byte key from which the FastCDC gear table is derived. */
   chunkerKey: 4,
-  /** The first id not yet assigned (5 and up are reserved). */
-  firstReserved: 5
+  /** (5 is kept for the planned gc view key, keys.md §11.5.) 32-byte XChaCha20-Poly1305 key sealing HOME/device.key (keys.md §12). */
+  deviceKeyWrap: 6,
+  /** The first id after those assigned or kept (7 and up are reserved). */
+  firstReserved: 7
 } as const
 
 /** Everything derived from the 32-byte master seed. Secret parts are null on a write-only publisher. */
