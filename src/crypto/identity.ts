@@ -1,7 +1,7 @@
 /**
  * Everything a user is, derived from one 32-byte master seed with libsodium's KDF
  * (crypto_kdf_derive_from_key, BLAKE2b) under the context "p2pbak01". Subkey ids are fixed forever;
- * ids 6 and up are reserved for later keys and MUST NOT be reused for another purpose.
+ * ids 7 and up are reserved for later keys and MUST NOT be reused for another purpose.
  */
 import { toHex } from '../util/bytes.js'
 import type { SodiumBackend } from './backend.js'
@@ -21,8 +21,10 @@ export const SubkeyId = {
   chunkerKey: 4,
   /** 32-byte seed of the "gc view" X25519 key pair: condemnation records are sealed to it (docs/format/keys.md §5). */
   gcViewSeed: 5,
-  /** The first id not yet assigned (6 and up are reserved). */
-  firstReserved: 6
+  /** 32-byte XChaCha20-Poly1305 key sealing HOME/device.key (keys.md §12). */
+  deviceKeyWrap: 6,
+  /** The first id not yet assigned (7 and up are reserved). */
+  firstReserved: 7
 } as const
 
 /**

@@ -1,6 +1,6 @@
 /**
  * What a node remembers about its group, in its home:
- *   HOME/device.key   the libp2p device key (protobuf), mode 0600
+ *   HOME/device.key   the libp2p device key, sealed under the identity (node/device-key.ts), mode 0600
  *   HOME/group.json   roster, this device's certificate, invites issued, roles (contribute, publish)
  *   HOME/peers.json   the peer book: last known addresses of member devices
  * Every write is atomic (temp + fsync + rename).
@@ -11,7 +11,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { errnoCode, InvalidConfigError } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { decodeRoster, encodeRoster, type DeviceCert, type IssuedInvite, type Roster } from '../peers/index.js'
-import { decodeDeviceKey, encodeDeviceKey, newDeviceKey } from './libp2p-node.js'
+import { loadDeviceKey } from './device-key.js'
+import type { Home } from './home.js'
 import type { RetentionRun, RetentionSettings } from './retention-settings.js'
 
 export interface Roles {
@@ -105,16 +106,10 @@ export class GroupState {
     public peers: PeerBook
   ) {}
 
-  static async load (home: string): Promise<GroupState> {
-    const keyPath = join(home, 'device.key')
-    let deviceKey: PrivateKey
-    try {
-      deviceKey = decodeDeviceKey(new Uint8Array(await readFile(keyPath)))
-    } catch (err: unknown) {
-      if (errnoCode(err) !== 'ENOENT') throw new InvalidConfigError(`${keyPath} is unreadable; delete it to give this device a new identity`, { cause: err })
-      deviceKey = await newDeviceKey()
-      await writeFileAtomic(keyPath, encodeDeviceKey(deviceKey), { mode: 0o600 })
-    }
+  /** The group state of an open home: its device key needs the home's identity (docs/format/keys.md §12). */
+  static async load (opened: Home): Promise<GroupState> {
+    const home = opened.dir
+    const deviceKey = await loadDeviceKey(opened)
     const file = await readJson<GroupFile>(join(home, 'group.json'), { version: 1, roster: null, deviceCert: null, invites: [], roles: { ...DEFAULT_ROLES } })
     if (file.roster !== null) file.roster = decodeRoster(encodeRoster(file.roster)) // validates
     if (file.rosterHistory !== undefined) file.rosterHistory = file.rosterHistory.map(r => decodeRoster(encodeRoster(r)))

@@ -16,7 +16,7 @@ import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('home')
 import {
-  createKeyFile, deriveGearTable, deriveIdentity, loadBackend, openKeyFile, parseKeyFile, seedToPhrase,
+  createKeyFile, deriveDeviceKeyWrap, deriveGearTable, deriveIdentity, loadBackend, openKeyFile, parseKeyFile, seedToPhrase,
   type Identity, type KdfParams, type SodiumBackend
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
@@ -78,7 +78,9 @@ export class Home {
     readonly cdc: FastCdc,
     readonly localStore: LocalShareStore,
     /** set on a write-only machine: its device certificate and key (it has no user secret key) */
-    readonly writeOnly: WriteOnlyKey | undefined = undefined
+    readonly writeOnly: WriteOnlyKey | undefined = undefined,
+    /** set on a full home: the key that seals HOME/device.key (subkey 6 of the seed, docs/format/keys.md §12) */
+    readonly deviceKeyWrap: Uint8Array | undefined = undefined
   ) {}
 
   /**
@@ -118,8 +120,9 @@ export class Home {
 
   /**
    * Sets up a write-only machine in an empty home from its write-only key file (as exported by the
-   * owner's full machine, or made from the phrase): the key file as given, its device key as
-   * `device.key`, its certificate in `group.json`. Nothing here can read or delete a backup.
+   * owner's full machine, or made from the phrase): the key file as given (it carries the device
+   * key: no `device.key` is written, node/device-key.ts), its certificate in `group.json`. Nothing
+   * here can read or delete a backup.
    */
   static async initWriteOnly (opts: { home: string, file: WriteOnlyKeyFile, key: WriteOnlyKey }): Promise<void> {
     if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
@@ -130,9 +133,6 @@ export class Home {
       chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
     }
     await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
-    // the libp2p stack loads here only, not with every command that opens a home (docs/benchmarks.md, start-up)
-    const { encodeDeviceKey, deviceKeyFromSeed } = await import('./libp2p-node.js')
-    await writeFileAtomic(join(opts.home, 'device.key'), encodeDeviceKey(await deviceKeyFromSeed(opts.key.deviceSeed)), { mode: 0o600 })
     const group = { version: 1, roster: null, deviceCert: opts.key.deviceCert, invites: [], roles: { contributeBytes: 0, publish: null } }
     await writeFileAtomic(join(opts.home, 'group.json'), JSON.stringify(group, null, 2) + '\n', { mode: 0o600 })
     // the key file last: a home counts as set up once it exists
@@ -153,13 +153,14 @@ export class Home {
     const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), keyFile)
     const sodium = await loadBackend(opts.backend)
     const passphrase = keyFile.kdf === null ? null : await opts.passphrase()
-    const identity = deriveIdentity(sodium, openKeyFile(sodium, keyFile, passphrase))
+    const seed = openKeyFile(sodium, keyFile, passphrase)
+    const identity = deriveIdentity(sodium, seed)
     if (identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${identity.userId.slice(0, 8)}`)
     const store = await LocalShareStore.open(p.store)
     const index = IndexDb.open(p.index)
     const repo = new Repository({ sodium, identity, packs: new SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
     const cdc = new FastCdc(deriveGearTable(identity.chunkerKey), config.chunker)
-    return new Home(opts.home, config, sodium, identity, repo, cdc, store)
+    return new Home(opts.home, config, sodium, identity, repo, cdc, store, undefined, deriveDeviceKeyWrap(sodium, seed))
   }
 
   private static async openWriteOnly (opts: HomeOptions, keyText: string): Promise<Home> {

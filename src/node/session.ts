@@ -18,7 +18,7 @@ export interface Session { home: Home, net: NetworkNode | undefined }
 /** The node of a home: started on demand, stopped when the home closes. */
 export async function attachNetwork (home: Home, opts: NetworkOptions = {}): Promise<NetworkNode> {
   const [{ GroupState }, { NetworkNode }] = await Promise.all([import('./group-state.js'), import('./network.js')])
-  const state = await GroupState.load(home.dir)
+  const state = await GroupState.load(home)
   const net = await NetworkNode.start(home, state, opts)
   if (opts.now !== undefined) home.now = opts.now
   home.onClose(async () => { await net.stop() })

@@ -20,7 +20,8 @@ import { bytesUnder, cliAt, filesUnder, startDaemon, stopDaemon, waitFor, type D
 import { compareTrees } from '../helpers/tree-compare.js'
 import type { CliResult } from '../helpers/cli.js'
 import { Home } from '../../src/node/home.js'
-import { createP2pNode, decodeDeviceKey } from '../../src/node/libp2p-node.js'
+import { createP2pNode } from '../../src/node/libp2p-node.js'
+import { loadDeviceKey } from '../../src/node/device-key.js'
 import { RemoteShareStore } from '../../src/protocols/shard/index.js'
 import { asPackId } from '../../src/ids.js'
 import { fromHex } from '../../src/util/bytes.js'
@@ -123,7 +124,11 @@ describe('e2e: a write-only machine backs up but cannot read, list, forget or de
     assert.equal(basename(dirname(file)), pack.slice(0, 2))
     const alice = await Home.open({ home: node('alice').home, passphrase: async () => 'pw' })
     const sk = alice.identity.signSecretKey as Uint8Array
-    const thief = await createP2pNode({ privateKey: decodeDeviceKey(new Uint8Array(readFileSync(join(node('server').home, 'device.key')))), dht: false })
+    // the server keeps no device.key: its device key comes from its key file (docs/format/keys.md §12)
+    assert.equal(existsSync(join(node('server').home, 'device.key')), false)
+    const server = await Home.open({ home: node('server').home, passphrase: async () => 'pw' })
+    const thief = await createP2pNode({ privateKey: await loadDeviceKey(server), dht: false })
+    await server.close()
     try {
       const bobInfo = JSON.parse(readFileSync(join(node('bob').home, 'node.json'), 'utf8')) as { peerId: string, addrs: string[] }
       const store = new RemoteShareStore({

@@ -19,7 +19,7 @@ export async function startNetPeer (root: string, name: string, opts: { dht?: bo
     await Home.init({ home: dir, passphrase: null, kdf: KDF })
     home = await Home.open({ home: dir, passphrase: async () => null })
   }
-  const net = await NetworkNode.start(home, await GroupState.load(dir), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: opts.dht === true })
+  const net = await NetworkNode.start(home, await GroupState.load(home), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: opts.dht === true })
   return { name, dir, home, net }
 }
 

@@ -7,7 +7,8 @@
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { AbortedError, FormatError, ProtocolError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
+import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
+import { contentHash } from '../../crypto/hash.js'
 import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
@@ -17,11 +18,12 @@ import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, SHARD_PROTOCOL, TRANSFER_PART_BYTES
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, REPLACE_REASON, SHARD_PROTOCOL, TRANSFER_PART_BYTES
 } from './constants.js'
-import { decodePage, deleteMessage, entryToShareRef, refFields, shareCursor, userKeyOf } from './wire.js'
-import type { ShardRequestHeader } from './wire.js'
+import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
+import type { DeleteAuth, ShardRequestHeader } from './wire.js'
 import { shown } from '../../util/text.js'
+import { Limiter } from './limiter.js'
 
 export interface RemoteShareStoreInit {
   node: Libp2p
@@ -31,7 +33,11 @@ export interface RemoteShareStoreInit {
   addrs?: readonly Multiaddr[]
   /** the owner of the namespace: the user id (64 hex, the Ed25519 user public key) of this device's person */
   ownerUserId: string
-  /** base64 Ed25519 signature of `message` by the owner's USER key (not the device key) */
+  /**
+   * base64 Ed25519 signature of `message` by the owner's USER key (not the device key): a delete, or
+   * a replace of a holder's other bytes (shard.md §7.3). Throws on a device without the user key (a
+   * write-only machine): its deletes and replaces are then not sent.
+   */
   signDelete: (message: Uint8Array) => string
   /** deadline of one exchange. @default 60000 */
   timeoutMs?: number
@@ -55,53 +61,6 @@ export interface RemoteShareStoreInit {
   partBytes?: number
 }
 
-/**
- * At most `limit` tasks at once; a finishing task hands its slot to the next waiter. The limit
- * adapts to the link (additive increase, multiplicative decrease): halved when an exchange fails
- * transiently — on a connection that resets, fewer parallel transfers each carry less of the
- * traffic a reset cuts — and raised by one after `limit` exchanges in a row succeed, up to `max`.
- */
-class Limiter {
-  private active = 0
-  private readonly waiting: Array<() => void> = []
-  private streak = 0
-  limit: number
-  constructor (private readonly max: number) { this.limit = max }
-
-  async run<T> (task: () => Promise<T>): Promise<T> {
-    // a waiter is counted in by whoever wakes it
-    if (this.active < this.limit) this.active++
-    else await new Promise<void>((resolve) => this.waiting.push(resolve))
-    try {
-      return await task()
-    } finally {
-      this.active--
-      this.pump()
-    }
-  }
-
-  failed (): void {
-    this.limit = Math.max(1, Math.floor(this.limit / 2))
-    this.streak = 0
-  }
-
-  succeeded (): void {
-    if (this.limit >= this.max || ++this.streak < this.limit) return
-    this.limit++
-    this.streak = 0
-    this.pump()
-  }
-
-  private pump (): void {
-    while (this.active < this.limit) {
-      const next = this.waiting.shift()
-      if (next === undefined) return
-      this.active++
-      next()
-    }
-  }
-}
-
 function checkRef (ref: ShareRef): void {
   if (!(ref.pack instanceof Uint8Array) || ref.pack.byteLength !== ID_BYTES) throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
   if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 255) throw new FormatError(`a share index must be an integer 0..255, got ${shown(ref.index)}`)
@@ -109,6 +68,16 @@ function checkRef (ref: ShareRef): void {
 
 function checkId (id: Uint8Array): void {
   if (!(id instanceof Uint8Array) || id.byteLength !== ID_BYTES) throw new FormatError(`a record id must be ${ID_BYTES} bytes`)
+}
+
+/** Signs one request (a fresh timestamp each time), or undefined for an unsigned one. */
+type Signer = (() => DeleteAuth) | undefined
+
+/** Notes whether an answer refused a put for replacing held bytes unsigned (shard.md §7.3). */
+interface ReplaceSeen { refused: boolean }
+
+function noteReplace (h: ResponseHeader, seen: ReplaceSeen): void {
+  if (h.status === 'REFUSED' && h.reason === REPLACE_REASON) seen.refused = true
 }
 
 /** A view that owns its whole buffer, so a returned share never pins or exposes other frames. */
@@ -210,10 +179,47 @@ export class RemoteShareStore implements ShareStore {
     return { ts, sig: this.init.signDelete(message) }
   }
 
+  /**
+   * A signer for replacing held bytes with `data` (shard.md §7.3), or a RefusedError saying why this
+   * device cannot: it has no user key (a write-only machine).
+   */
+  private replaceSigner (kind: 'share' | 'record', id: Uint8Array, index: number | undefined, data: Uint8Array, refusal: unknown): () => DeleteAuth {
+    const hash = contentHash(data)
+    const sign = (): DeleteAuth => {
+      const ts = (this.init.now ?? Date.now)()
+      const message = replaceMessage({ kind, owner: this.owner, persister: this.persister, id, ...(index !== undefined ? { index } : {}) }, hash, ts)
+      return { ts, sig: this.init.signDelete(message) }
+    }
+    try {
+      sign()
+    } catch (err: unknown) {
+      this.log('%s on %s: the persister holds other bytes and this device cannot sign their replacement - %s', kind === 'share' ? 'put' : 'putRecord', this.id, errorMessage(err))
+      throw new RefusedError(`${errorMessage(refusal)}; this device has no user key to sign the replacement (a write-only machine never replaces what a persister holds)`, { cause: err })
+    }
+    return sign
+  }
+
+  /**
+   * Stores the share. Identical bytes over a held copy are a plain repeat; when the persister holds
+   * other bytes (its copy was damaged, or this is a repair putting a share back) it refuses the
+   * unsigned put (REPLACE), and the put is sent again signed by the owner's user key (§7.3).
+   */
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
     checkRef(ref)
-    if (data.byteLength > this.partBytes && await this.putInParts(ref, data, options)) return
-    await this.call('put', { op: 'put', ...refFields(ref) }, data, options)
+    const seen: ReplaceSeen = { refused: false }
+    try {
+      await this.putOnce(ref, data, undefined, seen, options)
+    } catch (err: unknown) {
+      if (!seen.refused) throw err
+      const sign = this.replaceSigner('share', ref.pack, ref.index, data, err)
+      this.log('put on %s: it holds share %s with other bytes (a damaged or stale copy); replacing them, signed by the user key', this.id, shareCursor(ref))
+      await this.putOnce(ref, data, sign, { refused: false }, options)
+    }
+  }
+
+  private async putOnce (ref: ShareRef, data: Uint8Array, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<void> {
+    if (data.byteLength > this.partBytes && await this.putInParts(ref, data, sign, seen, options)) return
+    await this.call('put', { op: 'put', ...refFields(ref), ...sign?.() }, data, options, (h) => { noteReplace(h, seen) })
   }
 
   /**
@@ -221,7 +227,7 @@ export class RemoteShareStore implements ShareStore {
    * reset costs one part, not the share. False when the persister does not know putPart (an older
    * version answers INVALID "unknown op" and stores nothing): the caller then puts it whole.
    */
-  private async putInParts (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<boolean> {
+  private async putInParts (ref: ShareRef, data: Uint8Array, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<boolean> {
     const total = data.byteLength
     let offset = 0
     let restarts = 0
@@ -231,7 +237,8 @@ export class RemoteShareStore implements ShareStore {
       let legacy = false
       let res: Message<ResponseHeader>
       try {
-        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total }, data.subarray(offset, end), options, (h) => {
+        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total, ...sign?.() }, data.subarray(offset, end), options, (h) => {
+          noteReplace(h, seen)
           if (h.status !== 'INVALID') return
           if (h.reason === 'OFFSET' && typeof h.have === 'number' && Number.isSafeInteger(h.have) && h.have >= 0 && h.have < offset) expected = h.have
           else if (offset === 0 && typeof h.error === 'string' && h.error.startsWith('unknown op')) legacy = true
@@ -321,9 +328,18 @@ export class RemoteShareStore implements ShareStore {
     }
   }
 
+  /** Stores the record; over other held bytes (a damaged copy) it is sent again signed, as `put`. */
   async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> {
     checkId(id)
-    await this.call('putRecord', { op: 'putRecord', id: toHex(id) }, data, options)
+    const seen: ReplaceSeen = { refused: false }
+    try {
+      await this.call('putRecord', { op: 'putRecord', id: toHex(id) }, data, options, (h) => { noteReplace(h, seen) })
+    } catch (err: unknown) {
+      if (!seen.refused) throw err
+      const sign = this.replaceSigner('record', id, undefined, data, err)
+      this.log('putRecord on %s: it holds record %s with other bytes; replacing them, signed by the user key', this.id, toHex(id).slice(0, 16))
+      await this.call('putRecord', { op: 'putRecord', id: toHex(id), ...sign() }, data, options)
+    }
   }
 
   async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> {

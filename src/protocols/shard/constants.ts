@@ -43,5 +43,12 @@ export const LIST_RECORD_ENTRY_BYTES = 32
 export const DELETE_MAX_SKEW_MS = 10 * 60 * 1000
 /** Domain separation prefix of the signed delete message: ASCII, then one NUL byte (17 bytes). */
 export const DELETE_DOMAIN = 'p2pbak delete v1\0'
-/** The `kind` byte of a delete message. */
+/** The `kind` byte of a delete message (and of a replace message). */
 export const DeleteKind = { share: 0x01, record: 0x02 } as const
+/**
+ * Domain separation prefix of the signed replace message (a put over a held share or record with
+ * other bytes, shard.md §7.3): ASCII, then one NUL byte (18 bytes). Its timestamp window is the delete's.
+ */
+export const REPLACE_DOMAIN = 'p2pbak replace v1\0'
+/** The `reason` of a REFUSED put that would replace held bytes without the owner's replace signature. */
+export const REPLACE_REASON = 'REPLACE'

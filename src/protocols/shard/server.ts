@@ -1,22 +1,23 @@
 /**
  * The persister's side of `/p2pbak/shard/1.0.0`. Every request goes through the same steps, in this
  * order: authorize the peer (NOT_MEMBER, and nothing else, for a stranger) → validate the header and
- * body (INVALID) → check limits, quota and delete signatures (REFUSED) → act on the store of the
+ * body (INVALID) → check limits, quota, delete and replace signatures (REFUSED) → act on the store of the
  * peer's own person, and of nobody else. Store failures become statuses here; the stream is aborted
  * only for framing violations (framing.ts).
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
+import { contentHash } from '../../crypto/hash.js'
 import { compareBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
 import type { ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
-  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SHARD_PROTOCOL
+  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL
 } from './constants.js'
 import { Staging } from './staging.js'
-import { deleteMessage, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
+import { deleteMessage, parseRequest, replaceMessage, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
@@ -29,7 +30,7 @@ export interface ShardServerInit {
    * whatever they carry (shard.md §7.2).
    */
   authorize: (peer: PeerId) => Device | undefined | Promise<Device | undefined>
-  /** True iff `signatureB64` is the owner's user-key Ed25519 signature of `message`. */
+  /** True iff `signatureB64` is the owner's user-key Ed25519 signature of `message` (a delete or a replace message). */
   verifyDeleteSignature: (ownerUserId: string, message: Uint8Array, signatureB64: string) => boolean
   /** Largest share accepted. @default DEFAULT_MAX_SHARE_BYTES (32 MiB) */
   maxShareBytes?: number
@@ -81,6 +82,9 @@ export const WRITE_ONLY_REFUSAL = 'this device is certified write-only: it may a
 
 const OK: Reply = { header: { status: 'OK' } }
 
+/** What a replace signature names: a share (pack id and index) or a record. */
+type Target = { kind: 'share', id: Uint8Array, index: number } | { kind: 'record', id: Uint8Array }
+
 function refused (error: string): Reply {
   return { header: { status: 'REFUSED', error: shortError(error) } }
 }
@@ -98,9 +102,51 @@ export function shardServer (init: ShardServerInit): ShardServer {
   function checkDelete (userId: string, target: { kind: 'share' | 'record', id: Uint8Array, index?: number }, auth: DeleteAuth): string | undefined {
     if (Math.abs(now() - auth.ts) > DELETE_MAX_SKEW_MS) return `the delete's timestamp is more than ${DELETE_MAX_SKEW_MS / 60_000} minutes from this persister's clock`
     const message = deleteMessage({ ...target, owner: userKeyOf(userId), persister }, auth.ts)
-    let ok = false
-    try { ok = init.verifyDeleteSignature(userId, message, auth.sig) } catch { ok = false }
-    return ok ? undefined : 'the delete is not signed by the owner\'s user key'
+    return verified(userId, message, auth.sig) ? undefined : 'the delete is not signed by the owner\'s user key'
+  }
+
+  function verified (userId: string, message: Uint8Array, sig: string): boolean {
+    try {
+      return init.verifyDeleteSignature(userId, message, sig)
+    } catch (err: unknown) {
+      log('verifying a signature of %s failed - %e', userId, err)
+      return false
+    }
+  }
+
+  /**
+   * The REFUSED reply for a put that would replace held bytes with `data` (shard.md §7.3) without a
+   * fresh replace signature of the owner's user key over exactly these bytes, else undefined. A
+   * stolen device key can add shares but no longer overwrite old ones (issue 11, finding 3).
+   */
+  function unsignedReplace (userId: string, target: Target, data: Uint8Array | undefined, auth: DeleteAuth | undefined): Reply | undefined {
+    const what = target.kind === 'share' ? 'share' : 'record'
+    const refuse = (why: string): Reply => ({ header: { status: 'REFUSED', reason: REPLACE_REASON, error: shortError(why) } })
+    if (auth === undefined) return refuse(`this persister holds the ${what} with other bytes: replacing them needs the owner's user-key signature`)
+    if (Math.abs(now() - auth.ts) > DELETE_MAX_SKEW_MS) return refuse(`the replace's timestamp is more than ${DELETE_MAX_SKEW_MS / 60_000} minutes from this persister's clock`)
+    // a part of an upload: the signature is checked over the whole share when its last part arrives
+    if (data === undefined) return undefined
+    const message = replaceMessage({ ...target, owner: userKeyOf(userId), persister }, contentHash(data), auth.ts)
+    return verified(userId, message, auth.sig) ? undefined : refuse(`the replace of this ${what} is not signed by the owner's user key over these bytes`)
+  }
+
+  /**
+   * Why a put of other bytes over a held share may not go on: a write-only device (§7.2), a share
+   * younger than the retention policy (§7.1), or no valid replace signature (§7.3). `data` is the
+   * whole new share, or undefined for an unfinished upload (checked again when it completes).
+   */
+  async function replaceRefusal (device: Device, store: ShareStore, ref: ShareRef, data: Uint8Array | undefined, auth: DeleteAuth | undefined): Promise<Reply | undefined> {
+    if (device.writeOnly === true) return refused(WRITE_ONLY_REFUSAL)
+    // replacing a young share is a delete the retention policy forbids, whoever signs it
+    const young = await tooYoung(store, ref)
+    if (young !== undefined) return young
+    return unsignedReplace(device.userId, { kind: 'share', id: ref.pack, index: ref.index }, data, auth)
+  }
+
+  /** True when `ref` is held with bytes other than `data` (sizes compared first, bytes only when equal). */
+  async function heldOther (store: ShareStore, ref: ShareRef, held: number, data: Uint8Array, signal: AbortSignal): Promise<boolean> {
+    if (held === 0) return false
+    return held !== data.byteLength || !equalBytes(await store.get(ref, { signal }), data)
   }
 
   /** The REFUSED reply for deleting a share younger than the retention policy, else undefined. */
@@ -130,11 +176,6 @@ export function shardServer (init: ShardServerInit): ShardServer {
     }
   }
 
-  /** For a write-only device: REFUSED when the share is held with other bytes (an overwrite), else undefined. */
-  async function overwriteByWriteOnly (store: ShareStore, ref: ShareRef, data: Uint8Array, signal: AbortSignal): Promise<Reply | undefined> {
-    if (await currentSize(store, ref) === 0) return undefined
-    return equalBytes(await store.get(ref, { signal }), data) ? undefined : refused(WRITE_ONLY_REFUSAL)
-  }
 
   async function act (device: Device, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
     const options = { signal }
@@ -145,16 +186,13 @@ export function shardServer (init: ShardServerInit): ShardServer {
         if (req.data.byteLength > maxShareBytes) return refused(`a share of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxShareBytes}`)
         const malformed = notAShare(req.data.byteLength)
         if (malformed !== undefined) return { header: { status: 'INVALID', error: malformed } }
-        if (writeOnly) {
-          const over = await overwriteByWriteOnly(store, req.ref, req.data, signal)
-          if (over !== undefined) return over
-        }
         const held = await currentSize(store, req.ref)
-        // replacing a young share with other bytes would be a delete the retention policy forbids
-        // (honest owners put identical bytes again: shares are deterministic)
-        if (held > 0 && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.get(req.ref, options), req.data)) {
-          const young = await tooYoung(store, req.ref)
-          if (young !== undefined) return young
+        // other bytes over a held share: a delete and a put in one, so it needs what a delete needs
+        // (honest owners put identical bytes again, shares are deterministic; they replace only a
+        // holder's damaged copy, and sign that)
+        if (await heldOther(store, req.ref, held, req.data, signal)) {
+          const no = await replaceRefusal(device, store, req.ref, req.data, req.auth)
+          if (no !== undefined) return no
         }
         const add = Math.max(0, req.data.byteLength - held)
         const why = init.quota?.(userId, add, held === 0 ? 'share' : undefined)
@@ -170,11 +208,19 @@ export function shardServer (init: ShardServerInit): ShardServer {
         // each part is checked against it and nothing is staged, so uploads of one share in parallel
         // all end as a plain repeat put does
         const whole = await currentSize(store, req.ref)
-        if (whole > 0 && whole === req.total && req.offset + req.data.byteLength <= whole) {
-          const held = await store.getRange(req.ref, req.offset, req.data.byteLength, options)
-          if (equalBytes(held, req.data)) {
+        if (whole > 0) {
+          const same = whole === req.total && req.offset + req.data.byteLength <= whole &&
+            equalBytes(await store.getRange(req.ref, req.offset, req.data.byteLength, options), req.data)
+          // a signed upload (a replace) always goes through staging, so its parts that happen to
+          // equal the held ones are not skipped
+          if (same && req.auth === undefined) {
             const have = req.offset + req.data.byteLength
             return { header: { status: 'OK', have, ...(have === req.total ? { stored: true } : {}) } }
+          }
+          // a part that differs from the held share: refused now what the last part would be refused
+          if (!same) {
+            const no = await replaceRefusal(device, store, req.ref, undefined, req.auth)
+            if (no !== undefined) { staging.drop(key); return no }
           }
         }
         if (req.offset === 0) {
@@ -191,7 +237,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
           case 'done': return { header: { status: 'OK', have: req.total, stored: true } }
           case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
           case 'complete': {
-            const reply = await act(device, store, { op: 'put', ref: req.ref, data: part.data }, signal)
+            const reply = await act(device, store, { op: 'put', ref: req.ref, data: part.data, ...(req.auth !== undefined ? { auth: req.auth } : {}) }, signal)
             if (reply.header.status !== 'OK') return reply
             staging.stored(key, req.total)
             return { header: { status: 'OK', have: req.total, stored: true } }
@@ -225,10 +271,12 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'putRecord': {
         if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
         const exists = await store.hasRecord(req.id, options)
-        if (writeOnly && exists && !equalBytes(await store.getRecord(req.id, options), req.data)) return refused(WRITE_ONLY_REFUSAL)
-        // records are content-addressed: under a retention policy one is never replaced by other bytes
-        if (exists && (init.minShareAgeMs?.() ?? 0) > 0 && !equalBytes(await store.getRecord(req.id, options), req.data)) {
-          return refused('this record exists with other contents; under the group\'s retention policy records are never replaced')
+        if (exists && !equalBytes(await store.getRecord(req.id, options), req.data)) {
+          if (writeOnly) return refused(WRITE_ONLY_REFUSAL)
+          // records are content-addressed: under a retention policy one is never replaced by other bytes
+          if ((init.minShareAgeMs?.() ?? 0) > 0) return refused('this record exists with other contents; under the group\'s retention policy records are never replaced')
+          const no = unsignedReplace(userId, { kind: 'record', id: req.id }, req.data, req.auth)
+          if (no !== undefined) return no
         }
         if (req.data.byteLength === 0) return { header: { status: 'INVALID', error: 'a record cannot be empty' } }
         const why = init.quota?.(userId, exists ? 0 : req.data.byteLength, exists ? undefined : 'record')

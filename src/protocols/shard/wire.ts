@@ -9,7 +9,7 @@ import type { PackId } from '../../ids.js'
 import { compareBytes, concatBytes, fromHex, toHex, utf8Encode } from '../../util/bytes.js'
 import type { ShareRef } from '../../store/index.js'
 import {
-  DELETE_DOMAIN, DeleteKind, LIST_RECORD_ENTRY_BYTES, LIST_SHARE_ENTRY_BYTES, MAX_LIST_LIMIT
+  DELETE_DOMAIN, DeleteKind, LIST_RECORD_ENTRY_BYTES, LIST_SHARE_ENTRY_BYTES, MAX_LIST_LIMIT, REPLACE_DOMAIN
 } from './constants.js'
 
 export const SHARE_OPS = ['put', 'putPart', 'get', 'has', 'size', 'delete', 'list'] as const
@@ -27,24 +27,28 @@ export interface ShardRequestHeader {
   /** putPart: the size of the whole share */
   total?: number
   id?: string
+  /** delete, deleteRecord; put, putPart, putRecord when they replace held bytes (shard.md §7.3) */
   ts?: number
   sig?: string
   cursor?: string
   limit?: number
 }
 
-/** A signed delete: milliseconds since the Unix epoch and a base64 Ed25519 signature. */
+/**
+ * A signed delete, or a signed replace (a put over held bytes): milliseconds since the Unix epoch
+ * and a base64 Ed25519 signature by the owner's user key.
+ */
 export interface DeleteAuth { ts: number, sig: string }
 
 /** A request after validation. */
 export type ShardRequest =
-  | { op: 'put', ref: ShareRef, data: Uint8Array }
-  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Uint8Array }
+  | { op: 'put', ref: ShareRef, data: Uint8Array, auth?: DeleteAuth }
+  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Uint8Array, auth?: DeleteAuth }
   | { op: 'get', ref: ShareRef, range?: { offset: number, length: number } }
   | { op: 'has' | 'size', ref: ShareRef }
   | { op: 'delete', ref: ShareRef, auth: DeleteAuth }
   | { op: 'list' | 'listRecords', after?: Uint8Array, limit: number }
-  | { op: 'putRecord', id: Uint8Array, data: Uint8Array }
+  | { op: 'putRecord', id: Uint8Array, data: Uint8Array, auth?: DeleteAuth }
   | { op: 'getRecord' | 'hasRecord', id: Uint8Array }
   | { op: 'deleteRecord', id: Uint8Array, auth: DeleteAuth }
   | { op: 'usage' }
@@ -88,6 +92,12 @@ function deleteAuth (h: Record<string, unknown>): DeleteAuth {
   return { ts, sig }
 }
 
+/** A put's optional replace signature: absent when neither `ts` nor `sig` is there, else both must be valid. */
+function replaceAuth (h: Record<string, unknown>): { auth: DeleteAuth } | Record<string, never> {
+  if (field(h, 'ts') === undefined && field(h, 'sig') === undefined) return {}
+  return { auth: deleteAuth(h) }
+}
+
 function pageLimit (h: Record<string, unknown>): number {
   if (field(h, 'limit') === undefined) return MAX_LIST_LIMIT
   const limit = nonNegative(h, 'limit')
@@ -123,13 +133,13 @@ export function parseRequest (header: unknown, body: Uint8Array): ShardRequest {
   if (typeof raw !== 'string' || !OPS.has(raw)) throw invalid(`unknown op ${JSON.stringify(raw)?.slice(0, 40) ?? 'undefined'}`)
   const op = raw as ShardOp
   switch (op) {
-    case 'put': return { op: 'put', ref: shareRef(h), data: body }
+    case 'put': return { op: 'put', ref: shareRef(h), data: body, ...replaceAuth(h) }
     case 'putPart': {
       const ref = shareRef(h)
       const offset = nonNegative(h, 'offset')
       const total = nonNegative(h, 'total')
       if (body.byteLength === 0 || offset + body.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
-      return { op, ref, offset, total, data: body }
+      return { op, ref, offset, total, data: body, ...replaceAuth(h) }
     }
     case 'get': {
       const ref = shareRef(h)
@@ -147,7 +157,7 @@ export function parseRequest (header: unknown, body: Uint8Array): ShardRequest {
       noBody(op, body)
       return after === undefined ? { op, limit } : { op, after, limit }
     }
-    case 'putRecord': return { op, id: hexId(h, 'id'), data: body }
+    case 'putRecord': return { op, id: hexId(h, 'id'), data: body, ...replaceAuth(h) }
     case 'getRecord': case 'hasRecord': { const id = hexId(h, 'id'); noBody(op, body); return { op, id } }
     case 'deleteRecord': { const id = hexId(h, 'id'); const auth = deleteAuth(h); noBody(op, body); return { op, id, auth } }
     case 'usage': noBody(op, body); return { op }
@@ -213,6 +223,20 @@ export interface DeleteTarget {
  * "p2pbak delete v1\0" || kind(1) || owner(32) || len(1) || persister(len) || id(32) || [index(1)] || ts(u64 LE, ms).
  */
 export function deleteMessage (t: DeleteTarget, ts: number): Uint8Array {
+  return signedMessage(DELETE_DOMAIN, t, new Uint8Array(0), ts)
+}
+
+/**
+ * The exact bytes an owner signs to replace a held share or record with other bytes (shard.md §7.3):
+ * "p2pbak replace v1\0" || kind(1) || owner(32) || len(1) || persister(len) || id(32) || [index(1)] ||
+ * hash(32) || ts(u64 LE, ms), where hash is BLAKE3 of the whole new share or record.
+ */
+export function replaceMessage (t: DeleteTarget, dataHash: Uint8Array, ts: number): Uint8Array {
+  if (dataHash.byteLength !== 32) throw new RangeError('a replace names the 32-byte BLAKE3 hash of the new bytes')
+  return signedMessage(REPLACE_DOMAIN, t, dataHash, ts)
+}
+
+function signedMessage (domain: string, t: DeleteTarget, dataHash: Uint8Array, ts: number): Uint8Array {
   if (t.owner.byteLength !== 32 || t.id.byteLength !== ID_BYTES) throw new RangeError('a delete names a 32-byte owner key and a 32-byte id')
   if (t.persister.byteLength < 1 || t.persister.byteLength > 255) throw new RangeError('a persister peer id is 1..255 bytes')
   if (!Number.isSafeInteger(ts) || ts < 0) throw new RangeError('a delete timestamp is a non-negative integer')
@@ -221,13 +245,14 @@ export function deleteMessage (t: DeleteTarget, ts: number): Uint8Array {
   const time = new Uint8Array(8)
   new DataView(time.buffer).setBigUint64(0, BigInt(ts), true)
   return concatBytes([
-    utf8Encode(DELETE_DOMAIN),
+    utf8Encode(domain),
     Uint8Array.of(isShare ? DeleteKind.share : DeleteKind.record),
     t.owner,
     Uint8Array.of(t.persister.byteLength),
     t.persister,
     t.id,
     isShare ? Uint8Array.of(t.index as number) : new Uint8Array(0),
+    dataHash,
     time
   ])
 }

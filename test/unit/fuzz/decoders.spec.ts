@@ -112,10 +112,13 @@ describe('fuzz: every decoder of peer or disk input refuses garbage with a typed
 
   it('shard requests: random headers, mutated valid ones, odd bodies; listing pages', () => {
     const ref = { pack: 'ab'.repeat(32), index: 3 }
+    const sig = `${'A'.repeat(86)}==`
     const valid: Array<Record<string, unknown>> = [
       { op: 'put', ...ref }, { op: 'putPart', ...ref, offset: 0, total: 10 }, { op: 'get', ...ref }, { op: 'getRange', ...ref, offset: 1, length: 2 },
       { op: 'has', ...ref }, { op: 'size', ...ref }, { op: 'delete', ...ref }, { op: 'list', limit: 10 }, { op: 'listRecords', cursor: 'cd'.repeat(32) },
-      { op: 'putRecord', id: 'ef'.repeat(32) }, { op: 'getRecord', id: 'ef'.repeat(32) }, { op: 'usage' }
+      { op: 'putRecord', id: 'ef'.repeat(32) }, { op: 'getRecord', id: 'ef'.repeat(32) }, { op: 'usage' },
+      // signed replaces (shard.md §7.3)
+      { op: 'put', ...ref, ts: 1, sig }, { op: 'putPart', ...ref, offset: 0, total: 10, ts: 1, sig }, { op: 'putRecord', id: 'ef'.repeat(32), ts: 1, sig }
     ]
     fc.assert(fc.property(fc.anything(), fc.uint8Array({ maxLength: 64 }), (h, body) => decodesOrRefuses('parseRequest', () => parseRequest(h, body))), RUNS)
     for (const v of valid) fc.assert(fc.property(mutatedJson(v), fc.uint8Array({ maxLength: 16 }), (h, body) => decodesOrRefuses('parseRequest', () => parseRequest(h, body))), { numRuns: 60 })
