@@ -12,7 +12,8 @@
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { RefusedError, errorMessage } from '../errors.js'
+import { NotMemberError, RefusedError, errorMessage } from '../errors.js'
+import { RefreshGate } from './refresh-gate.js'
 import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
@@ -69,6 +70,8 @@ export class NetworkNode {
   readonly now: () => number
   /** relays: reservations, invite notices, how friends are reached (relay-link.ts) */
   readonly relay: RelayLink
+  /** when to ask the friends again (refresh-gate.ts) */
+  private readonly gate: RefreshGate
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
     this.now = now ?? Date.now
@@ -78,6 +81,12 @@ export class NetworkNode {
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
+    this.gate = new RefreshGate({
+      run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
+      serial: () => this.state.file.roster?.serial ?? -1,
+      nobody: () => this.candidates().every(c => !c.online) && this.memberDevices().length > 0,
+      now: this.now
+    })
     this.directory = {
       ownPersonId: home.identity.userId,
       candidates: () => this.candidates(),
@@ -241,25 +250,11 @@ export class NetworkNode {
     return s
   }
 
-  /** the refresh running now (callers share it) */
-  private refreshing: Promise<void> | undefined
-  /** the roster serial and the clock when the last refresh finished (-1: none yet) */
-  private refreshedSerial = -1
-  private refreshedAtMs = 0
-
   /**
    * What the group's commands wait for before they place or look for anything: the members' offers
-   * learned since the roster last changed (a join, a newcomer, a removal). A refresh runs when none
-   * has finished since that change, or when no friend answered the last one and it is older than
-   * `retryAfterMs` (friends may have come online since). Bounded by the refresh's own dial timeouts.
+   * learned since the roster last changed (refresh-gate.ts says when a refresh is due).
    */
-  async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> {
-    const r = this.state.file.roster
-    if (r === null) return
-    const stale = this.refreshedSerial !== r.serial ||
-      (this.candidates().every(c => !c.online) && this.memberDevices().length > 0 && this.now() - this.refreshedAtMs > (opts.retryAfterMs ?? 10_000))
-    if (stale || this.refreshing !== undefined) await this.refresh(opts.timeoutMs)
-  }
+  async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> { await this.gate.ready(opts) }
 
   /**
    * Why packs stay on this disk now (no friend's node can take a share), in words for the user; null
@@ -281,22 +276,16 @@ export class NetworkNode {
   }
 
   /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */
-  async refresh (timeoutMs = 5_000): Promise<void> {
-    if (this.refreshing !== undefined) { await this.refreshing; return }
-    const serial = this.state.file.roster?.serial ?? -1
-    this.refreshing = this.refreshOnce(timeoutMs).finally(() => { this.refreshing = undefined })
-    await this.refreshing
-    this.refreshedSerial = serial
-    this.refreshedAtMs = this.now()
-  }
+  async refresh (timeoutMs = 5_000): Promise<void> { await this.gate.refresh(timeoutMs) }
 
-  private async refreshOnce (timeoutMs: number): Promise<void> {
+  private async refreshOnce (timeoutMs: number): Promise<ReadonlySet<string>> {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const removed = this.state.file.roster?.removed ?? []
     if (removed.length > 0) await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
     const held = await this.held.refresh()
     if (held !== undefined) this.ledger.update(this.peerId, held)
     const seen = new Map<string, boolean>()
+    const joining = new Set<string>()
     await Promise.all(this.membership.memberDevices().map(async id => {
       const known = this.state.peers[id]
       seen.set(id, false)
@@ -317,12 +306,14 @@ export class NetworkNode {
       } catch (err: unknown) {
         log('member device %s did not answer: %s', id, errorMessage(err))
         this.space.delete(id)
+        if (err instanceof NotMemberError) joining.add(id)
       }
     }))
     await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
     await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
     this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
+    return joining
   }
 
   /** Runs `announce` in the background (one at a time): offers are for status and members, nothing waits on them. */

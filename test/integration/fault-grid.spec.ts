@@ -29,6 +29,22 @@ describe('integration: the fault grid', function () {
 
   afterEach(async () => { await grid?.stop() })
 
+  it('a friend still taking the roster from its join answers "not a member" for a moment: the backup asks again and places on it', async () => {
+    grid = await Grid.start(['ann', 'bob'])
+    await grid.formGroup()
+    // bob's side of a join, between the inviter's answer and bob keeping the roster (what a refresh
+    // of ann's that runs during bob's join meets); ann's round asks bob then
+    const bobState = grid.service('bob').net.state
+    const roster = bobState.file.roster
+    bobState.file.roster = null
+    await grid.round('ann')
+    bobState.file.roster = roster
+    const b = await grid.ok('ann', 'backup', sample(join(grid.dir, 'src'), 1), '--json')
+    const placement = b.json<{ placement: Placement & { localReason: string | null } }>().placement
+    assert.equal(placement.local, 0, `kept on this disk: ${placement.localReason ?? ''}`)
+    assert.equal(placement.people, 1)
+  })
+
   it('a friend gone past the offline grace (72 h of virtual time) is replaced, and health is full again', async () => {
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee', 'eve'])
     await grid.formGroup()

@@ -1,0 +1,74 @@
+/**
+ * When a node asks its friends what they offer again (the refresh, network.ts): before a command
+ * places or looks for anything, the offers must be those of the current roster. This decides when a
+ * refresh is due, shares one run between concurrent callers, and runs another for a caller whose
+ * roster changed after the running one started (a newcomer that run did not ask).
+ */
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('node')
+
+/** Asking a newcomer that answered "not a member" (it is still taking the roster) again: this many times, waiting 300, 600, 900 ms. */
+const JOINING_RETRIES = 3
+const JOINING_RETRY_MS = 300
+
+export interface RefreshRun {
+  /** asks every member device; resolves with the devices that answered "not a member" (a join still in progress on their side) */
+  run: (timeoutMs: number) => Promise<ReadonlySet<string>>
+  /** the roster's serial now (-1: no roster) */
+  serial: () => number
+  /** true while no friend who may take shares answered, though the roster has some */
+  nobody: () => boolean
+  now: () => number
+}
+
+export class RefreshGate {
+  /** the refresh running now, and the roster serial it started with */
+  private running: Promise<void> | undefined
+  private runningSerial = -1
+  /** the roster serial and the clock when the last refresh finished (-1: none yet) */
+  private doneSerial = -1
+  private doneAtMs = 0
+  private joining: ReadonlySet<string> = new Set()
+
+  constructor (private readonly r: RefreshRun) {}
+
+  /**
+   * A refresh runs when none has finished since the roster last changed (a join, a newcomer, a
+   * removal), or when no friend answered the last one and it is older than `retryAfterMs` (friends
+   * may have come online since). A newcomer asked while it was still taking the roster from its join
+   * answers "not a member" for a moment: it is asked again, a few times, before anything is placed
+   * without it. Bounded by the refresh's own dial timeouts.
+   */
+  async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> {
+    const serial = this.r.serial()
+    if (serial < 0) return
+    const stale = this.doneSerial !== serial || (this.r.nobody() && this.r.now() - this.doneAtMs > (opts.retryAfterMs ?? 10_000))
+    if (stale || this.running !== undefined) await this.refresh(opts.timeoutMs)
+    for (let i = 1; i <= JOINING_RETRIES && this.joining.size > 0 && this.r.nobody(); i++) {
+      log('%d member device(s) had not taken the roster yet: asking again (%d of %d)', this.joining.size, i, JOINING_RETRIES)
+      await new Promise(resolve => setTimeout(resolve, JOINING_RETRY_MS * i))
+      await this.refresh(opts.timeoutMs)
+    }
+  }
+
+  /** One refresh; concurrent calls share it, unless it started before the roster changed. */
+  async refresh (timeoutMs = 5_000): Promise<void> {
+    for (;;) {
+      const serial = this.r.serial()
+      const running = this.running
+      if (running !== undefined) {
+        const startedFor = this.runningSerial
+        await running
+        if (startedFor === serial) return
+        continue
+      }
+      this.runningSerial = serial
+      this.running = this.r.run(timeoutMs).then(joining => { this.joining = joining }).finally(() => { this.running = undefined })
+      await this.running
+      this.doneSerial = serial
+      this.doneAtMs = this.r.now()
+      return
+    }
+  }
+}
