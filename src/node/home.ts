@@ -181,7 +181,7 @@ export class Home {
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
   useGroup (directory: PeerDirectory, init: ErasurePackStoreInit = {}): void {
     if (this.group !== undefined) return // the directory is live: one pack store serves every later change
-    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, init)
+    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, { ...init, ...(this.writeOnly !== undefined ? { releasesOldCopies: false } : {}) })
     this.group = packs
     this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index, ...(this.repo.recordSigner !== undefined ? { recordSigner: this.repo.recordSigner } : {}) }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }

@@ -65,6 +65,11 @@ export interface ErasurePackStoreInit {
   now?: () => number
   /** bounds of one peer's listing (bounded-list.ts). @default 120 s of waiting, 1,000,000 entries */
   listBounds?: ListBounds
+  /**
+   * whether a repair queues the replaced holder's old copy for deletion; false on a write-only
+   * machine, whose deletes persisters refuse (the copy goes when a full machine prunes the pack). @default true
+   */
+  releasesOldCopies?: boolean
 }
 
 const LOCAL = 'local'
@@ -95,7 +100,7 @@ export class ErasurePackStore implements PackStore {
     this.localPacks = new SingleStorePackStore(local)
     this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {})
     this.description = `group (local: ${local.id})`
-    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {} }
+    this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
   }
 
   /** Peers of other people that answer now and offer space. */

@@ -30,7 +30,7 @@ export type StillNeededCheck = () => Promise<(pack: PackId) => Promise<boolean>>
 export interface GroupPackStore {
   readonly index: IndexDb
   readonly peers: { readonly ownPersonId: string, storeFor: (peerId: string) => ShareStore }
-  readonly init: { repairFetchTimeoutMs: number }
+  readonly init: { repairFetchTimeoutMs: number, releasesOldCopies: boolean }
   readonly localPacks: {
     getPack: (id: PackId, options?: AbortOptions) => Promise<Uint8Array>
     hasPack: (id: PackId, options?: AbortOptions) => Promise<boolean>
@@ -141,7 +141,10 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // commitment above makes it due for a challenge at once)
   for (const i of placed) {
     const old = badHolders.get(i)
-    if (old !== undefined && old !== peerOf(next.get(i) ?? '')) await index.audit.addRelease(old, { pack: id, index: i })
+    if (old === undefined || old === peerOf(next.get(i) ?? '')) continue
+    // a write-only machine cannot delete: the old copy stays until a full machine prunes the pack
+    if (store.init.releasesOldCopies) await index.audit.addRelease(old, { pack: id, index: i })
+    else log('share %d of pack %s moved from %s; its old copy stays there (a write-only machine cannot delete it)', i, toHex(id).slice(0, 16), old)
   }
   return placed.length
 }
@@ -163,7 +166,8 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
     try {
       result.shares += await repairPack(store, info.id, bad, options)
       result.packs++
-    } catch {
+    } catch (err: unknown) {
+      log('the shares of pack %s on gone holders were not re-placed (next round): %s', toHex(info.id).slice(0, 16), errorMessage(err))
       result.failed++
     }
   }
@@ -184,6 +188,11 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
   let needed: ((pack: PackId) => Promise<boolean>) | undefined
   const now = options?.now ?? Date.now()
   const audit = store.index.audit
+  if (!store.init.releasesOldCopies) {
+    // queued before this machine knew it cannot delete (its persisters refuse): dropped, not retried forever
+    for (const [peer, refs] of audit.pendingReleases()) for (const ref of refs) await audit.removeRelease(peer, ref)
+    return 0
+  }
   for (const [peer, refs] of audit.pendingReleases()) {
     if (!reachable(peer)) continue
     for (const ref of refs) {

@@ -275,6 +275,59 @@ describe('repair/small group: a partial repair', function () {
   })
 })
 
+describe('repair on a write-only machine: no releases it cannot sign', () => {
+  for (const releasesOldCopies of [true, false]) {
+    it(`${releasesOldCopies ? 'a full machine queues the old copy of a moved share and deletes it' : 'a write-only machine moves the share and leaves the old copy (its deletes would be refused), queuing nothing'}`, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'p2pbak-release-'))
+      const index = IndexDb.open(dir)
+      try {
+        const now = Date.UTC(2026, 0, 1)
+        const stores = new Map(['p1', 'p2', 'p3', 'p4'].map(id => [id, new MemoryShareStore(id)]))
+        const deletes: string[] = []
+        const storeFor = (id: string): ShareStore => new Proxy(stores.get(id) as MemoryShareStore, {
+          get: (t, k, r) => {
+            const v: unknown = Reflect.get(t, k, r)
+            if (k === 'delete') return async (ref: ShareRef) => { deletes.push(id); await t.delete(ref) }
+            return typeof v === 'function' ? v.bind(t) : v
+          }
+        })
+        const group = new ErasurePackStore(new MemoryShareStore('local'), {
+          ownPersonId: 'me',
+          candidates: () => [...stores.keys()].map(id => ({ peerId: id, personId: `person-${id}`, online: true, freeBytes: 1e9, reliability: 1 })),
+          storeFor
+        }, index, { scheme: { k: 1, m: 1 }, now: () => now, releasesOldCopies })
+        const bytes = new Uint8Array(randomBytes(20_000))
+        const pack = asPackId(contentHash(bytes))
+        await index.addPack({ id: pack, size: bytes.byteLength, blobs: 1, k: 1, m: 1, time: now, kind: 0 }, [])
+        await group.putPack(pack, bytes)
+        const placement = index.getPlacement(pack) as Map<number, string>
+        const [i, bad] = [...placement][0] as [number, string]
+        const old = bad.slice(5)
+        // its copy failed a challenge: rebuilt on someone who holds none of the stripe
+        stores.get(old)?.corrupt({ pack, index: i }, SHARE_HEADER_BYTES)
+        await index.audit.putShare(pack, i, { ...(index.audit.getShare(pack, i) as NonNullable<ReturnType<typeof index.audit.getShare>>), state: 'failed', reason: 'corrupt' })
+        const repairer = new Repairer(group, { online: () => true, isMember: () => true }, { now: () => now })
+        const r = await repairer.round()
+        assert.equal(r.repairedShares, 1)
+        assert.notEqual(index.getPlacement(pack)?.get(i), bad, 'moved to another holder')
+        assert.deepEqual([...index.audit.pendingReleases()], [])
+        assert.deepEqual(deletes, releasesOldCopies ? [old] : [], releasesOldCopies ? 'the old copy was released' : 'no delete was sent')
+        assert.equal(await stores.get(old)?.has({ pack, index: i }), !releasesOldCopies)
+        if (!releasesOldCopies) {
+          // releases queued before (an older version): dropped, never retried
+          await index.audit.addRelease(old, { pack, index: i })
+          await repairer.round()
+          assert.deepEqual([...index.audit.pendingReleases()], [])
+          assert.deepEqual(deletes, [])
+        }
+      } finally {
+        await index.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    })
+  }
+})
+
 describe('repair/reliability: who may receive shares', () => {
   const at = Date.UTC(2026, 0, 1)
   const probed = (uptime: number): ReturnType<typeof newPeerRecord> => ({ ...newPeerRecord(at), lastProbeMs: at, observedMs: 100 * HOUR, onlineMs: uptime * 100 * HOUR })
