@@ -57,6 +57,10 @@ export interface Settings {
   reciprocityMultiple?: number
   /** everyone may use at least multiple × this, even before giving anything. @default 1 GiB */
   reciprocityGraceBytes?: number
+  /** shares and records this node sends, at most this many KiB per second (restic's --limit-upload); absent: no limit */
+  limitUploadKiB?: number
+  /** shares and records this node receives as answers, at most this many KiB per second (--limit-download); absent: no limit */
+  limitDownloadKiB?: number
 }
 
 export interface GroupFile {

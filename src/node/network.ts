@@ -14,6 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { NotMemberError, RefusedError, errorMessage } from '../errors.js'
 import { RefreshGate } from './refresh-gate.js'
+import { TokenBucket } from '../util/token-bucket.js'
 import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
@@ -37,6 +38,11 @@ import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
 const log = scopedLogger('node')
+
+/** A KiB/s setting as a byte-rate limit; absent (or 0): none. */
+function rateLimit (kib: number | undefined): TokenBucket | undefined {
+  return kib === undefined || kib <= 0 ? undefined : new TokenBucket(kib * 1024)
+}
 
 export interface NetworkOptions {
   listen?: string[]
@@ -72,6 +78,8 @@ export class NetworkNode {
   readonly relay: RelayLink
   /** when to ask the friends again (refresh-gate.ts) */
   private readonly gate: RefreshGate
+  /** the rate limits every share store of this node shares (`--limit-upload`, `--limit-download`) */
+  private readonly limits: { upload?: TokenBucket, download?: TokenBucket } = {}
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
     this.now = now ?? Date.now
@@ -79,6 +87,8 @@ export class NetworkNode {
     this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined)
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
+    this.limits.upload = rateLimit(state.file.settings?.limitUploadKiB)
+    this.limits.download = rateLimit(state.file.settings?.limitDownloadKiB)
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
     this.gate = new RefreshGate({
@@ -109,6 +119,8 @@ export class NetworkNode {
   /** Settings for this run (group.json's, with the daemon's flags on top). */
   applySettings (settings: Settings): void {
     this.ledger.policy = reciprocityPolicy(settings)
+    this.limits.upload = rateLimit(settings.limitUploadKiB)
+    this.limits.download = rateLimit(settings.limitDownloadKiB)
   }
   get roster (): Roster | null { return this.state.file.roster }
   addrs (): string[] { return this.node.getMultiaddrs().map(a => a.toString()) }
@@ -240,6 +252,7 @@ export class NetworkNode {
         node: this.node,
         peer: peerIdFromString(peerId),
         ownerUserId: identity.userId,
+        limits: this.limits,
         signDelete: (message: Uint8Array) => {
           if (sk === null) throw new RefusedError('a write-only key cannot delete')
           return Buffer.from(this.home.sodium.sign(message, sk)).toString('base64')

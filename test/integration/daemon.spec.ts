@@ -107,4 +107,12 @@ describe('integration: one daemon: announced addresses, cancelling its commands'
     assert.equal(bad.code, 2, bad.stderr)
     assert.match(bad.stderr, /--announce takes a multiaddr/)
   })
+
+  it('--limit-upload and --limit-download take a positive number of KiB per second', async () => {
+    for (const [flag, value] of [['--limit-upload', '0'], ['--limit-download', 'fast'], ['--limit-upload', '-5']]) {
+      const bad = await cliAt(node, 'daemon', flag as string, value as string)
+      assert.equal(bad.code, 2, bad.stderr)
+      assert.match(bad.stderr, new RegExp(`${flag as string} takes a positive number`))
+    }
+  })
 })

@@ -23,6 +23,7 @@ import type { RemoteShareStoreInit, ShardServer, ShardServerInit } from '../../s
 import { LocalShareStore } from '../../src/store/index.js'
 import type { ShareStore } from '../../src/store/index.js'
 import { fromHex, toHex } from '../../src/util/bytes.js'
+import { TokenBucket } from '../../src/util/token-bucket.js'
 import { collect, refKey, rejectsWithCode, seededBytes, shareStoreCompliance, testRef } from '../compliance/share-store.js'
 
 /** Byte equality that ignores Buffer vs Uint8Array. */
@@ -331,6 +332,33 @@ describe('integration: the shard protocol', function () {
         assert.equal(res.status, 'REFUSED')
       }
       await assertKept()
+    })
+  })
+
+  describe('rate limits (--limit-upload, --limit-download)', () => {
+    it('every byte of a share sent in parts and read back goes through the node\'s buckets, at their rate', async () => {
+      const local = await freshStore()
+      namespaces.set(alice.userId, local)
+      try {
+        // virtual time: a wait moves the clock, so the test checks the rate without spending it
+        const clock = { t: 0, now: () => clock.t, sleep: async (ms: number) => { clock.t += ms } }
+        const upload = new TokenBucket(100 * 1024, clock)
+        const download = new TokenBucket(50 * 1024, clock)
+        const store = client(aliceDevice, persister, alice, { limits: { upload, download }, partBytes: 64 * 1024 })
+        const data = seededBytes(77, 600 * 1024)
+        const ref = testRef(77, 0)
+        await store.put(ref, data)
+        assert.equal(upload.taken, data.byteLength)
+        // one second's worth goes at once, the rest at 100 KiB/s
+        assert.ok(Math.abs(clock.t - 5000) <= 20, `600 KiB at 100 KiB/s took ${clock.t} ms of virtual time`)
+        clock.t = 0
+        assertSameBytes(await store.get(ref), data)
+        assert.equal(download.taken, data.byteLength)
+        assert.ok(Math.abs(clock.t - 11_000) <= 20, `600 KiB at 50 KiB/s took ${clock.t} ms of virtual time`)
+      } finally {
+        namespaces.delete(alice.userId)
+        await local.close()
+      }
     })
   })
 

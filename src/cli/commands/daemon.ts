@@ -45,7 +45,9 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--reciprocity <multiple>', 'refuse new shares from a person using more than MULTIPLE times what they give (default 2)')
     .option('--reciprocity-grace <size>', 'what everyone may use before giving anything is MULTIPLE times this (default 1GiB)')
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
-    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string }) => {
+    .option('--limit-upload <KiB/s>', 'send shares and records at most this fast, in KiB per second (as restic\'s --limit-upload); default: no limit, or settings.limitUploadKiB in group.json')
+    .option('--limit-download <KiB/s>', 'receive shares and records at most this fast, in KiB per second; default: no limit, or settings.limitDownloadKiB')
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string }) => {
       const c = ctx()
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
@@ -53,7 +55,9 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         ...(opts.offlineGrace !== undefined ? { offlineGraceMs: durationMs(opts.offlineGrace, '--offline-grace', 0) } : {}),
         ...(opts.reciprocity !== undefined ? { reciprocityMultiple: positive(opts.reciprocity, '--reciprocity') } : {}),
         ...(opts.reciprocityGrace !== undefined ? { reciprocityGraceBytes: parseSize(opts.reciprocityGrace) } : {}),
-        ...(opts.scrubRate !== undefined ? { scrubBytesPerHour: parseSize(opts.scrubRate) } : {})
+        ...(opts.scrubRate !== undefined ? { scrubBytesPerHour: parseSize(opts.scrubRate) } : {}),
+        ...(opts.limitUpload !== undefined ? { limitUploadKiB: positive(opts.limitUpload, '--limit-upload') } : {}),
+        ...(opts.limitDownload !== undefined ? { limitDownloadKiB: positive(opts.limitDownload, '--limit-download') } : {})
       }
       const listen = opts.listen.length > 0 ? opts.listen : ['/ip4/0.0.0.0/tcp/4737']
       const announce: string[] = []

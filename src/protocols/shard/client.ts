@@ -5,6 +5,7 @@
  * that goes wrong on the wire becomes a ProtocolError or TimeoutError: a peer's failure is data for
  * placement, never an untyped exception.
  */
+import type { TokenBucket } from '../../util/token-bucket.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
@@ -59,6 +60,8 @@ export interface RemoteShareStoreInit {
   clock?: RetryClock
   /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (256 KiB) */
   partBytes?: number
+  /** byte-rate limits shared by every store of this node (`--limit-upload`, `--limit-download`) */
+  limits?: { upload?: TokenBucket, download?: TokenBucket }
 }
 
 function checkRef (ref: ShareRef): void {
@@ -126,6 +129,8 @@ export class RemoteShareStore implements ShareStore {
     onStatus?: (h: ResponseHeader) => void): Promise<Message<ResponseHeader>> {
     this.ready(options)
     const signal = options?.signal
+    // the rate limits wait outside the retry budget and the exchange's deadline (a retry's resend is not counted again)
+    if (body !== undefined) await this.init.limits?.upload?.take(body.byteLength, signal)
     const res = await withRetry(`${what} on ${this.id}`, async (attempt) => await this.attempt(what, header, body, attempt.remainingMs, options), {
       ...(this.init.retry !== undefined ? { policy: this.init.retry } : {}),
       ...(this.init.clock !== undefined ? { clock: this.init.clock } : {}),
@@ -135,6 +140,7 @@ export class RemoteShareStore implements ShareStore {
         this.log('%s on %s: attempt %d failed (%s), retrying in %d ms', what, this.id, n, errorMessage(err), delayMs)
       }
     })
+    await this.init.limits?.download?.take(res.body.byteLength, signal)
     onStatus?.(res.header)
     const h = res.header
     if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof h.notBefore === 'number' && Number.isSafeInteger(h.notBefore)) {
