@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, inviteId, issueDeviceCert,
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
   memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
@@ -210,6 +210,10 @@ export class Membership {
     if (pinned > roster.serial) throw new InvalidInviteError(`the invite pins roster version ${pinned}, newer than this node's ${roster.serial}`)
     if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
       throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
+    }
+    // a new person needs an admin (format/group.md §5.3): a member's invite adds devices of people on the roster
+    if (findMember(roster, req.userId) === undefined && !isAdmin(roster, this.home.identity.userId)) {
+      throw new InvalidInviteError(`this invite was made by a member who is not an admin of group "${roster.name}": it can add a device of someone already in the group, not a new person; ask an admin of the group for an invite`)
     }
     // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)

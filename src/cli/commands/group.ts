@@ -7,7 +7,7 @@ import { describePolicy } from '../../node/retention-settings.js'
 import { addKeepOptions, anyKeepFlag, policyFromFlags, type KeepFlags } from '../keep-options.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
-import type { Roster } from '../../peers/index.js'
+import { isAdmin, type Roster } from '../../peers/index.js'
 
 export function parseSize (text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
@@ -79,9 +79,16 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
           return
         }
         const code = await net.invite(parseDuration(opts.ttl))
-        if (c.json) { printJson(c.io, { invite: code }); return }
-        print(c.io, 'give this code to your friend; they run `p2pbak join CODE`:\n')
+        // only an admin's invite brings in a new person (format/group.md §5.3); a member's adds devices of people already in
+        const r = net.roster
+        const newPerson = r !== null && isAdmin(r, net.home.identity.userId)
+        if (c.json) { printJson(c.io, { invite: code, newPerson }); return }
+        print(c.io, newPerson ? 'give this code to your friend; they run `p2pbak join CODE`:\n' : 'give this code to the new machine; it runs `p2pbak join CODE`:\n')
         print(c.io, code)
+        if (!newPerson && r !== null) {
+          const admins = r.members.filter(m => m.admin).map(m => m.name).join(', ')
+          printErr(c.io, `\nnote: you are not an admin of group "${r.name}": this code adds a device of someone already in the group (a new machine of yours, a write-only server), not a new person; to invite a friend, ask an admin (${admins})`)
+        }
         if (!c.inDaemon) printErr(c.io, '\nnote: no daemon runs for this home; start `p2pbak daemon` so your friend can reach you')
       })
     })
