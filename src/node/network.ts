@@ -17,7 +17,7 @@ import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
-import type { Candidate } from '../placement/index.js'
+import { NEWCOMER_PERIOD_MS, type Candidate } from '../placement/index.js'
 import { sumTransferCounts, type PeerDirectory, type TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
@@ -29,6 +29,7 @@ import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
+import { ProvenBytes } from './proven-bytes.js'
 import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
@@ -69,6 +70,8 @@ export class NetworkNode {
   readonly now: () => number
   /** relays: reservations, invite notices, how friends are reached (relay-link.ts) */
   readonly relay: RelayLink
+  /** what each peer proved it stores for us: caps the free space it may claim (placement P8) */
+  private readonly proven: ProvenBytes
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
     this.now = now ?? Date.now
@@ -77,6 +80,7 @@ export class NetworkNode {
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
+    this.proven = new ProvenBytes(() => home.repo.index, this.now)
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
     this.directory = {
       ownPersonId: home.identity.userId,
@@ -207,6 +211,8 @@ export class NetworkNode {
     const r = this.state.file.roster
     if (r === null) return []
     const out: Candidate[] = []
+    // placement P9: people who joined recently (whom one admin may have added in numbers) get at most m shares of a stripe
+    const newSince = this.now() - NEWCOMER_PERIOD_MS
     for (const m of r.members) {
       for (const d of m.devices) {
         if (d.peerId === this.peerId) continue
@@ -216,7 +222,10 @@ export class NetworkNode {
         // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
         const record = this.home.repo.index.audit.getPeer(d.peerId)
         if (!mayReceiveShares(record)) continue
-        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record) })
+        out.push({
+          peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record),
+          provenBytes: this.proven.of(d.peerId), newcomer: m.joinedAt > newSince
+        })
       }
     }
     return out
