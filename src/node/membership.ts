@@ -9,7 +9,7 @@ import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
-  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
+  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
 import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
@@ -290,6 +290,11 @@ export class Membership {
 
   async remove (userId: string): Promise<Roster> {
     return await this.adoptAndTell(removeMember(this.home.sodium, this.requireRoster(), this.home.identity, userId, Date.now()))
+  }
+
+  /** An admin makes a member an admin (who may then invite new people, remove members…), or revokes it. */
+  async setAdmin (userId: string, admin: boolean): Promise<Roster> {
+    return await this.adoptAndTell(setAdmin(this.home.sodium, this.requireRoster(), this.home.identity, userId, admin, Date.now()))
   }
 
   /** Revokes one device (a lost laptop, say): it can no longer connect; what it held is re-placed by the caller. */

@@ -391,6 +391,7 @@ export class NetworkNode {
 
   async remove (userId: string): Promise<Roster> { return await this.membership.remove(userId) }
   async removeDevice (peerId: string): Promise<Roster> { return await this.membership.removeDevice(peerId) }
+  async setAdmin (userId: string, admin: boolean): Promise<Roster> { return await this.membership.setAdmin(userId, admin) }
 
   /** Requests to friends' shard servers so far, with their retries (every remote store's counters summed). */
   transferCounts (): TransferCounts { return sumTransferCounts([...this.remotes.values()].map(s => s.stats)) }

@@ -6,7 +6,8 @@
  *   D  a member
  *   B2 a second machine of B (B's seed), E a friend
  * Refused: every member refuses B's roster with people nobody approved; B's invite cannot bring in a
- * new person (clearly told), but still adds B's own new machine; A's invite brings in E. A space
+ * new person (clearly told), but still adds B's own new machine; A's invite brings in E, and so does
+ * B's once A made B an admin. A space
  * answer claiming 1e300 free bytes counts as nothing. Waits poll state with deadlines.
  */
 import assert from 'node:assert/strict'
@@ -101,6 +102,16 @@ describe('integration: made-up people cannot be added to capture placement (issu
     const withE = await E.net.join(await A.net.invite(60_000))
     assert.ok(withE.members.some(m => m.userId === E.home.identity.userId && !m.admin))
     await waitFor('B and D take E', () => [B, D].every(p => p.net.roster?.serial === withE.serial), 20_000)
+  })
+
+  it('once the admin makes B an admin (`group admin`), B\'s invite brings a new person in', async () => {
+    const promoted = await A.net.setAdmin(B.home.identity.userId, true)
+    await waitFor('B knows it is an admin', () => B.net.roster?.serial === promoted.serial, 20_000)
+    const F = await startNetPeer(dir, 'f')
+    peers.push(F)
+    const withF = await F.net.join(await B.net.invite(60_000))
+    assert.ok(withF.members.some(m => m.userId === F.home.identity.userId))
+    await waitFor('A takes F', () => A.net.roster?.serial === withF.serial, 20_000)
   })
 
   it('a space answer claiming 1e300 free bytes counts as nothing', async () => {

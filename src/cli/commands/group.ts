@@ -136,6 +136,26 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
       })
     })
 
+  group.command('admin')
+    .argument('<member>', 'user id (or a unique prefix) or name of the member')
+    .option('--revoke', 'take the admin role away instead')
+    .description('make a member an admin (admins invite new people, remove members, change retention), or --revoke it; admins only')
+    .action(async (who: string, opts: { revoke?: boolean }) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = net.roster
+        if (r === null) throw new NotFoundError('this home is in no group')
+        const matches = r.members.filter(m => m.userId.startsWith(who.toLowerCase()) || m.name === who)
+        if (matches.length === 0) throw new NotFoundError(`no member matches "${who}"`)
+        if (matches.length > 1) throw new AmbiguousIdError(`"${who}" matches ${matches.length} members; give more of the user id`)
+        const m = matches[0] as { userId: string, name: string }
+        const admin = opts.revoke !== true
+        const next = await net.setAdmin(m.userId, admin)
+        if (c.json) printJson(c.io, { userId: m.userId, admin, serial: next.serial })
+        else print(c.io, `${m.name} (${m.userId.slice(0, 8)}) is ${admin ? 'now an admin' : 'no longer an admin'} of group "${next.name}"`)
+      })
+    })
+
   group.command('remove-device')
     .argument('<peer-id>', 'the device (peer id, or a unique end of it, as `group members` shows) to revoke')
     .description('revoke one device, e.g. a lost machine after `recover`: it can no longer connect, what it held is placed elsewhere')
