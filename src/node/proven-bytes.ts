@@ -29,12 +29,23 @@ export class ProvenBytes {
 /** Per peer: Σ length of the shares placed on it (index placement `peer:…`) in state 'ok' with a passed audit. */
 export function provenBytesByPeer (index: IndexDb): Map<string, number> {
   const out = new Map<string, number>()
+  // the audit records come in pack order: one placement lookup per pack, not per share
+  let lastPack: Uint8Array | undefined
+  let placement: ReturnType<IndexDb['getPlacement']>
   for (const s of index.audit.shares()) {
     if (s.audit.state !== 'ok' || s.audit.lastPassMs === 0) continue
-    const holder = index.getPlacement(s.pack)?.get(s.index)
+    if (lastPack === undefined || !sameBytes(lastPack, s.pack)) {
+      lastPack = s.pack
+      placement = index.getPlacement(s.pack)
+    }
+    const holder = placement?.get(s.index)
     if (holder === undefined || !holder.startsWith('peer:')) continue
     const peer = holder.slice(5)
     out.set(peer, (out.get(peer) ?? 0) + s.audit.length)
   }
   return out
+}
+
+function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 }
