@@ -7,7 +7,7 @@ import { describePolicy } from '../../node/retention-settings.js'
 import { addKeepOptions, anyKeepFlag, policyFromFlags, type KeepFlags } from '../keep-options.js'
 import { formatBytes, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
-import { isAdmin, type Roster } from '../../peers/index.js'
+import type { Roster } from '../../peers/index.js'
 
 export function parseSize (text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text)
@@ -81,7 +81,7 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
         const code = await net.invite(parseDuration(opts.ttl))
         // only an admin's invite brings in a new person (format/group.md §5.3); a member's adds devices of people already in
         const r = net.roster
-        const newPerson = r !== null && isAdmin(r, net.home.identity.userId)
+        const newPerson = r?.members.some(m => m.userId === net.home.identity.userId && m.admin) === true
         if (c.json) { printJson(c.io, { invite: code, newPerson }); return }
         print(c.io, newPerson ? 'give this code to your friend; they run `p2pbak join CODE`:\n' : 'give this code to the new machine; it runs `p2pbak join CODE`:\n')
         print(c.io, code)
