@@ -8,8 +8,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, inviteId, issueDeviceCert,
-  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
+  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
 import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
@@ -211,6 +211,10 @@ export class Membership {
     if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
       throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
     }
+    // a new person needs an admin (format/group.md §5.3): a member's invite adds devices of people on the roster
+    if (findMember(roster, req.userId) === undefined && !isAdmin(roster, this.home.identity.userId)) {
+      throw new InvalidInviteError(`this invite was made by a member who is not an admin of group "${roster.name}": it can add a device of someone already in the group, not a new person; ask an admin of the group for an invite`)
+    }
     // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
     this.invites.redeem(claim, now)
@@ -286,6 +290,11 @@ export class Membership {
 
   async remove (userId: string): Promise<Roster> {
     return await this.adoptAndTell(removeMember(this.home.sodium, this.requireRoster(), this.home.identity, userId, Date.now()))
+  }
+
+  /** An admin makes a member an admin (who may then invite new people, remove members…), or revokes it. */
+  async setAdmin (userId: string, admin: boolean): Promise<Roster> {
+    return await this.adoptAndTell(setAdmin(this.home.sodium, this.requireRoster(), this.home.identity, userId, admin, Date.now()))
   }
 
   /** Revokes one device (a lost laptop, say): it can no longer connect; what it held is re-placed by the caller. */

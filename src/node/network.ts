@@ -19,7 +19,7 @@ import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
-import type { Candidate } from '../placement/index.js'
+import { NEWCOMER_PERIOD_MS, type Candidate } from '../placement/index.js'
 import { sumTransferCounts, type PeerDirectory, type TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
@@ -31,6 +31,7 @@ import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
+import { ProvenBytes } from './proven-bytes.js'
 import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
@@ -80,6 +81,8 @@ export class NetworkNode {
   private readonly gate: RefreshGate
   /** the rate limits every share store of this node shares (`--limit-upload`, `--limit-download`) */
   private readonly limits: { upload?: TokenBucket, download?: TokenBucket } = {}
+  /** what each peer proved it stores for us: caps the free space it may claim (placement P8) */
+  private readonly proven: ProvenBytes
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
     this.now = now ?? Date.now
@@ -90,6 +93,7 @@ export class NetworkNode {
     this.limits.upload = rateLimit(state.file.settings?.limitUploadKiB)
     this.limits.download = rateLimit(state.file.settings?.limitDownloadKiB)
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
+    this.proven = new ProvenBytes(() => home.repo.index, this.now)
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
     this.gate = new RefreshGate({
       run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
@@ -228,6 +232,8 @@ export class NetworkNode {
     const r = this.state.file.roster
     if (r === null) return []
     const out: Candidate[] = []
+    // placement P9: people who joined recently (whom one admin may have added in numbers) get at most m shares of a stripe
+    const newSince = this.now() - NEWCOMER_PERIOD_MS
     for (const m of r.members) {
       for (const d of m.devices) {
         if (d.peerId === this.peerId) continue
@@ -237,7 +243,10 @@ export class NetworkNode {
         // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
         const record = this.home.repo.index.audit.getPeer(d.peerId)
         if (!mayReceiveShares(record)) continue
-        out.push({ peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record) })
+        out.push({
+          peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record),
+          provenBytes: this.proven.of(d.peerId), newcomer: m.joinedAt > newSince
+        })
       }
     }
     return out
@@ -386,6 +395,7 @@ export class NetworkNode {
 
   async remove (userId: string): Promise<Roster> { return await this.membership.remove(userId) }
   async removeDevice (peerId: string): Promise<Roster> { return await this.membership.removeDevice(peerId) }
+  async setAdmin (userId: string, admin: boolean): Promise<Roster> { return await this.membership.setAdmin(userId, admin) }
 
   /** Requests to friends' shard servers so far, with their retries (every remote store's counters summed). */
   transferCounts (): TransferCounts { return sumTransferCounts([...this.remotes.values()].map(s => s.stats)) }

@@ -53,6 +53,8 @@ function requireAdmin (roster: Roster, signer: Identity, action: string): void {
  */
 function finish (sodium: SodiumBackend, previous: Roster | undefined, draft: Roster, signer: Identity, now: number): Roster {
   argument(() => expectUint(now, 'time'))
+  // a version is never dated before the one it follows (verifyRosterUpdate), whatever this clock says
+  const at = Math.max(now, previous?.updatedAt ?? 0)
   const { prev: _old, ...body } = draft
   const next: Roster = {
     ...body,
@@ -60,7 +62,7 @@ function finish (sodium: SodiumBackend, previous: Roster | undefined, draft: Ros
     serial: previous === undefined ? 1 : previous.serial + 1,
     ...(previous !== undefined ? { prev: rosterHash(previous) } : {}),
     updatedBy: signer.userId,
-    updatedAt: now,
+    updatedAt: at,
     signature: ''
   }
   argument(() => { checkRosterShape(next) })
@@ -102,21 +104,24 @@ export function createRoster (sodium: SodiumBackend, identity: Identity, name: s
 }
 
 /**
- * Any member may add a person (as a non-admin). For someone already a member this adds `device`
- * to them instead (a second device joining with an invite); if that exact certificate is already
- * there the roster is returned unchanged.
+ * Only an admin adds a new person (as a non-admin; issue 11 finding 4: a member could otherwise add
+ * any number of made-up people). For someone already a member, any member adds `device` to them
+ * instead (a second device joining with an invite: the certificate is that person's own signature);
+ * if that exact certificate is already there the roster is returned unchanged. The new person's
+ * `joinedAt` is the version's `updatedAt`.
  */
 export function addMember (sodium: SodiumBackend, roster: Roster, signer: Identity, member: { userId: string, name: string, device: DeviceCert }, now: number): Roster {
-  requireMember(roster, signer)
+  const me = requireMember(roster, signer)
   const cert = checkCert(sodium, member.device, member.userId)
   if (roster.removed.includes(member.userId)) throw new InvalidArgumentError(`user ${member.userId} was removed from group "${roster.name}" and cannot rejoin`)
   const existing = findMember(roster, member.userId)
   if (existing !== undefined) return withDevice(sodium, roster, signer, cert, now)
+  if (!me.admin) throw new InvalidArgumentError(`only a group admin can add a new person to group "${roster.name}"; ask an admin to invite them (a member who is not an admin may add devices of people already in the group)`)
   argument(() => expectName(member.name, 'member name'))
   if (roster.members.length >= MAX_MEMBERS) throw new InvalidArgumentError(`group "${roster.name}" already has ${MAX_MEMBERS} members`)
   checkNewDevice(roster, cert)
   const draft = structuredClone(roster)
-  draft.members.push({ userId: member.userId, name: member.name, joinedAt: now, devices: [cert], admin: false })
+  draft.members.push({ userId: member.userId, name: member.name, joinedAt: Math.max(now, roster.updatedAt), devices: [cert], admin: false })
   return finish(sodium, roster, draft, signer, now)
 }
 

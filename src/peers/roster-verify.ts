@@ -7,7 +7,7 @@ import { FormatError, NotMemberError, UnauthenticatedError } from '../errors.js'
 import { fromHex } from '../util/bytes.js'
 import { canonicalJson, decodeBase64 } from './canonical.js'
 import { verifyDeviceCert } from './device-cert.js'
-import { findMember, memberOfPeer, parseRoster, rosterHash, rosterSigningBytes } from './roster.js'
+import { ROSTER_VERSION, findMember, memberOfPeer, parseRoster, rosterHash, rosterSigningBytes } from './roster.js'
 import type { Roster, RosterMember } from './roster.js'
 
 function reject (reason: string): never {
@@ -41,11 +41,12 @@ function byUser (r: Roster): Map<string, RosterMember> {
 }
 
 /**
- * Accepts `next` as the successor of `current` only if: format version 2, same groupId, serial
+ * Accepts `next` as the successor of `current` only if: format version 3, same groupId, serial
  * exactly `current.serial + 1` and `prev` the hash of `current` (the chain: no serial can be
- * skipped, so nobody freezes the roster with a huge serial), signature valid, signer a member of
- * `current` (an admin for any change that only admins may make), every device cert valid and issued
- * by its member's userId, nothing removed brought back. For a first roster (`current` undefined):
+ * skipped, so nobody freezes the roster with a huge serial), `updatedAt` not before `current`'s,
+ * signature valid, signer a member of `current` (an admin for any change that only admins may make,
+ * adding a new person among them, whose `joinedAt` is then `next.updatedAt`), every device cert
+ * valid and issued by its member's userId, nothing removed brought back. For a first roster (`current` undefined):
  * internal consistency, and the signer is a member of `next` (an admin of it when the serial is 1,
  * i.e. the group's creator).
  */
@@ -59,9 +60,10 @@ export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | und
     return
   }
   if (next.groupId !== current.groupId) reject(`it belongs to group ${next.groupId}, not ${current.groupId}`)
-  if (next.version !== 2) reject(`roster serial ${next.serial} is in format version ${next.version}, which is not chained; updates must be version 2 (the member who made it must update p2pbak)`)
+  if (next.version !== ROSTER_VERSION) reject(`roster serial ${next.serial} is in format version ${next.version}; updates must be version ${ROSTER_VERSION} (the member who made it must update p2pbak)`)
   if (next.serial !== current.serial + 1) reject(`serial ${next.serial} does not follow the current serial ${current.serial} (each version is the previous one + 1)`)
   if (next.prev !== rosterHash(current)) reject(`roster serial ${next.serial} does not name the current version ${current.serial} as its predecessor (a fork or a made-up history)`)
+  if (next.updatedAt < current.updatedAt) reject(`roster serial ${next.serial} is dated before the version it follows (${next.updatedAt} < ${current.updatedAt})`)
   const actor = findMember(current, signer)
   if (actor === undefined) throw new NotMemberError(`roster update refused: signer ${signer} is not a member of the group (serial ${current.serial})`)
   const needAdmin = (what: string): void => {
@@ -98,7 +100,11 @@ export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | und
     }
   }
   for (const m of next.members) {
-    if (!before.has(m.userId) && m.admin) needAdmin('add an admin')
+    if (before.has(m.userId)) continue
+    if (m.admin) needAdmin('add an admin')
+    // a new person: only an admin approves them (a device of someone on the roster carries that person's own signature)
+    needAdmin('add a new person')
+    if (m.joinedAt !== next.updatedAt) reject(`new member ${m.userId} joined at ${m.joinedAt}, not at the time of the version that adds them (${next.updatedAt})`)
   }
   const revokedBefore = new Set(current.removedDevices)
   for (const p of next.removedDevices) {

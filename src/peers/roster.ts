@@ -36,9 +36,12 @@ export interface Retention {
 
 /**
  * 1: the first format (no chain; still read, as the roster a node already holds or an update's
- * predecessor). 2: chained — every version after the first names the hash of the one it follows.
+ * predecessor). 2: chained — every version after the first names the hash of the one it follows
+ * (still read the same way). 3: the same fields; an update adding a new person must be signed by an
+ * admin, the person's `joinedAt` is the version's `updatedAt`, and `updatedAt` never goes back
+ * (docs/format/group.md §5.3, issue 11 finding 4).
  */
-export type RosterVersion = 1 | 2
+export type RosterVersion = 1 | 2 | 3
 
 export interface Roster {
   version: RosterVersion
@@ -64,7 +67,7 @@ export interface Roster {
 
 const ROSTER_KEYS = ['version', 'groupId', 'name', 'serial', 'members', 'removed', 'removedDevices', 'retention', 'updatedBy', 'updatedAt', 'signature'] as const
 /** the roster format this program writes */
-export const ROSTER_VERSION = 2
+export const ROSTER_VERSION = 3
 const MEMBER_KEYS = ['userId', 'name', 'joinedAt', 'devices', 'admin'] as const
 
 export function memberOfPeer (roster: Roster, peerId: string): RosterMember | undefined {
@@ -141,13 +144,13 @@ export function parseRoster (v: unknown): Roster {
     signature: expectBase64(o.signature, 'roster signature', 64)
   }
   if (r.version === 1 && r.prev !== undefined) throw new FormatError('a version 1 roster has no prev field')
-  if (r.version === 2 && (r.serial > 1) !== (r.prev !== undefined)) throw new FormatError(`a version 2 roster has a prev field exactly when its serial is above 1 (serial ${r.serial})`)
+  if (r.version >= 2 && (r.serial > 1) !== (r.prev !== undefined)) throw new FormatError(`a version ${r.version} roster has a prev field exactly when its serial is above 1 (serial ${r.serial})`)
   checkRosterShape(r)
   return r
 }
 
 function expectRosterVersion (v: unknown): RosterVersion {
-  if (v !== 1 && v !== 2) throw new FormatError(`roster has version ${shown(v)}; this program reads versions 1 and 2 (update p2pbak)`)
+  if (v !== 1 && v !== 2 && v !== 3) throw new FormatError(`roster has version ${shown(v)}; this program reads versions 1 to 3 (update p2pbak)`)
   return v
 }
 

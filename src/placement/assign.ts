@@ -8,9 +8,28 @@ export interface Candidate {
   peerId: string
   personId: string
   online: boolean
+  /** free space the peer claims (its offer); counted only up to {@link creditedFreeBytes} */
   freeBytes: number
   /** 0..1, higher is better (audits passed, uptime) */
   reliability: number
+  /** bytes of our shares this peer holds and has passed an audit of (what it proved it stores). @default 0 */
+  provenBytes?: number
+  /** the person joined the group recently (P9: the newest cohort). @default false */
+  newcomer?: boolean
+}
+
+/**
+ * P8: how much of a claimed free space a peer may count beyond what it proved it stores for us. A
+ * peer that says it has 1e300 bytes free ranks as one with this much (plus its proven bytes).
+ */
+export const FREE_CLAIM_ALLOWANCE_BYTES = 16 * 1024 ** 3
+
+/** P9: a person whose roster `joinedAt` is less than this long ago counts as a newcomer (30 days). */
+export const NEWCOMER_PERIOD_MS = 30 * 24 * 3600_000
+
+/** P8: the free space placement credits a peer with: min(claimed, provenBytes + FREE_CLAIM_ALLOWANCE_BYTES). */
+export function creditedFreeBytes (c: Pick<Candidate, 'freeBytes' | 'provenBytes'>): number {
+  return Math.min(c.freeBytes, (c.provenBytes ?? 0) + FREE_CLAIM_ALLOWANCE_BYTES)
 }
 
 export interface PlacementOptions {
@@ -20,14 +39,22 @@ export interface PlacementOptions {
   allowOwn?: boolean
   /** peers not to use (for example the ones that just failed) */
   exclude?: ReadonlySet<string>
+  /**
+   * P9: at most this many shares of the stripe (those already held included) go to newcomers while
+   * other eligible people remain; the stripe's parity count m, so the newest cohort all vanishing
+   * (or being one disk behind many names) loses no data. @default no bound
+   */
+  maxNewcomerShares?: number
 }
 
 export interface Holder { peerId: string, personId: string }
 
-/** Higher reliability, then more free space, then the smaller peer id (code-unit order). */
+/** Higher reliability, then more credited free space (P8), then the smaller peer id (code-unit order). */
 function comparePeers (a: Candidate, b: Candidate): number {
   if (a.reliability !== b.reliability) return b.reliability - a.reliability
-  if (a.freeBytes !== b.freeBytes) return b.freeBytes > a.freeBytes ? 1 : -1
+  const fa = creditedFreeBytes(a)
+  const fb = creditedFreeBytes(b)
+  if (fa !== fb) return fb > fa ? 1 : -1
   return a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0
 }
 
@@ -38,6 +65,7 @@ function checkCandidates (candidates: readonly Candidate[]): void {
     seen.add(c.peerId)
     if (!(c.reliability >= 0 && c.reliability <= 1)) throw new InvalidArgumentError(`peer ${c.peerId}: reliability must be in 0..1, got ${c.reliability}`)
     if (!(c.freeBytes >= 0)) throw new InvalidArgumentError(`peer ${c.peerId}: free space must be >= 0, got ${c.freeBytes}`)
+    if (c.provenBytes !== undefined && !(c.provenBytes >= 0)) throw new InvalidArgumentError(`peer ${c.peerId}: proven bytes must be >= 0, got ${c.provenBytes}`)
   }
 }
 
@@ -70,7 +98,25 @@ function rankPeople (
   }
   const own = (c: Candidate): number => (c.personId === opts.ownPersonId ? 1 : 0)
   const ranked = [...bestOfPerson.values()].sort((a, b) => own(a) - own(b) || comparePeers(a, b))
-  return { ranked, refusals, counts }
+  const newPersons = new Set(candidates.filter(c => c.newcomer === true).map(c => c.personId))
+  const heldByNew = [...blocked.keys()].filter(p => newPersons.has(p)).length
+  return { ranked: spreadCohorts(ranked, opts.maxNewcomerShares, heldByNew), refusals, counts }
+}
+
+/**
+ * P9: keeps the ranking, but moves newcomers beyond the first `max − heldByNew` to the end, so they
+ * are taken only when nobody older is left. Everyone new (a group made today): the order is unchanged.
+ */
+function spreadCohorts (ranked: Candidate[], max: number | undefined, heldByNew: number): Candidate[] {
+  if (max === undefined) return ranked
+  const first: Candidate[] = []
+  const later: Candidate[] = []
+  let taken = heldByNew
+  for (const c of ranked) {
+    if (c.newcomer !== true) first.push(c)
+    else if (taken < max) { first.push(c); taken++ } else later.push(c)
+  }
+  return [...first, ...later]
 }
 
 /** P5: the failure to place `count` shares when only `eligible` people qualify. */
@@ -105,7 +151,7 @@ function refusal (
   blocked: ReadonlyMap<string, string>, blockedPeers: ReadonlySet<string>
 ): { label: Label, error: string } | undefined {
   if (!c.online) return { label: 'offline', error: 'offline' }
-  if (c.freeBytes < shareBytes) return { label: 'full', error: `not enough free space (${c.freeBytes} < ${shareBytes} bytes)` }
+  if (creditedFreeBytes(c) < shareBytes) return { label: 'full', error: `not enough free space (${creditedFreeBytes(c)} < ${shareBytes} bytes)` }
   if (opts.exclude?.has(c.peerId) === true) return { label: 'excluded', error: 'excluded' }
   if (blockedPeers.has(c.peerId)) return { label: 'already holding a share', error: 'already holds a share of this stripe' }
   if (c.personId === opts.ownPersonId && opts.allowOwn !== true) return { label: 'your own', error: 'one of your own devices' }
@@ -117,8 +163,9 @@ function refusal (
 /**
  * Assigns share indexes 0..n-1 to peers: never two shares on peers of the same person; never the
  * publisher's own person unless allowOwn (and then only after every other person); only online peers
- * with freeBytes >= shareBytes and not in `exclude`; prefers higher reliability, then more free space,
- * then the smaller peer id. Returns peer ids by share index (share 0 to the best person), or throws
+ * with credited free space (P8) >= shareBytes and not in `exclude`; prefers higher reliability, then
+ * more credited free space, then the smaller peer id; newcomers beyond `maxNewcomerShares` only when
+ * nobody older is eligible (P9). Returns peer ids by share index (share 0 to the best person), or throws
  * PlacementFailedError saying how many people were eligible vs needed.
  */
 export function planPlacement (n: number, shareBytes: number, candidates: readonly Candidate[], opts: PlacementOptions): string[] {

@@ -111,8 +111,12 @@ export async function fetchSpace (node: Libp2p, peer: PeerId | Multiaddr): Promi
   const res = await retried('space', async (timeoutMs) => await exchange(node, peer, SPACE_PROTOCOL, { op: 'get' }, undefined, { maxBodyBytes: MAX_SPACE_BODY_BYTES, timeoutMs }))
   throwForStatus(res.header, 'space')
   const h = res.header
-  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0)
-  const info: SpaceAnswer = { persister: h.persister === true, publisher: h.publisher === true, quotaBytes: num(h.quotaBytes), usedBytes: num(h.usedBytes), freeBytes: num(h.freeBytes) }
+  // byte counts are safe integers (an offer's are, format/offer.md); anything else (1e300, NaN) counts as 0,
+  // and free space never exceeds the quota it is part of. Placement credits even a valid claim only up
+  // to what the peer proved it stores (placement-and-repair.md §5 P8).
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0)
+  const quotaBytes = num(h.quotaBytes)
+  const info: SpaceAnswer = { persister: h.persister === true, publisher: h.publisher === true, quotaBytes, usedBytes: num(h.usedBytes), freeBytes: Math.min(num(h.freeBytes), quotaBytes) }
   if (res.body.byteLength > 0) info.ledger = res.body
   if (typeof h.rosterSerial === 'number' && Number.isSafeInteger(h.rosterSerial) && h.rosterSerial > 0) info.rosterSerial = h.rosterSerial
   if (typeof h.rosterHash === 'string' && /^[0-9a-f]{64}$/.test(h.rosterHash)) info.rosterHash = h.rosterHash

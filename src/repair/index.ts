@@ -6,5 +6,5 @@
  */
 export { Auditor, DEFAULT_AUDIT_POLICY, type AuditPolicy, type AuditRound, type AuditTransport, type AuditorInit } from './auditor.js'
 export { Repairer, DEFAULT_REPAIR_POLICY, type RepairPolicy, type RepairPeers, type RepairNeed, type RepairReason, type RepairRound, type RepairerInit } from './repairer.js'
-export { HALF_LIFE_MS, RELIABILITY_THRESHOLD, mayReceiveShares, observe, recordProbes, reliabilityOf, scoreAudit, uptimeOf, type AuditOutcome } from './reliability.js'
+export { HALF_LIFE_MS, PROVEN_PASSES, RELIABILITY_THRESHOLD, UNPROVEN, mayReceiveShares, proofOf, observe, recordProbes, reliabilityOf, scoreAudit, uptimeOf, type AuditOutcome } from './reliability.js'
 export { Scrubber, type ScrubRound } from './scrub.js'

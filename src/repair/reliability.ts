@@ -5,14 +5,17 @@
  *
  *   uptime      = (onlineMs + PRIOR_MS) / (observedMs + PRIOR_MS)   (a new peer starts near 1)
  *   auditScore  : starts at 1; a pass moves it 10% of the way to 1, a failure halves it
- *   reliability = auditScore × (0.25 + 0.75 × uptime)
- * Placement ranks by reliability. Eligibility for shares (`mayReceiveShares`) tests the two parts on
+ *   proof       = UNPROVEN + (1 − UNPROVEN) × min(1, passes / PROVEN_PASSES)   (0.5 for a peer never audited)
+ *   reliability = auditScore × (0.25 + 0.75 × uptime) × proof
+ * Placement ranks by reliability, so a peer nobody has audited yet (a newcomer, or a made-up person a
+ * member added: issue 11 finding 4) ranks below every peer with PROVEN_PASSES passed audits and the
+ * same uptime; an unknown peer (no record) counts as such a fresh peer. Eligibility for shares (`mayReceiveShares`) tests the two parts on
  * their own: a peer whose auditScore is below RELIABILITY_THRESHOLD (two failures close together), or
  * that is reachable so rarely that 0.25 + 0.75 × uptime is below it (uptime under 20 %), receives no
  * shares (it keeps and serves what it has). So one lost disk costs a laptop no more than a desktop:
  * both may take their shares back (docs/placement-and-repair.md §5 P7, §11).
- * A laptop online a third of the time with clean audits scores 0.5; one failed proof on an always-on
- * peer gives 0.5; two in a row 0.25.
+ * A laptop online a third of the time with PROVEN_PASSES clean audits scores 0.5; one failed proof on
+ * an always-on proven peer gives 0.5; two in a row 0.25.
  */
 import { newPeerRecord, type AuditDb, type PeerRecord } from '../store/index.js'
 
@@ -21,14 +24,23 @@ export const PRIOR_MS = 3600_000
 /** a probe gap longer than this counts only this much (a node that was itself down saw nothing) */
 export const MAX_PROBE_GAP_MS = 6 * 3600_000
 export const RELIABILITY_THRESHOLD = 0.4
+/** the proof factor of a peer with no passed audit */
+export const UNPROVEN = 0.5
+/** passed audits after which a peer counts as fully proven */
+export const PROVEN_PASSES = 8
 
 export function uptimeOf (r: PeerRecord): number {
   return Math.min(1, (r.onlineMs + PRIOR_MS) / (r.observedMs + PRIOR_MS))
 }
 
+/** How far a peer has proven itself by passed audits: UNPROVEN (none) to 1 (PROVEN_PASSES or more). */
+export function proofOf (r: PeerRecord): number {
+  return UNPROVEN + (1 - UNPROVEN) * Math.min(1, r.passes / PROVEN_PASSES)
+}
+
 export function reliabilityOf (r: PeerRecord | undefined): number {
-  if (r === undefined) return 1
-  const score = Math.max(0, Math.min(1, r.auditScore)) * (0.25 + 0.75 * uptimeOf(r))
+  if (r === undefined) return UNPROVEN
+  const score = Math.max(0, Math.min(1, r.auditScore)) * (0.25 + 0.75 * uptimeOf(r)) * proofOf(r)
   return Math.round(score * 1000) / 1000
 }
 

@@ -153,7 +153,8 @@ export class ErasurePackStore implements PackStore {
     const failures: Array<{ peer: string, error: string }> = []
     const exclude = new Set<string>()
     let refused = false
-    let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId }).map((peer, i) => [i, peer]))
+    // P9: the newest cohort holds at most m shares while older people can take them (losing them all loses nothing)
+    let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId, maxNewcomerShares: m }).map((peer, i) => [i, peer]))
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
         try {
@@ -171,7 +172,7 @@ export class ErasurePackStore implements PackStore {
       if (missing.length === 0) break
       const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
       try {
-        targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude })
+        targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
       } catch {
         break
       }

@@ -115,12 +115,12 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // (P7: a wiped folder, a replaced disk); a holder that is gone or away past the grace may not
   const previous = new Map([...badHolders].filter(([i]) => index.audit.getShare(id, i)?.state === 'failed'))
   const plan = { ownPersonId: store.peers.ownPersonId, exclude, previous, partial: true }
-  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, plan)
+  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, { ...plan, ...(known !== undefined ? { maxNewcomerShares: known.m } : {}) })
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
-  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), plan)
+  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ...plan, maxNewcomerShares: m })
   // shares that found no new home keep their old holder in the placement (still to be repaired)
   const next = new Map(placement)
   const placed: number[] = []

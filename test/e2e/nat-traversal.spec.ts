@@ -105,6 +105,9 @@ async function groupAcrossHomes (lab: NatLab, dir: string, people: Record<'ray' 
   await Promise.all(Object.values(people).map(async p => { await startDaemon(lab, p) }))
   await cli(ray, 'group', 'create', 'three homes')
   await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+  // bob invites ann, a new person: only an admin's invite brings one in (format/group.md §5.3)
+  const bobId = (await cli(ray, 'group', 'members', '--json')).json<{ members: Array<{ userId: string, you: boolean }> }>().members.find(m => !m.you)?.userId ?? ''
+  await cli(ray, 'group', 'admin', bobId)
   await cli(ray, 'contribute', '1G')
   await cli(bob, 'contribute', '1G')
   // bob, behind NAT, keeps a reservation on ray's relay and says so

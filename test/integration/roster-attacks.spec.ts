@@ -14,12 +14,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { deriveIdentity } from '../../src/crypto/index.js'
 import { isP2pbakError } from '../../src/errors.js'
 import { JOIN_PROTOCOL, pushRoster } from '../../src/protocols/group.js'
 import { serve } from '../../src/protocols/framing.js'
 import {
-  addMember, createRoster, encodeRoster, encodeRosterChain, issueDeviceCert, rosterHash, type Roster
+  addDevice, addMember, createRoster, encodeRoster, encodeRosterChain, issueDeviceCert, rosterHash, type Roster
 } from '../../src/peers/index.js'
 import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
 import { waitFor } from '../helpers/daemons.js'
@@ -39,10 +38,10 @@ describe('integration: a bad member cannot freeze, fork or fake the roster', fun
   const peers: NetPeer[] = []
   let A: NetPeer, B: NetPeer, D: NetPeer
 
-  /** a made-up person B adds (no node behind it) */
-  function sybil (n: number): { userId: string, name: string, device: ReturnType<typeof issueDeviceCert> } {
-    const id = deriveIdentity(B.home.sodium, new Uint8Array(32).fill(0x40 + n))
-    return { userId: id.userId, name: `sybil${n}`, device: issueDeviceCert(B.home.sodium, id, fakePeerId(900 + n), 's', Date.now()) }
+  /** a made-up device B adds to itself (no node behind it; B may add devices of its own, not new people) */
+  function deviceOfB (on: Roster, n: number): Roster {
+    const cert = issueDeviceCert(B.home.sodium, B.home.identity, fakePeerId(900 + n), `b${n}`, Date.now())
+    return addDevice(B.home.sodium, on, B.home.identity, cert, Date.now())
   }
 
   before(async () => {
@@ -62,19 +61,19 @@ describe('integration: a bad member cannot freeze, fork or fake the roster', fun
 
   it('a pushed roster with a huge serial is refused, and the admin can still remove the pusher', async () => {
     const current = A.net.roster as Roster
-    const huge = forge(B.home.sodium, { ...addMember(B.home.sodium, current, B.home.identity, sybil(1), Date.now()), serial: Number.MAX_SAFE_INTEGER }, B.home.identity)
+    const huge = forge(B.home.sodium, { ...deviceOfB(current, 1), serial: Number.MAX_SAFE_INTEGER }, B.home.identity)
     assert.equal(await refusal('B pushes serial 2^53-1 to A', pushRoster(B.net.node, A.net.node.peerId, encodeRoster(huge))), 'ERR_PROTOCOL')
     assert.equal(A.net.roster?.serial, current.serial)
     // skipping serials is refused the same way: every version must follow the previous one
-    const skip = forge(B.home.sodium, { ...addMember(B.home.sodium, current, B.home.identity, sybil(1), Date.now()), serial: current.serial + 2 }, B.home.identity)
+    const skip = forge(B.home.sodium, { ...deviceOfB(current, 1), serial: current.serial + 2 }, B.home.identity)
     await refusal('B pushes a skipped serial to D', pushRoster(B.net.node, D.net.node.getMultiaddrs()[0] as Multiaddr, encodeRoster(skip)))
     assert.equal(D.net.roster?.serial, current.serial)
   })
 
   it('a fork pushed to two halves is detected, and both halves settle on one version', async () => {
     const base = A.net.roster as Roster
-    const forA = addMember(B.home.sodium, base, B.home.identity, sybil(2), Date.now())
-    const forD = addMember(B.home.sodium, base, B.home.identity, sybil(3), Date.now())
+    const forA = deviceOfB(base, 2)
+    const forD = deviceOfB(base, 3)
     assert.equal(forA.serial, forD.serial)
     // each half takes the version it was shown first (nothing yet tells them apart) ...
     await pushRoster(B.net.node, A.net.node.peerId, encodeRoster(forA))

@@ -46,7 +46,7 @@ export function buildGroupVectors (backend: SodiumBackend): Record<string, unkno
   const r1 = createRoster(sodium, alice, 'family', a1, T0 + 100, { memberName: 'Alice' })
   const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 200)
   const r3 = addDevice(sodium, r2, bob, b2, T0 + 300)
-  const r4 = addMember(sodium, r3, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 400)
+  const r4 = addMember(sodium, r3, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 400)
   const r5 = removeMember(sodium, r4, alice, carol.userId, T0 + 500)
   const { invite, code } = createInvite(sodium, alice, r5, a1, ['/ip4/192.168.1.10/tcp/4001', '/ip6/::1/tcp/4001'], 24 * 3600 * 1000, T0 + 600)
   const joiner = { peerId: PEERS.carol1, userId: carol.userId }

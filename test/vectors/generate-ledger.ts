@@ -47,7 +47,7 @@ export function buildLedgerVectors (backend: SodiumBackend): Record<string, unkn
   let roster = createRoster(sodium, alice, 'family', a1, T0 + 100, { memberName: 'Alice' })
   roster = addMember(sodium, roster, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 200)
   roster = addDevice(sodium, roster, bob, b2, T0 + 300)
-  roster = addMember(sodium, roster, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 400)
+  roster = addMember(sodium, roster, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 400)
   const afterRemoval = removeMember(sodium, roster, alice, carol.userId, T0 + 500)
   const { groupId } = roster
   const A = alice.userId

@@ -79,9 +79,16 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
           return
         }
         const code = await net.invite(parseDuration(opts.ttl))
-        if (c.json) { printJson(c.io, { invite: code }); return }
-        print(c.io, 'give this code to your friend; they run `p2pbak join CODE`:\n')
+        // only an admin's invite brings in a new person (format/group.md §5.3); a member's adds devices of people already in
+        const r = net.roster
+        const newPerson = r?.members.some(m => m.userId === net.home.identity.userId && m.admin) === true
+        if (c.json) { printJson(c.io, { invite: code, newPerson }); return }
+        print(c.io, newPerson ? 'give this code to your friend; they run `p2pbak join CODE`:\n' : 'give this code to the new machine; it runs `p2pbak join CODE`:\n')
         print(c.io, code)
+        if (!newPerson && r !== null) {
+          const admins = r.members.filter(m => m.admin).map(m => m.name).join(', ')
+          printErr(c.io, `\nnote: you are not an admin of group "${r.name}": this code adds a device of someone already in the group (a new machine of yours, a write-only server), not a new person; to invite a friend, ask an admin (${admins})`)
+        }
         if (!c.inDaemon) printErr(c.io, '\nnote: no daemon runs for this home; start `p2pbak daemon` so your friend can reach you')
       })
     })
@@ -126,6 +133,26 @@ export function registerGroup (program: Command, ctx: () => CommandContext): voi
         const moved = await s.home.group?.replaceShares(peer => gone.has(peer))
         if (c.json) printJson(c.io, { removed: removed.userId, serial: next.serial, sharesReplaced: moved?.shares ?? 0, packsNotRepaired: moved?.failed ?? 0 })
         else print(c.io, `removed ${matches[0]?.name ?? ''} (${removed.userId.slice(0, 8)}) from the group; ${moved?.shares ?? 0} share(s) they held were placed elsewhere${(moved?.failed ?? 0) > 0 ? `, ${moved?.failed ?? 0} pack(s) could not be repaired now` : ''}`)
+      })
+    })
+
+  group.command('admin')
+    .argument('<member>', 'user id (or a unique prefix) or name of the member')
+    .option('--revoke', 'take the admin role away instead')
+    .description('make a member an admin (admins invite new people, remove members, change retention), or --revoke it; admins only')
+    .action(async (who: string, opts: { revoke?: boolean }) => {
+      const c = ctx()
+      await withNet(c, async ({ net }) => {
+        const r = net.roster
+        if (r === null) throw new NotFoundError('this home is in no group')
+        const matches = r.members.filter(m => m.userId.startsWith(who.toLowerCase()) || m.name === who)
+        if (matches.length === 0) throw new NotFoundError(`no member matches "${who}"`)
+        if (matches.length > 1) throw new AmbiguousIdError(`"${who}" matches ${matches.length} members; give more of the user id`)
+        const m = matches[0] as { userId: string, name: string }
+        const admin = opts.revoke !== true
+        const next = await net.setAdmin(m.userId, admin)
+        if (c.json) printJson(c.io, { userId: m.userId, admin, serial: next.serial })
+        else print(c.io, `${m.name} (${m.userId.slice(0, 8)}) is ${admin ? 'now an admin' : 'no longer an admin'} of group "${next.name}"`)
       })
     })
 

@@ -1,7 +1,7 @@
 /** Shared test fixtures for src/peers: fixed identities, fake peer ids, forging helpers. */
 import { deriveIdentity } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { rosterHash, rosterSigningBytes } from '../../../src/peers/index.js'
+import { ROSTER_VERSION, rosterHash, rosterSigningBytes } from '../../../src/peers/index.js'
 import type { Roster } from '../../../src/peers/index.js'
 
 export const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
@@ -31,7 +31,7 @@ export function forge (sodium: SodiumBackend, draft: Roster, signer: Identity): 
 /** The same roster as the next version (serial + 1, chained to `current`), re-signed by `signer` after `edit`. */
 export function forgeNext (sodium: SodiumBackend, current: Roster, signer: Identity, edit: (draft: Roster) => void): Roster {
   const draft = structuredClone(current)
-  draft.version = 2
+  draft.version = ROSTER_VERSION
   draft.serial = current.serial + 1
   draft.prev = rosterHash(current)
   edit(draft)

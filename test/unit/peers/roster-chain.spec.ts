@@ -3,8 +3,8 @@ import { loadBackend } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
 import { FormatError, UnauthenticatedError } from '../../../src/errors.js'
 import {
-  MAX_ROSTER_HISTORY, addMember, createRoster, decodeRosterChain, encodeRosterChain, issueDeviceCert, rebaseOwnChanges, reconcileRosters,
-  removeMember, rosterHash
+  MAX_ROSTER_HISTORY, addDevice, addMember, createRoster, decodeRosterChain, encodeRosterChain, issueDeviceCert, rebaseOwnChanges, reconcileRosters,
+  removeMember, rosterHash, setAdmin
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Roster } from '../../../src/peers/index.js'
 import { fakePeerId, forge, identityFrom } from './fixtures.js'
@@ -22,7 +22,7 @@ describe('peers: roster chains and forks', () => {
     ;[a1, b1, c1, d1, e1] = [alice, bob, carol, dave, erin].map((id, i) => issueDeviceCert(sodium, id, fakePeerId(i + 1), `d${i}`, T0)) as [DeviceCert, DeviceCert, DeviceCert, DeviceCert, DeviceCert]
     r1 = createRoster(sodium, alice, 'family', a1, T0)
     r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    r3 = addMember(sodium, r2, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
+    r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
   })
 
   it('a run of versions encodes as a canonical array and decodes only when consecutive and linked', () => {
@@ -45,9 +45,9 @@ describe('peers: roster chains and forks', () => {
   })
 
   it('a fork pushed to two halves is settled the same way on both: the lower hash at the fork wins', () => {
-    // bob (a plain member) signs two different serial-4 versions: one for each half of the group
-    const forA = addMember(sodium, r3, bob, { userId: dave.userId, name: 'Dave', device: d1 }, T0 + 3)
-    const forB = addMember(sodium, r3, bob, { userId: erin.userId, name: 'Erin', device: e1 }, T0 + 3)
+    // bob (a plain member) signs two different serial-4 versions, each adding another device of his: one for each half of the group
+    const forA = addDevice(sodium, r3, bob, issueDeviceCert(sodium, bob, fakePeerId(20), 'b2', T0), T0 + 3)
+    const forB = addDevice(sodium, r3, bob, issueDeviceCert(sodium, bob, fakePeerId(21), 'b3', T0), T0 + 3)
     const [low, high] = rosterHash(forA) < rosterHash(forB) ? [forA, forB] : [forB, forA]
     const onLow = reconcileRosters(sodium, [r2, r3, low], [r3, high])
     assert.equal(onLow.kind, 'keep')
@@ -69,20 +69,26 @@ describe('peers: roster chains and forks', () => {
   })
 
   it('after a switch, a member signs again what it did on the dropped branch (two friends who joined at once both stay)', () => {
-    // alice admits dave while bob admits erin, both at serial 4
-    const byAlice = addMember(sodium, r3, alice, { userId: dave.userId, name: 'Dave', device: d1 }, T0 + 3)
-    const byBob = addMember(sodium, r3, bob, { userId: erin.userId, name: 'Erin', device: e1 }, T0 + 3)
+    // two admins: alice admits dave while bob admits erin, both at serial 5
+    const base = setAdmin(sodium, r3, alice, bob.userId, true, T0 + 3)
+    const byAlice = addMember(sodium, base, alice, { userId: dave.userId, name: 'Dave', device: d1 }, T0 + 4)
+    const byBob = addMember(sodium, base, bob, { userId: erin.userId, name: 'Erin', device: e1 }, T0 + 4)
     const aliceLoses = rosterHash(byBob) < rosterHash(byAlice)
     const [winner, loser, loserId] = aliceLoses ? [byBob, byAlice, alice] : [byAlice, byBob, bob]
-    const { versions, skipped } = rebaseOwnChanges(sodium, winner, r3, [loser], loserId, T0 + 5)
+    const { versions, skipped } = rebaseOwnChanges(sodium, winner, base, [loser], loserId, T0 + 5)
     assert.deepEqual(skipped, [])
     assert.equal(versions.length, 1)
     const head = versions[0] as Roster
-    assert.equal(head.serial, 5)
+    assert.equal(head.serial, 6)
     assert.equal(head.prev, rosterHash(winner))
     assert.deepEqual(head.members.map(m => m.userId).sort(), [alice, bob, carol, dave, erin].map(i => i.userId).sort())
     // changes someone else signed are theirs to redo
-    assert.deepEqual(rebaseOwnChanges(sodium, winner, r3, [loser], carol, T0 + 5).versions, [])
+    assert.deepEqual(rebaseOwnChanges(sodium, winner, base, [loser], carol, T0 + 5).versions, [])
+    // a member who is no admin (any more) cannot sign a new person again: skipped, with the reason
+    const demoted = setAdmin(sodium, winner, alice, loserId.userId, false, T0 + 6)
+    const again = rebaseOwnChanges(sodium, demoted, base, [loser], loserId, T0 + 7)
+    assert.deepEqual(again.versions, [])
+    assert.match(again.skipped.join('\n'), /only a group admin can add a new person/)
   })
 
   it('keeps at most MAX_ROSTER_HISTORY older versions in a run', () => {

@@ -3,7 +3,7 @@ import { loadBackend } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
 import { NotMemberError, UnauthenticatedError } from '../../../src/errors.js'
 import {
-  addDevice, addMember, createRoster, issueDeviceCert, removeDevice, removeMember, setAdmin, verifyRosterUpdate
+  ROSTER_VERSION, addDevice, addMember, createRoster, issueDeviceCert, removeDevice, removeMember, setAdmin, verifyRosterUpdate
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Roster } from '../../../src/peers/index.js'
 import { fakePeerId, forge, forgeNext, identityFrom, leafPaths, tamperAt } from './fixtures.js'
@@ -19,7 +19,7 @@ describe('peers: verifyRosterUpdate', () => {
   let sodium: SodiumBackend
   let alice: Identity, bob: Identity, carol: Identity, mallory: Identity
   let a1: DeviceCert, b1: DeviceCert, b2: DeviceCert, c1: DeviceCert
-  /** create (alice) -> add bob -> bob adds a device -> bob adds carol -> alice removes carol */
+  /** create (alice) -> add bob -> bob adds a device -> alice adds carol -> alice removes carol */
   let chain: Roster[]
   const at = (i: number): Roster => chain[i] as Roster
   before(async () => {
@@ -32,7 +32,7 @@ describe('peers: verifyRosterUpdate', () => {
     const r1 = createRoster(sodium, alice, 'family', a1, T0)
     const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
     const r3 = addDevice(sodium, r2, bob, b2, T0 + 2)
-    const r4 = addMember(sodium, r3, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 3)
+    const r4 = addMember(sodium, r3, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 3)
     const r5 = removeMember(sodium, r4, alice, carol.userId, T0 + 4)
     chain = [r1, r2, r3, r4, r5]
   })
@@ -57,14 +57,14 @@ describe('peers: verifyRosterUpdate', () => {
     refused(() => verifyRosterUpdate(sodium, at(3), stray), UnauthenticatedError, /does not name the current version 4 as its predecessor/)
   })
 
-  it('reads version 1 rosters, takes a version 2 successor of one, refuses a version 1 update', () => {
+  it('reads version 1 rosters, takes a successor in the current version of one, refuses a version 1 update', () => {
     const { prev: _p, ...body } = at(1)
     const v1 = forge(sodium, { ...body, version: 1 }, alice)
     const next = addDevice(sodium, v1, bob, b2, T0 + 2)
-    assert.equal(next.version, 2)
+    assert.equal(next.version, ROSTER_VERSION)
     verifyRosterUpdate(sodium, v1, next)
     const { prev: _q, ...v1next } = forgeNext(sodium, v1, bob, d => { d.updatedAt++ })
-    refused(() => verifyRosterUpdate(sodium, v1, forge(sodium, { ...v1next, version: 1 }, bob)), UnauthenticatedError, /format version 1, which is not chained/)
+    refused(() => verifyRosterUpdate(sodium, v1, forge(sodium, { ...v1next, version: 1 }, bob)), UnauthenticatedError, /format version 1; updates must be version 3/)
   })
 
   it('a first roster needs only to be consistent and signed by a member (an admin at serial 1)', () => {
@@ -102,7 +102,8 @@ describe('peers: verifyRosterUpdate', () => {
       ['rename the group', d => { d.name = 'bob land' }],
       ['change the retention policy', d => { d.retention = { minShardAgeDays: 0 } }],
       ['remove members', d => { d.removed.push(mallory.userId) }],
-      ['add an admin', d => { d.members.push({ userId: mallory.userId, name: 'M', joinedAt: T0, admin: true, devices: [issueDeviceCert(sodium, mallory, fakePeerId(9), 'm', T0)] }) }],
+      ['add an admin', d => { d.members.push({ userId: mallory.userId, name: 'M', joinedAt: d.updatedAt, admin: true, devices: [issueDeviceCert(sodium, mallory, fakePeerId(9), 'm', T0)] }) }],
+      ['add a new person', d => { d.members.push({ userId: mallory.userId, name: 'M', joinedAt: d.updatedAt, admin: false, devices: [issueDeviceCert(sodium, mallory, fakePeerId(9), 'm', T0)] }) }],
       ['revoke another member\'s device', d => { d.removedDevices.push(fakePeerId(50)) }]
     ]
     for (const [what, edit] of cases) {

@@ -46,11 +46,13 @@ describe('peers: roster building', () => {
     assert.throws(() => createRoster(sodium, alice, 'f', a1, T0, { retention: { minShardAgeDays: -1 } }), InvalidArgumentError)
   })
 
-  it('any member adds people (as non-admins); each change increments the serial and verifies', () => {
+  it('an admin adds people (as non-admins), a member only devices of people on the roster; each change increments the serial and verifies', () => {
     const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    const r3 = addMember(sodium, r2, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
+    assert.throws(() => addMember(sodium, r2, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2), /only a group admin can add a new person/)
+    const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
     assert.deepEqual([r2.serial, r3.serial], [2, 3])
-    assert.equal(r3.updatedBy, bob.userId)
+    assert.equal(r3.updatedBy, alice.userId)
+    assert.equal(findMemberJoinedAt(r3, carol.userId), r3.updatedAt)
     assert.equal(isMember(r3, carol.userId), true)
     assert.equal(isAdmin(r3, carol.userId), false)
     assert.equal(memberOfPeer(r3, c1.peerId)?.userId, carol.userId)
@@ -92,7 +94,7 @@ describe('peers: roster building', () => {
 
   it('only admins remove members; removed users go to `removed` and cannot be added again', () => {
     const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    const r3 = addMember(sodium, r2, bob, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
+    const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
     assert.throws(() => removeMember(sodium, r3, bob, carol.userId, T0 + 3), /only a group admin/)
     const r4 = removeMember(sodium, r3, alice, carol.userId, T0 + 3)
     assert.equal(isMember(r4, carol.userId), false)
@@ -219,3 +221,6 @@ describe('peers: roster encoding', () => {
   })
 })
 
+function findMemberJoinedAt (r: Roster, userId: string): number | undefined {
+  return r.members.find(m => m.userId === userId)?.joinedAt
+}
