@@ -13,7 +13,7 @@ export interface Faults {
   reset?: number
   /** probability, per chunk, that one byte of it is flipped (Noise then drops the connection) */
   corrupt?: number
-  /** every chunk waits this long before it is forwarded (latency) */
+  /** every chunk is forwarded this long after it arrived (one-way latency; chunks behind it are not held up) */
   delayMs?: number
   /** nothing is forwarded while true (a suspended laptop, a peer that stalls); new connections hang too */
   stall?: boolean
@@ -22,6 +22,9 @@ export interface Faults {
 }
 
 interface Pair { client: Socket, upstream: Socket, source: string, bytes: number }
+
+/** Bytes a direction holds before it stops reading its source (a link's buffers). */
+const MAX_QUEUED = 8 * 1024 * 1024
 
 export class FaultProxy {
   private server: Server | undefined
@@ -75,14 +78,24 @@ export class FaultProxy {
     this.pipe(pair, upstream, client)
   }
 
-  /** Forwards `from` to `to` chunk by chunk, in order, applying the faults in force for this pair. */
+  /**
+   * Forwards `from` to `to` chunk by chunk, in order, applying the faults in force for this pair. A
+   * delay is latency, not a rate: each chunk leaves `delayMs` after it arrived, while the chunks
+   * behind it keep arriving (up to MAX_QUEUED bytes held, as a link's buffers would).
+   */
   private pipe (pair: Pair, from: Socket, to: Socket): void {
     let queue: Promise<void> = Promise.resolve()
+    let queued = 0
     from.on('data', (chunk: Buffer) => {
-      from.pause()
+      const due = Date.now() + (this.faultsFor(pair.source).delayMs ?? 0)
+      queued += chunk.byteLength
+      if (queued > MAX_QUEUED) from.pause()
       queue = queue.then(async () => {
+        const wait = due - Date.now()
+        if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
         await this.carry(pair, chunk, to)
-        if (!from.destroyed) from.resume()
+        queued -= chunk.byteLength
+        if (queued <= MAX_QUEUED / 2 && from.isPaused() && !from.destroyed) from.resume()
       })
     })
     from.on('end', () => { void queue.then(() => { if (!to.destroyed) to.end() }) })
@@ -93,7 +106,6 @@ export class FaultProxy {
     while (this.faultsFor(pair.source).stall === true && this.pairs.has(pair)) await new Promise(resolve => setTimeout(resolve, 20))
     if (!this.pairs.has(pair) || to.destroyed) return
     const f = this.faultsFor(pair.source)
-    if (f.delayMs !== undefined && f.delayMs > 0) await new Promise(resolve => setTimeout(resolve, f.delayMs))
     if (f.reset !== undefined && this.random() < f.reset) {
       this.stats.resets++
       pair.client.resetAndDestroy()
