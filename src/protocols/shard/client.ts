@@ -19,12 +19,12 @@ import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, REPLACE_REASON, SHARD_PROTOCOL, TRANSFER_PART_BYTES
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, REPLACE_REASON, SHARD_PROTOCOL, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequestHeader } from './wire.js'
 import { shown } from '../../util/text.js'
-import { Limiter } from './limiter.js'
+import { Limiter, PartSize } from './limiter.js'
 
 export interface RemoteShareStoreInit {
   node: Libp2p
@@ -58,8 +58,13 @@ export interface RemoteShareStoreInit {
   retry?: Partial<RetryPolicy>
   /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
   clock?: RetryClock
-  /** shares larger than this are put and read in parts of this size. @default TRANSFER_PART_BYTES (256 KiB) */
+  /**
+   * shares larger than this are put and read in parts, the first of this size; later parts grow
+   * while exchanges succeed at the first try, up to `maxPartBytes` (limiter.ts PartSize).
+   * @default TRANSFER_PART_BYTES (256 KiB), MAX_TRANSFER_PART_BYTES (1 MiB)
+   */
   partBytes?: number
+  maxPartBytes?: number
   /** byte-rate limits shared by every store of this node (`--limit-upload`, `--limit-download`) */
   limits?: { upload?: TokenBucket, download?: TokenBucket }
 }
@@ -102,6 +107,8 @@ export class RemoteShareStore implements ShareStore {
   private readonly limiter: Limiter
   private readonly log: (format: string, ...args: unknown[]) => void
   private readonly partBytes: number
+  /** the size of the next part after the first (grows on a clean link, shrinks on a lossy one) */
+  private readonly parts: PartSize
   private addrsKnown: Promise<void> | undefined
   private closed = false
 
@@ -113,6 +120,7 @@ export class RemoteShareStore implements ShareStore {
     this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
     this.log = init.node.logger.forComponent('p2pbak:shard:client')
     this.partBytes = Math.max(1, init.partBytes ?? TRANSFER_PART_BYTES)
+    this.parts = new PartSize(this.partBytes, Math.max(this.partBytes, init.maxPartBytes ?? MAX_TRANSFER_PART_BYTES))
   }
 
   private ready (options?: AbortOptions): void {
@@ -238,7 +246,8 @@ export class RemoteShareStore implements ShareStore {
     let offset = 0
     let restarts = 0
     for (;;) {
-      const end = Math.min(total, offset + this.partBytes)
+      const end = Math.min(total, offset + this.parts.size)
+      const retriesBefore = this.stats.retries
       let expected: number | undefined
       let legacy = false
       let res: Message<ResponseHeader>
@@ -258,6 +267,7 @@ export class RemoteShareStore implements ShareStore {
         offset = expected
         continue
       }
+      this.parts.after(this.stats.retries > retriesBefore)
       if (res.header.stored === true) return true
       const have = res.header.have
       if (typeof have !== 'number' || !Number.isSafeInteger(have) || have < end || have >= total) {
@@ -288,11 +298,14 @@ export class RemoteShareStore implements ShareStore {
     if (first.body.byteLength !== this.partBytes) throw new ProtocolError(`get on ${this.id}: asked for ${this.partBytes} bytes, got ${first.body.byteLength}`)
     const out = new Uint8Array(total)
     out.set(first.body, 0)
-    for (let offset = this.partBytes; offset < total; offset += this.partBytes) {
-      const length = Math.min(this.partBytes, total - offset)
+    for (let offset = this.partBytes; offset < total;) {
+      const length = Math.min(this.parts.size, total - offset)
+      const retriesBefore = this.stats.retries
       const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options)
       if (res.body.byteLength !== length || res.header.size !== total) throw new ProtocolError(`get on ${this.id}: the share changed size or a part came short while reading it in parts`)
+      this.parts.after(this.stats.retries > retriesBefore)
       out.set(res.body, offset)
+      offset += length
     }
     return out
   }

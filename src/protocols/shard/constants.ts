@@ -25,6 +25,13 @@ export const DEFAULT_MAX_CONCURRENT = 16
  * exchange retried on its own: a connection that resets every MiB or so still carries a 16 MiB share.
  */
 export const TRANSFER_PART_BYTES = 256 * 1024
+/**
+ * Parts after the first grow up to this while exchanges succeed at the first try: each part costs
+ * about two round trips (a stream and its answer), so on a link with 50 ms of round trip 256 KiB
+ * parts cap one share at about 2.5 MiB/s (docs/benchmarks.md "Latency"). 4 MiB measured no faster
+ * than 1 MiB there, and a persister holds up to 16 parts of each publisher at once.
+ */
+export const MAX_TRANSFER_PART_BYTES = 1024 * 1024
 /** Bytes of unfinished putPart uploads a server keeps in memory, all owners together (least recently used go first). */
 export const DEFAULT_MAX_STAGED_BYTES = 512 * 1024 * 1024
 /** An unfinished upload untouched this long is dropped. */

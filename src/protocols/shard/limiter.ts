@@ -1,4 +1,4 @@
-/** The shard client's adaptive limit on requests in flight to one persister (client.ts). */
+/** The shard client's adaptive limits to one persister (client.ts): requests in flight, and the size of parts. */
 
 /**
  * At most `limit` tasks at once; a finishing task hands its slot to the next waiter. The limit
@@ -44,5 +44,19 @@ export class Limiter {
       this.active++
       next()
     }
+  }
+}
+
+/**
+ * The size of a share's parts after the first: doubled after a part goes through at the first try,
+ * halved after one needed a retry, between `min` and `max`. A clean link with a long round trip ends
+ * with large parts (few round trips per share); a lossy one with small ones (a reset costs one part).
+ */
+export class PartSize {
+  size: number
+  constructor (private readonly min: number, private readonly max: number) { this.size = min }
+
+  after (retried: boolean): void {
+    this.size = retried ? Math.max(this.min, Math.floor(this.size / 2)) : Math.min(this.max, this.size * 2)
   }
 }

@@ -61,7 +61,7 @@ describe('protocols/shard client: retries on a fresh connection', function () {
     })
   }
 
-  function client (extra: { timeoutMs?: number, partBytes?: number } = {}): RemoteShareStore {
+  function client (extra: { timeoutMs?: number, partBytes?: number, maxPartBytes?: number } = {}): RemoteShareStore {
     return new RemoteShareStore({
       node: device,
       peer: persister.peerId,
@@ -70,7 +70,8 @@ describe('protocols/shard client: retries on a fresh connection', function () {
       signDelete: (m) => Buffer.from(sodium.sign(m, alice.signSecretKey as Uint8Array)).toString('base64'),
       timeoutMs: extra.timeoutMs ?? 5000,
       retry: FAST,
-      ...(extra.partBytes !== undefined ? { partBytes: extra.partBytes } : {})
+      ...(extra.partBytes !== undefined ? { partBytes: extra.partBytes } : {}),
+      ...(extra.maxPartBytes !== undefined ? { maxPartBytes: extra.maxPartBytes } : {})
     })
   }
 
@@ -138,7 +139,7 @@ describe('protocols/shard client: retries on a fresh connection', function () {
   })
 
   it('a large share travels in parts: a reset costs one part, and a lost answer to the last part is still "stored"', async () => {
-    const c = client({ partBytes: 64 * 1024 })
+    const c = client({ partBytes: 64 * 1024, maxPartBytes: 64 * 1024 })
     const data = seededBytes(8, 300_000) // 5 parts
     // the first part's answer is lost (after the quota check reads the size), then the whole share's
     cutAfter = ['size', 'put']
@@ -148,13 +149,33 @@ describe('protocols/shard client: retries on a fresh connection', function () {
     assert.equal(c.stats.attempts, 5 + 2)
     // read back in parts, one part's answer lost
     cutAfter = ['getRange']
-    const r = client({ partBytes: 64 * 1024 })
+    const r = client({ partBytes: 64 * 1024, maxPartBytes: 64 * 1024 })
     assert.deepEqual(new Uint8Array(await r.get(testRef(8))), data)
     assert.equal(r.stats.retries, 1)
     assert.equal(r.stats.attempts, 5 + 1)
     // a share smaller than a part comes whole
     await store.put(testRef(9), seededBytes(9, 1000))
     assert.deepEqual(new Uint8Array(await r.get(testRef(9))), seededBytes(9, 1000))
+  })
+
+  it('parts grow while they go through at the first try, and shrink after a reset (a long round trip costs few parts, a lossy link small ones)', async () => {
+    const c = client({ partBytes: 16 * 1024, maxPartBytes: 128 * 1024 })
+    const data = seededBytes(10, 600_000)
+    await c.put(testRef(10), data)
+    assert.deepEqual(await store.get(testRef(10)), data)
+    // 16, 32, 64, 128, 128, 128, 104 KiB: 7 parts where fixed 16 KiB parts take 37
+    assert.equal(c.stats.attempts, 7)
+    assert.deepEqual(new Uint8Array(await c.get(testRef(10))), data)
+    // reading continues at the size the link allows: 16 KiB first (it says the size), then 128 KiB parts
+    assert.equal(c.stats.attempts, 7 + 6)
+    // a reset halves the next part
+    const lossy = client({ partBytes: 16 * 1024, maxPartBytes: 128 * 1024 })
+    cutAfter = ['size', 'size', 'size']
+    await lossy.put(testRef(11), data)
+    assert.deepEqual(await store.get(testRef(11)), data)
+    assert.ok(lossy.stats.retries >= 2, `resets: ${lossy.stats.retries}`)
+    const parts = lossy.stats.attempts - lossy.stats.retries
+    assert.ok(parts > 7, `parts stayed smaller after the resets: ${parts} parts where a clean link took 7`)
   })
 
   it('a refusal is an answer: one attempt, no retry', async () => {
