@@ -5,93 +5,25 @@
  * that goes wrong on the wire becomes a ProtocolError or TimeoutError: a peer's failure is data for
  * placement, never an untyped exception.
  */
-import type { TokenBucket } from '../../util/token-bucket.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
-import type { Multiaddr } from '@multiformats/multiaddr'
 import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
 import { contentHash } from '../../crypto/hash.js'
-import { ID_BYTES } from '../../ids.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { exchange, throwForStatus } from '../framing.js'
 import { isTransient, newRetryStats, withRetry } from '../retry.js'
-import type { RetryClock, RetryPolicy, RetryStats } from '../retry.js'
+import type { RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, REPLACE_REASON, SHARD_PROTOCOL, TRANSFER_PART_BYTES
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, SHARD_PROTOCOL, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequestHeader } from './wire.js'
 import { shown } from '../../util/text.js'
 import { Limiter, PartSize } from './limiter.js'
+import { checkId, checkRef, noteReplace, owned, type RemoteShareStoreInit, type ReplaceSeen, type Signer } from './client-options.js'
 
-export interface RemoteShareStoreInit {
-  node: Libp2p
-  /** the persister */
-  peer: PeerId
-  /** where to reach it, added to the peer store before the first dial */
-  addrs?: readonly Multiaddr[]
-  /** the owner of the namespace: the user id (64 hex, the Ed25519 user public key) of this device's person */
-  ownerUserId: string
-  /**
-   * base64 Ed25519 signature of `message` by the owner's USER key (not the device key): a delete, or
-   * a replace of a holder's other bytes (shard.md §7.3). Throws on a device without the user key (a
-   * write-only machine): its deletes and replaces are then not sent.
-   */
-  signDelete: (message: Uint8Array) => string
-  /** deadline of one exchange. @default 60000 */
-  timeoutMs?: number
-  /** largest response body accepted (a share, a record, a list page). @default 32 MiB */
-  maxShareBytes?: number
-  /** requests in flight at once. @default 16 */
-  maxConcurrent?: number
-  /** entries asked for per list page. @default 10000 */
-  listPageSize?: number
-  /** clock for delete timestamps (ms since the epoch). @default Date.now */
-  now?: () => number
-  /**
-   * How transient failures (reset, closed connection, early EOF, a timed-out attempt) are retried:
-   * see protocols/retry.ts. An attempt's deadline is `timeoutMs`, cut to what is left of the budget.
-   * @default DEFAULT_RETRY_POLICY (6 attempts, 100 ms doubling to 4 s with jitter, 120 s in all, 2 timeouts, 3 unreachable)
-   */
-  retry?: Partial<RetryPolicy>
-  /** the retry policy's clock (tests pass a virtual one). @default SYSTEM_CLOCK */
-  clock?: RetryClock
-  /**
-   * shares larger than this are put and read in parts, the first of this size; later parts grow
-   * while exchanges succeed at the first try, up to `maxPartBytes` (limiter.ts PartSize).
-   * @default TRANSFER_PART_BYTES (256 KiB), MAX_TRANSFER_PART_BYTES (1 MiB)
-   */
-  partBytes?: number
-  maxPartBytes?: number
-  /** byte-rate limits shared by every store of this node (`--limit-upload`, `--limit-download`) */
-  limits?: { upload?: TokenBucket, download?: TokenBucket }
-}
-
-function checkRef (ref: ShareRef): void {
-  if (!(ref.pack instanceof Uint8Array) || ref.pack.byteLength !== ID_BYTES) throw new FormatError(`a share's pack id must be ${ID_BYTES} bytes`)
-  if (!Number.isInteger(ref.index) || ref.index < 0 || ref.index > 255) throw new FormatError(`a share index must be an integer 0..255, got ${shown(ref.index)}`)
-}
-
-function checkId (id: Uint8Array): void {
-  if (!(id instanceof Uint8Array) || id.byteLength !== ID_BYTES) throw new FormatError(`a record id must be ${ID_BYTES} bytes`)
-}
-
-/** Signs one request (a fresh timestamp each time), or undefined for an unsigned one. */
-type Signer = (() => DeleteAuth) | undefined
-
-/** Notes whether an answer refused a put for replacing held bytes unsigned (shard.md §7.3). */
-interface ReplaceSeen { refused: boolean }
-
-function noteReplace (h: ResponseHeader, seen: ReplaceSeen): void {
-  if (h.status === 'REFUSED' && h.reason === REPLACE_REASON) seen.refused = true
-}
-
-/** A view that owns its whole buffer, so a returned share never pins or exposes other frames. */
-function owned (body: Uint8Array): Uint8Array {
-  return body.byteOffset === 0 && body.byteLength === body.buffer.byteLength ? body : body.slice()
-}
+export type { RemoteShareStoreInit } from './client-options.js'
 
 export class RemoteShareStore implements ShareStore {
   readonly id: string
