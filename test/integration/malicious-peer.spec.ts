@@ -76,4 +76,38 @@ describe('integration: a malicious member\'s node in a running group (issue 11)'
     assert.ok(holder !== `peer:${grid.service(liar).net.peerId}` || ix.audit.getShare(pack, 0)?.state !== 'failed', `share 0 replaced (${String(holder)})`)
     await restoredExact(grid, 'ann', src)
   })
+
+  it('finding 7: a holder that lists forever, drips its listing or answers garbage records cannot stall or blind snapshots, restore or a recovery on a new device', async () => {
+    // bounds shrunk so that the test runs in seconds (the product's: 120 s, a million entries). Every
+    // made-up share a listing yields costs the reader one failed read (~0.2 s here): the bound on
+    // entries is what limits that today, see docs/threat-model.md (finding 7)
+    const listBounds = { budgetMs: 3_000, maxEntries: 20 }
+    grid = await Grid.start(['ann', 'bob', 'cid', 'dee'], { listBounds })
+    await grid.formGroup()
+    const src = sample(join(grid.dir, 'src'), 1)
+    await grid.ok('ann', 'backup', src)
+    const snapshotIds = async (who: string): Promise<string[]> => (await grid.ok(who, 'snapshots', '--json')).json<Array<{ id: string }>>().map(s => s.id)
+    const [snap] = await snapshotIds('ann')
+    assert.ok(snap !== undefined)
+    const timed = async <T>(what: string, budgetMs: number, fn: () => Promise<T>): Promise<T> => {
+      const started = Date.now()
+      const out = await fn()
+      assert.ok(Date.now() - started < budgetMs, `${what} took ${Date.now() - started} ms`)
+      return out
+    }
+    // dee lists made-up shares and records forever, and answers every record with garbage
+    grid.lie('dee', { list: 'endless', listRecords: 'endless', records: 'garbage' })
+    assert.deepEqual(await timed('snapshots', 20_000, async () => await snapshotIds('ann')), [snap])
+    await timed('restore', 20_000, async () => { await restoredExact(grid, 'ann', src) })
+    // ann's laptop is lost: a new device from her phrase joins and restores from the friends
+    await grid.addDevice('ann2', 'ann')
+    assert.deepEqual(await timed('snapshots on a new device', 30_000, async () => await snapshotIds('ann2')), [snap])
+    await timed('restore on a new device', 30_000, async () => { await restoredExact(grid, 'ann2', src, snap) })
+    // now it drips: one made-up entry a second, never done
+    grid.lie('dee', { list: 'drip', listRecords: 'drip', records: 'garbage', dripMs: 1_000 })
+    assert.deepEqual(await timed('snapshots (drip)', 30_000, async () => await snapshotIds('ann2')), [snap])
+    await timed('restore (drip)', 30_000, async () => { await restoredExact(grid, 'ann2', src, snap) })
+    const round = await timed('a round (drip)', 30_000, async () => await grid.round('ann'))
+    assert.deepEqual(round.errors, [])
+  })
 })
