@@ -35,7 +35,15 @@ export class HeldSpace {
   /** free bytes on the home's filesystem, refreshed by refresh() */
   private freeDisk = 0
 
-  constructor (private readonly dir: string, private readonly roles: () => Roles, private readonly ledger: LedgerBook) {}
+  /** the stores the shard server answers from, per member (through `wrap` when one is given) */
+  private readonly served = new Map<string, ShareStore>()
+
+  /**
+   * `wrap`: what the shard server answers a member's requests from, given that member's held store
+   * (NetworkOptions.wrapHeldStore: the seam for tests and fault injection). Audits and the quota
+   * always read the held store itself.
+   */
+  constructor (private readonly dir: string, private readonly roles: () => Roles, private readonly ledger: LedgerBook, private readonly wrap?: (owner: string, store: ShareStore) => ShareStore) {}
 
   /** The share store of one member. */
   async store (userId: string): Promise<LocalShareStore> {
@@ -46,6 +54,15 @@ export class HeldSpace {
       this.held.set(userId, s)
     }
     return await s
+  }
+
+  /** The store the shard server answers one member from: the held store, or what `wrap` made of it. */
+  async answering (userId: string): Promise<ShareStore> {
+    const store = await this.store(userId)
+    if (this.wrap === undefined) return store
+    let s = this.served.get(userId)
+    if (s === undefined) { s = this.wrap(userId, store); this.served.set(userId, s) }
+    return s
   }
 
   /** The share store of every member we hold anything for. */
@@ -129,6 +146,7 @@ export class HeldSpace {
       if (now - since < graceMs) continue
       const open = this.held.get(owner)
       this.held.delete(owner)
+      this.served.delete(owner)
       if (open !== undefined) await (await open).close()
       await rm(dir, { recursive: true, force: true })
       await rm(mark, { force: true })

@@ -22,7 +22,7 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, readHead, readGcHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
+import { ErasurePackStore, Repository, SingleStorePackStore, readHead, readGcHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type ListBounds, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
 import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
 import { pathExists } from '../store/atomic.js'
 
@@ -51,6 +51,8 @@ export interface HomeOptions {
   passphrase: () => Promise<string | null>
   backend?: 'sodium-native' | 'libsodium-wrappers'
   kdf?: KdfParams
+  /** how long, and how far, a friend's listing is followed (tests shrink these). @default repo/bounded-list.ts */
+  listBounds?: ListBounds
 }
 
 export interface InitOptions extends Omit<HomeOptions, 'passphrase'> {
@@ -66,6 +68,8 @@ export class Home {
   shared = false
   /** the group's pack store, once the home uses one */
   group: ErasurePackStore | undefined
+  /** what the group's pack store is made with (HomeOptions.listBounds) */
+  private groupInit: ErasurePackStoreInit = {}
   /** the clock of this home's commands (the daemon's, so tests can move it); gc grace periods run on it */
   now: () => number = Date.now
 
@@ -140,6 +144,12 @@ export class Home {
   }
 
   static async open (opts: HomeOptions): Promise<Home> {
+    const home = await Home.openKeys(opts)
+    if (opts.listBounds !== undefined) home.groupInit = { listBounds: opts.listBounds }
+    return home
+  }
+
+  private static async openKeys (opts: HomeOptions): Promise<Home> {
     const p = Home.paths(opts.home)
     let keyText: string
     try {
@@ -181,7 +191,7 @@ export class Home {
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
   useGroup (directory: PeerDirectory, init: ErasurePackStoreInit = {}): void {
     if (this.group !== undefined) return // the directory is live: one pack store serves every later change
-    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, { ...init, ...(this.writeOnly !== undefined ? { releasesOldCopies: false } : {}) })
+    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, { ...this.groupInit, ...init, ...(this.writeOnly !== undefined ? { releasesOldCopies: false } : {}) })
     this.group = packs
     this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index, ...(this.repo.recordSigner !== undefined ? { recordSigner: this.repo.recordSigner } : {}) }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }

@@ -35,6 +35,7 @@ import { ProvenBytes } from './proven-bytes.js'
 import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
+import { whyLocalReason } from './why-local.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
@@ -57,6 +58,12 @@ export interface NetworkOptions {
   now?: () => number
   /** relays among members (relay.ts): `auto` takes the role from the addresses given to friends. @default 'auto' */
   relay?: RelayMode
+  /**
+   * The seam for tests and fault injection: the store the shard server answers a member's requests
+   * from, given that member's held store (a lying persister, test/helpers/liar.ts). Audits still
+   * answer from the held store. @default the held store
+   */
+  wrapHeldStore?: (owner: string, store: ShareStore) => ShareStore
 }
 
 export class NetworkNode {
@@ -84,8 +91,8 @@ export class NetworkNode {
   /** what each peer proved it stores for us: caps the free space it may claim (placement P8) */
   private readonly proven: ProvenBytes
 
-  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, now?: () => number) {
-    this.now = now ?? Date.now
+  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, opts: NetworkOptions) {
+    this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
     this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined)
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
@@ -94,7 +101,7 @@ export class NetworkNode {
     this.limits.download = rateLimit(state.file.settings?.limitDownloadKiB)
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.proven = new ProvenBytes(() => home.repo.index, this.now)
-    this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger)
+    this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger, opts.wrapHeldStore)
     this.gate = new RefreshGate({
       run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
       serial: () => this.state.file.roster?.serial ?? -1,
@@ -153,7 +160,7 @@ export class NetworkNode {
         select: (key, values) => self?.offers.select(key, values) ?? 0
       }
     })
-    self = new NetworkNode(home, state, node, book, opts.now)
+    self = new NetworkNode(home, state, node, book, opts)
     await self.startProtocols()
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
@@ -175,7 +182,7 @@ export class NetworkNode {
   private async startProtocols (): Promise<void> {
     const server = shardServer({
       node: this.node,
-      storeFor: async (userId: string) => await this.held.store(userId),
+      storeFor: async (userId: string) => await this.held.answering(userId),
       authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
@@ -283,18 +290,7 @@ export class NetworkNode {
    * when some friend offers space and answers.
    */
   whyLocal (): string | null {
-    const r = this.state.file.roster
-    if (r === null) return 'this node is in no group (p2pbak group create NAME, or join CODE)'
-    const own = this.home.identity.userId
-    const friends = r.members.filter(m => m.userId !== own)
-    if (friends.length === 0) return 'you are the only member of the group so far: invite friends (p2pbak group invite)'
-    const devices = friends.flatMap(m => m.devices.map(d => d.peerId))
-    const answered = devices.filter(d => this.space.has(d))
-    if (answered.length === 0) return `none of your ${friends.length} friend(s)' node(s) answered (offline, or not reachable from here)`
-    const offering = answered.filter(d => this.space.get(d)?.persister === true)
-    if (offering.length === 0) return `${answered.length} friend device(s) answered but none offers disk space (they set contribute 0)`
-    if (this.candidates().some(c => c.online)) return null
-    return 'the friends who offer space failed their storage audits: they get no new shares until they pass again'
+    return whyLocalReason(this.state.file.roster, this.home.identity.userId, id => this.space.get(id), () => this.candidates().some(c => c.online))
   }
 
   /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */
@@ -338,27 +334,13 @@ export class NetworkNode {
     return joining
   }
 
-  /** Runs `announce` in the background (one at a time): offers are for status and members, nothing waits on them. */
+  /** Our offer into the DHT, and the offers of the devices we could not reach, in the background (offer-book.ts). */
   private announceSoon (timeoutMs: number, away: string[]): void {
-    if (this.announcing !== undefined) return
-    this.announcing = this.announce(timeoutMs, away).catch((err: unknown) => { log('announcing our offer failed (tried again next refresh): %s', errorMessage(err)) }).finally(() => { this.announcing = undefined })
-  }
-
-  /** the offer put and lookups of the last refresh, while they run */
-  private announcing: Promise<void> | undefined
-
-  /** Puts our offer in the DHT if it changed, and reads the offers of the devices we could not reach. */
-  private async announce (timeoutMs: number, away: string[]): Promise<void> {
-    const dht = this.dht()
+    const dht = (this.node.services as { dht?: OfferDht }).dht
     if (dht === undefined || this.state.file.roster === null) return
     const { ledger: _l, rosterSerial: _r, rosterHash: _h, ...info } = this.spaceInfo()
-    await Promise.all([
-      this.offers.publish(dht, info, timeoutMs),
-      ...away.map(async id => await this.offers.lookup(dht, id, timeoutMs))
-    ])
+    this.offers.announceSoon(dht, info, away, timeoutMs)
   }
-
-  private dht (): OfferDht | undefined { return (this.node.services as { dht?: OfferDht }).dht }
 
   /**
    * What a device offers: its space answer while it is reachable, else the newest offer it announced

@@ -9,9 +9,12 @@
 import {
   encodeOffer, isNewerOffer, offerKey, selectNewestOffer, signOffer, verifyOfferRecord, type OfferRecord, type Roster
 } from '../peers/index.js'
-import { NotMemberError, UnauthenticatedError } from '../errors.js'
+import { NotMemberError, UnauthenticatedError, errorMessage } from '../errors.js'
 import type { SpaceInfo } from '../protocols/group.js'
 import type { Home } from './home.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('node')
 
 /** An unchanged offer is announced again after this long (DHT holders drop records after 48 h). */
 export const OFFER_REPUBLISH_MS = 3600 * 1000
@@ -34,6 +37,21 @@ export class OfferBook {
   private readonly foundAtMs = new Map<string, number>()
 
   constructor (private readonly home: Home, private readonly roster: () => Roster | null, private readonly peerId: string) {}
+
+  /** the offer put and lookups of the last refresh, while they run */
+  private announcing: Promise<void> | undefined
+
+  /**
+   * Puts our offer (`info`) in the DHT if it changed, and reads the offers of the devices we could not
+   * reach (`away`): in the background, one run at a time, since offers are for status and members
+   * and nothing waits on them.
+   */
+  announceSoon (dht: OfferDht, info: SpaceInfo, away: readonly string[], timeoutMs: number): void {
+    if (this.announcing !== undefined) return
+    this.announcing = Promise.all([this.publish(dht, info, timeoutMs), ...away.map(async id => await this.lookup(dht, id, timeoutMs))])
+      .then(() => {}, (err: unknown) => { log('announcing our offer failed (tried again next refresh): %s', errorMessage(err)) })
+      .finally(() => { this.announcing = undefined })
+  }
 
   /** The newest verified offer of a device (this one's included), if any. */
   get (peerId: string): OfferRecord | undefined { return this.offers.get(peerId) }

@@ -9,10 +9,17 @@ import type { Candidate } from '../placement/index.js'
 import type { AbortOptions, ShareStore } from '../store/index.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
-import { boundedList, type ListBounds } from './bounded-list.js'
+import { boundedList, LIST_BUDGET_MS, type ListBounds } from './bounded-list.js'
 import type { PlacementTally } from './placement-tally.js'
 
 const log = scopedLogger('repo:group')
+
+/**
+ * Waiting for one peer's record listing in `sync` (a daemon round's step), at most: a peer that lists
+ * forever or drips its answer must not use up the round (issue 11, finding 7); what it lacks is sent
+ * on a later round.
+ */
+export const SYNC_LIST_BUDGET_MS = 10_000
 
 export class GroupRecords {
   constructor (
@@ -96,7 +103,8 @@ export class GroupRecords {
       const store = this.storeFor(c.peerId)
       try {
         const theirs = new Set<string>()
-        for await (const id of store.listRecords(options)) theirs.add(toHex(id))
+        const bounds = { ...this.bounds, budgetMs: Math.min(this.bounds.budgetMs ?? LIST_BUDGET_MS, SYNC_LIST_BUDGET_MS) }
+        for await (const id of boundedList((o) => store.listRecords(o), `the snapshot records on ${c.peerId}`, options, bounds)) theirs.add(toHex(id))
         for (const id of local) {
           if (theirs.has(toHex(id))) continue
           await store.putRecord(id, await this.local.getRecord(id, options), options)

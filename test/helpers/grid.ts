@@ -8,6 +8,13 @@
  * Faults are per node and apply to its traffic in both directions (see fault-proxy.ts): `faults(name,
  * { reset: 0.05 })`, `{ stall: true }`, `{ refuse: true }` (unreachable), `{ corrupt: 0.01 }`,
  * `{ delayMs: 50 }`.
+ *
+ * A node can also lie as a malicious member would (issue 11): `lie(name, { shares: 'forged-header' })`,
+ * `{ list: 'endless' | 'drip' | 'claims' }`, `{ records: 'garbage' }` (see liar.ts). Its shard server
+ * then answers from its held stores through a lying proxy (the product's seam for this,
+ * NetworkOptions.wrapHeldStore), while its audits answer honestly from the real store; `listBounds`
+ * shrinks how long every node follows a friend's listing, so that a dripping liar costs seconds.
+ * test/integration/malicious-peer.spec.ts runs each lie against the others' CLI.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -18,8 +25,10 @@ import { Home } from '../../src/node/home.js'
 import { phraseToSeed } from '../../src/crypto/index.js'
 import { NodeService, type RoundReport, type ServiceClock } from '../../src/node/service.js'
 import type { Settings } from '../../src/node/group-state.js'
+import type { ListBounds } from '../../src/repo/index.js'
 import { runCli, type CliResult } from './cli.js'
 import { FaultProxy, type Faults } from './fault-proxy.js'
+import { lyingStore, type Lies } from './liar.js'
 import { Rng } from './seeded.js'
 
 const KDF = { opslimit: 1, memlimit: 8192 }
@@ -45,6 +54,8 @@ export interface GridNode {
   faults: Faults
   /** the recovery phrase of its person (a second device of the same person is recovered from it) */
   phrase: string
+  /** what its shard server lies about (liar.ts); `{}`: nothing */
+  lies: Lies
 }
 
 export interface GridOptions {
@@ -53,6 +64,8 @@ export interface GridOptions {
   clock?: ManualClock
   /** group.json settings every node runs with (audit interval, offline grace, …) */
   settings?: Settings
+  /** how long and how far every node follows a friend's listing (HomeOptions.listBounds) @default the product's */
+  listBounds?: ListBounds
 }
 
 async function freePort (): Promise<number> {
@@ -81,6 +94,8 @@ export class Grid {
   readonly clock: ManualClock
   private readonly nodes = new Map<string, GridNode>()
   private readonly random: () => number
+  /** ends the lies that never end by themselves (a dripping listing) */
+  private readonly stopped = new AbortController()
 
   private constructor (private readonly opts: GridOptions) {
     this.dir = mkdtempSync(join(tmpdir(), 'p2pbak-grid-'))
@@ -105,7 +120,7 @@ export class Grid {
     const dir = join(this.dir, name)
     const { identity, phrase } = await Home.init({ home: dir, passphrase: null, kdf: KDF, ...(seed !== undefined ? { seed } : {}) })
     const port = await freePort()
-    const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, proxy: undefined as unknown as FaultProxy }
+    const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, lies: {}, proxy: undefined as unknown as FaultProxy }
     node.proxy = new FaultProxy({ host: '127.0.0.1', port }, (source) => combine(node.faults, this.byIp(source)?.faults), this.random)
     await node.proxy.start()
     this.nodes.set(name, node)
@@ -137,8 +152,11 @@ export class Grid {
     const n = this.node(name)
     if (n.service !== undefined) return n.service
     n.service = await NodeService.start({
-      home: { home: n.dir, passphrase: async () => null },
-      network: { listen: [`/ip4/127.0.0.1/tcp/${n.port}`], announce: [`/ip4/127.0.0.1/tcp/${n.proxy.port}`], dialFrom: n.ip },
+      home: { home: n.dir, passphrase: async () => null, ...(this.opts.listBounds !== undefined ? { listBounds: this.opts.listBounds } : {}) },
+      network: {
+        listen: [`/ip4/127.0.0.1/tcp/${n.port}`], announce: [`/ip4/127.0.0.1/tcp/${n.proxy.port}`], dialFrom: n.ip,
+        wrapHeldStore: (_owner, store) => lyingStore(store, () => n.lies, this.stopped.signal)
+      },
       clock: this.clock,
       ...(this.opts.settings !== undefined ? { settings: this.opts.settings } : {}),
       runCommand: async (argv, io, services) => await main(argv, { ...io, env: { ...io.env, P2PBAK_HOME: n.dir } }, services)
@@ -165,6 +183,9 @@ export class Grid {
       for (const other of this.nodes.values()) if (other !== n) other.proxy.resetAll()
     }
   }
+
+  /** Makes a node's shard server lie (liar.ts: forged shares, endless listings, garbage records); `{}`: honest again. Its audits stay honest. */
+  lie (name: string, lies: Lies): void { this.node(name).lies = lies }
 
   /** A command as the user types it, through the node's control socket. */
   async cli (name: string, ...argv: string[]): Promise<CliResult> {
@@ -208,6 +229,7 @@ export class Grid {
   }
 
   async stop (): Promise<void> {
+    this.stopped.abort()
     for (const n of this.nodes.values()) {
       await this.stopNode(n.name).catch((err: unknown) => { process.stderr.write(`grid: stopping ${n.name}: ${String(err)}\n`) })
       await n.proxy.stop()
