@@ -224,6 +224,13 @@ export class ErasurePackStore implements PackStore {
     return candidates.find(c => c.peerId === peer)?.personId ?? peer
   }
 
+  /** The one peer a listing names as holding every share of a pack the index does not know. */
+  soleClaimant (id: PackId): string | undefined {
+    if (this.index.getPlacement(id) !== undefined) return undefined
+    const peers = new Set((this.discovered.get(toHex(id)) ?? []).map(([, h]) => h))
+    return peers.size === 1 ? [...peers][0] : undefined
+  }
+
   /** Who holds which share: the index's placement, else every claim a listing made (recovery). */
   private holdersOf (id: PackId): Array<[number, string]> | undefined {
     const placed = this.index.getPlacement(id)
@@ -386,6 +393,7 @@ export class ErasurePackStore implements PackStore {
   async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> { return await this.records.get(id, options) }
   async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> { await this.records.delete(id, options) }
   listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> { return this.records.list(options) }
+  recordClaimant (id: Uint8Array): string | undefined { return this.records.claimant(id) }
   async syncRecords (options?: AbortOptions): Promise<number> { return await this.records.sync(options) }
 
   dropCaches (): void {

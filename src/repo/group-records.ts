@@ -83,16 +83,24 @@ export class GroupRecords {
 
   async * list (options?: AbortOptions): AsyncIterable<Uint8Array> {
     const seen = new Set<string>()
-    const sources: ShareStore[] = [this.local, ...this.online().map(c => this.storeFor(c.peerId))]
-    for (const s of sources) {
-      for await (const id of boundedList((o) => s.listRecords(o), `the snapshot records on ${s.id}`, options, this.bounds)) {
+    const sources: Array<{ peer: string | undefined, store: ShareStore }> = [{ peer: undefined, store: this.local }, ...this.online().map(c => ({ peer: c.peerId, store: this.storeFor(c.peerId) }))]
+    for (const { peer, store } of sources) {
+      for await (const id of boundedList((o) => store.listRecords(o), `the snapshot records on ${store.id}`, options, this.bounds)) {
         const key = toHex(id)
         if (seen.has(key)) continue
         seen.add(key)
+        if (peer !== undefined) this.listedBy.set(key, peer)
+        else this.listedBy.delete(key)
         yield id
       }
     }
   }
+
+  /** The peer whose listing first named this record (undefined: this disk holds it, or never listed). */
+  claimant (id: Uint8Array): string | undefined { return this.listedBy.get(toHex(id)) }
+
+  /** record id (hex) → the peer whose listing brought it, for the readers' distrust of made-up ids */
+  private readonly listedBy = new Map<string, string>()
 
   /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
   async sync (options?: AbortOptions): Promise<number> {

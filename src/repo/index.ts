@@ -11,6 +11,7 @@ export { DEFAULT_GRACE_MS, gcView, recordForgotten, stillNeededCheck, syncCondem
 export { sealGcRecord, openGcRecord, type GcRecordRef } from './gc-records.js'
 export { commitSnapshot, type CommitOptions } from './gc-commit.js'
 export { rebuildIndex, type RebuildSummary } from './rebuild-index.js'
+export { MAX_SOLE_CLAIM_FAILURES } from './distrust.js'
 export { checkRepository, type CheckOptions, type CheckReport, type CheckProblem } from './check.js'
 export { compressBlob, decompressBlob } from './compress.js'
 export { prune, type PruneOptions, type PruneReport } from './prune.js'

@@ -55,6 +55,13 @@ export interface PackStore {
   usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
   /** The erasure scheme of a pack, when the store learned it while reading (group stores). */
   packScheme?: (id: PackId) => { k: number, m: number } | undefined
+  /**
+   * The one peer that claims a pack nobody else lists and the index does not know (group stores),
+   * else undefined: the index rebuild stops believing a peer whose lone claims keep failing.
+   */
+  soleClaimant?: (id: PackId) => string | undefined
+  /** The peer whose listing brought a record id (group stores): readers stop believing one whose ids keep failing. */
+  recordClaimant?: (id: Uint8Array) => string | undefined
   /** Forgets data cached for one operation (decoded packs), so the next one sees the peers as they are. */
   dropCaches?: () => void
   close (): Promise<void>

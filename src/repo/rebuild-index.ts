@@ -5,6 +5,7 @@
  * Runs after `recover` on a new machine, when the index folder was lost, and before every command
  * that reads or writes the repository. Damaged packs are reported and skipped.
  */
+import { ClaimDistrust } from './distrust.js'
 import { toHex } from '../util/bytes.js'
 import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
@@ -23,6 +24,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
   if (options.full === true) await repo.index.clearAll()
   const summary: RebuildSummary = { packsScanned: 0, packsAdded: 0, blobsAdded: 0, packsForgotten: [], blobsForgotten: 0, damaged: [] }
   const stored = new Set<string>()
+  // a peer listing made-up packs costs a failed read each: believed for a few in a row only (distrust.ts)
+  const distrust = new ClaimDistrust(repo.packs.soleClaimant?.bind(repo.packs), 'pack')
   for await (const id of repo.packs.listPacks(options)) {
     options.signal?.throwIfAborted()
     summary.packsScanned++
@@ -33,6 +36,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
     if (note !== undefined && note.state !== 3) continue
     // a write-only machine cannot open pack headers: it deduplicates against what it wrote itself
     if (repo.identity.boxSecretKey === null) continue
+    const refused = distrust.refusal(id)
+    if (refused !== undefined) { summary.damaged.push({ pack: toHex(id), error: refused }); continue }
     try {
       const entries = await repo.reader.readHeader(id)
       const size = await repo.packs.packSize(id)
@@ -40,8 +45,10 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
       await repo.index.addPack({ id, size, blobs: entries.length, k: scheme.k, m: scheme.m, time: Date.now(), kind: entries[0]?.type ?? 0 }, entries)
       summary.packsAdded++
       summary.blobsAdded += entries.length
+      distrust.note(id, true)
     } catch (error: unknown) {
       summary.damaged.push({ pack: toHex(id), error })
+      distrust.note(id, false)
     }
   }
   // a pack unlisted by a non-authoritative store (holders offline) is not gone: keep it indexed

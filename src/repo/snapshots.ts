@@ -17,6 +17,7 @@ import { equalBytes, toHex, utf8Encode } from '../util/bytes.js'
 import { GcState, isGcEnvelope } from '../format/gc-record.js'
 import type { PackStore } from './pack-store.js'
 import { openGcRecord, type GcRecordRef } from './gc-records.js'
+import { ClaimDistrust } from './distrust.js'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -143,16 +144,21 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
   const snapshots: Snapshot[] = []
   const gc: GcRecordRef[] = []
   const damaged: SnapshotListing['damaged'] = []
+  const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
   for await (const id of packs.listRecords()) {
+    const refused = distrust.refusal(id)
+    if (refused !== undefined) { damaged.push({ id: toHex(id), error: refused }); continue }
     try {
       const envelope = await packs.getRecord(id)
       const opened = isGcEnvelope(envelope) ? openGcRecord(sodium, identity, envelope) : openSnapshot(sodium, identity, envelope)
       if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
       if ('tree' in opened.record) snapshots.push(opened as Snapshot)
       else gc.push(opened as GcRecordRef)
+      distrust.note(id, true)
     } catch (error: unknown) {
       if (error instanceof WriteOnlyError) throw error
       damaged.push({ id: toHex(id), error })
+      distrust.note(id, false)
     }
   }
   // a snapshot some device forgot stays forgotten, even if a copy of its record comes back from a
@@ -175,16 +181,20 @@ export async function readGcHead (packs: PackStore, sodium: SodiumBackend, ident
   const damaged: SnapshotListing['damaged'] = []
   const unread: NonNullable<HeadListing['unread']> = []
   const sealed: Uint8Array[] = []
+  const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
   for await (const id of packs.listRecords()) {
+    const refused = distrust.refusal(id)
+    if (refused !== undefined) { damaged.push({ id: toHex(id), error: refused }); continue }
     try {
       const envelope = await packs.getRecord(id)
+      distrust.note(id, true)
       if (!isGcEnvelope(envelope)) { sealed.push(id); continue }
       const opened = openGcRecord(sodium, identity, envelope)
       if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
       gc.push(opened)
     } catch (error: unknown) {
       if (error instanceof WriteOnlyError) unread.push({ id: toHex(id), error })
-      else damaged.push({ id: toHex(id), error })
+      else { damaged.push({ id: toHex(id), error }); distrust.note(id, false) }
     }
   }
   const gone = new Set<string>()

@@ -11,10 +11,11 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { contentHash } from '../../../src/crypto/index.js'
+import { contentHash, deriveIdentity, keyedHash, loadBackend } from '../../../src/crypto/index.js'
 import { encodeShareHeader, decodeShareHeader, SHARE_HEADER_BYTES } from '../../../src/format/share.js'
 import { MemoryShareStore, IndexDb, type ShareStore, type ShareRef } from '../../../src/store/index.js'
-import { ErasurePackStore } from '../../../src/repo/index.js'
+import { ErasurePackStore, MAX_SOLE_CLAIM_FAILURES, Repository, rebuildIndex } from '../../../src/repo/index.js'
+import { BlobType } from '../../../src/format/pack.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
 import { concatBytes } from '../../../src/util/bytes.js'
@@ -240,5 +241,63 @@ describe('ErasurePackStore: a holder that forges shares on read', () => {
     const started = Date.now()
     assert.deepEqual(Buffer.from(await store.getPack(id)), Buffer.from(pack))
     assert.ok(Date.now() - started < 10_000)
+  })
+})
+
+describe('rebuildIndex: a peer that lists made-up packs', () => {
+  it('costs at most a few failed reads per rebuild, and every real pack is still indexed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2pbak-madeup-'))
+    const sodium = await loadBackend()
+    const identity = deriveIdentity(sodium, new Uint8Array(32).fill(9))
+    const stores = new Map(PEERS.map(p => [p, new MemoryShareStore(p)]))
+    const fakes = new Set<string>()
+    let fakeReads = 0
+    const liar = 'E'
+    const storeFor = (p: string): ShareStore => p !== liar
+      ? stores.get(p) as MemoryShareStore
+      : new Proxy(stores.get(p) as MemoryShareStore, {
+        get (target, prop, receiver) {
+          if (prop === 'list') {
+            return async function * (options?: { signal?: AbortSignal }) {
+              yield * target.list(options)
+              for (let i = 0; i < 60; i++) {
+                const pack = randomBytes(32)
+                fakes.add(Buffer.from(pack).toString('hex'))
+                yield { pack, index: 0 }
+              }
+            }
+          }
+          if (prop === 'get' || prop === 'getRange') {
+            return async (ref: ShareRef, ...rest: unknown[]) => {
+              if (fakes.has(Buffer.from(ref.pack).toString('hex'))) { fakeReads++; throw new Error('no such share') }
+              return await (Reflect.get(target, prop, receiver) as (...a: unknown[]) => Promise<Uint8Array>).apply(target, [ref, ...rest])
+            }
+          }
+          return Reflect.get(target, prop, receiver) as unknown
+        }
+      })
+    const group = (ix: IndexDb): ErasurePackStore => new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => PEERS.map(cand), storeFor }, ix, { scheme: { k: 2, m: 3 } })
+    const index = IndexDb.open(join(dir, 'index'))
+    const fresh = IndexDb.open(join(dir, 'fresh'))
+    try {
+      const repo = new Repository({ sodium, identity, packs: group(index), index }, { packSize: 64 * 1024, compressWorkers: 0 })
+      for (let i = 0; i < 4; i++) {
+        const blob = randomBytes(80_000)
+        await repo.saveBlob(BlobType.Data, keyedHash(identity.dedupKey, blob), blob)
+      }
+      await repo.flush()
+      const real = [...index.listPacks()].length
+      assert.ok(real >= 2)
+      // a new machine (an empty index) rebuilds it from what the friends list
+      const recovered = new Repository({ sodium, identity, packs: group(fresh), index: fresh }, { packSize: 64 * 1024, compressWorkers: 0 })
+      const summary = await rebuildIndex(recovered)
+      assert.equal(summary.packsAdded, real, 'every real pack is indexed')
+      assert.equal(summary.damaged.length, 60, 'every made-up pack is reported')
+      assert.ok(fakeReads <= MAX_SOLE_CLAIM_FAILURES, `${fakeReads} reads of made-up packs`)
+    } finally {
+      await index.close()
+      await fresh.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
