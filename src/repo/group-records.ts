@@ -81,26 +81,32 @@ export class GroupRecords {
     }))
   }
 
+  /**
+   * Every record id this disk and the reachable peers list, each once. All listings are gathered
+   * before the first id is yielded, so that `claimant` knows whether one peer alone lists an id.
+   */
   async * list (options?: AbortOptions): AsyncIterable<Uint8Array> {
-    const seen = new Set<string>()
+    const found = new Map<string, { id: Uint8Array, peers: Set<string>, local: boolean }>()
     const sources: Array<{ peer: string | undefined, store: ShareStore }> = [{ peer: undefined, store: this.local }, ...this.online().map(c => ({ peer: c.peerId, store: this.storeFor(c.peerId) }))]
     for (const { peer, store } of sources) {
       for await (const id of boundedList((o) => store.listRecords(o), `the snapshot records on ${store.id}`, options, this.bounds)) {
         const key = toHex(id)
-        if (seen.has(key)) continue
-        seen.add(key)
-        if (peer !== undefined) this.listedBy.set(key, peer)
-        else this.listedBy.delete(key)
-        yield id
+        let f = found.get(key)
+        if (f === undefined) { f = { id, peers: new Set(), local: false }; found.set(key, f) }
+        if (peer === undefined) f.local = true
+        else f.peers.add(peer)
       }
     }
+    this.soleLister.clear()
+    for (const [key, f] of found) if (!f.local && f.peers.size === 1) this.soleLister.set(key, [...f.peers][0] as string)
+    for (const f of found.values()) yield f.id
   }
 
-  /** The peer whose listing first named this record (undefined: this disk holds it, or never listed). */
-  claimant (id: Uint8Array): string | undefined { return this.listedBy.get(toHex(id)) }
+  /** The one peer that alone listed this record in the last listing (undefined: others, or this disk, hold it too). */
+  claimant (id: Uint8Array): string | undefined { return this.soleLister.get(toHex(id)) }
 
-  /** record id (hex) → the peer whose listing brought it, for the readers' distrust of made-up ids */
-  private readonly listedBy = new Map<string, string>()
+  /** record id (hex) → the one peer that listed it, for the readers' distrust of made-up ids (distrust.ts) */
+  private readonly soleLister = new Map<string, string>()
 
   /** Sends every local snapshot record to every reachable peer that lacks it (the head is everyone's). */
   async sync (options?: AbortOptions): Promise<number> {

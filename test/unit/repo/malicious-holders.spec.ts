@@ -15,6 +15,7 @@ import { contentHash, deriveIdentity, keyedHash, loadBackend } from '../../../sr
 import { encodeShareHeader, decodeShareHeader, SHARE_HEADER_BYTES } from '../../../src/format/share.js'
 import { MemoryShareStore, IndexDb, type ShareStore, type ShareRef } from '../../../src/store/index.js'
 import { ErasurePackStore, MAX_SOLE_CLAIM_FAILURES, Repository, rebuildIndex } from '../../../src/repo/index.js'
+import { ClaimDistrust } from '../../../src/repo/distrust.js'
 import { BlobType } from '../../../src/format/pack.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
@@ -297,6 +298,69 @@ describe('rebuildIndex: a peer that lists made-up packs', () => {
     } finally {
       await index.close()
       await fresh.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('the head read: a peer that lists made-up records first', () => {
+  it('cannot make the reader distrust the real records other holders list too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'p2pbak-madeup-records-'))
+    const index = IndexDb.open(join(dir, 'index'))
+    const stores = new Map(PEERS.map(p => [p, new MemoryShareStore(p)]))
+    const liar = 'A'
+    let fakeReads = 0
+    const made = new Set<string>()
+    const storeFor = (p: string): ShareStore => p !== liar
+      ? stores.get(p) as MemoryShareStore
+      : new Proxy(stores.get(p) as MemoryShareStore, {
+        get (target, prop, receiver) {
+          if (prop === 'listRecords') {
+            return async function * (options?: { signal?: AbortSignal }) {
+              // made-up ids before the real ones, so that a reader trusting the first lister would give up on the real ones
+              for (let i = 0; i < 30; i++) { const id = randomBytes(32); made.add(Buffer.from(id).toString('hex')); yield id }
+              yield * target.listRecords(options)
+            }
+          }
+          if (prop === 'getRecord') {
+            return async (id: Uint8Array) => {
+              if (made.has(Buffer.from(id).toString('hex'))) { fakeReads++; return randomBytes(64) }
+              return await target.getRecord(id)
+            }
+          }
+          return Reflect.get(target, prop, receiver) as unknown
+        }
+      })
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => PEERS.map(cand), storeFor }, index, { scheme: { k: 2, m: 3 } })
+    try {
+      const real: string[] = []
+      for (let i = 0; i < 3; i++) {
+        const data = randomBytes(200)
+        const id = contentHash(data)
+        await store.putRecord(id, data)
+        real.push(Buffer.from(id).toString('hex'))
+      }
+      // a new machine: nothing on this disk
+      const fresh = new ErasurePackStore(new MemoryShareStore('local2'), { ownPersonId: 'me', candidates: () => PEERS.map(cand), storeFor }, index, { scheme: { k: 2, m: 3 } })
+      const distrust = new ClaimDistrust(fresh.recordClaimant.bind(fresh), 'record')
+      const read: string[] = []
+      let refused = 0
+      for await (const id of fresh.listRecords()) {
+        if (distrust.refusal(id) !== undefined) { refused++; continue }
+        try {
+          const bytes = await fresh.getRecord(id)
+          const ok = Buffer.from(contentHash(bytes)).equals(Buffer.from(id))
+          distrust.note(id, ok)
+          if (ok) read.push(Buffer.from(id).toString('hex'))
+        } catch {
+          distrust.note(id, false) // a made-up id: no holder has it
+        }
+      }
+      assert.deepEqual(read.sort(), [...real].sort(), 'every real record is read')
+      assert.equal(refused, 30 - MAX_SOLE_CLAIM_FAILURES)
+      assert.ok(fakeReads <= MAX_SOLE_CLAIM_FAILURES, `${fakeReads} reads of made-up records`)
+    } finally {
+      await index.close()
       rmSync(dir, { recursive: true, force: true })
     }
   })
