@@ -9,7 +9,7 @@
  *   HOME/store/          the local share store (the embedded default's packs and snapshot records)
  *   HOME/index/          lmdb index and file cache (rebuildable)
  */
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, WriteOnlyError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'

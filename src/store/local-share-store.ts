@@ -13,7 +13,7 @@
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { mkdir, open, readFile, readdir, stat, unlink } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { NotFoundError, StoreVersionError, errnoCode } from '../errors.js'
 import { asPackId, shortId } from '../ids.js'
