@@ -22,16 +22,35 @@ export async function waitFor (what: string, fn: () => boolean | Promise<boolean
   }
 }
 
-/** Total size of the regular files under `dir` (0 if it does not exist). */
+/**
+ * Total size of the regular files under `dir` (0 if it does not exist). A daemon writes while this
+ * looks: a temp file renamed or removed between the listing and its stat counts 0 (it was seen in a
+ * suite run: ENOENT on store/shares/30/.tmp-…).
+ */
 export function bytesUnder (dir: string): number {
-  return filesUnder(dir).reduce((n, f) => n + statSync(f).size, 0)
+  let n = 0
+  for (const f of filesUnder(dir)) {
+    try {
+      n += statSync(f).size
+    } catch (err: unknown) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+  }
+  return n
 }
 
-/** Every regular file under `dir`, recursively. */
+/** Every regular file under `dir`, recursively (a folder removed while it is walked is skipped). */
 export function filesUnder (dir: string): string[] {
   if (!existsSync(dir)) return []
   const out: string[] = []
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
+  let entries
+  try {
+    entries = readdirSync(dir, { withFileTypes: true })
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  for (const e of entries) {
     const p = join(dir, e.name)
     if (e.isDirectory()) out.push(...filesUnder(p))
     else if (e.isFile()) out.push(p)
