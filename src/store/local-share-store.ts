@@ -308,7 +308,10 @@ export class LocalShareStore implements ShareStore {
     try {
       await writeFileAtomic(path, data, { mode: FILE_MODE })
     } catch (err: unknown) {
-      throw mapNoSpace(err, path)
+      if (!isMissing(err)) throw mapNoSpace(err, path)
+      // the records directory vanished under us (a holder's folder wiped while its node runs): recreate it once
+      await mkdir(this.recordsDir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
+      await writeFileAtomic(path, data, { mode: FILE_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
     }
   }
 

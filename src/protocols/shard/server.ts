@@ -234,12 +234,10 @@ export function shardServer (init: ShardServerInit): ShardServer {
         const part = staging.accept(key, req.total, req.offset, req.data)
         switch (part.kind) {
           case 'partial': return { header: { status: 'OK', have: part.have } }
-          case 'done': return { header: { status: 'OK', have: req.total, stored: true } }
           case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
           case 'complete': {
             const reply = await act(device, store, { op: 'put', ref: req.ref, data: part.data, ...(req.auth !== undefined ? { auth: req.auth } : {}) }, signal)
             if (reply.header.status !== 'OK') return reply
-            staging.stored(key, req.total)
             return { header: { status: 'OK', have: req.total, stored: true } }
           }
         }

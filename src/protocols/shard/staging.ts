@@ -3,8 +3,9 @@
  * in parts is assembled in memory, part after part, and handed to the store only when complete, so a
  * store never holds a partial share. Bounded: at most `maxBytes` staged (least recently touched
  * uploads are dropped first) and an upload untouched for `idleMs` is dropped; a client whose upload
- * was dropped is told how much the server has (0) and starts over. Recently completed uploads are
- * remembered a while, so the retried last part of a share already stored is answered "stored".
+ * was dropped is told how much the server has (0) and starts over. A retried part of a share already
+ * stored is answered by the server from the store itself (it holds the share whole), never from a
+ * memory of past uploads: a share the disk lost since (a wiped folder) must be stored again.
  */
 import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS } from './constants.js'
 
@@ -14,14 +15,10 @@ interface Upload { buf: Uint8Array, have: number, touched: number }
 export type PartOutcome =
   | { kind: 'partial', have: number }
   | { kind: 'complete', data: Uint8Array }
-  | { kind: 'done' }
   | { kind: 'mismatch', have: number }
-
-const MAX_COMPLETED = 4096
 
 export class Staging {
   private readonly uploads = new Map<string, Upload>()
-  private readonly completed = new Map<string, { total: number, at: number }>()
   private bytes = 0
 
   constructor (private readonly now: () => number, private readonly maxBytes = DEFAULT_MAX_STAGED_BYTES, private readonly idleMs = STAGED_IDLE_MS) {}
@@ -33,10 +30,7 @@ export class Staging {
     let up = this.uploads.get(key)
     if (up !== undefined && up.buf.byteLength !== total) { this.drop(key); up = undefined }
     if (up === undefined) {
-      const done = this.completed.get(key)
-      if (done !== undefined && done.total === total && offset + data.byteLength === total) return { kind: 'done' }
       if (offset !== 0) return { kind: 'mismatch', have: 0 }
-      this.completed.delete(key)
       this.makeRoom(total)
       up = { buf: new Uint8Array(total), have: 0, touched: now }
       this.uploads.set(key, up)
@@ -55,16 +49,8 @@ export class Staging {
     return { kind: 'complete', data: up.buf }
   }
 
-  /** Remembers that `key` was stored whole, so a retried last part is answered at once. */
-  stored (key: string, total: number): void {
-    this.completed.delete(key)
-    this.completed.set(key, { total, at: this.now() })
-    if (this.completed.size > MAX_COMPLETED) this.completed.delete(this.completed.keys().next().value as string)
-  }
-
-  /** Forgets that `key` was stored (it was deleted). */
+  /** Forgets the unfinished upload of `key` (its share was deleted). */
   forget (key: string): void {
-    this.completed.delete(key)
     this.drop(key)
   }
 
@@ -87,9 +73,5 @@ export class Staging {
 
   private expire (now: number): void {
     for (const [key, up] of this.uploads) if (now - up.touched > this.idleMs) this.drop(key)
-    for (const [key, c] of this.completed) {
-      if (now - c.at <= this.idleMs) break
-      this.completed.delete(key)
-    }
   }
 }

@@ -178,6 +178,15 @@ describe('protocols/shard client: retries on a fresh connection', function () {
     assert.ok(parts > 7, `parts stayed smaller after the resets: ${parts} parts where a clean link took 7`)
   })
 
+  it('a share the persister lost (a wiped folder) is stored again, even when it now goes in one part (crash suite, seed 286521091)', async () => {
+    const c = client({ partBytes: 16 * 1024, maxPartBytes: 256 * 1024 })
+    const data = seededBytes(12, 100_000)
+    await c.put(testRef(12), data) // 16, 32 and 52 KiB: the next parts are larger
+    await store.delete(testRef(12)) // under the server: its disk lost the share
+    await c.put(testRef(12), data) // one part from offset 0 to the end
+    assert.deepEqual(await store.get(testRef(12)), data)
+  })
+
   it('a refusal is an answer: one attempt, no retry', async () => {
     const c = client()
     refuseAll = true

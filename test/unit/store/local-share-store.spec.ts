@@ -56,6 +56,23 @@ describe('LocalShareStore on disk', () => {
     await store.close()
   })
 
+  it('a folder wiped while the store is open (a holder replaced its disk): shares and records are taken again', async () => {
+    const store = await LocalShareStore.open(dir)
+    try {
+      const ref = testRef(3, 2)
+      const rid = seededBytes(11, 32)
+      await store.put(ref, seededBytes(3, 100))
+      await store.putRecord(rid, seededBytes(4, 10))
+      await rm(dir, { recursive: true, force: true })
+      await store.put(ref, seededBytes(3, 100))
+      await store.putRecord(rid, seededBytes(4, 10))
+      assert.deepEqual(await store.get(ref), seededBytes(3, 100))
+      assert.deepEqual(await store.getRecord(rid), seededBytes(4, 10))
+    } finally {
+      await store.close()
+    }
+  })
+
   it('creates a missing directory, and sees every share and record again after reopening', async () => {
     const nested = join(dir, 'a', 'b')
     const first = await LocalShareStore.open(nested)
