@@ -11,21 +11,18 @@ import type { TreeId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
 import type { Repository } from '../repo/index.js'
 import { listSnapshots } from '../repo/index.js'
+import { errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
 import type { Home } from './home.js'
 import type { NetworkNode } from './network.js'
 
-export interface SnapshotHealth {
+const log = scopedLogger('health')
+
+/** A snapshot's figures: the minimum over its packs of each pack's (PackHealth), and what they add up to. */
+export interface SnapshotHealth extends Omit<PackHealth, 'lastPassMs'> {
   id: string
   time: string
   packs: number
-  health: number
-  verified: number
-  /** k + m of its packs (the smallest): health and verified reach it when the snapshot is fully redundant */
-  target: number
-  canLose: number
-  readable: boolean
-  /** every pack of the snapshot is on this disk only */
-  local: boolean
   /** packs of the snapshot on this disk only (not yet placed on friends) */
   localPacks: number
   /** ISO time of the oldest last passed challenge over its shares; null if one was never proven */
@@ -62,8 +59,9 @@ export async function snapshotPacks (repo: Repository): Promise<SnapshotPacks> {
     let nodes
     try {
       nodes = (await repo.loadTree(tree)).nodes
-    } catch {
+    } catch (err: unknown) {
       // a listing that cannot be read now: its snapshot is not readable (its pack is known from the index)
+      log('tree %s cannot be read now: %s', key.slice(0, 16), errorMessage(err))
       unreadable.add(key)
       treePacks.set(key, out)
       return out
@@ -88,12 +86,16 @@ export async function snapshotPacks (repo: Repository): Promise<SnapshotPacks> {
 
 /** One pack's figures (a snapshot's are the minimum over its packs). */
 export interface PackHealth {
+  /** shares held by peers that answer now, minus those whose last challenge failed */
   health: number
+  /** shares whose last challenge passed and whose holder answers now */
   verified: number
+  /** k + m as placed: health and verified reach it when the pack is fully redundant */
   target: number
+  /** health - k: how many more holders may vanish before it is unreadable */
   canLose: number
   readable: boolean
-  /** on this disk only, not placed on friends */
+  /** on this disk only, not placed on friends (for a snapshot: every pack is) */
   local: boolean
   /** oldest last passed challenge over its shares (ms); 0 when one was never proven */
   lastPassMs: number

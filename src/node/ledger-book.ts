@@ -12,6 +12,10 @@ import {
 import type { IndexDb } from '../store/index.js'
 import type { Home } from './home.js'
 import type { Settings } from './group-state.js'
+import { errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('ledger')
 
 export class LedgerBook {
   private readonly statements = new Map<string, LedgerStatement>()
@@ -44,7 +48,8 @@ export class LedgerBook {
       if (prev !== undefined && !isNewerLedger(s, prev)) return false
       this.statements.set(s.peerId, s)
       return true
-    } catch {
+    } catch (err: unknown) {
+      log('ledger statement refused: %s', errorMessage(err))
       return false
     }
   }

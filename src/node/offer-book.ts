@@ -79,7 +79,8 @@ export class OfferBook {
     try {
       this.validate(key, value)
       return true
-    } catch {
+    } catch (err: unknown) {
+      log('offer refused: %s', errorMessage(err))
       return false
     }
   }
@@ -108,8 +109,9 @@ export class OfferBook {
       for await (const evt of dht.put(offerKey(r.groupId, this.peerId), encodeOffer(offer), { signal: AbortSignal.timeout(timeoutMs) })) {
         if ((evt as { name?: string }).name === 'PEER_RESPONSE') reached++
       }
-    } catch {
+    } catch (err: unknown) {
       // timed out or no peers: the record is in the local store, members get it from us or next time
+      log('announcing our offer reached %d peer(s): %s', reached, errorMessage(err))
     }
     if (reached === 0) return false
     this.announced = offer
@@ -131,8 +133,9 @@ export class OfferBook {
       for await (const evt of dht.get(key, { signal: AbortSignal.timeout(timeoutMs) })) {
         if (evt.name === 'VALUE' && evt.value !== undefined && this.accept(key, evt.value)) found = true
       }
-    } catch {
+    } catch (err: unknown) {
       // a query that times out still leaves what it found
+      log('looking up the offer of %s ended early: %s', peerId, errorMessage(err))
     }
     if (found) this.foundAtMs.set(peerId, now)
     return this.offers.get(peerId)

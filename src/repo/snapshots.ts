@@ -137,6 +137,36 @@ export async function listSnapshots (packs: PackStore, sodium: SodiumBackend, id
 }
 
 /**
+ * Every record the store lists, fetched and checked against its name (BLAKE3 of its bytes). Lone
+ * claims of a peer whose last ones kept failing are not fetched (distrust.ts): they come back as errors.
+ */
+async function * fetchRecords (packs: PackStore): AsyncGenerator<{ id: Uint8Array, envelope: Uint8Array } | { id: Uint8Array, error: unknown }> {
+  const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
+  for await (const id of packs.listRecords()) {
+    const refused = distrust.refusal(id)
+    if (refused !== undefined) { yield { id, error: refused }; continue }
+    let envelope: Uint8Array
+    try {
+      envelope = await packs.getRecord(id)
+      if (!equalBytes(contentHash(envelope), id)) throw new UnauthenticatedError('record is stored under the wrong id')
+    } catch (error: unknown) {
+      distrust.note(id, false)
+      yield { id, error }
+      continue
+    }
+    distrust.note(id, true)
+    yield { id, envelope }
+  }
+}
+
+/** The snapshot ids some gc record names forgotten (docs/gc.md §9). */
+function forgottenIds (gc: readonly GcRecordRef[]): Set<string> {
+  const gone = new Set<string>()
+  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  return gone
+}
+
+/**
  * Every record of the head: snapshots (oldest first) and condemnation records (docs/gc.md), told
  * apart by their magic. A record that fails its checks (signature, owner, unsealing, name) is damaged.
  */
@@ -144,27 +174,19 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
   const snapshots: Snapshot[] = []
   const gc: GcRecordRef[] = []
   const damaged: SnapshotListing['damaged'] = []
-  const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
-  for await (const id of packs.listRecords()) {
-    const refused = distrust.refusal(id)
-    if (refused !== undefined) { damaged.push({ id: toHex(id), error: refused }); continue }
+  for await (const r of fetchRecords(packs)) {
+    if ('error' in r) { damaged.push({ id: toHex(r.id), error: r.error }); continue }
     try {
-      const envelope = await packs.getRecord(id)
-      const opened = isGcEnvelope(envelope) ? openGcRecord(sodium, identity, envelope) : openSnapshot(sodium, identity, envelope)
-      if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
-      if ('tree' in opened.record) snapshots.push(opened as Snapshot)
-      else gc.push(opened as GcRecordRef)
-      distrust.note(id, true)
+      if (isGcEnvelope(r.envelope)) gc.push(openGcRecord(sodium, identity, r.envelope))
+      else snapshots.push(openSnapshot(sodium, identity, r.envelope))
     } catch (error: unknown) {
       if (error instanceof WriteOnlyError) throw error
-      damaged.push({ id: toHex(id), error })
-      distrust.note(id, false)
+      damaged.push({ id: toHex(r.id), error })
     }
   }
   // a snapshot some device forgot stays forgotten, even if a copy of its record comes back from a
   // device that did not hear of it yet (docs/gc.md §9)
-  const gone = new Set<string>()
-  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  const gone = forgottenIds(gc)
   const forgotten = snapshots.filter(s => gone.has(toHex(s.id))).map(s => s.id as Uint8Array)
   const kept = snapshots.filter(s => !gone.has(toHex(s.id)))
   kept.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
@@ -181,24 +203,17 @@ export async function readGcHead (packs: PackStore, sodium: SodiumBackend, ident
   const damaged: SnapshotListing['damaged'] = []
   const unread: NonNullable<HeadListing['unread']> = []
   const sealed: Uint8Array[] = []
-  const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
-  for await (const id of packs.listRecords()) {
-    const refused = distrust.refusal(id)
-    if (refused !== undefined) { damaged.push({ id: toHex(id), error: refused }); continue }
+  for await (const r of fetchRecords(packs)) {
+    if ('error' in r) { damaged.push({ id: toHex(r.id), error: r.error }); continue }
+    if (!isGcEnvelope(r.envelope)) { sealed.push(r.id); continue }
     try {
-      const envelope = await packs.getRecord(id)
-      distrust.note(id, true)
-      if (!isGcEnvelope(envelope)) { sealed.push(id); continue }
-      const opened = openGcRecord(sodium, identity, envelope)
-      if (!equalBytes(opened.id, id)) throw new UnauthenticatedError('record is stored under the wrong id')
-      gc.push(opened)
+      gc.push(openGcRecord(sodium, identity, r.envelope))
     } catch (error: unknown) {
-      if (error instanceof WriteOnlyError) unread.push({ id: toHex(id), error })
-      else { damaged.push({ id: toHex(id), error }); distrust.note(id, false) }
+      if (error instanceof WriteOnlyError) unread.push({ id: toHex(r.id), error })
+      else damaged.push({ id: toHex(r.id), error })
     }
   }
-  const gone = new Set<string>()
-  for (const r of gc) for (const e of r.record.entries) if (e.state === GcState.Forgotten) gone.add(toHex(e.pack))
+  const gone = forgottenIds(gc)
   return { snapshots: [], damaged, gc, forgotten: sealed.filter(id => gone.has(toHex(id))), unread }
 }
 

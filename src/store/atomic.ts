@@ -203,7 +203,7 @@ export async function removeTempFiles (dir: string): Promise<number> {
   return removed
 }
 
-/** Whether `path` exists. Only "no such file" means no: any other failure (a folder we may not read) is thrown. */
+/** Whether `path` exists. Only "no such file" means no: every other failure (a folder we may not read) is thrown. */
 export async function pathExists (path: string): Promise<boolean> {
   try {
     await access(path)
