@@ -25,3 +25,6 @@ process.exitCode = await main(process.argv.slice(2), {
   cwd: process.cwd(),
   signal: controller.signal
 })
+// The command is done. What still holds the process now is native threads a library did not release
+// (node-datachannel's, once a daemon had WebRTC connections): give pending output a moment, then exit.
+setTimeout(() => process.exit(), 2000).unref()

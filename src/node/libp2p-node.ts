@@ -5,7 +5,7 @@
  * and a guard that keeps identify and the DHT for members. Requires src/util/polyfill.ts to be
  * loaded first on Node 20.
  */
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -22,14 +22,17 @@ const log = scopedLogger('node:libp2p')
 import type { RelayParts } from './relay.js'
 
 export const DHT_PROTOCOL = '/p2pbak/lan/kad/1.0.0'
+/** WebRTC's signalling (direct-paths.ts): only members may start a direct connection */
+export const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
 /**
  * libp2p's own services that answer whoever opens a stream and would tell a stranger something:
  * identify (listen addresses, protocols), identify push, and our DHT (peer ids and addresses of
  * members). Only peers that `servePeer` accepts get them; the p2pbak protocols check membership
  * themselves (and `join` must stay open). Ping stays open: it reveals nothing a connection does not,
  * and libp2p's connection monitor aborts a connection whose pings fail (a joiner's, mid-join).
+ * WebRTC's signalling is guarded too: a stranger let in to redeem an invite gets no direct path.
  */
-export const GUARDED_PROTOCOLS: readonly string[] = ['/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', DHT_PROTOCOL]
+export const GUARDED_PROTOCOLS: readonly string[] = ['/ipfs/id/1.0.0', '/ipfs/id/push/1.0.0', DHT_PROTOCOL, WEBRTC_SIGNALING_PROTOCOL]
 
 export interface P2pNodeInit {
   /** the device key (persisted by the caller) */
@@ -58,6 +61,8 @@ export interface P2pNodeInit {
   servePeer?: (peerId: PeerId) => boolean
   /** circuit relay among members (relay.ts): its transport, server, reservations and gater hooks */
   relay?: RelayParts
+  /** more transports (the WebRTC one of members behind NAT, direct-paths.ts) */
+  transports?: P2pTransport[]
   /** DHT records under `/p2pbak/...` keys: which values to store, and which of several is best */
   records?: {
     validate: (key: Uint8Array, value: Uint8Array) => void
@@ -66,6 +71,8 @@ export interface P2pNodeInit {
 }
 
 export type P2pNode = Libp2p
+/** a transport factory, as libp2p takes it */
+export type P2pTransport = NonNullable<Libp2pOptions['transports']>[number]
 
 type TcpDialOpts = NonNullable<NonNullable<Parameters<typeof tcp>[0]>['dialOpts']>
 
@@ -98,7 +105,7 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     privateKey: init.privateKey,
     addresses: { listen: [...(init.listen ?? ['/ip4/127.0.0.1/tcp/0']), ...(init.relay?.listen ?? [])], ...(init.announce !== undefined ? { announce: init.announce } : {}) },
     // net.connect takes localAddress; @libp2p/tcp passes dialOpts through to it
-    transports: [tcp(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as TcpDialOpts } : {}), ...(init.relay !== undefined ? [init.relay.transport] : [])],
+    transports: [tcp(init.dialFrom !== undefined ? { dialOpts: { localAddress: init.dialFrom } as TcpDialOpts } : {}), ...(init.relay !== undefined ? [init.relay.transport] : []), ...(init.transports ?? [])],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // friends behind one address (a home NAT, or nodes on loopback) must not trip the per-host

@@ -35,6 +35,7 @@ import { ProvenBytes } from './proven-bytes.js'
 import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
+import { DirectLinks } from './direct-paths.js'
 import { whyLocalReason } from './why-local.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
@@ -91,7 +92,7 @@ export class NetworkNode {
   /** what each peer proved it stores for us: caps the free space it may claim (placement P8) */
   private readonly proven: ProvenBytes
 
-  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, opts: NetworkOptions) {
+  private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, readonly direct: DirectLinks, opts: NetworkOptions) {
     this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
     this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined)
@@ -143,6 +144,7 @@ export class NetworkNode {
       isMember: (peer) => self?.deviceOf(peer) !== undefined,
       now: opts.now ?? Date.now
     })
+    const direct = await DirectLinks.prepare(book.role, () => self?.relay.addrs() ?? [])
     const node = await createP2pNode({
       privateKey: state.deviceKey,
       ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
@@ -153,6 +155,7 @@ export class NetworkNode {
       // a relay also lets in a stranger while a member it relays for has an open invite (relay.ts)
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()) || book.mayConnectStranger(),
       relay: relayParts(book),
+      transports: direct.transports,
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {
@@ -160,8 +163,9 @@ export class NetworkNode {
         select: (key, values) => self?.offers.select(key, values) ?? 0
       }
     })
-    self = new NetworkNode(home, state, node, book, opts)
+    self = new NetworkNode(home, state, node, book, direct, opts)
     await self.startProtocols()
+    await direct.start(node, { isMember: (peer) => self?.deviceOf(peer) !== undefined, now: opts.now ?? Date.now })
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
       if (self?.deviceOf(id) !== undefined) self.state.rememberAddrs(id, evt.detail.listenAddrs.map(a => `${a.toString()}/p2p/${id}`))
@@ -328,6 +332,7 @@ export class NetworkNode {
       }
     }))
     await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
+    await this.direct.paths?.upkeep()
     await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
     this.announceSoon(timeoutMs, [...seen].filter(([, ok]) => !ok).map(([id]) => id))
@@ -395,6 +400,7 @@ export class NetworkNode {
     await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()
     this.membership.close()
+    await this.direct.stop()
     await this.node.stop()
     await this.held.close()
   }

@@ -8,6 +8,9 @@
  *              (carrier-grade NAT), 169.254/16, fc00::/7, fe80::/10
  *   public     any other IP address, and DNS names     reachable from the internet (if no firewall)
  *   relayed    …/p2p/RELAY/p2p-circuit/…                through a member's relay (circuit relay v2)
+ *
+ * A WebRTC address (`…/p2p-circuit/webrtc/p2p/PEER`) is not dialled like the others: direct-paths.ts
+ * tries it once a relayed connection is open, and it is left out of what friends are given.
  */
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
@@ -78,13 +81,17 @@ export function orderForFriends (addrs: readonly string[]): string[] {
     const via = relayAddrClass(a)
     return via === 'public' ? 2 : via === 'private' ? 3 : 5
   }
-  const unique = [...new Set(addrs)]
+  const unique = [...new Set(addrs)].filter(a => !isWebrtc(a))
   const useful = unique.filter(a => rank(a) < 4)
   const chosen = useful.length > 0 ? useful : unique
   return chosen.map((a, i) => ({ a, i, r: rank(a) })).sort((x, y) => x.r - y.r || x.i - y.i).map(x => x.a)
 }
 
-export type ReachKind = 'lan' | 'direct' | 'relayed' | 'loopback'
+/** Whether an address or a connection's remote address is WebRTC's (a hole-punched path, direct-paths.ts). */
+export function isWebrtc (addr: string | Multiaddr): boolean { return /\/webrtc(\/|$)/.test(addr.toString()) }
+
+/** lan, direct: over TCP; holepunched: a direct WebRTC (UDP) connection through both routers; relayed: through a member's relay */
+export type ReachKind = 'lan' | 'direct' | 'holepunched' | 'relayed' | 'loopback'
 
 /** How a friend is reached over one connection. */
 export interface Reach {
@@ -101,6 +108,8 @@ export function reachOf (conn: Pick<Connection, 'remoteAddr' | 'direction'>): Re
   const addr = conn.remoteAddr.toString()
   const via = relayOf(addr)
   const base = { addr, direction: conn.direction }
+  // the dialer sees …/p2p/RELAY/p2p-circuit/webrtc/p2p/PEER (signalled through RELAY), the other side /webrtc/p2p/PEER
+  if (isWebrtc(addr)) return { how: 'holepunched', ...base }
   if (via !== undefined) return { how: 'relayed', via, ...base }
   const c = addrClass(conn.remoteAddr)
   return { how: c === 'loopback' ? 'loopback' : c === 'private' ? 'lan' : 'direct', ...base }
@@ -108,7 +117,7 @@ export function reachOf (conn: Pick<Connection, 'remoteAddr' | 'direction'>): Re
 
 /** The best way a peer is reached now over its open connections (direct before relayed), or undefined. */
 export function bestReach (conns: ReadonlyArray<Pick<Connection, 'remoteAddr' | 'direction' | 'status'>>): Reach | undefined {
-  const order: Record<ReachKind, number> = { loopback: 0, lan: 1, direct: 2, relayed: 3 }
+  const order: Record<ReachKind, number> = { loopback: 0, lan: 1, direct: 2, holepunched: 3, relayed: 4 }
   return conns.filter(c => c.status === 'open').map(reachOf).sort((a, b) => order[a.how] - order[b.how])[0]
 }
 

@@ -5,11 +5,16 @@
  *
  *   ray  group create, invite         → bob joins (dials ray directly)
  *   bob  keeps a reservation on ray's relay, invites (the code carries the relayed address)
- *   ann  joins through ray's relay to bob; backs up to bob (relayed) and ray (direct); restores
- *   the stranger can neither reserve on ray nor be relayed to ann
+ *   ann  joins through ray's relay to bob; the relayed connection between the homes is replaced by a
+ *        direct one (WebRTC, hole-punched with ray's STUN responder); she backs up to bob (directly,
+ *        not through the relay: ray's byte count says so) and ray (directly); restores; ray stops
+ *        and she restores again from bob alone
+ *   the stranger can neither reserve on ray, nor be relayed to ann, nor open a WebRTC path to anyone
  *   status: how each friend is reached, this node's reachability, the bytes ray relayed per member
  *
- * The symmetric variant (MASQUERADE --random-fully) runs join, backup and restore over the relay.
+ * The symmetric variant (MASQUERADE --random-fully) cannot punch holes: join, backup and restore go
+ * over the relay, and the failed attempt is shown in `status`. The daemons log with DEBUG=$NAT_DEBUG
+ * (default `p2pbak:*`; add `libp2p:webrtc*` to follow ICE).
  * Needs root, util-linux, iproute2 and iptables (.ci/run installs them); skipped with the reason
  * otherwise. Everything the lab made vanishes with its holder processes (nat-lab.ts).
  */
@@ -35,7 +40,7 @@ interface Person { name: string, host: string, home: string, log: string, daemon
 interface Reach { how: string, via?: string }
 interface StatusJson {
   reachability: { role: string, reachable: boolean, relays: string[], carried: Record<string, { bytes: number, connections: number }> }
-  peers: Array<{ peerId: string, name: string, online: boolean, reach: Reach | null }>
+  peers: Array<{ peerId: string, name: string, online: boolean, reach: Reach | null, directPath: { state: string, failures: number } | null }>
 }
 
 /** A tree of about `bytes` incompressible bytes (AES-CTR of zeros) in a few files and a little text; returns its size. */
@@ -64,7 +69,7 @@ async function startDaemon (lab: NatLab, p: Person): Promise<void> {
   rmSync(join(p.home, 'node.json'), { force: true })
   const fd = openSync(p.log, 'a')
   p.daemon = lab.spawnIn(p.host, [process.execPath, BIN, 'daemon', '--listen', '/ip4/0.0.0.0/tcp/4737', '--refresh', '2000'], {
-    env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw', DEBUG: 'p2pbak:*' }, stdio: ['ignore', fd, fd]
+    env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw', DEBUG: process.env.NAT_DEBUG ?? 'p2pbak:*' }, stdio: ['ignore', fd, fd]
   })
   closeSync(fd)
   await waitFor(`${p.name}'s daemon`, () => existsSync(join(p.home, 'node.json')) && existsSync(join(p.home, 'daemon.sock')), 60_000)
@@ -79,6 +84,8 @@ async function stopDaemon (p: Person): Promise<void> {
   const timer = setTimeout(() => d.kill('SIGKILL'), 15_000)
   await exited
   clearTimeout(timer)
+  assert.equal(d.signalCode, null, `${p.name}'s daemon did not stop on SIGINT within 15 s: ${tail(p.log)}`)
+  assert.equal(d.exitCode, 0, `${p.name}'s daemon exited ${String(d.exitCode)}: ${tail(p.log)}`)
 }
 
 async function status (p: Person): Promise<StatusJson> { return (await cli(p, 'status', '--json')).json<StatusJson>() }
@@ -180,15 +187,18 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     // how ann reaches her friends, and how ray sees itself and what it carried
     const annStatus = await status(ann)
     const reachOf = (s: StatusJson, who: Person): Reach | null => s.peers.find(x => x.peerId === who.peerId)?.reach ?? null
-    assert.deepEqual(reachOf(annStatus, bob), { ...reachOf(annStatus, bob), how: 'relayed', via: ray.peerId }, JSON.stringify(annStatus.peers))
+    assert.equal(reachOf(annStatus, bob)?.how, 'holepunched', `ann reaches bob directly (WebRTC): ${JSON.stringify(annStatus.peers)}`)
+    assert.equal(reachOf(await status(bob), ann)?.how, 'holepunched', 'and bob reaches ann the same way')
     assert.equal(reachOf(annStatus, ray)?.how, 'direct')
     assert.equal(annStatus.reachability.role, 'reserve')
     const rayStatus = await status(ray)
     assert.equal(rayStatus.reachability.role, 'serve')
     assert.equal(rayStatus.reachability.reachable, true)
+    // the join went through ray's relay (a few KiB), the 12 MB of shares to bob and back did not
     const carried = rayStatus.reachability.carried
-    assert.ok((carried[ann.peerId ?? '']?.bytes ?? 0) > 1_000_000, `ray counts what it relayed for ann: ${JSON.stringify(carried)}`)
-    assert.ok((carried[bob.peerId ?? '']?.bytes ?? 0) > 1_000_000, `and for bob: ${JSON.stringify(carried)}`)
+    const relayedForAnn = carried[ann.peerId ?? '']?.bytes ?? 0
+    assert.ok(relayedForAnn > 0, `ray counts what it relayed for ann (her join): ${JSON.stringify(carried)}`)
+    assert.ok(relayedForAnn < 2_000_000, `the shares between ann and bob did not go through ray's relay: ${JSON.stringify(carried)}`)
 
     // a stranger on the public segment: while nobody invites, ray's gater refuses it after Noise (its
     // dial may still see the handshake complete before the close), so it can neither reserve nor be relayed
@@ -206,9 +216,22 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const toInviter = await stranger(lab, rayAddr, bob.peerId ?? '')
     assert.equal(toInviter.reserve.ok, false, JSON.stringify(toInviter))
     assert.equal(toInviter.relayedDial.ok, true, `relayed to the member who invites: ${JSON.stringify(toInviter)}`)
+    // …but a stranger gets no direct path to anyone: the WebRTC signalling answers members only
+    for (const r of [closed, open, toInviter]) assert.equal(r.webrtcDial.ok, false, JSON.stringify(r))
+
+    // the direct path does not need ray any more: with ray stopped, ann restores from bob alone
+    await stopDaemon(ray)
+    rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
+    const again = join(dir as string, 'restored-without-ray')
+    const t = Date.now()
+    await cli(ann, 'restore', 'latest', '--target', again)
+    const src = join(dir as string, 'src')
+    assert.deepEqual(compareTrees(src, join(again, src), { mtimeResolutionNs: 1000n }), [])
+    assert.equal(reachOf(await status(ann), bob)?.how, 'holepunched', 'bob is still reached directly')
+    const withoutRayMs = Date.now() - t
 
     const mbps = (bytes: number, ms: number): string => (bytes / ms / 1000).toFixed(1)
-    console.log(`      NAT lab: join across two NATs ${flow.joinMs} ms; backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms (${mbps(flow.sourceBytes, flow.backupMs)} MB/s, shares to bob through the relay); restore ${flow.restoreMs} ms; ray relayed ${carried[ann.peerId ?? '']?.bytes ?? 0} bytes for ann`)
+    console.log(`      NAT lab: join across two NATs ${flow.joinMs} ms; backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms (${mbps(flow.sourceBytes, flow.backupMs)} MB/s, to bob hole-punched); restore ${flow.restoreMs} ms, from bob alone with ray stopped ${withoutRayMs} ms; ray relayed ${relayedForAnn} bytes for ann`)
   })
 
   it('with symmetric NAT (MASQUERADE --random-fully) on both homes, join, backup and restore go over the relay', async function () {
@@ -218,6 +241,13 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const flow = await groupAcrossHomes(lab, dir as string, p, 4_000_000)
     const s = await status(p.ann)
     assert.equal(s.peers.find(x => x.peerId === p.bob.peerId)?.reach?.how, 'relayed')
+    // one of the two tried a direct path, and it failed (ICE cannot pair ports a symmetric NAT picks at random)
+    await waitFor('a failed direct-path attempt in status', async () => {
+      const paths = [(await status(p.ann)).peers.find(x => x.peerId === p.bob.peerId)?.directPath, (await status(p.bob)).peers.find(x => x.peerId === p.ann.peerId)?.directPath]
+      return paths.some(d => d?.state === 'waiting' && d.failures >= 1)
+    }, 60_000)
+    const carried = (await status(p.ray)).reachability.carried
+    assert.ok((carried[p.ann.peerId ?? '']?.bytes ?? 0) > flow.sourceBytes, `the relay carried ann's backup to bob: ${JSON.stringify(carried)}`)
     console.log(`      symmetric NAT: join ${flow.joinMs} ms, backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms, restore ${flow.restoreMs} ms`)
   })
 })

@@ -25,6 +25,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         if (net.roster !== null) home.useGroup(net.directory)
         const audit = home.repo.index.audit
         const usedOn = placedBytes(home.repo.index, peer => peer)
+        const directPaths = net.direct.paths?.report()
         const balances = net.ledger.balances()
         const peers = (net.roster?.members ?? []).flatMap(m => m.devices.map(d => {
           const offer = net.offerOf(d.peerId)
@@ -36,8 +37,10 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           return {
             peerId: d.peerId, name: d.name, userId: m.userId, you,
             online: you || net.isOnline(d.peerId),
-            /** how this node reaches the device now: lan, direct, relayed (via the relay's peer id), loopback; null when not connected */
+            /** how this node reaches the device now: lan, direct, holepunched (WebRTC), relayed (via the relay's peer id), loopback; null when not connected */
             reach: you ? null : net.relay.reachOf(d.peerId) ?? null,
+            /** behind NAT: the direct path to this device (direct, trying, waiting after a failure); null when none was needed or tried */
+            directPath: (you ? undefined : directPaths?.[d.peerId]) ?? null,
             roles, freeBytes: offer?.freeBytes ?? 0, givenBytes: offer?.quotaBytes ?? 0,
             /** when the roles and space shown were announced in the DHT (the device did not answer now); null when it answered */
             announcedAt: offer?.announcedAt == null ? null : new Date(offer.announcedAt).toISOString(),
@@ -110,7 +113,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         }
         for (const p of peers) {
           const audit = p.reliability === null ? '' : ` reliability ${p.reliability.toFixed(2)}${p.lastChallenge !== null ? `, last challenge ${p.lastChallenge.result}` : ''}`
-          const reach = p.reach === null ? '' : `, reached ${p.reach.how === 'relayed' ? `through ${nameOf(p.reach.via ?? '')}'s relay` : p.reach.how === 'lan' ? 'on the LAN' : p.reach.how === 'direct' ? 'directly' : 'on this machine'}`
+          const noDirect = p.reach?.how === 'relayed' && p.directPath?.state === 'waiting' ? ` (no direct path: ${p.directPath.lastError ?? 'failed'}; next try ${p.directPath.nextAttemptAt === undefined ? 'soon' : new Date(p.directPath.nextAttemptAt).toISOString()})` : ''
+          const reach = p.reach === null ? '' : `, reached ${p.reach.how === 'relayed' ? `through ${nameOf(p.reach.via ?? '')}'s relay${noDirect}` : p.reach.how === 'lan' ? 'on the LAN' : p.reach.how === 'direct' ? 'directly' : p.reach.how === 'holepunched' ? 'directly (hole-punched, WebRTC)' : 'on this machine'}`
           print(c.io, `  ${p.you ? '*' : ' '} ${p.name.padEnd(16)} ${p.online ? 'online ' : 'offline'} ${(p.roles.join(',') || '-').padEnd(19)} gives ${formatBytes(p.givenBytes)}, holds ${formatBytes(p.usedForUsBytes)} of ours${reach}${audit}`)
         }
         print(c.io, `  this node is ${reachability.reachable ? 'reachable' : 'not reachable from outside'}: ${reachability.how.replace(/12D3\w+/g, (id) => nameOf(id))}`)

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { addrClass, ipClass, orderForFriends, reachOf, relayOf } from '../../../src/node/reachability.js'
+import { addrClass, bestReach, ipClass, isWebrtc, orderForFriends, reachOf, relayOf } from '../../../src/node/reachability.js'
+import { stunServersOf } from '../../../src/node/direct-paths.js'
 import { connectDestination, relayRoleFor, RelayBook } from '../../../src/node/relay.js'
 import { multiaddr } from '@multiformats/multiaddr'
 
@@ -38,6 +39,35 @@ describe('node/reachability: address classes and the order friends try them in',
     assert.deepEqual(reachOf({ remoteAddr: multiaddr(`/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`), direction: 'outbound' }).how, 'relayed')
     assert.equal(reachOf({ remoteAddr: multiaddr('/ip4/10.0.1.3/tcp/4737'), direction: 'inbound' }).how, 'lan')
     assert.equal(reachOf({ remoteAddr: multiaddr('/ip4/198.18.0.11/tcp/40001'), direction: 'inbound' }).how, 'direct')
+    // a WebRTC connection: the dialer sees the relay it signalled through, the other side only /webrtc
+    assert.equal(reachOf({ remoteAddr: multiaddr(`/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/webrtc/p2p/${B}`), direction: 'outbound' }).how, 'holepunched')
+    assert.equal(reachOf({ remoteAddr: multiaddr(`/webrtc/p2p/${B}`), direction: 'inbound' }).how, 'holepunched')
+  })
+
+  it('prefers a hole-punched connection to a relayed one, and a TCP one to both', () => {
+    const relayed = { remoteAddr: multiaddr(`/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`), direction: 'outbound' as const, status: 'open' as const }
+    const punched = { remoteAddr: multiaddr(`/webrtc/p2p/${B}`), direction: 'inbound' as const, status: 'open' as const }
+    const direct = { remoteAddr: multiaddr('/ip4/198.18.0.12/tcp/4737'), direction: 'outbound' as const, status: 'open' as const }
+    assert.equal(bestReach([relayed, punched])?.how, 'holepunched')
+    assert.equal(bestReach([punched, relayed, direct])?.how, 'direct')
+    assert.equal(bestReach([{ ...punched, status: 'closed' as const }, relayed])?.how, 'relayed')
+  })
+
+  it('gives friends no WebRTC address (direct paths are tried from a relayed connection, not dialled)', () => {
+    const viaPub = `/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`
+    assert.deepEqual(orderForFriends([`/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/webrtc/p2p/${B}`, viaPub]), [viaPub])
+    assert.equal(isWebrtc('/ip4/1.2.3.4/udp/1/webrtc-direct'), false)
+  })
+
+  it('asks the STUN responders of public relays only, at their TCP port number', () => {
+    assert.deepEqual(stunServersOf([
+      `/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`,
+      `/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit`,
+      `/ip4/10.0.0.9/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`,
+      `/ip6/2001:db8::7/tcp/5000/p2p/${R}/p2p-circuit/p2p/${B}`,
+      '/ip4/198.18.0.12/tcp/4737',
+      `/ip4/127.0.0.1/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`
+    ]), ['stun:198.18.0.2:4737', 'stun:[2001:db8::7]:5000'])
   })
 })
 

@@ -1,0 +1,221 @@
+/**
+ * Direct paths between homes (docs/network.md §15.7): a member behind NAT that reaches another
+ * member behind NAT only through a relay tries to replace that relayed connection with a direct one,
+ * a WebRTC connection (@libp2p/webrtc, private to private: UDP through both routers, ICE, signalled
+ * over the relayed connection). Each home learns its router's public UDP mapping from the STUN
+ * responders of the members whose relays it uses (node/stun-server.ts): nobody outside the group is
+ * asked. Where a router maps every connection to a new port (symmetric NAT), ICE fails and the relay
+ * keeps carrying the connection; the failure is remembered per friend and tried again later, less
+ * and less often.
+ *
+ * Once a direct connection is open, libp2p opens every new stream on it (its dialer prefers a direct
+ * connection to a relayed one), and the relayed connection is closed as soon as no stream is left on
+ * it, so shares between the two homes do not cost the relay's owner any bandwidth.
+ *
+ * Of two friends, only the one with the smaller peer id tries (both trying at once would make two
+ * connections).
+ */
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection, IdentifyResult } from '@libp2p/interface'
+import { errorMessage } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+import { WEBRTC_SIGNALING_PROTOCOL, type P2pNode, type P2pTransport } from './libp2p-node.js'
+import { addrClass, reachOf } from './reachability.js'
+import { reserves, serves, type RelayRole } from './relay.js'
+import { StunServer } from './stun-server.js'
+
+const log = scopedLogger('direct')
+
+
+export interface DirectPathPolicy {
+  /** how long one WebRTC dial may take (signalling, ICE, DTLS, SCTP). @default 30 s */
+  attemptMs: number
+  /** the wait before the second attempt after a failure; doubled after every further failure. @default 2 min */
+  retryMs: number
+  /** the longest wait between attempts. @default 2 h */
+  maxRetryMs: number
+  /** how often an idle relayed connection to a friend reached directly is looked at again. @default 10 s */
+  relayedCloseCheckMs: number
+}
+
+export const DEFAULT_DIRECT_PATH_POLICY: DirectPathPolicy = {
+  attemptMs: 30_000,
+  retryMs: 120_000,
+  maxRetryMs: 2 * 3_600_000,
+  relayedCloseCheckMs: 10_000
+}
+
+/** What this node knows of its direct path to one friend. */
+export interface DirectPathState {
+  /** direct: a hole-punched connection is open; trying: an attempt runs; waiting: the last attempt failed, the next is at `nextAttemptAt` */
+  state: 'direct' | 'trying' | 'waiting'
+  attempts: number
+  failures: number
+  lastError?: string
+  /** ms since the epoch */
+  nextAttemptAt?: number
+}
+
+export interface DirectPathHooks {
+  isMember: (peerId: string) => boolean
+  now: () => number
+}
+
+/** The STUN servers (ICE `stun:` URLs) of the public relays among `addrs`: `/ip4/IP/tcp/PORT/p2p/R/p2p-circuit…` → `stun:IP:PORT`. */
+export function stunServersOf (addrs: readonly string[]): string[] {
+  const out = new Set<string>()
+  for (const a of addrs) {
+    const at = a.indexOf('/p2p-circuit')
+    if (at < 0) continue
+    const relayAddr = a.slice(0, at)
+    const m = /^\/(ip4|ip6)\/([^/]+)\/tcp\/(\d+)\//.exec(relayAddr)
+    if (m === null || m[2] === undefined || m[3] === undefined) continue
+    if (addrClass(relayAddr) !== 'public') continue
+    out.add(m[1] === 'ip6' ? `stun:[${m[2]}]:${m[3]}` : `stun:${m[2]}:${m[3]}`)
+  }
+  return [...out]
+}
+
+/**
+ * The WebRTC transport, with ICE servers read at every connection: the STUN responders of the
+ * members `stunServers` names (never the public servers @libp2p/webrtc would use by default).
+ * Imported on demand: its native part is loaded only by daemons that need it.
+ */
+export async function webrtcTransport (stunServers: () => string[]): Promise<P2pTransport> {
+  const { webRTC } = await import('@libp2p/webrtc')
+  return webRTC({ rtcConfiguration: () => ({ iceServers: stunServers().map(url => ({ urls: [url] })) }) })
+}
+
+export class DirectPaths {
+  private readonly paths = new Map<string, DirectPathState>()
+  private readonly running = new Set<string>()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
+    void this.consider(evt.detail.peerId.toString())
+  }
+
+  constructor (private readonly node: P2pNode, private readonly hooks: DirectPathHooks, readonly policy: DirectPathPolicy = DEFAULT_DIRECT_PATH_POLICY) {}
+
+  start (): void {
+    this.node.addEventListener('peer:identify', this.onIdentify)
+    this.timer = setInterval(() => { this.closeIdleRelayed() }, this.policy.relayedCloseCheckMs)
+    this.timer.unref?.()
+  }
+
+  stop (): void {
+    this.node.removeEventListener('peer:identify', this.onIdentify)
+    if (this.timer !== undefined) clearInterval(this.timer)
+  }
+
+  /** Every connected member reached only through a relay is considered again (each refresh). */
+  async upkeep (): Promise<void> {
+    const peers = new Set(this.node.getConnections().map(c => c.remotePeer.toString()))
+    await Promise.all([...peers].map(async p => { await this.consider(p) }))
+    this.closeIdleRelayed()
+  }
+
+  /** What is known of each friend's direct path. */
+  report (): Record<string, DirectPathState> {
+    for (const [peer, s] of this.paths) if (s.state === 'direct' && !this.hasDirect(peer)) this.paths.set(peer, { ...s, state: 'waiting', nextAttemptAt: this.hooks.now() })
+    return Object.fromEntries(this.paths)
+  }
+
+  private open (peer: string): Connection[] {
+    return this.node.getConnections().filter(c => c.remotePeer.toString() === peer && c.status === 'open')
+  }
+
+  private hasDirect (peer: string): boolean { return this.open(peer).some(c => reachOf(c).how !== 'relayed') }
+
+  /** Tries a WebRTC connection to `peer` when it is a member reached only through a relay, it is our turn, and its wait is over. */
+  private async consider (peer: string): Promise<void> {
+    if (this.running.has(peer) || !this.hooks.isMember(peer)) return
+    const conns = this.open(peer)
+    const relayed = conns.find(c => reachOf(c).how === 'relayed')
+    if (relayed === undefined || this.hasDirect(peer)) return
+    if (this.node.peerId.toString() > peer) return // the friend with the smaller peer id tries
+    const protocols = await this.node.peerStore.get(relayed.remotePeer).then(p => p.protocols, () => [] as string[])
+    if (!protocols.includes(WEBRTC_SIGNALING_PROTOCOL)) return
+    const prev = this.paths.get(peer)
+    if (prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
+    this.running.add(peer)
+    const attempts = (prev?.attempts ?? 0) + 1
+    const failures = prev?.failures ?? 0
+    this.paths.set(peer, { state: 'trying', attempts, failures })
+    // the relayed connection's address with /webrtc before the friend's id: signalled through the same relay
+    const addr = relayed.remoteAddr.toString().replace(/\/p2p\/([^/]+)$/, '/webrtc/p2p/$1')
+    const started = this.hooks.now()
+    try {
+      await this.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(this.policy.attemptMs) })
+      if (!this.hasDirect(peer)) throw new Error('the WebRTC dial returned the relayed connection')
+      this.paths.set(peer, { state: 'direct', attempts, failures })
+      log('direct (WebRTC) connection to %s after %d ms', peer, this.hooks.now() - started)
+      this.closeIdleRelayed()
+    } catch (err: unknown) {
+      const wait = Math.min(this.policy.maxRetryMs, this.policy.retryMs * 2 ** failures)
+      this.paths.set(peer, { state: 'waiting', attempts, failures: failures + 1, lastError: errorMessage(err), nextAttemptAt: this.hooks.now() + wait })
+      log('no direct connection to %s (%s); the relay carries it, next attempt in %d s', peer, errorMessage(err), Math.round(wait / 1000))
+    } finally {
+      this.running.delete(peer)
+    }
+  }
+
+  /** Closes relayed connections without streams to friends that have a direct connection too. */
+  private closeIdleRelayed (): void {
+    for (const conn of this.node.getConnections()) {
+      if (conn.status !== 'open' || reachOf(conn).how !== 'relayed' || conn.streams.length > 0) continue
+      const peer = conn.remotePeer.toString()
+      if (!this.hasDirect(peer)) continue
+      log('closing the relayed connection to %s: a direct one is open', peer)
+      void conn.close().catch((err: unknown) => { log('closing the relayed connection to %s: %s', peer, errorMessage(err)) })
+    }
+  }
+}
+
+/**
+ * What a node's relay role brings for direct paths: behind NAT (`reserve`, `both`) the WebRTC
+ * transport and the {@link DirectPaths} that use it; with a public address (`serve`, `both`) the STUN
+ * responder, on UDP at the port number of its TCP listen address (docs/network.md §15.7).
+ */
+export class DirectLinks {
+  paths: DirectPaths | undefined
+  stun: StunServer | undefined
+  private node: P2pNode | undefined
+
+  private constructor (private readonly role: RelayRole, readonly transports: Array<P2pTransport>) {}
+
+  /** Before the libp2p node is built: its extra transports. `ownAddrs`: this node's addresses for friends (its relayed ones name the STUN servers to ask). */
+  static async prepare (role: RelayRole, ownAddrs: () => readonly string[]): Promise<DirectLinks> {
+    let links: DirectLinks | undefined
+    // the relays we hold reservations on, and those our relayed connections go through (a friend who
+    // just joined signals through a relay before it holds a reservation there)
+    const stun = (): string[] => stunServersOf([...ownAddrs(), ...(links?.node?.getConnections().map(c => c.remoteAddr.toString()) ?? [])])
+    const transports = reserves(role) ? [await webrtcTransport(stun)] : []
+    links = new DirectLinks(role, transports)
+    return links
+  }
+
+  /** Once the node listens: the direct paths (behind NAT) and the STUN responder (public address; a taken port is logged, not fatal). */
+  async start (node: P2pNode, hooks: DirectPathHooks): Promise<void> {
+    this.node = node
+    if (this.transports.length > 0) {
+      this.paths = new DirectPaths(node, hooks)
+      this.paths.start()
+    }
+    if (serves(this.role)) {
+      const tcp = node.getMultiaddrs().map(a => /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(a.toString())).find(m => m !== null && addrClass(`/ip4/${m[1] ?? ''}`) !== 'loopback')
+      const port = Number(tcp?.[2] ?? 0)
+      if (port > 0) {
+        try {
+          this.stun = await StunServer.start({ port })
+        } catch (err: unknown) {
+          log.error('no STUN responder on udp port %d (friends behind NAT cannot find direct paths through this node): %s', port, errorMessage(err))
+        }
+      }
+    }
+  }
+
+  async stop (): Promise<void> {
+    this.paths?.stop()
+    await this.stun?.stop()
+  }
+}
