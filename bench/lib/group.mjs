@@ -195,6 +195,36 @@ function afterBackup(res, pub, persisters, st, bytesAdded) {
   if (snap?.local) console.error(`[bench] ${TOOL}: the snapshot stayed on the publisher's disk (no persister took it)`);
 }
 
+const GB = 1e9;
+
+/**
+ * CPU seconds (user + system) per GB for every daemon of the backup step (issue 13: a persister spends
+ * at most 4 CPU s per GB it receives). The bytes: for a persister, those it holds of the publisher's
+ * shares after the step (what it received and kept; a persister that holds nothing gets no figure);
+ * for the publisher, the total held on all persisters (what it sent, share headers included).
+ */
+function cpuPerGb(res, step, pub) {
+  const basis = { persister: 'bytes of the publisher\'s share files it holds after the step',
+    publisher: 'bytes held on all persisters after the step (what it sent)' };
+  let maxPersister = null;
+  for (const [name, d] of Object.entries(step.daemons)) {
+    const cpu = d.cpuUserSeconds === null ? null : d.cpuUserSeconds + d.cpuSystemSeconds;
+    const bytes = name === pub.name ? res.held.total : (res.held.perPersister[name] ?? 0);
+    d.cpuSeconds = cpu;
+    d.perGbBytes = bytes;
+    d.perGbBasis = name === pub.name ? 'sent' : 'held';
+    d.cpuSecondsPerGb = cpu !== null && bytes > 0 ? cpu / (bytes / GB) : null;
+    if (name !== pub.name && d.cpuSecondsPerGb !== null) maxPersister = Math.max(maxPersister ?? 0, d.cpuSecondsPerGb);
+  }
+  step.cpuPerGbBasis = basis;
+  step.publisherCpuSecondsPerGbSent = step.daemons[pub.name].cpuSecondsPerGb;
+  step.persisterMaxCpuSecondsPerGbHeld = maxPersister;
+  const shown = (d) => (d.cpuSecondsPerGb === null ? `— (${d.perGbBasis} 0 B)`
+    : `${d.cpuSecondsPerGb.toFixed(2)} (${d.cpuSeconds.toFixed(2)} s / ${(d.perGbBytes / GB).toFixed(3)} GB ${d.perGbBasis})`);
+  log(`CPU seconds per GB (user + system; publisher: per GB sent = held on all persisters; persister: per GB ` +
+    `it holds after the step): ${Object.entries(step.daemons).map(([name, d]) => `${name} ${shown(d)}`).join(', ')}`);
+}
+
 /** Stop the persister that holds the most of the publisher's shares; wait until the publisher sees it gone. */
 async function stopOneHolder(res, pub, persisters) {
   const holders = persisters.filter((p) => (res.held?.perPersister[p.name] ?? 0) > 0)
@@ -254,6 +284,7 @@ export async function benchGroup({ tmpRoot, cfg, corpus, keep }) {
     res.steps.groupBackup = bs;
     if (!br.ok) throw new Error('the group backup failed');
     afterBackup(res, pub, persisters, await status(pub), bs.toolSummary?.bytesAdded ?? 0);
+    cpuPerGb(res, bs, pub);
 
     if (process.env.BENCH_GROUP_RESTORE === '0') {
       log('group restore skipped (BENCH_GROUP_RESTORE=0)');

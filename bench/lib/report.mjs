@@ -55,6 +55,9 @@ const ROWS = [
 /** Rows of the group alone (other tool columns stay empty); vs divides by restic's local figure. */
 const GROUP_ROWS = [
   { label: 'group v1 backup: largest persister RSS MiB', group: (g) => gb(g)?.persisterMaxPeakRssMiB, digits: 0 },
+  { label: 'group v1 backup: publisher CPU s per GB sent', group: (g) => gb(g)?.publisherCpuSecondsPerGbSent, digits: 2 },
+  ...['persister-1', 'persister-2', 'persister-3', 'persister-4'].map((name) => ({
+    label: `group v1 backup: ${name} CPU s per GB held`, group: (g) => gb(g)?.daemons?.[name]?.cpuSecondsPerGb, digits: 2 })),
   { label: 'group v1 backup: held ÷ bytes added', group: (g) => (gb(g) ? g.held?.ratio : null), digits: 3 },
   { label: 'group restore v1, 1 down: seconds', group: (g) => gr(g)?.seconds, digits: 2 },
   { label: 'group restore v1, 1 down: MB/s', group: (g) => gr(g)?.mbps, digits: 1, vs: (r) => rs(r)?.mbps },

@@ -13,6 +13,13 @@ export interface ScrubRound { checked: number, bytes: number, damaged: Array<{ o
 export class Scrubber {
   /** `owner/share name` of the last share checked: the next round starts after it */
   private cursor = ''
+  /**
+   * Bytes this round may read: each round adds `maxBytesPerRound` (never saving more than one round's
+   * worth), and a share is read whole, so a round that read past its budget (a 16 MiB share against a
+   * 1 MiB budget) leaves a debt the next rounds repay by reading nothing. The rate set is kept on
+   * average, whatever the size of the shares.
+   */
+  private allowance = 0
 
   constructor (
     private readonly owners: () => Promise<Array<{ owner: string, store: ShareStore }>>,
@@ -22,6 +29,16 @@ export class Scrubber {
 
   async round (signal?: AbortSignal): Promise<ScrubRound> {
     const result: ScrubRound = { checked: 0, bytes: 0, damaged: [], passCompleted: false }
+    this.allowance = Math.min(this.allowance + this.maxBytesPerRound, this.maxBytesPerRound)
+    if (this.allowance <= 0) return result
+    try {
+      return await this.check(result, this.allowance, signal)
+    } finally {
+      this.allowance -= result.bytes
+    }
+  }
+
+  private async check (result: ScrubRound, budget: number, signal?: AbortSignal): Promise<ScrubRound> {
     const owners = (await this.owners()).sort((a, b) => (a.owner < b.owner ? -1 : 1))
     for (const { owner, store } of owners) {
       const names = new Map<string, ShareRef>()
@@ -30,7 +47,7 @@ export class Scrubber {
       for (const name of sorted) {
         const key = `${owner}/${name}`
         if (key <= this.cursor) continue
-        if (result.bytes >= this.maxBytesPerRound) return result
+        if (result.bytes >= budget) return result
         signal?.throwIfAborted()
         const ref = names.get(name) as ShareRef
         let share: Uint8Array

@@ -17,6 +17,9 @@ export const TEMP_PREFIX = '.tmp-'
 
 const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT'])
 
+/** Most parts handed to one writev call (Linux's IOV_MAX is 1024). */
+export const WRITEV_MAX_PARTS = 512
+
 /** True for errno errors that mean "disk full" or "quota exceeded". */
 export function isNoSpace (err: unknown): boolean {
   const code = errnoCode(err)
@@ -123,6 +126,40 @@ export class AtomicFile {
     }
   }
 
+  /**
+   * Appends all of `parts`, in order, with gathered writes (one `writev` per {@link WRITEV_MAX_PARTS}
+   * parts, repeated on a short write): a share received in pieces reaches the file without first
+   * being joined into one buffer.
+   */
+  async writev (parts: readonly Uint8Array[]): Promise<void> {
+    this.assertOpen()
+    try {
+      let i = 0
+      let skip = 0 // bytes of parts[i] already written
+      while (i < parts.length) {
+        const batch: Uint8Array[] = []
+        for (let j = i; j < parts.length && batch.length < WRITEV_MAX_PARTS; j++) {
+          const p = parts[j] as Uint8Array
+          const rest = j === i ? p.subarray(skip) : p
+          if (rest.byteLength > 0) batch.push(rest)
+        }
+        let { bytesWritten } = batch.length > 0 ? await this.fh.writev(batch) : { bytesWritten: 0 }
+        if (bytesWritten === 0 && batch.length > 0) throw new Error(`writing ${this.tempPath} made no progress`)
+        // advance past what was written (a short write leaves part of a part)
+        while (i < parts.length) {
+          const left = (parts[i] as Uint8Array).byteLength - skip
+          if (bytesWritten < left) { skip += bytesWritten; break }
+          bytesWritten -= left
+          i++
+          skip = 0
+        }
+      }
+    } catch (err: unknown) {
+      await this.abort()
+      throw mapNoSpace(err, this.finalPath)
+    }
+  }
+
   /** fsync, rename over the final name, fsync the directory. After this the file is durable. */
   async commit (): Promise<void> {
     this.assertOpen()
@@ -160,12 +197,14 @@ export class AtomicFile {
 /**
  * Replaces `path` with `data` atomically and durably (temp file in the same directory + write + fsync
  * + rename + fsync(dir)). ENOSPC/EDQUOT become NoSpaceError, and the temporary file is removed.
+ * `data` may be given as consecutive parts (written with {@link AtomicFile.writev}).
  */
-export async function writeFileAtomic (path: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+export async function writeFileAtomic (path: string, data: Uint8Array | string | readonly Uint8Array[], options: { mode?: number } = {}): Promise<void> {
   const file = await AtomicFile.create(path, options.mode)
   try {
-    await file.write(bytes)
+    if (typeof data === 'string') await file.write(Buffer.from(data, 'utf8'))
+    else if (data instanceof Uint8Array) await file.write(data)
+    else await file.writev(data)
     await file.commit()
   } catch (err: unknown) {
     await file.abort()

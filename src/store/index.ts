@@ -10,7 +10,7 @@ export type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-sto
 export { MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName } from './share-store.js'
 export { LocalShareStore, LOCAL_STORE_VERSION } from './local-share-store.js'
 export { MemoryShareStore } from './memory-share-store.js'
-export { AtomicFile, writeFileAtomic, removeTempFiles, TEMP_PREFIX, isNoSpace } from './atomic.js'
+export { AtomicFile, WRITEV_MAX_PARTS, writeFileAtomic, removeTempFiles, TEMP_PREFIX, isNoSpace } from './atomic.js'
 export { IndexDb, INDEX_VERSION, type BlobLocation, type PackInfo, type FileCacheEntry } from './index-db.js'
 export { acquireLock, type Lock, type LockInfo } from './lock.js'
 export { AuditDb, newPeerRecord, type ShareAudit, type ShareState, type PeerRecord } from './audit-db.js'

@@ -44,6 +44,13 @@ export interface ShareStore {
    * buffer for the next pack.
    */
   put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void>
+  /**
+   * {@link ShareStore.put} of the share given as consecutive parts (their concatenation is the
+   * share), for stores that can write them without joining them first (a persister's store, fed a
+   * share that arrived in parts). Same atomicity, durability and idempotence; no reference to the
+   * parts is kept once the promise settles. Absent: the caller joins the parts and calls put.
+   */
+  putParts?: (ref: ShareRef, parts: readonly Uint8Array[], options?: AbortOptions) => Promise<void>
   /** The whole share. NotFoundError if absent. */
   get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array>
   /** Bytes [offset, offset+length) of a share. FormatError if the range exceeds it; NotFoundError if absent. */

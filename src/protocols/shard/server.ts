@@ -8,7 +8,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
 import { contentHash } from '../../crypto/hash.js'
-import { compareBytes, equalBytes } from '../../util/bytes.js'
+import { compareBytes, concatBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
 import type { ResponseHeader } from '../framing.js'
@@ -177,6 +177,22 @@ export function shardServer (init: ShardServerInit): ShardServer {
   }
 
 
+  /**
+   * Stores a share that arrived in parts by the same steps as a put. A share not held yet (the
+   * common case) goes to the store as its parts (putParts: never joined into one share-sized
+   * buffer); one held already (a repeat, a replace) is joined and goes through put, which compares
+   * it with the held bytes and hashes it for the replace signature.
+   */
+  async function putAssembled (device: Device, store: ShareStore, ref: ShareRef, total: number, parts: Uint8Array[], auth: DeleteAuth | undefined, signal: AbortSignal): Promise<Reply> {
+    if (store.putParts === undefined || await currentSize(store, ref) > 0) {
+      return await act(device, store, { op: 'put', ref, data: concatBytes(parts), ...(auth !== undefined ? { auth } : {}) }, signal)
+    }
+    const why = init.quota?.(device.userId, total, 'share')
+    if (why !== undefined) return refused(why)
+    await store.putParts(ref, parts, { signal })
+    return OK
+  }
+
   async function act (device: Device, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
     const options = { signal }
     const userId = device.userId
@@ -236,7 +252,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
           case 'partial': return { header: { status: 'OK', have: part.have } }
           case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
           case 'complete': {
-            const reply = await act(device, store, { op: 'put', ref: req.ref, data: part.data, ...(req.auth !== undefined ? { auth: req.auth } : {}) }, signal)
+            const reply = await putAssembled(device, store, req.ref, req.total, part.parts, req.auth, signal)
             if (reply.header.status !== 'OK') return reply
             return { header: { status: 'OK', have: req.total, stored: true } }
           }

@@ -9,12 +9,16 @@
  */
 import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS } from './constants.js'
 
-interface Upload { buf: Uint8Array, have: number, touched: number }
+/**
+ * The parts received so far, kept as they came (no copy into one share-sized buffer: the store
+ * writes them with one gathered write); `have` bytes in all.
+ */
+interface Upload { total: number, parts: Uint8Array[], have: number, touched: number }
 
 /** What a part did: the bytes received so far, or the offset the server expected instead. */
 export type PartOutcome =
   | { kind: 'partial', have: number }
-  | { kind: 'complete', data: Uint8Array }
+  | { kind: 'complete', parts: Uint8Array[] }
   | { kind: 'mismatch', have: number }
 
 export class Staging {
@@ -23,30 +27,37 @@ export class Staging {
 
   constructor (private readonly now: () => number, private readonly maxBytes = DEFAULT_MAX_STAGED_BYTES, private readonly idleMs = STAGED_IDLE_MS) {}
 
-  /** Takes the part [offset, offset + data.length) of the share `key` of `total` bytes. */
+  /**
+   * Takes the part [offset, offset + data.length) of the share `key` of `total` bytes. Keeps a
+   * reference to `data` (its bytes must not change) until the upload completes or is dropped.
+   */
   accept (key: string, total: number, offset: number, data: Uint8Array): PartOutcome {
     const now = this.now()
     this.expire(now)
     let up = this.uploads.get(key)
-    if (up !== undefined && up.buf.byteLength !== total) { this.drop(key); up = undefined }
+    if (up !== undefined && up.total !== total) { this.drop(key); up = undefined }
     if (up === undefined) {
       if (offset !== 0) return { kind: 'mismatch', have: 0 }
       this.makeRoom(total)
-      up = { buf: new Uint8Array(total), have: 0, touched: now }
+      up = { total, parts: [], have: 0, touched: now }
       this.uploads.set(key, up)
       this.bytes += total
     }
-    // a part may repeat what arrived (a retry whose answer was lost), never leave a gap
+    // a part may repeat what arrived (a retry whose answer was lost: only its new bytes are
+    // taken), never leave a gap
     if (offset > up.have) return { kind: 'mismatch', have: up.have }
-    up.buf.set(data, offset)
-    up.have = Math.max(up.have, offset + data.byteLength)
+    const end = offset + data.byteLength
+    if (end > up.have) {
+      up.parts.push(offset === up.have ? data : data.subarray(up.have - offset))
+      up.have = end
+    }
     up.touched = now
     // most recently touched last: the map's order is the eviction order
     this.uploads.delete(key)
     this.uploads.set(key, up)
     if (up.have < total) return { kind: 'partial', have: up.have }
     this.drop(key)
-    return { kind: 'complete', data: up.buf }
+    return { kind: 'complete', parts: up.parts }
   }
 
   /** Forgets the unfinished upload of `key` (its share was deleted). */
@@ -59,7 +70,7 @@ export class Staging {
     const up = this.uploads.get(key)
     if (up === undefined) return
     this.uploads.delete(key)
-    this.bytes -= up.buf.byteLength
+    this.bytes -= up.total
   }
 
   get stagedBytes (): number { return this.bytes }

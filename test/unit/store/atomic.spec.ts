@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AtomicFile, removeTempFiles, writeFileAtomic } from '../../../src/store/index.js'
+import { AtomicFile, WRITEV_MAX_PARTS, removeTempFiles, writeFileAtomic } from '../../../src/store/index.js'
 import { rejectsWithCode, seededBytes } from '../../compliance/share-store.js'
 import { mountTinyTmpfs, unmountTmpfs } from '../../fixtures/tmpfs.js'
 
@@ -23,6 +23,18 @@ describe('writeFileAtomic', () => {
     assert.equal(await readFile(join(dir, 'b'), 'utf8'), 'héllo')
     assert.equal((await stat(join(dir, 'c'))).size, 0)
     assert.deepEqual(await names(dir), ['a', 'b', 'c'])
+  })
+
+  it('writes data given as parts (more than one writev takes, empty ones among them) as their concatenation', async () => {
+    const whole = seededBytes(3, 1300 * 97)
+    const parts: Uint8Array[] = []
+    for (let off = 0; off < whole.byteLength; off += 97) parts.push(whole.subarray(off, off + 97), new Uint8Array(0))
+    assert.ok(parts.length > 2 * WRITEV_MAX_PARTS)
+    await writeFileAtomic(join(dir, 'p'), parts)
+    assert.deepEqual(new Uint8Array(await readFile(join(dir, 'p'))), whole)
+    await writeFileAtomic(join(dir, 'e'), [])
+    assert.equal((await stat(join(dir, 'e'))).size, 0)
+    assert.deepEqual(await names(dir), ['e', 'p'])
   })
 
   it('replaces an existing file completely (a shorter file leaves no tail)', async () => {
@@ -150,6 +162,14 @@ describe('atomic writes on a full disk', function () {
     assert.deepEqual(await names(mnt as string), ['f'])
     assert.deepEqual(new Uint8Array(await readFile(path)), seededBytes(1, 300_000))
     await rm(path)
+  })
+
+  it('AtomicFile.writev raises ERR_NO_SPACE and removes its temp file, leaving nothing to commit', async () => {
+    const path = join(mnt as string, 'h')
+    const file = await AtomicFile.create(path)
+    await rejectsWithCode(file.writev([seededBytes(1, 600_000), seededBytes(2, 600_000)]), 'ERR_NO_SPACE')
+    assert.deepEqual(await names(mnt as string), [])
+    await assert.rejects(file.commit())
   })
 
   it('AtomicFile.write raises ERR_NO_SPACE and removes its temp file, leaving nothing to commit', async () => {

@@ -56,6 +56,21 @@ describe('LocalShareStore on disk', () => {
     await store.close()
   })
 
+  it('putParts stores the concatenation of its parts, like put, and a repeat of identical bytes succeeds', async () => {
+    const store = await LocalShareStore.open(dir)
+    const ref = testRef(3, 2)
+    const whole = seededBytes(4, 300_000)
+    const parts = [whole.subarray(0, 1), whole.subarray(1, 65_537), whole.subarray(65_537)]
+    await store.putParts(ref, parts)
+    assert.deepEqual(await store.get(ref), whole)
+    await store.putParts(ref, parts)
+    await store.put(ref, whole)
+    assert.equal(await store.size(ref), whole.byteLength)
+    const hex = toHex(ref.pack)
+    assert.deepEqual(await walk(dir), ['VERSION', `shares/${hex.slice(0, 2)}/${hex}.2`])
+    await store.close()
+  })
+
   it('a folder wiped while the store is open (a holder replaced its disk): shares and records are taken again', async () => {
     const store = await LocalShareStore.open(dir)
     try {
