@@ -36,8 +36,12 @@ import type { StrangerResult } from '../helpers/relay-stranger.js'
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin/p2pbak.js')
 
-interface Person { name: string, host: string, home: string, log: string, daemon?: ChildProcess, peerId?: string }
-interface Reach { how: string, via?: string }
+interface Person {
+  name: string, host: string, home: string, log: string, daemon?: ChildProcess, peerId?: string
+  /** the daemon's options. @default ['--refresh', '2000'] */
+  daemonArgs?: string[]
+}
+interface Reach { how: string, via?: string, addr?: string }
 interface StatusJson {
   reachability: { role: string, reachable: boolean, relays: string[], carried: Record<string, { bytes: number, connections: number }> }
   peers: Array<{ peerId: string, name: string, online: boolean, reach: Reach | null, directPath: { state: string, failures: number } | null }>
@@ -68,7 +72,7 @@ function tail (file: string, chars = 4000): string { return existsSync(file) ? r
 async function startDaemon (lab: NatLab, p: Person): Promise<void> {
   rmSync(join(p.home, 'node.json'), { force: true })
   const fd = openSync(p.log, 'a')
-  p.daemon = lab.spawnIn(p.host, [process.execPath, BIN, 'daemon', '--listen', '/ip4/0.0.0.0/tcp/4737', '--refresh', '2000'], {
+  p.daemon = lab.spawnIn(p.host, [process.execPath, BIN, 'daemon', '--listen', '/ip4/0.0.0.0/tcp/4737', ...(p.daemonArgs ?? ['--refresh', '2000'])], {
     env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw', DEBUG: process.env.NAT_DEBUG ?? 'p2pbak:*' }, stdio: ['ignore', fd, fd]
   })
   closeSync(fd)
@@ -89,6 +93,9 @@ async function stopDaemon (p: Person): Promise<void> {
 }
 
 async function status (p: Person): Promise<StatusJson> { return (await cli(p, 'status', '--json')).json<StatusJson>() }
+
+/** How `s`'s node reaches `who` now (null: not connected). */
+function reachOf (s: StatusJson, who: Person): Reach | null { return s.peers.find(x => x.peerId === who.peerId)?.reach ?? null }
 
 /** Runs `relay-stranger.ts` in the stranger's namespace. */
 async function stranger (lab: NatLab, relayAddr: string, target: string): Promise<StrangerResult> {
@@ -186,7 +193,6 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
 
     // how ann reaches her friends, and how ray sees itself and what it carried
     const annStatus = await status(ann)
-    const reachOf = (s: StatusJson, who: Person): Reach | null => s.peers.find(x => x.peerId === who.peerId)?.reach ?? null
     assert.equal(reachOf(annStatus, bob)?.how, 'holepunched', `ann reaches bob directly (WebRTC): ${JSON.stringify(annStatus.peers)}`)
     assert.equal(reachOf(await status(bob), ann)?.how, 'holepunched', 'and bob reaches ann the same way')
     assert.equal(reachOf(annStatus, ray)?.how, 'direct')
@@ -249,5 +255,39 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const carried = (await status(p.ray)).reachability.carried
     assert.ok((carried[p.ann.peerId ?? '']?.bytes ?? 0) > flow.sourceBytes, `the relay carried ann's backup to bob: ${JSON.stringify(carried)}`)
     console.log(`      symmetric NAT: join ${flow.joinMs} ms, backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms, restore ${flow.restoreMs} ms`)
+  })
+
+  it('a laptop carried to another home finds its friends again on its own, with default settings, and backs up to them', async function () {
+    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
+    const p = setUp()
+    // the refresh period users get (30 s), not the tests' 2 s
+    for (const person of Object.values(p)) person.daemonArgs = []
+    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } })
+    await groupAcrossHomes(lab, dir as string, p, 2_000_000)
+    const { ray, bob, ann } = p
+    // ann takes her laptop from home A to bob's home: a new address behind another router
+    lab.move('a', 'b')
+    const t = Date.now()
+    await waitFor('ann reaches ray (directly) and bob (now on her LAN) again, and holds a reservation on ray again', async () => {
+      const s = await status(ann)
+      return reachOf(s, ray)?.how === 'direct' && reachOf(s, bob)?.how === 'lan' && s.reachability.relays.includes(ray.peerId ?? '')
+    }, 150_000)
+    const reconnectMs = Date.now() - t
+    await waitFor('bob reaches ann on his LAN', async () => reachOf(await status(bob), ann)?.how === 'lan', 60_000)
+    // ray sees her come from home B's router now (her old connection, from home A's, is gone)
+    const wanB = lab.routers.b?.wanIp ?? ''
+    await waitFor('ray reaches ann through home B\'s router', async () => (reachOf(await status(ray), ann)?.addr ?? '').includes(`/ip4/${wanB}/`), 60_000)
+    // a backup made after the move lands on friends at once
+    const src = join(dir as string, 'after-the-move')
+    const bytes = makeNoiseTree(src, 1_000_000)
+    await cli(ann, 'backup', src)
+    const snaps = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean, paths?: string[] }> }>().snapshots
+    assert.equal(snaps.length, 2)
+    assert.ok(snaps.every(x => x.localPacks === 0 && !x.local), `no pack on ann's disk only: ${JSON.stringify(snaps)}`)
+    rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
+    const target = join(dir as string, 'restored-after-the-move')
+    await cli(ann, 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    console.log(`      moved: ann found ray and bob again ${reconnectMs} ms after her laptop changed network (refresh every 30 s); backed up ${bytes} bytes to them`)
   })
 })

@@ -55,6 +55,12 @@ export interface NatLab {
   exec: (where: string, argv: string[]) => string
   /** spawns a process inside a host's namespace; it is killed if this process dies */
   spawnIn: (host: string, argv: string[], opts?: SpawnOptions) => ChildProcess
+  /**
+   * Carries a home host to another home, as a laptop is carried from one network to another: its
+   * link to the old router goes, a new one to `home`'s router comes, with a new address there. The
+   * processes running in the host keep running (their sockets on the old address are dead).
+   */
+  move: (host: string, home: string) => void
   /** iptables counters of a router (for the test log) */
   routerCounters: (home: string) => string
   /** kills every holder process: the namespaces, links and rules vanish with them */
@@ -126,6 +132,7 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
     pids.set(name, h.pid)
     return h.pid
   }
+  let moved = 0
   const close = async (): Promise<void> => {
     await Promise.all(holders.map(async h => {
       if (h.exitCode !== null || h.signalCode !== null) return
@@ -191,6 +198,18 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
       const [cmd, ...args] = argv
       if (cmd === undefined) throw new Error('spawnIn needs a command')
       return spawn('nsenter', [...nsArgs(host), 'setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args], spawnOpts)
+    },
+    move: (name, home) => {
+      const host = hosts[name]
+      const router = routers[home]
+      if (host === undefined || router === undefined || host.home === undefined) throw new Error(`cannot move ${name} to home ${home}`)
+      const pid = pids.get(name) as number
+      const lanNet = router.lanIp.slice(0, router.lanIp.lastIndexOf('.'))
+      const ip = `${lanNet}.${100 + ++moved}`
+      sh(name, 'ip link del eth0')
+      sh(`router-${home}`, `ip link add m${moved} type veth peer name eth0; ip link set eth0 netns ${pid}; ip link set m${moved} master lan up`)
+      sh(name, `ip addr add ${ip}/24 dev eth0; ip link set eth0 up; ip route add default via ${router.lanIp}`)
+      hosts[name] = { ...host, ip, home }
     },
     routerCounters: (home) => exec(`router-${home}`, ['sh', '-c', 'iptables -L -n -v -x; iptables -t nat -L POSTROUTING -n -v -x']),
     close
