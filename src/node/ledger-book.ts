@@ -6,8 +6,8 @@
  * what they give.
  */
 import {
-  ledgerBalances, ledgerEntries, reciprocityRefusal, signLedger, verifyLedger, isNewerLedger,
-  type LedgerStatement, type ReciprocityBalance, type ReciprocityPolicy, type Roster
+  ledgerBalances, ledgerEntries, ledgerRelayed, memberOfPeer, reciprocityRefusal, signLedger, verifyLedger, isNewerLedger,
+  type LedgerStatement, type ReciprocityBalance, type ReciprocityPolicy, type RelayedEntry, type Roster
 } from '../peers/index.js'
 import type { IndexDb } from '../store/index.js'
 import type { Home } from './home.js'
@@ -23,13 +23,21 @@ export class LedgerBook {
 
   constructor (private readonly home: Home, private readonly roster: () => Roster | null, public policy: ReciprocityPolicy) {}
 
-  /** Signs a fresh statement of what this device holds and has placed (none with a write-only key). */
-  update (peerId: string, holds: Record<string, number>, now = Date.now()): LedgerStatement | undefined {
+  /**
+   * Signs a fresh statement of what this device holds and has placed (none with a write-only key),
+   * and what it relayed per person in the last 30 days (`relayed`, by peer id: summed per person here).
+   */
+  update (peerId: string, holds: Record<string, number>, now = Date.now(), relayedByPeer: ReadonlyMap<string, number> = new Map()): LedgerStatement | undefined {
     const r = this.roster()
     if (r === null || this.home.identity.signSecretKey === null) return undefined
     const placed = placedBytes(this.home.repo.index, peer => r.members.find(m => m.devices.some(d => d.peerId === peer))?.userId)
     delete placed[this.home.identity.userId]
-    const own = signLedger(this.home.sodium, this.home.identity, { groupId: r.groupId, peerId, time: now, holds: dropSelf(holds, this.home.identity.userId), placed })
+    const relayed: Record<string, number> = {}
+    for (const [peer, n] of relayedByPeer) {
+      const person = memberOfPeer(r, peer)?.userId
+      if (person !== undefined && person !== this.home.identity.userId) relayed[person] = (relayed[person] ?? 0) + n
+    }
+    const own = signLedger(this.home.sodium, this.home.identity, { groupId: r.groupId, peerId, time: now, holds: dropSelf(holds, this.home.identity.userId), placed, relayed })
     this.own = own
     this.statements.set(peerId, own)
     return own
@@ -63,6 +71,12 @@ export class LedgerBook {
   entries (): ReturnType<typeof ledgerEntries> {
     const r = this.roster()
     return r === null ? [] : ledgerEntries(this.statements.values(), r)
+  }
+
+  /** What each member's devices say they relayed for each other member in the last 30 days (for status). */
+  relayed (): RelayedEntry[] {
+    const r = this.roster()
+    return r === null ? [] : ledgerRelayed(this.statements.values(), r)
   }
 
   /** A refusal reason if `owner` may not add `addBytes` more, else undefined. */

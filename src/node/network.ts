@@ -35,6 +35,7 @@ import { ProvenBytes } from './proven-bytes.js'
 import { dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
+import { RelayTally } from './relay-tally.js'
 import { DirectLinks } from './direct-paths.js'
 import { whyLocalReason } from './why-local.js'
 import type { Home } from './home.js'
@@ -142,7 +143,8 @@ export class NetworkNode {
     const mode = opts.relay ?? 'auto'
     const book = new RelayBook(mode === 'auto' ? relayRoleFor(opts.listen ?? ['/ip4/127.0.0.1/tcp/0'], opts.announce) : mode, {
       isMember: (peer) => self?.deviceOf(peer) !== undefined,
-      now: opts.now ?? Date.now
+      now: opts.now ?? Date.now,
+      tally: await RelayTally.load(join(home.dir, 'relayed.json'))
     })
     const direct = await DirectLinks.prepare(book.role, () => self?.relay.addrs() ?? [])
     const node = await createP2pNode({
@@ -305,7 +307,7 @@ export class NetworkNode {
     const removed = this.state.file.roster?.removed ?? []
     if (removed.length > 0) await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
     const held = await this.held.refresh()
-    if (held !== undefined) this.ledger.update(this.peerId, held)
+    if (held !== undefined) this.ledger.update(this.peerId, held, this.now(), await this.relay.relayedLately(this.now()))
     const seen = new Map<string, boolean>()
     const joining = new Set<string>()
     await Promise.all(this.membership.memberDevices().map(async id => {
@@ -400,6 +402,7 @@ export class NetworkNode {
     await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()
     this.membership.close()
+    await this.relay.saveTally(this.now())
     await this.direct.stop()
     await this.node.stop()
     await this.held.close()

@@ -7,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { errorMessage } from '../errors.js'
 import { sendInvitesNotice } from '../protocols/relay.js'
+import { LEDGER_RELAYED_WINDOW_MS } from '../peers/index.js'
 import { scopedLogger } from '../util/log.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
@@ -102,6 +103,19 @@ export class RelayLink {
       }
     }
     await this.notice()
+  }
+
+  /**
+   * Bytes relayed per member device in the ledger's window (30 days) before `now`, after saving the
+   * tally (a failed save is logged: the counts stay in memory for the next try).
+   */
+  async relayedLately (now: number): Promise<Map<string, number>> {
+    await this.saveTally(now)
+    return this.book.tally?.within(now, LEDGER_RELAYED_WINDOW_MS) ?? new Map()
+  }
+
+  async saveTally (now: number): Promise<void> {
+    await this.book.tally?.save(now).catch((err: unknown) => { log.error('cannot save what this node relayed: %s', errorMessage(err)) })
   }
 
   /** How a member device is reached now (undefined: not connected). */

@@ -25,6 +25,7 @@ import type { Connection, ConnectionGater, PeerId, Startable, Stream, StreamHand
 import { errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import { addrClass, relayOf } from './reachability.js'
+import type { RelayTally } from './relay-tally.js'
 
 const log = scopedLogger('relay')
 
@@ -94,6 +95,8 @@ export interface RelayHooks {
   /** is this peer id a device on the roster */
   isMember: (peerId: string) => boolean
   now: () => number
+  /** where carried bytes are also counted across restarts, per day (relay-tally.ts) */
+  tally?: RelayTally
 }
 
 /**
@@ -108,6 +111,9 @@ export class RelayBook {
   private readonly offered = new Set<string>()
 
   constructor (readonly role: RelayRole, private readonly hooks: RelayHooks, readonly policy: RelayPolicy = DEFAULT_RELAY_POLICY) {}
+
+  /** the carried bytes per day, kept across restarts (absent: in memory only) */
+  get tally (): RelayTally | undefined { return this.hooks.tally }
 
   /** A member's notice: strangers may be relayed to it until `untilMs` (capped at 7 days, an invite's longest life). */
   invitesOpen (peerId: string, untilMs: number): void {
@@ -163,6 +169,7 @@ export class RelayBook {
     if (c.day !== day) { c.day = day; c.today = 0 }
     c.bytes += bytes
     c.today += bytes
+    this.hooks.tally?.add(peer, bytes, this.hooks.now())
     if (newConnection) c.connections++
     this.carried.set(peer, c)
     return c

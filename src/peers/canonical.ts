@@ -8,7 +8,7 @@ import { utf8Encode } from '../util/bytes.js'
 import { MAX_NAME_BYTES, MAX_PEER_ID_CHARS } from './constants.js'
 import { shown } from '../util/text.js'
 
-function isPlainObject (v: unknown): v is Record<string, unknown> {
+export function isPlainObject (v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 

@@ -26,11 +26,11 @@ export {
 export type { IssuedInvite } from './invite-book.js'
 export { InviteBook } from './invite-book.js'
 export { canonicalJson } from './canonical.js'
-export type { BalanceOptions, LedgerFields, LedgerStatement, LedgerEntry, ReciprocityBalance, ReciprocityPolicy, VerifyLedgerOptions } from './ledger.js'
+export type { BalanceOptions, LedgerFields, LedgerStatement, LedgerEntry, RelayedEntry, ReciprocityBalance, ReciprocityPolicy, VerifyLedgerOptions } from './ledger.js'
 export {
   LEDGER_DOMAIN, MAX_LEDGER_ENTRIES, MAX_LEDGER_BYTES, MAX_LEDGER_CLOCK_SKEW_MS, DEFAULT_RECIPROCITY_MULTIPLE,
   DEFAULT_RECIPROCITY_GRACE_BYTES, ledgerSigningBytes, parseLedger, signLedger, verifyLedger, encodeLedger, decodeLedger,
-  isNewerLedger, latestLedgers, ledgerEntries, ledgerBalances, LEDGER_DISPUTE_CAP_BYTES, reciprocityLimit, reciprocityRefusal, formatLedgerBytes
+  isNewerLedger, latestLedgers, ledgerEntries, ledgerRelayed, LEDGER_RELAYED_WINDOW_MS, ledgerBalances, LEDGER_DISPUTE_CAP_BYTES, reciprocityLimit, reciprocityRefusal, formatLedgerBytes
 } from './ledger.js'
 export type { OfferFields, OfferRecord, VerifyOfferOptions } from './offer.js'
 export {

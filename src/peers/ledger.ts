@@ -9,7 +9,7 @@ import { FormatError, InvalidArgumentError } from '../errors.js'
 import { concatBytes, utf8Decode, utf8Encode } from '../util/bytes.js'
 import {
   canonicalJson, encodeBase64, expectBase64, expectGroupId, expectObject, expectPeerId, expectUint,
-  expectUserId, expectVersion1, parseCanonicalJson
+  expectUserId, expectVersion1, isPlainObject, parseCanonicalJson
 } from './canonical.js'
 import { signingKey } from './device-cert.js'
 import { checkDeviceStatement, type VerifyStatementOptions } from './device-statement.js'
@@ -40,19 +40,30 @@ export interface LedgerFields {
   holds: Readonly<Record<string, number>>
   /** holder userId → bytes of shares this device placed on that person's devices (its own index) */
   placed: Readonly<Record<string, number>>
+  /**
+   * userId → bytes this device carried as a circuit relay for that person's devices in the
+   * {@link LEDGER_RELAYED_WINDOW_MS} before `time` (docs/format/ledger.md §2). Absent or all zero: a
+   * version 1 statement, readable by every version.
+   */
+  relayed?: Readonly<Record<string, number>>
 }
 
 export interface LedgerStatement extends LedgerFields {
-  version: 1
+  /** 2 when it carries `relayed`, else 1 */
+  version: 1 | 2
   /** the person whose Ed25519 key signed: hex of the public key */
   userId: string
   holds: Record<string, number>
   placed: Record<string, number>
+  relayed?: Record<string, number>
   /** base64 of the Ed25519 signature over {@link ledgerSigningBytes} */
   signature: string
 }
 
 const LEDGER_KEYS = ['version', 'groupId', 'userId', 'peerId', 'time', 'holds', 'placed', 'signature'] as const
+const LEDGER_V2_KEYS = [...LEDGER_KEYS, 'relayed'] as const
+/** what a version 2 statement's `relayed` covers: the 30 days before its `time` */
+export const LEDGER_RELAYED_WINDOW_MS = 30 * 86_400_000
 
 /** LEDGER_DOMAIN || canonical JSON of the statement without `signature`. */
 export function ledgerSigningBytes (s: Omit<LedgerStatement, 'signature'> & { signature?: string }): Uint8Array {
@@ -72,15 +83,18 @@ function parseByteMap (v: unknown, what: string): Record<string, number> {
 
 /** Checks an untrusted value's structure (FormatError naming the field); returns a fresh copy. No signature check. */
 export function parseLedger (v: unknown, what = 'ledger statement'): LedgerStatement {
-  const o = expectObject(v, what, LEDGER_KEYS)
+  if (isPlainObject(v) && v.version !== 1 && v.version !== 2) throw new FormatError(`${what} has version ${String(JSON.stringify(v.version)).slice(0, 20)}; this program reads versions 1 and 2`)
+  const v2 = isPlainObject(v) && v.version === 2
+  const o = expectObject(v, what, v2 ? LEDGER_V2_KEYS : LEDGER_KEYS)
   return {
-    version: expectVersion1(o.version, what),
+    version: v2 ? 2 : expectVersion1(o.version, what),
     groupId: expectGroupId(o.groupId, `${what} groupId`),
     userId: expectUserId(o.userId, `${what} userId`),
     peerId: expectPeerId(o.peerId, `${what} peerId`),
     time: expectUint(o.time, `${what} time`),
     holds: parseByteMap(o.holds, `${what} holds`),
     placed: parseByteMap(o.placed, `${what} placed`),
+    ...(v2 ? { relayed: parseByteMap(o.relayed, `${what} relayed`) } : {}),
     signature: expectBase64(o.signature, `${what} signature`, 64)
   }
 }
@@ -90,9 +104,13 @@ export function signLedger (sodium: SodiumBackend, identity: Identity, fields: L
   const key = signingKey(identity)
   let body: Omit<LedgerStatement, 'signature'>
   try {
+    // version 2 only when something was relayed: the statements of devices that relay nothing stay
+    // readable by version 1 readers
+    const relayed = Object.fromEntries(Object.entries(fields.relayed ?? {}).filter(([, n]) => n !== 0))
+    const v2 = Object.keys(relayed).length > 0
     const { signature: _s, ...rest } = parseLedger({
-      version: 1, groupId: fields.groupId, userId: identity.userId, peerId: fields.peerId, time: fields.time,
-      holds: fields.holds, placed: fields.placed, signature: encodeBase64(new Uint8Array(64))
+      version: v2 ? 2 : 1, groupId: fields.groupId, userId: identity.userId, peerId: fields.peerId, time: fields.time,
+      holds: fields.holds, placed: fields.placed, ...(v2 ? { relayed } : {}), signature: encodeBase64(new Uint8Array(64))
     })
     body = rest
   } catch (err: unknown) {
@@ -177,6 +195,27 @@ export function ledgerEntries (statements: Iterable<LedgerStatement>, roster: Ro
     for (const [holder, n] of Object.entries(s.placed)) add(holder, s.userId, 'ownerSays', n)
   }
   return [...pairs.values()].sort((a, b) => a.holder < b.holder ? -1 : a.holder > b.holder ? 1 : a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0)
+}
+
+/** What `relay`'s devices say they carried as circuit relays for `member`'s devices (ledger.md §5.5). */
+export interface RelayedEntry { relay: string, member: string, bytes: number }
+
+/**
+ * Σ relayed[member] over the newest statements of each relay person's devices, for distinct roster
+ * members, sorted by relay then member. Informational: the relay's own word, not part of any balance.
+ */
+export function ledgerRelayed (statements: Iterable<LedgerStatement>, roster: Roster): RelayedEntry[] {
+  const members = new Set(roster.members.map(m => m.userId))
+  const out = new Map<string, RelayedEntry>()
+  for (const s of latestLedgers(statements, roster)) {
+    for (const [member, n] of Object.entries(s.relayed ?? {})) {
+      if (member === s.userId || !members.has(member) || n === 0) continue
+      const e = out.get(s.userId + member) ?? { relay: s.userId, member, bytes: 0 }
+      e.bytes += n
+      out.set(s.userId + member, e)
+    }
+  }
+  return [...out.values()].sort((a, b) => a.relay < b.relay ? -1 : a.relay > b.relay ? 1 : a.member < b.member ? -1 : a.member > b.member ? 1 : 0)
 }
 
 export interface ReciprocityBalance {

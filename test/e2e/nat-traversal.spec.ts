@@ -254,6 +254,12 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     }, 60_000)
     const carried = (await status(p.ray)).reachability.carried
     assert.ok((carried[p.ann.peerId ?? '']?.bytes ?? 0) > flow.sourceBytes, `the relay carried ann's backup to bob: ${JSON.stringify(carried)}`)
+    // ray's signed ledger statement says so, and ann sees it (format/ledger.md version 2)
+    await waitFor('ann sees in ray\'s ledger statement what ray relayed for her', async () => {
+      const friends = (await cli(p.ann, 'status', '--json')).json<{ friends: Array<{ name: string, relays: number, relaysForYou: number }> }>().friends
+      const r = friends.find(f => f.relays > 0) // ray, the only relay
+      return r !== undefined && r.relaysForYou > flow.sourceBytes && r.relays >= r.relaysForYou
+    }, 30_000)
     console.log(`      symmetric NAT: join ${flow.joinMs} ms, backup of ${flow.sourceBytes} bytes ${flow.backupMs} ms, restore ${flow.restoreMs} ms`)
   })
 

@@ -11,7 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { deriveIdentity, loadBackend } from '../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../src/crypto/index.js'
 import {
-  addDevice, addMember, createRoster, encodeLedger, encodeRoster, issueDeviceCert, ledgerBalances, ledgerEntries,
+  addDevice, addMember, createRoster, encodeLedger, encodeRoster, issueDeviceCert, ledgerBalances, ledgerEntries, ledgerRelayed,
   ledgerSigningBytes, reciprocityRefusal, removeMember, signLedger
 } from '../../src/peers/index.js'
 import type { LedgerStatement, ReciprocityBalance, ReciprocityPolicy } from '../../src/peers/index.js'
@@ -62,6 +62,8 @@ export function buildLedgerVectors (backend: SodiumBackend): Record<string, unkn
     signLedger(sodium, bob, { groupId, peerId: PEERS.bob2, time: t + 2, holds: { [A]: 300 * MiB, [C]: 2 * GiB }, placed: {} }),
     signLedger(sodium, carol, { groupId, peerId: PEERS.carol1, time: t + 3, holds: { [A]: GiB, [B]: 6 * GiB }, placed: { [A]: 400 * MiB } })
   ]
+  // version 2 (§2): carol's device again, the same figures, and what it relayed for alice and bob
+  const statementV2 = signLedger(sodium, carol, { groupId, peerId: PEERS.carol1, time: t + 4, holds: { [A]: GiB, [B]: 6 * GiB }, placed: { [A]: 400 * MiB }, relayed: { [A]: 25 * MiB, [B]: 40 * MiB } })
   const balances = ledgerBalances(statements, roster)
   const a = balances.get(A) as ReciprocityBalance
   const room = 2 * a.gives - a.uses // what alice may still add under the defaults
@@ -83,7 +85,9 @@ export function buildLedgerVectors (backend: SodiumBackend): Record<string, unkn
     entries: ledgerEntries(statements, roster),
     balances: plain(balances),
     balancesAfterRemoval: plain(ledgerBalances(statements, afterRemoval)),
-    decisions: decisions.map(d => ({ ...d, refusal: reciprocityRefusal(d.owner, d.addBytes, balances, d.policy) ?? null }))
+    decisions: decisions.map(d => ({ ...d, refusal: reciprocityRefusal(d.owner, d.addBytes, balances, d.policy) ?? null })),
+    statementV2: utf8Decode(encodeLedger(statementV2)),
+    relayed: ledgerRelayed([...statements, statementV2], roster)
   }
 }
 

@@ -67,7 +67,13 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
           byHost.set(s.record.host, h)
         }
         const backups = [...byHost.values()].sort((a, b) => a.host < b.host ? -1 : a.host > b.host ? 1 : 0)
-        const friends = (net.roster?.members ?? []).map(m => ({ userId: m.userId, name: m.devices[0]?.name ?? '', you: m.userId === home.identity.userId, ...(balances.get(m.userId) ?? { uses: 0, gives: 0 }) }))
+        const relayed = net.ledger.relayed()
+        const friends = (net.roster?.members ?? []).map(m => ({
+          userId: m.userId, name: m.devices[0]?.name ?? '', you: m.userId === home.identity.userId, ...(balances.get(m.userId) ?? { uses: 0, gives: 0 }),
+          /** bytes this person's devices relayed for the group's other members in the last 30 days, and for you (their ledger statements) */
+          relays: relayed.filter(e => e.relay === m.userId).reduce((n, e) => n + e.bytes, 0),
+          relaysForYou: relayed.find(e => e.relay === m.userId && e.member === home.identity.userId)?.bytes ?? 0
+        }))
         const online = (peer: string): boolean => net.isOnline(peer)
         const isMember = (peer: string): boolean => net.roster?.members.some(m => m.devices.some(d => d.peerId === peer)) ?? false
         const needsRepair = c.upkeep?.needsRepair() ??
@@ -119,7 +125,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         }
         print(c.io, `  this node is ${reachability.reachable ? 'reachable' : 'not reachable from outside'}: ${reachability.how.replace(/12D3\w+/g, (id) => nameOf(id))}`)
         for (const [peer, carried] of Object.entries(reachability.carried)) print(c.io, `  relayed for ${nameOf(peer).padEnd(16)} ${formatBytes(carried.bytes)} in ${carried.connections} connection(s), ${formatBytes(carried.today)} today`)
-        for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}`)
+        for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}${f.relays > 0 ? `; relayed ${formatBytes(f.relays)} for friends in 30 days (${formatBytes(f.relaysForYou)} for you)` : ''}`)
         for (const s of snapshots) {
           const audited = s.lastFullAudit === null ? 'not fully audited yet' : `fully audited since ${s.lastFullAudit}`
           const localNote = s.localPacks > 0 && !s.local ? `, ${s.localPacks} of ${s.packs} pack(s) still on this disk only` : ''

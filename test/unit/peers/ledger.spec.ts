@@ -7,7 +7,7 @@ import { FormatError, InvalidArgumentError, NotMemberError, UnauthenticatedError
 import {
   DEFAULT_RECIPROCITY_GRACE_BYTES, DEFAULT_RECIPROCITY_MULTIPLE, MAX_LEDGER_CLOCK_SKEW_MS, MAX_LEDGER_ENTRIES,
   addDevice, addMember, createRoster, decodeLedger, decodeRoster, encodeLedger, issueDeviceCert, latestLedgers,
-  ledgerBalances, ledgerEntries, ledgerSigningBytes, reciprocityLimit, reciprocityRefusal, removeMember, signLedger,
+  ledgerBalances, ledgerEntries, ledgerRelayed, ledgerSigningBytes, reciprocityLimit, reciprocityRefusal, removeMember, signLedger,
   verifyLedger,
   LEDGER_DISPUTE_CAP_BYTES
 } from '../../../src/peers/index.js'
@@ -124,6 +124,44 @@ describe('peers: reciprocity ledger', () => {
         bytes[at % bytes.length] = (bytes[at % bytes.length] as number) ^ x
         try { encodeLedger(decodeLedger(bytes)) } catch (err: unknown) { if (!(err instanceof FormatError)) throw err }
       }), { seed: 51, numRuns: 300 })
+    })
+  })
+
+  describe('version 2: what a relay carried (format/ledger.md §2, §5.5)', () => {
+    it('a statement with relayed bytes is version 2; without any (or all zero) it stays version 1', () => {
+      const v2 = signLedger(sodium, alice, fields({ relayed: { [bob.userId]: 3 * MiB, [carol.userId]: 0 } }))
+      assert.equal(v2.version, 2)
+      assert.deepEqual(v2.relayed, { [bob.userId]: 3 * MiB })
+      assert.deepEqual(verifyLedger(sodium, v2, { roster, now: T0 }), v2)
+      assert.deepEqual(decodeLedger(encodeLedger(v2)), v2)
+      const v1 = signLedger(sodium, alice, fields({ relayed: { [bob.userId]: 0 } }))
+      assert.equal(v1.version, 1)
+      assert.equal('relayed' in v1, false)
+      assert.deepEqual(v1, signLedger(sodium, alice, fields()), 'byte for byte what a version 1 writer signs')
+    })
+
+    it('the relayed figures are signed, and each version has exactly its fields', () => {
+      const v2 = signLedger(sodium, alice, fields({ relayed: { [bob.userId]: 3 * MiB } }))
+      assert.throws(() => verifyLedger(sodium, { ...v2, relayed: { [bob.userId]: 4 * MiB } }), UnauthenticatedError)
+      const { relayed: _r, ...noRelayed } = v2
+      assert.throws(() => decodeLedger(encodeLedger(noRelayed as LedgerStatement)), /lacks the field "relayed"/)
+      const v1 = signLedger(sodium, alice, fields())
+      assert.throws(() => decodeLedger(encodeLedger({ ...v1, relayed: {} } as LedgerStatement)), /unknown field "relayed"/)
+      assert.throws(() => decodeLedger(encodeLedger({ ...v2, version: 3 } as unknown as LedgerStatement)), /version 3/)
+    })
+
+    it('what each person relayed for each other member comes from their devices\' newest statements and changes no balance', () => {
+      const a1 = signLedger(sodium, alice, fields({ relayed: { [bob.userId]: 5 * MiB, [carol.userId]: 1, [alice.userId]: 9, [dave.userId]: 9 } }))
+      const b2old = signLedger(sodium, bob, fields({ peerId: fakePeerId(2), holds: {}, placed: {}, relayed: { [carol.userId]: 100 } }))
+      const b2 = signLedger(sodium, bob, fields({ peerId: fakePeerId(2), time: T0 + 1, holds: {}, placed: {}, relayed: { [carol.userId]: 7 } }))
+      const b3 = signLedger(sodium, bob, fields({ peerId: fakePeerId(3), holds: {}, placed: {}, relayed: { [carol.userId]: 8 } }))
+      assert.deepEqual(ledgerRelayed([a1, b2old, b2, b3], roster), [
+        { relay: alice.userId, member: bob.userId, bytes: 5 * MiB },
+        { relay: alice.userId, member: carol.userId, bytes: 1 },
+        { relay: bob.userId, member: carol.userId, bytes: 15 }
+      ].sort((x, y) => x.relay < y.relay ? -1 : x.relay > y.relay ? 1 : x.member < y.member ? -1 : 1))
+      const plain = [signLedger(sodium, alice, fields()), b2, b3].map(x => ({ ...x }))
+      assert.deepEqual(ledgerBalances([a1, b2, b3], roster), ledgerBalances(plain, roster))
     })
   })
 
@@ -291,7 +329,8 @@ describe('peers: reciprocity ledger', () => {
 
   describe('golden vectors (test/vectors/ledger.json)', () => {
     interface LedgerVectors {
-      roster: string, rosterAfterRemoval: string, statements: string[], signingBytes: string
+      roster: string, rosterAfterRemoval: string, statements: string[], signingBytes: string, statementV2: string
+      relayed: Array<{ relay: string, member: string, bytes: number }>
       balances: Record<string, ReciprocityBalance>, balancesAfterRemoval: Record<string, ReciprocityBalance>
       decisions: Array<{ owner: string, addBytes: number, policy: ReciprocityPolicy, refusal: string | null }>
     }
@@ -318,6 +357,13 @@ describe('peers: reciprocity ledger', () => {
       assert.deepEqual(Object.fromEntries(ledgerBalances(statements, decodeRoster(utf8Encode(file.rosterAfterRemoval)))), file.balancesAfterRemoval)
       for (const d of file.decisions) assert.equal(reciprocityRefusal(d.owner, d.addBytes, balances, d.policy) ?? null, d.refusal)
       assert.deepEqual(file.decisions.map(d => d.refusal !== null), [false, true, true, true, false, false])
+      // version 2: decodes, re-encodes identically, verifies, gives the stored relayed figures and the same balances
+      const v2 = decodeLedger(utf8Encode(file.statementV2))
+      assert.equal(v2.version, 2)
+      assert.equal(utf8Decode(encodeLedger(v2)), file.statementV2)
+      verifyLedger(sodium, v2, { roster: r })
+      assert.deepEqual(ledgerRelayed([...statements, v2], r), file.relayed)
+      assert.deepEqual(Object.fromEntries(ledgerBalances([...statements, v2], r)), file.balances)
     })
   })
 })
