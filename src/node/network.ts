@@ -195,7 +195,9 @@ export class NetworkNode {
       },
       quota: (owner: string, addBytes: number, added?: 'share' | 'record') => this.held.admit(owner, addBytes, added),
       // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
-      minShareAgeMs: () => this.membership.minShareAgeMs(Date.now())
+      minShareAgeMs: () => this.membership.minShareAgeMs(Date.now()),
+      // a share written again (a repair over a damaged copy) is no longer damaged, its old leaves are stale
+      stored: async (owner, ref) => { await this.proofs.clearDamaged(owner, ref); await this.proofs.drop(owner, ref) }
     })
     await server.start()
     await startAuditServer({

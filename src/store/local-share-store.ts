@@ -178,6 +178,10 @@ export class LocalShareStore implements ShareStore {
       this.prefixDirs.delete(dir)
       await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
       await writeFileAtomic(path, data, { mode: FILE_MODE })
+    } finally {
+      // a put may write other bytes over a held share (the owner's signed replace of a damaged copy):
+      // a cached descriptor would go on reading the old file
+      this.forgetFd(ref)
     }
   }
 
@@ -200,8 +204,8 @@ export class LocalShareStore implements ShareStore {
   /**
    * Reads by range through a small cache of open descriptors, synchronously: restore reads many
    * blobs from the same few packs one after another, and an open/stat/read/close round trip through
-   * the thread pool per blob cost more than the reads themselves. Shares are immutable, so a cached
-   * descriptor stays valid (a re-put renames identical bytes over it; delete closes it).
+   * the thread pool per blob cost more than the reads themselves. A put and a delete close the
+   * share's cached descriptor (a put may be a replace: other bytes renamed over the old file).
    */
   async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
     checkShareRef(ref)

@@ -2,10 +2,12 @@
  * Repair in a group where every other person holds a share (docs/placement-and-repair.md §5 P7, §9),
  * with four real daemons on 127.0.0.1: ann backs up, bob, cid and dee each hold one share of every
  * stripe (1+2, what chooseScheme picks for three other people). Bob's folder of ann's shares is wiped;
- * nobody else can take the rebuilt shares, so they go back to bob, and health returns to full.
+ * nobody else can take the rebuilt shares, so they go back to bob, and health returns to full. Then
+ * a byte of one of cid's copies flips: the rebuilt share is written over the damaged copy (a replace,
+ * signed by ann: shard.md §7.3), and health returns to full again.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -80,5 +82,31 @@ describe('integration: repair in a small group (every other person holds a share
     // nothing was duplicated: each of the others still holds its own shares, no more
     for (const n of nodes.slice(2)) assert.equal(sharesOn(n).length, before.length)
     process.stdout.write(`      (health back to full ${(tookMs / 1000).toFixed(1)} s after the wipe; audit interval ${AUDIT_MS / 1000} s)\n`)
+  })
+
+  it('a holder\'s damaged copy is written over with the rebuilt share, signed by ann (nobody else can take it)', async () => {
+    // runs after the wipe above: the group is formed and healthy; cid's copy of one share rots
+    await waitFor('every share of the snapshot to pass a challenge', fullyHealthy)
+    const cid = byName('cid')
+    const held = sharesOn(cid)
+    const name = held[0] as string
+    const file = filesUnder(join(heldDir(cid), 'shares')).find(f => basename(f) === name) as string
+    const good = readFileSync(file)
+    const bad = Buffer.from(good)
+    bad.writeUInt8(bad.readUInt8(bad.length - 100) ^ 0x40, bad.length - 100)
+    writeFileSync(file, bad)
+    const damagedAt = Date.now()
+    // the share cannot go to anyone else (bob and dee hold the other two of its stripe): it goes back
+    // over cid's damaged copy, which needs ann's signature (protocols/shard.md §7.3)
+    let last = ''
+    await waitFor('cid\'s copy to be the good share again and health full', async () => {
+      const same = readFileSync(file).equals(good)
+      const healthy = await fullyHealthy()
+      const st = (await cliAt(byName('ann'), 'status', '--json')).json<{ snapshots: unknown, peers: unknown[], upkeep?: unknown, lastRound?: unknown }>()
+      last = `copy good again: ${same}; ann's snapshots: ${JSON.stringify(st.snapshots)}; peers: ${JSON.stringify(st.peers)}; last round: ${JSON.stringify(st.lastRound ?? st.upkeep)}`
+      return same && healthy
+    }, 60_000).catch((err: Error) => { throw new Error(`${err.message}; ${last}`) })
+    assert.deepEqual(sharesOn(cid), held, 'no share was added or lost on cid')
+    process.stdout.write(`      (damaged copy replaced ${((Date.now() - damagedAt) / 1000).toFixed(1)} s after the byte flip)\n`)
   })
 })

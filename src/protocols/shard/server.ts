@@ -55,6 +55,12 @@ export interface ShardServerInit {
   minShareAgeMs?: () => number
   /** Bytes of unfinished putPart uploads kept in memory. @default DEFAULT_MAX_STAGED_BYTES (512 MiB) */
   maxStagedBytes?: number
+  /**
+   * Called once a share of `owner` was written (new, or over other bytes): what the node knew of the
+   * old bytes (a damage report of its scrub, cached proof leaves) no longer holds. Its failure is
+   * logged; the put stands.
+   */
+  stored?: (owner: string, ref: ShareRef) => Promise<void>
 }
 
 export interface ShardServer {
@@ -190,7 +196,12 @@ export function shardServer (init: ShardServerInit): ShardServer {
     const why = init.quota?.(device.userId, total, 'share')
     if (why !== undefined) return refused(why)
     await store.putParts(ref, parts, { signal })
+    await afterStore(device.userId, ref)
     return OK
+  }
+
+  async function afterStore (owner: string, ref: ShareRef): Promise<void> {
+    await init.stored?.(owner, ref).catch((err: unknown) => { log('after storing %s.%d of %s: %s', ref.pack, ref.index, owner, errorMessage(err)) })
   }
 
   async function act (device: Device, store: ShareStore, req: ShardRequest, signal: AbortSignal): Promise<Reply> {
@@ -214,6 +225,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         const why = init.quota?.(userId, add, held === 0 ? 'share' : undefined)
         if (why !== undefined) return refused(why)
         await store.put(req.ref, req.data, options)
+        await afterStore(userId, req.ref)
         return OK
       }
       case 'putPart': {

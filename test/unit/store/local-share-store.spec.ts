@@ -71,6 +71,21 @@ describe('LocalShareStore on disk', () => {
     await store.close()
   })
 
+  it('a put of other bytes over a held share (a signed replace) is what ranges read next, whatever was cached', async () => {
+    const store = await LocalShareStore.open(dir)
+    const ref = testRef(5, 1)
+    const damaged = seededBytes(6, 70_000)
+    const good = seededBytes(7, 70_000)
+    await store.put(ref, damaged)
+    // a range read caches the file's descriptor
+    assert.deepEqual(await store.getRange(ref, 69_000, 1000), damaged.subarray(69_000))
+    await store.put(ref, good)
+    assert.deepEqual(await store.getRange(ref, 69_000, 1000), good.subarray(69_000))
+    await store.putParts(ref, [damaged.subarray(0, 10), damaged.subarray(10)])
+    assert.deepEqual(await store.getRange(ref, 0, 1000), damaged.subarray(0, 1000))
+    await store.close()
+  })
+
   it('a folder wiped while the store is open (a holder replaced its disk): shares and records are taken again', async () => {
     const store = await LocalShareStore.open(dir)
     try {
