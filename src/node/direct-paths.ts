@@ -106,6 +106,8 @@ export function triesDirectPath (self: string, peer: string, theirsPublic: boole
 export class DirectPaths {
   private readonly paths = new Map<string, DirectPathState>()
   private readonly running = new Set<string>()
+  /** the public addresses of each friend the last attempt dialled over TCP */
+  private readonly triedTcp = new Map<string, Set<string>>()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     void this.consider(evt.detail.peerId.toString())
@@ -166,7 +168,10 @@ export class DirectPaths {
     const webrtc = protocols.includes(WEBRTC_SIGNALING_PROTOCOL)
     if (theirs.length === 0 && !webrtc) return
     const prev = this.paths.get(peer)
-    if (prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
+    // a public address not tried yet (a port its router just mapped) is worth a try before the wait is over
+    const fresh = theirs.some(a => !(this.triedTcp.get(peer)?.has(a) ?? false))
+    if (!fresh && prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
+    this.triedTcp.set(peer, new Set(theirs))
     this.running.add(peer)
     const attempts = (prev?.attempts ?? 0) + 1
     const failures = prev?.failures ?? 0
