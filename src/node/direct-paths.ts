@@ -12,15 +12,18 @@
  * connection to a relayed one), and the relayed connection is closed as soon as no stream is left on
  * it, so shares between the two homes do not cost the relay's owner any bandwidth.
  *
- * Of two friends, only the one with the smaller peer id tries (both trying at once would make two
- * connections).
+ * A friend that announces a public address of its own (a port its router maps to it by UPnP,
+ * node/port-mapping.ts, or a forwarded one) is dialled there over TCP first, which works through any
+ * NAT on this side; WebRTC is tried when that fails. Of two friends, the one that sees a public
+ * address of the other tries; when both or neither do, the one with the smaller peer id (both trying
+ * at once would make two connections).
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, IdentifyResult } from '@libp2p/interface'
 import { errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import { WEBRTC_SIGNALING_PROTOCOL, type P2pNode, type P2pTransport } from './libp2p-node.js'
-import { addrClass, reachOf } from './reachability.js'
+import { addrClass, isWebrtc, reachOf } from './reachability.js'
 import { reserves, serves, type RelayRole } from './relay.js'
 import { StunServer } from './stun-server.js'
 
@@ -30,6 +33,8 @@ const log = scopedLogger('direct')
 export interface DirectPathPolicy {
   /** how long one WebRTC dial may take (signalling, ICE, DTLS, SCTP). @default 30 s */
   attemptMs: number
+  /** how long a TCP dial of a friend's public (mapped) address may take. @default 10 s */
+  tcpAttemptMs: number
   /** the wait before the second attempt after a failure; doubled after every further failure. @default 2 min */
   retryMs: number
   /** the longest wait between attempts. @default 2 h */
@@ -40,6 +45,7 @@ export interface DirectPathPolicy {
 
 export const DEFAULT_DIRECT_PATH_POLICY: DirectPathPolicy = {
   attemptMs: 30_000,
+  tcpAttemptMs: 10_000,
   retryMs: 120_000,
   maxRetryMs: 2 * 3_600_000,
   relayedCloseCheckMs: 10_000
@@ -47,8 +53,10 @@ export const DEFAULT_DIRECT_PATH_POLICY: DirectPathPolicy = {
 
 /** What this node knows of its direct path to one friend. */
 export interface DirectPathState {
-  /** direct: a hole-punched connection is open; trying: an attempt runs; waiting: the last attempt failed, the next is at `nextAttemptAt` */
+  /** direct: a direct connection is open; trying: an attempt runs; waiting: the last attempt failed, the next is at `nextAttemptAt` */
   state: 'direct' | 'trying' | 'waiting'
+  /** when direct: over TCP to the friend's public (mapped) address, or WebRTC (hole-punched) */
+  via?: 'tcp' | 'webrtc'
   attempts: number
   failures: number
   lastError?: string
@@ -86,9 +94,20 @@ export async function webrtcTransport (stunServers: () => string[]): Promise<P2p
   return webRTC({ rtcConfiguration: () => ({ iceServers: stunServers().map(url => ({ urls: [url] })) }) })
 }
 
+/**
+ * Whether this node (`self`) is the one of two friends that tries a direct path to the other: the one
+ * that sees a public direct address of the other (`theirsPublic`: a mapped or forwarded port); when
+ * both or neither do, the one with the smaller peer id (both trying at once would make two connections).
+ */
+export function triesDirectPath (self: string, peer: string, theirsPublic: boolean, oursPublic: boolean): boolean {
+  return theirsPublic !== oursPublic ? theirsPublic : self < peer
+}
+
 export class DirectPaths {
   private readonly paths = new Map<string, DirectPathState>()
   private readonly running = new Set<string>()
+  /** the public addresses of each friend the last attempt dialled over TCP */
+  private readonly triedTcp = new Map<string, Set<string>>()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     void this.consider(evt.detail.peerId.toString())
@@ -126,34 +145,58 @@ export class DirectPaths {
 
   private hasDirect (peer: string): boolean { return this.open(peer).some(c => reachOf(c).how !== 'relayed') }
 
-  /** Tries a WebRTC connection to `peer` when it is a member reached only through a relay, it is our turn, and its wait is over. */
+  /** A friend's public direct TCP addresses (a mapped or forwarded port), as identify gave them. */
+  private async publicAddrsOf (peer: string, relayed: Connection): Promise<string[]> {
+    const known = await this.node.peerStore.get(relayed.remotePeer).then(p => p.addresses.map(a => a.multiaddr.toString()), () => [] as string[])
+    return known.filter(a => addrClass(a) === 'public' && !isWebrtc(a) && /\/tcp\/\d+$/.test(a)).map(a => `${a}/p2p/${peer}`)
+  }
+
+  /**
+   * Tries a direct connection to `peer` when it is a member reached only through a relay, it is our
+   * turn, and its wait is over: TCP to its public address when it announces one, else (or when that
+   * fails) WebRTC.
+   */
   private async consider (peer: string): Promise<void> {
     if (this.running.has(peer) || !this.hooks.isMember(peer)) return
     const conns = this.open(peer)
     const relayed = conns.find(c => reachOf(c).how === 'relayed')
     if (relayed === undefined || this.hasDirect(peer)) return
-    if (this.node.peerId.toString() > peer) return // the friend with the smaller peer id tries
+    const theirs = await this.publicAddrsOf(peer, relayed)
+    const ours = this.node.getMultiaddrs().some(a => addrClass(a) === 'public' && !isWebrtc(a))
+    if (!triesDirectPath(this.node.peerId.toString(), peer, theirs.length > 0, ours)) return
     const protocols = await this.node.peerStore.get(relayed.remotePeer).then(p => p.protocols, () => [] as string[])
-    if (!protocols.includes(WEBRTC_SIGNALING_PROTOCOL)) return
+    const webrtc = protocols.includes(WEBRTC_SIGNALING_PROTOCOL)
+    if (theirs.length === 0 && !webrtc) return
     const prev = this.paths.get(peer)
-    if (prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
+    // a public address not tried yet (a port its router just mapped) is worth a try before the wait is over
+    const fresh = theirs.some(a => !(this.triedTcp.get(peer)?.has(a) ?? false))
+    if (!fresh && prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
+    this.triedTcp.set(peer, new Set(theirs))
     this.running.add(peer)
     const attempts = (prev?.attempts ?? 0) + 1
     const failures = prev?.failures ?? 0
     this.paths.set(peer, { state: 'trying', attempts, failures })
-    // the relayed connection's address with /webrtc before the friend's id: signalled through the same relay
-    const addr = relayed.remoteAddr.toString().replace(/\/p2p\/([^/]+)$/, '/webrtc/p2p/$1')
     const started = this.hooks.now()
+    const errors: string[] = []
     try {
-      await this.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(this.policy.attemptMs) })
-      if (!this.hasDirect(peer)) throw new Error('the WebRTC dial returned the relayed connection')
-      this.paths.set(peer, { state: 'direct', attempts, failures })
-      log('direct (WebRTC) connection to %s after %d ms', peer, this.hooks.now() - started)
-      this.closeIdleRelayed()
-    } catch (err: unknown) {
+      for (const via of ['tcp', 'webrtc'] as const) {
+        if (via === 'tcp' ? theirs.length === 0 : !webrtc) continue
+        // WebRTC: the relayed connection's address with /webrtc before the friend's id, signalled through the same relay
+        const addrs = via === 'tcp' ? theirs : [relayed.remoteAddr.toString().replace(/\/p2p\/([^/]+)$/, '/webrtc/p2p/$1')]
+        try {
+          await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(via === 'tcp' ? this.policy.tcpAttemptMs : this.policy.attemptMs) })
+          if (!this.hasDirect(peer)) throw new Error('the dial returned the relayed connection')
+          this.paths.set(peer, { state: 'direct', via, attempts, failures })
+          log('direct (%s) connection to %s after %d ms', via, peer, this.hooks.now() - started)
+          this.closeIdleRelayed()
+          return
+        } catch (err: unknown) {
+          errors.push(`${via === 'tcp' ? `TCP to ${theirs.join(', ')}` : 'WebRTC'}: ${errorMessage(err)}`)
+        }
+      }
       const wait = Math.min(this.policy.maxRetryMs, this.policy.retryMs * 2 ** failures)
-      this.paths.set(peer, { state: 'waiting', attempts, failures: failures + 1, lastError: errorMessage(err), nextAttemptAt: this.hooks.now() + wait })
-      log('no direct connection to %s (%s); the relay carries it, next attempt in %d s', peer, errorMessage(err), Math.round(wait / 1000))
+      this.paths.set(peer, { state: 'waiting', attempts, failures: failures + 1, lastError: errors.join('; '), nextAttemptAt: this.hooks.now() + wait })
+      log('no direct connection to %s (%s); the relay carries it, next attempt in %d s', peer, errors.join('; '), Math.round(wait / 1000))
     } finally {
       this.running.delete(peer)
     }

@@ -9,7 +9,7 @@ import { createLibp2p, type Libp2p, type Libp2pOptions } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -61,6 +61,8 @@ export interface P2pNodeInit {
   servePeer?: (peerId: PeerId) => boolean
   /** circuit relay among members (relay.ts): its transport, server, reservations and gater hooks */
   relay?: RelayParts
+  /** more libp2p services (port mappings from the home router, port-mapping.ts) */
+  services?: Record<string, unknown>
   /** more transports (the WebRTC one of members behind NAT, direct-paths.ts) */
   transports?: P2pTransport[]
   /** DHT records under `/p2pbak/...` keys: which values to store, and which of several is best */
@@ -83,6 +85,9 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     // with a guard, identify runs only on members' connections (below): a stranger is never
     // identified, so it never enters the DHT's routing table and is never sent a query or a record
     identify: identify({ runOnConnectionOpen: serve === undefined }),
+    // a new address (a relay reservation, a port mapping) reaches the connected members at once (only
+    // identified peers, i.e. members, are pushed to; the guard takes pushes from members only)
+    identifyPush: identifyPush(),
     // libp2p's connection monitor pings too: one outbound ping stream per peer is not enough
     ping: ping({ maxOutboundStreams: 8, maxInboundStreams: 8 }),
     ...(serve !== undefined ? { guard: protocolGuard(serve) } : {}),
@@ -98,7 +103,8 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
           })
         }
       : {}),
-    ...init.relay?.services
+    ...init.relay?.services,
+    ...init.services
   }
   const node = await createLibp2p({
     start: false,

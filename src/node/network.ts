@@ -37,6 +37,7 @@ import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
 import { RelayTally } from './relay-tally.js'
 import { DirectLinks } from './direct-paths.js'
+import { addressServices } from './port-mapping.js'
 import { whyLocalReason } from './why-local.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
@@ -60,6 +61,8 @@ export interface NetworkOptions {
   now?: () => number
   /** relays among members (relay.ts): `auto` takes the role from the addresses given to friends. @default 'auto' */
   relay?: RelayMode
+  /** behind NAT, ask the home router for a port mapping (UPnP, port-mapping.ts). @default true */
+  portMapping?: boolean
   /**
    * The seam for tests and fault injection: the store the shard server answers a member's requests
    * from, given that member's held store (a lying persister, test/helpers/liar.ts). Audits still
@@ -158,6 +161,7 @@ export class NetworkNode {
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()) || book.mayConnectStranger(),
       relay: relayParts(book),
       transports: direct.transports,
+      services: addressServices(book.role, opts.portMapping !== false),
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {

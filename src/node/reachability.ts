@@ -179,6 +179,13 @@ export async function dialMember (node: Libp2p, pid: PeerId, addrs: readonly str
   const dht = (node.services as { dht?: unknown }).dht
   if (dht === undefined) throw new RefusedError(`no address known for ${pid.toString()}`)
   const info = await node.peerRouting.findPeer(pid, { signal: AbortSignal.timeout(Math.min(timeoutMs, 3000)) })
-  await node.dial(info.multiaddrs, { signal: AbortSignal.timeout(timeoutMs) })
-  return info.multiaddrs.map(a => `${a.toString()}/p2p/${pid.toString()}`)
+  // a relayed listen address comes as …/p2p/RELAY/p2p-circuit: every address must end with the peer's id
+  const addrsOfPeer = info.multiaddrs.map(a => withPeerId(a.toString(), pid.toString()))
+  await node.dial(addrsOfPeer.map(a => multiaddr(a)), { signal: AbortSignal.timeout(timeoutMs) })
+  return addrsOfPeer
+}
+
+/** `addr` ending with `/p2p/PEER` (added unless it already ends so). */
+export function withPeerId (addr: string, peer: string): string {
+  return addr.endsWith(`/p2p/${peer}`) ? addr : `${addr}/p2p/${peer}`
 }

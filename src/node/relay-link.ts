@@ -11,6 +11,7 @@ import { LEDGER_RELAYED_WINDOW_MS } from '../peers/index.js'
 import { scopedLogger } from '../util/log.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
+import { hostPort, mappedAddrs } from './port-mapping.js'
 import { relaysIn, reserves, type Carried, type RelayBook, type RelayRole } from './relay.js'
 
 const log = scopedLogger('relay')
@@ -28,6 +29,8 @@ export interface Reachability {
   how: string
   /** the members whose relays carry connections to this node */
   relays: string[]
+  /** behind NAT: the public addresses a port mapping on the home router gives this node (UPnP, port-mapping.ts) */
+  mapped: string[]
   /** bytes this node relayed, per member peer id (serve only) */
   carried: Record<string, Carried>
 }
@@ -128,14 +131,17 @@ export class RelayLink {
     const relays = relaysIn(addrs)
     const carried = Object.fromEntries(this.book.carriedFor())
     const role = this.book.role
+    const mapped = mappedAddrs(this.node)
+    const base = { role, addrs, relays, mapped, carried }
     const publicAddrs = addrs.filter(a => addrClass(a) === 'public')
-    if (role === 'serve') return { role, addrs, reachable: true, how: `directly at ${publicAddrs.join(', ') || addrs.join(', ')}; relays for members`, relays, carried }
-    const v6 = role === 'both' ? `directly at ${publicAddrs.join(', ')} (IPv6, unless the router's firewall drops it), ` : ''
+    if (role === 'serve') return { ...base, reachable: true, how: `directly at ${publicAddrs.join(', ') || addrs.join(', ')}; relays for members` }
     if (role === 'reserve' || role === 'both') {
-      return relays.length > 0
-        ? { role, addrs, reachable: true, how: `${v6}behind NAT, through the relay of ${relays.join(', ')}`, relays, carried }
-        : { role, addrs, reachable: role === 'both', how: `${v6}behind NAT, no relay reservation yet (no member with a public address answered)`, relays, carried }
+      const ways: string[] = []
+      if (mapped.length > 0) ways.push(`directly at ${mapped.map(hostPort).join(', ')} (port mapped on the router by UPnP)`)
+      if (role === 'both') ways.push(`directly at ${publicAddrs.filter(a => !mapped.some(m => a.startsWith(m))).join(', ')} (IPv6, unless the router's firewall drops it)`)
+      ways.push(relays.length > 0 ? `behind NAT, through the relay of ${relays.join(', ')}` : 'behind NAT, no relay reservation yet (no member with a public address answered)')
+      return { ...base, reachable: mapped.length > 0 || relays.length > 0 || role === 'both', how: ways.join('; ') }
     }
-    return { role, addrs, reachable: false, how: 'on this machine only (loopback)', relays, carried }
+    return { ...base, reachable: false, how: 'on this machine only (loopback)' }
   }
 }

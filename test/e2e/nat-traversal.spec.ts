@@ -19,83 +19,19 @@
  * otherwise. Everything the lab made vanishes with its holder processes (nat-lab.ts).
  */
 import assert from 'node:assert/strict'
-import { createCipheriv } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChildProcess } from 'node:child_process'
 import { loadBackend } from '../../src/crypto/index.js'
 import { decodeInviteCode } from '../../src/peers/index.js'
-import { runCli, TEST_ENV, type CliResult } from '../helpers/cli.js'
 import { bytesUnder, waitFor } from '../helpers/daemons.js'
+import { cli, makeNoiseTree, reachOf, startDaemon, status, stopDaemon, type Person, type StatusJson } from '../helpers/lab-people.js'
 import { createNatLab, natLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import type { StrangerResult } from '../helpers/relay-stranger.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = join(ROOT, 'bin/p2pbak.js')
-
-interface Person {
-  name: string, host: string, home: string, log: string, daemon?: ChildProcess, peerId?: string
-  /** the daemon's options. @default ['--refresh', '2000'] */
-  daemonArgs?: string[]
-}
-interface Reach { how: string, via?: string, addr?: string }
-interface StatusJson {
-  reachability: { role: string, reachable: boolean, relays: string[], carried: Record<string, { bytes: number, connections: number }> }
-  peers: Array<{ peerId: string, name: string, online: boolean, reach: Reach | null, directPath: { state: string, failures: number } | null }>
-}
-
-/** A tree of about `bytes` incompressible bytes (AES-CTR of zeros) in a few files and a little text; returns its size. */
-function makeNoiseTree (root: string, bytes: number): number {
-  mkdirSync(join(root, 'docs'), { recursive: true })
-  let total = 0
-  for (let i = 0; i < 4; i++) {
-    const data = createCipheriv('aes-256-ctr', Buffer.alloc(32, i + 1), Buffer.alloc(16)).update(Buffer.alloc(Math.floor(bytes / 4)))
-    writeFileSync(join(root, `file-${i}.bin`), data)
-    total += data.byteLength
-  }
-  const text = 'a friend behind a router\n'.repeat(1000)
-  writeFileSync(join(root, 'docs', 'notes.txt'), text)
-  return total + text.length
-}
-
-async function cli (p: Person, ...argv: string[]): Promise<CliResult> {
-  const r = await runCli(argv, { P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw' })
-  if (r.code !== 0) throw new Error(`${p.name}: p2pbak ${argv.join(' ')} exited ${r.code}: ${r.stderr}\n--- ${p.name}'s daemon log (end) ---\n${tail(p.log)}`)
-  return r
-}
-
-function tail (file: string, chars = 4000): string { return existsSync(file) ? readFileSync(file, 'utf8').slice(-chars) : '' }
-
-async function startDaemon (lab: NatLab, p: Person): Promise<void> {
-  rmSync(join(p.home, 'node.json'), { force: true })
-  const fd = openSync(p.log, 'a')
-  p.daemon = lab.spawnIn(p.host, [process.execPath, BIN, 'daemon', '--listen', '/ip4/0.0.0.0/tcp/4737', ...(p.daemonArgs ?? ['--refresh', '2000'])], {
-    env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: p.home, P2PBAK_PASSPHRASE: 'pw', DEBUG: process.env.NAT_DEBUG ?? 'p2pbak:*' }, stdio: ['ignore', fd, fd]
-  })
-  closeSync(fd)
-  await waitFor(`${p.name}'s daemon`, () => existsSync(join(p.home, 'node.json')) && existsSync(join(p.home, 'daemon.sock')), 60_000)
-  p.peerId = (JSON.parse(readFileSync(join(p.home, 'node.json'), 'utf8')) as { peerId: string }).peerId
-}
-
-async function stopDaemon (p: Person): Promise<void> {
-  const d = p.daemon
-  if (d === undefined || d.exitCode !== null || d.signalCode !== null) return
-  const exited = new Promise(resolve => d.once('exit', resolve))
-  d.kill('SIGINT')
-  const timer = setTimeout(() => d.kill('SIGKILL'), 15_000)
-  await exited
-  clearTimeout(timer)
-  assert.equal(d.signalCode, null, `${p.name}'s daemon did not stop on SIGINT within 15 s: ${tail(p.log)}`)
-  assert.equal(d.exitCode, 0, `${p.name}'s daemon exited ${String(d.exitCode)}: ${tail(p.log)}`)
-}
-
-async function status (p: Person): Promise<StatusJson> { return (await cli(p, 'status', '--json')).json<StatusJson>() }
-
-/** How `s`'s node reaches `who` now (null: not connected). */
-function reachOf (s: StatusJson, who: Person): Reach | null { return s.peers.find(x => x.peerId === who.peerId)?.reach ?? null }
 
 /** Runs `relay-stranger.ts` in the stranger's namespace. */
 async function stranger (lab: NatLab, relayAddr: string, target: string): Promise<StrangerResult> {

@@ -22,11 +22,21 @@
  * the caller, and no name is registered (`ip netns`), so nothing can be left behind. Processes are run
  * inside a namespace with `nsenter -t PID -n` (also under `--pdeathsig KILL`).
  *
+ * With `upnp`, a home's router also runs miniupnpd (UPnP IGD and NAT-PMP, Debian's miniupnpd-nftables),
+ * as a home router whose owner left UPnP on: on its LAN side only, for its own home's hosts only
+ * (`secure_mode`: a host maps ports to itself), its port mappings (DNAT) in an nftables table of its
+ * own, and the router's firewall lets in what a mapping lets in (conntrack state DNAT). miniupnpd
+ * refuses to map on a WAN address it deems reserved, 198.18/15 among them: such a lab takes another
+ * `publicNet` (any range works: the namespaces have no way out).
+ *
  * Needs Linux, root, `unshare`, `nsenter`, `setpriv` (util-linux), `ip` (iproute2) and `iptables`:
- * {@link natLabUnavailable} says why not when one is missing.
+ * {@link natLabUnavailable} says why not when one is missing; with `upnp` also `miniupnpd` and `nft`
+ * ({@link upnpLabUnavailable}).
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { readlinkSync } from 'node:fs'
+import { closeSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 export interface NatLabOptions {
   /** hosts on the public segment (R, a stranger, …). @default ['r'] */
@@ -35,6 +45,10 @@ export interface NatLabOptions {
   homes?: Record<string, string[]>
   /** MASQUERADE --random-fully: every outgoing connection gets a random public port (hole punching fails). @default false */
   symmetric?: boolean
+  /** the homes whose router runs miniupnpd (UPnP IGD, NAT-PMP). @default [] */
+  upnp?: string[]
+  /** the first three octets of the public segment (a /24). @default '198.18.0' (miniupnpd needs another: see above) */
+  publicNet?: string
 }
 
 export interface LabHost {
@@ -61,13 +75,17 @@ export interface NatLab {
    * processes running in the host keep running (their sockets on the old address are dead).
    */
   move: (host: string, home: string) => void
+  /** the port mappings miniupnpd made on a home's router now (its nftables DNAT rules, one line each) */
+  portMappings: (home: string) => string[]
+  /** what miniupnpd on a home's router logged so far */
+  upnpLog: (home: string) => string
   /** iptables counters of a router (for the test log) */
   routerCounters: (home: string) => string
   /** kills every holder process: the namespaces, links and rules vanish with them */
   close: () => Promise<void>
 }
 
-const PUBLIC_NET = '198.18.0'
+const DEFAULT_PUBLIC_NET = '198.18.0'
 const REQUIRED_TOOLS: ReadonlyArray<readonly [string, string]> = [
   ['unshare', 'util-linux'], ['nsenter', 'util-linux'], ['setpriv', 'util-linux'], ['ip', 'iproute2'], ['iptables', 'iptables']
 ]
@@ -92,6 +110,37 @@ export async function natLabUnavailable (): Promise<string | undefined> {
   return undefined
 }
 
+/** Why this host cannot run miniupnpd on a lab router, or undefined if it can (after {@link natLabUnavailable}). */
+export function upnpLabUnavailable (): string | undefined {
+  for (const [tool, pkg] of [['miniupnpd', 'miniupnpd-nftables'], ['nft', 'nftables']] as const) {
+    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }) } catch { return `\`${tool}\` is missing (Debian package ${pkg})` }
+  }
+  try {
+    const version = execFileSync('miniupnpd', ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+    if (!version.includes('nftables')) return `this miniupnpd does not use nftables (the lab's iptables is iptables-nft): ${version.trim()}`
+  } catch (err: unknown) {
+    return `miniupnpd --version failed: ${String(err)}`
+  }
+  return undefined
+}
+
+/** addresses miniupnpd will not map on (its addr_is_reserved, for the ranges a lab might pick) */
+const MINIUPNPD_RESERVED = [/^10\./, /^127\./, /^192\.168\./, /^198\.1[89]\./, /^192\.0\.2\./, /^198\.51\.100\./, /^203\.0\.113\./, /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./, /^172\.(1[6-9]|2\d|3[01])\./]
+
+/**
+ * miniupnpd's nftables table: its forward chain (mappings' accept rules; the lab's iptables FORWARD
+ * rule for DNAT does the letting in) and its NAT chains (the mappings themselves).
+ */
+const MINIUPNPD_NFT = `table inet miniupnpd {
+  chain forward { type filter hook forward priority 0; policy accept; jump miniupnpd; }
+  chain miniupnpd { }
+  chain prerouting { type nat hook prerouting priority -100; policy accept; jump prerouting_miniupnpd; }
+  chain postrouting { type nat hook postrouting priority 100; policy accept; jump postrouting_miniupnpd; }
+  chain prerouting_miniupnpd { }
+  chain postrouting_miniupnpd { }
+}
+`
+
 /** A process whose only job is to hold a new network namespace (dies with this process). */
 async function holder (): Promise<ChildProcess & { pid: number }> {
   const child = spawn('unshare', ['-n', '--', 'setpriv', '--pdeathsig', 'KILL', '--', 'sleep', 'infinity'], { stdio: 'ignore' })
@@ -114,9 +163,21 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
   const publicHosts = opts.publicHosts ?? ['r']
   const homes = opts.homes ?? { a: ['a'], b: ['b'] }
   const holders: ChildProcess[] = []
+  /** miniupnpd on routers */
+  const daemons: ChildProcess[] = []
   const pids = new Map<string, number>()
   const hosts: Record<string, LabHost> = {}
   const routers: NatLab['routers'] = {}
+  const PUBLIC_NET = opts.publicNet ?? DEFAULT_PUBLIC_NET
+  const upnpHomes = opts.upnp ?? []
+  for (const h of upnpHomes) if (homes[h] === undefined) throw new Error(`upnp: no home named ${h}`)
+  if (upnpHomes.length > 0 && MINIUPNPD_RESERVED.some(r => r.test(`${PUBLIC_NET}.1`))) throw new Error(`miniupnpd maps no port on a WAN address in ${PUBLIC_NET}.0/24 (reserved): give the lab another publicNet`)
+  const upnpDir = upnpHomes.length > 0 ? mkdtempSync(join(tmpdir(), 'p2pbak-upnp-')) : undefined
+  const spawnIn = (host: string, argv: string[], spawnOpts: SpawnOptions = {}): ChildProcess => {
+    const [cmd, ...args] = argv
+    if (cmd === undefined) throw new Error('spawnIn needs a command')
+    return spawn('nsenter', [...nsArgs(host), 'setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args], spawnOpts)
+  }
   const nsArgs = (where: string): string[] => {
     const pid = pids.get(where)
     if (pid === undefined) throw new Error(`no namespace named ${where} in this lab`)
@@ -134,12 +195,13 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
   }
   let moved = 0
   const close = async (): Promise<void> => {
-    await Promise.all(holders.map(async h => {
+    await Promise.all([...daemons, ...holders].map(async h => {
       if (h.exitCode !== null || h.signalCode !== null) return
       const gone = new Promise(resolve => h.once('exit', resolve))
       h.kill('SIGKILL')
       await gone
     }))
+    if (upnpDir !== undefined) rmSync(upnpDir, { recursive: true, force: true })
   }
   try {
     await add('internet')
@@ -175,9 +237,38 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
         'iptables -A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
         'iptables -A INPUT -i wan -j DROP',
         'iptables -A FORWARD -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+        // …or what a port mapping of the router's UPnP lets in
+        ...(upnpHomes.includes(home) ? ['iptables -A FORWARD -i wan -m conntrack --ctstate DNAT -j ACCEPT'] : []),
         'iptables -A FORWARD -i wan -j DROP'
       ].join('; '))
       routers[home] = { wanIp, lanIp: `${lanNet}.1`, pid: rpid }
+      if (upnpHomes.includes(home) && upnpDir !== undefined) {
+        const nft = join(upnpDir, `${home}.nft`)
+        writeFileSync(nft, MINIUPNPD_NFT)
+        exec(router, ['nft', '-f', nft])
+        const conf = join(upnpDir, `${home}.conf`)
+        writeFileSync(conf, [
+          'ext_ifname=wan', 'listening_ip=lan', 'port=0',
+          'enable_upnp=yes', 'enable_natpmp=yes', 'secure_mode=yes', 'system_uptime=no',
+          `uuid=00000000-0000-4000-8000-${String(h + 1).padStart(12, '0')}`, 'serial=p2pbak-lab', 'model_number=1',
+          'upnp_table_name=miniupnpd', 'upnp_nat_table_name=miniupnpd', 'upnp_forward_chain=miniupnpd',
+          'upnp_nat_chain=prerouting_miniupnpd', 'upnp_nat_postrouting_chain=postrouting_miniupnpd',
+          // the home's own hosts, ports above 1023 only; nobody else
+          `allow 1024-65535 ${lanNet}.0/24 1024-65535`, 'deny 0-65535 0.0.0.0/0 0-65535', ''
+        ].join('\n'))
+        const log = openSync(join(upnpDir, `${home}.log`), 'a')
+        const d = spawnIn(router, ['miniupnpd', '-d', '-f', conf, '-P', join(upnpDir, `${home}.pid`)], { stdio: ['ignore', log, log] })
+        closeSync(log)
+        daemons.push(d)
+        // ready once it listens for SSDP on the LAN side (or dead: say why)
+        const deadline = Date.now() + 10_000
+        for (;;) {
+          if (d.exitCode !== null) throw new Error(`miniupnpd on router ${home} exited ${d.exitCode}: ${readFileSync(join(upnpDir, `${home}.log`), 'utf8').slice(-2000)}`)
+          if (exec(router, ['ss', '-uln']).includes(':1900')) break
+          if (Date.now() > deadline) throw new Error(`miniupnpd on router ${home} did not listen on udp 1900 within 10 s: ${readFileSync(join(upnpDir, `${home}.log`), 'utf8').slice(-2000)}`)
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+      }
       for (const [j, name] of members.entries()) {
         const pid = await add(name)
         const ip = `${lanNet}.${2 + j}`
@@ -194,11 +285,7 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
     hosts,
     routers,
     exec,
-    spawnIn: (host, argv, spawnOpts = {}) => {
-      const [cmd, ...args] = argv
-      if (cmd === undefined) throw new Error('spawnIn needs a command')
-      return spawn('nsenter', [...nsArgs(host), 'setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args], spawnOpts)
-    },
+    spawnIn,
     move: (name, home) => {
       const host = hosts[name]
       const router = routers[home]
@@ -211,6 +298,8 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
       sh(name, `ip addr add ${ip}/24 dev eth0; ip link set eth0 up; ip route add default via ${router.lanIp}`)
       hosts[name] = { ...host, ip, home }
     },
+    portMappings: (home) => exec(`router-${home}`, ['nft', 'list', 'chain', 'inet', 'miniupnpd', 'prerouting_miniupnpd']).split('\n').map(l => l.trim()).filter(l => l.includes('dnat')),
+    upnpLog: (home) => upnpDir === undefined ? '' : readFileSync(join(upnpDir, `${home}.log`), 'utf8'),
     routerCounters: (home) => exec(`router-${home}`, ['sh', '-c', 'iptables -L -n -v -x; iptables -t nat -L POSTROUTING -n -v -x']),
     close
   }

@@ -39,6 +39,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--announce <multiaddr>', 'address friends should dial instead of the listen addresses, e.g. a forwarded public port /ip4/203.0.113.7/tcp/4737 (repeatable)', collect, [])
     .option('--mdns', 'find friends on the local network with mDNS')
     .option('--relay <mode>', 'relays among members: auto (serve with a public address, reserve behind NAT), serve, reserve, both or off', 'auto')
+    .option('--no-port-mapping', 'behind NAT, do not ask the home router to forward a port to this node (UPnP)')
     .option('--refresh <interval>', 'how often to reconnect to members and refresh their offers: milliseconds, or a duration like 1h', '30000')
     .option('--audit-interval <duration>', 'time between two storage-proof challenges of each share (default 24h, or settings.auditIntervalMs in group.json)')
     .option('--offline-grace <duration>', 'how long a friend\'s node may be unreachable before its shares are rebuilt elsewhere (default 72h)')
@@ -47,7 +48,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
     .option('--limit-upload <KiB/s>', 'send shares and records at most this fast, in KiB per second (as restic\'s --limit-upload); default: no limit, or settings.limitUploadKiB in group.json')
     .option('--limit-download <KiB/s>', 'receive shares and records at most this fast, in KiB per second; default: no limit, or settings.limitDownloadKiB')
-    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string }) => {
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string }) => {
       const c = ctx()
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
@@ -68,7 +69,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       const { NodeService } = await import('../../node/service.js')
       const service = await NodeService.start({
         home: c.homeOptions(),
-        network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay },
+        network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay, portMapping: opts.portMapping },
         refreshMs,
         settings: flags,
         runCommand: async (argv, io, services) => {

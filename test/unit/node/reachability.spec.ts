@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { addrClass, bestReach, ipClass, isWebrtc, orderForFriends, reachOf, relayOf } from '../../../src/node/reachability.js'
-import { stunServersOf } from '../../../src/node/direct-paths.js'
+import { addrClass, bestReach, ipClass, isWebrtc, orderForFriends, reachOf, relayOf, withPeerId } from '../../../src/node/reachability.js'
+import { stunServersOf, triesDirectPath } from '../../../src/node/direct-paths.js'
+import { hostPort } from '../../../src/node/port-mapping.js'
 import { connectDestination, relayRoleFor, RelayBook } from '../../../src/node/relay.js'
 import { multiaddr } from '@multiformats/multiaddr'
 
@@ -68,6 +69,28 @@ describe('node/reachability: address classes and the order friends try them in',
       '/ip4/198.18.0.12/tcp/4737',
       `/ip4/127.0.0.1/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`
     ]), ['stun:198.18.0.2:4737', 'stun:[2001:db8::7]:5000'])
+  })
+
+  it('puts a port mapped on the router first, and lets the friend who sees a public address dial it', () => {
+    const mapped = `/ip4/198.51.100.7/tcp/4737/p2p/${B}`
+    const relayed = `/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`
+    assert.deepEqual(orderForFriends([`/ip4/10.0.1.2/tcp/4737/p2p/${B}`, relayed, mapped]), [mapped, `/ip4/10.0.1.2/tcp/4737/p2p/${B}`, relayed])
+    assert.equal(hostPort('/ip4/198.51.100.7/tcp/4737'), '198.51.100.7:4737')
+    assert.equal(hostPort('/ip6/2001:db8::7/tcp/4737'), '[2001:db8::7]:4737')
+    // only one of two friends tries: the one that sees a public address of the other, else the smaller id
+    for (const [theirs, ours] of [[true, false], [false, true], [true, true], [false, false]] as const) {
+      const a = triesDirectPath('A', 'B', theirs, ours)
+      const b = triesDirectPath('B', 'A', ours, theirs)
+      assert.equal(a !== b, true, `exactly one tries (theirs ${String(theirs)}, ours ${String(ours)})`)
+      if (theirs !== ours) assert.equal(a, theirs, 'the side that sees a public address of the other')
+      else assert.equal(a, true, 'the smaller peer id')
+    }
+  })
+
+  it('makes every address of a peer end with its id (a relayed listen address ends with the relay\'s)', () => {
+    assert.equal(withPeerId(`/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit`, B), `/ip4/198.18.0.2/tcp/4737/p2p/${R}/p2p-circuit/p2p/${B}`)
+    assert.equal(withPeerId(`/ip4/198.51.100.7/tcp/4737/p2p/${B}`, B), `/ip4/198.51.100.7/tcp/4737/p2p/${B}`)
+    assert.equal(withPeerId('/ip4/198.51.100.7/tcp/4737', B), `/ip4/198.51.100.7/tcp/4737/p2p/${B}`)
   })
 })
 

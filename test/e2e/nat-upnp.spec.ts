@@ -1,0 +1,119 @@
+/**
+ * A port mapping from the home router (issue 12, docs/network.md §15.8), with real daemons in the NAT
+ * lab (test/helpers/nat-lab.ts): both homes behind a symmetric NAT (MASQUERADE --random-fully, where
+ * WebRTC hole punching fails), router A runs miniupnpd (UPnP IGD), router B does not.
+ *
+ *   ray  (public) creates the group and invites bob (home B), then ann (home A)
+ *   ann  her daemon finds router A by SSDP and maps its TCP port 4737; `status` says she is reachable
+ *        directly at router A's WAN address; bob dials her there over TCP (no relay, no WebRTC)
+ *   ann  backs up to bob and ray; ray's relay carries next to nothing for her; she restores
+ *        byte-exact from her friends; when her daemon stops, the mapping is gone from router A
+ *
+ * Needs what the NAT lab needs, plus miniupnpd (Debian's miniupnpd-nftables) and nft (.ci/run installs
+ * them); skipped with the reason otherwise. The daemons log with DEBUG=$NAT_DEBUG (default `p2pbak:*`;
+ * add `libp2p:upnp-nat*` to follow the router's answers); NAT_KEEP=1 keeps their logs in the test's
+ * temporary directory.
+ */
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bytesUnder, waitFor } from '../helpers/daemons.js'
+import { cli, makeNoiseTree, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
+import { createNatLab, natLabUnavailable, upnpLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
+import { compareTrees } from '../helpers/tree-compare.js'
+
+/** miniupnpd will not map on the lab's usual 198.18.0.0/24 (reserved): any range works in the namespaces */
+const PUBLIC_NET = '11.0.0'
+
+describe('e2e: a port mapping from the home router (UPnP) reaches a home behind a symmetric NAT directly', function () {
+  this.timeout(300_000)
+  let why: string | undefined
+  let lab: NatLab | undefined
+  let dir: string | undefined
+  let people: Person[] = []
+
+  before(async function () {
+    this.timeout(60_000)
+    why = (await natLabUnavailable()) ?? upnpLabUnavailable()
+  })
+
+  afterEach(async () => {
+    await Promise.all(people.map(stopDaemon))
+    people = []
+    await lab?.close()
+    lab = undefined
+    if (dir !== undefined && process.env.NAT_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
+    dir = undefined
+  })
+
+  it('ann\'s daemon maps its port on router A, bob reaches her directly over TCP, her backup does not go through ray\'s relay, and the mapping goes when her daemon stops', async function () {
+    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-upnp-'))
+    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`) })
+    const ray = person('ray', 'r')
+    const bob = person('bob', 'b')
+    const ann = person('ann', 'a')
+    people = [ray, bob, ann]
+    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'], b: ['b'] }, symmetric: true, upnp: ['a'], publicNet: PUBLIC_NET })
+    const routerA = lab.routers.a?.wanIp ?? ''
+
+    await Promise.all(people.map(async p => await cli(p, 'init')))
+    let t = Date.now()
+    await Promise.all(people.map(async p => { await startDaemon(lab as NatLab, p) }))
+    await cli(ray, 'group', 'create', 'three homes')
+    await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    await cli(ann, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    await cli(ray, 'contribute', '1G')
+    await cli(bob, 'contribute', '1G')
+
+    // ann's daemon asked router A for a mapping of its port, and says she is reachable there
+    const mappedAddr = `/ip4/${routerA}/tcp/4737`
+    await waitFor('ann\'s port mapping in her status', async () => (await status(ann)).reachability.mapped.includes(mappedAddr), 60_000)
+    const mappedMs = Date.now() - t
+    const annSelf = (await status(ann)).reachability
+    assert.equal(annSelf.role, 'reserve')
+    assert.equal(annSelf.reachable, true)
+    assert.ok(annSelf.how.includes(`directly at ${routerA}:4737 (port mapped on the router by UPnP)`), annSelf.how)
+    assert.ok(annSelf.addrs[0]?.startsWith(`${mappedAddr}/p2p/`), `the mapped address comes first in what friends get: ${annSelf.addrs.join(', ')}`)
+    assert.deepEqual(lab.portMappings('a'), [`iif "wan" @nh,72,8 0x6 th dport 4737 dnat ip to ${lab.hosts.a?.ip ?? ''}:4737`], `router A maps one TCP port, to ann: ${lab.upnpLog('a').slice(-2000)}`)
+    // bob has no mapping (router B has no UPnP), and says so only by being reached through ray
+    assert.deepEqual((await status(bob)).reachability.mapped, [])
+
+    // bob reaches ann directly over TCP at router A's WAN address (a symmetric NAT: WebRTC could not)
+    t = Date.now()
+    await waitFor('bob reaching ann directly at router A', async () => {
+      const r = reachOf(await status(bob), ann)
+      return r?.how === 'direct' && r.addr?.startsWith(`${mappedAddr}/`) === true
+    }, 60_000).catch(async (err: unknown) => { throw new Error(`${String(err)}: bob's peers ${JSON.stringify((await status(bob)).peers)}\n--- bob's log ---\n${tail(bob.log, 3000)}\n--- ann's log ---\n${tail(ann.log, 5000)}\n--- ray's log ---\n${tail(ray.log, 3000)}`) })
+    const directMs = Date.now() - t
+    assert.equal(reachOf(await status(ann), bob)?.how, 'direct', 'and ann sees bob\'s connection coming from router B')
+
+    // her backup goes to bob (directly) and ray; ray's relay carries none of it
+    const src = join(dir, 'src')
+    const bytes = makeNoiseTree(src, 8_000_000)
+    t = Date.now()
+    await cli(ann, 'backup', src)
+    const backupMs = Date.now() - t
+    const snaps = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean }> }>().snapshots
+    assert.ok(snaps.length === 1 && snaps[0]?.localPacks === 0 && !snaps[0].local, `no pack on ann's disk only: ${JSON.stringify(snaps)}`)
+    assert.ok(bytesUnder(join(bob.home, 'held')) > 0, 'bob holds shares of ann\'s backup')
+    assert.ok(bytesUnder(join(ray.home, 'held')) > 0, 'ray holds shares of ann\'s backup')
+    rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
+    const target = join(dir, 'restored')
+    t = Date.now()
+    await cli(ann, 'restore', 'latest', '--target', target)
+    const restoreMs = Date.now() - t
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    assert.equal(reachOf(await status(bob), ann)?.how, 'direct', 'bob still reaches ann directly')
+    const carried = (await status(ray)).reachability.carried
+    const relayed = (carried[ann.peerId ?? '']?.bytes ?? 0) + (carried[bob.peerId ?? '']?.bytes ?? 0)
+    assert.ok(relayed < 1_000_000, `ann's shares to bob did not go through ray's relay: ${JSON.stringify(carried)}`)
+
+    // when ann's daemon stops, it takes its mapping off router A
+    await stopDaemon(ann)
+    assert.deepEqual(lab.portMappings('a'), [], `the mapping is gone from router A: ${lab.upnpLog('a').slice(-2000)}`)
+
+    console.log(`      UPnP: mapped ${mappedMs} ms after the daemons started (join included); bob direct to ann ${directMs} ms after; backup of ${bytes} bytes ${backupMs} ms; restore ${restoreMs} ms; ray relayed ${relayed} bytes for ann and bob`)
+  })
+})
