@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, WriteOnlyError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import {
-  createKeyFile, deriveDeviceKeyWrap, deriveGearTable, deriveIdentity, loadBackend, openKeyFileAsync, parseKeyFile, seedToPhrase,
+  createKeyFile, deriveDeviceKeyWrap, deriveGearTable, deriveIdentity, loadBackend, openKeyFileAsync, parseKeyFile,
   type Identity, type KdfParams, type SodiumBackend
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
@@ -142,6 +142,7 @@ export class Home {
     await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
     const keyFile = createKeyFile(sodium, seed, opts.passphrase, opts.kdf)
     await writeFileAtomic(p.identity, JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 })
+    const { seedToPhrase } = await import('../crypto/phrase.js') // the word list: init and recover only
     return { phrase: seedToPhrase(seed), identity }
   }
 
