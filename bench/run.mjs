@@ -3,6 +3,9 @@
 // Usage: npm run bench   (env: BENCH_SCALE=1, BENCH_SEED=42, BENCH_TOOLS=p2pbak,restic,borg,
 //                         BENCH_TIMEOUT_S, BENCH_KEEP=1 keeps temp repos, BENCH_STRICT=1 exits 1 on FAIL,
 //                         BENCH_GROUP=0 skips the 5-node loopback group step,
+//                         BENCH_SMALL=0 skips the small-commands step, BENCH_SMALL_ONLY=1 runs only the
+//                         backups it needs (v1, v2) and it, BENCH_SMALL_RUNS=7,
+//                         BENCH_SMALL_BEFORE=path of another build's bin/p2pbak.js (a before/after column),
 //                         P2PBAK_SHARED=path of the shared folder). See docs/benchmarks.md.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,14 +13,17 @@ import { join } from 'node:path';
 import { duBytes, run, running, tail } from './lib/proc.mjs';
 import { buildTable, judge, UNITS } from './lib/report.mjs';
 import { BENCH_DIR, REPO_ROOT, ensureCorpus, ensureSystemTools, machineInfo, readConfig, warmUp } from './lib/setup.mjs';
-import { ADAPTERS } from './lib/tools.mjs';
+import { ADAPTERS, p2pbakAt } from './lib/tools.mjs';
 import { benchGroup, GROUP_TOOL } from './lib/group.mjs';
 import { othersBusy, report, stepRecord, syncDisks } from './lib/steps.mjs';
 import { verifyTree } from './lib/verify.mjs';
+import { benchSmall, judgeSmall, smallTable } from './lib/small.mjs';
 
 const log = (msg) => console.log(`[bench] ${msg}`);
 let tmp = null;
 let keep = false;
+/** Each tool's context (repository paths and environment), for the small-commands step after the backups. */
+const contexts = new Map();
 
 process.on('SIGINT', () => {
   for (const pgid of running) { try { process.kill(-pgid, 'SIGTERM'); } catch { /* gone */ } }
@@ -67,6 +73,7 @@ async function benchTool(name, cfg, corpus) {
   log(`${name}: ${probe.version.split('\n')[0]}`);
   const res = { version: probe.version, settings: a.settings, steps: {}, sizes: {} };
   const ctx = a.context(tmp);
+  contexts.set(name, ctx);
   res.warmUpSeconds = warmUp([corpus.v1, corpus.v2]);
   log(`${name}: warm-up read of v1 and v2 took ${res.warmUpSeconds.toFixed(1)} s`);
 
@@ -91,7 +98,7 @@ async function benchTool(name, cfg, corpus) {
     ['v1', corpus.v1, corpus.stats.v1.apparentBytes, 'backup of v1 (first)'],
     ['v2', corpus.v2, corpus.stats.v2.apparentBytes, 'backup of v2 (new path, reads all files)'],
     ['v2again', corpus.v2, corpus.stats.v2.apparentBytes, 'backup of v2 again (no change)'],
-  ];
+  ].filter(([key]) => !(cfg.smallOnly && key === 'v2again'));
   for (const [key, path, bytes, label] of backups) {
     const before = sizes(a, ctx);
     const { r, s } = await timedStep(name, label, a.backup(ctx, path, key), cfg, bytes, path);
@@ -110,6 +117,10 @@ async function benchTool(name, cfg, corpus) {
       (s.repoGrew !== null ? `, repo +${(s.repoGrew / UNITS.MB).toFixed(2)} MB` : ''));
   }
 
+  if (cfg.smallOnly) {
+    res.sizes.final = sizes(a, ctx);
+    return res;
+  }
   if (a.snapshots) {
     const r = await exec(name, 'snapshots --json', a.snapshots(ctx), cfg.timeoutS, true);
     res.snapshotsStep = stepRecord(r, null);
@@ -210,7 +221,8 @@ async function main() {
   const startedAt = new Date();
   const results = {
     startedAt: startedAt.toISOString(),
-    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, group: cfg.group, timeoutS: cfg.timeoutS },
+    config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, group: cfg.group, timeoutS: cfg.timeoutS,
+      small: cfg.small, smallOnly: cfg.smallOnly, smallRuns: cfg.smallRuns },
     machine: machineInfo(tmp),
     p2pbakVersion: JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version,
     corpus: { dir: corpus.dir, reused: corpus.reused, buildSeconds: corpus.seconds, ...corpus.stats },
@@ -225,6 +237,23 @@ async function main() {
       results.tools[name] = { skipped: true, reason: `harness error: ${String(e)}` };
     }
   }
+  if (cfg.small) {
+    const columns = cfg.tools.filter((t) => ADAPTERS[t] && !results.tools[t]?.skipped && results.tools[t]?.steps?.v2?.ok)
+      .map((t) => ({ name: t, adapter: ADAPTERS[t], ctx: contexts.get(t) }));
+    // BENCH_SMALL_BEFORE=…/bin/p2pbak.js of another build: a column for it, on the same home, alternating with this one
+    const before = process.env.BENCH_SMALL_BEFORE;
+    const p = columns.find((c) => c.name === 'p2pbak');
+    if (before && p) columns.splice(1, 0, { name: 'p2pbak-before', adapter: p2pbakAt(before, 'p2pbak-before'), ctx: p.ctx });
+    try {
+      results.small = await benchSmall({ columns, corpus, runs: cfg.smallRuns, tmpRoot: tmp, timeoutS: cfg.timeoutS,
+        daemon: cfg.smallDaemon });
+    } catch (e) {
+      console.error(`[bench] small commands: harness error: ${e instanceof Error ? e.stack : String(e)}`);
+      results.small = { error: String(e) };
+    }
+  } else {
+    log('small commands: skipped (BENCH_SMALL=0)');
+  }
   if (cfg.group) {
     log(`${GROUP_TOOL}: 5-node loopback group (BENCH_GROUP=0 skips it)`);
     try {
@@ -238,7 +267,7 @@ async function main() {
   }
   const toolNames = cfg.tools.filter((t) => ADAPTERS[t]);
   const table = buildTable(results.tools, toolNames);
-  const verdicts = judge(results.tools);
+  const verdicts = [...judge(results.tools), ...(results.small?.tools ? judgeSmall(results.small) : [])];
   results.verdicts = verdicts;
   results.finishedAt = new Date().toISOString();
   console.log('');
@@ -246,6 +275,15 @@ async function main() {
   console.log('');
   console.log(table);
   console.log('');
+  if (results.small?.tools) {
+    const s = results.small;
+    console.log(`${smallTable(s)}\n(${s.runs} runs each, wall s and CPU s (user+sys); load average ` +
+      `${s.loadAverageBefore.map((x) => x.toFixed(1)).join(' ')} before, ${s.loadAverageAfter.map((x) => x.toFixed(1)).join(' ')} after; ` +
+      `ls of ${s.targets.dirEntries} entries, one-file restore of ${s.targets.fileBytes} B; KDFs: p2pbak ` +
+      `${JSON.stringify(s.kdf.p2pbak ?? null)}, restic ${JSON.stringify(s.kdf.restic ?? null)})`);
+    console.log('');
+    results.smallTable = smallTable(s);
+  }
   for (const v of verdicts) console.log(`${v.verdict.padEnd(4)}  ${v.bar}: ${v.detail}`);
   mkdirSync(BENCH_DIR, { recursive: true });
   const file = join(BENCH_DIR, `results-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);

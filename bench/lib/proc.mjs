@@ -129,14 +129,16 @@ let seq = 0;
 /**
  * Run one command.
  * opts: { env, cwd, timeoutS, measure, useTime, okCodes, stdoutToNull }
- * Returns { ok, code, signal, timedOut, seconds, stdout, stderr, peakRssKiB, rssTimeKiB, rssTreeKiB, error }.
+ * Returns { ok, code, signal, timedOut, seconds, stdout, stderr, peakRssKiB, rssTimeKiB, rssTreeKiB,
+ * cpuUserSeconds, cpuSystemSeconds (from GNU time; null without it), error }.
  */
 export function run(cmd, args, opts = {}) {
   const { env = process.env, cwd = process.cwd(), timeoutS = 3600, measure = false,
     useTime = true, okCodes = [0] } = opts;
   const timeFile = join(tmpdir(), `p2pbak-bench-time-${process.pid}-${seq++}.txt`);
   const withTime = measure && useTime;
-  const argv = withTime ? [GNU_TIME, '-f', '%M', '-o', timeFile, cmd, ...args] : [cmd, ...args];
+  // %M peak RSS (KiB), %U %S the user and system CPU seconds of the command (its rusage, children waited for included)
+  const argv = withTime ? [GNU_TIME, '-f', '%M %U %S', '-o', timeFile, cmd, ...args] : [cmd, ...args];
   return new Promise((resolve) => {
     const out = { parts: [], len: 0, truncated: false };
     const err = { parts: [], len: 0, truncated: false };
@@ -174,10 +176,14 @@ export function run(cmd, args, opts = {}) {
       clearTimeout(killer);
       if (killer2) clearTimeout(killer2);
       let rssTime = null;
+      let cpuUser = null;
+      let cpuSys = null;
       if (withTime && existsSync(timeFile)) {
+        // GNU time writes "Command exited with non-zero status N" first when it did: the figures are the last line
         const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
-        const last = Number(lines[lines.length - 1]);
-        if (Number.isFinite(last)) rssTime = last;
+        const [m, u, sy] = (lines[lines.length - 1] ?? '').trim().split(/\s+/).map(Number);
+        if (Number.isFinite(m)) rssTime = m;
+        if (Number.isFinite(u) && Number.isFinite(sy)) { cpuUser = u; cpuSys = sy; }
         rmSync(timeFile, { force: true });
       }
       const stderr = Buffer.concat(err.parts).toString('utf8');
@@ -188,6 +194,7 @@ export function run(cmd, args, opts = {}) {
         code, signal, timedOut, seconds, stdout, stderr,
         stdoutTruncated: out.truncated, stderrTruncated: err.truncated,
         peakRssKiB: peak, rssTimeKiB: rssTime, rssTreeKiB: measure ? treePeak : null,
+        cpuUserSeconds: cpuUser, cpuSystemSeconds: cpuSys,
         error: spawnError ?? (timedOut ? `timed out after ${timeoutS} s` : null),
       });
     });

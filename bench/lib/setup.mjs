@@ -26,9 +26,14 @@ export function readConfig() {
   const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? Math.max(300, Math.round(3600 * scale)));
   // the group step runs unless BENCH_GROUP=0; with BENCH_TOOLS lacking p2pbak only if BENCH_GROUP=1
   const groupText = process.env.BENCH_GROUP;
-  const group = groupText === undefined || groupText === '' ? tools.includes('p2pbak') : groupText !== '0';
+  // the small-commands step runs unless BENCH_SMALL=0; BENCH_SMALL_ONLY=1 runs it and only the backups it needs
+  const smallOnly = process.env.BENCH_SMALL_ONLY === '1';
+  const group = smallOnly ? false : groupText === undefined || groupText === '' ? tools.includes('p2pbak') : groupText !== '0';
+  const smallRuns = Number(process.env.BENCH_SMALL_RUNS ?? 7);
+  if (!Number.isInteger(smallRuns) || smallRuns < 1) throw new Error(`BENCH_SMALL_RUNS must be a positive integer, got ${process.env.BENCH_SMALL_RUNS}`);
   return { scale, scaleText, seed, tools, timeoutS, group, keep: process.env.BENCH_KEEP === '1',
-    strict: process.env.BENCH_STRICT === '1' };
+    strict: process.env.BENCH_STRICT === '1', small: smallOnly || process.env.BENCH_SMALL !== '0', smallOnly, smallRuns,
+    smallDaemon: process.env.BENCH_SMALL_DAEMON !== '0' };
 }
 
 function log(msg) { console.log(`[bench] ${msg}`); }

@@ -45,6 +45,7 @@ export function stepRecord(r, bytes) {
     peakRssMiB: r.peakRssKiB === null ? null : r.peakRssKiB / 1024,
     rssTimeMiB: r.rssTimeKiB === null ? null : r.rssTimeKiB / 1024,
     rssTreeMiB: r.rssTreeKiB === null ? null : r.rssTreeKiB / 1024,
+    cpuSeconds: r.cpuUserSeconds === null || r.cpuUserSeconds === undefined ? null : r.cpuUserSeconds + r.cpuSystemSeconds,
     stderrTail: r.ok ? undefined : tail(r.stderr),
   };
 }

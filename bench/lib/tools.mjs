@@ -10,6 +10,9 @@
 //   restoredRoot(target, path)      -> where the backed-up directory `path` lands under target
 //   repoDirs(ctx)                   -> { repo: dir measured for growth, extra: { name: dir } }
 //   summary(stdout)                 -> tool-reported figures of a backup, or null
+// and, for the small-commands step (bench/lib/small.mjs), each optional:
+//   version(ctx), list(ctx), ls(ctx, dir), find(ctx, pattern), restoreOne(ctx, target, file) -> command
+//   (dir and file are absolute paths of v2; pattern is a plain word such as `sql`)
 // A command is { cmd, args, env, cwd?, okCodes }.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,44 +39,60 @@ function lastJson(stdout, pred = () => true) {
 
 const P2PBAK_BIN = join(REPO_ROOT, 'bin', 'p2pbak.js');
 
-export const p2pbak = {
-  name: 'p2pbak',
-  settings: 'defaults of this checkout; local store only (no peers); P2PBAK_PASSPHRASE set; ' +
-    'repo growth = du -sb of the whole P2PBAK_HOME (store/ plus index and everything else)',
-  probe() {
-    const r = capture(process.execPath, [P2PBAK_BIN, '--help'], { cwd: REPO_ROOT });
-    if (r === null) return { ok: false, reason: `\`node bin/p2pbak.js --help\` does not run` };
-    let version = null;
-    try { version = capture(process.execPath, [P2PBAK_BIN, '--version'], { cwd: REPO_ROOT }); } catch { /* none */ }
-    return { ok: true, version: version ?? 'unknown' };
-  },
-  context(tmp) {
-    const home = join(tmp, 'p2pbak-home');
-    return { home, env: { ...process.env, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: PASSWORD } };
-  },
-  init(ctx) {
-    return { cmd: process.execPath, args: [P2PBAK_BIN, 'init', '--json'], env: ctx.env, okCodes: [0] };
-  },
-  backup(ctx, path) {
-    return { cmd: process.execPath, args: [P2PBAK_BIN, 'backup', path, '--json'], env: ctx.env, okCodes: [0, 3] };
-  },
-  restore(ctx, target) {
-    return { cmd: process.execPath, args: [P2PBAK_BIN, 'restore', 'latest', '--target', target], env: ctx.env,
-      okCodes: [0] };
-  },
-  snapshots(ctx) {
-    return { cmd: process.execPath, args: [P2PBAK_BIN, 'snapshots', '--json'], env: ctx.env, okCodes: [0] };
-  },
-  restoredRoot(target, path) { return join(target, path); },
-  repoDirs(ctx) { return { repo: ctx.home, extra: { store: join(ctx.home, 'store') } }; },
-  summary(stdout) {
-    const v = lastJson(stdout, (o) => o !== null && typeof o === 'object' && 'snapshotId' in o);
-    if (v === null) return null;
-    return { snapshotId: v.snapshotId, filesNew: v.filesNew, filesChanged: v.filesChanged,
-      filesUnchanged: v.filesUnchanged, bytesRead: v.bytesRead, bytesAdded: v.bytesAdded,
-      errors: Array.isArray(v.errors) ? v.errors.length : v.errors };
-  },
-};
+/** The p2pbak adapter for the bin/p2pbak.js at `bin` (another build's, for before/after comparisons). */
+export function p2pbakAt(bin, name = 'p2pbak') {
+  const P2PBAK_BIN = bin;
+  return {
+    name,
+    settings: 'defaults of this checkout; local store only (no peers); P2PBAK_PASSPHRASE set; ' +
+      'repo growth = du -sb of the whole P2PBAK_HOME (store/ plus index and everything else)',
+    probe() {
+      const r = capture(process.execPath, [P2PBAK_BIN, '--help'], { cwd: REPO_ROOT });
+      if (r === null) return { ok: false, reason: `\`node bin/p2pbak.js --help\` does not run` };
+      let version = null;
+      try { version = capture(process.execPath, [P2PBAK_BIN, '--version'], { cwd: REPO_ROOT }); } catch { /* none */ }
+      return { ok: true, version: version ?? 'unknown' };
+    },
+    context(tmp) {
+      const home = join(tmp, 'p2pbak-home');
+      // the default key derivation, as users pay it: no test KDF from the caller's environment
+      const { P2PBAK_KDF: _k, P2PBAK_INSECURE_TEST_KDF: _i, ...env } = process.env;
+      return { home, env: { ...env, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: PASSWORD } };
+    },
+    init(ctx) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'init', '--json'], env: ctx.env, okCodes: [0] };
+    },
+    backup(ctx, path) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'backup', path, '--json'], env: ctx.env, okCodes: [0, 3] };
+    },
+    restore(ctx, target) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'restore', 'latest', '--target', target], env: ctx.env,
+        okCodes: [0] };
+    },
+    snapshots(ctx) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'snapshots', '--json'], env: ctx.env, okCodes: [0] };
+    },
+    version(ctx) { return { cmd: process.execPath, args: [P2PBAK_BIN, '--version'], env: ctx.env, okCodes: [0] }; },
+    list(ctx) { return { cmd: process.execPath, args: [P2PBAK_BIN, 'snapshots'], env: ctx.env, okCodes: [0] }; },
+    ls(ctx, dir) { return { cmd: process.execPath, args: [P2PBAK_BIN, 'ls', 'latest', dir], env: ctx.env, okCodes: [0] }; },
+    find(ctx, pattern) { return { cmd: process.execPath, args: [P2PBAK_BIN, 'find', pattern], env: ctx.env, okCodes: [0] }; },
+    restoreOne(ctx, target, file) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'restore', 'latest', '--target', target, '--include', file],
+        env: ctx.env, okCodes: [0] };
+    },
+    restoredRoot(target, path) { return join(target, path); },
+    repoDirs(ctx) { return { repo: ctx.home, extra: { store: join(ctx.home, 'store') } }; },
+    summary(stdout) {
+      const v = lastJson(stdout, (o) => o !== null && typeof o === 'object' && 'snapshotId' in o);
+      if (v === null) return null;
+      return { snapshotId: v.snapshotId, filesNew: v.filesNew, filesChanged: v.filesChanged,
+        filesUnchanged: v.filesUnchanged, bytesRead: v.bytesRead, bytesAdded: v.bytesAdded,
+        errors: Array.isArray(v.errors) ? v.errors.length : v.errors };
+    },
+  };
+}
+
+export const p2pbak = p2pbakAt(P2PBAK_BIN);
 
 export const restic = {
   name: 'restic',
@@ -95,6 +114,15 @@ export const restic = {
   },
   restore(ctx, target) {
     return { cmd: 'restic', args: ['restore', 'latest', '--target', target], env: ctx.env, okCodes: [0] };
+  },
+  version(ctx) { return { cmd: 'restic', args: ['version'], env: ctx.env, okCodes: [0] }; },
+  list(ctx) { return { cmd: 'restic', args: ['snapshots'], env: ctx.env, okCodes: [0] }; },
+  // p2pbak's `ls` is recursive; restic's only with --recursive
+  ls(ctx, dir) { return { cmd: 'restic', args: ['ls', '--recursive', 'latest', dir], env: ctx.env, okCodes: [0] }; },
+  // restic's find matches globs on names; p2pbak's is a fuzzy search of paths
+  find(ctx, pattern) { return { cmd: 'restic', args: ['find', `*${pattern}*`], env: ctx.env, okCodes: [0] }; },
+  restoreOne(ctx, target, file) {
+    return { cmd: 'restic', args: ['restore', 'latest', '--target', target, '--include', file], env: ctx.env, okCodes: [0] };
   },
   restoredRoot(target, path) { return join(target, path); },
   repoDirs(ctx) { return { repo: ctx.repo, extra: { cache: ctx.cache } }; },
@@ -134,6 +162,16 @@ export const borg = {
   },
   restore(ctx, target) {
     return { cmd: 'borg', args: ['extract', `${ctx.repo}::${ctx.last}`], env: ctx.env, cwd: target, okCodes: [0, 1] };
+  },
+  version(ctx) { return { cmd: 'borg', args: ['--version'], env: ctx.env, okCodes: [0] }; },
+  list(ctx) { return { cmd: 'borg', args: ['list', ctx.repo], env: ctx.env, okCodes: [0] }; },
+  // borg lists an archive's paths recursively, without the leading '/'
+  ls(ctx, dir) {
+    return { cmd: 'borg', args: ['list', `${ctx.repo}::${ctx.last}`, dir.replace(/^\/+/, '')], env: ctx.env, okCodes: [0] };
+  },
+  restoreOne(ctx, target, file) {
+    return { cmd: 'borg', args: ['extract', `${ctx.repo}::${ctx.last}`, file.replace(/^\/+/, '')], env: ctx.env,
+      cwd: target, okCodes: [0] };
   },
   restoredRoot(target, path) { return join(target, path.replace(/^\/+/, '')); },
   repoDirs(ctx) { return { repo: ctx.repo, extra: { base: ctx.base } }; },

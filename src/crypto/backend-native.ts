@@ -71,6 +71,12 @@ export function nativeSodium (): RawSodium {
       const out = new Uint8Array(length)
       sodium.crypto_pwhash(out, passphrase, salt, opslimit, memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13)
       return out
+    },
+    async pwhashAsync (length, passphrase, salt, opslimit, memlimit) {
+      const out = new Uint8Array(length)
+      // queued on libuv's thread pool before the first await: the main thread goes on (loading modules, say)
+      await sodium.crypto_pwhash_async(out, passphrase, salt, opslimit, memlimit, sodium.crypto_pwhash_ALG_ARGON2ID13)
+      return out
     }
   }
 }

@@ -45,6 +45,12 @@ export interface SodiumBackend {
   sealOpen (ciphertext: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array
   /** Argon2id v1.3 (crypto_pwhash ALG_ARGON2ID13) */
   pwhash (length: number, passphrase: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number): Uint8Array
+  /**
+   * The same Argon2id, the same bytes, off the main thread where the binding can (sodium-native: on
+   * libuv's thread pool, started before this returns); the WASM backend derives synchronously and
+   * returns a settled promise.
+   */
+  pwhashAsync (length: number, passphrase: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number): Promise<Uint8Array>
 }
 
 /**
@@ -65,6 +71,8 @@ export interface RawSodium {
   seal (message: Uint8Array, publicKey: Uint8Array): Uint8Array
   sealOpen (ciphertext: Uint8Array, publicKey: Uint8Array, secretKey: Uint8Array): Uint8Array | null
   pwhash (length: number, passphrase: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number): Uint8Array
+  /** absent when the binding has no asynchronous Argon2id: `pwhash` is used instead */
+  pwhashAsync?: (length: number, passphrase: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number) => Promise<Uint8Array>
 }
 
 function needLength (bytes: Uint8Array, n: number, what: string): void {
@@ -81,6 +89,14 @@ function needBytes (bytes: Uint8Array | null, what: string): void {
 }
 
 const KDF_CONTEXT = /^[\x20-\x7e]{8}$/
+
+function checkPwhash (length: number, passphrase: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number): void {
+  needInt(length, PWHASH_OUT_MIN, 0xffffffff, 'pwhash output length')
+  needBytes(passphrase, 'passphrase')
+  needLength(salt, PWHASH_SALT_BYTES, 'pwhash salt')
+  needInt(opslimit, PWHASH_OPS_MIN, PWHASH_OPS_MAX, 'pwhash opslimit')
+  needInt(memlimit, PWHASH_MEM_MIN, PWHASH_MEM_MAX, 'pwhash memlimit')
+}
 
 /** Wraps a binding with the argument checks and error mapping both backends share. */
 export function checkedBackend (raw: RawSodium): SodiumBackend {
@@ -157,12 +173,14 @@ export function checkedBackend (raw: RawSodium): SodiumBackend {
       return plain
     },
     pwhash (length, passphrase, salt, opslimit, memlimit) {
-      needInt(length, PWHASH_OUT_MIN, 0xffffffff, 'pwhash output length')
-      needBytes(passphrase, 'passphrase')
-      needLength(salt, PWHASH_SALT_BYTES, 'pwhash salt')
-      needInt(opslimit, PWHASH_OPS_MIN, PWHASH_OPS_MAX, 'pwhash opslimit')
-      needInt(memlimit, PWHASH_MEM_MIN, PWHASH_MEM_MAX, 'pwhash memlimit')
+      checkPwhash(length, passphrase, salt, opslimit, memlimit)
       return raw.pwhash(length, passphrase, salt, opslimit, memlimit)
+    },
+    // async: a bad argument becomes a rejection; the binding's work starts before the first await
+    async pwhashAsync (length, passphrase, salt, opslimit, memlimit) {
+      checkPwhash(length, passphrase, salt, opslimit, memlimit)
+      if (raw.pwhashAsync === undefined) return raw.pwhash(length, passphrase, salt, opslimit, memlimit)
+      return await raw.pwhashAsync(length, passphrase, salt, opslimit, memlimit)
     }
   }
 }

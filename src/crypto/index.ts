@@ -7,11 +7,13 @@ export { KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, SEAL_OVERHEAD, SIGNATURE_B
 export { loadBackend } from './load.js'
 export type { GcViewKeys, Identity } from './identity.js'
 export { deriveIdentity, gcViewKeys, writeOnlyIdentity } from './identity.js'
-export { seedToPhrase, phraseToSeed } from './phrase.js'
+// The recovery phrase (seedToPhrase, phraseToSeed) is not exported here: its word list and SHA-256
+// (@scure/bip39, @noble/hashes) are imported, as './phrase.js', only by the commands that need them
+// (init, recover, init --write-only --from-phrase-file, demo), not by every command.
 export { keyedHash, keyedHashFunction, contentHash } from './hash.js'
 export { deriveGearTable } from './gear.js'
 export type { KdfParams, PassphraseSealed } from './keyfile.js'
-export { DEFAULT_KDF, TEST_KDF, createKeyFile, openKeyFile, keyFileNeedsPassphrase, sealWithPassphrase, openWithPassphrase } from './keyfile.js'
+export { DEFAULT_KDF, TEST_KDF, createKeyFile, openKeyFile, openKeyFileAsync, keyFileNeedsPassphrase, sealWithPassphrase, openWithPassphrase } from './keyfile.js'
 export type { KeyFile, KeyFileKdf } from './keyfile-json.js'
 export { parseKeyFile, checkKdf, decodeBase64 as decodeKeyFileBase64, encodeBase64 as encodeKeyFileBase64 } from './keyfile-json.js'
 export type { DeviceKeyFile } from './device-key-file.js'

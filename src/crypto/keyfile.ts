@@ -75,15 +75,40 @@ export function createKeyFile (backend: SodiumBackend, seed: Uint8Array, passphr
  * that has none is ignored.
  */
 export function openKeyFile (backend: SodiumBackend, file: KeyFile, passphrase: string | null): Uint8Array {
+  const checked = checkedForOpen(file, passphrase)
+  const key = checked.kdf === null ? null : passphraseKey(backend, passphrase as string, checked.kdf)
+  return seedOf(backend, checked, key)
+}
+
+/**
+ * {@link openKeyFile} with Argon2id off the main thread (sodium-native: libuv's thread pool), started
+ * before this returns, so that the caller can load modules meanwhile. Same seed, same errors (as
+ * rejections).
+ */
+export async function openKeyFileAsync (backend: SodiumBackend, file: KeyFile, passphrase: string | null): Promise<Uint8Array> {
+  const checked = checkedForOpen(file, passphrase)
+  if (checked.kdf === null) return seedOf(backend, checked, null)
+  const salt = decodeBase64(checked.kdf.salt, PWHASH_SALT_BYTES, 'salt')
+  const key = await backend.pwhashAsync(KEY_BYTES, passphraseBytes(passphrase as string), salt, checked.kdf.opslimit, checked.kdf.memlimit)
+  return seedOf(backend, checked, key)
+}
+
+/** The validated file; WrongPassphraseError when it needs a passphrase and none was given. */
+function checkedForOpen (file: KeyFile, passphrase: string | null): KeyFile {
   const checked = validateKeyFile(file)
+  if (checked.kdf !== null && (typeof passphrase !== 'string' || passphrase === '')) {
+    throw new WrongPassphraseError('this key file is protected by a passphrase, and none was given')
+  }
+  return checked
+}
+
+/** The seed, decrypted with `key` (null: the file holds it in clear), checked against the file's userId. */
+function seedOf (backend: SodiumBackend, checked: KeyFile, key: Uint8Array | null): Uint8Array {
   let seed: Uint8Array
   if (checked.kdf === null) {
     seed = decodeBase64(checked.seed, SEED_BYTES, 'seed')
   } else {
-    if (typeof passphrase !== 'string' || passphrase === '') {
-      throw new WrongPassphraseError('this key file is protected by a passphrase, and none was given')
-    }
-    const key = passphraseKey(backend, passphrase, checked.kdf)
+    if (key === null) throw new TypeError('an encrypted key file opens only with the passphrase\'s key')
     const nonce = decodeBase64(checked.nonce, AEAD_NONCE_BYTES, 'nonce')
     const ciphertext = decodeBase64(checked.ciphertext, SEED_BYTES + AEAD_TAG_BYTES, 'ciphertext')
     try {

@@ -35,6 +35,10 @@ declare module 'sodium-native' {
     crypto_pwhash (
       out: Uint8Array, passwd: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number, alg: number
     ): void
+    /** The same on libuv's thread pool: the promise settles when `out` holds the hash (rejects on a failed call). */
+    crypto_pwhash_async (
+      out: Uint8Array, passwd: Uint8Array, salt: Uint8Array, opslimit: number, memlimit: number, alg: number
+    ): Promise<void>
   }
   const sodium: SodiumNative
   export default sodium

@@ -13,18 +13,39 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { AlreadyExistsError, InvalidConfigError, NoRepositoryError, WriteOnlyError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
-
-const log = scopedLogger('home')
 import {
-  createKeyFile, deriveDeviceKeyWrap, deriveGearTable, deriveIdentity, loadBackend, openKeyFile, parseKeyFile, seedToPhrase,
+  createKeyFile, deriveDeviceKeyWrap, deriveGearTable, deriveIdentity, loadBackend, openKeyFileAsync, parseKeyFile,
   type Identity, type KdfParams, type SodiumBackend
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
-import { IndexDb, LocalShareStore, writeFileAtomic } from '../store/index.js'
+import type { IndexDb, LocalShareStore } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import { ErasurePackStore, Repository, SingleStorePackStore, readHead, readGcHead, rebuildIndex, syncCondemned, type ErasurePackStoreInit, type HeadListing, type ListBounds, type PeerDirectory, type RebuildSummary, type RecordSigner } from '../repo/index.js'
-import { deviceSigningKey, isWriteOnlyKeyText, openWriteOnlyKey, parseWriteOnlyKey, type WriteOnlyKey, type WriteOnlyKeyFile } from '../peers/index.js'
-import { pathExists } from '../store/atomic.js'
+import type { ErasurePackStore, ErasurePackStoreInit, HeadListing, ListBounds, PeerDirectory, RebuildSummary, RecordSigner, Repository } from '../repo/index.js'
+import type { WriteOnlyKey, WriteOnlyKeyFile } from '../peers/index.js'
+import { isWriteOnlyKeyText } from '../peers/write-only-key.js'
+import { pathExists, writeFileAtomic } from '../store/atomic.js'
+
+const log = scopedLogger('home')
+
+/**
+ * The repository's modules: the store (lmdb), the repository (zstd), the group's records. A home
+ * imports them as it opens, while Argon2id runs on libuv's thread pool, so that on two cores the
+ * two overlap (docs/benchmarks.md "Start-up and small commands"); `init`, `--help` and the like
+ * never load them.
+ */
+interface RepoModules {
+  store: typeof import('../store/index.js')
+  repo: typeof import('../repo/index.js')
+  peers: typeof import('../peers/index.js')
+}
+
+let repoModules: Promise<RepoModules> | undefined
+
+async function importRepoModules (): Promise<RepoModules> {
+  repoModules ??= Promise.all([import('../store/index.js'), import('../repo/index.js'), import('../peers/index.js')])
+    .then(([store, repo, peers]) => ({ store, repo, peers }))
+  return await repoModules
+}
 
 export const CONFIG_VERSION = 1
 
@@ -74,6 +95,8 @@ export class Home {
   now: () => number = Date.now
 
   private constructor (
+    /** the repository's modules, imported by open() */
+    private readonly m: RepoModules,
     readonly dir: string,
     readonly config: HomeConfig,
     readonly sodium: SodiumBackend,
@@ -119,6 +142,7 @@ export class Home {
     await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
     const keyFile = createKeyFile(sodium, seed, opts.passphrase, opts.kdf)
     await writeFileAtomic(p.identity, JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 })
+    const { seedToPhrase } = await import('../crypto/phrase.js') // the word list: init and recover only
     return { phrase: seedToPhrase(seed), identity }
   }
 
@@ -163,37 +187,39 @@ export class Home {
     const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), keyFile)
     const sodium = await loadBackend(opts.backend)
     const passphrase = keyFile.kdf === null ? null : await opts.passphrase()
-    const seed = openKeyFile(sodium, keyFile, passphrase)
+    // Argon2id starts (on libuv's thread pool with sodium-native) before the repository's modules load
+    const [seed, m] = await Promise.all([openKeyFileAsync(sodium, keyFile, passphrase), importRepoModules()])
     const identity = deriveIdentity(sodium, seed)
     if (identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${identity.userId.slice(0, 8)}`)
-    const store = await LocalShareStore.open(p.store)
-    const index = IndexDb.open(p.index)
-    const repo = new Repository({ sodium, identity, packs: new SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const store = await m.store.LocalShareStore.open(p.store)
+    const index = m.store.IndexDb.open(p.index)
+    const repo = new m.repo.Repository({ sodium, identity, packs: new m.repo.SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
     const cdc = new FastCdc(deriveGearTable(identity.chunkerKey), config.chunker)
-    return new Home(opts.home, config, sodium, identity, repo, cdc, store, undefined, deriveDeviceKeyWrap(sodium, seed))
+    return new Home(m, opts.home, config, sodium, identity, repo, cdc, store, undefined, deriveDeviceKeyWrap(sodium, seed))
   }
 
   private static async openWriteOnly (opts: HomeOptions, keyText: string): Promise<Home> {
     const p = Home.paths(opts.home)
-    const file = parseWriteOnlyKey(keyText)
+    const m = await importRepoModules()
+    const file = m.peers.parseWriteOnlyKey(keyText)
     const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), file)
     const sodium = await loadBackend(opts.backend)
-    const key = openWriteOnlyKey(sodium, file, file.kdf === null ? null : await opts.passphrase())
+    const key = m.peers.openWriteOnlyKey(sodium, file, file.kdf === null ? null : await opts.passphrase())
     if (key.identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${key.identity.userId.slice(0, 8)}`)
-    const store = await LocalShareStore.open(p.store)
-    const index = IndexDb.open(p.index)
-    const recordSigner: RecordSigner = { cert: key.deviceCert, ...deviceSigningKey(sodium, key) }
-    const repo = new Repository({ sodium, identity: key.identity, packs: new SingleStorePackStore(store), index, recordSigner }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const store = await m.store.LocalShareStore.open(p.store)
+    const index = m.store.IndexDb.open(p.index)
+    const recordSigner: RecordSigner = { cert: key.deviceCert, ...m.peers.deviceSigningKey(sodium, key) }
+    const repo = new m.repo.Repository({ sodium, identity: key.identity, packs: new m.repo.SingleStorePackStore(store), index, recordSigner }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
     const cdc = new FastCdc(deriveGearTable(key.identity.chunkerKey), config.chunker)
-    return new Home(opts.home, config, sodium, key.identity, repo, cdc, store, key)
+    return new Home(m, opts.home, config, sodium, key.identity, repo, cdc, store, key)
   }
 
   /** From now on packs go to the group: erasure-coded shares on friends' nodes (local store as fallback). */
   useGroup (directory: PeerDirectory, init: ErasurePackStoreInit = {}): void {
     if (this.group !== undefined) return // the directory is live: one pack store serves every later change
-    const packs = new ErasurePackStore(this.localStore, directory, this.repo.index, { ...this.groupInit, ...init, ...(this.writeOnly !== undefined ? { releasesOldCopies: false } : {}) })
+    const packs = new this.m.repo.ErasurePackStore(this.localStore, directory, this.repo.index, { ...this.groupInit, ...init, ...(this.writeOnly !== undefined ? { releasesOldCopies: false } : {}) })
     this.group = packs
-    this.repo = new Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index, ...(this.repo.recordSigner !== undefined ? { recordSigner: this.repo.recordSigner } : {}) }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
+    this.repo = new this.m.repo.Repository({ sodium: this.sodium, identity: this.identity, packs, index: this.repo.index, ...(this.repo.recordSigner !== undefined ? { recordSigner: this.repo.recordSigner } : {}) }, { packSize: this.config.packSize, compressionLevel: this.config.compressionLevel })
   }
 
   onClose (fn: () => Promise<void>): void { this.closers.push(fn) }
@@ -212,10 +238,10 @@ export class Home {
   async syncIndex (): Promise<IndexSync> {
     // a write-only machine cannot open snapshot records: it reads the gc records with its gc view key
     // (docs/gc.md §6.3), or, from a key file without one, reconciles packs only
-    if (this.writeOnly !== undefined && this.identity.gcView === null) return { ...await rebuildIndex(this.repo), head: { snapshots: [], damaged: [], gc: [], forgotten: [] } }
-    const head = await (this.writeOnly !== undefined ? readGcHead : readHead)(this.repo.packs, this.sodium, this.identity)
-    await syncCondemned(this.repo, this.now, head)
-    return { ...await rebuildIndex(this.repo), head }
+    if (this.writeOnly !== undefined && this.identity.gcView === null) return { ...await this.m.repo.rebuildIndex(this.repo), head: { snapshots: [], damaged: [], gc: [], forgotten: [] } }
+    const head = await (this.writeOnly !== undefined ? this.m.repo.readGcHead : this.m.repo.readHead)(this.repo.packs, this.sodium, this.identity)
+    await this.m.repo.syncCondemned(this.repo, this.now, head)
+    return { ...await this.m.repo.rebuildIndex(this.repo), head }
   }
 
   async close (): Promise<void> {

@@ -22,6 +22,7 @@ describe('integration: the daemon derives the keys once, not per command it runs
   let data: string
   let sodium: SodiumBackend
   let realPwhash: SodiumBackend['pwhash']
+  let realPwhashAsync: SodiumBackend['pwhashAsync']
   let realKdfDerive: SodiumBackend['kdfDerive']
   const counts = { passphrase: 0, pwhash: 0, identity: 0 }
 
@@ -36,8 +37,11 @@ describe('integration: the daemon derives the keys once, not per command it runs
     // the backend Home.open loads is this one (one instance per backend name)
     sodium = await loadBackend('sodium-native')
     realPwhash = sodium.pwhash
+    realPwhashAsync = sodium.pwhashAsync
     realKdfDerive = sodium.kdfDerive
+    // Argon2id runs, either way (a home opens with the asynchronous one)
     sodium.pwhash = (...args) => { counts.pwhash++; return realPwhash.apply(sodium, args) }
+    sodium.pwhashAsync = async (...args) => { counts.pwhash++; return await realPwhashAsync.apply(sodium, args) }
     sodium.kdfDerive = (key, id, context, length) => {
       if (context === IDENTITY_KDF_CONTEXT) counts.identity++
       return realKdfDerive.call(sodium, key, id, context, length)
@@ -46,6 +50,7 @@ describe('integration: the daemon derives the keys once, not per command it runs
 
   after(() => {
     sodium.pwhash = realPwhash
+    sodium.pwhashAsync = realPwhashAsync
     sodium.kdfDerive = realKdfDerive
     rmSync(dir, { recursive: true, force: true })
   })

@@ -6,8 +6,9 @@
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
-  TEST_KDF, contentHash, createKeyFile, deriveGearTable, deriveIdentity, keyedHash, loadBackend, seedToPhrase
+  TEST_KDF, contentHash, createKeyFile, deriveGearTable, deriveIdentity, keyedHash, loadBackend
 } from '../../src/crypto/index.js'
+import { seedToPhrase } from '../../src/crypto/phrase.js'
 import type { SodiumBackend } from '../../src/crypto/index.js'
 import { toHex, utf8Encode } from '../../src/util/bytes.js'
 

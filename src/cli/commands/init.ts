@@ -77,7 +77,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
     .action(async (opts: { phraseFile: string, insecureNoPassphrase?: boolean }) => {
       const c = ctx()
       const kdf = newKeyKdf(c.io)
-      const [{ phraseToSeed }, { Home }] = await Promise.all([import('../../crypto/index.js'), import('../../node/home.js')])
+      const [{ phraseToSeed }, { Home }] = await Promise.all([import('../../crypto/phrase.js'), import('../../node/home.js')])
       const seed = phraseToSeed(await readFile(opts.phraseFile, 'utf8'))
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
       const { identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase, seed })
@@ -100,7 +100,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
 async function initWriteOnly (c: CommandContext, opts: { insecureNoPassphrase?: boolean, writeOnly?: boolean, fromKeyFile?: string, fromPhraseFile?: string, name?: string }): Promise<void> {
   if (opts.writeOnly !== true) throw new InvalidArgumentError('--from-key-file and --from-phrase-file belong with --write-only')
   if ((opts.fromKeyFile === undefined) === (opts.fromPhraseFile === undefined)) throw new InvalidArgumentError('init --write-only needs one of --from-key-file FILE (written by `p2pbak export-write-only-key` on a full machine) and --from-phrase-file FILE')
-  const [{ deriveIdentity, loadBackend, phraseToSeed }, { Home }, { createWriteOnlyKey, openWriteOnlyKey, parseWriteOnlyKey }] =
+  const [{ deriveIdentity, loadBackend }, { Home }, { createWriteOnlyKey, openWriteOnlyKey, parseWriteOnlyKey }] =
     await Promise.all([import('../../crypto/index.js'), import('../../node/home.js'), import('../../peers/index.js')])
   const sodium = await loadBackend(c.homeOptions().backend)
   let made: { file: WriteOnlyKeyFile, key: WriteOnlyKey }
@@ -110,6 +110,7 @@ async function initWriteOnly (c: CommandContext, opts: { insecureNoPassphrase?: 
     const key = openWriteOnlyKey(sodium, file, file.kdf === null ? null : await readPassphrase(c.io))
     made = { file, key }
   } else {
+    const { phraseToSeed } = await import('../../crypto/phrase.js')
     const full = deriveIdentity(sodium, phraseToSeed(await readFile(opts.fromPhraseFile as string, 'utf8')))
     const kdf = newKeyKdf(c.io)
     const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })

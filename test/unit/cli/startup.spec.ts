@@ -19,6 +19,8 @@ const TRACE = fileURLToPath(new URL('../../fixtures/load-trace.mjs', import.meta
 
 /** Packages whose loading costs the most, and that only some commands need. */
 const HEAVY = /^(sodium-native|libsodium-wrappers(-sumo)?|lmdb|zstd-napi|libp2p|@libp2p\/.*|@chainsafe\/.*|@multiformats\/.*|multiformats|cli-progress|@leeoniya\/ufuzzy)$/
+/** The recovery phrase's word list and its SHA-256: init, recover and the demo only. */
+const PHRASE = /^(@scure\/bip39|@noble\/hashes)$/
 /** The network stack (@libp2p/logger is only the logging library). */
 const NETWORK = /^(libp2p|@libp2p\/(?!logger$).*|@chainsafe\/libp2p-.*|@multiformats\/multiaddr)$/
 /** Our modules that pull in libsodium, lmdb, the repository or the node. */
@@ -109,7 +111,22 @@ describe('cli start-up: each command loads only what it needs', function () {
       assert.deepEqual([...r.packages].filter(p => NETWORK.test(p)), [], argv.join(' '))
       // nor the logging library while DEBUG is unset (src/util/log.ts)
       assert.deepEqual([...r.packages].filter(p => p === '@libp2p/logger' || p === 'multiformats'), [], argv.join(' '))
+      // nor the recovery phrase's word list (src/crypto/phrase.ts)
+      assert.deepEqual([...r.packages].filter(p => PHRASE.test(p)), [], argv.join(' '))
+      assert.ok(!r.own.has('crypto/phrase.js'), argv.join(' '))
     }
     assert.deepEqual(heavyOf(await runTraced(['snapshots', '--help'], { P2PBAK_HOME: home }, dir)), [])
+  })
+
+  it('init and recover load the recovery phrase\'s word list (the trace sees it where it is needed)', async () => {
+    const home = join(dir, 'phrase')
+    const init = await runTraced(['--json', 'init', '--insecure-no-passphrase'], { P2PBAK_HOME: home }, dir)
+    assert.equal(init.code, 0, init.stderr)
+    assert.ok(init.own.has('crypto/phrase.js') && init.packages.has('@scure/bip39'), [...init.packages].join(' '))
+    const phraseFile = join(dir, 'phrase.txt')
+    writeFileSync(phraseFile, (JSON.parse(init.stdout) as { recoveryPhrase: string }).recoveryPhrase)
+    const recover = await runTraced(['recover', '--phrase-file', phraseFile, '--insecure-no-passphrase'], { P2PBAK_HOME: join(dir, 'recovered') }, dir)
+    assert.equal(recover.code, 0, recover.stderr)
+    assert.ok(recover.own.has('crypto/phrase.js') && recover.packages.has('@scure/bip39'), [...recover.packages].join(' '))
   })
 })

@@ -156,8 +156,33 @@ for (const name of NAMES) {
       assert.throws(() => b.pwhash(32, utf8Encode('pw'), salt, 1, 4096), RangeError)
       assert.throws(() => b.pwhash(8, utf8Encode('pw'), salt, 1, 8192), RangeError)
     })
+
+    it('pwhashAsync derives the same bytes as pwhash, and rejects bad limits', async () => {
+      for (const [ops, mem, pw, salt] of [[1, 8192, 'pw', fill(16, 1)], [2, 65536, 'another', fill(16, 9)]] as const) {
+        assert.deepEqual(await b.pwhashAsync(32, utf8Encode(pw), salt, ops, mem), b.pwhash(32, utf8Encode(pw), salt, ops, mem))
+      }
+      await assert.rejects(b.pwhashAsync(32, utf8Encode('pw'), fill(8, 1), 1, 8192), RangeError)
+      await assert.rejects(b.pwhashAsync(32, utf8Encode('pw'), fill(16, 1), 0, 8192), RangeError)
+    })
   })
 }
+
+describe('SodiumBackend (sodium-native): pwhashAsync runs off the main thread', () => {
+  it('the event loop keeps turning while Argon2id (3 passes, 64 MiB) runs', async function () {
+    this.timeout(20_000)
+    const b = await loadBackend('sodium-native')
+    let turns = 0
+    let done = false
+    const spin = (): void => { if (!done) { turns++; setImmediate(spin) } }
+    const hash = b.pwhashAsync(32, utf8Encode('pw'), fill(16, 3), 3, 64 * 1024 * 1024)
+    setImmediate(spin)
+    const out = await hash
+    done = true
+    // a derivation on the main thread would finish before the first turn
+    assert.ok(turns >= 3, `the event loop turned ${turns} times during the derivation`)
+    assert.deepEqual(out, b.pwhash(32, utf8Encode('pw'), fill(16, 3), 3, 64 * 1024 * 1024))
+  })
+})
 
 describe('SodiumBackend: both backends agree', () => {
   let native: SodiumBackend

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  DEFAULT_KDF, TEST_KDF, createKeyFile, deriveIdentity, keyFileNeedsPassphrase, loadBackend, openKeyFile, parseKeyFile
+  DEFAULT_KDF, TEST_KDF, createKeyFile, deriveIdentity, keyFileNeedsPassphrase, loadBackend, openKeyFile, openKeyFileAsync, parseKeyFile
 } from '../../../src/crypto/index.js'
 import type { KeyFile, SodiumBackend } from '../../../src/crypto/index.js'
 import { FormatError, InvalidArgumentError, StoreVersionError, WrongPassphraseError } from '../../../src/errors.js'
@@ -50,6 +50,26 @@ describe('key file', () => {
   it('refuses a wrong, missing or empty passphrase with WrongPassphraseError', () => {
     const file = createKeyFile(b, seedOf(4), 'right', TEST_KDF)
     for (const p of ['wrong', 'Right', 'right ', null, '']) assert.throws(() => openKeyFile(b, file, p), wrongPassphrase, String(p))
+  })
+
+  it('openKeyFileAsync gives the seed openKeyFile gives, with both backends, and the same typed errors', async () => {
+    const enc = createKeyFile(b, seedOf(14), 'right', TEST_KDF)
+    const clear = createKeyFile(b, seedOf(15), null)
+    for (const backend of [b, wasm]) {
+      assert.deepEqual(await openKeyFileAsync(backend, enc, 'right'), openKeyFile(backend, enc, 'right'))
+      assert.deepEqual(await openKeyFileAsync(backend, enc, 'right'), seedOf(14))
+      assert.deepEqual(await openKeyFileAsync(backend, clear, null), seedOf(15))
+      for (const p of ['wrong', 'Right', null, '']) await assert.rejects(openKeyFileAsync(backend, enc, p), wrongPassphrase, String(p))
+      const other = deriveIdentity(b, seedOf(16))
+      await assert.rejects(openKeyFileAsync(backend, parseKeyFile(edit(clear, { userId: other.userId })), null), formatError)
+      await assert.rejects(openKeyFileAsync(backend, parseKeyFile(edit(enc, { userId: other.userId })), 'right'), wrongPassphrase)
+    }
+  })
+
+  it('openKeyFileAsync opens a DEFAULT_KDF file as openKeyFile does', async function () {
+    this.timeout(20000)
+    const file = createKeyFile(b, seedOf(17), 'default cost', DEFAULT_KDF)
+    assert.deepEqual(await openKeyFileAsync(b, file, 'default cost'), openKeyFile(b, file, 'default cost'))
   })
 
   it('treats the passphrase as Unicode text: NFC and NFD spellings open the same file', () => {

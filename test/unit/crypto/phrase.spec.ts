@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { phraseToSeed, seedToPhrase } from '../../../src/crypto/index.js'
+import { phraseToSeed, seedToPhrase } from '../../../src/crypto/phrase.js'
 import { InvalidPhraseError } from '../../../src/errors.js'
 import { fromHex, toHex } from '../../../src/util/bytes.js'
 

@@ -7,9 +7,9 @@ import { createHash, createPrivateKey, createPublicKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { Blake2BHasher, Blake2BParam } from '@napi-rs/blake-hash'
 import {
-  contentHash, deriveGearTable, deriveIdentity, keyedHash, loadBackend, openKeyFile, parseKeyFile,
-  phraseToSeed, seedToPhrase
+  contentHash, deriveGearTable, deriveIdentity, keyedHash, loadBackend, openKeyFile, parseKeyFile
 } from '../../../src/crypto/index.js'
+import { phraseToSeed, seedToPhrase } from '../../../src/crypto/phrase.js'
 import type { SodiumBackend } from '../../../src/crypto/index.js'
 import { fromHex, toHex, utf8Encode } from '../../../src/util/bytes.js'
 
