@@ -19,13 +19,14 @@ import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
-import { NEWCOMER_PERIOD_MS, type Candidate } from '../placement/index.js'
+import type { Candidate } from '../placement/index.js'
+import { placementCandidates } from './candidates.js'
 import { sumTransferCounts, type PeerDirectory, type TransferCounts } from '../repo/index.js'
 import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
 import { startRelayNotices } from '../protocols/relay.js'
-import { mayReceiveShares, recordProbes, reliabilityOf } from '../repair/index.js'
+import { recordProbes } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
 import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
@@ -248,27 +249,10 @@ export class NetworkNode {
   }
 
   private candidates (): Candidate[] {
-    const r = this.state.file.roster
-    if (r === null) return []
-    const out: Candidate[] = []
-    // placement P9: people who joined recently (whom one admin may have added in numbers) get at most m shares of a stripe
-    const newSince = this.now() - NEWCOMER_PERIOD_MS
-    for (const m of r.members) {
-      for (const d of m.devices) {
-        if (d.peerId === this.peerId) continue
-        const space = this.space.get(d.peerId)
-        const online = this.node.getConnections(peerIdFromString(d.peerId)).length > 0
-        if (space === undefined || !space.persister) continue
-        // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
-        const record = this.home.repo.index.audit.getPeer(d.peerId)
-        if (!mayReceiveShares(record)) continue
-        out.push({
-          peerId: d.peerId, personId: m.userId, online, freeBytes: space.freeBytes, reliability: reliabilityOf(record),
-          provenBytes: this.proven.of(d.peerId), newcomer: m.joinedAt > newSince
-        })
-      }
-    }
-    return out
+    return placementCandidates(this.state.file.roster, {
+      self: this.peerId, now: this.now(), space: (peer) => this.space.get(peer), online: (peer) => this.isOnline(peer),
+      audit: this.home.repo.index.audit, provenBytes: (peer) => this.proven.of(peer)
+    })
   }
 
   private remoteStore (peerId: string): ShareStore {
