@@ -201,7 +201,10 @@ export class Auditor {
   }
 
   private async record (pack: PackId, index: number, audit: ShareAudit, peer: string, outcome: AuditOutcome, reason: string, now: number, result: AuditRound): Promise<void> {
-    const next: ShareAudit = { ...audit, lastCheckMs: now }
+    // lastCheckMs: the last verdict (pass or fail), or the placement: a strike says nothing of the
+    // share (the holder was down, or slow), so it must not make an old loss look new (sameLoss)
+    const verdict = outcome !== 'timeout' || audit.strikes + 1 >= this.policy.maxStrikes
+    const next: ShareAudit = { ...audit, ...(verdict ? { lastCheckMs: now } : {}) }
     if (outcome === 'pass') {
       Object.assign(next, { state: 'ok', strikes: 0, lastPassMs: now, reason: '', nextDueMs: now + this.jittered(this.policy.intervalMs) })
       result.passed++
@@ -241,6 +244,9 @@ export class Auditor {
  * when it comes back (that second halving left a small group with nobody to take the shares back).
  */
 function sameLoss (rec: PeerRecord, audit: ShareAudit): boolean {
+  // `lastCheckMs` is the share's last verdict (a pass or a failure; timeouts below three strikes
+  // leave it) or, before its first verdict, its placement (recordCommitments); indexes written
+  // before 2026-12-06 have 0 there for a share never challenged: its first due time is its placement
   const at = rec.halvedMs
   if (at === undefined || at === 0) return false
   const since = audit.lastCheckMs > 0 ? audit.lastCheckMs : audit.nextDueMs

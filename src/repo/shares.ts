@@ -88,6 +88,6 @@ export async function recordCommitments (index: IndexDb, id: PackId, shares: rea
   const roots = shareRoots(chosen.map(i => shares[i] as Uint8Array))
   for (const [n, i] of chosen.entries()) {
     const share = shares[i] as Uint8Array
-    await index.audit.putShare(id, i, { root: roots[n] as Uint8Array, length: share.byteLength, nextDueMs: now, lastCheckMs: 0, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
+    await index.audit.putShare(id, i, { root: roots[n] as Uint8Array, length: share.byteLength, nextDueMs: now, lastCheckMs: now, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
   }
 }

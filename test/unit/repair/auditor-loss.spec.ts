@@ -48,10 +48,22 @@ describe('repair/auditor: one loss, one halving, across restarts', function () {
     assert.equal(mayReceiveShares(rec), true, 'a holder that lost one disk may still take its shares back (P7)')
   })
 
+  it('challenges that time out while the holder is down (killed, restarting) do not make the same loss look new', async () => {
+    await new Auditor(index, gone, { now: () => 2000 }).round()
+    assert.equal(index.audit.getPeer(PEER)?.auditScore, 0.5)
+    // the wiped holder is killed: the challenges of shares 1 and 2 time out (strikes, no verdict)
+    const down: AuditTransport = { ...gone, prove: async () => { throw new Error('the holder did not answer within 30 s') } }
+    assert.equal((await new Auditor(index, down, { now: () => 6000 }).round()).strikes, 2)
+    // back up, still without the shares it lost: the same loss, not a new one
+    assert.equal((await new Auditor(index, gone, { now: () => 1e9 }).round()).failed, 2)
+    assert.equal(index.audit.getPeer(PEER)?.auditScore, 0.5, 'one loss, one halving (crash suite seed 3305860465: a second halving left nobody to take the shares back)')
+    assert.equal(mayReceiveShares(index.audit.getPeer(PEER)), true)
+  })
+
   it('a share given back after the halving that fails again is a new loss', async () => {
     await new Auditor(index, gone, { now: () => 2000 }).round()
     // share 1 re-seeded at 3 s (a new share is due from its placement)
-    await index.audit.putShare(pack, 1, { root: new Uint8Array(32), length: 1000, nextDueMs: 3000, lastCheckMs: 0, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
+    await index.audit.putShare(pack, 1, { root: new Uint8Array(32), length: 1000, nextDueMs: 3000, lastCheckMs: 3000, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
     await index.audit.putShare(pack, 2, { root: new Uint8Array(32), length: 1000, nextDueMs: 1e12, lastCheckMs: 500, lastPassMs: 500, state: 'ok', strikes: 0, reason: '' })
     await new Auditor(index, gone, { now: () => 4000 }).round()
     assert.equal(index.audit.getPeer(PEER)?.auditScore, 0.25)
