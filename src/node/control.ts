@@ -78,7 +78,7 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     let started = false
     const onLine = (line: string): boolean => {
       let msg: { argv?: unknown, env?: unknown, cwd?: unknown, cancel?: unknown }
-      try { msg = JSON.parse(line) as typeof msg } catch { return false }
+      try { msg = JSON.parse(line) as typeof msg } catch (err: unknown) { log('a control request is not JSON: %s', errorMessage(err)); return false }
       if (started) {
         if (msg.cancel === true) cancel.abort(new Error('cancelled by the user'))
         return true

@@ -196,7 +196,7 @@ export class NetworkNode {
       storeFor: async (userId: string) => await this.held.answering(userId),
       authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
-        try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch { return false }
+        try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch (err: unknown) { log('a delete signature of %s does not parse: %s', owner, errorMessage(err)); return false }
       },
       quota: (owner: string, addBytes: number, added?: 'share' | 'record') => this.held.admit(owner, addBytes, added),
       // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks

@@ -74,7 +74,7 @@ export function relayRoleFor (listen: readonly string[], announce: readonly stri
   const local = Object.values(interfaces).flatMap(list => (list ?? []).map(i => i.family === 'IPv6' ? `/ip6/${i.address}/tcp/0` : `/ip4/${i.address}/tcp/0`))
   const addrs = (announce !== undefined && announce.length > 0 ? announce : listen).flatMap(a =>
     a.startsWith('/ip4/0.0.0.0/') ? local.filter(l => l.startsWith('/ip4/')) : a.startsWith('/ip6/::/') ? local.filter(l => l.startsWith('/ip6/')) : [a])
-  const classOf = (a: string): string => { try { return addrClass(a) } catch { return 'loopback' } }
+  const classOf = (a: string): string => { try { return addrClass(a) } catch { return 'loopback' /* not a multiaddr: nothing a friend could dial */ } }
   const announced = announce !== undefined && announce.length > 0
   const publicV4 = addrs.some(a => classOf(a) === 'public' && (announced || !a.startsWith('/ip6/')))
   const publicV6 = addrs.some(a => classOf(a) === 'public')

@@ -25,8 +25,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadBackend } from '../../src/crypto/index.js'
 import { decodeInviteCode } from '../../src/peers/index.js'
-import { bytesUnder, waitFor } from '../helpers/daemons.js'
-import { cli, makeNoiseTree, reachOf, startDaemon, status, stopDaemon, type Person, type StatusJson } from '../helpers/lab-people.js'
+import { waitFor } from '../helpers/daemons.js'
+import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, type Person } from '../helpers/lab-people.js'
 import { createNatLab, natLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import type { StrangerResult } from '../helpers/relay-stranger.js'
@@ -70,24 +70,8 @@ async function groupAcrossHomes (lab: NatLab, dir: string, people: Record<'ray' 
   let t = Date.now()
   await cli(ann, 'join', code)
   const joinMs = Date.now() - t
-  const src = join(dir, 'src')
-  const bytes = makeNoiseTree(src, sourceBytes)
-  t = Date.now()
-  await cli(ann, 'backup', src)
-  const backupMs = Date.now() - t
-  // with two friends a stripe is also kept on the publisher's disk (placement-and-repair.md): what
-  // matters is that no pack is on her disk only
-  const snaps = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean }> }>().snapshots
-  assert.ok(snaps.length === 1 && snaps[0]?.localPacks === 0 && !snaps[0].local, `no pack on ann's disk only: ${JSON.stringify(snaps)}`)
-  assert.ok(bytesUnder(join(bob.home, 'held')) > 0, 'bob (home B, reached through ray\'s relay) holds shares of ann\'s backup')
-  assert.ok(bytesUnder(join(ray.home, 'held')) > 0, 'ray (public) holds shares of ann\'s backup')
-  // the restore must come from friends, through the relay: ann's own copies of the shares go first
-  rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
-  const target = join(dir, 'restored')
-  t = Date.now()
-  await cli(ann, 'restore', 'latest', '--target', target)
-  const restoreMs = Date.now() - t
-  assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  // ann's backup goes to bob (home B) and ray (public); she restores from them alone
+  const { sourceBytes: bytes, backupMs, restoreMs } = await backupAndRestoreFromFriends(dir, 'src', ann, [bob, ray], sourceBytes)
   return { joinMs, backupMs, sourceBytes: bytes, restoreMs }
 }
 
@@ -220,16 +204,7 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const wanB = lab.routers.b?.wanIp ?? ''
     await waitFor('ray reaches ann through home B\'s router', async () => (reachOf(await status(ray), ann)?.addr ?? '').includes(`/ip4/${wanB}/`), 60_000)
     // a backup made after the move lands on friends at once
-    const src = join(dir as string, 'after-the-move')
-    const bytes = makeNoiseTree(src, 1_000_000)
-    await cli(ann, 'backup', src)
-    const snaps = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean, paths?: string[] }> }>().snapshots
-    assert.equal(snaps.length, 2)
-    assert.ok(snaps.every(x => x.localPacks === 0 && !x.local), `no pack on ann's disk only: ${JSON.stringify(snaps)}`)
-    rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
-    const target = join(dir as string, 'restored-after-the-move')
-    await cli(ann, 'restore', 'latest', '--target', target)
-    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    const { sourceBytes: bytes } = await backupAndRestoreFromFriends(dir as string, 'after-the-move', ann, [bob, ray], 1_000_000, 2)
     console.log(`      moved: ann found ray and bob again ${reconnectMs} ms after her laptop changed network (refresh every 30 s); backed up ${bytes} bytes to them`)
   })
 })

@@ -18,10 +18,9 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bytesUnder, waitFor } from '../helpers/daemons.js'
-import { cli, makeNoiseTree, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
+import { waitFor } from '../helpers/daemons.js'
+import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
 import { createNatLab, natLabUnavailable, upnpLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
-import { compareTrees } from '../helpers/tree-compare.js'
 
 /** miniupnpd will not map on the lab's usual 198.18.0.0/24 (reserved): any range works in the namespaces */
 const PUBLIC_NET = '11.0.0'
@@ -90,21 +89,7 @@ describe('e2e: a port mapping from the home router (UPnP) reaches a home behind 
     assert.equal(reachOf(await status(ann), bob)?.how, 'direct', 'and ann sees bob\'s connection coming from router B')
 
     // her backup goes to bob (directly) and ray; ray's relay carries none of it
-    const src = join(dir, 'src')
-    const bytes = makeNoiseTree(src, 8_000_000)
-    t = Date.now()
-    await cli(ann, 'backup', src)
-    const backupMs = Date.now() - t
-    const snaps = (await cli(ann, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean }> }>().snapshots
-    assert.ok(snaps.length === 1 && snaps[0]?.localPacks === 0 && !snaps[0].local, `no pack on ann's disk only: ${JSON.stringify(snaps)}`)
-    assert.ok(bytesUnder(join(bob.home, 'held')) > 0, 'bob holds shares of ann\'s backup')
-    assert.ok(bytesUnder(join(ray.home, 'held')) > 0, 'ray holds shares of ann\'s backup')
-    rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
-    const target = join(dir, 'restored')
-    t = Date.now()
-    await cli(ann, 'restore', 'latest', '--target', target)
-    const restoreMs = Date.now() - t
-    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    const { sourceBytes: bytes, backupMs, restoreMs } = await backupAndRestoreFromFriends(dir, 'src', ann, [bob, ray], 8_000_000)
     assert.equal(reachOf(await status(bob), ann)?.how, 'direct', 'bob still reaches ann directly')
     const carried = (await status(ray)).reachability.carried
     const relayed = (carried[ann.peerId ?? '']?.bytes ?? 0) + (carried[bob.peerId ?? '']?.bytes ?? 0)

@@ -10,7 +10,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { runCli, TEST_ENV, type CliResult } from './cli.js'
-import { waitFor } from './daemons.js'
+import { bytesUnder, waitFor } from './daemons.js'
+import { compareTrees } from './tree-compare.js'
 import type { NatLab } from './nat-lab.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -78,3 +79,28 @@ export async function status (p: Person): Promise<StatusJson> { return (await cl
 
 /** How `s` (one person's status) says another person is reached now. */
 export function reachOf (s: StatusJson, who: Person): Reach | null { return s.peers.find(x => x.peerId === who.peerId)?.reach ?? null }
+
+/**
+ * `owner` backs up a fresh tree of about `bytes` under `dir/name` and restores it from friends alone:
+ * no pack may stay on the owner's disk only (with two friends a stripe is also kept there,
+ * placement-and-repair.md), each of `holders` must hold shares, the owner's own copies are deleted
+ * before the restore, and the restore must be byte-exact. `snapshots`: how many the owner should list.
+ */
+export async function backupAndRestoreFromFriends (dir: string, name: string, owner: Person, holders: Person[], bytes: number, snapshots = 1): Promise<{ sourceBytes: number, backupMs: number, restoreMs: number }> {
+  const src = join(dir, name)
+  const sourceBytes = makeNoiseTree(src, bytes)
+  let t = Date.now()
+  await cli(owner, 'backup', src)
+  const backupMs = Date.now() - t
+  const snaps = (await cli(owner, 'status', '--json')).json<{ snapshots: Array<{ localPacks: number, local: boolean }> }>().snapshots
+  assert.equal(snaps.length, snapshots, JSON.stringify(snaps))
+  assert.ok(snaps.every(x => x.localPacks === 0 && !x.local), `no pack on ${owner.name}'s disk only: ${JSON.stringify(snaps)}`)
+  for (const h of holders) assert.ok(bytesUnder(join(h.home, 'held')) > 0, `${h.name} holds shares of ${owner.name}'s backup`)
+  rmSync(join(owner.home, 'store', 'shares'), { recursive: true, force: true })
+  const target = join(dir, `${name}-restored`)
+  t = Date.now()
+  await cli(owner, 'restore', 'latest', '--target', target)
+  const restoreMs = Date.now() - t
+  assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  return { sourceBytes, backupMs, restoreMs }
+}
