@@ -14,18 +14,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { NotMemberError, RefusedError, errorMessage } from '../errors.js'
 import { RefreshGate } from './refresh-gate.js'
-import { TokenBucket } from '../util/token-bucket.js'
 import { scopedLogger } from '../util/log.js'
 import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
 import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import { placementCandidates } from './candidates.js'
-import { sumTransferCounts, type PeerDirectory, type TransferCounts } from '../repo/index.js'
-import { RemoteShareStore, shardServer } from '../protocols/shard/index.js'
+import type { PeerDirectory, TransferCounts } from '../repo/index.js'
+import { shardServer } from '../protocols/shard/index.js'
 import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { startAuditServer } from '../protocols/audit.js'
 import { startRelayNotices } from '../protocols/relay.js'
+import { startDialbackServer } from '../protocols/dialback.js'
 import { recordProbes } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
@@ -33,22 +33,19 @@ import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
 import { ProvenBytes } from './proven-bytes.js'
-import { dialMember } from './reachability.js'
+import { addrClass, dialMember } from './reachability.js'
 import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { RelayLink } from './relay-link.js'
 import { RelayTally } from './relay-tally.js'
 import { DirectLinks } from './direct-paths.js'
+import { DialbackChecks } from './dialback.js'
+import { RemoteStores } from './remote-stores.js'
 import { addressServices } from './port-mapping.js'
 import { whyLocalReason } from './why-local.js'
 import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
 const log = scopedLogger('node')
-
-/** A KiB/s setting as a byte-rate limit; absent (or 0): none. */
-function rateLimit (kib: number | undefined): TokenBucket | undefined {
-  return kib === undefined || kib <= 0 ? undefined : new TokenBucket(kib * 1024)
-}
 
 export interface NetworkOptions {
   listen?: string[]
@@ -76,7 +73,6 @@ export class NetworkNode {
   readonly directory: PeerDirectory
   private readonly held: HeldSpace
   private readonly space = new Map<string, SpaceAnswer>()
-  private readonly remotes = new Map<string, RemoteShareStore>()
   readonly membership: Membership
   /** signed offers (roles, space) of every member device, and ours */
   readonly offers: OfferBook
@@ -90,21 +86,26 @@ export class NetworkNode {
   readonly now: () => number
   /** relays: reservations, invite notices, how friends are reached (relay-link.ts) */
   readonly relay: RelayLink
+  /** which of our public addresses members elsewhere could connect to (dialback.ts) */
+  readonly dialback: DialbackChecks
   /** when to ask the friends again (refresh-gate.ts) */
   private readonly gate: RefreshGate
-  /** the rate limits every share store of this node shares (`--limit-upload`, `--limit-download`) */
-  private readonly limits: { upload?: TokenBucket, download?: TokenBucket } = {}
+  /** friends' share stores, sharing the rate limits (`--limit-upload`, `--limit-download`) */
+  private readonly remotes: RemoteStores
   /** what each peer proved it stores for us: caps the free space it may claim (placement P8) */
   private readonly proven: ProvenBytes
 
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, readonly direct: DirectLinks, opts: NetworkOptions) {
     this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
-    this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined)
+    this.dialback = new DialbackChecks(node, peer => this.deviceOf(peer) !== undefined, this.now)
+    this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined, this.dialback)
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
-    this.limits.upload = rateLimit(state.file.settings?.limitUploadKiB)
-    this.limits.download = rateLimit(state.file.settings?.limitDownloadKiB)
+    this.remotes = new RemoteStores(node, () => {
+      const sk = home.identity.signSecretKey
+      return { userId: home.identity.userId, sign: sk === null ? null : (message) => Buffer.from(home.sodium.sign(message, sk)).toString('base64') }
+    }, { uploadKiB: state.file.settings?.limitUploadKiB, downloadKiB: state.file.settings?.limitDownloadKiB })
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.proven = new ProvenBytes(() => home.repo.index, this.now)
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger, opts.wrapHeldStore)
@@ -121,7 +122,7 @@ export class NetworkNode {
       now: this.now,
       transferCounts: () => this.transferCounts(),
       reconnect: async (peerId: string) => { await this.connect(peerIdFromString(peerId), this.state.peers[peerId]?.addrs ?? [], 5_000) },
-      storeFor: (peerId: string) => this.remoteStore(peerId)
+      storeFor: (peerId: string) => this.remotes.storeFor(peerId)
     }
   }
 
@@ -136,8 +137,7 @@ export class NetworkNode {
   /** Settings for this run (group.json's, with the daemon's flags on top). */
   applySettings (settings: Settings): void {
     this.ledger.policy = reciprocityPolicy(settings)
-    this.limits.upload = rateLimit(settings.limitUploadKiB)
-    this.limits.download = rateLimit(settings.limitDownloadKiB)
+    this.remotes.setLimits({ uploadKiB: settings.limitUploadKiB, downloadKiB: settings.limitDownloadKiB })
   }
   get roster (): Roster | null { return this.state.file.roster }
   addrs (): string[] { return this.node.getMultiaddrs().map(a => a.toString()) }
@@ -225,6 +225,11 @@ export class NetworkNode {
         return roster
       }
     })
+    await startDialbackServer(this.node, {
+      isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
+      mayDial: (addr) => addrClass(addr) === 'public',
+      now: this.now
+    })
     await startRelayNotices(this.node, {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
       invitesOpen: (peer, untilMs) => { this.relay.book.invitesOpen(peer.toString(), untilMs) }
@@ -253,26 +258,6 @@ export class NetworkNode {
       self: this.peerId, now: this.now(), space: (peer) => this.space.get(peer), online: (peer) => this.isOnline(peer),
       audit: this.home.repo.index.audit, provenBytes: (peer) => this.proven.of(peer)
     })
-  }
-
-  private remoteStore (peerId: string): ShareStore {
-    let s = this.remotes.get(peerId)
-    if (s === undefined) {
-      const identity = this.home.identity
-      const sk = identity.signSecretKey
-      s = new RemoteShareStore({
-        node: this.node,
-        peer: peerIdFromString(peerId),
-        ownerUserId: identity.userId,
-        limits: this.limits,
-        signDelete: (message: Uint8Array) => {
-          if (sk === null) throw new RefusedError('a write-only key cannot delete')
-          return Buffer.from(this.home.sodium.sign(message, sk)).toString('base64')
-        }
-      })
-      this.remotes.set(peerId, s)
-    }
-    return s
   }
 
   /**
@@ -324,6 +309,8 @@ export class NetworkNode {
       }
     }))
     await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
+    // in the background: a checker that stalls must not hold up the round (it logs its own failures)
+    void this.dialback.upkeep()
     await this.direct.paths?.upkeep()
     await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
@@ -377,7 +364,7 @@ export class NetworkNode {
   async setAdmin (userId: string, admin: boolean): Promise<Roster> { return await this.membership.setAdmin(userId, admin) }
 
   /** Requests to friends' shard servers so far, with their retries (every remote store's counters summed). */
-  transferCounts (): TransferCounts { return sumTransferCounts([...this.remotes.values()].map(s => s.stats)) }
+  transferCounts (): TransferCounts { return this.remotes.transferCounts() }
 
   /** Dials a member device (reachability.ts dialMember) and remembers the addresses the DHT gave for it. */
   private async connect (pid: PeerId, addrs: string[], timeoutMs: number): Promise<void> {

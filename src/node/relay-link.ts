@@ -13,6 +13,7 @@ import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
 import { hostPort, mappedAddrs } from './port-mapping.js'
 import { relaysIn, reserves, type Carried, type RelayBook, type RelayRole } from './relay.js'
+import type { DialbackChecks, DialbackVerdict } from './dialback.js'
 
 const log = scopedLogger('relay')
 
@@ -33,6 +34,8 @@ export interface Reachability {
   mapped: string[]
   /** bytes this node relayed, per member peer id (serve only) */
   carried: Record<string, Carried>
+  /** what members found when they dialled our public addresses back (dialback.ts): which friends elsewhere can connect to */
+  dialback: DialbackVerdict[]
 }
 
 export class RelayLink {
@@ -43,12 +46,19 @@ export class RelayLink {
     private readonly node: P2pNode,
     readonly book: RelayBook,
     private readonly invitesOpenUntil: () => number,
-    private readonly isMember: (peerId: string) => boolean
+    private readonly isMember: (peerId: string) => boolean,
+    private readonly checks?: DialbackChecks
   ) {}
 
-  /** Our addresses, best first for a friend elsewhere (reachability.ts orderForFriends). */
+  /**
+   * Our addresses, best first for a friend elsewhere (reachability.ts orderForFriends); an address a
+   * member could not connect to when it dialled us back goes last (dialback.ts).
+   */
   addrs (): string[] {
-    return orderForFriends(this.node.getMultiaddrs().map(a => a.toString()))
+    const ordered = orderForFriends(this.node.getMultiaddrs().map(a => a.toString()))
+    const checks = this.checks
+    if (checks === undefined) return ordered
+    return [...ordered.filter(a => !checks.refuted(a)), ...ordered.filter(a => checks.refuted(a))]
   }
 
   /** The members this node holds a relay reservation on now. */
@@ -132,15 +142,28 @@ export class RelayLink {
     const carried = Object.fromEntries(this.book.carriedFor())
     const role = this.book.role
     const mapped = mappedAddrs(this.node)
-    const base = { role, addrs, relays, mapped, carried }
-    const publicAddrs = addrs.filter(a => addrClass(a) === 'public')
-    if (role === 'serve') return { ...base, reachable: true, how: `directly at ${publicAddrs.join(', ') || addrs.join(', ')}; relays for members` }
+    const dialback = this.checks?.report() ?? []
+    const base = { role, addrs, relays, mapped, carried, dialback }
+    const refuted = (a: string): boolean => this.checks?.refuted(a) === true
+    const confirmed = dialback.filter(v => v.ok).map(v => `${v.by} connected to ${hostPort(v.addr)} at ${new Date(v.atMs).toISOString()}`)
+    const checked = confirmed.length > 0 ? `; checked by dial-back: ${confirmed.join(', ')}` : ''
+    const failures = dialback.filter(v => !v.ok).map(v => `${v.by} could not connect to ${hostPort(v.addr)} (${v.error ?? 'failed'})`)
+    const publicAddrs = addrs.filter(a => addrClass(a) === 'public' && relaysIn([a]).length === 0)
+    if (role === 'serve') {
+      const open = publicAddrs.filter(a => !refuted(a))
+      if (publicAddrs.length > 0 && open.length === 0) {
+        return { ...base, reachable: false, how: `friends elsewhere cannot connect: ${failures.join('; ')}; open that port in the firewall in front of this machine, or run the daemon with --relay reserve to be reached through a member's relay` }
+      }
+      return { ...base, reachable: true, how: `directly at ${(open.length > 0 ? open : addrs).join(', ')}; relays for members${checked}` }
+    }
     if (role === 'reserve' || role === 'both') {
       const ways: string[] = []
-      if (mapped.length > 0) ways.push(`directly at ${mapped.map(hostPort).join(', ')} (port mapped on the router by UPnP)`)
+      const openMapped = mapped.filter(a => !refuted(a))
+      if (openMapped.length > 0) ways.push(`directly at ${openMapped.map(hostPort).join(', ')} (port mapped on the router by UPnP)`)
       if (role === 'both') ways.push(`directly at ${publicAddrs.filter(a => !mapped.some(m => a.startsWith(m))).join(', ')} (IPv6, unless the router's firewall drops it)`)
       ways.push(relays.length > 0 ? `behind NAT, through the relay of ${relays.join(', ')}` : 'behind NAT, no relay reservation yet (no member with a public address answered)')
-      return { ...base, reachable: mapped.length > 0 || relays.length > 0 || role === 'both', how: ways.join('; ') }
+      if (failures.length > 0) ways.push(`not directly: ${failures.join('; ')}`)
+      return { ...base, reachable: openMapped.length > 0 || relays.length > 0 || role === 'both', how: ways.join('; ') + checked }
     }
     return { ...base, reachable: false, how: 'on this machine only (loopback)' }
   }

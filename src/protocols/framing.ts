@@ -11,7 +11,7 @@
  * docs/protocols/framing.md is the spec.
  */
 import { lpStream } from '@libp2p/utils'
-import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, TimeoutError, NotMemberError, UntrustedPeerError, errorMessage, isP2pbakError } from '../errors.js'
 import { utf8Decode } from '../util/bytes.js'
@@ -141,7 +141,7 @@ export function dialFailure (what: string, err: unknown, timedOut: boolean): Tim
   return new ProtocolError(`${what}: ${errorMessage(err)}`, { cause: err, transport: isUnreachable(err) ? 'unreachable' : 'broken' })
 }
 
-export type Handler<H> = (req: Message<H>, peer: PeerId) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
+export type Handler<H> = (req: Message<H>, peer: PeerId, connection?: Connection) => Promise<{ header: ResponseHeader, body?: Uint8Array }>
 
 export interface ServeOptions extends ExchangeLimits {
   /** @default 32 */
@@ -168,7 +168,7 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
       const req = await readMessage<H>(lp, l, signal)
       let res: { header: ResponseHeader, body?: Uint8Array }
       try {
-        res = await handler(req, connection.remotePeer)
+        res = await handler(req, connection.remotePeer, connection)
       } catch (err: unknown) {
         res = { header: statusFor(err) }
       }
