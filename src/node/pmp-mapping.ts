@@ -12,13 +12,18 @@
  *   external    opcode 0 first: a private or reserved external address (a second NAT at the provider)
  *               is refused as upnp-nat refuses it (nothing mapped, asked again every 5 min); then
  *               again every 5 min, a new one moves the mapped address
- *   mapping     opcode 2 (TCP) for the TCP listen port of each private IPv4 listen address, the same
- *               external port asked (the router may give another: its answer is used), lifetime
- *               3600 s, renewed 5 min before it ends (a renewal that fails is tried every minute until
- *               the lease ends; then the address goes and the search starts again)
+ *   mapping     opcode 2 (TCP) for the TCP listen port of each private IPv4 listen address (§15.1's
+ *               classes), the same external port suggested (the router may give another: its answer
+ *               is used), lifetime 3600 s, renewed 5 min before it ends (a renewal that fails is tried
+ *               every minute until the lease ends; then the address goes and the search starts again);
+ *               a laptop on another network (new default gateway or listen address) drops the old
+ *               mapping at the next turn (5 min at most) and maps on the new router
  *   announce    `/ip4/EXT/tcp/PORT` is added to the address manager as an ip mapping and confirmed at
  *               once, as upnp-nat's `autoConfirmAddress` does (port-mapping.ts says why)
- *   stop        lifetime 0 for each mapping, naming the external port the router gave (1 s at most)
+ *   stop        lifetime 0 for each mapping (1 s at most), when the router gave the port asked: the
+ *               library always suggests the internal port as the external one, RFC 6886 routers
+ *               ignore it on deletion but miniupnpd deletes the mapping of that external port, which
+ *               could be another device's; a mapping on another port lapses with its lease
  *
  * What the library does not do, and this module does around it: it sends each request once, with no
  * retransmission and no timeout, and a request that got no answer blocks every later one on the same
@@ -36,6 +41,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { Startable } from '@libp2p/interface'
 import { errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
+import { ipClass } from './reachability.js'
 
 const log = scopedLogger('pmp')
 
@@ -100,10 +106,10 @@ export async function defaultGateway (): Promise<string | undefined> {
 /** The NAT-PMP requests this module makes (an interface, so that tests can answer them). */
 export interface PmpClient {
   externalIp: (gateway: string, signal: AbortSignal) => Promise<string>
-  /** maps `internalPort` (TCP) for `leaseS` seconds; the router may give another external port */
-  map: (gateway: string, internalHost: string, internalPort: number, externalPort: number, leaseS: number, signal: AbortSignal) => Promise<{ externalPort: number }>
-  /** lifetime 0: the router deletes the mapping */
-  unmap: (gateway: string, internalPort: number, externalPort: number, signal: AbortSignal) => Promise<void>
+  /** maps `internalPort` (TCP) for `leaseS` seconds, suggesting the same external port; the router may give another */
+  map: (gateway: string, internalPort: number, leaseS: number, signal: AbortSignal) => Promise<{ externalPort: number }>
+  /** lifetime 0 for `internalPort` (TCP): the router deletes the mapping */
+  unmap: (gateway: string, internalPort: number, signal: AbortSignal) => Promise<void>
 }
 
 const isTimeout = (err: unknown): boolean => err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
@@ -136,8 +142,8 @@ export function libraryClient (tries: number[] = DEFAULT_PMP_POLICY.triesMs, ope
   return {
     externalIp: async (ip, signal) => await retried(ip, signal, async (g, s) => await g.externalIp({ signal: s })),
     // internalHost '' keeps the library from asking the external address again inside `map`
-    map: async (ip, _host, port, externalPort, leaseS, signal) => ({ externalPort: (await retried(ip, signal, async (g, s) => await g.map(port, '', { externalPort, ttl: leaseS, autoRefresh: false, protocol: 'TCP', signal: s }))).externalPort }),
-    unmap: async (ip, port, externalPort, signal) => { await retried(ip, signal, async (g, s) => await g.map(port, '', { externalPort, ttl: 0, autoRefresh: false, protocol: 'TCP', signal: s })) }
+    map: async (ip, port, leaseS, signal) => ({ externalPort: (await retried(ip, signal, async (g, s) => await g.map(port, '', { ttl: leaseS, autoRefresh: false, protocol: 'TCP', signal: s }))).externalPort }),
+    unmap: async (ip, port, signal) => { await retried(ip, signal, async (g, s) => await g.map(port, '', { ttl: 0, autoRefresh: false, protocol: 'TCP', signal: s })) }
   }
 }
 
@@ -180,7 +186,7 @@ function listenTargets (book: MappingBook): Array<{ host: string, port: number }
   for (const a of book.getAddressesWithMetadata()) {
     if (a.type !== 'transport') continue
     const m = /^\/ip4\/(\d+\.\d+\.\d+\.\d+)\/tcp\/(\d+)$/.exec(a.multiaddr.toString())
-    if (m?.[1] === undefined || m[2] === undefined || isPrivateIp(m[1]) !== true || m[1].startsWith('127.') || m[1].startsWith('169.254.')) continue
+    if (m?.[1] === undefined || m[2] === undefined || ipClass(m[1]) !== 'private' || m[1].startsWith('169.254.')) continue
     out.set(`${m[1]}:${m[2]}`, { host: m[1], port: Number(m[2]) })
   }
   return [...out.values()]
@@ -229,8 +235,14 @@ export class PmpMapping implements Startable {
     await Promise.all([...this.mappings.values()].map(async m => {
       this.unannounce(m)
       if (gateway === undefined) return
+      if (m.externalPort !== m.port) {
+        // the library suggests the internal port as the external one, and miniupnpd deletes by that
+        // port: it could be another device's mapping. Ours lapses with its lease
+        log('NAT-PMP: the mapping of %s:%d (to port %d) is left to lapse with its lease', m.externalHost, m.externalPort, m.port)
+        return
+      }
       try {
-        await this.client.unmap(gateway, m.port, m.externalPort, signal)
+        await this.client.unmap(gateway, m.port, signal)
         log('NAT-PMP: deleted the mapping of %s:%d on %s', m.externalHost, m.externalPort, gateway)
       } catch (err: unknown) {
         log.error('NAT-PMP: could not delete the mapping of %s:%d on %s (it lapses with its lease): %s', m.externalHost, m.externalPort, gateway, errorMessage(err))
@@ -307,7 +319,7 @@ export class PmpMapping implements Startable {
     for (const t of targets) {
       try {
         const asked = this.clock.now()
-        const { externalPort } = await this.client.map(gateway, t.host, t.port, t.port, Math.round(this.policy.leaseMs / 1000), this.abort.signal)
+        const { externalPort } = await this.client.map(gateway, t.port, Math.round(this.policy.leaseMs / 1000), this.abort.signal)
         const m: Mapping = { ...t, externalHost: external, externalPort, renewAt: asked + this.policy.leaseMs - this.policy.renewBeforeMs, expiresAt: asked + this.policy.leaseMs }
         this.mappings.set(`${t.host}:${t.port}`, m)
         this.announce(m)
@@ -323,7 +335,7 @@ export class PmpMapping implements Startable {
     if (gateway === undefined) return
     const asked = this.clock.now()
     try {
-      const { externalPort } = await this.client.map(gateway, m.host, m.port, m.externalPort, Math.round(this.policy.leaseMs / 1000), this.abort.signal)
+      const { externalPort } = await this.client.map(gateway, m.port, Math.round(this.policy.leaseMs / 1000), this.abort.signal)
       if (this.stopped) return
       if (externalPort !== m.externalPort) { this.unannounce(m); m.externalPort = externalPort; this.announce(m) }
       m.renewAt = asked + this.policy.leaseMs - this.policy.renewBeforeMs
