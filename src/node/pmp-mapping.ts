@@ -121,7 +121,8 @@ export function libraryClient (tries: number[] = DEFAULT_PMP_POLICY.triesMs, ope
     const failed = new Promise<never>((_resolve, reject) => {
       (g as unknown as { on?: (e: 'error', l: (err: Error) => void) => void }).on?.('error', reject)
     })
-    failed.catch(() => {}) // raced below; an error after the answer only closes the socket
+    // raced below; one after the answer only closes the socket
+    failed.catch((err: unknown) => { log('NAT-PMP socket to %s: %s', ip, errorMessage(err)) })
     try {
       return await Promise.race([ask(g, AbortSignal.any([outer, AbortSignal.timeout(ms)])), failed])
     } finally {
