@@ -25,17 +25,21 @@
  * refused by upnp-nat) forwards the port; where something upstream still drops it, a friend's dial
  * of that address fails within `dialInOrder`'s 5 s and the relayed addresses are tried next.
  *
- * NAT-PMP is not asked: upnp-nat 4.0.28 speaks UPnP IGD only.
+ * NAT-PMP (RFC 6886) is asked where UPnP found no router in its first search: pmp-mapping.ts. The
+ * UPnP client is made here (the one upnp-nat would make, same settings) and watched, so that
+ * NAT-PMP knows whether an SSDP search found a router.
  *
  * The same module confirms a node's public listen addresses (every role, {@link OwnAddresses}):
  * libp2p 3 would otherwise wait for AutoNAT before announcing them.
  */
 import { uPnPNAT } from '@libp2p/upnp-nat'
+import { upnpNat, type FindGatewaysOptions, type Gateway, type UPnPNAT } from '@achingbrain/nat-port-mapper'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Startable } from '@libp2p/interface'
 import type { P2pNode } from './libp2p-node.js'
 import { addrClass } from './reachability.js'
 import { reserves, type RelayRole } from './relay.js'
+import { DEFAULT_PMP_POLICY, PmpMapping, type MappingBook, type PmpPolicy, type RouterSearch } from './pmp-mapping.js'
 
 export interface PortMappingPolicy {
   /** the lease asked of the router (upnp-nat asks at least 1 h) */
@@ -99,22 +103,38 @@ class OwnAddresses implements Startable {
   }
 }
 
+/** The UPnP client upnp-nat would make, telling `search` when an SSDP search found a router. */
+function watchedUpnp (policy: PortMappingPolicy, search: RouterSearch): UPnPNAT {
+  const client = upnpNat({ description: policy.description, ttl: policy.leaseMs, refreshThreshold: policy.renewBeforeMs })
+  return {
+    findGateways: async function * (options?: FindGatewaysOptions): AsyncGenerator<Gateway, void, unknown> {
+      for await (const gateway of client.findGateways(options)) {
+        search.upnpFound = true
+        yield gateway
+      }
+    },
+    getGateway: async (descriptor, options) => await client.getGateway(descriptor, options)
+  }
+}
+
 /**
  * The libp2p services over this node's addresses: its own public listen addresses confirmed
- * ({@link OwnAddresses}, every role), and for a node behind NAT (`reserve`, `both`) upnp-nat; no
- * port mapping otherwise (a public address needs none, and a loopback node must not search the
- * LAN), nor when `portMapping` is false (`daemon --no-port-mapping`).
+ * ({@link OwnAddresses}, every role), and for a node behind NAT (`reserve`, `both`) upnp-nat and,
+ * where UPnP finds no router, NAT-PMP (pmp-mapping.ts); no port mapping otherwise (a public address
+ * needs none, and a loopback node must not search the LAN), nor when `portMapping` is false
+ * (`daemon --no-port-mapping`).
  */
-export function addressServices (role: RelayRole, portMapping: boolean, policy: PortMappingPolicy = DEFAULT_PORT_MAPPING_POLICY): Record<string, unknown> {
+export function addressServices (role: RelayRole, portMapping: boolean, policy: PortMappingPolicy = DEFAULT_PORT_MAPPING_POLICY, pmpPolicy: PmpPolicy = DEFAULT_PMP_POLICY): Record<string, unknown> {
   const own = { ownAddresses: (components: { addressManager: AddressBook, events: NodeEvents }) => new OwnAddresses(components) }
   if (!portMapping || !reserves(role)) return own
+  const search: RouterSearch = { upnpFound: false }
   return {
     ...own,
+    pmp: (components: { addressManager: MappingBook }) => new PmpMapping(components, { search, policy: pmpPolicy }),
     upnp: uPnPNAT({
       autoConfirmAddress: true,
-      portMappingDescription: policy.description,
-      portMappingTTL: policy.leaseMs,
-      portMappingRefreshThreshold: policy.renewBeforeMs,
+      // the client upnp-nat would make (description, lease, renewal), watched for NAT-PMP's sake
+      portMappingClient: watchedUpnp(policy, search),
       // no gateway at start (UPnP off): search again every minute, not continuously
       initialGatewaySearchInterval: policy.searchAgainMs,
       externalAddressCheckInterval: policy.externalCheckMs
@@ -125,6 +145,14 @@ export function addressServices (role: RelayRole, portMapping: boolean, policy: 
 /** The addresses a port mapping on the router gives this node now (empty without one). */
 export function mappedAddrs (node: P2pNode): string[] {
   return (node.services as { ownAddresses?: OwnAddresses }).ownAddresses?.mapped() ?? []
+}
+
+/** How the mappings of {@link mappedAddrs} were made, for `status`: `UPnP`, `NAT-PMP`, or both. */
+export function mappedBy (node: P2pNode): string {
+  const byPmp = (node.services as { pmp?: PmpMapping }).pmp?.addrs() ?? []
+  const mapped = mappedAddrs(node)
+  const ways = [mapped.some(a => !byPmp.includes(a)) ? 'UPnP' : undefined, mapped.some(a => byPmp.includes(a)) ? 'NAT-PMP' : undefined]
+  return ways.filter(w => w !== undefined).join(' and ')
 }
 
 /** `IP:PORT` of a mapped multiaddr, for people (`/ip4/198.51.100.7/tcp/4737` → `198.51.100.7:4737`). */

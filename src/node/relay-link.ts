@@ -11,7 +11,7 @@ import { LEDGER_RELAYED_WINDOW_MS } from '../peers/index.js'
 import { scopedLogger } from '../util/log.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
 import { addrClass, bestReach, orderForFriends, type Reach } from './reachability.js'
-import { hostPort, mappedAddrs } from './port-mapping.js'
+import { hostPort, mappedAddrs, mappedBy } from './port-mapping.js'
 import { relaysIn, reserves, type Carried, type RelayBook, type RelayRole } from './relay.js'
 import type { DialbackChecks, DialbackVerdict } from './dialback.js'
 
@@ -159,7 +159,7 @@ export class RelayLink {
     if (role === 'reserve' || role === 'both') {
       const ways: string[] = []
       const openMapped = mapped.filter(a => !refuted(a))
-      if (openMapped.length > 0) ways.push(`directly at ${openMapped.map(hostPort).join(', ')} (port mapped on the router by UPnP)`)
+      if (openMapped.length > 0) ways.push(`directly at ${openMapped.map(hostPort).join(', ')} (port mapped on the router by ${mappedBy(this.node)})`)
       if (role === 'both') ways.push(`directly at ${publicAddrs.filter(a => !mapped.some(m => a.startsWith(m))).join(', ')} (IPv6, unless the router's firewall drops it)`)
       ways.push(relays.length > 0 ? `behind NAT, through the relay of ${relays.join(', ')}` : 'behind NAT, no relay reservation yet (no member with a public address answered)')
       if (failures.length > 0) ways.push(`not directly: ${failures.join('; ')}`)

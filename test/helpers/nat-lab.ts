@@ -26,6 +26,7 @@
  * as a home router whose owner left UPnP on: on its LAN side only, for its own home's hosts only
  * (`secure_mode`: a host maps ports to itself), its port mappings (DNAT) in an nftables table of its
  * own, and the router's firewall lets in what a mapping lets in (conntrack state DNAT). miniupnpd
+ * With `natpmpOnly`, miniupnpd speaks NAT-PMP only (UPnP off: no SSDP, no HTTP). miniupnpd
  * refuses to map on a WAN address it deems reserved, 198.18/15 among them: such a lab takes another
  * `publicNet` (any range works: the namespaces have no way out).
  *
@@ -47,6 +48,8 @@ export interface NatLabOptions {
   symmetric?: boolean
   /** the homes whose router runs miniupnpd (UPnP IGD, NAT-PMP). @default [] */
   upnp?: string[]
+  /** miniupnpd on those routers speaks NAT-PMP only (`enable_upnp=no`), as some Apple and OpenWrt routers do. @default false */
+  natpmpOnly?: boolean
   /** the first three octets of the public segment (a /24). @default '198.18.0' (miniupnpd needs another: see above) */
   publicNet?: string
 }
@@ -249,7 +252,7 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
         const conf = join(upnpDir, `${home}.conf`)
         writeFileSync(conf, [
           'ext_ifname=wan', 'listening_ip=lan', 'port=0',
-          'enable_upnp=yes', 'enable_natpmp=yes', 'secure_mode=yes', 'system_uptime=no',
+          `enable_upnp=${opts.natpmpOnly === true ? 'no' : 'yes'}`, 'enable_natpmp=yes', 'secure_mode=yes', 'system_uptime=no',
           `uuid=00000000-0000-4000-8000-${String(h + 1).padStart(12, '0')}`, 'serial=p2pbak-lab', 'model_number=1',
           'upnp_table_name=miniupnpd', 'upnp_nat_table_name=miniupnpd', 'upnp_forward_chain=miniupnpd',
           'upnp_nat_chain=prerouting_miniupnpd', 'upnp_nat_postrouting_chain=postrouting_miniupnpd',
@@ -260,12 +263,13 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
         const d = spawnIn(router, ['miniupnpd', '-d', '-f', conf, '-P', join(upnpDir, `${home}.pid`)], { stdio: ['ignore', log, log] })
         closeSync(log)
         daemons.push(d)
-        // ready once it listens for SSDP on the LAN side (or dead: say why)
+        // ready once it listens for SSDP (NAT-PMP only: on udp 5351) on the LAN side (or dead: say why)
+        const port = opts.natpmpOnly === true ? ':5351' : ':1900'
         const deadline = Date.now() + 10_000
         for (;;) {
           if (d.exitCode !== null) throw new Error(`miniupnpd on router ${home} exited ${d.exitCode}: ${readFileSync(join(upnpDir, `${home}.log`), 'utf8').slice(-2000)}`)
-          if (exec(router, ['ss', '-uln']).includes(':1900')) break
-          if (Date.now() > deadline) throw new Error(`miniupnpd on router ${home} did not listen on udp 1900 within 10 s: ${readFileSync(join(upnpDir, `${home}.log`), 'utf8').slice(-2000)}`)
+          if (exec(router, ['ss', '-uln']).includes(port)) break
+          if (Date.now() > deadline) throw new Error(`miniupnpd on router ${home} did not listen on udp ${port.slice(1)} within 10 s: ${readFileSync(join(upnpDir, `${home}.log`), 'utf8').slice(-2000)}`)
           await new Promise(resolve => setTimeout(resolve, 50))
         }
       }

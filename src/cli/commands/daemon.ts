@@ -39,7 +39,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--announce <multiaddr>', 'address friends should dial instead of the listen addresses, e.g. a forwarded public port /ip4/203.0.113.7/tcp/4737 (repeatable)', collect, [])
     .option('--mdns', 'find friends on the local network with mDNS')
     .option('--relay <mode>', 'relays among members: auto (serve with a public address, reserve behind NAT), serve, reserve, both or off', 'auto')
-    .option('--no-port-mapping', 'behind NAT, do not ask the home router to forward a port to this node (UPnP)')
+    .option('--no-port-mapping', 'behind NAT, do not ask the home router to forward a port to this node (UPnP, NAT-PMP)')
     .option('--refresh <interval>', 'how often to reconnect to members and refresh their offers: milliseconds, or a duration like 1h', '30000')
     .option('--audit-interval <duration>', 'time between two storage-proof challenges of each share (default 24h, or settings.auditIntervalMs in group.json)')
     .option('--offline-grace <duration>', 'how long a friend\'s node may be unreachable before its shares are rebuilt elsewhere (default 72h)')
