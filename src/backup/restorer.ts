@@ -35,6 +35,12 @@ export interface RestoreOptions {
   delta?: boolean
   onItemError?: (err: ItemError) => void
   onProgress?: (p: RestoreProgress) => void
+  /**
+   * Called with the target path of each directory of the snapshot once it is made (or found) at the
+   * target, before anything is written into it. A seam for tests that act as a local attacker at that
+   * moment (test/unit/backup/restore-parent-swap.spec.ts); the restore does not wait for it.
+   */
+  onDirectory?: (path: string) => void
 }
 
 export interface RestoreSummary {
@@ -126,6 +132,7 @@ export class Restorer {
     switch (node.type) {
       case 'dir':
         await this.ensureRealDirectory(path)
+        this.opts.onDirectory?.(path.toString())
         if (node.subtree !== undefined) await this.restoreTree(node.subtree, path, snapPath, all)
         this.dirMetas.push({ path, node })
         this.s.dirs++
