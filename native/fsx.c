@@ -8,6 +8,24 @@
  *   lsetxattr(path, name, value) -> undefined
  *       lsetxattr(path, name, value, size, 0)
  *
+ * and, for a restore that walks its target by directory descriptors (a name
+ * is one path component, resolved in the open directory dirfd, so a parent
+ * swapped for a symlink is never followed):
+ *
+ *   openat(dirfd, name, flags, mode) -> fd      openat(..., flags | O_CLOEXEC, mode)
+ *   mkdirat(dirfd, name, mode)                  mkdirat
+ *   symlinkat(target, dirfd, name)              symlinkat
+ *   mkfifoat(dirfd, name, mode)                 mknodat(..., S_IFIFO | mode, 0)
+ *   unlinkat(dirfd, name, flags)                unlinkat (flags: 0 or AT_REMOVEDIR)
+ *   linkat(olddirfd, oldname, newdirfd, newname)  linkat(..., 0): never follows oldname
+ *   lchownat(dirfd, name, uid, gid)             fchownat(..., AT_SYMLINK_NOFOLLOW)
+ *   lutimensat(dirfd, name, aSec, aNsec, mSec, mNsec)  utimensat(..., AT_SYMLINK_NOFOLLOW)
+ *   futimens(fd, aSec, aNsec, mSec, mNsec)      futimens
+ *   fsetxattr(fd, name, value)                  fsetxattr(fd, name, value, size, 0)
+ *
+ * Descriptors, flags, modes, uid and gid are Numbers (flags as in
+ * require('fs').constants, which are this platform's values).
+ *
  * path, name and value are Uint8Arrays (raw bytes; a name or path must not
  * contain a NUL byte). The seconds are BigInts, the nanoseconds Numbers in
  * [0, 999999999]. A failed system call throws an Error shaped like Node's
@@ -26,6 +44,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 #include <node_api.h>
 #if defined(__linux__)
 #include <sys/xattr.h>
@@ -246,6 +265,38 @@ static int get_timespec (napi_env env, napi_value sec_v, napi_value nsec_v, stru
   return 1;
 }
 
+static int get_int32 (napi_env env, napi_value v, const char *what, int32_t *out) {
+  napi_valuetype t;
+  if (!NAPI_OK(env, napi_typeof(env, v, &t))) return 0;
+  if (t != napi_number) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+    return 0;
+  }
+  return NAPI_OK(env, napi_get_value_int32(env, v, out));
+}
+
+static int get_uint32 (napi_env env, napi_value v, const char *what, uint32_t *out) {
+  napi_valuetype t;
+  if (!NAPI_OK(env, napi_typeof(env, v, &t))) return 0;
+  if (t != napi_number) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", what);
+    return 0;
+  }
+  return NAPI_OK(env, napi_get_value_uint32(env, v, out));
+}
+
+/* A descriptor argument: a non-negative int32. */
+static int get_fd (napi_env env, napi_value v, int *fd) {
+  int32_t n = 0;
+  if (!get_int32(env, v, "fsx: a file descriptor must be a number", &n)) return 0;
+  if (n < 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "fsx: a file descriptor must not be negative");
+    return 0;
+  }
+  *fd = (int)n;
+  return 1;
+}
+
 /* ---------- lutimens ---------- */
 
 static napi_value fsx_lutimens (napi_env env, napi_callback_info info) {
@@ -272,6 +323,7 @@ static napi_value fsx_lutimens (napi_env env, napi_callback_info info) {
 static ssize_t llistxattr (const char *p, char *l, size_t s) { (void)p; (void)l; (void)s; errno = ENOTSUP; return -1; }
 static ssize_t lgetxattr (const char *p, const char *n, void *v, size_t s) { (void)p; (void)n; (void)v; (void)s; errno = ENOTSUP; return -1; }
 static int lsetxattr (const char *p, const char *n, const void *v, size_t s, int f) { (void)p; (void)n; (void)v; (void)s; (void)f; errno = ENOTSUP; return -1; }
+static int fsetxattr (int d, const char *n, const void *v, size_t s, int f) { (void)d; (void)n; (void)v; (void)s; (void)f; errno = ENOTSUP; return -1; }
 #endif
 
 /*
@@ -430,6 +482,180 @@ static napi_value fsx_lsetxattr (napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---------- *at calls: one name relative to an open directory ---------- */
+
+static napi_value fsx_openat (napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  napi_value result = NULL;
+  int dirfd = -1, fd;
+  int32_t flags = 0;
+  uint32_t mode = 0;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_int32(env, argv[2], "fsx: flags must be a number", &flags)) return NULL;
+  if (!get_uint32(env, argv[3], "fsx: mode must be a number", &mode)) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  fd = openat(dirfd, name, flags | O_CLOEXEC, (mode_t)mode);
+  if (fd < 0) throw_errno(env, errno, "openat", name, name_len);
+  else if (!NAPI_OK(env, napi_create_int32(env, fd, &result))) { close(fd); result = NULL; }
+  free(name);
+  return result;
+}
+
+static napi_value fsx_mkdirat (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int dirfd = -1;
+  uint32_t mode = 0;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_uint32(env, argv[2], "fsx: mode must be a number", &mode)) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  if (mkdirat(dirfd, name, (mode_t)mode) != 0) throw_errno(env, errno, "mkdirat", name, name_len);
+  free(name);
+  return NULL;
+}
+
+static napi_value fsx_mkfifoat (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int dirfd = -1;
+  uint32_t mode = 0;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_uint32(env, argv[2], "fsx: mode must be a number", &mode)) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  if (mknodat(dirfd, name, S_IFIFO | ((mode_t)mode & 07777), 0) != 0) throw_errno(env, errno, "mknodat", name, name_len);
+  free(name);
+  return NULL;
+}
+
+static napi_value fsx_symlinkat (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int dirfd = -1;
+  size_t target_len = 0, name_len = 0;
+  char *target, *name;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[1], &dirfd)) return NULL;
+  target = get_path(env, argv[0], &target_len);
+  if (target == NULL) return NULL;
+  name = get_path(env, argv[2], &name_len);
+  if (name == NULL) { free(target); return NULL; }
+  if (symlinkat(target, dirfd, name) != 0) throw_errno(env, errno, "symlinkat", name, name_len);
+  free(name);
+  free(target);
+  return NULL;
+}
+
+static napi_value fsx_unlinkat (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int dirfd = -1;
+  int32_t flags = 0;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_int32(env, argv[2], "fsx: flags must be a number", &flags)) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  if (unlinkat(dirfd, name, flags) != 0) throw_errno(env, errno, "unlinkat", name, name_len);
+  free(name);
+  return NULL;
+}
+
+static napi_value fsx_linkat (napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int olddirfd = -1, newdirfd = -1;
+  size_t old_len = 0, new_len = 0;
+  char *oldname, *newname;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_fd(env, argv[0], &olddirfd) || !get_fd(env, argv[2], &newdirfd)) return NULL;
+  oldname = get_path(env, argv[1], &old_len);
+  if (oldname == NULL) return NULL;
+  newname = get_path(env, argv[3], &new_len);
+  if (newname == NULL) { free(oldname); return NULL; }
+  if (linkat(olddirfd, oldname, newdirfd, newname, 0) != 0) throw_errno(env, errno, "linkat", newname, new_len);
+  free(newname);
+  free(oldname);
+  return NULL;
+}
+
+static napi_value fsx_lchownat (napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int dirfd = -1;
+  uint32_t uid = 0, gid = 0;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 4, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_uint32(env, argv[2], "fsx: uid must be a number", &uid)) return NULL;
+  if (!get_uint32(env, argv[3], "fsx: gid must be a number", &gid)) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  if (fchownat(dirfd, name, (uid_t)uid, (gid_t)gid, AT_SYMLINK_NOFOLLOW) != 0) throw_errno(env, errno, "fchownat", name, name_len);
+  free(name);
+  return NULL;
+}
+
+static napi_value fsx_lutimensat (napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  struct timespec times[2];
+  int dirfd = -1;
+  size_t name_len = 0;
+  char *name;
+  if (!get_args(env, info, 6, argv)) return NULL;
+  if (!get_fd(env, argv[0], &dirfd)) return NULL;
+  if (!get_timespec(env, argv[2], argv[3], &times[0])) return NULL;
+  if (!get_timespec(env, argv[4], argv[5], &times[1])) return NULL;
+  name = get_path(env, argv[1], &name_len);
+  if (name == NULL) return NULL;
+  if (utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) != 0) throw_errno(env, errno, "utimensat", name, name_len);
+  free(name);
+  return NULL;
+}
+
+/* ---------- calls on an open descriptor ---------- */
+
+static napi_value fsx_futimens (napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  struct timespec times[2];
+  int fd = -1;
+  if (!get_args(env, info, 5, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_timespec(env, argv[1], argv[2], &times[0])) return NULL;
+  if (!get_timespec(env, argv[3], argv[4], &times[1])) return NULL;
+  if (futimens(fd, times) != 0) throw_errno(env, errno, "futimens", "", 0);
+  return NULL;
+}
+
+static napi_value fsx_fsetxattr (napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  int fd = -1;
+  size_t name_len = 0, value_len = 0;
+  int name_has_nul = 0;
+  const uint8_t *value = NULL;
+  char *name;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  if (!get_fd(env, argv[0], &fd)) return NULL;
+  if (!get_bytes(env, argv[2], "fsx: xattr value must be a Uint8Array", &value, &value_len)) return NULL;
+  name = get_cstring(env, argv[1], "fsx: xattr name must be a Uint8Array", &name_len, &name_has_nul);
+  if (name == NULL) return NULL;
+  if (name_has_nul || name_len == 0) {
+    throw_errno(env, name_len == 0 ? ERANGE : EINVAL, "fsetxattr", "", 0);
+  } else if (fsetxattr(fd, name, value, value_len, 0) != 0) {
+    throw_errno(env, errno, "fsetxattr", "", 0);
+  }
+  free(name);
+  return NULL;
+}
+
 /* ---------- module ---------- */
 
 static napi_value init (napi_env env, napi_value exports) {
@@ -437,6 +663,16 @@ static napi_value init (napi_env env, napi_value exports) {
     { "lutimens", NULL, fsx_lutimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lgetxattrs", NULL, fsx_lgetxattrs, NULL, NULL, NULL, napi_enumerable, NULL },
     { "lsetxattr", NULL, fsx_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openat", NULL, fsx_openat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mkdirat", NULL, fsx_mkdirat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mkfifoat", NULL, fsx_mkfifoat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "symlinkat", NULL, fsx_symlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "unlinkat", NULL, fsx_unlinkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "linkat", NULL, fsx_linkat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lchownat", NULL, fsx_lchownat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "lutimensat", NULL, fsx_lutimensat, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "futimens", NULL, fsx_futimens, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fsetxattr", NULL, fsx_fsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (!NAPI_OK(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props))) return NULL;
   return exports;
