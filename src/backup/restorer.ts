@@ -15,7 +15,7 @@
  * thread-pool round trip per syscall (about ten per file), which dominated restores of small files.
  */
 import { closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, mkdirSync, readFileSync, writeSync } from 'node:fs'
-import { AbortedError, errnoCode, errorMessage } from '../errors.js'
+import { AbortedError, errnoCode, errorMessage, RestoreSwappedError } from '../errors.js'
 import type { TreeNode } from '../format/tree.js'
 import type { TreeId } from '../ids.js'
 import { chunkLengths, type FastCdc } from '../chunking/index.js'
@@ -67,11 +67,6 @@ export interface RestoreSummary {
 interface ChainLink { name: Buffer, dir: OpenDir }
 
 const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants
-
-/** A name found to be a symlink or another file where the restore had just made a directory or fifo. */
-class SwappedError extends Error {
-  readonly code = 'ERR_RESTORE_SWAPPED'
-}
 
 export class Restorer {
   private readonly errors: ItemError[] = []
@@ -207,7 +202,7 @@ export class Restorer {
     } finally {
       if (fd !== undefined) closeSync(fd)
     }
-    throw new SwappedError('replaced by a symlink or another file (or moved) while the restore ran: what was restored into it is in the moved directory, not at this path')
+    throw new RestoreSwappedError('replaced by a symlink or another file (or moved) while the restore ran: what was restored into it is in the moved directory, not at this path')
   }
 
   private openChildDir (parent: OpenDir, name: Buffer, path: Buffer): OpenDir {
@@ -225,7 +220,7 @@ export class Restorer {
       } catch (err: unknown) {
         const code = errnoCode(err)
         if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err
-        if (made || attempt > 0) throw new SwappedError('replaced by a symlink or another file right after the restore made it: nothing was restored into it')
+        if (made || attempt > 0) throw new RestoreSwappedError('replaced by a symlink or another file right after the restore made it: nothing was restored into it')
       }
       // a symlink or a file was there before the restore: removed (the link itself), then made again
       this.fs.unlink(parent, name)
@@ -353,7 +348,7 @@ export class Restorer {
       // O_NONBLOCK: opening a fifo must not wait for a writer; O_RDONLY is enough for fchmod/fchown
       fd = this.fs.open(dir, node.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
     } catch (err: unknown) {
-      if (errnoCode(err) === 'ELOOP') throw new SwappedError('replaced by a symlink while the restore ran: its owner, mode and times were not set')
+      if (errnoCode(err) === 'ELOOP') throw new RestoreSwappedError('replaced by a symlink while the restore ran: its owner, mode and times were not set')
       throw err
     }
     try {

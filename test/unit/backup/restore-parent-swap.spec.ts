@@ -126,7 +126,7 @@ describe('backup: restore never writes outside the target when a parent director
     })
     assert.notEqual(swapped, '')
     assertUntouched(victim, 'notes.txt', 'a.txt', 'hl2')
-    assert.ok(r.errors.some(e => e.path === swapped), JSON.stringify(r.errors))
+    assert.ok(r.errors.some(e => e.path === swapped && e.code === 'ERR_RESTORE_SWAPPED'), JSON.stringify(r.errors))
     assert.equal(readFileSync(join(target, src(), 'other', 'x.txt'), 'utf8'), 'unrelated\n')
     assert.equal(readFileSync(join(target, src(), 'z-last', 'hl3'), 'utf8'), 'linked three times\n')
     assert.equal(lstatSync(join(target, src(), 'z-last', 'hl3')).ino, lstatSync(join(target, src(), 'a-first', 'hl1')).ino)
@@ -148,7 +148,7 @@ describe('backup: restore never writes outside the target when a parent director
     assert.equal(readFileSync(join(target, src(), 'other', 'x.txt'), 'utf8'), 'unrelated\n')
     // the directory's content went where it was moved, and the name that no longer leads to it is reported
     assert.deepEqual(readdirSync(swapped + '.moved').sort(), ['a.txt', 'b.txt', 'deep', 'hl2', 'link', 'notes.txt', 'pipe'])
-    assert.deepEqual(r.errors.map(e => e.path), [swapped])
+    assert.deepEqual(r.errors.map(e => [e.path, e.code]), [[swapped, 'ERR_RESTORE_SWAPPED']])
   })
 
   it('the directory of a hardlink group\'s first file swapped before the next link is made: the link is not made to the file outside', async () => {
