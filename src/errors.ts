@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'ERR_ABORTED'
   | 'ERR_WRITE_ONLY'
   | 'ERR_RESTORE_INCOMPLETE'
+  | 'ERR_RESTORE_SWAPPED'
   | 'ERR_HOOK_FAILED'
   | 'ERR_NOT_ENOUGH_SHARES'
   | 'ERR_PLACEMENT_FAILED'
@@ -78,6 +79,11 @@ export class AbortedError extends P2pbakError { readonly code = 'ERR_ABORTED' }
 export class WriteOnlyError extends P2pbakError { readonly code = 'ERR_WRITE_ONLY' }
 /** A restore finished but some files could not be restored (damaged or missing data). */
 export class RestoreIncompleteError extends P2pbakError { readonly code = 'ERR_RESTORE_INCOMPLETE' }
+/**
+ * One restored item: a directory or fifo the restore made was replaced (a symlink, another file) or moved
+ * away by someone else while the restore ran; nothing was followed (docs/threat-model.md §6).
+ */
+export class RestoreSwappedError extends P2pbakError { readonly code = 'ERR_RESTORE_SWAPPED' }
 /** A backup's pre-hook failed: the backup was skipped (its report says what the hook printed). */
 export class HookFailedError extends P2pbakError { readonly code = 'ERR_HOOK_FAILED' }
 

@@ -1,12 +1,13 @@
 /**
- * File metadata that node:fs cannot set or read exactly: nanosecond timestamps and extended attributes.
+ * File metadata that node:fs cannot set or read exactly: nanosecond timestamps and extended attributes;
+ * and the *at calls (a name relative to an open directory) restore walks its target with (dirfs.ts).
  *
  * The work is done by our own N-API addon (native/fsx.c, built by node-gyp at install into
  * build/Release/fsx.node). When the addon is missing or fails to load, {@link nativeAvailable} is false and
  * pure-JS fallbacks apply: timestamps are set with fs.lutimesSync (truncated to whole microseconds) and
  * extended attributes can be neither read nor written. See docs/format/metadata.md.
  */
-import { lutimesSync } from 'node:fs'
+import { futimesSync, lutimesSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 
@@ -22,6 +23,31 @@ interface FsxNative {
   lsetxattr: (path: Uint8Array, name: Uint8Array, value: Uint8Array) => void
 }
 
+/**
+ * The *at and descriptor calls of native/fsx.c (docs/format/metadata.md §7). An addon built before they
+ * existed lacks them: {@link nativeAt} is then undefined and dirfs.ts resolves names another way.
+ */
+export interface FsxAtNative {
+  openat: (dirfd: number, name: Uint8Array, flags: number, mode: number) => number
+  mkdirat: (dirfd: number, name: Uint8Array, mode: number) => void
+  mkfifoat: (dirfd: number, name: Uint8Array, mode: number) => void
+  symlinkat: (target: Uint8Array, dirfd: number, name: Uint8Array) => void
+  unlinkat: (dirfd: number, name: Uint8Array, flags: number) => void
+  linkat: (olddirfd: number, oldname: Uint8Array, newdirfd: number, newname: Uint8Array) => void
+  lchownat: (dirfd: number, name: Uint8Array, uid: number, gid: number) => void
+  lutimensat: (dirfd: number, name: Uint8Array, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number) => void
+  futimens: (fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number) => void
+  fsetxattr: (fd: number, name: Uint8Array, value: Uint8Array) => void
+}
+
+const AT_FUNCTIONS = ['openat', 'mkdirat', 'mkfifoat', 'symlinkat', 'unlinkat', 'linkat', 'lchownat', 'lutimensat', 'futimens', 'fsetxattr'] as const
+
+function isFsxAtNative (mod: unknown): mod is FsxAtNative {
+  if (typeof mod !== 'object' || mod === null) return false
+  const m: Record<string, unknown> = { ...mod }
+  return AT_FUNCTIONS.every(f => typeof m[f] === 'function')
+}
+
 function isFsxNative (mod: unknown): mod is FsxNative {
   if (typeof mod !== 'object' || mod === null) return false
   return 'lutimens' in mod && typeof mod.lutimens === 'function' &&
@@ -30,20 +56,23 @@ function isFsxNative (mod: unknown): mod is FsxNative {
 }
 
 /** Loads build/Release/fsx.node from the package root (two levels above src/backup or dist/backup). */
-function loadNative (): FsxNative | undefined {
+function loadNative (): unknown {
   try {
     const addonPath = fileURLToPath(new URL('../../build/Release/fsx.node', import.meta.url))
-    const mod: unknown = createRequire(import.meta.url)(addonPath)
-    return isFsxNative(mod) ? mod : undefined
+    return createRequire(import.meta.url)(addonPath)
   } catch {
     return undefined
   }
 }
 
-const native = loadNative()
+const loaded = loadNative()
+const native = isFsxNative(loaded) ? loaded : undefined
 
 /** true when the native addon loaded */
 export const nativeAvailable: boolean = native !== undefined
+
+/** The addon's *at and descriptor calls, when the addon loaded and has them. */
+export const nativeAt: FsxAtNative | undefined = native !== undefined && isFsxAtNative(loaded) ? loaded : undefined
 
 const NS_PER_S = 1_000_000_000n
 
@@ -90,6 +119,9 @@ export const fallback = {
   lsetxattrs (path: string | Buffer, attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>): XattrFailure[] {
     toPathBytes(path)
     return attrs.map(a => ({ name: Buffer.from(a.name), code: 'ENOTSUP' }))
+  },
+  futimesNs (fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+    futimesSync(fd, toLibuvSeconds(atimeNs), toLibuvSeconds(mtimeNs))
   }
 } as const
 
@@ -125,12 +157,35 @@ export function lsetxattrs (
   path: string | Buffer,
   attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>
 ): XattrFailure[] {
-  if (native === undefined) return fallback.lsetxattrs(path, attrs)
+  const n = native
+  if (n === undefined) return fallback.lsetxattrs(path, attrs)
   const bytes = toPathBytes(path)
+  return setEach(attrs, (name, value) => { n.lsetxattr(bytes, name, value) })
+}
+
+/**
+ * Set atime/mtime of an open file or directory with nanosecond precision (futimens); fs.futimes (µs, as
+ * {@link lutimesNs}) without the addon's futimens.
+ */
+export function futimesNs (fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  if (nativeAt === undefined) { fallback.futimesNs(fd, atimeNs, mtimeNs); return }
+  const a = splitNs(atimeNs)
+  const m = splitNs(mtimeNs)
+  nativeAt.futimens(fd, a.sec, a.nsec, m.sec, m.nsec)
+}
+
+/** {@link lsetxattrs} on an open descriptor (fsetxattr): every name fails with ENOTSUP without the addon's fsetxattr. */
+export function fsetxattrs (fd: number, attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>): XattrFailure[] {
+  const at = nativeAt
+  if (at === undefined) return attrs.map(a => ({ name: Buffer.from(a.name), code: 'ENOTSUP' }))
+  return setEach(attrs, (name, value) => { at.fsetxattr(fd, name, value) })
+}
+
+function setEach (attrs: ReadonlyArray<{ name: Uint8Array, value: Uint8Array }>, set: (name: Uint8Array, value: Uint8Array) => void): XattrFailure[] {
   const failed: XattrFailure[] = []
   for (const { name, value } of attrs) {
     try {
-      native.lsetxattr(bytes, name, value)
+      set(name, value)
     } catch (err: unknown) {
       const code = systemErrorCode(err)
       if (code === undefined) throw err

@@ -4,23 +4,29 @@
  * mtime/atime in ns, symlinks, hardlink groups, empty dirs and files, sparse files, xattrs.
  * A file whose data cannot be read (damaged pack) is reported; every other file is still restored.
  *
+ * The target is walked by directory descriptors (issue 11, finding 14): the target is opened once, and
+ * every name is created and opened relative to its parent's open descriptor with O_NOFOLLOW (dirfs.ts),
+ * so a local user who swaps a directory of the restore for a symlink cannot make it write outside the
+ * target; the swap is reported as an item that could not be restored. Only the chain of directories
+ * from the target down to the one being restored is open at a time. A directory's metadata is set
+ * through its descriptor once everything inside it is restored.
+ *
  * The target is written with synchronous calls: the walk is sequential, and an async call costs a
  * thread-pool round trip per syscall (about ten per file), which dominated restores of small files.
  */
-import {
-  closeSync, constants, fchmodSync, fchownSync, ftruncateSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
-  readFileSync, rmSync, symlinkSync, writeSync
-} from 'node:fs'
-import { execFile } from 'node:child_process'
-import { promisify } from 'node:util'
-import { AbortedError, errnoCode, errorMessage } from '../errors.js'
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, mkdirSync, readFileSync, writeSync } from 'node:fs'
+import { AbortedError, errnoCode, errorMessage, RestoreSwappedError } from '../errors.js'
 import type { TreeNode } from '../format/tree.js'
 import type { TreeId } from '../ids.js'
 import { chunkLengths, type FastCdc } from '../chunking/index.js'
 import type { Repository } from '../repo/index.js'
 import { isAllZero } from '../util/bytes.js'
+import { scopedLogger } from '../util/log.js'
 import { joinPath, type ItemError } from './archiver.js'
-import { lsetxattrs, lutimesNs } from './fsx.js'
+import { closeQuietly, DIR_FLAGS, dirFs, openTargetDir, type DirAccess, type DirFs, type OpenDir } from './dirfs.js'
+import { fsetxattrs, futimesNs, type XattrFailure } from './fsx.js'
+
+const log = scopedLogger('restore')
 
 export interface RestoreProgress { filesDone: number, bytesDone: number, currentPath: string }
 
@@ -35,6 +41,14 @@ export interface RestoreOptions {
   delta?: boolean
   onItemError?: (err: ItemError) => void
   onProgress?: (p: RestoreProgress) => void
+  /**
+   * Called with the target path of each directory of the snapshot once it is made (or found) at the
+   * target, before anything is written into it. A seam for tests that act as a local attacker at that
+   * moment (test/unit/backup/restore-parent-swap.spec.ts); the restore does not wait for it.
+   */
+  onDirectory?: (path: string) => void
+  /** how names are resolved in open directories (dirfs.ts); default: the best available. For tests. */
+  dirAccess?: DirAccess
 }
 
 export interface RestoreSummary {
@@ -49,12 +63,17 @@ export interface RestoreSummary {
   durationMs: number
 }
 
-interface DirMeta { path: Buffer, node: TreeNode }
+/** One open directory of the chain from the target down: its name in its parent ('' for the target). */
+interface ChainLink { name: Buffer, dir: OpenDir }
+
+const { O_WRONLY, O_RDONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants
 
 export class Restorer {
   private readonly errors: ItemError[] = []
-  private readonly hardlinks = new Map<string, Buffer>()
-  private readonly dirMetas: DirMeta[] = []
+  /** hardlink groups: the first file's names from the target down */
+  private readonly hardlinks = new Map<string, Buffer[]>()
+  private chain: ChainLink[] = []
+  private fs: DirFs = dirFs()
   private s = { files: 0, dirs: 0, symlinks: 0, others: 0, bytesWritten: 0, bytesReused: 0 }
   private progress: RestoreProgress = { filesDone: 0, bytesDone: 0, currentPath: '' }
   private includes: Buffer[] = []
@@ -63,22 +82,24 @@ export class Restorer {
 
   constructor (private readonly repo: Repository, private readonly cdc: FastCdc) {}
 
+  /** How this restorer resolves names in its target (dirfs.ts): `path` follows a swapped parent. */
+  get dirAccess (): DirAccess { return this.fs.access }
+
   async run (tree: TreeId, opts: RestoreOptions): Promise<RestoreSummary> {
     const started = Date.now()
     this.opts = opts
+    if (opts.dirAccess !== undefined) this.fs = dirFs(opts.dirAccess)
     this.restoreOwner = opts.restoreOwner ?? false
     this.includes = (opts.includes ?? []).map(p => Buffer.from('/' + p.split('/').filter(c => c !== '').join('/')))
     const target = Buffer.from(opts.target)
     mkdirSync(target, { recursive: true })
-    await this.restoreTree(tree, target, Buffer.from(''))
-    // directory metadata last, children before parents (the order dirMetas is filled in), so that
-    // restoring a child neither changes a parent's mtime nor runs into a parent already made read-only
-    for (const d of this.dirMetas) {
-      try {
-        await this.applyMeta(d.path, d.node)
-      } catch (err: unknown) {
-        this.itemError(d.path, err)
-      }
+    const root = openTargetDir(target)
+    this.chain = [{ name: Buffer.alloc(0), dir: root }]
+    try {
+      await this.restoreTree(tree, root, Buffer.from(''))
+    } finally {
+      this.chain = []
+      closeSync(root.fd)
     }
     return { ...this.s, errors: this.errors, durationMs: Date.now() - started }
   }
@@ -100,12 +121,12 @@ export class Restorer {
     this.opts.onItemError?.(e)
   }
 
-  private async restoreTree (id: TreeId, dir: Buffer, snapDir: Buffer, all = false): Promise<void> {
+  private async restoreTree (id: TreeId, dir: OpenDir, snapDir: Buffer, all = false): Promise<void> {
     let tree
     try {
       tree = await this.repo.loadTree(id)
     } catch (err: unknown) {
-      this.itemError(dir, err)
+      this.itemError(dir.path, err)
       return
     }
     for (const node of tree.nodes) {
@@ -113,71 +134,123 @@ export class Restorer {
       const snapPath = joinPath(snapDir.length === 0 ? Buffer.from('/') : snapDir, node.name)
       const want = all ? 'all' : this.wanted(snapPath)
       if (want === 'no') continue
-      const path = joinPath(dir, node.name)
+      const path = joinPath(dir.path, node.name)
       try {
-        await this.restoreNode(node, path, snapPath, want === 'all')
+        await this.restoreNode(node, dir, path, snapPath, want === 'all')
       } catch (err: unknown) {
         this.itemError(path, err)
       }
     }
   }
 
-  private async restoreNode (node: TreeNode, path: Buffer, snapPath: Buffer, all: boolean): Promise<void> {
+  private async restoreNode (node: TreeNode, parent: OpenDir, path: Buffer, snapPath: Buffer, all: boolean): Promise<void> {
     switch (node.type) {
       case 'dir':
-        await this.ensureRealDirectory(path)
-        if (node.subtree !== undefined) await this.restoreTree(node.subtree, path, snapPath, all)
-        this.dirMetas.push({ path, node })
-        this.s.dirs++
+        await this.restoreDir(node, parent, path, snapPath, all)
         return
       case 'file':
         if (!all) return // a file is restored only when it is itself included
-        await this.restoreFile(node, path)
+        await this.restoreFile(node, parent, path)
         return
       case 'symlink':
         if (!all) return
-        rmSync(path, { force: true })
-        symlinkSync(Buffer.from(node.linkTarget ?? new Uint8Array()), path)
+        this.create(parent, node.name, () => { this.fs.symlink(node.linkTarget ?? new Uint8Array(), parent, node.name) })
         this.s.symlinks++
-        await this.applyMeta(path, node)
+        this.applySymlinkMeta(parent, path, node)
         return
       default:
         if (!all) return
-        await this.restoreSpecial(node, path)
+        await this.restoreSpecial(node, parent, path)
     }
   }
 
   /**
-   * Makes `path` a real directory. Whatever else is there (a symlink above all: following it would
-   * write outside the target) is removed first; an existing real directory is reused.
+   * A directory: made (or an existing real one reused; whatever else is in the way, a symlink above
+   * all, is removed), opened with O_NOFOLLOW, filled, then given its metadata through the descriptor,
+   * so restoring a child neither changes its mtime afterwards nor runs into it already read-only.
    */
-  private async ensureRealDirectory (path: Buffer): Promise<void> {
-    let st
+  private async restoreDir (node: TreeNode, parent: OpenDir, path: Buffer, snapPath: Buffer, all: boolean): Promise<void> {
+    const name = Buffer.from(node.name)
+    const dir = this.openChildDir(parent, name, path)
+    this.chain.push({ name, dir })
     try {
-      st = lstatSync(path)
-    } catch (err: unknown) {
-      if (errnoCode(err) !== 'ENOENT') throw err
+      if (node.subtree !== undefined) await this.restoreTree(node.subtree, dir, snapPath, all)
+      this.s.dirs++
+      this.applyOwnerAndMode(dir.fd, path, node)
+      futimesNs(dir.fd, node.atimeNs, node.mtimeNs)
+      this.checkStillThere(parent, name, dir)
+    } finally {
+      this.chain.pop()
+      closeSync(dir.fd)
     }
-    if (st?.isDirectory() === true) return
-    if (st !== undefined) rmSync(path, { force: true })
-    mkdirSync(path, { mode: 0o700 })
   }
 
-  private async restoreFile (node: TreeNode, path: Buffer): Promise<void> {
+  /**
+   * Reports a directory whose name no longer leads to it: someone moved it away, and maybe put a
+   * symlink in its place, while its children were restored (into it, wherever it went).
+   */
+  private checkStillThere (parent: OpenDir, name: Buffer, dir: OpenDir): void {
+    const held = fstatSync(dir.fd)
+    let fd: number | undefined
+    try {
+      fd = this.fs.open(parent, name, DIR_FLAGS)
+      const now = fstatSync(fd)
+      if (now.ino === held.ino && now.dev === held.dev) return
+    } catch (err: unknown) {
+      const code = errnoCode(err)
+      if (code !== 'ELOOP' && code !== 'ENOTDIR' && code !== 'ENOENT') throw err
+    } finally {
+      if (fd !== undefined) closeSync(fd)
+    }
+    throw new RestoreSwappedError('replaced by a symlink or another file (or moved) while the restore ran: what was restored into it is in the moved directory, not at this path')
+  }
+
+  private openChildDir (parent: OpenDir, name: Buffer, path: Buffer): OpenDir {
+    for (let attempt = 0; ; attempt++) {
+      let made = true
+      try {
+        this.fs.mkdir(parent, name, 0o700)
+      } catch (err: unknown) {
+        if (errnoCode(err) !== 'EEXIST') throw err
+        made = false
+      }
+      this.opts.onDirectory?.(path.toString())
+      try {
+        return { fd: this.fs.open(parent, name, DIR_FLAGS), path }
+      } catch (err: unknown) {
+        const code = errnoCode(err)
+        if (code !== 'ELOOP' && code !== 'ENOTDIR') throw err
+        if (made || attempt > 0) throw new RestoreSwappedError('replaced by a symlink or another file right after the restore made it: nothing was restored into it')
+      }
+      // a symlink or a file was there before the restore: removed (the link itself), then made again
+      this.fs.unlink(parent, name)
+    }
+  }
+
+  /** Runs `make` (which creates `name` exclusively); on EEXIST removes what is there and runs it again. */
+  private create<T> (dir: OpenDir, name: Uint8Array, make: () => T): T {
+    try {
+      return make()
+    } catch (err: unknown) {
+      if (errnoCode(err) !== 'EEXIST') throw err
+    }
+    this.fs.unlink(dir, name)
+    return make()
+  }
+
+  private async restoreFile (node: TreeNode, dir: OpenDir, path: Buffer): Promise<void> {
     this.progress.currentPath = path.toString()
     const linkKey = node.links > 1 ? `${node.device}:${node.inode}` : undefined
     if (linkKey !== undefined) {
       const first = this.hardlinks.get(linkKey)
       if (first !== undefined) {
-        rmSync(path, { force: true })
-        linkSync(first, path)
+        this.linkTo(first, dir, node.name)
         this.s.files++
         return
       }
     }
-    const existing = this.opts.delta === true ? await this.existingChunks(path, node) : undefined
-    try { rmSync(path, { force: true }) } catch {}
-    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
+    const existing = this.opts.delta === true ? this.existingChunks(dir, path, node) : undefined
+    const fd = this.create(dir, node.name, () => this.fs.open(dir, node.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600))
     try {
       let pos = 0
       for (const id of node.content ?? []) {
@@ -193,26 +266,59 @@ export class Restorer {
         this.opts.onProgress?.(this.progress)
       }
       if (node.sparse === true) ftruncateSync(fd, pos)
-      // owner and mode through the descriptor: the file we wrote, even if its name now leads elsewhere
+      // owner, mode and times through the descriptor: the file we wrote, even if its name now leads elsewhere
       this.applyOwnerAndMode(fd, path, node)
+      futimesNs(fd, node.atimeNs, node.mtimeNs)
     } finally {
       closeSync(fd)
     }
-    if (linkKey !== undefined) this.hardlinks.set(linkKey, path)
+    if (linkKey !== undefined) this.hardlinks.set(linkKey, [...this.chain.slice(1).map(l => l.name), Buffer.from(node.name)])
     this.s.files++
     this.progress.filesDone++
-    lutimesNs(path, node.atimeNs, node.mtimeNs)
   }
 
-  /** --delta: chunks of the file already at the target, by id (hex). Reads the old file once. */
-  private async existingChunks (path: Buffer, node: TreeNode): Promise<Map<string, Uint8Array> | undefined> {
+  /**
+   * Links `name` in `dir` to a hardlink group's first file: its directory is taken from the open
+   * chain where the two paths share it, the rest opened from there with O_NOFOLLOW (and closed).
+   */
+  private linkTo (first: Buffer[], dir: OpenDir, name: Uint8Array): void {
+    const parents = first.slice(0, -1)
+    let i = 0
+    while (i < parents.length && i + 1 < this.chain.length && (this.chain[i + 1] as ChainLink).name.equals(parents[i] as Buffer)) i++
+    let from = (this.chain[i] as ChainLink).dir
+    const opened: number[] = []
+    try {
+      for (; i < parents.length; i++) {
+        const part = parents[i] as Buffer
+        from = { fd: this.fs.open(from, part, DIR_FLAGS), path: joinPath(from.path, part) }
+        opened.push(from.fd)
+      }
+      const src = from
+      this.create(dir, name, () => { this.fs.link(src, first[first.length - 1] as Buffer, dir, name) })
+    } finally {
+      for (const fd of opened) closeQuietly(fd)
+    }
+  }
+
+  /** --delta: chunks of the file already at the target, by id (hex). Reads the old file once, never through a symlink. */
+  private existingChunks (dir: OpenDir, path: Buffer, node: TreeNode): Map<string, Uint8Array> | undefined {
     const want = new Set((node.content ?? []).map(id => Buffer.from(id).toString('hex')))
     if (want.size === 0) return undefined
-    let st
-    try { st = lstatSync(path) } catch { return undefined }
-    if (!st.isFile()) return undefined
+    let old: Buffer
+    let fd: number
+    try {
+      fd = this.fs.open(dir, node.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+    } catch (err: unknown) {
+      if (errnoCode(err) !== 'ENOENT') log('--delta: %s not reused: %s', path.toString(), errorMessage(err))
+      return undefined
+    }
+    try {
+      if (!fstatSync(fd).isFile()) return undefined
+      old = readFileSync(fd)
+    } finally {
+      closeSync(fd)
+    }
     const found = new Map<string, Uint8Array>()
-    const old = readFileSync(path)
     let off = 0
     for (const len of chunkLengths(this.cdc, old)) {
       const piece = old.subarray(off, off + len)
@@ -223,53 +329,43 @@ export class Restorer {
     return found
   }
 
-  private async restoreSpecial (node: TreeNode, path: Buffer): Promise<void> {
-    rmSync(path, { force: true })
-    if (node.type === 'fifo') {
-      await promisify(execFile)('mkfifo', ['--', path.toString()])
-    } else {
+  private async restoreSpecial (node: TreeNode, dir: OpenDir, path: Buffer): Promise<void> {
+    if (node.type !== 'fifo') {
       // sockets are recreated by the programs that own them; devices need mknod as root
       this.itemError(path, new Error(`${node.type} not restored (not supported)`))
       return
     }
-    this.s.others++
-    await this.applyMeta(path, node)
-  }
-
-  /**
-   * Metadata of a directory, fifo or symlink, never through a symlink (issue 11, finding 14): a local
-   * user who can write into the target could otherwise swap a restored name for a symlink to a file
-   * of ours (or, as root, anyone's) and have its owner or mode changed. Directories and fifos are
-   * opened with O_NOFOLLOW and changed through the descriptor; a symlink gets lchown and no chmod;
-   * xattrs (lsetxattr) and times (lutimes) never follow a symlink. A name found replaced by a symlink
-   * is reported and left alone.
-   */
-  private async applyMeta (path: Buffer, node: TreeNode): Promise<void> {
-    if (node.type === 'symlink') {
-      if (this.restoreOwner) {
-        try { lchownSync(path, node.uid, node.gid) } catch (err: unknown) { this.itemError(path, err) }
-      }
-      this.applyXattrs(path, node)
-      lutimesNs(path, node.atimeNs, node.mtimeNs)
-      return
+    try {
+      await this.fs.mkfifo(dir, node.name, 0o600)
+    } catch (err: unknown) {
+      if (errnoCode(err) !== 'EEXIST') throw err
+      this.fs.unlink(dir, node.name)
+      await this.fs.mkfifo(dir, node.name, 0o600)
     }
+    this.s.others++
     let fd: number
     try {
       // O_NONBLOCK: opening a fifo must not wait for a writer; O_RDONLY is enough for fchmod/fchown
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | (node.type === 'dir' ? constants.O_DIRECTORY : 0))
+      fd = this.fs.open(dir, node.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
     } catch (err: unknown) {
-      if (errnoCode(err) === 'ELOOP' || errnoCode(err) === 'ENOTDIR') {
-        this.itemError(path, new Error('replaced by a symlink or another file while the restore ran: its owner, mode and times were not set'))
-        return
-      }
+      if (errnoCode(err) === 'ELOOP') throw new RestoreSwappedError('replaced by a symlink while the restore ran: its owner, mode and times were not set')
       throw err
     }
     try {
       this.applyOwnerAndMode(fd, path, node)
+      futimesNs(fd, node.atimeNs, node.mtimeNs)
     } finally {
       closeSync(fd)
     }
-    lutimesNs(path, node.atimeNs, node.mtimeNs)
+  }
+
+  /** A symlink's owner (lchown: Linux has no lchmod), xattrs and times, never through it. */
+  private applySymlinkMeta (dir: OpenDir, path: Buffer, node: TreeNode): void {
+    if (this.restoreOwner) {
+      try { this.fs.lchown(dir, node.name, node.uid, node.gid) } catch (err: unknown) { this.itemError(path, err) }
+    }
+    if (node.xattrs !== undefined && node.xattrs.length > 0) this.reportXattrs(path, this.fs.lsetxattrs(dir, node.name, node.xattrs))
+    this.fs.lutimesNs(dir, node.name, node.atimeNs, node.mtimeNs)
   }
 
   /** Owner (clears setuid), xattrs (need write access), then mode, on an open descriptor. */
@@ -277,13 +373,12 @@ export class Restorer {
     if (this.restoreOwner) {
       try { fchownSync(fd, node.uid, node.gid) } catch (err: unknown) { this.itemError(path, err) }
     }
-    this.applyXattrs(path, node)
+    if (node.xattrs !== undefined && node.xattrs.length > 0) this.reportXattrs(path, fsetxattrs(fd, node.xattrs))
     fchmodSync(fd, node.mode)
   }
 
-  private applyXattrs (path: Buffer, node: TreeNode): void {
-    if (node.xattrs === undefined || node.xattrs.length === 0) return
-    for (const f of lsetxattrs(path, node.xattrs)) {
+  private reportXattrs (path: Buffer, failed: XattrFailure[]): void {
+    for (const f of failed) {
       if (f.code !== 'ENOTSUP' && f.code !== 'EPERM') this.itemError(path, new Error(`xattr ${f.name.toString()} not restored: ${f.code}`))
     }
   }

@@ -23,6 +23,9 @@ export function registerRestore (program: Command, ctx: () => CommandContext, se
         const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)
         const restorer = new Restorer(home.repo, home.cdc)
+        if (restorer.dirAccess === 'path') {
+          printErr(c.io, 'warning: without the native addon and /proc, restore resolves names by path: someone else who can write into the target could redirect it; restore into a directory only you can write (docs/threat-model.md §6)')
+        }
         const summary = await restorer.run(snap.record.tree, {
           target: opts.target,
           includes: opts.include,

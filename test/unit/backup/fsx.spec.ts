@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import fc from 'fast-check'
-import { fallback, lgetxattrs, lsetxattrs, lutimesNs, nativeAvailable } from '../../../src/backup/fsx.js'
+import { fallback, fsetxattrs, futimesNs, lgetxattrs, lsetxattrs, lutimesNs, nativeAt, nativeAvailable } from '../../../src/backup/fsx.js'
 
 const NS = 1_000_000_000n
 /** Odd values: sub-µs digits, beyond 2038 (32-bit time_t), and before 1970 (floor, not truncation). */
@@ -113,6 +113,74 @@ describe('backup/fsx', function () {
         fallback.lutimesNs(p, m, m)
         return fs.lstatSync(p, { bigint: true }).mtimeNs === floorMicros(m)
       }), { seed: 20251122, numRuns: 300 })
+    })
+  })
+
+  describe('calls on a descriptor and relative to an open directory', function () {
+    it('futimesNs sets exact nanoseconds on an open file and directory; the fallback whole microseconds', function () {
+      for (const kind of ['file', 'directory'] as const) {
+        const { p } = fresh(kind)
+        const fd = fs.openSync(p, fs.constants.O_RDONLY)
+        try {
+          for (const t of TIMES) {
+            futimesNs(fd, t.atime, t.mtime)
+            let st = fs.fstatSync(fd, { bigint: true })
+            assert.equal(st.mtimeNs, t.mtime)
+            assert.equal(st.atimeNs, t.atime)
+            fallback.futimesNs(fd, t.atime, t.mtime)
+            st = fs.fstatSync(fd, { bigint: true })
+            assert.equal(st.mtimeNs, floorMicros(t.mtime))
+          }
+        } finally {
+          fs.closeSync(fd)
+        }
+      }
+    })
+
+    it('fsetxattrs sets user.* through the descriptor and reports failures by code', function () {
+      const { p } = fresh('file')
+      const fd = fs.openSync(p, fs.constants.O_RDONLY)
+      try {
+        const failed = fsetxattrs(fd, [{ name: Buffer.from('user.p2pbak'), value: Buffer.from([0, 1, 2]) }, { name: Buffer.from('bogus.ns'), value: Buffer.from('x') }])
+        if (failed.some(f => f.name.toString() === 'user.p2pbak' && f.code === 'ENOTSUP')) this.skip() // no xattrs on this filesystem
+        assert.deepEqual(failed.map(f => f.name.toString()), ['bogus.ns'])
+        assert.deepEqual(lgetxattrs(p).map(x => [x.name.toString(), [...x.value]]), [['user.p2pbak', [0, 1, 2]]])
+      } finally {
+        fs.closeSync(fd)
+      }
+    })
+
+    it('the *at calls resolve a name in the open directory, never follow a symlink there, and throw Node-style errors', function () {
+      const at = nativeAt
+      assert.ok(at !== undefined, 'the addon lacks the *at calls: rebuild it')
+      const d = path.join(dir, `at-${seq++}`)
+      fs.mkdirSync(d)
+      const dfd = fs.openSync(d, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+      try {
+        at.mkdirat(dfd, Buffer.from('sub'), 0o750)
+        assert.ok(fs.statSync(path.join(d, 'sub')).isDirectory())
+        at.symlinkat(Buffer.from('/'), dfd, Buffer.from('link'))
+        assert.equal(fs.readlinkSync(path.join(d, 'link')), '/')
+        assert.throws(() => at.openat(dfd, Buffer.from('link'), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW, 0),
+          (err: Error & { code?: string, syscall?: string }) => err.code === 'ELOOP' && err.syscall === 'openat')
+        const fd = at.openat(dfd, Buffer.from('f'), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o640)
+        fs.writeSync(fd, 'data')
+        fs.closeSync(fd)
+        assert.equal(fs.readFileSync(path.join(d, 'f'), 'utf8'), 'data')
+        at.linkat(dfd, Buffer.from('f'), dfd, Buffer.from('g'))
+        assert.equal(fs.statSync(path.join(d, 'g')).nlink, 2)
+        at.mkfifoat(dfd, Buffer.from('pipe'), 0o600)
+        assert.ok(fs.lstatSync(path.join(d, 'pipe')).isFIFO())
+        at.lutimensat(dfd, Buffer.from('link'), 1n, 2, 3n, 4)
+        assert.equal(fs.lstatSync(path.join(d, 'link'), { bigint: true }).mtimeNs, 3_000_000_004n)
+        at.lchownat(dfd, Buffer.from('link'), process.getuid?.() ?? 0, process.getgid?.() ?? 0)
+        at.unlinkat(dfd, Buffer.from('link'), 0)
+        assert.throws(() => at.unlinkat(dfd, Buffer.from('sub'), 0), (err: Error & { code?: string }) => err.code === 'EISDIR')
+        assert.throws(() => at.mkdirat(dfd, Buffer.from('sub'), 0o700), (err: Error & { code?: string }) => err.code === 'EEXIST')
+        assert.deepEqual(fs.readdirSync(d).sort(), ['f', 'g', 'pipe', 'sub'])
+      } finally {
+        fs.closeSync(dfd)
+      }
     })
   })
 
