@@ -223,16 +223,22 @@ export class DirectLinks {
   paths: DirectPaths | undefined
   stun: StunServer | undefined
   private node: P2pNode | undefined
+  /** a UDP port the STUN responder could not take (not tried again every few seconds) */
+  private stunRefused: number | undefined
 
   private constructor (private readonly role: RelayRole, readonly transports: Array<P2pTransport>) {}
 
-  /** Before the libp2p node is built: its extra transports. `ownAddrs`: this node's addresses for friends (its relayed ones name the STUN servers to ask). */
-  static async prepare (role: RelayRole, ownAddrs: () => readonly string[]): Promise<DirectLinks> {
+  /**
+   * Before the libp2p node is built: its extra transports. `ownAddrs`: this node's addresses for
+   * friends (its relayed ones name the STUN servers to ask). `follows`: the role follows the network
+   * (role-follow.ts): the WebRTC transport is there whatever the role is now.
+   */
+  static async prepare (role: RelayRole, ownAddrs: () => readonly string[], follows = false): Promise<DirectLinks> {
     let links: DirectLinks | undefined
     // the relays we hold reservations on, and those our relayed connections go through (a friend who
     // just joined signals through a relay before it holds a reservation there)
     const stun = (): string[] => stunServersOf([...ownAddrs(), ...(links?.node?.getConnections().map(c => c.remoteAddr.toString()) ?? [])])
-    const transports = reserves(role) ? [await webrtcTransport(stun)] : []
+    const transports = reserves(role) || follows ? [await webrtcTransport(stun)] : []
     links = new DirectLinks(role, transports)
     return links
   }
@@ -244,16 +250,26 @@ export class DirectLinks {
       this.paths = new DirectPaths(node, hooks)
       this.paths.start()
     }
-    if (serves(this.role)) {
-      const tcp = node.getMultiaddrs().map(a => /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(a.toString())).find(m => m !== null && addrClass(`/ip4/${m[1] ?? ''}`) !== 'loopback')
-      const port = Number(tcp?.[2] ?? 0)
-      if (port > 0) {
-        try {
-          this.stun = await StunServer.start({ port })
-        } catch (err: unknown) {
-          log.error('no STUN responder on udp port %d (friends behind NAT cannot find direct paths through this node): %s', port, errorMessage(err))
-        }
-      }
+    await this.setServing(serves(this.role), node)
+  }
+
+  /** Runs the STUN responder (a role that serves) or stops it (role-follow.ts switches it with the role). */
+  async setServing (on: boolean, node: P2pNode): Promise<void> {
+    if (!on) {
+      const stun = this.stun
+      this.stun = undefined
+      await stun?.stop()
+      return
+    }
+    if (this.stun !== undefined) return
+    const tcp = node.getMultiaddrs().map(a => /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(a.toString())).find(m => m !== null && addrClass(`/ip4/${m[1] ?? ''}`) !== 'loopback')
+    const port = Number(tcp?.[2] ?? 0)
+    if (port === 0 || port === this.stunRefused) return
+    try {
+      this.stun = await StunServer.start({ port })
+    } catch (err: unknown) {
+      this.stunRefused = port
+      log.error('no STUN responder on udp port %d (friends behind NAT cannot find direct paths through this node): %s', port, errorMessage(err))
     }
   }
 

@@ -34,7 +34,8 @@ import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
 import { ProvenBytes } from './proven-bytes.js'
 import { addrClass, dialMember } from './reachability.js'
-import { RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
+import { DEFAULT_RELAY_POLICY, RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
+import { followsNetwork, listenerAccess, RoleFollower } from './role-follow.js'
 import { RelayLink } from './relay-link.js'
 import { RelayTally } from './relay-tally.js'
 import { DirectLinks } from './direct-paths.js'
@@ -88,6 +89,8 @@ export class NetworkNode {
   readonly relay: RelayLink
   /** which of our public addresses members elsewhere could connect to (dialback.ts) */
   readonly dialback: DialbackChecks
+  /** the relay role taken from the network now, for a daemon on every interface (role-follow.ts) */
+  private follower: RoleFollower | undefined
   /** when to ask the friends again (refresh-gate.ts) */
   private readonly gate: RefreshGate
   /** friends' share stores, sharing the rate limits (`--limit-upload`, `--limit-download`) */
@@ -145,12 +148,15 @@ export class NetworkNode {
   static async start (home: Home, state: GroupState, opts: NetworkOptions = {}): Promise<NetworkNode> {
     let self: NetworkNode | undefined
     const mode = opts.relay ?? 'auto'
-    const book = new RelayBook(mode === 'auto' ? relayRoleFor(opts.listen ?? ['/ip4/127.0.0.1/tcp/0'], opts.announce) : mode, {
+    const listen = opts.listen ?? ['/ip4/127.0.0.1/tcp/0']
+    // a daemon on every interface takes its role from the network it is on now (role-follow.ts)
+    const follows = followsNetwork(mode, listen, opts.announce)
+    const book = new RelayBook(mode === 'auto' ? relayRoleFor(listen, opts.announce) : mode, {
       isMember: (peer) => self?.deviceOf(peer) !== undefined,
       now: opts.now ?? Date.now,
       tally: await RelayTally.load(join(home.dir, 'relayed.json'))
-    })
-    const direct = await DirectLinks.prepare(book.role, () => self?.relay.addrs() ?? [])
+    }, DEFAULT_RELAY_POLICY, follows)
+    const direct = await DirectLinks.prepare(book.role, () => self?.relay.addrs() ?? [], follows)
     const node = await createP2pNode({
       privateKey: state.deviceKey,
       ...(opts.listen !== undefined ? { listen: opts.listen } : {}),
@@ -162,7 +168,7 @@ export class NetworkNode {
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()) || book.mayConnectStranger(),
       relay: relayParts(book),
       transports: direct.transports,
-      services: addressServices(book.role, opts.portMapping !== false),
+      services: { ...addressServices(follows ? 'both' : book.role, opts.portMapping !== false), ...(follows ? { listenerAccess: listenerAccess() } : {}) },
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {
@@ -173,6 +179,10 @@ export class NetworkNode {
     self = new NetworkNode(home, state, node, book, direct, opts)
     await self.startProtocols()
     await direct.start(node, { isMember: (peer) => self?.deviceOf(peer) !== undefined, now: opts.now ?? Date.now })
+    if (follows) {
+      self.follower = new RoleFollower(node, book, direct, { listen, checks: self.dialback })
+      self.follower.start()
+    }
     node.addEventListener('peer:identify', (evt) => {
       const id = evt.detail.peerId.toString()
       if (self?.deviceOf(id) !== undefined) self.state.rememberAddrs(id, evt.detail.listenAddrs.map(a => `${a.toString()}/p2p/${id}`))
@@ -310,7 +320,7 @@ export class NetworkNode {
     }))
     await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
     // in the background: a checker that stalls must not hold up the round (it logs its own failures)
-    void this.dialback.upkeep()
+    void this.dialback.upkeep().then(async () => { await this.follower?.follow() })
     await this.direct.paths?.upkeep()
     await recordProbes(this.home.repo.index.audit, seen, this.now()).catch((err: unknown) => { log.error('cannot record reachability: %s', errorMessage(err)) })
     await this.state.savePeers()
@@ -380,6 +390,7 @@ export class NetworkNode {
     await this.stopShards?.()
     this.membership.close()
     await this.relay.saveTally(this.now())
+    this.follower?.stop()
     await this.direct.stop()
     await this.node.stop()
     await this.held.close()

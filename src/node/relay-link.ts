@@ -4,9 +4,12 @@
  * reachability report `status` prints.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { Connection } from '@libp2p/interface'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { errorMessage } from '../errors.js'
 import { sendInvitesNotice } from '../protocols/relay.js'
+import { directHost } from '../protocols/dialback.js'
 import { LEDGER_RELAYED_WINDOW_MS } from '../peers/index.js'
 import { scopedLogger } from '../util/log.js'
 import { identifyConnection, type P2pNode } from './libp2p-node.js'
@@ -101,18 +104,42 @@ export class RelayLink {
   /**
    * Behind NAT with fewer reservations than wanted: offers every connected member that serves as a
    * relay to the relay transport again (a relay refuses a reservation until it has the roster that
-   * names us). Then the invites notice.
+   * names us). A reservation needs a direct TCP connection: a member that serves but is connected
+   * only through a relay or WebRTC (a laptop that just moved to a network with a public address) is
+   * dialled at its public address first. Then the invites notice.
    */
   async upkeep (): Promise<void> {
     if (reserves(this.book.role) && this.relays().length < this.book.policy.reservations) {
       const current = new Set(this.relays())
+      const peers = new Map<string, Connection[]>()
       for (const conn of this.node.getConnections()) {
         const peer = conn.remotePeer.toString()
-        if (current.has(peer) || !this.isMember(peer) || addrClass(conn.remoteAddr) === 'relayed') continue
-        const protocols = await this.node.peerStore.get(conn.remotePeer).then(p => p.protocols, () => [] as string[])
-        if (!protocols.includes(RELAY_V2_HOP_CODEC)) continue
+        if (current.has(peer) || !this.isMember(peer) || conn.status !== 'open') continue
+        peers.set(peer, [...(peers.get(peer) ?? []), conn])
+      }
+      for (const [peer, conns] of peers) {
+        const known = await this.node.peerStore.get(conns[0]?.remotePeer ?? peerIdFromString(peer)).catch(() => undefined)
+        if (known?.protocols.includes(RELAY_V2_HOP_CODEC) !== true) continue
+        let direct = conns.find(c => directHost(c.remoteAddr) !== undefined)
+        if (direct === undefined) {
+          const addr = known.addresses.map(a => a.multiaddr.toString()).find(a => directHost(multiaddr(a)) !== undefined && addrClass(a) === 'public')
+          if (addr === undefined) continue
+          try {
+            direct = await this.node.dial(multiaddr(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`), { force: true, signal: AbortSignal.timeout(5_000) })
+          } catch (err: unknown) {
+            log('relay %s not reached directly at %s (a reservation needs a direct connection): %s', peer, addr, errorMessage(err))
+            continue
+          }
+        }
+        // libp2p reserves over the first open connection it finds: one through a relay (or WebRTC
+        // signalled through one) is refused, so the idle others go once the TCP one is there
+        for (const c of conns) {
+          if (c !== direct && directHost(c.remoteAddr) === undefined && c.streams.length === 0) {
+            await c.close().catch((err: unknown) => { log('closing the indirect connection to relay %s: %s', peer, errorMessage(err)) })
+          }
+        }
         this.book.reoffer(peer)
-        await identifyConnection(this.node, conn)
+        await identifyConnection(this.node, direct)
       }
     }
     await this.notice()
@@ -160,10 +187,12 @@ export class RelayLink {
       const ways: string[] = []
       const openMapped = mapped.filter(a => !refuted(a))
       if (openMapped.length > 0) ways.push(`directly at ${openMapped.map(hostPort).join(', ')} (port mapped on the router by ${mappedBy(this.node)})`)
-      if (role === 'both') ways.push(`directly at ${publicAddrs.filter(a => !mapped.some(m => a.startsWith(m))).join(', ')} (IPv6, unless the router's firewall drops it)`)
+      // both: a public IPv6 address behind an IPv4 NAT, or a public address beside reservations kept from before (role-follow.ts)
+      const ownPublic = publicAddrs.filter(a => !mapped.some(m => a.startsWith(m)) && !refuted(a))
+      if (role === 'both' && ownPublic.length > 0) ways.push(`directly at ${ownPublic.map(a => a.startsWith('/ip6/') ? `${a} (IPv6, unless a firewall drops it)` : a).join(', ')}; relays for members`)
       ways.push(relays.length > 0 ? `behind NAT, through the relay of ${relays.join(', ')}` : 'behind NAT, no relay reservation yet (no member with a public address answered)')
       if (failures.length > 0) ways.push(`not directly: ${failures.join('; ')}`)
-      return { ...base, reachable: openMapped.length > 0 || relays.length > 0 || role === 'both', how: ways.join('; ') + checked }
+      return { ...base, reachable: openMapped.length > 0 || relays.length > 0 || ownPublic.length > 0, how: ways.join('; ') + checked }
     }
     return { ...base, reachable: false, how: 'on this machine only (loopback)' }
   }

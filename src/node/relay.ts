@@ -110,7 +110,11 @@ export class RelayBook {
   /** peers the relay discovery was told about (libp2p's topology filter semantics) */
   private readonly offered = new Set<string>()
 
-  constructor (readonly role: RelayRole, private readonly hooks: RelayHooks, readonly policy: RelayPolicy = DEFAULT_RELAY_POLICY) {}
+  /**
+   * `role`: the role now. `follows`: the role follows the network (role-follow.ts changes `role`
+   * while the daemon runs), so the node is built able to take any role.
+   */
+  constructor (public role: RelayRole, private readonly hooks: RelayHooks, readonly policy: RelayPolicy = DEFAULT_RELAY_POLICY, readonly follows = false) {}
 
   /** the carried bytes per day, kept across restarts (absent: in memory only) */
   get tally (): RelayTally | undefined { return this.hooks.tally }
@@ -134,8 +138,8 @@ export class RelayBook {
   /** The connection gater's relay hooks. */
   gater (): Pick<ConnectionGater, 'denyInboundRelayReservation' | 'denyOutboundRelayedConnection' | 'denyInboundRelayedConnection'> {
     return {
-      // only members' devices hold a slot here
-      denyInboundRelayReservation: async (peer: PeerId) => !this.hooks.isMember(peer.toString()),
+      // only members' devices hold a slot here, and only while this node serves
+      denyInboundRelayReservation: async (peer: PeerId) => !serves(this.role) || !this.hooks.isMember(peer.toString()),
       // members to members; a stranger only to a member with an open invite
       denyOutboundRelayedConnection: async (source: PeerId, destination: PeerId) => {
         const dst = destination.toString()
@@ -277,24 +281,48 @@ function readVarint (bytes: Uint8Array, pos: number): [number, number] {
 interface HandlerRegistry {
   getHandler: (protocol: string) => { handler: StreamHandler, options: StreamHandlerOptions }
   handle: (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
 }
 
-/** A libp2p service that puts {@link RelayBook.meter} in front of the relay server's hop handler (as the guard in libp2p-node.ts wraps identify). */
-function relayMeter (book: RelayBook): (components: { registrar: HandlerRegistry }) => Startable {
-  return ({ registrar }) => ({
-    start: () => {},
-    stop: () => {},
-    afterStart: () => {
-      let record: { handler: StreamHandler, options: StreamHandlerOptions }
-      try { record = registrar.getHandler(RELAY_V2_HOP_CODEC) } catch (err: unknown) { log.error('no relay server to meter: %s', errorMessage(err)); return }
-      const inner = record.handler
-      const metered: StreamHandler = (stream: Stream, connection: Connection) => {
-        if (!book.meter(stream, connection)) return
-        return inner(stream, connection)
-      }
-      void registrar.handle(RELAY_V2_HOP_CODEC, metered, { ...record.options, force: true }).catch((err: unknown) => { log.error('cannot meter the relay: %s', errorMessage(err)) })
+/** The relay server's switch (relayMeter): whether it answers hop streams. */
+export interface RelaySwitch { setServing: (on: boolean) => Promise<void> }
+
+/**
+ * A libp2p service that puts {@link RelayBook.meter} in front of the relay server's hop handler (as
+ * the guard in libp2p-node.ts wraps identify), and switches the relay on and off while the node runs
+ * (role-follow.ts): off unregisters the hop protocol (identify push tells the members, whose relay
+ * transports then stop asking), on registers the metered handler again. The server service itself
+ * is never stopped: libp2p's relay server cannot be started again after a stop.
+ */
+function relayMeter (book: RelayBook): (components: { registrar: HandlerRegistry }) => Startable & RelaySwitch {
+  return ({ registrar }) => {
+    let metered: { handler: StreamHandler, options: StreamHandlerOptions } | undefined
+    let serving = false
+    const setServing = async (on: boolean): Promise<void> => {
+      if (metered === undefined || on === serving) return
+      if (on) await registrar.handle(RELAY_V2_HOP_CODEC, metered.handler, { ...metered.options, force: true })
+      else await registrar.unhandle(RELAY_V2_HOP_CODEC)
+      serving = on
     }
-  })
+    return {
+      start: () => {},
+      stop: () => {},
+      setServing,
+      afterStart: async () => {
+        let record: { handler: StreamHandler, options: StreamHandlerOptions }
+        try { record = registrar.getHandler(RELAY_V2_HOP_CODEC) } catch (err: unknown) { log.error('no relay server to meter: %s', errorMessage(err)); return }
+        const inner = record.handler
+        const handler: StreamHandler = (stream: Stream, connection: Connection) => {
+          if (!book.meter(stream, connection)) return
+          return inner(stream, connection)
+        }
+        metered = { handler, options: record.options }
+        serving = true
+        await registrar.handle(RELAY_V2_HOP_CODEC, handler, { ...record.options, force: true }).catch((err: unknown) => { log.error('cannot meter the relay: %s', errorMessage(err)) })
+        if (!serves(book.role)) await setServing(false).catch((err: unknown) => { log.error('cannot switch the relay off: %s', errorMessage(err)) })
+      }
+    }
+  }
 }
 
 /** What libp2p-node.ts adds to the node for relays. */
@@ -306,10 +334,14 @@ export interface RelayParts {
   gater: Partial<ConnectionGater>
 }
 
-/** The pieces of the libp2p node for the book's role: the transport (always), the server (serve), reservations (reserve). */
+/**
+ * The pieces of the libp2p node for the book's role: the transport (always), the server (serve, or
+ * a role that follows the network: switched by role-follow.ts), reservations (reserve; role-follow.ts
+ * adds and removes them for a role that follows the network).
+ */
 export function relayParts (book: RelayBook): RelayParts {
   const p = book.policy
-  const services: Record<string, unknown> = serves(book.role)
+  const services: Record<string, unknown> = serves(book.role) || book.follows
     ? {
         relay: circuitRelayServer({
           maxInboundHopStreams: p.maxRelayedConnections,
@@ -322,7 +354,8 @@ export function relayParts (book: RelayBook): RelayParts {
     transport: circuitRelayTransport({ discoveryFilter: book.discoveryFilter(), reservationCompletionTimeout: 10_000 }),
     services,
     // each `/p2p-circuit` listen address is one reservation the transport looks for
-    listen: reserves(book.role) ? Array.from({ length: p.reservations }, () => '/p2p-circuit') : [],
+    // (a role that follows the network: role-follow.ts opens and closes them)
+    listen: reserves(book.role) && !book.follows ? Array.from({ length: p.reservations }, () => '/p2p-circuit') : [],
     gater: book.gater()
   }
 }

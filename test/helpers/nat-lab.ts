@@ -76,6 +76,7 @@ export interface NatLab {
    * Carries a home host to another home, as a laptop is carried from one network to another: its
    * link to the old router goes, a new one to `home`'s router comes, with a new address there. The
    * processes running in the host keep running (their sockets on the old address are dead).
+   * `home` {@link PUBLIC} puts it on the public segment instead, with a public address of its own.
    */
   move: (host: string, home: string) => void
   /** the port mappings miniupnpd made on a home's router now (its nftables DNAT rules, one line each) */
@@ -89,6 +90,8 @@ export interface NatLab {
 }
 
 const DEFAULT_PUBLIC_NET = '198.18.0'
+/** {@link NatLab.move}'s name of the public segment */
+export const PUBLIC = 'public'
 const REQUIRED_TOOLS: ReadonlyArray<readonly [string, string]> = [
   ['unshare', 'util-linux'], ['nsenter', 'util-linux'], ['setpriv', 'util-linux'], ['ip', 'iproute2'], ['iptables', 'iptables']
 ]
@@ -292,13 +295,23 @@ export async function createNatLab (opts: NatLabOptions = {}): Promise<NatLab> {
     spawnIn,
     move: (name, home) => {
       const host = hosts[name]
-      const router = routers[home]
-      if (host === undefined || router === undefined || host.home === undefined) throw new Error(`cannot move ${name} to home ${home}`)
+      if (host === undefined) throw new Error(`cannot move ${name}: no such host`)
       const pid = pids.get(name) as number
-      const lanNet = router.lanIp.slice(0, router.lanIp.lastIndexOf('.'))
-      const ip = `${lanNet}.${100 + ++moved}`
+      const n = ++moved
       sh(name, 'ip link del eth0')
-      sh(`router-${home}`, `ip link add m${moved} type veth peer name eth0; ip link set eth0 netns ${pid}; ip link set m${moved} master lan up`)
+      if (home === PUBLIC) {
+        // onto the public segment, with an address of its own (an office, a university network)
+        const ip = `${PUBLIC_NET}.${100 + n}`
+        sh('internet', `ip link add m${n} type veth peer name eth0; ip link set eth0 netns ${pid}; ip link set m${n} master br0 up`)
+        sh(name, `ip addr add ${ip}/24 dev eth0; ip link set eth0 up`)
+        hosts[name] = { ...host, ip, home: undefined }
+        return
+      }
+      const router = routers[home]
+      if (router === undefined) throw new Error(`cannot move ${name} to home ${home}`)
+      const lanNet = router.lanIp.slice(0, router.lanIp.lastIndexOf('.'))
+      const ip = `${lanNet}.${100 + n}`
+      sh(`router-${home}`, `ip link add m${n} type veth peer name eth0; ip link set eth0 netns ${pid}; ip link set m${n} master lan up`)
       sh(name, `ip addr add ${ip}/24 dev eth0; ip link set eth0 up; ip route add default via ${router.lanIp}`)
       hosts[name] = { ...host, ip, home }
     },
