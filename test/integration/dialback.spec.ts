@@ -13,7 +13,7 @@ import { DialbackChecks } from '../../src/node/dialback.js'
 import { RelayBook } from '../../src/node/relay.js'
 import { RelayLink } from '../../src/node/relay-link.js'
 import { DIALBACK_PROTOCOL, directHost, requestDialback, startDialbackServer, type DialbackPolicy } from '../../src/protocols/dialback.js'
-import { exchange } from '../../src/protocols/framing.js'
+import { exchange, serve } from '../../src/protocols/framing.js'
 import { NotMemberError, RefusedError } from '../../src/errors.js'
 
 const LOOPBACK_OK = (): boolean => true
@@ -118,6 +118,35 @@ describe('integration: the dial-back protocol (AutoNAT among members)', function
     now = t
     await checks.upkeep()
     assert.equal(checks.report()[0]?.atMs, t)
+  })
+
+  it('a checker that lies (every address refuted) holds only until the next check, which asks the other member', async () => {
+    const liar = await node()
+    await serve(liar, DIALBACK_PROTOCOL, async (req: { header: { addrs?: unknown } }) => ({
+      header: { status: 'OK', results: (req.header.addrs as string[]).map(addr => ({ addr, ok: false, error: 'no connection within 5000 ms' })) }
+    }), { maxBodyBytes: 0 })
+    const key = await newDeviceKey()
+    const asking = await createP2pNode({ privateKey: key, dht: false, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    nodes.push(asking)
+    members.add(asking.peerId.toString())
+    for (const n of [liar, checker]) await asking.dial(multiaddr(`${tcpAddr(n)}/p2p/${n.peerId.toString()}`))
+    let t = now + policy.minIntervalMs
+    now = t
+    const trusted = new Set([liar.peerId.toString(), checker.peerId.toString()])
+    const checks = new DialbackChecks(asking, p => trusted.has(p), () => t, { recheckMs: 60_000, recheckRefutedMs: 60_000, minIntervalMs: 1_000 }, LOOPBACK_OK)
+    const own = tcpAddr(asking)
+    // whichever is asked first, the other is asked at the next check
+    await checks.upkeep()
+    const first = checks.verdictOf(own)
+    t += 60_000
+    now = t
+    await checks.upkeep()
+    const second = checks.verdictOf(own)
+    assert.notEqual(first?.by, second?.by, 'the next check asks the member asked least recently')
+    const byChecker = [first, second].find(v => v?.by === checker.peerId.toString())
+    const byLiar = [first, second].find(v => v?.by === liar.peerId.toString())
+    assert.equal(byChecker?.ok, true)
+    assert.equal(byLiar?.ok, false)
   })
 
   it('an announced address nobody can connect to is refuted, reported, and given to friends last', async () => {
