@@ -8,7 +8,7 @@
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
 import { contentHash } from '../../crypto/hash.js'
-import { compareBytes, concatBytes, equalBytes } from '../../util/bytes.js'
+import { concatBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
 import type { ResponseHeader } from '../framing.js'
@@ -17,6 +17,7 @@ import {
   DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL
 } from './constants.js'
 import { Staging } from './staging.js'
+import { listPage } from './listing.js'
 import { deleteMessage, parseRequest, replaceMessage, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
@@ -388,29 +389,4 @@ export function shardServer (init: ShardServerInit): ShardServer {
       await init.node.unhandle(SHARD_PROTOCOL)
     }
   }
-}
-
-/**
- * One page of a listing: the `limit` smallest keys strictly after `after`, ascending, and whether
- * more exist. Stateless (the cursor is the last key returned), so it walks the whole listing per
- * page in O(n log limit) time and O(limit) memory.
- */
-export async function listPage<T> (
-  items: AsyncIterable<T>, keyOf: (item: T) => Uint8Array, after: Uint8Array | undefined, limit: number, signal?: AbortSignal
-): Promise<Reply> {
-  let best: Uint8Array[] = []
-  const trim = (): void => { best.sort(compareBytes); best = best.slice(0, limit + 1) }
-  for await (const item of items) {
-    const key = keyOf(item)
-    if (after !== undefined && compareBytes(key, after) <= 0) continue
-    best.push(key)
-    if (best.length >= 2 * (limit + 1)) { trim(); signal?.throwIfAborted() }
-  }
-  trim()
-  const more = best.length > limit
-  const page = best.slice(0, limit)
-  const body = new Uint8Array(page.reduce((n, k) => n + k.byteLength, 0))
-  let off = 0
-  for (const k of page) { body.set(k, off); off += k.byteLength }
-  return { header: { status: 'OK', more }, body }
 }
