@@ -13,75 +13,22 @@
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
-import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises'
+import { mkdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
-import { NotFoundError, StoreVersionError, errnoCode } from '../errors.js'
-import { asPackId, shortId } from '../ids.js'
+import { NotFoundError } from '../errors.js'
+import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
-import {
-  MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted
-} from './share-store.js'
+import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-store.js'
+import {
+  DIR_MODE, FILE_MODE, PREFIX_RE, RECORD_NAME_RE, RECORDS_DIR, SHARES_DIR, isMissing, parseShareFileName, readDirSorted, readOrCreateVersion
+} from './local-store-layout.js'
 
-/** The layout version this code reads and writes. */
-export const LOCAL_STORE_VERSION = 1
-export const VERSION_FILE = 'VERSION'
-export /** descriptors kept open for range reads (restore touches a few packs at a time) */
+export { LOCAL_STORE_VERSION, RECORDS_DIR, VERSION_FILE, parseShareFileName } from './local-store-layout.js'
+
+/** descriptors kept open for range reads (restore touches a few packs at a time) */
 const MAX_CACHED_FDS = 32
-const SHARES_DIR = 'shares'
-export const RECORDS_DIR = 'records'
-
-/** Store contents are private to the user: encrypted, but their sizes and ids are still metadata. */
-const DIR_MODE = 0o700
-const FILE_MODE = 0o600
-
-const PREFIX_RE = /^[0-9a-f]{2}$/
-const SHARE_NAME_RE = /^([0-9a-f]{64})\.(0|[1-9][0-9]{0,2})$/
-const RECORD_NAME_RE = /^[0-9a-f]{64}$/
-
-/** True if an fs error means "no such file" (including a path component that is not a directory). */
-function isMissing (err: unknown): boolean {
-  const code = errnoCode(err)
-  return code === 'ENOENT' || code === 'ENOTDIR'
-}
-
-/** Parses a file name inside `shares/<prefix>/`; undefined for anything that is not a share. */
-export function parseShareFileName (prefix: string, name: string): ShareRef | undefined {
-  const m = SHARE_NAME_RE.exec(name)
-  if (m === null) return undefined
-  const hex = m[1] as string
-  const index = Number(m[2])
-  if (index > MAX_SHARE_INDEX || !hex.startsWith(prefix)) return undefined
-  return { pack: asPackId(fromHex(hex)), index }
-}
-
-async function readDirSorted (dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort()
-  } catch (err: unknown) {
-    if (isMissing(err)) return []
-    throw err
-  }
-}
-
-async function readOrCreateVersion (root: string): Promise<void> {
-  const path = join(root, VERSION_FILE)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err: unknown) {
-    if (!isMissing(err)) throw err
-    await writeFileAtomic(path, String(LOCAL_STORE_VERSION), { mode: 0o644 })
-    return
-  }
-  const trimmed = text.replace(/^[ \t\r\n\f\v]+|[ \t\r\n\f\v]+$/g, '') // ASCII whitespace only
-  if (trimmed !== String(LOCAL_STORE_VERSION)) {
-    throw new StoreVersionError(
-      `the share store in ${root} has version "${trimmed.slice(0, 20)}", but this p2pbak only knows version ` +
-      `${LOCAL_STORE_VERSION}; upgrade p2pbak to use it`)
-  }
-}
 
 export class LocalShareStore implements ShareStore {
   readonly id: string
