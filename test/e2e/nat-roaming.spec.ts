@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitFor } from '../helpers/daemons.js'
-import { backupAndRestoreFromFriends, cli, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
+import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
 import { createNatLab, natLabUnavailable, PUBLIC, type NatLab } from '../helpers/nat-lab.js'
 
 describe('e2e: a laptop\'s relay role follows it from home to a public network and back', function () {
@@ -93,5 +93,37 @@ describe('e2e: a laptop\'s relay role follows it from home to a public network a
     await until('bob no longer counting on ann\'s relay', async () => !(await status(bob)).reachability.relays.includes(ann.peerId ?? ''), 90_000)
     const { backupMs, restoreMs } = await backupAndRestoreFromFriends(dir, 'src', ann, [ray, bob], 1_000_000)
     console.log(`      roaming: serve ${toServe} ms after the move to a public network, bob reserved on her ${bobOnAnn} ms later; reserve again ${toReserve} ms after the move home; backup ${backupMs} ms, restore ${restoreMs} ms`)
+  })
+
+  it('a daemon started before the network was up takes a role once it is: ann keeps a reservation on ray and bob reaches her', async function () {
+    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-roaming-'))
+    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`), daemonArgs: [] })
+    const ray = person('ray', 'r')
+    const bob = person('bob', 'b')
+    const ann = person('ann', 'a')
+    people = [ray, bob, ann]
+    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'], b: ['b'] } })
+    const l = lab
+    const logs = (): string => people.map(p => `--- ${p.name}'s log ---\n${tail(p.log, 4000)}`).join('\n')
+    await Promise.all(people.map(async p => await cli(p, 'init')))
+    // ann's laptop boots with its network down (loopback only): her daemon starts with role off
+    l.exec('a', ['ip', 'link', 'set', 'eth0', 'down'])
+    await Promise.all(people.map(async p => { await startDaemon(l, p) }))
+    assert.equal((await status(ann)).reachability.role, 'off')
+    // the network comes up
+    l.exec('a', ['sh', '-ec', `ip link set eth0 up; ip route add default via ${l.routers.a?.lanIp ?? ''}`])
+    await cli(ray, 'group', 'create', 'late network')
+    await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    await cli(ann, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    const t = Date.now()
+    await waitFor('ann behind NAT with a reservation on ray', async () => {
+      const r = (await status(ann)).reachability
+      return r.role === 'reserve' && r.relays.includes(ray.peerId ?? '')
+    }, 90_000).catch((err: unknown) => { throw new Error(`${String(err)}\n${logs()}`) })
+    const reserved = Date.now() - t
+    // bob (home B) reaches her: through ray's relay or a direct path
+    await waitFor('bob reaching ann', async () => reachOf(await status(bob), ann) !== null, 90_000).catch((err: unknown) => { throw new Error(`${String(err)}\n${logs()}`) })
+    console.log(`      late network: ann held a reservation on ray ${reserved} ms after her join`)
   })
 })
