@@ -15,6 +15,7 @@
  *                     order), after the relayed ones, and does not make the node count as reachable
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection } from '@libp2p/interface'
 import { errorMessage } from '../errors.js'
 import { directHost, MAX_DIALBACK_ADDRS, requestDialback } from '../protocols/dialback.js'
 import { scopedLogger } from '../util/log.js'
@@ -58,6 +59,8 @@ export function checkable (addr: string, outside: Outside = PUBLIC): string | un
 
 export class DialbackChecks {
   private readonly verdicts = new Map<string, DialbackVerdict>()
+  /** addresses a checker gave no verdict on (another IP, a joined dial), and when: asked again after `recheckRefutedMs` */
+  private readonly undecided = new Map<string, number>()
   /** when each checker was last asked */
   private readonly asked = new Map<string, number>()
   private lastRequestMs = -Infinity
@@ -76,15 +79,19 @@ export class DialbackChecks {
     return [...new Set(this.node.getMultiaddrs().map(a => checkable(a.toString(), this.outside)).filter((a): a is string => a !== undefined))]
   }
 
-  /** Members that reach us over a direct TCP connection from a public address, least recently asked first. */
-  checkers (): string[] {
-    const seen = new Set<string>()
+  /**
+   * Members that reach us over a direct TCP connection from a public address, least recently asked
+   * first, each with that connection (the request goes over it: the checker compares our addresses
+   * with its remote address).
+   */
+  checkers (): Array<{ peer: string, conn: Connection }> {
+    const seen = new Map<string, Connection>()
     for (const conn of this.node.getConnections()) {
       const peer = conn.remotePeer.toString()
-      if (conn.status !== 'open' || !this.isMember(peer) || directHost(conn.remoteAddr) === undefined || !this.outside(conn.remoteAddr.toString())) continue
-      seen.add(peer)
+      if (seen.has(peer) || conn.status !== 'open' || !this.isMember(peer) || directHost(conn.remoteAddr) === undefined || !this.outside(conn.remoteAddr.toString())) continue
+      seen.set(peer, conn)
     }
-    return [...seen].sort((a, b) => (this.asked.get(a) ?? -Infinity) - (this.asked.get(b) ?? -Infinity))
+    return [...seen].map(([peer, conn]) => ({ peer, conn })).sort((a, b) => (this.asked.get(a.peer) ?? -Infinity) - (this.asked.get(b.peer) ?? -Infinity))
   }
 
   /** The verdicts on the addresses we give friends now. */
@@ -111,17 +118,28 @@ export class DialbackChecks {
   private async round (): Promise<void> {
     const t = this.now()
     if (t - this.lastRequestMs < this.schedule.minIntervalMs) return
-    const stale = this.candidates().filter(a => { const v = this.verdicts.get(a); return v === undefined || t - v.atMs >= (v.ok ? this.schedule.recheckMs : this.schedule.recheckRefutedMs) })
+    const current = this.candidates()
+    // verdicts on addresses we no longer have (a network left behind) are forgotten after a while
+    for (const [a, v] of this.verdicts) if (!current.includes(a) && t - v.atMs >= this.schedule.recheckMs) this.verdicts.delete(a)
+    for (const [a, at] of this.undecided) if (t - at >= this.schedule.recheckRefutedMs) this.undecided.delete(a)
+    const stale = current.filter(a => {
+      if (this.undecided.has(a)) return false
+      const v = this.verdicts.get(a)
+      return v === undefined || t - v.atMs >= (v.ok ? this.schedule.recheckMs : this.schedule.recheckRefutedMs)
+    })
     if (stale.length === 0) return
-    const checker = this.checkers()[0]
-    if (checker === undefined) { log('no member reaches us from outside yet: %s not checked', stale.join(', ')); return }
+    // an address of the family the checker sees us by (it dials only the IP a request comes from)
+    const family = (a: string): string => a.split('/')[1] ?? ''
+    const choice = this.checkers().find(c => stale.some(a => family(a) === family(c.conn.remoteAddr.toString())))
+    if (choice === undefined) { log('no member reaches us from outside yet: %s not checked', stale.join(', ')); return }
+    const { peer: checker, conn } = choice
     this.lastRequestMs = t
     this.asked.set(checker, t)
-    const addrs = stale.slice(0, MAX_DIALBACK_ADDRS)
+    const addrs = stale.filter(a => family(a) === family(conn.remoteAddr.toString())).slice(0, MAX_DIALBACK_ADDRS)
     try {
-      const results = await requestDialback(this.node, peerIdFromString(checker), addrs)
+      const results = await requestDialback(this.node, peerIdFromString(checker), addrs, undefined, conn)
       for (const r of results) {
-        if (r.inconclusive === true) { log('%s: no verdict on %s (%s): asked again next round', checker, r.addr, r.error ?? ''); this.lastRequestMs = -Infinity; continue }
+        if (r.inconclusive === true) { log('%s gave no verdict on %s (%s): asked again in a few minutes', checker, r.addr, r.error ?? ''); this.undecided.set(r.addr, this.now()); continue }
         this.verdicts.set(r.addr, { addr: r.addr, ok: r.ok, by: checker, atMs: this.now(), ...(r.error !== undefined ? { error: r.error } : {}) })
         if (r.ok) log('%s dialled us back at %s', checker, r.addr)
         else log.error('%s could not connect to us at %s: %s (friends are given this address last)', checker, r.addr, r.error ?? 'failed')

@@ -223,8 +223,8 @@ export class DirectLinks {
   paths: DirectPaths | undefined
   stun: StunServer | undefined
   private node: P2pNode | undefined
-  /** a UDP port the STUN responder could not take (not tried again every few seconds) */
-  private stunRefused: number | undefined
+  /** a UDP port the STUN responder could not take, and when (tried again after 10 min, not every few seconds) */
+  private stunRefused: { port: number, atMs: number } | undefined
 
   private constructor (private readonly role: RelayRole, readonly transports: Array<P2pTransport>) {}
 
@@ -264,11 +264,11 @@ export class DirectLinks {
     if (this.stun !== undefined) return
     const tcp = node.getMultiaddrs().map(a => /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(a.toString())).find(m => m !== null && addrClass(`/ip4/${m[1] ?? ''}`) !== 'loopback')
     const port = Number(tcp?.[2] ?? 0)
-    if (port === 0 || port === this.stunRefused) return
+    if (port === 0 || (port === this.stunRefused?.port && Date.now() - this.stunRefused.atMs < 600_000)) return
     try {
       this.stun = await StunServer.start({ port })
     } catch (err: unknown) {
-      this.stunRefused = port
+      this.stunRefused = { port, atMs: Date.now() }
       log.error('no STUN responder on udp port %d (friends behind NAT cannot find direct paths through this node): %s', port, errorMessage(err))
     }
   }

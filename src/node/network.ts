@@ -390,7 +390,7 @@ export class NetworkNode {
     await this.stopShards?.()
     this.membership.close()
     await this.relay.saveTally(this.now())
-    this.follower?.stop()
+    await this.follower?.stop()
     await this.direct.stop()
     await this.node.stop()
     await this.held.close()

@@ -117,32 +117,38 @@ export class RelayLink {
         if (current.has(peer) || !this.isMember(peer) || conn.status !== 'open') continue
         peers.set(peer, [...(peers.get(peer) ?? []), conn])
       }
-      for (const [peer, conns] of peers) {
-        const known = await this.node.peerStore.get(conns[0]?.remotePeer ?? peerIdFromString(peer)).catch(() => undefined)
-        if (known?.protocols.includes(RELAY_V2_HOP_CODEC) !== true) continue
-        let direct = conns.find(c => directHost(c.remoteAddr) !== undefined)
-        if (direct === undefined) {
-          const addr = known.addresses.map(a => a.multiaddr.toString()).find(a => directHost(multiaddr(a)) !== undefined && addrClass(a) === 'public')
-          if (addr === undefined) continue
-          try {
-            direct = await this.node.dial(multiaddr(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`), { force: true, signal: AbortSignal.timeout(5_000) })
-          } catch (err: unknown) {
-            log('relay %s not reached directly at %s (a reservation needs a direct connection): %s', peer, addr, errorMessage(err))
-            continue
-          }
-        }
-        // libp2p reserves over the first open connection it finds: one through a relay (or WebRTC
-        // signalled through one) is refused, so the idle others go once the TCP one is there
-        for (const c of conns) {
-          if (c !== direct && directHost(c.remoteAddr) === undefined && c.streams.length === 0) {
-            await c.close().catch((err: unknown) => { log('closing the indirect connection to relay %s: %s', peer, errorMessage(err)) })
-          }
-        }
-        this.book.reoffer(peer)
-        await identifyConnection(this.node, direct)
-      }
+      // one member at a time would hold up the round by up to 15 s each (dial, identify)
+      await Promise.all([...peers].map(async ([peer, conns]) => { await this.offerRelay(peer, conns) }))
     }
     await this.notice()
+  }
+
+  /** Offers a member that serves as a relay to the relay transport again, over a direct connection (upkeep). */
+  private async offerRelay (peer: string, conns: Connection[]): Promise<void> {
+    const known = await this.node.peerStore.get(conns[0]?.remotePeer ?? peerIdFromString(peer)).catch(() => undefined)
+    if (known?.protocols.includes(RELAY_V2_HOP_CODEC) !== true) return
+    let direct = conns.find(c => directHost(c.remoteAddr) !== undefined)
+    if (direct === undefined) {
+      const addr = known.addresses.map(a => a.multiaddr.toString()).find(a => directHost(multiaddr(a)) !== undefined && addrClass(a) === 'public')
+      if (addr === undefined) return
+      try {
+        direct = await this.node.dial(multiaddr(addr.includes('/p2p/') ? addr : `${addr}/p2p/${peer}`), { force: true, signal: AbortSignal.timeout(5_000) })
+      } catch (err: unknown) {
+        log('relay %s not reached directly at %s (a reservation needs a direct connection): %s', peer, addr, errorMessage(err))
+        return
+      }
+      // libp2p may have joined a dial under way, which connected another way
+      if (directHost(direct.remoteAddr) === undefined) { log('relay %s: the dial to %s gave %s, not a direct connection', peer, addr, direct.remoteAddr.toString()); return }
+    }
+    // libp2p reserves over the first open connection it finds: one through a relay (or WebRTC
+    // signalled through one) is refused, so the idle others go once the TCP one is there
+    for (const c of conns) {
+      if (c !== direct && directHost(c.remoteAddr) === undefined && c.streams.length === 0) {
+        await c.close().catch((err: unknown) => { log('closing the indirect connection to relay %s: %s', peer, errorMessage(err)) })
+      }
+    }
+    this.book.reoffer(peer)
+    await identifyConnection(this.node, direct)
   }
 
   /**

@@ -285,7 +285,7 @@ interface HandlerRegistry {
 }
 
 /** The relay server's switch (relayMeter): whether it answers hop streams. */
-export interface RelaySwitch { setServing: (on: boolean) => Promise<void> }
+export interface RelaySwitch { setServing: (on: boolean) => Promise<void>, serving: () => boolean }
 
 /**
  * A libp2p service that puts {@link RelayBook.meter} in front of the relay server's hop handler (as
@@ -308,6 +308,7 @@ function relayMeter (book: RelayBook): (components: { registrar: HandlerRegistry
       start: () => {},
       stop: () => {},
       setServing,
+      serving: () => serving,
       afterStart: async () => {
         let record: { handler: StreamHandler, options: StreamHandlerOptions }
         try { record = registrar.getHandler(RELAY_V2_HOP_CODEC) } catch (err: unknown) { log.error('no relay server to meter: %s', errorMessage(err)); return }

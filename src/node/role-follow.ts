@@ -24,7 +24,7 @@
  */
 import { networkInterfaces } from 'node:os'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { Startable } from '@libp2p/interface'
+import type { PeerId, Startable } from '@libp2p/interface'
 import { errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import type { DialbackChecks } from './dialback.js'
@@ -63,6 +63,7 @@ export class RoleFollower {
   private applying: Promise<void> | undefined
   /** whether this follower opened the `/p2p-circuit` listeners */
   private reserving = false
+  private stopped = false
 
   constructor (private readonly node: P2pNode, private readonly book: RelayBook, private readonly direct: DirectLinks, private readonly opts: RoleFollowerOptions) {}
 
@@ -82,33 +83,60 @@ export class RoleFollower {
     this.timer.unref?.()
   }
 
-  stop (): void { if (this.timer !== undefined) clearInterval(this.timer) }
+  /** Stops following; waits for a change under way (nothing is switched once this returns). */
+  async stop (): Promise<void> {
+    this.stopped = true
+    if (this.timer !== undefined) clearInterval(this.timer)
+    await this.applying
+  }
 
-  /** Takes the role the network asks for now (concurrent calls share one). */
+  /** Takes the role the network asks for now (concurrent calls share one; none after stop). */
   async follow (): Promise<void> {
+    if (this.stopped) return
     this.applying ??= this.apply().finally(() => { this.applying = undefined })
     await this.applying
   }
 
   private async apply (): Promise<void> {
-    const role = this.wanted()
     const was = this.book.role
+    let role: RelayRole = was
     try {
-      await this.setServing(serves(role))
+      role = this.wanted()
+      const serving = serves(role)
+      // the gater takes reservations by the book's role: it must agree before the hop protocol is
+      // announced (and refuse them once it goes)
+      if (serving) this.book.role = role === 'serve' && this.reserving ? 'both' : role
+      await this.setServing(serving)
       await this.setReserving(reserves(role))
       // reservations once made are kept (setReserving): serving as well is `both`
       const now = role === 'serve' && this.reserving ? 'both' : role
       if (now !== was) log('relay role %s → %s (the network changed)', was, now)
       this.book.role = now
     } catch (err: unknown) {
-      log.error('cannot take relay role %s (still %s; tried again in a few seconds): %s', role, was, errorMessage(err))
+      log.error('cannot take relay role %s (now %s; tried again in a few seconds): %s', role, this.book.role, errorMessage(err))
     }
   }
 
   private async setServing (on: boolean): Promise<void> {
     const relaySwitch = (this.node.services as { relayMeter?: RelaySwitch }).relayMeter
-    await relaySwitch?.setServing(on)
+    if (relaySwitch !== undefined && !on && relaySwitch.serving()) {
+      await relaySwitch.setServing(false)
+      // members holding a reservation here would keep announcing a relayed address that no longer
+      // works until their refresh (about 2 h): their connections are closed, and they reserve elsewhere
+      await this.dropReservations()
+    } else {
+      await relaySwitch?.setServing(on)
+    }
     await this.direct.setServing(on, this.node)
+  }
+
+  private async dropReservations (): Promise<void> {
+    const server = (this.node.services as { relay?: { reservations?: { keys: () => Iterable<PeerId> } } }).relay
+    const holders = [...(server?.reservations?.keys() ?? [])]
+    await Promise.all(holders.flatMap(peer => this.node.getConnections(peer).map(async conn => {
+      await conn.close().catch((err: unknown) => { log('closing the connection of %s, which held a reservation here: %s', peer.toString(), errorMessage(err)) })
+    })))
+    if (holders.length > 0) log('no longer a relay: closed the connections of %d member device(s) that held a reservation here', holders.length)
   }
 
   /**

@@ -33,7 +33,11 @@ export interface DialbackResult {
   ok: boolean
   /** why not (a timeout, a refused connection, another peer answering); absent when ok */
   error?: string
-  /** no verdict: the checker's dial joined one already under way to the asker, which connected elsewhere (ask again later) */
+  /**
+   * no verdict (not a refutation; ask again later, or another member): the address is not one this
+   * checker dials (another IP than the request came from, a private one), or its dial joined one
+   * already under way to the asker, which connected elsewhere
+   */
   inconclusive?: boolean
 }
 
@@ -96,26 +100,36 @@ export async function startDialbackServer (node: Libp2p, h: DialbackServerHooks)
     const results: DialbackResult[] = []
     for (const { text: addr, ma } of wanted) {
       const host = ma.getComponents()[0]?.value
-      if (host !== from) results.push({ addr, ok: false, error: `not the address this request came from (${from})` })
-      else if (!h.mayDial(ma)) results.push({ addr, ok: false, error: 'not an address this checker dials back (a private or loopback one)' })
+      if (host !== from) results.push({ addr, ok: false, inconclusive: true, error: `not the address this request came from (${from})` })
+      else if (!h.mayDial(ma)) results.push({ addr, ok: false, inconclusive: true, error: 'not an address this checker dials back (a private or loopback one)' })
       else results.push({ ...(await dialBack(node, ma, peer, policy.dialTimeoutMs)), addr })
     }
     return { header: { status: 'OK', results } }
   }, { maxBodyBytes: 0, maxHeaderBytes: 4096, timeoutMs: policy.dialTimeoutMs * MAX_DIALBACK_ADDRS + 5_000, maxInboundStreams: 4, authorize: h.isMember })
 }
 
-/** Connects to `ma` as `peer` on a new connection (never an open one), then closes it. */
+/**
+ * Connects to `ma` as `peer` on a new connection (never an open one), then closes it. libp2p joins a
+ * dial to the same peer already queued (a refresh, a direct path) even with `force`: that connection
+ * is someone else's, so it is kept, and it counts only if it reached the very address asked about.
+ */
 async function dialBack (node: Libp2p, ma: Multiaddr, peer: PeerId, timeoutMs: number): Promise<DialbackResult> {
   const addr = ma.toString()
   let conn: Connection | undefined
+  let joined = false
   try {
-    conn = await node.dial(ma.encapsulate(`/p2p/${peer.toString()}`), { force: true, signal: AbortSignal.timeout(timeoutMs) })
+    conn = await node.dial(ma.encapsulate(`/p2p/${peer.toString()}`), {
+      force: true,
+      signal: AbortSignal.timeout(timeoutMs),
+      onProgress: (evt: { type: string }) => { if (evt.type === 'dial-queue:already-in-dial-queue') joined = true }
+    })
     if (!conn.remotePeer.equals(peer)) return { addr, ok: false, error: `another peer answered there (${conn.remotePeer.toString()})` }
-    if (!conn.remoteAddr.toString().startsWith(addr)) {
-      // libp2p joined a dial to the asker already under way (a refresh), which connected elsewhere: keep that connection
-      const elsewhere = conn.remoteAddr.toString()
+    const remote = conn.remoteAddr.toString()
+    const reached = remote === addr || remote.startsWith(`${addr}/`)
+    if (joined || !reached) {
+      // not ours to close
       conn = undefined
-      return { addr, ok: false, inconclusive: true, error: `a dial under way connected at ${elsewhere} instead` }
+      if (!reached) return { addr, ok: false, inconclusive: true, error: `a dial under way connected at ${remote} instead` }
     }
     return { addr, ok: true }
   } catch (err: unknown) {
@@ -126,10 +140,13 @@ async function dialBack (node: Libp2p, ma: Multiaddr, peer: PeerId, timeoutMs: n
   }
 }
 
-/** Asks `checker` to dial `addrs` back (1 to 4 of ours); throws on a refusal or a malformed answer. */
-export async function requestDialback (node: Libp2p, checker: PeerId, addrs: string[], signal?: AbortSignal): Promise<DialbackResult[]> {
+/**
+ * Asks `checker` to dial `addrs` back (1 to 4 of ours); throws on a refusal or a malformed answer.
+ * `connection`: the connection to ask over (the checker compares the addresses with its remote address).
+ */
+export async function requestDialback (node: Libp2p, checker: PeerId, addrs: string[], signal?: AbortSignal, connection?: Connection): Promise<DialbackResult[]> {
   if (addrs.length === 0 || addrs.length > MAX_DIALBACK_ADDRS) throw new RangeError(`dialback: 1 to ${MAX_DIALBACK_ADDRS} addresses`)
-  const res = await exchange(node, checker, DIALBACK_PROTOCOL, { op: 'dialback', addrs }, undefined, { maxBodyBytes: 0, maxHeaderBytes: 8192, timeoutMs: DEFAULT_DIALBACK_POLICY.dialTimeoutMs * MAX_DIALBACK_ADDRS + 10_000, ...(signal !== undefined ? { signal } : {}) })
+  const res = await exchange(node, checker, DIALBACK_PROTOCOL, { op: 'dialback', addrs }, undefined, { maxBodyBytes: 0, maxHeaderBytes: 8192, timeoutMs: DEFAULT_DIALBACK_POLICY.dialTimeoutMs * MAX_DIALBACK_ADDRS + 10_000, ...(signal !== undefined ? { signal } : {}), ...(connection !== undefined ? { connection } : {}) })
   throwForStatus(res.header, 'dialback')
   const results = res.header.results
   if (!Array.isArray(results)) throw new ProtocolError('dialback: answer without results')

@@ -87,9 +87,9 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
   }
 }
 
-/** Client side: open a stream, send one request, read one response (its status is NOT checked here). */
+/** Client side: open a stream (on `opts.connection` when given), send one request, read one response (its status is NOT checked here). */
 export async function exchange<H extends object> (
-  node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeLimits & { signal?: AbortSignal } = {}
+  node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeLimits & { signal?: AbortSignal, connection?: Connection } = {}
 ): Promise<Message<ResponseHeader>> {
   const l = limits(opts)
   const deadline = AbortSignal.timeout(l.timeoutMs)
@@ -97,7 +97,10 @@ export async function exchange<H extends object> (
   let stream: Stream | undefined
   try {
     // members behind NAT are reached through a member's relay: such a connection may be limited
-    stream = await node.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
+    // `connection`: this one, not whichever libp2p would pick (dialback.ts asks over the connection it vetted)
+    stream = opts.connection !== undefined
+      ? await opts.connection.newStream(protocol, { signal, runOnLimitedConnection: true })
+      : await node.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
     const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
     await writeMessage(lp, header, body, signal)
     const res = await readMessage<ResponseHeader>(lp, l, signal)
