@@ -23,6 +23,8 @@
  *   futimens(fd, aSec, aNsec, mSec, mNsec)      futimens
  *   fsetxattr(fd, name, value)                  fsetxattr(fd, name, value, size, 0)
  *
+ * and, for the daemon, mallocTune(mmapThreshold) and mallocTrim() (native/fsx-mem.c).
+ *
  * Descriptors, flags, modes, uid and gid are Numbers (flags as in
  * require('fs').constants, which are this platform's values).
  *
@@ -241,6 +243,8 @@ static napi_value init (napi_env env, napi_value exports) {
     { "lutimensat", NULL, fsx_lutimensat, NULL, NULL, NULL, napi_enumerable, NULL },
     { "futimens", NULL, fsx_futimens, NULL, NULL, NULL, napi_enumerable, NULL },
     { "fsetxattr", NULL, fsx_fsetxattr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mallocTune", NULL, fsx_malloc_tune, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "mallocTrim", NULL, fsx_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (!NAPI_OK(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props))) return NULL;
   return exports;

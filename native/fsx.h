@@ -45,4 +45,9 @@ napi_value fsx_lutimensat (napi_env env, napi_callback_info info);
 napi_value fsx_futimens (napi_env env, napi_callback_info info);
 napi_value fsx_fsetxattr (napi_env env, napi_callback_info info);
 
+/* ---------- fsx-mem.c: the C library's allocator ---------- */
+
+napi_value fsx_malloc_tune (napi_env env, napi_callback_info info);
+napi_value fsx_malloc_trim (napi_env env, napi_callback_info info);
+
 #endif

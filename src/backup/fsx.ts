@@ -74,6 +74,24 @@ export const nativeAvailable: boolean = native !== undefined
 /** The addon's *at and descriptor calls, when the addon loaded and has them. */
 export const nativeAt: FsxAtNative | undefined = native !== undefined && isFsxAtNative(loaded) ? loaded : undefined
 
+/**
+ * The C library allocator's calls of native/fsx-mem.c, for the daemon (src/cli/daemon-memory.ts): both
+ * return false where the C library is not glibc. Undefined when the addon is missing or older.
+ */
+export interface FsxMemNative {
+  /** mallopt(M_MMAP_THRESHOLD, bytes): blocks of at least `bytes` get their own mapping; true if set */
+  mallocTune: (mmapThreshold: number) => boolean
+  /** malloc_trim(0): free pages go back to the system; true if some were released */
+  mallocTrim: () => boolean
+}
+
+function isFsxMemNative (mod: unknown): mod is FsxMemNative {
+  return typeof mod === 'object' && mod !== null &&
+    'mallocTune' in mod && typeof mod.mallocTune === 'function' && 'mallocTrim' in mod && typeof mod.mallocTrim === 'function'
+}
+
+export const nativeMemory: FsxMemNative | undefined = native !== undefined && isFsxMemNative(loaded) ? loaded : undefined
+
 const NS_PER_S = 1_000_000_000n
 
 /** Splits nanoseconds since the epoch into whole seconds (rounded toward -∞) and nanoseconds in [0, 1e9). */

@@ -23,6 +23,8 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
     // before building the program: a forwarded command needs none of it
     const forwarded = await maybeForward(argv, io)
     if (forwarded !== undefined) return forwarded
+    // a daemon runs for months: its young generation stays small from the start (daemon-memory.ts)
+    if (commandOf(argv) === 'daemon') (await import('./daemon-memory.js')).limitYoungGeneration()
   } else {
     // the daemon never runs what creates an identity or another daemon, whoever sends it
     const command = commandOf(argv)
