@@ -17,6 +17,8 @@ import { decodePage, parseRequest } from '../../../src/protocols/shard/wire.js'
 import { decodeBase64, decodeBase64Url, parseCanonicalJson } from '../../../src/peers/canonical.js'
 import { decodeLedger, decodeOffer, decodeRoster, parseDeviceCert, parseInvite, parseLedger, parseOffer, parseRoster } from '../../../src/peers/index.js'
 import { parseNotifySettings } from '../../../src/node/alert-settings.js'
+import { bindingRequestId, bindingResponse, parseBindingResponse } from '../../../src/protocols/stun.js'
+import { parseDialbackAddr } from '../../../src/protocols/dialback.js'
 
 const vector = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../vectors/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'))
@@ -169,6 +171,20 @@ describe('fuzz: every decoder of peer or disk input refuses garbage with a typed
       // the base64 decoders say "not base64" with undefined, never throw
       assert.doesNotThrow(() => { decodeBase64(s); decodeBase64Url(s) })
       decodesOrRefuses('parseNotifySettings', () => parseNotifySettings(v))
+    }), RUNS)
+  })
+
+  it('STUN datagrams (anyone on the internet may send one) and dial-back addresses', () => {
+    const request = hex('000100002112a442b7e7a701bc34d686fa87dfae')
+    assert.ok(bindingRequestId(request) !== undefined, 'a valid Binding request to mutate')
+    const response = bindingResponse(hex('b7e7a701bc34d686fa87dfae'), '192.0.2.1', 32853)
+    fc.assert(fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), mutated(request), mutated(response)), (msg) => {
+      // the STUN codec says "not for us" with undefined, never throws
+      assert.doesNotThrow(() => { bindingRequestId(msg); parseBindingResponse(msg) })
+    }), RUNS)
+    const peer = '12D3KooWD5Sssd8JhZD5GGHRbaetgbvbtWq9AEcSxEaEqhZYVcsF'
+    fc.assert(fc.property(fc.oneof(fc.string({ maxLength: 260 }), fc.constantFrom('/ip4/203.0.113.7/tcp/4737', `/ip4/203.0.113.7/tcp/4737/p2p/${peer}`, '/ip6/2001:db8::1/tcp/1').chain(a => fc.nat({ max: a.length }).map(n => a.slice(0, n))), fc.anything()), (a) => {
+      decodesOrRefuses('parseDialbackAddr', () => parseDialbackAddr(a, peer))
     }), RUNS)
   })
 })
