@@ -168,7 +168,7 @@ export class NetworkNode {
       allowPeer: (peer: PeerId) => self === undefined || self.membership.mayConnect(peer.toString()) || book.mayConnectStranger(),
       relay: relayParts(book),
       transports: direct.transports,
-      services: { ...addressServices(follows ? 'both' : book.role, opts.portMapping !== false), ...(follows ? { listenerAccess: listenerAccess() } : {}) },
+      services: { ...(await addressServices(follows ? 'both' : book.role, opts.portMapping !== false)), ...(follows ? { listenerAccess: listenerAccess() } : {}) },
       // identify and the DHT answer members only (a node in no group yet answers anyone)
       servePeer: (peer: PeerId) => state.file.roster === null || memberOfPeer(state.file.roster, peer.toString()) !== undefined,
       records: {

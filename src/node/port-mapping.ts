@@ -32,14 +32,13 @@
  * The same module confirms a node's public listen addresses (every role, {@link OwnAddresses}):
  * libp2p 3 would otherwise wait for AutoNAT before announcing them.
  */
-import { uPnPNAT } from '@libp2p/upnp-nat'
-import { upnpNat, type FindGatewaysOptions, type Gateway, type UPnPNAT } from '@achingbrain/nat-port-mapper'
+import type { FindGatewaysOptions, Gateway, UPnPNAT } from '@achingbrain/nat-port-mapper'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Startable } from '@libp2p/interface'
 import type { P2pNode } from './libp2p-node.js'
 import { addrClass } from './reachability.js'
 import { reserves, type RelayRole } from './relay.js'
-import { DEFAULT_PMP_POLICY, PmpMapping, type MappingBook, type PmpPolicy, type RouterSearch } from './pmp-mapping.js'
+import type { MappingBook, PmpMapping, PmpPolicy, RouterSearch } from './pmp-mapping.js'
 
 export interface PortMappingPolicy {
   /** the lease asked of the router (upnp-nat asks at least 1 h) */
@@ -104,7 +103,7 @@ class OwnAddresses implements Startable {
 }
 
 /** The UPnP client upnp-nat would make, telling `search` when an SSDP search found a router. */
-function watchedUpnp (policy: PortMappingPolicy, search: RouterSearch): UPnPNAT {
+function watchedUpnp (upnpNat: typeof import('@achingbrain/nat-port-mapper').upnpNat, policy: PortMappingPolicy, search: RouterSearch): UPnPNAT {
   const client = upnpNat({ description: policy.description, ttl: policy.leaseMs, refreshThreshold: policy.renewBeforeMs })
   return {
     findGateways: async function * (options?: FindGatewaysOptions): AsyncGenerator<Gateway, void, unknown> {
@@ -122,19 +121,20 @@ function watchedUpnp (policy: PortMappingPolicy, search: RouterSearch): UPnPNAT 
  * ({@link OwnAddresses}, every role), and for a node behind NAT (`reserve`, `both`) upnp-nat and,
  * where UPnP finds no router, NAT-PMP (pmp-mapping.ts); no port mapping otherwise (a public address
  * needs none, and a loopback node must not search the LAN), nor when `portMapping` is false
- * (`daemon --no-port-mapping`).
+ * (`daemon --no-port-mapping`). The mapping libraries (about 40 modules) are loaded only then.
  */
-export function addressServices (role: RelayRole, portMapping: boolean, policy: PortMappingPolicy = DEFAULT_PORT_MAPPING_POLICY, pmpPolicy: PmpPolicy = DEFAULT_PMP_POLICY): Record<string, unknown> {
+export async function addressServices (role: RelayRole, portMapping: boolean, policy: PortMappingPolicy = DEFAULT_PORT_MAPPING_POLICY, pmpPolicy?: PmpPolicy): Promise<Record<string, unknown>> {
   const own = { ownAddresses: (components: { addressManager: AddressBook, events: NodeEvents }) => new OwnAddresses(components) }
   if (!portMapping || !reserves(role)) return own
+  const [{ uPnPNAT }, { upnpNat }, { DEFAULT_PMP_POLICY, PmpMapping }] = await Promise.all([import('@libp2p/upnp-nat'), import('@achingbrain/nat-port-mapper'), import('./pmp-mapping.js')])
   const search: RouterSearch = { upnpFound: false }
   return {
     ...own,
-    pmp: (components: { addressManager: MappingBook }) => new PmpMapping(components, { search, policy: pmpPolicy }),
+    pmp: (components: { addressManager: MappingBook }) => new PmpMapping(components, { search, policy: pmpPolicy ?? DEFAULT_PMP_POLICY }),
     upnp: uPnPNAT({
       autoConfirmAddress: true,
       // the client upnp-nat would make (description, lease, renewal), watched for NAT-PMP's sake
-      portMappingClient: watchedUpnp(policy, search),
+      portMappingClient: watchedUpnp(upnpNat, policy, search),
       // no gateway at start (UPnP off): search again every minute, not continuously
       initialGatewaySearchInterval: policy.searchAgainMs,
       externalAddressCheckInterval: policy.externalCheckMs
