@@ -11,7 +11,6 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify, identifyPush } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { mdns } from '@libp2p/mdns'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { generateKeyPair, generateKeyPairFromSeed, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, PrivateKey, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
@@ -117,7 +116,8 @@ export async function createP2pNode (init: P2pNodeInit): Promise<P2pNode> {
     // friends behind one address (a home NAT, or nodes on loopback) must not trip the per-host
     // inbound rate limit (libp2p's default: 5 a second)
     connectionManager: { inboundConnectionThreshold: 50 },
-    peerDiscovery: init.mdns === true ? [mdns({ interval: init.mdnsInterval ?? 10_000 })] : [],
+    // loaded only when asked for (`daemon --mdns`): a node without it does not pay for its modules
+    peerDiscovery: init.mdns === true ? [(await import('@libp2p/mdns')).mdns({ interval: init.mdnsInterval ?? 10_000 })] : [],
     services,
     connectionGater: {
       ...init.relay?.gater,
