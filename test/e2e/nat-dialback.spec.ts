@@ -15,12 +15,9 @@
  * reason otherwise.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { waitFor } from '../helpers/daemons.js'
-import { cli, startDaemon, status, stopDaemon, tail, type Person, type StatusJson } from '../helpers/lab-people.js'
-import { createNatLab, natLabUnavailable, upnpLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
+import { cli, startDaemon, status, tail, useNatLab, type Person, type StatusJson } from '../helpers/lab-people.js'
+import type { NatLab } from '../helpers/nat-lab.js'
 
 const PUBLIC_NET = '11.0.0'
 type Verdict = { addr: string, ok: boolean, by: string, atMs: number, error?: string }
@@ -28,58 +25,38 @@ const verdicts = (s: StatusJson): Verdict[] => (s.reachability as unknown as { d
 
 describe('e2e: members dial each other\'s public addresses back (AutoNAT among members)', function () {
   this.timeout(240_000)
-  let why: string | undefined
-  let lab: NatLab | undefined
-  let dir: string | undefined
-  let people: Person[] = []
-
-  before(async function () {
-    this.timeout(60_000)
-    why = (await natLabUnavailable()) ?? upnpLabUnavailable()
-  })
-
-  afterEach(async () => {
-    await Promise.all(people.map(stopDaemon))
-    people = []
-    await lab?.close()
-    lab = undefined
-    if (dir !== undefined && process.env.NAT_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
-    dir = undefined
-  })
+  const openLab = useNatLab('dialback', { upnp: true })
 
   /** ray (public) and ann (home A, UPnP on her router) in one group; `blocked`: router A drops new connections to the mapped port. */
-  async function twoHomes (blocked: boolean): Promise<{ ray: Person, ann: Person, mappedAddr: string, rayAddr: string }> {
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-dialback-'))
-    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`) })
+  async function twoHomes (test: Mocha.Context, blocked: boolean): Promise<{ lab: NatLab, ray: Person, ann: Person, mappedAddr: string, rayAddr: string }> {
+    const { lab, person } = await openLab(test, { publicHosts: ['r'], homes: { a: ['a'] }, upnp: ['a'], publicNet: PUBLIC_NET })
     const ray = person('ray', 'r')
     const ann = person('ann', 'a')
-    people = [ray, ann]
-    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'] }, upnp: ['a'], publicNet: PUBLIC_NET })
+    const people = [ray, ann]
     if (blocked) lab.exec('router-a', ['iptables', '-I', 'FORWARD', '1', '-i', 'wan', '-p', 'tcp', '--dport', '4737', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP'])
     await Promise.all(people.map(async p => await cli(p, 'init')))
-    await Promise.all(people.map(async p => { await startDaemon(lab as NatLab, p) }))
+    await Promise.all(people.map(async p => { await startDaemon(lab, p) }))
     await cli(ray, 'group', 'create', 'two homes')
     await cli(ann, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
-    return { ray, ann, mappedAddr: `/ip4/${lab.routers.a?.wanIp ?? ''}/tcp/4737`, rayAddr: `/ip4/${lab.hosts.r?.ip ?? ''}/tcp/4737` }
+    return { lab, ray, ann, mappedAddr: `/ip4/${lab.routers.a?.wanIp ?? ''}/tcp/4737`, rayAddr: `/ip4/${lab.hosts.r?.ip ?? ''}/tcp/4737` }
   }
 
-  const verdictOn = async (p: Person, addr: string, label: string): Promise<Verdict> => {
+  const verdictOn = async (lab: NatLab, p: Person, addr: string, label: string): Promise<Verdict> => {
     let found: Verdict | undefined
     await waitFor(label, async () => { found = verdicts(await status(p)).find(v => v.addr === addr); return found !== undefined }, 90_000)
-      .catch((err: unknown) => { throw new Error(`${String(err)}: ${JSON.stringify((lab as NatLab).portMappings('a'))}\n--- ${p.name}'s log ---\n${tail(p.log, 5000)}`) })
+      .catch((err: unknown) => { throw new Error(`${String(err)}: ${JSON.stringify(lab.portMappings('a'))}\n--- ${p.name}'s log ---\n${tail(p.log, 5000)}`) })
     return found as Verdict
   }
 
   it('ray connects to ann\'s port mapping, and ann to ray\'s public address: both say so', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    const { ray, ann, mappedAddr, rayAddr } = await twoHomes(false)
-    const onAnn = await verdictOn(ann, mappedAddr, 'ray\'s dial-back of ann\'s mapped port')
+    const { lab, ray, ann, mappedAddr, rayAddr } = await twoHomes(this, false)
+    const onAnn = await verdictOn(lab, ann, mappedAddr, 'ray\'s dial-back of ann\'s mapped port')
     assert.deepEqual([onAnn.ok, onAnn.by], [true, ray.peerId], JSON.stringify(onAnn))
     const annSelf = (await status(ann)).reachability
     assert.equal(annSelf.reachable, true)
     assert.ok(annSelf.how.includes(`checked by dial-back: ${ray.peerId ?? ''} connected to ${mappedAddr.split('/')[2] ?? ''}:4737`), annSelf.how)
     assert.ok(annSelf.addrs[0]?.startsWith(`${mappedAddr}/p2p/`), annSelf.addrs.join(', '))
-    const onRay = await verdictOn(ray, rayAddr, 'ann\'s dial-back of ray\'s public address')
+    const onRay = await verdictOn(lab, ray, rayAddr, 'ann\'s dial-back of ray\'s public address')
     assert.deepEqual([onRay.ok, onRay.by], [true, ann.peerId], JSON.stringify(onRay))
     // the text people read
     const text = (await cli(ann, 'status')).stdout
@@ -87,9 +64,8 @@ describe('e2e: members dial each other\'s public addresses back (AutoNAT among m
   })
 
   it('a mapping something upstream drops: ray cannot connect, ann says so, is reached through ray\'s relay and gives the mapped address last', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    const { ray, ann, mappedAddr } = await twoHomes(true)
-    const onAnn = await verdictOn(ann, mappedAddr, 'ray\'s dial-back of ann\'s mapped port')
+    const { lab, ray, ann, mappedAddr } = await twoHomes(this, true)
+    const onAnn = await verdictOn(lab, ann, mappedAddr, 'ray\'s dial-back of ann\'s mapped port')
     assert.deepEqual([onAnn.ok, onAnn.by], [false, ray.peerId], JSON.stringify(onAnn))
     assert.match(onAnn.error ?? '', /within 5000 ms|timed out|abort/i)
     await waitFor('ann\'s reservation on ray', async () => (await status(ann)).reachability.relays.includes(ray.peerId ?? ''), 60_000)

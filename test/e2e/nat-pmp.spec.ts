@@ -17,51 +17,27 @@
  * temporary directory.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { waitFor } from '../helpers/daemons.js'
-import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
-import { createNatLab, natLabUnavailable, upnpLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
+import { cli, directOverMapping, startDaemon, status, useNatLab } from '../helpers/lab-people.js'
 
 /** miniupnpd will not map on the lab's usual 198.18.0.0/24 (reserved): any range works in the namespaces */
 const PUBLIC_NET = '11.0.0'
 
 describe('e2e: a port mapping from a NAT-PMP-only home router reaches a home behind a symmetric NAT directly', function () {
   this.timeout(300_000)
-  let why: string | undefined
-  let lab: NatLab | undefined
-  let dir: string | undefined
-  let people: Person[] = []
-
-  before(async function () {
-    this.timeout(60_000)
-    why = (await natLabUnavailable()) ?? upnpLabUnavailable()
-  })
-
-  afterEach(async () => {
-    await Promise.all(people.map(stopDaemon))
-    people = []
-    await lab?.close()
-    lab = undefined
-    if (dir !== undefined && process.env.NAT_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
-    dir = undefined
-  })
+  const openLab = useNatLab('pmp', { upnp: true })
 
   it('ann\'s daemon maps its port on router A by NAT-PMP, bob reaches her directly over TCP, her backup does not go through ray\'s relay, and the mapping goes when her daemon stops', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-pmp-'))
-    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`) })
+    const { lab, dir, person } = await openLab(this, { publicHosts: ['r'], homes: { a: ['a'], b: ['b'] }, symmetric: true, upnp: ['a'], natpmpOnly: true, publicNet: PUBLIC_NET })
     const ray = person('ray', 'r')
     const bob = person('bob', 'b')
     const ann = person('ann', 'a')
-    people = [ray, bob, ann]
-    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'], b: ['b'] }, symmetric: true, upnp: ['a'], natpmpOnly: true, publicNet: PUBLIC_NET })
+    const people = [ray, bob, ann]
     const routerA = lab.routers.a?.wanIp ?? ''
 
     await Promise.all(people.map(async p => await cli(p, 'init')))
-    let t = Date.now()
-    await Promise.all(people.map(async p => { await startDaemon(lab as NatLab, p) }))
+    const t = Date.now()
+    await Promise.all(people.map(async p => { await startDaemon(lab, p) }))
     await cli(ray, 'group', 'create', 'three homes')
     await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
     await cli(ann, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
@@ -84,27 +60,8 @@ describe('e2e: a port mapping from a NAT-PMP-only home router reaches a home beh
     // bob has no mapping (router B has neither UPnP nor NAT-PMP), and says so only by being reached through ray
     assert.deepEqual((await status(bob)).reachability.mapped, [])
 
-    // bob reaches ann directly over TCP at router A's WAN address (a symmetric NAT: WebRTC could not)
-    t = Date.now()
-    await waitFor('bob reaching ann directly at router A', async () => {
-      const r = reachOf(await status(bob), ann)
-      return r?.how === 'direct' && r.addr?.startsWith(`${mappedAddr}/`) === true
-    }, 60_000).catch(async (err: unknown) => { throw new Error(`${String(err)}: bob's peers ${JSON.stringify((await status(bob)).peers)}\n--- bob's log ---\n${tail(bob.log, 3000)}\n--- ann's log ---\n${tail(ann.log, 5000)}\n--- ray's log ---\n${tail(ray.log, 3000)}`) })
-    const directMs = Date.now() - t
-    assert.equal(reachOf(await status(ann), bob)?.how, 'direct', 'and ann sees bob\'s connection coming from router B')
-
-    // her backup goes to bob (directly) and ray; ray's relay carries none of it
-    const { sourceBytes: bytes, backupMs, restoreMs } = await backupAndRestoreFromFriends(dir, 'src', ann, [bob, ray], 8_000_000)
-    assert.equal(reachOf(await status(bob), ann)?.how, 'direct', 'bob still reaches ann directly')
-    const carried = (await status(ray)).reachability.carried
-    // the relay counts every byte for both ends (network.md §15.2): ann's figure is all it carried
-    // for her, to bob included; her 8 MB of shares to bob would be well over 1 MB
-    const relayed = carried[ann.peerId ?? '']?.bytes ?? 0
-    assert.ok(relayed < 1_000_000, `ann's shares to bob did not go through ray's relay: ${JSON.stringify(carried)}`)
-
-    // when ann's daemon stops, it takes its mapping off router A
-    await stopDaemon(ann)
-    assert.deepEqual(lab.portMappings('a'), [], `the mapping is gone from router A: ${lab.upnpLog('a').slice(-2000)}`)
+    // bob reaches ann directly over TCP; her backup does not cross the relay; the mapping goes with her daemon
+    const { directMs, sourceBytes: bytes, backupMs, restoreMs, relayed } = await directOverMapping(lab, dir, { ray, bob, ann }, mappedAddr)
 
     console.log(`      NAT-PMP: mapped ${mappedMs} ms after the daemons started (join included); bob direct to ann ${directMs} ms after; backup of ${bytes} bytes ${backupMs} ms; restore ${restoreMs} ms; ray relayed ${relayed} bytes for ann and bob`)
   })

@@ -13,50 +13,34 @@
  * Needs what the NAT lab needs (test/helpers/nat-lab.ts); skipped with the reason otherwise.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { waitFor } from '../helpers/daemons.js'
-import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, tail, type Person } from '../helpers/lab-people.js'
-import { createNatLab, natLabUnavailable, PUBLIC, type NatLab } from '../helpers/nat-lab.js'
+import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, useNatLab, type Person } from '../helpers/lab-people.js'
+import { PUBLIC, type NatLab } from '../helpers/nat-lab.js'
 
 describe('e2e: a laptop\'s relay role follows it from home to a public network and back', function () {
   this.timeout(420_000)
-  let why: string | undefined
-  let lab: NatLab | undefined
-  let dir: string | undefined
-  let people: Person[] = []
+  const openLab = useNatLab('roaming')
 
-  before(async function () {
-    this.timeout(60_000)
-    why = await natLabUnavailable()
-  })
-
-  afterEach(async () => {
-    await Promise.all(people.map(stopDaemon))
-    people = []
-    await lab?.close()
-    lab = undefined
-    if (dir !== undefined && process.env.NAT_KEEP === undefined) rmSync(dir, { recursive: true, force: true })
-    dir = undefined
-  })
-
-  it('ann serves as a relay while she has a public address, and keeps reservations again back home, without a restart', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-roaming-'))
-    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`), daemonArgs: [] })
-    const ray = person('ray', 'r')
-    const bob = person('bob', 'b')
-    const ann = person('ann', 'a')
-    people = [ray, bob, ann]
-    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'], b: ['b'] } })
-    const l = lab
-    const logs = (): string => people.map(p => `--- ${p.name}'s log ---\n${tail(p.log, 4000)}`).join('\n')
-    const until = async (what: string, test: () => Promise<boolean>, ms: number): Promise<number> => {
+  /**
+   * ray (public), bob (home B) and ann (home A) with default daemon settings, in a new lab; `until`
+   * waits for a condition and says how long it took (every daemon's log on a timeout).
+   */
+  async function threeFriends (test: Mocha.Context): Promise<{ lab: NatLab, dir: string, ray: Person, bob: Person, ann: Person, people: Person[], until: (what: string, check: () => Promise<boolean>, ms: number) => Promise<number> }> {
+    const { lab, dir, person, logs } = await openLab(test, { publicHosts: ['r'], homes: { a: ['a'], b: ['b'] } })
+    const ray = person('ray', 'r', [])
+    const bob = person('bob', 'b', [])
+    const ann = person('ann', 'a', [])
+    const until = async (what: string, check: () => Promise<boolean>, ms: number): Promise<number> => {
       const t = Date.now()
-      await waitFor(what, test, ms).catch((err: unknown) => { throw new Error(`${String(err)}\n${logs()}`) })
+      await waitFor(what, check, ms).catch((err: unknown) => { throw new Error(`${String(err)}
+${logs()}`) })
       return Date.now() - t
     }
+    return { lab, dir, ray, bob, ann, people: [ray, bob, ann], until }
+  }
+
+  it('ann serves as a relay while she has a public address, and keeps reservations again back home, without a restart', async function () {
+    const { lab: l, dir, ray, bob, ann, people, until } = await threeFriends(this)
 
     await Promise.all(people.map(async p => await cli(p, 'init')))
     await Promise.all(people.map(async p => { await startDaemon(l, p) }))
@@ -96,16 +80,7 @@ describe('e2e: a laptop\'s relay role follows it from home to a public network a
   })
 
   it('a daemon started before the network was up takes a role once it is: ann keeps a reservation on ray and bob reaches her', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-roaming-'))
-    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`), daemonArgs: [] })
-    const ray = person('ray', 'r')
-    const bob = person('bob', 'b')
-    const ann = person('ann', 'a')
-    people = [ray, bob, ann]
-    lab = await createNatLab({ publicHosts: ['r'], homes: { a: ['a'], b: ['b'] } })
-    const l = lab
-    const logs = (): string => people.map(p => `--- ${p.name}'s log ---\n${tail(p.log, 4000)}`).join('\n')
+    const { lab: l, ray, bob, ann, people, until } = await threeFriends(this)
     await Promise.all(people.map(async p => await cli(p, 'init')))
     // ann's laptop boots with its network down (loopback only): her daemon starts with role off
     l.exec('a', ['ip', 'link', 'set', 'eth0', 'down'])
@@ -116,14 +91,12 @@ describe('e2e: a laptop\'s relay role follows it from home to a public network a
     await cli(ray, 'group', 'create', 'late network')
     await cli(bob, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
     await cli(ann, 'join', (await cli(ray, 'group', 'invite', '--json')).json<{ invite: string }>().invite)
-    const t = Date.now()
-    await waitFor('ann behind NAT with a reservation on ray', async () => {
+    const reserved = await until('ann behind NAT with a reservation on ray', async () => {
       const r = (await status(ann)).reachability
       return r.role === 'reserve' && r.relays.includes(ray.peerId ?? '')
-    }, 90_000).catch((err: unknown) => { throw new Error(`${String(err)}\n${logs()}`) })
-    const reserved = Date.now() - t
+    }, 90_000)
     // bob (home B) reaches her: through ray's relay or a direct path
-    await waitFor('bob reaching ann', async () => reachOf(await status(bob), ann) !== null, 90_000).catch((err: unknown) => { throw new Error(`${String(err)}\n${logs()}`) })
+    await until('bob reaching ann', async () => reachOf(await status(bob), ann) !== null, 90_000)
     console.log(`      late network: ann held a reservation on ray ${reserved} ms after her join`)
   })
 })

@@ -19,15 +19,14 @@
  * otherwise. Everything the lab made vanishes with its holder processes (nat-lab.ts).
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadBackend } from '../../src/crypto/index.js'
 import { decodeInviteCode } from '../../src/peers/index.js'
 import { waitFor } from '../helpers/daemons.js'
-import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, type Person } from '../helpers/lab-people.js'
-import { createNatLab, natLabUnavailable, type NatLab } from '../helpers/nat-lab.js'
+import { backupAndRestoreFromFriends, cli, reachOf, startDaemon, status, stopDaemon, useNatLab, type Person } from '../helpers/lab-people.js'
+import type { NatLab, NatLabOptions } from '../helpers/nat-lab.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import type { StrangerResult } from '../helpers/relay-stranger.js'
 
@@ -77,38 +76,18 @@ async function groupAcrossHomes (lab: NatLab, dir: string, people: Record<'ray' 
 
 describe('e2e: friends in different homes, behind NAT (network namespaces)', function () {
   this.timeout(600_000)
-  let why: string | undefined
-  let lab: NatLab | undefined
-  let dir: string | undefined
-  let people: Person[] = []
+  const openLab = useNatLab('nat')
 
-  before(async function () {
-    this.timeout(60_000)
-    why = await natLabUnavailable()
-  })
-
-  afterEach(async () => {
-    await Promise.all(people.map(stopDaemon))
-    people = []
-    await lab?.close()
-    lab = undefined
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
-    dir = undefined
-  })
-
-  function setUp (): Record<'ray' | 'bob' | 'ann', Person> {
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-nat-'))
-    const person = (name: string, host: string): Person => ({ name, host, home: join(dir as string, name), log: join(dir as string, `${name}.log`) })
-    const p = { ray: person('ray', 'r'), bob: person('bob', 'b'), ann: person('ann', 'a') }
-    people = Object.values(p)
-    return p
+  /** ray (public), bob (home B) and ann (home A) in a new lab; `defaults`: the daemons run with default settings. */
+  async function setUp (test: Mocha.Context, opts: NatLabOptions, defaults = false): Promise<{ lab: NatLab, dir: string, p: Record<'ray' | 'bob' | 'ann', Person> }> {
+    const { lab, dir, person } = await openLab(test, opts)
+    const args = defaults ? [] : undefined
+    return { lab, dir, p: { ray: person('ray', 'r', args), bob: person('bob', 'b', args), ann: person('ann', 'a', args) } }
   }
 
   it('ann (home A) joins through an invite bob made in home B, via ray\'s relay; her backup to bob and ray restores byte-exact; a stranger cannot use the relay; status says how each friend is reached', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    const p = setUp()
-    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } })
-    const flow = await groupAcrossHomes(lab, dir as string, p, 12_000_000)
+    const { lab, dir, p } = await setUp(this, { publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } })
+    const flow = await groupAcrossHomes(lab, dir, p, 12_000_000)
     const { ray, bob, ann } = p
 
     // how ann reaches her friends, and how ray sees itself and what it carried
@@ -148,10 +127,10 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     // the direct path does not need ray any more: with ray stopped, ann restores from bob alone
     await stopDaemon(ray)
     rmSync(join(ann.home, 'store', 'shares'), { recursive: true, force: true })
-    const again = join(dir as string, 'restored-without-ray')
+    const again = join(dir, 'restored-without-ray')
     const t = Date.now()
     await cli(ann, 'restore', 'latest', '--target', again)
-    const src = join(dir as string, 'src')
+    const src = join(dir, 'src')
     assert.deepEqual(compareTrees(src, join(again, src), { mtimeResolutionNs: 1000n }), [])
     assert.equal(reachOf(await status(ann), bob)?.how, 'holepunched', 'bob is still reached directly')
     const withoutRayMs = Date.now() - t
@@ -161,10 +140,8 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
   })
 
   it('with symmetric NAT (MASQUERADE --random-fully) on both homes, join, backup and restore go over the relay', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    const p = setUp()
-    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] }, symmetric: true })
-    const flow = await groupAcrossHomes(lab, dir as string, p, 4_000_000)
+    const { lab, dir, p } = await setUp(this, { publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] }, symmetric: true })
+    const flow = await groupAcrossHomes(lab, dir, p, 4_000_000)
     const s = await status(p.ann)
     assert.equal(s.peers.find(x => x.peerId === p.bob.peerId)?.reach?.how, 'relayed')
     // one of the two tried a direct path, and it failed (ICE cannot pair ports a symmetric NAT picks at random)
@@ -184,12 +161,9 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
   })
 
   it('a laptop carried to another home finds its friends again on its own, with default settings, and backs up to them', async function () {
-    if (why !== undefined) { if (this.test !== undefined) this.test.title += ` [skipped: ${why}]`; this.skip() }
-    const p = setUp()
     // the refresh period users get (30 s), not the tests' 2 s
-    for (const person of Object.values(p)) person.daemonArgs = []
-    lab = await createNatLab({ publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } })
-    await groupAcrossHomes(lab, dir as string, p, 2_000_000)
+    const { lab, dir, p } = await setUp(this, { publicHosts: ['r', 's'], homes: { a: ['a'], b: ['b'] } }, true)
+    await groupAcrossHomes(lab, dir, p, 2_000_000)
     const { ray, bob, ann } = p
     // ann takes her laptop from home A to bob's home: a new address behind another router
     lab.move('a', 'b')
@@ -204,7 +178,7 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const wanB = lab.routers.b?.wanIp ?? ''
     await waitFor('ray reaches ann through home B\'s router', async () => (reachOf(await status(ray), ann)?.addr ?? '').includes(`/ip4/${wanB}/`), 60_000)
     // a backup made after the move lands on friends at once
-    const { sourceBytes: bytes } = await backupAndRestoreFromFriends(dir as string, 'after-the-move', ann, [bob, ray], 1_000_000, 2)
+    const { sourceBytes: bytes } = await backupAndRestoreFromFriends(dir, 'after-the-move', ann, [bob, ray], 1_000_000, 2)
     console.log(`      moved: ann found ray and bob again ${reconnectMs} ms after her laptop changed network (refresh every 30 s); backed up ${bytes} bytes to them`)
   })
 })

@@ -5,14 +5,15 @@
  */
 import assert from 'node:assert/strict'
 import { createCipheriv } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { runCli, TEST_ENV, type CliResult } from './cli.js'
 import { bytesUnder, waitFor } from './daemons.js'
 import { compareTrees } from './tree-compare.js'
-import type { NatLab } from './nat-lab.js'
+import { createNatLab, natLabUnavailable, upnpLabUnavailable, type NatLab, type NatLabOptions } from './nat-lab.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = join(ROOT, 'bin/p2pbak.js')
@@ -103,4 +104,84 @@ export async function backupAndRestoreFromFriends (dir: string, name: string, ow
   const restoreMs = Date.now() - t
   assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
   return { sourceBytes, backupMs, restoreMs }
+}
+
+/** One test's lab, its temporary directory and its people (made with `person`). */
+export interface LabTest {
+  lab: NatLab
+  dir: string
+  /** a person on a lab host, home and log under `dir`; `daemonArgs` as in {@link Person} */
+  person: (name: string, host: string, daemonArgs?: string[]) => Person
+  /** the end of every person's daemon log, for a failure message */
+  logs: (chars?: number) => string
+}
+
+/**
+ * The NAT lab for the tests of a `describe` (call it there): says once why this machine cannot build
+ * one (`upnp`: with miniupnpd), and after each test stops every person's daemon (each must exit 0),
+ * removes the lab and its temporary directory (kept with NAT_KEEP=1). The returned function, called
+ * first in a test, skips the test with the reason, or builds the lab.
+ */
+export function useNatLab (prefix: string, needs: { upnp?: boolean } = {}): (test: Mocha.Context, opts: NatLabOptions) => Promise<LabTest> {
+  let why: string | undefined
+  let current: { lab?: NatLab, dir: string, people: Person[] } | undefined
+  before(async function () {
+    this.timeout(60_000)
+    why = (await natLabUnavailable()) ?? (needs.upnp === true ? upnpLabUnavailable() : undefined)
+  })
+  afterEach(async () => {
+    const c = current
+    current = undefined
+    if (c === undefined) return
+    await Promise.all(c.people.map(stopDaemon))
+    await c.lab?.close()
+    if (process.env.NAT_KEEP === undefined) rmSync(c.dir, { recursive: true, force: true })
+  })
+  return async (test, opts) => {
+    if (why !== undefined) { if (test.test !== undefined) test.test.title += ` [skipped: ${why}]`; test.skip() }
+    const dir = mkdtempSync(join(tmpdir(), `p2pbak-${prefix}-`))
+    const people: Person[] = []
+    const c: { lab?: NatLab, dir: string, people: Person[] } = { dir, people }
+    current = c
+    const lab = await createNatLab(opts)
+    c.lab = lab
+    return {
+      lab,
+      dir,
+      person: (name, host, daemonArgs) => {
+        const p: Person = { name, host, home: join(dir, name), log: join(dir, `${name}.log`), ...(daemonArgs !== undefined ? { daemonArgs } : {}) }
+        people.push(p)
+        return p
+      },
+      logs: (chars = 4000) => people.map(p => `--- ${p.name}'s log ---\n${tail(p.log, chars)}`).join('\n')
+    }
+  }
+}
+
+/**
+ * The part of the port-mapping specs (nat-upnp, nat-pmp) after ann's router mapped her port to
+ * `mappedAddr`: bob reaches her directly over TCP there (both homes behind a symmetric NAT: WebRTC
+ * could not), her backup goes to bob and ray and restores byte-exact without crossing ray's relay
+ * (under 1 MB relayed for her: her 8 MB of shares would be far over), and the mapping is gone from
+ * router A once her daemon stops.
+ */
+export async function directOverMapping (lab: NatLab, dir: string, { ray, bob, ann }: Record<'ray' | 'bob' | 'ann', Person>, mappedAddr: string): Promise<{ directMs: number, sourceBytes: number, backupMs: number, restoreMs: number, relayed: number }> {
+  const t = Date.now()
+  await waitFor('bob reaching ann directly at router A', async () => {
+    const r = reachOf(await status(bob), ann)
+    return r?.how === 'direct' && r.addr?.startsWith(`${mappedAddr}/`) === true
+  }, 60_000).catch(async (err: unknown) => { throw new Error(`${String(err)}: bob's peers ${JSON.stringify((await status(bob)).peers)}\n--- bob's log ---\n${tail(bob.log, 3000)}\n--- ann's log ---\n${tail(ann.log, 5000)}\n--- ray's log ---\n${tail(ray.log, 3000)}`) })
+  const directMs = Date.now() - t
+  assert.equal(reachOf(await status(ann), bob)?.how, 'direct', 'and ann sees bob\'s connection coming from router B')
+
+  const { sourceBytes, backupMs, restoreMs } = await backupAndRestoreFromFriends(dir, 'src', ann, [bob, ray], 8_000_000)
+  assert.equal(reachOf(await status(bob), ann)?.how, 'direct', 'bob still reaches ann directly')
+  const carried = (await status(ray)).reachability.carried
+  // the relay counts every byte for both ends (network.md §15.2): ann's figure is all it carried for her, to bob included
+  const relayed = carried[ann.peerId ?? '']?.bytes ?? 0
+  assert.ok(relayed < 1_000_000, `ann's shares to bob did not go through ray's relay: ${JSON.stringify(carried)}`)
+
+  await stopDaemon(ann)
+  assert.deepEqual(lab.portMappings('a'), [], `the mapping is gone from router A: ${lab.upnpLog('a').slice(-2000)}`)
+  return { directMs, sourceBytes, backupMs, restoreMs, relayed }
 }
