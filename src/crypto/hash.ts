@@ -66,3 +66,19 @@ export function contentHash (data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError('data must be a Uint8Array')
   return plain(blake3(asBuffer(data)))
 }
+
+/** An unkeyed BLAKE3 over bytes given piece by piece. */
+export interface ContentHasher {
+  update: (data: Uint8Array) => void
+  /** The hash of everything given; the hasher is then done. */
+  digest: () => Uint8Array
+}
+
+/** BLAKE3 unkeyed, streamed: digest() equals contentHash of the pieces joined. */
+export function contentHasher (): ContentHasher {
+  const hasher = new Blake3Hasher()
+  return {
+    update: (data) => { hasher.update(asBuffer(data)) },
+    digest: () => plain(hasher.digestBuffer())
+  }
+}

@@ -10,7 +10,7 @@ export { deriveIdentity, gcViewKeys, writeOnlyIdentity } from './identity.js'
 // The recovery phrase (seedToPhrase, phraseToSeed) is not exported here: its word list and SHA-256
 // (@scure/bip39, @noble/hashes) are imported, as './phrase.js', only by the commands that need them
 // (init, recover, init --write-only --from-phrase-file, demo), not by every command.
-export { keyedHash, keyedHashFunction, contentHash } from './hash.js'
+export { keyedHash, keyedHashFunction, contentHash, contentHasher, type ContentHasher } from './hash.js'
 export { deriveGearTable } from './gear.js'
 export type { KdfParams, PassphraseSealed } from './keyfile.js'
 export { DEFAULT_KDF, TEST_KDF, createKeyFile, openKeyFile, openKeyFileAsync, keyFileNeedsPassphrase, sealWithPassphrase, openWithPassphrase } from './keyfile.js'

@@ -8,12 +8,12 @@
  * The prover works on any ShareStore, so the simulation uses the very same code without a network.
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
-import { NotFoundError, ProtocolError } from '../errors.js'
+import { FormatError, NotFoundError, ProtocolError } from '../errors.js'
 import { asPackId, ID_BYTES } from '../ids.js'
 import {
-  MERKLE_HASH_BYTES, SEGMENT_BYTES, challengeIndexes, contentHash, merklePaths, pathLength, segmentCount, segmentLength, shareLeaves, verifyPath
+  MERKLE_HASH_BYTES, SEGMENT_BYTES, challengeIndexes, contentHasher, merklePaths, pathLength, segmentCount, segmentLength, shareLeaves, verifyPath
 } from '../crypto/index.js'
-import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
+import { decodeShareHeader, SHARE_HEADER_BYTES, type ShareHeader } from '../format/share.js'
 import { concatBytes, equalBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ProofCache, ShareRef, ShareStore } from '../store/index.js'
 import { exchange, serve, throwForStatus } from './framing.js'
@@ -37,8 +37,8 @@ export class ShareGoneError extends NotFoundError {
 }
 
 /**
- * The holder's answer to a challenge, from its store and leaf cache. A share read whole to build its
- * leaves is checked against its own header first: a damaged share is reported, never "proven".
+ * The holder's answer to a challenge, from its store and leaf cache. A share read to build its leaves
+ * is checked against its own header first: a damaged share is reported, never "proven".
  */
 export async function proveShare (store: ShareStore, cache: ProofCache | undefined, owner: string, ref: ShareRef, nonce: Uint8Array, count: number, signal?: AbortSignal): Promise<ProofAnswer> {
   const opts = signal !== undefined ? { signal } : {}
@@ -52,12 +52,12 @@ export async function proveShare (store: ShareStore, cache: ProofCache | undefin
   }
   let leaves = await cache?.leaves(owner, ref, size)
   if (leaves === undefined) {
-    const share = await store.get(ref, opts)
-    if (!shareIsIntact(share, ref)) {
+    const read = await inspectShare(store, ref, size, signal)
+    if (!read.intact) {
       await cache?.addDamaged(owner, ref)
       throw new ShareGoneError('the share fails its own checksum on this persister', true)
     }
-    leaves = shareLeaves(share)
+    leaves = read.leaves
     await cache?.putLeaves(owner, ref, size, leaves)
   }
   const n = segmentCount(size)
@@ -71,13 +71,44 @@ export async function proveShare (store: ShareStore, cache: ProofCache | undefin
   return { size, body: concatBytes(parts) }
 }
 
-/** True iff the share's header names it and its data matches the header's BLAKE3. */
-export function shareIsIntact (share: Uint8Array, ref: ShareRef): boolean {
+/**
+ * Bytes a share is read in to check it and build its leaves (a multiple of SEGMENT_BYTES): memory
+ * holds one such range, never the whole share (16 MiB for a mirrored pack).
+ */
+export const INSPECT_READ_BYTES = 1024 * 1024
+
+/**
+ * Reads a held share of `size` bytes range by range: whether its header names it and its data
+ * matches the header's BLAKE3 (a share that is too short or has no valid header is not intact), and
+ * its Merkle leaves.
+ */
+export async function inspectShare (store: ShareStore, ref: ShareRef, size: number, signal?: AbortSignal): Promise<{ intact: boolean, leaves: Uint8Array[] }> {
+  const opts = signal !== undefined ? { signal } : {}
+  if (size === 0) return { intact: false, leaves: shareLeaves(new Uint8Array(0)) }
+  const leaves: Uint8Array[] = []
+  const data = contentHasher()
+  let header: ShareHeader | undefined
+  for (let off = 0; off < size; off += INSPECT_READ_BYTES) {
+    const range = await store.getRange(ref, off, Math.min(INSPECT_READ_BYTES, size - off), opts)
+    if (off === 0) {
+      header = headerOf(range)
+      data.update(range.subarray(SHARE_HEADER_BYTES))
+    } else data.update(range)
+    // each range starts on a segment boundary: its leaves are the share's
+    for (const leaf of shareLeaves(range)) leaves.push(leaf)
+  }
+  const intact = header !== undefined && size >= SHARE_HEADER_BYTES && header.index === ref.index &&
+    equalBytes(header.packId, ref.pack) && equalBytes(data.digest(), header.dataHash)
+  return { intact, leaves }
+}
+
+/** The share header at the start of `bytes`, or undefined when there is none (a damaged share). */
+function headerOf (bytes: Uint8Array): ShareHeader | undefined {
   try {
-    const h = decodeShareHeader(share)
-    return h.index === ref.index && equalBytes(h.packId, ref.pack) && equalBytes(contentHash(share.subarray(SHARE_HEADER_BYTES)), h.dataHash)
-  } catch {
-    return false
+    return decodeShareHeader(bytes)
+  } catch (err: unknown) {
+    if (err instanceof FormatError) return undefined
+    throw err
   }
 }
 

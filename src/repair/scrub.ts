@@ -1,12 +1,16 @@
 /**
  * The persister's own check of what it holds (docs/placement-and-repair.md §10): each share is read
- * whole and checked against its header's BLAKE3, a bounded number of bytes per round, walking all
+ * (range by range: memory holds 1 MiB of it, not the share) and checked against its header's BLAKE3, a bounded number of bytes per round, walking all
  * owners' shares in name order and starting over after the last. A damaged share is reported to its
  * owner (the audit protocol's `damaged` list; the owner's next audit round repairs it) and is no longer
  * "proven". Leaf caches of shares no longer held are dropped at the end of each pass.
  */
-import { shareIsIntact } from '../protocols/audit.js'
+import { NotFoundError, errorMessage } from '../errors.js'
+import { inspectShare } from '../protocols/audit.js'
 import { shareRefName, type ProofCache, type ShareRef, type ShareStore } from '../store/index.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('scrub')
 
 export interface ScrubRound { checked: number, bytes: number, damaged: Array<{ owner: string, share: string }>, passCompleted: boolean }
 
@@ -50,13 +54,22 @@ export class Scrubber {
         if (result.bytes >= budget) return result
         signal?.throwIfAborted()
         const ref = names.get(name) as ShareRef
-        let share: Uint8Array
-        try { share = await store.get(ref) } catch { continue }
+        let size: number
+        let intact: boolean
+        try {
+          size = await store.size(ref)
+          intact = (await inspectShare(store, ref, size, signal)).intact
+        } catch (err: unknown) {
+          if (signal?.aborted === true) throw err
+          // deleted since it was listed: nothing to check; anything else is checked on the next pass
+          if (!(err instanceof NotFoundError)) log.error('checking %s of %s failed: %s', name, owner, errorMessage(err))
+          continue
+        }
         result.checked++
-        result.bytes += share.byteLength
+        result.bytes += size
         this.cursor = key
         const reported = (await this.cache.damaged(owner)).includes(name)
-        if (!shareIsIntact(share, ref)) {
+        if (!intact) {
           if (!reported) {
             await this.cache.addDamaged(owner, ref)
             await this.cache.drop(owner, ref)

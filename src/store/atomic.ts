@@ -89,6 +89,8 @@ async function unlinkQuiet (path: string): Promise<void> {
  */
 export class AtomicFile {
   private state: 'open' | 'committed' | 'aborted' = 'open'
+  /** bytes written so far */
+  private written = 0
 
   private constructor (
     readonly finalPath: string,
@@ -96,13 +98,13 @@ export class AtomicFile {
     private readonly fh: FileHandle
   ) {}
 
-  /** Opens a new temporary file beside `finalPath`. `mode` defaults to 0o666 (before umask). */
+  /** Opens a new temporary file beside `finalPath`, readable too ({@link AtomicFile.readBack}). `mode` defaults to 0o666 (before umask). */
   static async create (finalPath: string, mode = 0o666): Promise<AtomicFile> {
     const dir = dirname(finalPath)
     for (let attempt = 0; ; attempt++) {
       const tempPath = join(dir, TEMP_PREFIX + randomSuffix())
       try {
-        const fh = await open(tempPath, 'wx', mode)
+        const fh = await open(tempPath, 'wx+', mode)
         return new AtomicFile(finalPath, tempPath, fh)
       } catch (err: unknown) {
         if (errnoCode(err) === 'EEXIST' && attempt < 8) continue
@@ -119,6 +121,7 @@ export class AtomicFile {
       while (off < data.byteLength) {
         const { bytesWritten } = await this.fh.write(data, off, data.byteLength - off)
         off += bytesWritten
+        this.written += bytesWritten
       }
     } catch (err: unknown) {
       await this.abort()
@@ -145,6 +148,7 @@ export class AtomicFile {
         }
         let { bytesWritten } = batch.length > 0 ? await this.fh.writev(batch) : { bytesWritten: 0 }
         if (bytesWritten === 0 && batch.length > 0) throw new Error(`writing ${this.tempPath} made no progress`)
+        this.written += bytesWritten
         // advance past what was written (a short write leaves part of a part)
         while (i < parts.length) {
           const left = (parts[i] as Uint8Array).byteLength - skip
@@ -158,6 +162,22 @@ export class AtomicFile {
       await this.abort()
       throw mapNoSpace(err, this.finalPath)
     }
+  }
+
+  /** Bytes written so far. */
+  get length (): number { return this.written }
+
+  /** The bytes written so far, read back from the temporary file. */
+  async readBack (): Promise<Uint8Array> {
+    this.assertOpen()
+    const out = new Uint8Array(this.written)
+    let off = 0
+    while (off < out.byteLength) {
+      const { bytesRead } = await this.fh.read(out, off, out.byteLength - off, off)
+      if (bytesRead === 0) throw new Error(`${this.tempPath} shrank while being read back`)
+      off += bytesRead
+    }
+    return out
   }
 
   /** fsync, rename over the final name, fsync the directory. After this the file is durable. */

@@ -2,11 +2,11 @@
  * @packageDocumentation
  *
  * Where shares and head records live. {@link ShareStore} is the one interface that a local directory
- * ({@link LocalShareStore}), an in-memory test double ({@link MemoryShareStore}) and, later, a remote
+ * ({@link LocalShareStore}), an in-memory test double ({@link MemoryShareStore}) and a remote
  * peer implement. {@link writeFileAtomic} and {@link AtomicFile} are the crash-safe write primitives
  * everything on disk goes through. Layout and guarantees: docs/format/share-store.md.
  */
-export type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-store.js'
+export type { AbortOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
 export { MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName } from './share-store.js'
 export { LocalShareStore, LOCAL_STORE_VERSION } from './local-share-store.js'
 export { MemoryShareStore } from './memory-share-store.js'

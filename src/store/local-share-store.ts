@@ -18,9 +18,9 @@ import { join, resolve } from 'node:path'
 import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
-import { mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
+import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
-import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from './share-store.js'
+import type { AbortOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
 import {
   DIR_MODE, FILE_MODE, PREFIX_RE, RECORD_NAME_RE, RECORDS_DIR, SHARES_DIR, isMissing, parseShareFileName, readDirSorted, readOrCreateVersion
 } from './local-store-layout.js'
@@ -103,16 +103,44 @@ export class LocalShareStore implements ShareStore {
     await ready
   }
 
+  /**
+   * A share written as its pieces arrive, into a temporary file beside its final name (removed by
+   * open() if the process dies first); commit() is put's fsync, rename and fsync of the folder.
+   */
+  async beginShare (ref: ShareRef, options?: AbortOptions): Promise<ShareWriter> {
+    checkShareRef(ref)
+    this.check(options)
+    const { dir, path } = this.sharePath(ref)
+    let file: AtomicFile
+    try {
+      await this.ensurePrefixDir(dir)
+      file = await AtomicFile.create(path, FILE_MODE)
+    } catch (err: unknown) {
+      if (!isMissing(err)) throw mapNoSpace(err, path)
+      // the prefix directory vanished under us (removed by hand): recreate it once
+      this.prefixDirs.delete(dir)
+      await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
+      file = await AtomicFile.create(path, FILE_MODE)
+    }
+    return {
+      append: async (data) => { await file.write(data) },
+      read: async () => await file.readBack(),
+      commit: async (opts) => {
+        try {
+          this.check(opts)
+          await file.commit()
+        } catch (err: unknown) {
+          await file.abort()
+          throw err
+        } finally {
+          this.forgetFd(ref)
+        }
+      },
+      abort: async () => { await file.abort() }
+    }
+  }
+
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
-    await this.putBytes(ref, data, options)
-  }
-
-  /** put of a share given in parts: written with gathered writes, never joined in memory. */
-  async putParts (ref: ShareRef, parts: readonly Uint8Array[], options?: AbortOptions): Promise<void> {
-    await this.putBytes(ref, parts, options)
-  }
-
-  private async putBytes (ref: ShareRef, data: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)
     const { dir, path } = this.sharePath(ref)

@@ -23,6 +23,18 @@ export interface ShareRef {
 /** Highest valid {@link ShareRef.index}. */
 export const MAX_SHARE_INDEX = 255
 
+/** A share being written piece by piece ({@link ShareStore.beginShare}). */
+export interface ShareWriter {
+  /** Appends all of `data`; no reference to it is kept once the promise settles. A full disk raises NoSpaceError. */
+  append (data: Uint8Array): Promise<void>
+  /** The bytes appended so far, read back (to compare them with a held share). */
+  read (): Promise<Uint8Array>
+  /** Stores what was appended as the share, as put would; the writer is then done. */
+  commit (options?: AbortOptions): Promise<void>
+  /** Discards what was appended. Idempotent, and a no-op after a commit. */
+  abort (): Promise<void>
+}
+
 /** Share count and total share bytes held by a store (records are not counted). */
 export interface StoreUsage {
   shares: number
@@ -45,12 +57,13 @@ export interface ShareStore {
    */
   put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void>
   /**
-   * {@link ShareStore.put} of the share given as consecutive parts (their concatenation is the
-   * share), for stores that can write them without joining them first (a persister's store, fed a
-   * share that arrived in parts). Same atomicity, durability and idempotence; no reference to the
-   * parts is kept once the promise settles. Absent: the caller joins the parts and calls put.
+   * Starts a share that arrives in consecutive pieces (a persister's store, fed a share in parts), for
+   * stores that can keep the unfinished bytes outside memory: they go to a temporary file as they come,
+   * and {@link ShareWriter.commit} stores the share with put's atomicity, durability and idempotence.
+   * Nothing is visible under the share's name before the commit. Absent: the caller keeps the pieces
+   * and calls put.
    */
-  putParts?: (ref: ShareRef, parts: readonly Uint8Array[], options?: AbortOptions) => Promise<void>
+  beginShare?: (ref: ShareRef, options?: AbortOptions) => Promise<ShareWriter>
   /** The whole share. NotFoundError if absent. */
   get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array>
   /** Bytes [offset, offset+length) of a share. FormatError if the range exceeds it; NotFoundError if absent. */

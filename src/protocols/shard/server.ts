@@ -16,7 +16,7 @@ import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
   DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL
 } from './constants.js'
-import { Staging } from './staging.js'
+import { Staging, type Staged } from './staging.js'
 import { listPage } from './listing.js'
 import { deleteMessage, parseRequest, replaceMessage, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
@@ -54,7 +54,10 @@ export interface ShardServerInit {
    * signs the request (so a stolen key cannot wipe recent history). @default none (0)
    */
   minShareAgeMs?: () => number
-  /** Bytes of unfinished putPart uploads kept in memory. @default DEFAULT_MAX_STAGED_BYTES (512 MiB) */
+  /**
+   * Bytes of unfinished putPart uploads staged (on disk where the store takes parts as they come,
+   * else in memory). @default DEFAULT_MAX_STAGED_BYTES (512 MiB)
+   */
   maxStagedBytes?: number
   /**
    * Called once a share of `owner` was written (new, or over other bytes): what the node knew of the
@@ -102,7 +105,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   const now = init.now ?? Date.now
   const log = init.node.logger.forComponent('p2pbak:shard:server')
   const persister = init.node.peerId.toMultihash().bytes
-  const staging = new Staging(now, init.maxStagedBytes)
+  const staging = new Staging(now, init.maxStagedBytes, undefined, (message) => { log(message) })
   let started = false
 
   /** REFUSED reason for a delete whose timestamp or signature does not hold, else undefined. */
@@ -186,17 +189,26 @@ export function shardServer (init: ShardServerInit): ShardServer {
 
   /**
    * Stores a share that arrived in parts by the same steps as a put. A share not held yet (the
-   * common case) goes to the store as its parts (putParts: never joined into one share-sized
-   * buffer); one held already (a repeat, a replace) is joined and goes through put, which compares
-   * it with the held bytes and hashes it for the replace signature.
+   * common case) is committed from the store's writer (its parts already on disk), or put from its
+   * parts joined; one held already (a repeat, a replace) is read back or joined and goes through put,
+   * which compares it with the held bytes and hashes it for the replace signature.
    */
-  async function putAssembled (device: Device, store: ShareStore, ref: ShareRef, total: number, parts: Uint8Array[], auth: DeleteAuth | undefined, signal: AbortSignal): Promise<Reply> {
-    if (store.putParts === undefined || await currentSize(store, ref) > 0) {
-      return await act(device, store, { op: 'put', ref, data: concatBytes(parts), ...(auth !== undefined ? { auth } : {}) }, signal)
+  async function putAssembled (device: Device, store: ShareStore, ref: ShareRef, total: number, staged: Staged, auth: DeleteAuth | undefined, signal: AbortSignal): Promise<Reply> {
+    if (!('writer' in staged)) return await act(device, store, { op: 'put', ref, data: concatBytes(staged.parts), ...(auth !== undefined ? { auth } : {}) }, signal)
+    const writer = staged.writer
+    try {
+      if (await currentSize(store, ref) > 0) {
+        const data = await writer.read()
+        await writer.abort()
+        return await act(device, store, { op: 'put', ref, data, ...(auth !== undefined ? { auth } : {}) }, signal)
+      }
+      const why = init.quota?.(device.userId, total, 'share')
+      if (why !== undefined) return refused(why)
+      await writer.commit({ signal })
+    } finally {
+      // a no-op after the commit; otherwise the temporary file goes
+      await writer.abort()
     }
-    const why = init.quota?.(device.userId, total, 'share')
-    if (why !== undefined) return refused(why)
-    await store.putParts(ref, parts, { signal })
     await afterStore(device.userId, ref)
     return OK
   }
@@ -260,12 +272,13 @@ export function shardServer (init: ShardServerInit): ShardServer {
           const why = add > 0 ? init.quota?.(userId, add) : undefined
           if (why !== undefined) return refused(why)
         }
-        const part = staging.accept(key, req.total, req.offset, req.data)
+        const begin = store.beginShare === undefined || whole > 0 ? undefined : async () => await (store.beginShare as NonNullable<ShareStore['beginShare']>)(req.ref, options)
+        const part = await staging.accept(key, req.total, req.offset, req.data, begin)
         switch (part.kind) {
           case 'partial': return { header: { status: 'OK', have: part.have } }
           case 'mismatch': return { header: { status: 'INVALID', reason: 'OFFSET', have: part.have, error: `this persister has ${part.have} bytes of the share, not ${req.offset}` } }
           case 'complete': {
-            const reply = await putAssembled(device, store, req.ref, req.total, part.parts, req.auth, signal)
+            const reply = await putAssembled(device, store, req.ref, req.total, part.staged, req.auth, signal)
             if (reply.header.status !== 'OK') return reply
             return { header: { status: 'OK', have: req.total, stored: true } }
           }
@@ -387,6 +400,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       if (!started) return
       started = false
       await init.node.unhandle(SHARD_PROTOCOL)
+      staging.clear()
     }
   }
 }

@@ -56,19 +56,56 @@ describe('LocalShareStore on disk', () => {
     await store.close()
   })
 
-  it('putParts stores the concatenation of its parts, like put, and a repeat of identical bytes succeeds', async () => {
+  it('beginShare writes the pieces to a temporary file as they come, and commit stores their concatenation like put', async () => {
     const store = await LocalShareStore.open(dir)
     const ref = testRef(3, 2)
-    const whole = seededBytes(4, 300_000)
-    const parts = [whole.subarray(0, 1), whole.subarray(1, 65_537), whole.subarray(65_537)]
-    await store.putParts(ref, parts)
-    assert.deepEqual(await store.get(ref), whole)
-    await store.putParts(ref, parts)
-    await store.put(ref, whole)
-    assert.equal(await store.size(ref), whole.byteLength)
     const hex = toHex(ref.pack)
+    const whole = seededBytes(4, 300_000)
+    const w = await store.beginShare(ref)
+    await w.append(whole.subarray(0, 1))
+    await w.append(whole.subarray(1, 65_537))
+    // on disk, under a temporary name only: nothing is visible under the share's name yet
+    const during = await walk(dir)
+    assert.equal(during.length, 2)
+    assert.match(during[1] as string, new RegExp(`^shares/${hex.slice(0, 2)}/\\.tmp-${process.pid}-`))
+    assert.equal(await store.has(ref), false)
+    assert.equal((await stat(join(dir, during[1] as string))).size, 65_537)
+    await w.append(whole.subarray(65_537))
+    assert.deepEqual(await w.read(), whole)
+    await w.commit()
+    await w.abort() // a no-op after the commit
+    assert.deepEqual(await store.get(ref), whole)
+    // a second upload of identical bytes succeeds, and leaves nothing behind
+    const again = await store.beginShare(ref)
+    await again.append(whole)
+    await again.commit()
+    assert.equal(await store.size(ref), whole.byteLength)
+    assert.deepEqual(await walk(dir), ['VERSION', `shares/${hex.slice(0, 2)}/${hex}.2`])
+    // an abandoned upload leaves nothing either
+    const dropped = await store.beginShare(testRef(3, 3))
+    await dropped.append(whole.subarray(0, 10))
+    await dropped.abort()
     assert.deepEqual(await walk(dir), ['VERSION', `shares/${hex.slice(0, 2)}/${hex}.2`])
     await store.close()
+  })
+
+  it('an upload cut off by a crash leaves only a temporary file, which the next open removes', async () => {
+    const store = await LocalShareStore.open(dir)
+    const ref = testRef(8, 0)
+    const w = await store.beginShare(ref)
+    await w.append(seededBytes(8, 5000))
+    await store.close()
+    // the writer's process is gone: its temporary name carries a pid no process has
+    const [tmp] = (await walk(dir)).filter(n => n.includes('.tmp-'))
+    assert.ok(tmp !== undefined)
+    const orphan = join(dir, (tmp as string).replace(/\.tmp-\d+-/, '.tmp-999999999-'))
+    await writeFile(orphan, seededBytes(8, 5000))
+    await rm(join(dir, tmp as string))
+    const reopened = await LocalShareStore.open(dir)
+    assert.deepEqual(await walk(dir), ['VERSION'])
+    assert.equal(await reopened.has(ref), false)
+    await reopened.close()
+    await w.abort() // the writer's descriptor (its file is gone)
   })
 
   it('a put of other bytes over a held share (a signed replace) is what ranges read next, whatever was cached', async () => {
@@ -81,7 +118,10 @@ describe('LocalShareStore on disk', () => {
     assert.deepEqual(await store.getRange(ref, 69_000, 1000), damaged.subarray(69_000))
     await store.put(ref, good)
     assert.deepEqual(await store.getRange(ref, 69_000, 1000), good.subarray(69_000))
-    await store.putParts(ref, [damaged.subarray(0, 10), damaged.subarray(10)])
+    const w = await store.beginShare(ref)
+    await w.append(damaged.subarray(0, 10))
+    await w.append(damaged.subarray(10))
+    await w.commit()
     assert.deepEqual(await store.getRange(ref, 0, 1000), damaged.subarray(0, 1000))
     await store.close()
   })
@@ -211,6 +251,17 @@ describe('LocalShareStore on a full disk', function () {
     // the space is really free again: a share that fits now succeeds
     await store.put(testRef(2, 0), seededBytes(3, 400_000))
     assert.equal((await store.usage()).shares, 2)
+    await store.close()
+  })
+
+  it('a share written in pieces beyond free space raises ERR_NO_SPACE on the piece that does not fit, and leaves no file behind', async () => {
+    const store = await LocalShareStore.open(dir)
+    const w = await store.beginShare(testRef(1, 0))
+    await w.append(seededBytes(1, 256 * 1024))
+    await rejectsWithCode((async () => { for (let i = 2; i < 8; i++) await w.append(seededBytes(i, 256 * 1024)) })(), 'ERR_NO_SPACE')
+    await w.abort()
+    assert.deepEqual(await walk(dir), ['VERSION'])
+    await store.put(testRef(2, 0), seededBytes(3, 400_000)) // the space is free again
     await store.close()
   })
 
