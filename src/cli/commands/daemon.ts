@@ -2,10 +2,11 @@
 import type { Command } from 'commander'
 import { parseDuration } from '../../repo/retention.js'
 import { InvalidArgumentError } from '../../errors.js'
-import { print, printJson } from '../io.js'
+import { print, printErr, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
 import type { Settings } from '../../node/group-state.js'
 import { parseSize } from './group.js'
+import { MIN_LIMIT_BYTES, startMemoryLimit } from '../memory-limit.js'
 
 
 function durationMs (text: string, flag: string, min: number): number {
@@ -48,8 +49,10 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
     .option('--limit-upload <KiB/s>', 'send shares and records at most this fast, in KiB per second (as restic\'s --limit-upload); default: no limit, or settings.limitUploadKiB in group.json')
     .option('--limit-download <KiB/s>', 'receive shares and records at most this fast, in KiB per second; default: no limit, or settings.limitDownloadKiB')
-    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string }) => {
+    .option('--max-memory <size>', 'a soft limit on the daemon\'s memory (resident size), e.g. 128MiB: near it the daemon frees what it no longer uses at once; default: none')
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string, maxMemory?: string }) => {
       const c = ctx()
+      const maxMemory = opts.maxMemory !== undefined ? memoryLimit(opts.maxMemory) : undefined
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
         ...(opts.auditInterval !== undefined ? { auditIntervalMs: durationMs(opts.auditInterval, '--audit-interval', 100) } : {}),
@@ -68,6 +71,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       // the network stack loads only for the commands that run a node
       const { NodeService } = await import('../../node/service.js')
       const memory = await (await import('../daemon-memory.js')).tuneDaemonMemory()
+      const limit = maxMemory !== undefined ? await startLimit(maxMemory, c.io) : undefined
       const service = await NodeService.start({
         home: c.homeOptions(),
         network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay, portMapping: opts.portMapping },
@@ -97,8 +101,20 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       })
       await service.stop()
       memory.stop()
+      limit?.stop()
       if (!c.json) print(c.io, 'p2pbak daemon stopped')
     })
+}
+
+function memoryLimit (text: string): number {
+  const bytes = parseSize(text)
+  if (bytes < MIN_LIMIT_BYTES) throw new InvalidArgumentError(`--max-memory takes a size of at least ${MIN_LIMIT_BYTES / 1048576}MiB (a daemon at rest takes about 96 MiB), got "${text}"`)
+  return bytes
+}
+
+async function startLimit (bytes: number, io: import('../io.js').CliIo): Promise<{ stop: () => void }> {
+  const mem = (await import('../../backup/fsx.js')).nativeMemory
+  return startMemoryLimit(bytes, () => { mem?.mallocTrim() }, (message) => { printErr(io, `p2pbak daemon: ${message}`) })
 }
 
 /** Variables holding a secret, removed from the daemon's environment once the home is open. */

@@ -1,0 +1,106 @@
+/**
+ * `daemon --max-memory SIZE`: a soft limit on the daemon's resident memory, in the spirit of Go's
+ * GOMEMLIMIT (docs/cli.md `daemon`, docs/benchmarks.md "Where a persister's memory goes").
+ *
+ * Most of a daemon's memory above its code is buffers that are already garbage: parts and shares
+ * received, ranges read for proofs and restores. V8 frees them only when a collection runs, and it
+ * starts one for external memory only after tens of MiB have been allocated since the last, so the
+ * resident size of a busy daemon floats well above what it holds live. Near the limit this collects
+ * at once and gives the freed pages back to the system (malloc_trim), checked every `everyMs`. It
+ * cannot shrink what is live: when a collection does not bring the daemon under the limit, it says so
+ * once (with what to do) and backs off until the daemon has grown by another `backoffBytes` or
+ * `backoffMs` have passed, so a limit set too low costs a few collections, not a busy loop.
+ */
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+/** Collections start at this share of the limit, so that the peak between two checks stays under it. */
+export const START_AT = 0.9
+/** How often the resident size is read (one system call). */
+export const CHECK_EVERY_MS = 100
+/** Fewest milliseconds between two collections. */
+export const MIN_GAP_MS = 500
+/** After a collection that left the daemon over the limit: growth that allows the next one... */
+export const BACKOFF_BYTES = 16 * 1024 * 1024
+/** ...or time. */
+export const BACKOFF_MS = 30_000
+/** Smallest limit accepted: a daemon at rest takes about 96 MiB (docs/benchmarks.md). */
+export const MIN_LIMIT_BYTES = 64 * 1024 * 1024
+
+export interface MemoryLimitDeps {
+  /** resident set size in bytes */
+  rss: () => number
+  /** a full garbage collection */
+  collect: () => void
+  /** gives the C heaps' free pages back (false: not available) */
+  trim: () => void
+  now: () => number
+  /** told once per episode when the daemon stays over the limit after a collection */
+  warn: (message: string) => void
+}
+
+export interface MemoryLimitStats {
+  limitBytes: number
+  collections: number
+  /** the resident size after the last collection */
+  lastAfterBytes?: number
+  /** true while a collection could not bring the daemon under the limit */
+  overLimit: boolean
+}
+
+const MiB = (b: number): string => `${Math.round(b / 1048576)} MiB`
+
+/** The limit's decisions, on injected readings and clock; {@link startMemoryLimit} runs it on a timer. */
+export class MemoryLimit {
+  private lastCollect = -Infinity
+  private backoffUntilBytes = 0
+  private backoffUntilMs = -Infinity
+  readonly stats: MemoryLimitStats
+
+  constructor (readonly limitBytes: number, private readonly deps: MemoryLimitDeps) {
+    this.stats = { limitBytes, collections: 0, overLimit: false }
+  }
+
+  /** One check: collects when the daemon nears the limit, unless it just did or is backing off. */
+  check (): void {
+    const rss = this.deps.rss()
+    const start = this.limitBytes * START_AT
+    if (rss < start) return
+    const now = this.deps.now()
+    if (now - this.lastCollect < MIN_GAP_MS) return
+    if (this.stats.overLimit && rss < this.backoffUntilBytes && now < this.backoffUntilMs) return
+    this.deps.collect()
+    this.deps.trim()
+    this.lastCollect = now
+    this.stats.collections++
+    const after = this.deps.rss()
+    this.stats.lastAfterBytes = after
+    if (after < start) {
+      this.stats.overLimit = false
+      return
+    }
+    if (!this.stats.overLimit) {
+      this.deps.warn(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(this.limitBytes)} allows: ` +
+        'it needs this much for the work under way (a backup, a restore, many friends at once); raise --max-memory, or leave it out')
+    }
+    this.stats.overLimit = true
+    this.backoffUntilBytes = after + BACKOFF_BYTES
+    this.backoffUntilMs = now + BACKOFF_MS
+  }
+}
+
+/** V8's full collection, made callable (node's `--expose-gc`, set at run time). */
+function exposedGc (): () => void {
+  v8.setFlagsFromString('--expose-gc')
+  const gc: unknown = runInNewContext('gc')
+  if (typeof gc !== 'function') throw new Error('V8 did not expose its garbage collector')
+  return gc as () => void
+}
+
+/** Starts the soft limit on a timer (unref'd); returns its stats and a stop. */
+export function startMemoryLimit (limitBytes: number, trim: () => void, warn: (message: string) => void): { stats: MemoryLimitStats, stop: () => void } {
+  const limit = new MemoryLimit(limitBytes, { rss: () => process.memoryUsage.rss(), collect: exposedGc(), trim, now: () => performance.now(), warn })
+  const timer = setInterval(() => { limit.check() }, CHECK_EVERY_MS)
+  timer.unref()
+  return { stats: limit.stats, stop: () => { clearInterval(timer) } }
+}
