@@ -1,13 +1,15 @@
 /**
- * Process-wide memory settings of a long-running daemon (docs/benchmarks.md, "Where a persister's
- * memory goes"); only the `daemon` command applies them, never a short command or an in-process test.
+ * Process-wide memory settings of a process that moves pack data: the daemon, and a command that
+ * backs up, restores or reads packs in the CLI's own process (docs/benchmarks.md, "Where a persister's
+ * memory goes" and "Where a publisher's memory goes"). `main.ts` applies them for those commands only,
+ * never for a short command or a command handed to a daemon.
  *
- * - V8's young generation stays at the size it has when the daemon starts (1–2 MiB per semi-space)
+ * - V8's young generation stays at the size it has when the process starts (1–2 MiB per semi-space)
  *   instead of growing to 16 MiB per semi-space (32 MiB of RSS) after a burst of allocation that
- *   survives a scavenge. A daemon's short-lived objects are small (the bytes of buffers live outside
- *   V8's heap), so a small young generation costs a few more scavenges, not memory.
- * - glibc's malloc: a fixed mmap threshold, so that a freed share, part or read buffer leaves RSS at
- *   once, and a trim of the heaps every few seconds (native/fsx-mem.c; skipped without the addon or
+ *   survives a scavenge. The short-lived objects of a backup or a daemon are small (the bytes of
+ *   buffers live outside V8's heap), so a small young generation costs a few more scavenges, not memory.
+ * - glibc's malloc: a fixed mmap threshold, so that a freed pack, share, part or read buffer leaves RSS
+ *   at once, and a trim of the heaps every few seconds (native/fsx-mem.c; skipped without the addon or
  *   on another C library).
  */
 import v8 from 'node:v8'
@@ -17,7 +19,7 @@ export const MMAP_THRESHOLD_BYTES = 128 * 1024
 /** How often the C heaps give their free pages back. */
 export const TRIM_EVERY_MS = 5_000
 
-export interface DaemonMemory {
+export interface ProcessMemory {
   /** whether the allocator calls are in effect (the addon loaded on glibc) */
   readonly malloc: boolean
   /** stops the periodic trim */
@@ -26,20 +28,20 @@ export interface DaemonMemory {
 
 /**
  * Keeps V8's young generation at its present capacity: V8 reads this flag each time it would grow
- * it. Called as soon as the command is known to be `daemon` (main.ts), before the modules and the
- * key derivation have made it grow.
+ * it. Called as soon as the command is known (main.ts), before the modules and the key derivation
+ * have made it grow.
  */
 export function limitYoungGeneration (): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1')
 }
 
-export async function tuneDaemonMemory (): Promise<DaemonMemory> {
+export async function tuneProcessMemory (): Promise<ProcessMemory> {
   limitYoungGeneration()
   const mem = (await import('../backup/fsx.js')).nativeMemory
   const malloc = mem !== undefined && mem.mallocTune(MMAP_THRESHOLD_BYTES)
   if (!malloc) {
     // loaded here: `daemon --help` (which sets the flag above) loads no logger
-    const log = (await import('../util/log.js')).scopedLogger('daemon:memory')
+    const log = (await import('../util/log.js')).scopedLogger('memory')
     log('malloc tuning not in effect (%s): freed buffers may stay in RSS', mem === undefined ? 'the native addon is not loaded' : 'the C library is not glibc')
     return { malloc, stop: () => {} }
   }
