@@ -8,9 +8,11 @@
  *   instead of growing to 16 MiB per semi-space (32 MiB of RSS) after a burst of allocation that
  *   survives a scavenge. The short-lived objects of a backup or a daemon are small (the bytes of
  *   buffers live outside V8's heap), so a small young generation costs a few more scavenges, not memory.
- * - glibc's malloc: a fixed mmap threshold, so that a freed pack, share, part or read buffer leaves RSS
- *   at once, and a trim of the heaps every few seconds (native/fsx-mem.c; skipped without the addon or
- *   on another C library).
+ * - glibc's malloc: a trim of the heaps every few seconds, and in the daemon a fixed mmap threshold,
+ *   so that a freed share, part or read buffer leaves RSS at once (native/fsx-mem.c; skipped without
+ *   the addon or on another C library). A command does not fix the threshold: a backup then spent
+ *   about 16 % more CPU and a restore 13 % (a fresh mapping and its page faults for every buffer of
+ *   128 KiB or more) for 8 MiB less peak RSS at scale 0.1 (docs/benchmarks.md).
  */
 import v8 from 'node:v8'
 
@@ -20,7 +22,7 @@ export const MMAP_THRESHOLD_BYTES = 128 * 1024
 export const TRIM_EVERY_MS = 5_000
 
 export interface ProcessMemory {
-  /** whether the allocator calls are in effect (the addon loaded on glibc) */
+  /** whether the allocator calls are in effect (the addon loaded; with fixMmapThreshold, on glibc: a trim elsewhere does nothing) */
   readonly malloc: boolean
   /** stops the periodic trim */
   stop: () => void
@@ -35,10 +37,15 @@ export function limitYoungGeneration (): void {
   v8.setFlagsFromString('--semi-space-growth-factor=1')
 }
 
-export async function tuneProcessMemory (): Promise<ProcessMemory> {
+export interface TuneOptions {
+  /** fix glibc's mmap threshold at MMAP_THRESHOLD_BYTES (the daemon); otherwise only trim */
+  fixMmapThreshold?: boolean
+}
+
+export async function tuneProcessMemory (options: TuneOptions = {}): Promise<ProcessMemory> {
   limitYoungGeneration()
   const mem = (await import('../backup/fsx.js')).nativeMemory
-  const malloc = mem !== undefined && mem.mallocTune(MMAP_THRESHOLD_BYTES)
+  const malloc = mem !== undefined && (options.fixMmapThreshold === true ? mem.mallocTune(MMAP_THRESHOLD_BYTES) : true)
   if (!malloc) {
     // loaded here: `daemon --help` (which sets the flag above) loads no logger
     const log = (await import('../util/log.js')).scopedLogger('memory')

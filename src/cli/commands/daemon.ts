@@ -67,7 +67,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       if (relay !== 'auto' && relay !== 'serve' && relay !== 'reserve' && relay !== 'both' && relay !== 'off') throw new InvalidArgumentError(`--relay takes auto, serve, reserve, both or off, got "${relay}"`)
       // the network stack loads only for the commands that run a node
       const { NodeService } = await import('../../node/service.js')
-      const memory = await (await import('../process-memory.js')).tuneProcessMemory()
+      const memory = await (await import('../process-memory.js')).tuneProcessMemory({ fixMmapThreshold: true })
       const service = await NodeService.start({
         home: c.homeOptions(),
         network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay, portMapping: opts.portMapping },
