@@ -75,7 +75,7 @@ export const nativeAvailable: boolean = native !== undefined
 export const nativeAt: FsxAtNative | undefined = native !== undefined && isFsxAtNative(loaded) ? loaded : undefined
 
 /**
- * The C library allocator's calls of native/fsx-mem.c, for the daemon (src/cli/daemon-memory.ts): both
+ * The C library allocator's calls of native/fsx-mem.c, for the daemon (src/cli/process-memory.ts): both
  * return false where the C library is not glibc. Undefined when the addon is missing or older.
  */
 export interface FsxMemNative {

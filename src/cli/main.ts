@@ -14,17 +14,22 @@ import { join, resolve } from 'node:path'
 import { ExitCode } from './exit-codes.js'
 import type { DaemonServices } from './context.js'
 import { printErr, type CliIo } from './io.js'
-import { LOCAL_ONLY, commandOf } from './routing.js'
+import { DATA_COMMANDS, LOCAL_ONLY, commandOf } from './routing.js'
 
 export { exitCodeFor } from './exit-codes.js'
 
 export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonServices): Promise<number> {
+  let memory: { stop: () => void } | undefined
   if (daemon === undefined) {
     // before building the program: a forwarded command needs none of it
     const forwarded = await maybeForward(argv, io)
     if (forwarded !== undefined) return forwarded
-    // a daemon runs for months: its young generation stays small from the start (daemon-memory.ts)
-    if (commandOf(argv) === 'daemon') (await import('./daemon-memory.js')).limitYoungGeneration()
+    const command = commandOf(argv)
+    // a daemon runs for months: its young generation stays small from the start (process-memory.ts);
+    // the daemon's action sets the rest
+    if (command === 'daemon') (await import('./process-memory.js')).limitYoungGeneration()
+    // a backup or restore in this process: the same settings, for as long as the command runs
+    else if (command !== undefined && DATA_COMMANDS.has(command) && !isHelp(argv)) memory = await (await import('./process-memory.js')).tuneProcessMemory()
   } else {
     // the daemon never runs what creates an identity or another daemon, whoever sends it
     const command = commandOf(argv)
@@ -34,7 +39,15 @@ export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonS
     }
   }
   const { runProgram } = await import('./program.js')
-  return await runProgram(argv, io, daemon, main)
+  try {
+    return await runProgram(argv, io, daemon, main)
+  } finally {
+    memory?.stop()
+  }
+}
+
+function isHelp (argv: readonly string[]): boolean {
+  return argv.some(a => a === '--help' || a === '-h')
 }
 
 /** Hands the command to this home's daemon when one runs (HOME/daemon.sock answers). */

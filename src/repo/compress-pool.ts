@@ -2,19 +2,67 @@
  * A small pool of worker threads that compress blobs, so zstd (the costliest stage of the backup
  * pipeline) runs beside chunking and hashing on the main thread. Workers start on first use and are
  * stopped by close().
+ *
+ * The buffers a blob travels in (a copy of the plaintext, and the output zstd writes) go to the
+ * worker and come back with the answer; the caller releases them once it has copied the result
+ * (Compressed.release), and the next blobs reuse them. Fresh buffers per blob were garbage that each
+ * isolate let pile up until its external memory forced a collection (docs/benchmarks.md, "Where a
+ * publisher's memory goes").
  */
 import { Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
-import type { Compression } from '../format/pack.js'
-import type { Compressed } from './compress.js'
+import { Compression } from '../format/pack.js'
+import { compressedBound, type Compressed } from './compress.js'
 
-export interface CompressRequest { seq: number, buffer: ArrayBuffer, length: number, level: number }
+/** `src` holds the plaintext in its first `length` bytes; `dst` has room for compressedBound(length). */
+export interface CompressRequest { seq: number, src: ArrayBuffer, dst: ArrayBuffer, length: number, level: number }
+/** Both buffers come back; the result is the first `length` bytes of `dst` (zstd) or of `src` (none). */
 export type CompressReply =
-  | { seq: number, compression: Compression, buffer: ArrayBuffer, length: number, error?: undefined }
-  | { seq: number, error: string }
+  | { seq: number, compression: Compression, src: ArrayBuffer, dst: ArrayBuffer, length: number, error?: undefined }
+  | { seq: number, error: string, src: ArrayBuffer, dst: ArrayBuffer }
 
 interface Job { resolve: (c: Compressed) => void, reject: (e: Error) => void, worker: Slot }
+
+const KiB = 1024
+/** Pooled buffers are rounded up to this, so that blobs of nearby sizes share them. */
+const BUFFER_STEP = 256 * KiB
+/** Spare buffers kept at most, in bytes: about the working set of a few jobs of 1 MiB chunks. */
+export const MAX_SPARE_BYTES = 24 * 1024 * KiB
+
+/** Spare ArrayBuffers, taken by size (the smallest that fits) and given back after use. */
+export class BufferShelf {
+  private readonly spare: ArrayBuffer[] = []
+  private spareBytes = 0
+  constructor (readonly maxSpareBytes = MAX_SPARE_BYTES) {}
+
+  take (bytes: number): ArrayBuffer {
+    let best = -1
+    for (let i = 0; i < this.spare.length; i++) {
+      const b = this.spare[i] as ArrayBuffer
+      if (b.byteLength >= bytes && (best < 0 || b.byteLength < (this.spare[best] as ArrayBuffer).byteLength)) best = i
+    }
+    if (best < 0) return new ArrayBuffer(Math.ceil(bytes / BUFFER_STEP) * BUFFER_STEP)
+    const buffer = this.spare.splice(best, 1)[0] as ArrayBuffer
+    this.spareBytes -= buffer.byteLength
+    return buffer
+  }
+
+  give (buffer: ArrayBuffer): void {
+    // a detached buffer (transferred away) has no bytes; one over the cap is left to the GC
+    if (buffer.byteLength === 0 || this.spareBytes + buffer.byteLength > this.maxSpareBytes) return
+    this.spare.push(buffer)
+    this.spareBytes += buffer.byteLength
+  }
+
+  /** bytes held spare now */
+  get bytes (): number { return this.spareBytes }
+
+  clear (): void {
+    this.spare.length = 0
+    this.spareBytes = 0
+  }
+}
 interface Slot { worker: Worker, busy: number }
 
 // Under tsx (tests) this module is TypeScript and the worker needs tsx too; compiled, it is JavaScript.
@@ -34,25 +82,31 @@ export class CompressPool {
   private readonly jobs = new Map<number, Job>()
   private seq = 0
   private closed = false
+  private readonly shelf = new BufferShelf()
 
   constructor (private readonly size: number, private readonly level: number) {}
 
-  /** Compresses `data`, whose ArrayBuffer is transferred to a worker: the caller must not use it again. */
+  /**
+   * Compresses a copy of `data` (the caller may reuse `data` at once). The result lives in pooled
+   * buffers: call its `release()` once its bytes are copied, and do not touch them after.
+   */
   async compress (data: Uint8Array): Promise<Compressed> {
     if (this.closed) throw new Error('compress pool is closed')
     const slot = this.pick()
     const seq = this.seq++
-    // transfer the caller's buffer only when it is exactly this data (never a Buffer pool slab);
-    // otherwise copy: note Buffer#slice would be a view, so copy with the Uint8Array constructor
-    const whole = !Buffer.isBuffer(data) && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
-    const buffer = whole ? data.buffer as ArrayBuffer : new Uint8Array(data).buffer
+    const src = this.shelf.take(data.byteLength)
+    new Uint8Array(src, 0, data.byteLength).set(data)
+    const dst = this.shelf.take(compressedBound(data.byteLength))
     return await new Promise<Compressed>((resolve, reject) => {
       this.jobs.set(seq, { resolve, reject, worker: slot })
       slot.busy++
-      const req: CompressRequest = { seq, buffer, length: data.byteLength, level: this.level }
-      slot.worker.postMessage(req, [buffer])
+      const req: CompressRequest = { seq, src, dst, length: data.byteLength, level: this.level }
+      slot.worker.postMessage(req, [src, dst])
     })
   }
+
+  /** bytes of spare buffers the pool holds now */
+  get spareBytes (): number { return this.shelf.bytes }
 
   private pick (): Slot {
     if (this.slots.length < this.size) {
@@ -73,8 +127,22 @@ export class CompressPool {
     if (job === undefined) return
     this.jobs.delete(reply.seq)
     job.worker.busy--
-    if (reply.error !== undefined) job.reject(new Error(`compression failed: ${reply.error}`))
-    else job.resolve({ compression: reply.compression, data: new Uint8Array(reply.buffer, 0, reply.length) })
+    const { src, dst } = reply
+    if (reply.error !== undefined) {
+      this.shelf.give(src)
+      this.shelf.give(dst)
+      job.reject(new Error(`compression failed: ${reply.error}`))
+      return
+    }
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.shelf.give(src)
+      this.shelf.give(dst)
+    }
+    const data = new Uint8Array(reply.compression === Compression.None ? src : dst, 0, reply.length)
+    job.resolve({ compression: reply.compression, data, release })
   }
 
   private failAll (slot: Slot, err: Error): void {
@@ -89,5 +157,6 @@ export class CompressPool {
     this.closed = true
     await Promise.all(this.slots.map(async s => await s.worker.terminate()))
     this.slots.length = 0
+    this.shelf.clear()
   }
 }

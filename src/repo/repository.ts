@@ -141,7 +141,7 @@ export class Repository {
       return true
     }
     this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel)
-    const job = this.pool.compress(new Uint8Array(plaintext)) // a copy: the caller reuses its buffer
+    const job = this.pool.compress(plaintext) // the pool copies: the caller reuses its buffer
       .then(async c => { await this.append(type, id, rawLength, c) })
       .catch((err: unknown) => { this.writeError ??= err })
     this.jobs.add(job)
@@ -160,7 +160,11 @@ export class Repository {
       packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES, type === BlobType.Data ? this.spareBuffers.pop() : undefined)
       this.packers.set(type, packer)
     }
-    packer.add(type, id, rawLength, c)
+    try {
+      packer.add(type, id, rawLength, c)
+    } finally {
+      c.release?.() // the blob is encrypted into the pack: its buffers go back to the pool
+    }
     if (packer.size >= this.init.packSize) {
       this.packers.delete(type)
       await this.writePack(packer, type)

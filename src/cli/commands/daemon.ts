@@ -70,7 +70,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       if (relay !== 'auto' && relay !== 'serve' && relay !== 'reserve' && relay !== 'both' && relay !== 'off') throw new InvalidArgumentError(`--relay takes auto, serve, reserve, both or off, got "${relay}"`)
       // the network stack loads only for the commands that run a node
       const { NodeService } = await import('../../node/service.js')
-      const memory = await (await import('../daemon-memory.js')).tuneDaemonMemory()
+      const memory = await (await import('../process-memory.js')).tuneProcessMemory({ fixMmapThreshold: true })
       const limit = maxMemory !== undefined ? await startLimit(maxMemory, c.io) : undefined
       const service = await NodeService.start({
         home: c.homeOptions(),

@@ -36,3 +36,36 @@ describe('repo/CompressPool', function () {
     out.forEach((c, i) => assert.deepEqual(Buffer.from(decompressBlob(c.compression, c.data, (inputs[i] as Buffer).byteLength)), inputs[i]))
   })
 })
+
+describe('repo/CompressPool buffers', function () {
+  this.timeout(30_000)
+
+  it('reuses the buffers of a released result for the next blob instead of allocating new ones', async () => {
+    const pool = new CompressPool(1, 3)
+    try {
+      const blob = (i: number): Buffer => Buffer.from(`chunk ${i} `.repeat(100_000)) // about 1 MiB each
+      const first = await pool.compress(blob(1))
+      assert.equal(pool.spareBytes, 0, 'nothing spare while the first result is held')
+      assert.deepEqual(Buffer.from(decompressBlob(first.compression, first.data, blob(1).byteLength)), blob(1))
+      first.release?.()
+      const spare = pool.spareBytes
+      assert.ok(spare >= 2 * blob(1).byteLength, `the plaintext copy and the output came back: ${spare} bytes`)
+      for (let i = 2; i < 10; i++) {
+        const c = await pool.compress(blob(i))
+        assert.equal(pool.spareBytes, 0, 'the next blob took the spare buffers')
+        assert.deepEqual(Buffer.from(decompressBlob(c.compression, c.data, blob(i).byteLength)), blob(i))
+        c.release?.()
+        assert.equal(pool.spareBytes, spare, 'and gave them back: no new buffers')
+      }
+      // incompressible: the result is the plaintext copy, in the same buffers
+      const random = randomBytes(900_000)
+      const r = await pool.compress(random)
+      assert.equal(r.compression, Compression.None)
+      assert.deepEqual(Buffer.from(r.data), random)
+      r.release?.()
+      assert.equal(pool.spareBytes, spare)
+    } finally {
+      await pool.close()
+    }
+  })
+})
