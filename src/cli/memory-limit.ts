@@ -6,10 +6,11 @@
  * received, ranges read for proofs and restores. V8 frees them only when a collection runs, and it
  * starts one for external memory only after tens of MiB have been allocated since the last, so the
  * resident size of a busy daemon floats well above what it holds live. Near the limit this collects
- * at once and gives the freed pages back to the system (malloc_trim), checked every `everyMs`. It
- * cannot shrink what is live: when a collection does not bring the daemon under the limit, it says so
- * once (with what to do) and backs off until the daemon has grown by another `backoffBytes` or
- * `backoffMs` have passed, so a limit set too low costs a few collections, not a busy loop.
+ * at once and, at the next check, gives the freed pages back to the system (malloc_trim). It cannot
+ * shrink what is live: when a collection leaves the daemon near the limit it backs off until the
+ * daemon has grown by another BACKOFF_BYTES or BACKOFF_MS have passed, so a limit set too low costs a
+ * few collections, not a busy loop; when it leaves it over the limit, it says so once per episode,
+ * with what to do. Each collection is a full, stop-the-world one (tens of ms), at most two a second.
  */
 import v8 from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -55,37 +56,61 @@ export class MemoryLimit {
   private lastCollect = -Infinity
   private backoffUntilBytes = 0
   private backoffUntilMs = -Infinity
+  /** a collection ran at the last check: this one judges it */
+  private judging = false
+  /** the warning was given in this episode (reset when the daemon is back under 90 % of the limit) */
+  private warned = false
   readonly stats: MemoryLimitStats
 
   constructor (readonly limitBytes: number, private readonly deps: MemoryLimitDeps) {
     this.stats = { limitBytes, collections: 0, overLimit: false }
   }
 
-  /** One check: collects when the daemon nears the limit, unless it just did or is backing off. */
+  /**
+   * One check: collects when the daemon nears the limit, unless it just did or is backing off. A
+   * collection is judged at the next check: V8 frees the buffers it found dead on a background thread
+   * after the collection returns, so the resident size right after it overstates what is held.
+   */
   check (): void {
+    if (this.judging) {
+      this.judging = false
+      this.judge()
+      return
+    }
     const rss = this.deps.rss()
     const start = this.limitBytes * START_AT
-    if (rss < start) return
+    if (rss < start) {
+      this.stats.overLimit = false
+      this.warned = false
+      return
+    }
     const now = this.deps.now()
     if (now - this.lastCollect < MIN_GAP_MS) return
     if (this.stats.overLimit && rss < this.backoffUntilBytes && now < this.backoffUntilMs) return
     this.deps.collect()
-    this.deps.trim()
     this.lastCollect = now
     this.stats.collections++
+    this.judging = true
+  }
+
+  /** After a collection: gives the freed pages back, then backs off (and says so) if still near the limit. */
+  private judge (): void {
+    this.deps.trim()
     const after = this.deps.rss()
     this.stats.lastAfterBytes = after
-    if (after < start) {
+    if (after < this.limitBytes * START_AT) {
       this.stats.overLimit = false
+      this.warned = false
       return
     }
-    if (!this.stats.overLimit) {
+    if (after > this.limitBytes && !this.warned) {
+      this.warned = true
       this.deps.warn(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(this.limitBytes)} allows: ` +
         'it needs this much for the work under way (a backup, a restore, many friends at once); raise --max-memory, or leave it out')
     }
     this.stats.overLimit = true
     this.backoffUntilBytes = after + BACKOFF_BYTES
-    this.backoffUntilMs = now + BACKOFF_MS
+    this.backoffUntilMs = this.deps.now() + BACKOFF_MS
   }
 }
 

@@ -89,6 +89,8 @@ export async function inspectShare (store: ShareStore, ref: ShareRef, size: numb
   const data = contentHasher()
   let header: ShareHeader | undefined
   for (let off = 0; off < size; off += INSPECT_READ_BYTES) {
+    // a local store reads synchronously: between ranges the event loop turns (and a deadline can fire)
+    if (off > 0) await new Promise<void>(resolve => setImmediate(resolve))
     const range = await store.getRange(ref, off, Math.min(INSPECT_READ_BYTES, size - off), opts)
     if (off === 0) {
       header = headerOf(range)

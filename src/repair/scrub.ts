@@ -12,6 +12,9 @@ import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('scrub')
 
+/** What a share that could not be checked costs a round's byte budget at least. */
+const FAILED_CHECK_BYTES = 64 * 1024
+
 export interface ScrubRound { checked: number, bytes: number, damaged: Array<{ owner: string, share: string }>, passCompleted: boolean }
 
 export class Scrubber {
@@ -54,15 +57,19 @@ export class Scrubber {
         if (result.bytes >= budget) return result
         signal?.throwIfAborted()
         const ref = names.get(name) as ShareRef
-        let size: number
+        let size: number | undefined
         let intact: boolean
         try {
           size = await store.size(ref)
           intact = (await inspectShare(store, ref, size, signal)).intact
         } catch (err: unknown) {
           if (signal?.aborted === true) throw err
-          // deleted since it was listed: nothing to check; anything else is checked on the next pass
+          // deleted since it was listed: nothing to check; anything else (a folder made unreadable, a
+          // failing disk) is logged and tried on the next pass, and costs the round its size, so a
+          // fault that fails every share does not walk them all at once
           if (!(err instanceof NotFoundError)) log.error('checking %s of %s failed: %s', name, owner, errorMessage(err))
+          result.bytes += Math.max(size ?? 0, FAILED_CHECK_BYTES)
+          this.cursor = key
           continue
         }
         result.checked++

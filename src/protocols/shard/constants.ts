@@ -36,6 +36,8 @@ export const MAX_TRANSFER_PART_BYTES = 1024 * 1024
 export const DEFAULT_MAX_STAGED_BYTES = 512 * 1024 * 1024
 /** An unfinished upload untouched this long is dropped. */
 export const STAGED_IDLE_MS = 10 * 60 * 1000
+/** How often a server drops idle uploads when no part arrives to do it. */
+export const STAGED_SWEEP_MS = 60 * 1000
 /** Times a client starts a share over after the server lost its unfinished upload, before it gives up. */
 export const MAX_PART_RESTARTS = 3
 

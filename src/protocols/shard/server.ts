@@ -14,7 +14,7 @@ import { serve } from '../framing.js'
 import type { ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
-  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL
+  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL, STAGED_SWEEP_MS
 } from './constants.js'
 import { Staging, type Staged } from './staging.js'
 import { listPage } from './listing.js'
@@ -107,6 +107,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
   const persister = init.node.peerId.toMultihash().bytes
   const staging = new Staging(now, init.maxStagedBytes, undefined, (message) => { log(message) })
   let started = false
+  /** drops idle uploads (and their temporary files) when no part arrives to do it */
+  let sweeper: ReturnType<typeof setInterval> | undefined
 
   /** REFUSED reason for a delete whose timestamp or signature does not hold, else undefined. */
   function checkDelete (userId: string, target: { kind: 'share' | 'record', id: Uint8Array, index?: number }, auth: DeleteAuth): string | undefined {
@@ -395,10 +397,13 @@ export function shardServer (init: ShardServerInit): ShardServer {
         authorize: async (peer) => await isMember(peer)
       })
       started = true
+      sweeper = setInterval(() => { staging.sweep() }, STAGED_SWEEP_MS)
+      sweeper.unref()
     },
     async stop (): Promise<void> {
       if (!started) return
       started = false
+      clearInterval(sweeper)
       await init.node.unhandle(SHARD_PROTOCOL)
       staging.clear()
     }

@@ -12,7 +12,16 @@
  */
 import type { ShareWriter } from '../../store/index.js'
 import { errorMessage } from '../../errors.js'
-import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS } from './constants.js'
+import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS, TRANSFER_PART_BYTES } from './constants.js'
+
+/**
+ * Uploads on disk at once, all members together: each holds a file descriptor until it completes or
+ * is dropped, so tiny uploads by the thousand must not exhaust the daemon's descriptors. Uploads
+ * beyond it, and uploads of shares smaller than a part, are staged in memory.
+ */
+export const MAX_DISK_UPLOADS = 64
+/** What an upload counts against the bound at least, however small its share (bounds their number). */
+export const MIN_STAGED_CHARGE = 64 * 1024
 
 /** What a complete upload hands over: the parts as they came, or the store's writer that holds them. */
 export type Staged = { parts: Uint8Array[] } | { writer: ShareWriter }
@@ -24,6 +33,8 @@ export type Staged = { parts: Uint8Array[] } | { writer: ShareWriter }
  */
 interface Upload {
   total: number
+  /** what it counts against the bound: its total, at least MIN_STAGED_CHARGE */
+  charge: number
   have: number
   touched: number
   parts?: Uint8Array[]
@@ -40,6 +51,9 @@ export type PartOutcome =
 export class Staging {
   private readonly uploads = new Map<string, Upload>()
   private bytes = 0
+  private onDisk = 0
+  /** set by clear(): the server stopped, and nothing more goes to disk */
+  private closed = false
 
   /**
    * `log` is told of an abandoned upload whose temporary file could not be removed (a later open of
@@ -65,15 +79,17 @@ export class Staging {
     if (up !== undefined && up.total !== total) { this.drop(key); up = undefined }
     if (up === undefined) {
       if (offset !== 0) return { kind: 'mismatch', have: 0 }
-      this.makeRoom(total)
-      up = { total, have: 0, touched: now }
-      if (begin === undefined) up.parts = []
+      const charge = Math.max(total, MIN_STAGED_CHARGE)
+      this.makeRoom(charge)
+      up = { total, charge, have: 0, touched: now }
+      if (begin === undefined || this.closed || total < TRANSFER_PART_BYTES || this.onDisk >= MAX_DISK_UPLOADS) up.parts = []
       else {
         const u = up
         u.writes = begin().then((w) => { u.writer = w })
+        this.onDisk++
       }
       this.uploads.set(key, up)
-      this.bytes += total
+      this.bytes += charge
     }
     // a part may repeat what arrived (a retry whose answer was lost: only its new bytes are
     // taken), never leave a gap
@@ -122,16 +138,23 @@ export class Staging {
     this.discard(up)
   }
 
-  /** Drops every unfinished upload (the server stops). */
+  /** Drops every unfinished upload (the server stops); later uploads stay in memory. */
   clear (): void {
+    this.closed = true
     for (const key of [...this.uploads.keys()]) this.drop(key)
+  }
+
+  /** Drops the uploads untouched for longer than the idle limit (also run on a timer by the server). */
+  sweep (): void {
+    this.expire(this.now())
   }
 
   get stagedBytes (): number { return this.bytes }
 
   private forgetUpload (key: string, up: Upload): void {
     this.uploads.delete(key)
-    this.bytes -= up.total
+    this.bytes -= up.charge
+    if (up.writes !== undefined) this.onDisk--
   }
 
   /** Removes an upload's temporary file once its writes are done (or failed). */

@@ -36,4 +36,20 @@ describe('repair/scrub', () => {
     assert.equal(last.checked, 2)
     assert.equal(last.passCompleted, true)
   })
+
+  it('a fault that fails every share (an unreadable folder, a failing disk) costs each round its slice, not a walk of everything', async () => {
+    class FailingStore extends MemoryShareStore {
+      reads = 0
+      override async getRange (): Promise<Uint8Array> { this.reads++; throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' }) }
+    }
+    const store = new FailingStore()
+    for (let i = 1; i <= 40; i++) await store.put(testRef(i), seededBytes(i, 1000))
+    const scrub = new Scrubber(async () => [{ owner: OWNER, store }], new ProofCache(join(dir, 'proofs')), 3 * SHARE)
+    const first = await scrub.round()
+    assert.equal(first.checked, 0)
+    assert.equal(first.passCompleted, false)
+    assert.equal(store.reads, 3) // each failure costs at least 64 KiB of the slice
+    await scrub.round()
+    assert.equal(store.reads, 6) // and the next round goes on from there
+  })
 })
