@@ -27,6 +27,12 @@ export const BACKOFF_BYTES = 16 * 1024 * 1024
 export const BACKOFF_MS = 30_000
 /** Smallest limit accepted: a daemon at rest takes about 96 MiB (docs/benchmarks.md). */
 export const MIN_LIMIT_BYTES = 64 * 1024 * 1024
+/**
+ * `--max-memory auto` (the default): this limit while the daemon only serves friends (holds their
+ * shares, answers audits and restores: the small always-on box in a friend's cupboard, issue 13), lifted
+ * while it runs a command of its own (a backup or a restore needs what it needs), and never a warning.
+ */
+export const AUTO_LIMIT_BYTES = 128 * 1024 * 1024
 
 export interface MemoryLimitDeps {
   /** resident set size in bytes */
@@ -36,8 +42,8 @@ export interface MemoryLimitDeps {
   /** gives the C heaps' free pages back (false: not available) */
   trim: () => void
   now: () => number
-  /** told once per episode when the daemon stays over the limit after a collection */
-  warn: (message: string) => void
+  /** told once per episode when the daemon stays over the limit after a collection (auto: nobody) */
+  warn?: (message: string) => void
 }
 
 export interface MemoryLimitStats {
@@ -47,6 +53,8 @@ export interface MemoryLimitStats {
   lastAfterBytes?: number
   /** true while a collection could not bring the daemon under the limit */
   overLimit: boolean
+  /** true while a command of the daemon's own runs and the limit is lifted (auto) */
+  lifted: boolean
 }
 
 const MiB = (b: number): string => `${Math.round(b / 1048576)} MiB`
@@ -58,12 +66,24 @@ export class MemoryLimit {
   private backoffUntilMs = -Infinity
   /** a collection ran at the last check: this one judges it */
   private judging = false
+  private lifts = 0
   /** the warning was given in this episode (reset when the daemon is back under 90 % of the limit) */
   private warned = false
   readonly stats: MemoryLimitStats
 
   constructor (readonly limitBytes: number, private readonly deps: MemoryLimitDeps) {
-    this.stats = { limitBytes, collections: 0, overLimit: false }
+    this.stats = { limitBytes, collections: 0, overLimit: false, lifted: false }
+  }
+
+  /** Lifts the limit until {@link MemoryLimit.restore} (nested calls count). */
+  lift (): void {
+    this.lifts++
+    this.stats.lifted = true
+  }
+
+  restore (): void {
+    this.lifts = Math.max(0, this.lifts - 1)
+    this.stats.lifted = this.lifts > 0
   }
 
   /**
@@ -77,6 +97,7 @@ export class MemoryLimit {
       this.judge()
       return
     }
+    if (this.lifts > 0) return
     const rss = this.deps.rss()
     const start = this.limitBytes * START_AT
     if (rss < start) {
@@ -105,7 +126,7 @@ export class MemoryLimit {
     }
     if (after > this.limitBytes && !this.warned) {
       this.warned = true
-      this.deps.warn(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(this.limitBytes)} allows: ` +
+      this.deps.warn?.(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(this.limitBytes)} allows: ` +
         'it needs this much for the work under way (a backup, a restore, many friends at once); raise --max-memory, or leave it out')
     }
     this.stats.overLimit = true
@@ -122,10 +143,10 @@ function exposedGc (): () => void {
   return gc as () => void
 }
 
-/** Starts the soft limit on a timer (unref'd); returns its stats and a stop. */
-export function startMemoryLimit (limitBytes: number, trim: () => void, warn: (message: string) => void): { stats: MemoryLimitStats, stop: () => void } {
-  const limit = new MemoryLimit(limitBytes, { rss: () => process.memoryUsage.rss(), collect: exposedGc(), trim, now: () => performance.now(), warn })
+/** Starts the soft limit on a timer (unref'd); without `warn`, it is silent (auto). */
+export function startMemoryLimit (limitBytes: number, trim: () => void, warn?: (message: string) => void): { limit: MemoryLimit, stop: () => void } {
+  const limit = new MemoryLimit(limitBytes, { rss: () => process.memoryUsage.rss(), collect: exposedGc(), trim, now: () => performance.now(), ...(warn !== undefined ? { warn } : {}) })
   const timer = setInterval(() => { limit.check() }, CHECK_EVERY_MS)
   timer.unref()
-  return { stats: limit.stats, stop: () => { clearInterval(timer) } }
+  return { limit, stop: () => { clearInterval(timer) } }
 }

@@ -129,7 +129,9 @@ export class ErasurePackStore implements PackStore {
       const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
       try {
         targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
-      } catch {
+      } catch (err: unknown) {
+        // nobody else can take them: the shares not placed are reported below
+        log('no other holders for %d share(s) of pack %s: %s', missing.length, toHex(id).slice(0, 16), errorMessage(err))
         break
       }
     }

@@ -6,7 +6,7 @@ import { print, printErr, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
 import type { Settings } from '../../node/group-state.js'
 import { parseSize } from './group.js'
-import { MIN_LIMIT_BYTES, startMemoryLimit } from '../memory-limit.js'
+import { AUTO_LIMIT_BYTES, MIN_LIMIT_BYTES, startMemoryLimit, type MemoryLimit } from '../memory-limit.js'
 
 
 function durationMs (text: string, flag: string, min: number): number {
@@ -49,10 +49,10 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
     .option('--limit-upload <KiB/s>', 'send shares and records at most this fast, in KiB per second (as restic\'s --limit-upload); default: no limit, or settings.limitUploadKiB in group.json')
     .option('--limit-download <KiB/s>', 'receive shares and records at most this fast, in KiB per second; default: no limit, or settings.limitDownloadKiB')
-    .option('--max-memory <size>', 'a soft limit on the daemon\'s memory (resident size), e.g. 128MiB: near it the daemon frees what it no longer uses at once; default: none')
-    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string, maxMemory?: string }) => {
+    .option('--max-memory <size>', 'a soft limit on the daemon\'s memory (resident size), e.g. 256MiB: near it the daemon frees what it no longer uses at once; auto: 128MiB while it only serves friends, lifted during its own commands; off: none', 'auto')
+    .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string, maxMemory: string }) => {
       const c = ctx()
-      const maxMemory = opts.maxMemory !== undefined ? memoryLimit(opts.maxMemory) : undefined
+      const maxMemory = memoryLimit(opts.maxMemory)
       const refreshMs = durationMs(opts.refresh, '--refresh', 100)
       const flags: Settings = {
         ...(opts.auditInterval !== undefined ? { auditIntervalMs: durationMs(opts.auditInterval, '--audit-interval', 100) } : {}),
@@ -71,7 +71,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
       // the network stack loads only for the commands that run a node
       const { NodeService } = await import('../../node/service.js')
       const memory = await (await import('../process-memory.js')).tuneProcessMemory({ fixMmapThreshold: true })
-      const limit = maxMemory !== undefined ? await startLimit(maxMemory, c.io) : undefined
+      const limit = maxMemory !== 'off' ? await startLimit(maxMemory, c.io) : undefined
       const service = await NodeService.start({
         home: c.homeOptions(),
         network: { listen, ...(announce.length > 0 ? { announce } : {}), mdns: opts.mdns === true, relay, portMapping: opts.portMapping },
@@ -80,11 +80,14 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         runCommand: async (argv, io, services) => {
           // relative paths mean the caller's directory; commands run one at a time, so this is safe
           const before = process.cwd()
+          // auto: a command of the daemon's own (a backup, a restore) needs what it needs
+          if (maxMemory === 'auto') limit?.limit.lift()
           try {
             if (io.cwd !== undefined) process.chdir(io.cwd)
             return await runInDaemon(argv, { ...io, env: { ...io.env, P2PBAK_HOME: c.homeDir } }, services)
           } finally {
             process.chdir(before)
+            if (maxMemory === 'auto') limit?.limit.restore()
           }
         }
       })
@@ -106,15 +109,21 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     })
 }
 
-function memoryLimit (text: string): number {
+/** `--max-memory`: a size of at least MIN_LIMIT_BYTES, `auto` or `off`. */
+function memoryLimit (text: string): number | 'auto' | 'off' {
+  const t = text.trim().toLowerCase()
+  if (t === 'auto' || t === 'off') return t
   const bytes = parseSize(text)
-  if (bytes < MIN_LIMIT_BYTES) throw new InvalidArgumentError(`--max-memory takes a size of at least ${MIN_LIMIT_BYTES / 1048576}MiB (a daemon at rest takes about 96 MiB), got "${text}"`)
+  if (bytes < MIN_LIMIT_BYTES) throw new InvalidArgumentError(`--max-memory takes a size of at least ${MIN_LIMIT_BYTES / 1048576}MiB (a daemon at rest takes about 96 MiB), auto or off, got "${text}"`)
   return bytes
 }
 
-async function startLimit (bytes: number, io: import('../io.js').CliIo): Promise<{ stop: () => void }> {
+/** The soft limit: auto is AUTO_LIMIT_BYTES and silent; a size the user gave warns when it cannot be kept. */
+async function startLimit (setting: number | 'auto', io: import('../io.js').CliIo): Promise<{ limit: MemoryLimit, stop: () => void }> {
   const mem = (await import('../../backup/fsx.js')).nativeMemory
-  return startMemoryLimit(bytes, () => { mem?.mallocTrim() }, (message) => { printErr(io, `p2pbak daemon: ${message}`) })
+  const trim = (): void => { mem?.mallocTrim() }
+  if (setting === 'auto') return startMemoryLimit(AUTO_LIMIT_BYTES, trim)
+  return startMemoryLimit(setting, trim, (message) => { printErr(io, `p2pbak daemon: ${message}`) })
 }
 
 /** Variables holding a secret, removed from the daemon's environment once the home is open. */

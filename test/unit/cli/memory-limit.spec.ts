@@ -93,4 +93,22 @@ describe('cli/memory-limit', () => {
     tick()
     assert.equal(d.warnings.length, 2)
   })
+
+  it('auto: lifted while a command of the daemon\'s own runs, and silent', () => {
+    const d = { rss: 200 * MiB, collections: 0 }
+    const limit = new MemoryLimit(128 * MiB, { rss: () => d.rss, collect: () => { d.collections++ }, trim: () => {}, now: () => 0 })
+    limit.lift()
+    limit.lift() // nested
+    limit.check()
+    limit.restore()
+    limit.check()
+    assert.equal(d.collections, 0)
+    assert.equal(limit.stats.lifted, true)
+    limit.restore()
+    assert.equal(limit.stats.lifted, false)
+    limit.check()
+    limit.check() // judged: over the limit, and nobody to tell
+    assert.equal(d.collections, 1)
+    assert.equal(limit.stats.overLimit, true)
+  })
 })
