@@ -134,7 +134,11 @@ export class NodeService implements ServiceContext {
       this.home.repo.packs.dropCaches?.()
       const stale = await this.home.repo.settle()
       if (stale !== undefined) log('an earlier command left a failed pack write: %s', errorMessage(stale))
-      return await this.opts.runCommand(argv, io, this)
+      try {
+        return await this.opts.runCommand(argv, io, this)
+      } finally {
+        await this.afterCommand()
+      }
     })
     // at most one round queued or running: rounds slower than the interval must not pile up in
     // front of the user's commands
@@ -143,6 +147,19 @@ export class NodeService implements ServiceContext {
       this.roundPending = true
       void this.control.enqueue(async () => await this.round()).finally(() => { this.roundPending = false })
     })
+  }
+
+  /**
+   * Between commands the daemon keeps what it serves, not a backup's tools: decoded packs, share
+   * buffers, pack buffers and the compression workers go (the next command makes them again).
+   */
+  private async afterCommand (): Promise<void> {
+    this.home.repo.packs.dropCaches?.()
+    try {
+      if (!await this.home.repo.releaseIdle()) log('a write is still under way after the command: its buffers stay until the next one')
+    } catch (err: unknown) {
+      log.error('releasing the repository\'s buffers after a command failed: %s', errorMessage(err))
+    }
   }
 
   /** (bound: commands get it as a plain function) */

@@ -260,6 +260,21 @@ export class Repository {
     return decodeTree(await this.loadBlob(id))
   }
 
+  /**
+   * Between commands of a long-running daemon: gives back the buffers and the compression workers
+   * (each a V8 isolate) kept for the next pack, when nothing is being written; the next write makes
+   * them again. The daemon's memory at rest is then its code and what it serves, not a backup's tools.
+   * True when released (false: a write is still under way, and nothing changed).
+   */
+  async releaseIdle (): Promise<boolean> {
+    if (this.jobs.size > 0 || this.inflight.size > 0 || this.packers.size > 0) return false
+    this.spareBuffers.length = 0
+    const pool = this.pool
+    this.pool = undefined
+    await pool?.close()
+    return true
+  }
+
   async close (): Promise<void> {
     await this.flush().catch((err: unknown) => { log.error('packs not written when the repository closed: %s', errorMessage(err)) })
     await this.pool?.close()

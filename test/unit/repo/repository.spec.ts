@@ -49,6 +49,22 @@ describe('repo/Repository', () => {
     assert.ok(repo.stats.packBytesAdded < blobs.reduce((n, b) => n + b.byteLength, 0))
   })
 
+  it('releaseIdle gives back the compression workers and pack buffers between commands, never during a write; the next write makes them again', async () => {
+    const threads = (): number => process.getActiveResourcesInfo().filter(r => r === 'MessagePort' || r === 'Worker').length
+    const before = threads()
+    await repo.saveChunk(Buffer.from('compressible '.repeat(20_000)))
+    assert.ok(threads() > before, 'the compression workers run')
+    // a pack is still open (not flushed): nothing is released
+    assert.equal(await repo.releaseIdle(), false)
+    await repo.flush()
+    assert.equal(await repo.releaseIdle(), true)
+    assert.equal(threads(), before)
+    const again = Buffer.from('another compressible blob '.repeat(9000))
+    const { id } = await repo.saveChunk(again)
+    await repo.flush()
+    assert.deepEqual(Buffer.from(await repo.loadBlob(id)), again)
+  })
+
   it('a failed pack write fails its own job only: after settle() the next job stores the same blobs again', async () => {
     // a long-lived repository (the daemon's) runs one command after another
     const failing = new MemoryShareStore()
