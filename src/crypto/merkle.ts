@@ -91,9 +91,7 @@ export function shareRoot (share: Uint8Array): Uint8Array {
 export function shareRoots (shares: readonly Uint8Array[]): Uint8Array[] {
   const built: Array<{ share: Uint8Array, levels: Uint8Array[][] }> = []
   return shares.map(share => {
-    const twin = share.byteLength > SEGMENT_BYTES
-      ? built.find(b => b.share.byteLength === share.byteLength && equalBytes(b.share.subarray(SEGMENT_BYTES), share.subarray(SEGMENT_BYTES)))
-      : undefined
+    const twin = twinOf(built, share)
     if (twin === undefined) {
       const all = levels(shareLeaves(share))
       built.push({ share, levels: all })
@@ -107,6 +105,55 @@ export function shareRoots (shares: readonly Uint8Array[]): Uint8Array[] {
     }
     return h
   })
+}
+
+/**
+ * {@link shareRoots} of shares given as pieces (each share the concatenation of its pieces). A share of
+ * two pieces whose second is the same view as the bytes after the header of an earlier one-piece share
+ * (with k = 1, every share is its own header followed by share 0's shard) reuses that share's tree:
+ * only its first segment (4 KiB, joined) is hashed. Any other share is joined and hashed.
+ */
+export function pieceRoots (shares: ReadonlyArray<readonly Uint8Array[]>): Uint8Array[] {
+  const built: Array<{ share: Uint8Array, levels: Uint8Array[][] }> = []
+  return shares.map(pieces => {
+    const [head, body] = pieces
+    const twin = pieces.length === 1 && head !== undefined
+      ? twinOf(built, head)
+      : pieces.length === 2 && head !== undefined && body !== undefined && head.byteLength < SEGMENT_BYTES
+        ? built.find(b => b.share.byteLength === head.byteLength + body.byteLength && b.share.byteLength > SEGMENT_BYTES && sameView(b.share.subarray(head.byteLength), body))
+        : undefined
+    if (twin === undefined) {
+      const share = pieces.length === 1 ? pieces[0] as Uint8Array : joined(pieces)
+      const all = levels(shareLeaves(share))
+      built.push({ share, levels: all })
+      return (all[all.length - 1] as Uint8Array[])[0] as Uint8Array
+    }
+    const first = pieces.length === 1 ? (head as Uint8Array).subarray(0, SEGMENT_BYTES) : joined([head as Uint8Array, (body as Uint8Array).subarray(0, SEGMENT_BYTES - (head as Uint8Array).byteLength)])
+    let h = leafHash(first)
+    for (let l = 0; l < twin.levels.length - 1; l++) {
+      const level = twin.levels[l] as Uint8Array[]
+      if (level.length > 1) h = nodeHash(h, level[1] as Uint8Array)
+    }
+    return h
+  })
+}
+
+/** An earlier share whose bytes after the first segment are those of `share`. */
+function twinOf<T extends { share: Uint8Array }> (built: readonly T[], share: Uint8Array): T | undefined {
+  if (share.byteLength <= SEGMENT_BYTES) return undefined
+  return built.find(b => b.share.byteLength === share.byteLength && equalBytes(b.share.subarray(SEGMENT_BYTES), share.subarray(SEGMENT_BYTES)))
+}
+
+/** True when `a` and `b` view the very same bytes (same buffer, offset and length). */
+function sameView (a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.byteLength === b.byteLength
+}
+
+function joined (pieces: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.byteLength, 0))
+  let off = 0
+  for (const p of pieces) { out.set(p, off); off += p.byteLength }
+  return out
 }
 
 /** Number of sibling hashes on the path of leaf `i` in a tree of `n` leaves. */

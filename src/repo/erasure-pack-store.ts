@@ -11,13 +11,13 @@ import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
-import { fromHex, toHex } from '../util/bytes.js'
+import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
 import { friendsShares, recoveredPlacement } from './group-listing.js'
 import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
-import { encodeShares, recordCommitments } from './shares.js'
+import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
@@ -76,7 +76,7 @@ export class ErasurePackStore implements PackStore {
       return p
     }
     const { k, m } = scheme
-    const shares = await encodeShares(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
+    const shares = await encodeSharePieces(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
     let failed: PlacementFailedError
     try {
       const placed = await this.placeShares(id, shares, k, m, candidates, options)
@@ -91,7 +91,7 @@ export class ErasurePackStore implements PackStore {
       failed = err
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
-      this.shareBuffers.give(shares)
+      this.shareBuffers.give(shares.flat())
     }
     // a friend went away during the job: the pack stays on this disk (the daemon moves it into the
     // group when enough friends answer again) rather than failing a backup whose data is safe here
@@ -103,8 +103,8 @@ export class ErasurePackStore implements PackStore {
     return p
   }
 
-  private async placeShares (id: PackId, shares: Uint8Array[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
-    const shareBytes = shares[0]?.byteLength ?? 0
+  private async placeShares (id: PackId, shares: SharePieces[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
+    const shareBytes = piecesLength(shares[0] ?? [])
     const holders = new Map<number, string>()
     const failures: Array<{ peer: string, error: string }> = []
     const exclude = new Set<string>()
@@ -114,7 +114,7 @@ export class ErasurePackStore implements PackStore {
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
         try {
-          await this.putOrFindAgain(peer, { pack: id, index }, shares[index] as Uint8Array, options)
+          await this.putOrFindAgain(peer, { pack: id, index }, shares[index] as SharePieces, options)
           holders.set(index, peer)
         } catch (err: unknown) {
           exclude.add(peer)
@@ -151,9 +151,9 @@ export class ErasurePackStore implements PackStore {
    * A put; when nobody answers at the peer's known addresses (it restarted elsewhere), the peer is
    * looked for again (`reconnect`) and the put tried once more.
    */
-  private async putOrFindAgain (peer: string, ref: ShareRef, share: Uint8Array, options?: PutPackOptions): Promise<void> {
+  private async putOrFindAgain (peer: string, ref: ShareRef, share: SharePieces, options?: PutPackOptions): Promise<void> {
     try {
-      await this.peers.storeFor(peer).put(ref, share, options)
+      await putPieces(this.peers.storeFor(peer), ref, share, options)
     } catch (err: unknown) {
       const reconnect = this.peers.reconnect
       if (reconnect === undefined || !(err instanceof ProtocolError) || err.transport === undefined) throw err
@@ -164,7 +164,7 @@ export class ErasurePackStore implements PackStore {
         log('%s not found again: %s', peer, errorMessage(again))
         throw err
       }
-      await this.peers.storeFor(peer).put(ref, share, options)
+      await putPieces(this.peers.storeFor(peer), ref, share, options)
     }
   }
 
@@ -382,4 +382,11 @@ export class ErasurePackStore implements PackStore {
 /** Whether the holders say "this disk only" (the embedded default's placement). */
 function isLocal (holders: ReadonlyArray<readonly [number, string]>): boolean {
   return holders.length === 1 && holders[0]?.[0] === 0 && holders[0]?.[1] === LOCAL
+}
+
+/** Puts a share given as pieces: as they are where the store takes pieces, else joined (one piece: as it is). */
+async function putPieces (store: ShareStore, ref: ShareRef, share: SharePieces, options?: AbortOptions): Promise<void> {
+  if (share.length === 1) return await store.put(ref, share[0] as Uint8Array, options)
+  if (store.putParts !== undefined) return await store.putParts(ref, share, options)
+  await store.put(ref, concatBytes(share), options)
 }

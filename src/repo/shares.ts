@@ -4,7 +4,7 @@
  * The code is systematic and deterministic: the same pack always gives byte-identical shares, so a
  * repair re-creates exactly the share that was lost, and its commitment is unchanged.
  */
-import { contentHash, shareRoots } from '../crypto/index.js'
+import { contentHash, pieceRoots } from '../crypto/index.js'
 import { encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { encodeShards, MAX_M, shardSize } from '../erasure/index.js'
 import { InvalidArgumentError } from '../errors.js'
@@ -60,6 +60,36 @@ export async function encodeShares (id: PackId, pack: Uint8Array, k: number, m: 
 }
 
 /**
+ * A share as pieces: their concatenation is the share. What a share store may send or write without
+ * joining them (ShareStore.putParts).
+ */
+export type SharePieces = readonly Uint8Array[]
+
+/**
+ * {@link encodeShares} without the copies of the shard with k = 1: share 0 is one piece (in place
+ * around the pack when the headroom allows), and every parity share is two, its own header and share
+ * 0's shard (the same view), so a pack put to a group costs one shard of memory, not 1 + m. With
+ * k > 1 every share is one piece, as encodeShares makes it. The pieces stay valid while share 0 is.
+ */
+export async function encodeSharePieces (id: PackId, pack: Uint8Array, k: number, m: number, options: EncodeSharesOptions = {}): Promise<SharePieces[]> {
+  if (k !== 1) return (await encodeShares(id, pack, k, m, options)).map(share => [share])
+  const [first] = await encodeShares(id, pack, 1, 0, options) as [Uint8Array]
+  const shard = first.subarray(SHARE_HEADER_BYTES)
+  // share 0's header says m = 0 above: every share of the stripe carries the stripe's (k, m)
+  const dataHash = contentHash(shard)
+  const header = (index: number): Uint8Array => encodeShareHeader({ k: 1, m, index, packLength: pack.byteLength, packId: id, dataHash })
+  first.set(header(0), 0)
+  const shares: SharePieces[] = [[first]]
+  for (let index = 1; index < 1 + m; index++) shares.push([header(index), shard])
+  return shares
+}
+
+/** The byte length of a share given as pieces. */
+export function piecesLength (share: SharePieces): number {
+  return share.reduce((n, p) => n + p.byteLength, 0)
+}
+
+/**
  * header room || pack || zero padding to `size`, as a view of the pack's own buffer, when the buffer
  * has `headroom` >= SHARE_HEADER_BYTES before the pack and room for the padding after it; else undefined.
  */
@@ -83,11 +113,11 @@ function withHeaderRoom (pack: Uint8Array, size: number, alloc: (bytes: number) 
  * Records the commitment of each share in `indexes` as freshly placed: never challenged yet, due at
  * `now` (the first audit confirms the upload landed; the auditor's budget spreads the load).
  */
-export async function recordCommitments (index: IndexDb, id: PackId, shares: readonly Uint8Array[], indexes: Iterable<number>, now = Date.now()): Promise<void> {
+export async function recordCommitments (index: IndexDb, id: PackId, shares: ReadonlyArray<Uint8Array | SharePieces>, indexes: Iterable<number>, now = Date.now()): Promise<void> {
+  const pieces = (i: number): SharePieces => { const s = shares[i] as Uint8Array | SharePieces; return s instanceof Uint8Array ? [s] : s }
   const chosen = [...indexes].filter(i => shares[i] !== undefined)
-  const roots = shareRoots(chosen.map(i => shares[i] as Uint8Array))
+  const roots = pieceRoots(chosen.map(pieces))
   for (const [n, i] of chosen.entries()) {
-    const share = shares[i] as Uint8Array
-    await index.audit.putShare(id, i, { root: roots[n] as Uint8Array, length: share.byteLength, nextDueMs: now, lastCheckMs: now, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
+    await index.audit.putShare(id, i, { root: roots[n] as Uint8Array, length: piecesLength(pieces(i)), nextDueMs: now, lastCheckMs: now, lastPassMs: 0, state: 'unknown', strikes: 0, reason: '' })
   }
 }

@@ -18,6 +18,9 @@ import { GcState, isGcEnvelope } from '../format/gc-record.js'
 import type { PackStore } from './pack-store.js'
 import { openGcRecord, type GcRecordRef } from './gc-records.js'
 import { ClaimDistrust } from './distrust.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('repo:snapshots')
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -142,6 +145,8 @@ export async function listSnapshots (packs: PackStore, sodium: SodiumBackend, id
  */
 async function * fetchRecords (packs: PackStore): AsyncGenerator<{ id: Uint8Array, envelope: Uint8Array } | { id: Uint8Array, error: unknown }> {
   const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
+  /** listed, then found nowhere: deleted meanwhile (another device's forget), or a real loss */
+  const vanished: Array<{ id: Uint8Array, error: unknown }> = []
   for await (const id of packs.listRecords()) {
     const refused = distrust.refusal(id)
     if (refused !== undefined) { yield { id, error: refused }; continue }
@@ -151,11 +156,22 @@ async function * fetchRecords (packs: PackStore): AsyncGenerator<{ id: Uint8Arra
       if (!equalBytes(contentHash(envelope), id)) throw new UnauthenticatedError('record is stored under the wrong id')
     } catch (error: unknown) {
       distrust.note(id, false)
-      yield { id, error }
+      if (error instanceof NotFoundError) vanished.push({ id, error })
+      else yield { id, error }
       continue
     }
     distrust.note(id, true)
     yield { id, envelope }
+  }
+  if (vanished.length === 0) return
+  // Another device of the person forgets a snapshot by writing a gc record that names it forgotten,
+  // then deleting its record everywhere (docs/gc.md §9): a record listed just before that delete
+  // is found nowhere just after. One that is still listed now is not readable: damaged.
+  const still = new Set<string>()
+  for await (const id of packs.listRecords()) still.add(toHex(id))
+  for (const v of vanished) {
+    if (still.has(toHex(v.id))) yield v
+    else log('snapshot record %s was deleted while the head was read (forgotten on another device)', toHex(v.id).slice(0, 16))
   }
 }
 

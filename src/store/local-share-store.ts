@@ -141,6 +141,15 @@ export class LocalShareStore implements ShareStore {
   }
 
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.write(ref, data, options)
+  }
+
+  /** put of a share given in pieces: written with gathered writes, never joined in memory. */
+  async putParts (ref: ShareRef, parts: readonly Uint8Array[], options?: AbortOptions): Promise<void> {
+    await this.write(ref, parts, options)
+  }
+
+  private async write (ref: ShareRef, data: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)
     const { dir, path } = this.sharePath(ref)

@@ -57,6 +57,13 @@ export interface ShareStore {
    */
   put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void>
   /**
+   * {@link ShareStore.put} of the share given as consecutive pieces (their concatenation is the
+   * share), for stores that can send or write them without joining them first (a publisher's k = 1
+   * parity shares are a header and share 0's shard). Same atomicity, durability and idempotence; no
+   * reference to the pieces is kept once the promise settles. Absent: the caller joins them and puts.
+   */
+  putParts?: (ref: ShareRef, parts: readonly Uint8Array[], options?: AbortOptions) => Promise<void>
+  /**
    * Starts a share that arrives in consecutive pieces (a persister's store, fed a share in parts), for
    * stores that can keep the unfinished bytes outside memory: they go to a temporary file as they come,
    * and {@link ShareWriter.commit} stores the share with put's atomicity, durability and idempotence.

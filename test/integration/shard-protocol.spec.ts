@@ -22,7 +22,7 @@ import {
 import type { RemoteShareStoreInit, ShardServer, ShardServerInit } from '../../src/protocols/shard/index.js'
 import { LocalShareStore } from '../../src/store/index.js'
 import type { ShareStore } from '../../src/store/index.js'
-import { fromHex, toHex } from '../../src/util/bytes.js'
+import { concatBytes, fromHex, toHex } from '../../src/util/bytes.js'
 import { TokenBucket } from '../../src/util/token-bucket.js'
 import { collect, refKey, rejectsWithCode, seededBytes, shareStoreCompliance, testRef } from '../compliance/share-store.js'
 
@@ -332,6 +332,29 @@ describe('integration: the shard protocol', function () {
         assert.equal(res.status, 'REFUSED')
       }
       await assertKept()
+    })
+  })
+
+  describe('shares in pieces', () => {
+    it('putParts: a header and a body (a k = 1 parity share) cross in parts cut from the pieces, and land byte-exact', async () => {
+      const local = await freshStore()
+      namespaces.set(alice.userId, local)
+      try {
+        const store = client(aliceDevice, persister, alice)
+        const body = seededBytes(91, 3 * 1024 * 1024 + 17)
+        const head = seededBytes(92, 88)
+        const ref = testRef(91, 2)
+        await store.putParts(ref, [head, body])
+        const whole = concatBytes([head, body])
+        assertSameBytes(await local.get(ref), whole)
+        assertSameBytes(await store.get(ref), whole)
+        // a repeat of the same pieces is a plain repeat
+        await store.putParts(ref, [head, body])
+        assert.equal((await local.usage()).shares, 1)
+      } finally {
+        namespaces.delete(alice.userId)
+        await local.close()
+      }
     })
   })
 

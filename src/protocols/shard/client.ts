@@ -6,7 +6,7 @@
  * placement, never an untyped exception.
  */
 import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
-import { contentHash } from '../../crypto/hash.js'
+import { contentHash, contentHasher } from '../../crypto/hash.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { exchange, throwForStatus } from '../framing.js'
@@ -129,8 +129,8 @@ export class RemoteShareStore implements ShareStore {
    * A signer for replacing held bytes with `data` (shard.md §7.3), or a RefusedError saying why this
    * device cannot: it has no user key (a write-only machine).
    */
-  private replaceSigner (kind: 'share' | 'record', id: Uint8Array, index: number | undefined, data: Uint8Array, refusal: unknown): () => DeleteAuth {
-    const hash = contentHash(data)
+  /** `hash`: the BLAKE3 of the new bytes, which the replace signature covers. */
+  private replaceSigner (kind: 'share' | 'record', id: Uint8Array, index: number | undefined, hash: Uint8Array, refusal: unknown): () => DeleteAuth {
     const sign = (): DeleteAuth => {
       const ts = (this.init.now ?? Date.now)()
       const message = replaceMessage({ kind, owner: this.owner, persister: this.persister, id, ...(index !== undefined ? { index } : {}) }, hash, ts)
@@ -151,21 +151,27 @@ export class RemoteShareStore implements ShareStore {
    * unsigned put (REPLACE), and the put is sent again signed by the owner's user key (§7.3).
    */
   async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    await this.putParts(ref, [data], options)
+  }
+
+  /** put of a share given as pieces: its parts are cut from them, joined only where a part spans two. */
+  async putParts (ref: ShareRef, pieces: readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     checkRef(ref)
+    const data = new Pieces(pieces)
     const seen: ReplaceSeen = { refused: false }
     try {
       await this.putOnce(ref, data, undefined, seen, options)
     } catch (err: unknown) {
       if (!seen.refused) throw err
-      const sign = this.replaceSigner('share', ref.pack, ref.index, data, err)
+      const sign = this.replaceSigner('share', ref.pack, ref.index, data.hash(), err)
       this.log('put on %s: it holds share %s with other bytes (a damaged or stale copy); replacing them, signed by the user key', this.id, shareCursor(ref))
       await this.putOnce(ref, data, sign, { refused: false }, options)
     }
   }
 
-  private async putOnce (ref: ShareRef, data: Uint8Array, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<void> {
+  private async putOnce (ref: ShareRef, data: Pieces, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<void> {
     if (data.byteLength > this.partBytes && await this.putInParts(ref, data, sign, seen, options)) return
-    await this.call('put', { op: 'put', ...refFields(ref), ...sign?.() }, data, options, (h) => { noteReplace(h, seen) })
+    await this.call('put', { op: 'put', ...refFields(ref), ...sign?.() }, data.slice(0, data.byteLength), options, (h) => { noteReplace(h, seen) })
   }
 
   /**
@@ -173,7 +179,7 @@ export class RemoteShareStore implements ShareStore {
    * reset costs one part, not the share. False when the persister does not know putPart (an older
    * version answers INVALID "unknown op" and stores nothing): the caller then puts it whole.
    */
-  private async putInParts (ref: ShareRef, data: Uint8Array, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<boolean> {
+  private async putInParts (ref: ShareRef, data: Pieces, sign: Signer, seen: ReplaceSeen, options?: AbortOptions): Promise<boolean> {
     const total = data.byteLength
     let offset = 0
     let restarts = 0
@@ -184,7 +190,7 @@ export class RemoteShareStore implements ShareStore {
       let legacy = false
       let res: Message<ResponseHeader>
       try {
-        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total, ...sign?.() }, data.subarray(offset, end), options, (h) => {
+        res = await this.call('put', { op: 'putPart', ...refFields(ref), offset, total, ...sign?.() }, data.slice(offset, end), options, (h) => {
           noteReplace(h, seen)
           if (h.status !== 'INVALID') return
           if (h.reason === 'OFFSET' && typeof h.have === 'number' && Number.isSafeInteger(h.have) && h.have >= 0 && h.have < offset) expected = h.have
@@ -287,7 +293,7 @@ export class RemoteShareStore implements ShareStore {
       await this.call('putRecord', { op: 'putRecord', id: toHex(id) }, data, options, (h) => { noteReplace(h, seen) })
     } catch (err: unknown) {
       if (!seen.refused) throw err
-      const sign = this.replaceSigner('record', id, undefined, data, err)
+      const sign = this.replaceSigner('record', id, undefined, contentHash(data), err)
       this.log('putRecord on %s: it holds record %s with other bytes; replacing them, signed by the user key', this.id, toHex(id).slice(0, 16))
       await this.call('putRecord', { op: 'putRecord', id: toHex(id), ...sign() }, data, options)
     }
@@ -349,5 +355,37 @@ export class RemoteShareStore implements ShareStore {
   private count (v: unknown, what: string): number {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ProtocolError(`${what} on ${this.id}: not a non-negative integer`)
     return v
+  }
+}
+
+/** A share given as consecutive pieces: ranges of it, without joining more than a range needs. */
+class Pieces {
+  readonly byteLength: number
+  constructor (private readonly pieces: readonly Uint8Array[]) {
+    this.byteLength = pieces.reduce((n, p) => n + p.byteLength, 0)
+  }
+
+  /** Bytes [start, end): a view when they lie in one piece, else a copy. */
+  slice (start: number, end: number): Uint8Array {
+    let base = 0
+    for (const p of this.pieces) {
+      if (start >= base && end <= base + p.byteLength) return p.subarray(start - base, end - base)
+      base += p.byteLength
+    }
+    const out = new Uint8Array(end - start)
+    base = 0
+    for (const p of this.pieces) {
+      const from = Math.max(start, base)
+      const to = Math.min(end, base + p.byteLength)
+      if (from < to) out.set(p.subarray(from - base, to - base), from - start)
+      base += p.byteLength
+    }
+    return out
+  }
+
+  hash (): Uint8Array {
+    const h = contentHasher()
+    for (const p of this.pieces) h.update(p)
+    return h.digest()
   }
 }

@@ -9,6 +9,7 @@ import { Repository, SingleStorePackStore, rebuildIndex, saveSnapshot, listSnaps
 import { BlobType } from '../../../src/format/pack.js'
 import type { SnapshotRecord } from '../../../src/format/snapshot.js'
 import { asTreeId } from '../../../src/ids.js'
+import { NotFoundError } from '../../../src/errors.js'
 
 describe('repo/Repository', () => {
   let sodium: SodiumBackend
@@ -141,5 +142,41 @@ describe('repo/Repository', () => {
     assert.throws(() => openSnapshot(sodium, identity, tampered), { code: 'ERR_UNAUTHENTICATED' })
     const other = deriveIdentity(sodium, new Uint8Array(32).fill(10))
     assert.throws(() => openSnapshot(sodium, other, envelope), { code: 'ERR_UNAUTHENTICATED' })
+  })
+
+  it('a record listed, then deleted before it is read (another device forgot it), is skipped; one still listed but unreadable is damaged', async () => {
+    const record = (host: string): SnapshotRecord => ({
+      version: 1, time: 1_700_000_000_000_000_000n, endTime: 1_700_000_001_000_000_000n, host, user: 'u', userId: identity.userId,
+      paths: ['/home/u'], tags: [], tree: asTreeId(new Uint8Array(32).fill(1)),
+      summary: { filesNew: 1, filesChanged: 0, filesUnchanged: 0, dirs: 1, bytesRead: 5, bytesAdded: 5, errors: 0 }, program: 'test'
+    })
+    const kept = await saveSnapshot(repo.packs, sodium, identity, record('kept'))
+    const forgotten = await saveSnapshot(repo.packs, sodium, identity, record('forgotten'))
+    // the other device deletes `forgotten` right after this one listed it
+    const packs = repo.packs
+    const racing = new Proxy(packs, {
+      get (target, prop) {
+        if (prop === 'getRecord') {
+          return async (id: Uint8Array) => {
+            if (Buffer.from(id).equals(Buffer.from(forgotten))) await target.deleteRecord(id)
+            return await target.getRecord(id)
+          }
+        }
+        const v: unknown = Reflect.get(target, prop)
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      }
+    })
+    const listing = await listSnapshots(racing, sodium, identity)
+    assert.deepEqual(listing.damaged, [])
+    assert.deepEqual(listing.snapshots.map(s => s.id), [kept])
+    // a record still listed that cannot be read is damaged, as before
+    const unreadable = new Proxy(packs, {
+      get (target, prop) {
+        if (prop === 'getRecord') return async () => { throw new NotFoundError('not on any reachable peer') }
+        const v: unknown = Reflect.get(target, prop)
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
+      }
+    })
+    assert.equal((await listSnapshots(unreadable, sodium, identity)).damaged.length, 1)
   })
 })

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
-import { contentHash, shareRoot, shareRoots } from '../../../src/crypto/index.js'
+import { contentHash, pieceRoots, shareRoot, shareRoots } from '../../../src/crypto/index.js'
 import { encodeShards } from '../../../src/erasure/index.js'
 import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../../../src/format/share.js'
 import { asPackId } from '../../../src/ids.js'
 import { encodeShares } from '../../../src/repo/index.js'
+import { encodeSharePieces } from '../../../src/repo/shares.js'
 import { concatBytes } from '../../../src/util/bytes.js'
 
 /** The shares as docs/format/packs.md defines them, built the plain way: header || shard, shard from the codec. */
@@ -73,5 +74,37 @@ describe('crypto/merkle: shareRoots', () => {
     c[0] = (c[0] as number) ^ 1
     assert.deepEqual(shareRoots([a, b, c]).map(hex), [a, b, c].map(s => hex(shareRoot(s))))
     assert.notEqual(hex(shareRoot(a)), hex(shareRoot(b)))
+  })
+})
+
+describe('repo/shares: encodeSharePieces', () => {
+  it('pieces that join to encodeShares\' shares; with k = 1 the parity shares hold share 0\'s shard itself, not a copy', async () => {
+    await fc.assert(fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 20_000 }), fc.nat(),
+      async (k, m, length, seed) => {
+        const pack = bytes(length, seed)
+        const id = asPackId(contentHash(pack))
+        const got = await encodeSharePieces(id, pack, k, m)
+        assert.deepEqual(got.map(p => hex(concatBytes(p))), (await reference(pack, k, m)).map(hex))
+        const first = got[0]?.[0] as Uint8Array
+        for (const share of got.slice(1)) {
+          if (k > 1) { assert.equal(share.length, 1); continue }
+          assert.equal(share.length, 2)
+          assert.equal(share[1]?.buffer, first.buffer, 'the same memory as share 0')
+          assert.equal(share[1]?.byteOffset, first.byteOffset + SHARE_HEADER_BYTES)
+        }
+      }), { seed: 11, numRuns: 60 })
+  })
+
+  it('pieceRoots equals shareRoot of each joined share, and is not fooled by a second piece that only looks alike', async () => {
+    for (const [k, m, length] of [[1, 2, 3 * 4096 + 5], [1, 3, 40_000], [2, 2, 50_000], [1, 1, 100], [1, 2, 4096 - SHARE_HEADER_BYTES + 1]] as const) {
+      const pieces = await encodeSharePieces(asPackId(new Uint8Array(32)), bytes(length, 3), k, m)
+      assert.deepEqual(pieceRoots(pieces).map(hex), pieces.map(p => hex(shareRoot(concatBytes(p)))), `${k}+${m}, ${length} bytes`)
+    }
+    // a header and a copy of share 0's shard with one byte changed: joined and hashed, not taken for a twin
+    const [[zero]] = await encodeSharePieces(asPackId(new Uint8Array(32)), bytes(50_000, 4), 1, 0) as [[Uint8Array]]
+    const body = Uint8Array.from(zero.subarray(SHARE_HEADER_BYTES))
+    body[30_000] = (body[30_000] as number) ^ 1
+    const other = [zero.subarray(0, SHARE_HEADER_BYTES), body]
+    assert.deepEqual(pieceRoots([[zero], other]).map(hex), [hex(shareRoot(zero)), hex(shareRoot(concatBytes(other)))])
   })
 })

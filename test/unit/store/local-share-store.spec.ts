@@ -89,6 +89,21 @@ describe('LocalShareStore on disk', () => {
     await store.close()
   })
 
+  it('putParts stores the concatenation of its pieces, like put, and a repeat of identical bytes succeeds', async () => {
+    const store = await LocalShareStore.open(dir)
+    const ref = testRef(3, 4)
+    const whole = seededBytes(4, 300_000)
+    const parts = [whole.subarray(0, 88), whole.subarray(88)]
+    await store.putParts(ref, parts)
+    assert.deepEqual(await store.get(ref), whole)
+    await store.putParts(ref, parts)
+    await store.put(ref, whole)
+    assert.equal(await store.size(ref), whole.byteLength)
+    const hex = toHex(ref.pack)
+    assert.deepEqual(await walk(dir), ['VERSION', `shares/${hex.slice(0, 2)}/${hex}.4`])
+    await store.close()
+  })
+
   it('an upload cut off by a crash leaves only a temporary file, which the next open removes', async () => {
     const store = await LocalShareStore.open(dir)
     const ref = testRef(8, 0)
