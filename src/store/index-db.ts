@@ -17,6 +17,15 @@ import { GcDb } from './gc-db.js'
 
 export const INDEX_VERSION = 1
 
+/**
+ * Address space reserved for the index's memory map (not memory: pages are resident only once read).
+ * lmdb-js otherwise starts with a 128 KiB map and doubles it as the file grows, keeping every earlier
+ * map: a page read through several of them counted several times in the resident size (an index of
+ * 52 MB for 100,000 files showed 132 MB resident). One map from the start counts each page once; lmdb
+ * still grows the map if the file ever outgrows it.
+ */
+const MAP_SIZE = 2 ** 37
+
 export interface BlobLocation {
   pack: PackId
   type: number
@@ -66,7 +75,7 @@ export class IndexDb {
   ) {}
 
   static open (dir: string): IndexDb {
-    const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', maxDbs: 16 }) as RootDatabase<Buffer, Buffer>
+    const env = open<Buffer, Buffer>({ path: dir, encoding: 'binary', keyEncoding: 'binary', maxDbs: 16, mapSize: MAP_SIZE }) as RootDatabase<Buffer, Buffer>
     const meta = env.openDB<Buffer, Buffer>({ name: 'meta', encoding: 'binary', keyEncoding: 'binary' })
     const versionKey = Buffer.from('version')
     const v = meta.getBinary(versionKey)
