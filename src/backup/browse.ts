@@ -74,7 +74,8 @@ class PathSet {
   readonly paths: string[] = []
   /** each path's type in the newest snapshot that holds it */
   readonly types: string[] = []
-  private readonly index = new Map<string, number>()
+  /** per directory path: its entries' names and their path numbers (a name is looked up, not its whole path) */
+  private readonly dirs = new Map<string, Map<string, number>>()
   /** the first unit listing each path; further ones (another version of its directory) in `more` */
   private readonly firstUnit: number[] = []
   private readonly more = new Map<number, number[]>()
@@ -97,12 +98,18 @@ class PathSet {
     if (parent < 0) (this.roots[u] as number[]).push(snapshot)
     else (this.parents[u] as number[]).push(parent)
     if (seen) return
+    let names = this.dirs.get(prefix)
+    if (names === undefined) {
+      names = new Map()
+      this.dirs.set(prefix, names)
+    }
     for (const node of (await repo.loadTree(tree)).nodes) {
-      const path = `${prefix}/${Buffer.from(node.name.buffer, node.name.byteOffset, node.name.byteLength).toString()}`
-      const i = this.index.get(path)
+      const name = Buffer.from(node.name.buffer, node.name.byteOffset, node.name.byteLength).toString()
+      let i = names.get(name)
       if (i === undefined) {
-        this.index.set(path, this.paths.length)
-        this.paths.push(path)
+        i = this.paths.length
+        names.set(name, i)
+        this.paths.push(`${prefix}/${name}`)
         this.types.push(node.type)
         this.firstUnit.push(u)
       } else {
@@ -110,7 +117,7 @@ class PathSet {
         if (m === undefined) this.more.set(i, [u])
         else m.push(u)
       }
-      if (node.type === 'dir' && node.subtree !== undefined) await this.visit(repo, node.subtree, path, u, snapshot)
+      if (node.type === 'dir' && node.subtree !== undefined) await this.visit(repo, node.subtree, this.paths[i] as string, u, snapshot)
     }
   }
 
