@@ -270,6 +270,7 @@ export class Archiver {
       const node = await this.saveEntry(child, name, before.get(name.toString('latin1')))
       if (node !== undefined) nodes.push(node)
     }
+    await turnEventLoop()
     return await this.repo.saveTree({ nodes })
   }
 
@@ -358,6 +359,17 @@ export class Archiver {
     for (const p of paths) await walk(Buffer.from(p))
     this.progress.scanDone = true
   }
+}
+
+/**
+ * Lets the event loop turn once. A directory of unchanged files is walked with synchronous calls and
+ * awaits that are already settled, which run as microtasks: without a turn of the loop, the native
+ * memory of the buffers that native modules return (each file's key hash, each index read) is freed
+ * only when the walk next waits for real I/O, because Node.js frees it from a callback of the loop.
+ * A no-change backup of a million files grew by some 250 MB of it.
+ */
+export async function turnEventLoop (): Promise<void> {
+  await new Promise<void>(resolve => setImmediate(resolve))
 }
 
 /** A tree's nodes by name (latin1 maps every byte to one character and back). */
