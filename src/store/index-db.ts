@@ -21,7 +21,7 @@ export const INDEX_VERSION = 1
  * Address space reserved for the index's memory map (not memory: pages are resident only once read).
  * lmdb-js otherwise starts with a 128 KiB map and doubles it as the file grows, keeping every earlier
  * map: a page read through several of them counted several times in the resident size (an index of
- * 52 MB for 100,000 files showed 132 MB resident). One map from the start counts each page once; lmdb
+ * 52 MB for 100,000 files showed 130 MiB resident). One map from the start counts each page once; lmdb
  * still grows the map if the file ever outgrows it.
  */
 const MAP_SIZE = 2 ** 37

@@ -2,7 +2,7 @@
  * The local index: file cache entries read back as written (the fast decoder and the strict one
  * agree), and the index maps its file once (issue 13, item 4): lmdb-js's default starts with a small map and
  * doubles it as the file grows, keeping every earlier map, so the pages read through several maps
- * counted several times in the backup's resident size (132 MB resident for a 52 MB index).
+ * counted several times in the backup's resident size (130 MiB resident for a 52 MB index).
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
