@@ -6,6 +6,7 @@
 //                         BENCH_SMALL=0 skips the small-commands step, BENCH_SMALL_ONLY=1 runs only the
 //                         backups it needs (v1, v2) and it, BENCH_SMALL_RUNS=7,
 //                         BENCH_SMALL_BEFORE=path of another build's bin/p2pbak.js (a before/after column),
+//                         BENCH_MANY=N adds the many-small-files step (N files), BENCH_MANY_ONLY=1 runs it alone,
 //                         P2PBAK_SHARED=path of the shared folder). See docs/benchmarks.md.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { benchGroup, GROUP_TOOL } from './lib/group.mjs';
 import { othersBusy, report, stepRecord, syncDisks } from './lib/steps.mjs';
 import { verifyTree } from './lib/verify.mjs';
 import { benchSmall, judgeSmall, smallTable } from './lib/small.mjs';
+import { benchMany, judgeMany, manyTable, readManyConfig } from './lib/many.mjs';
 
 const log = (msg) => console.log(`[bench] ${msg}`);
 let tmp = null;
@@ -209,9 +211,47 @@ function notesText(cfg, corpus, results, setupNotes) {
   return lines.join('\n');
 }
 
+/** BENCH_MANY_ONLY=1: only the many-small-files step (no corpus, no other step). */
+async function mainManyOnly(cfg, mcfg) {
+  const setupNotes = ensureSystemTools(mcfg.tools);
+  for (const n of setupNotes) log(`setup: ${n}`);
+  tmp = mkdtempSync(join(os.tmpdir(), 'p2pbak-bench-'));
+  const startedAt = new Date();
+  const results = { startedAt: startedAt.toISOString(), config: { seed: cfg.seed, timeoutS: cfg.timeoutS, many: mcfg },
+    machine: machineInfo(tmp), p2pbakVersion: JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version, setupNotes };
+  results.many = await benchMany({ mcfg, seed: cfg.seed, tmpRoot: tmp, timeoutS: cfg.timeoutS, adapters: ADAPTERS });
+  printMany(results);
+  finish(results, startedAt, cfg);
+}
+
+function printMany(results) {
+  const m = results.many;
+  results.manyTable = manyTable(m);
+  results.verdicts = [...(results.verdicts ?? []), ...judgeMany(m)];
+  console.log('');
+  console.log(`${results.manyTable}\n(${m.n} files in ${m.dirs} directories, ${(m.apparentBytes / 1e6).toFixed(1)} MB apparent, ` +
+    `generated in ${m.generateSeconds.toFixed(0)} s; find '${m.pattern}'; load average ${m.loadAverageBefore.map((x) => x.toFixed(1)).join(' ')} ` +
+    `before, ${m.loadAverageAfter.map((x) => x.toFixed(1)).join(' ')} after)`);
+  console.log('');
+  for (const v of judgeMany(m)) console.log(`${v.verdict.padEnd(4)}  ${v.bar}: ${v.detail}`);
+}
+
+function finish(results, startedAt, cfg) {
+  results.finishedAt = new Date().toISOString();
+  mkdirSync(BENCH_DIR, { recursive: true });
+  const file = join(BENCH_DIR, `results-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nresults written to ${file}`);
+  if (keep) console.log(`temp dir kept: ${tmp}`);
+  else rmSync(tmp, { recursive: true, force: true });
+  if (cfg.strict && results.verdicts.some((v) => v.verdict === 'FAIL')) process.exitCode = 1;
+}
+
 async function main() {
   const cfg = readConfig();
   keep = cfg.keep;
+  const mcfg = readManyConfig();
+  if (mcfg?.only) return await mainManyOnly(cfg, mcfg);
   log(`scale ${cfg.scaleText}, seed ${cfg.seed}, tools ${cfg.tools.join(',')}, per-command timeout ${cfg.timeoutS} s`);
   const setupNotes = ensureSystemTools(cfg.tools);
   for (const n of setupNotes) log(`setup: ${n}`);
@@ -285,14 +325,18 @@ async function main() {
     results.smallTable = smallTable(s);
   }
   for (const v of verdicts) console.log(`${v.verdict.padEnd(4)}  ${v.bar}: ${v.detail}`);
-  mkdirSync(BENCH_DIR, { recursive: true });
-  const file = join(BENCH_DIR, `results-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
   results.table = table;
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nresults written to ${file}`);
-  if (keep) console.log(`temp dir kept: ${tmp}`);
-  else rmSync(tmp, { recursive: true, force: true });
-  if (cfg.strict && verdicts.some((v) => v.verdict === 'FAIL')) process.exitCode = 1;
+  if (mcfg) {
+    log(`many small files: ${mcfg.n} files (BENCH_MANY)`);
+    try {
+      results.many = await benchMany({ mcfg, seed: cfg.seed, tmpRoot: tmp, timeoutS: cfg.timeoutS, adapters: ADAPTERS });
+      printMany(results);
+    } catch (e) {
+      console.error(`[bench] many: harness error: ${e instanceof Error ? e.stack : String(e)}`);
+      results.many = { error: String(e) };
+    }
+  }
+  finish(results, startedAt, cfg);
 }
 
 main().catch((e) => {

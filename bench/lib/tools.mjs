@@ -13,6 +13,8 @@
 // and, for the small-commands step (bench/lib/small.mjs), each optional:
 //   version(ctx), list(ctx), ls(ctx, dir), find(ctx, pattern), restoreOne(ctx, target, file) -> command
 //   (dir and file are absolute paths of v2; pattern is a plain word such as `sql`)
+// and, for the many-small-files step (bench/lib/many.mjs), optional:
+//   backupChanged(ctx, path, listFile) -> command (p2pbak's continuous mode, --changed-from)
 // A command is { cmd, args, env, cwd?, okCodes }.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -64,6 +66,11 @@ export function p2pbakAt(bin, name = 'p2pbak') {
     },
     backup(ctx, path) {
       return { cmd: process.execPath, args: [P2PBAK_BIN, 'backup', path, '--json'], env: ctx.env, okCodes: [0, 3] };
+    },
+    /** continuous mode: only the paths listed in `listFile` changed since the latest snapshot of `path` */
+    backupChanged(ctx, path, listFile) {
+      return { cmd: process.execPath, args: [P2PBAK_BIN, 'backup', path, '--changed-from', listFile, '--json'], env: ctx.env,
+        okCodes: [0, 3] };
     },
     restore(ctx, target) {
       return { cmd: process.execPath, args: [P2PBAK_BIN, 'restore', 'latest', '--target', target], env: ctx.env,

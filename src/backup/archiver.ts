@@ -9,7 +9,7 @@ import { hostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
 import { AbortedError, errorMessage, SourceUnreadableError, errnoCode } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
-import { keyedHash } from '../crypto/index.js'
+import { keyedHashFunction } from '../crypto/index.js'
 import type { FastCdc } from '../chunking/index.js'
 import type { TreeNode } from '../format/tree.js'
 import type { SnapshotRecord } from '../format/snapshot.js'
@@ -106,6 +106,8 @@ export class Archiver {
   private dirsReused = 0
   /** subtrees taken from the base snapshot unlisted: their packs are relied on too (docs/gc.md §6.2) */
   private readonly reused: TreeId[] = []
+  /** BLAKE3 keyed with the dedup key, with its own native hasher: one file key per file */
+  private fileKeyHash: ((data: Uint8Array) => Uint8Array) | undefined
   private progress: BackupProgress = { filesDone: 0, dirsDone: 0, bytesDone: 0, bytesTotal: 0, filesTotal: 0, scanDone: false, currentPath: '' }
 
   constructor (components: ArchiverComponents) {
@@ -268,6 +270,7 @@ export class Archiver {
       const node = await this.saveEntry(child, name, before.get(name.toString('latin1')))
       if (node !== undefined) nodes.push(node)
     }
+    await turnEventLoop()
     return await this.repo.saveTree({ nodes })
   }
 
@@ -284,7 +287,8 @@ export class Archiver {
         return true
       }
     }
-    const fileKey = keyedHash(this.repo.identity.dedupKey, concatBytes([FILE_KEY_DOMAIN, path]))
+    this.fileKeyHash ??= keyedHashFunction(this.repo.identity.dedupKey)
+    const fileKey = this.fileKeyHash(concatBytes([FILE_KEY_DOMAIN, path]))
     const cached = this.repo.index.getFile(fileKey)
     if (cached !== undefined && cached.size === node.size && cached.mtimeNs === st.mtimeNs && cached.ctimeNs === st.ctimeNs &&
         cached.inode === st.ino && cached.device === st.dev) {
@@ -355,6 +359,17 @@ export class Archiver {
     for (const p of paths) await walk(Buffer.from(p))
     this.progress.scanDone = true
   }
+}
+
+/**
+ * Lets the event loop turn once. A directory of unchanged files is walked with synchronous calls and
+ * awaits that are already settled, which run as microtasks: without a turn of the loop, the native
+ * memory of the buffers that native modules return (each file's key hash, each index read) is freed
+ * only when the walk next waits for real I/O, because Node.js frees it from a callback of the loop.
+ * A no-change backup of a million files grew by some 240 MiB of it.
+ */
+export async function turnEventLoop (): Promise<void> {
+  await new Promise<void>(resolve => setImmediate(resolve))
 }
 
 /** A tree's nodes by name (latin1 maps every byte to one character and back). */

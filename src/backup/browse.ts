@@ -40,40 +40,101 @@ export interface FindHit { snapshotId: string, path: string, score: number, snap
 /**
  * Fuzzy search of paths across all snapshots (uFuzzy: typo-tolerant, best match first). One hit per
  * distinct path, naming the newest snapshot that has it and all snapshots that do.
+ *
+ * Each directory tree is read once per path it appears at, however many snapshots hold it: a
+ * snapshot that reaches a (tree, path) already walked only links to it. The snapshots that hold a
+ * path are worked out for the hits alone, from those links.
  */
 export async function findPaths (repo: Repository, snapshots: readonly Snapshot[], pattern: string, limit = 50): Promise<FindHit[]> {
-  const where = new Map<string, { snaps: string[], type: string }>()
-  const treeCache = new Map<string, Array<{ rel: string, type: string }>>()
-  const listTree = async (tree: TreeId): Promise<Array<{ rel: string, type: string }>> => {
-    const key = toHex(tree)
-    const cached = treeCache.get(key)
-    if (cached !== undefined) return cached
-    const out: Array<{ rel: string, type: string }> = []
-    for await (const e of walkAll(repo, tree, '')) out.push({ rel: e.path, type: e.node.type })
-    treeCache.set(key, out)
-    return out
-  }
-  for (const snap of [...snapshots].reverse()) {
-    const id = toHex(snap.id)
-    for (const { rel, type } of await listTree(snap.record.tree)) {
-      const w = where.get(rel)
-      if (w === undefined) where.set(rel, { snaps: [id], type })
-      else w.snaps.push(id)
-    }
-  }
-  const haystack = [...where.keys()]
+  const newestFirst = [...snapshots].reverse()
+  const paths = new PathSet()
+  for (let s = 0; s < newestFirst.length; s++) await paths.visit(repo, (newestFirst[s] as Snapshot).record.tree, '', -1, s)
+  const haystack = paths.paths
   const uf = new uFuzzy({ intraMode: 1, intraIns: 2 })
   const [idxs, info, order] = uf.search(haystack, pattern, 0, 1e4)
   if (idxs === null || idxs.length === 0) return []
   const ranked: number[] = order !== null && info !== null ? order.map(o => info.idx[o] as number) : idxs
   const hits: FindHit[] = []
+  const ids = newestFirst.map(s => toHex(s.id))
   for (let rank = 0; rank < ranked.length && hits.length < limit; rank++) {
-    const path = haystack[ranked[rank] as number] as string
-    const w = where.get(path)
-    if (w === undefined) continue
-    hits.push({ snapshotId: w.snaps[0] as string, path, score: Number((1 - rank / ranked.length).toFixed(4)), snapshots: w.snaps, type: w.type })
+    const i = ranked[rank] as number
+    const snaps = paths.snapshotsOf(i).map(s => ids[s] as string)
+    hits.push({ snapshotId: snaps[0] as string, path: haystack[i] as string, score: Number((1 - rank / ranked.length).toFixed(4)), snapshots: snaps, type: paths.types[i] as string })
   }
   return hits
+}
+
+/**
+ * The distinct paths of several snapshots, and enough to tell which snapshots hold each: a unit is
+ * one tree walked at one path; a unit records the units (or the snapshots, for a root) that lead to
+ * it, and a path the units whose tree lists it.
+ */
+class PathSet {
+  /** distinct paths in the order met: newest snapshot first, depth first in name order */
+  readonly paths: string[] = []
+  /** each path's type in the newest snapshot that holds it */
+  readonly types: string[] = []
+  /** per directory path: its entries' names and their path numbers (a name is looked up, not its whole path) */
+  private readonly dirs = new Map<string, Map<string, number>>()
+  /** the first unit listing each path; further ones (another version of its directory) in `more` */
+  private readonly firstUnit: number[] = []
+  private readonly more = new Map<number, number[]>()
+  private readonly units = new Map<string, number>()
+  /** per unit: the units whose tree leads to it */
+  private readonly parents: number[][] = []
+  /** per unit: the snapshots whose root it is */
+  private readonly roots: number[][] = []
+
+  async visit (repo: Repository, tree: TreeId, prefix: string, parent: number, snapshot: number): Promise<void> {
+    const key = `${toHex(tree)}\0${prefix}`
+    let u = this.units.get(key)
+    const seen = u !== undefined
+    if (u === undefined) {
+      u = this.parents.length
+      this.units.set(key, u)
+      this.parents.push([])
+      this.roots.push([])
+    }
+    if (parent < 0) (this.roots[u] as number[]).push(snapshot)
+    else (this.parents[u] as number[]).push(parent)
+    if (seen) return
+    let names = this.dirs.get(prefix)
+    if (names === undefined) {
+      names = new Map()
+      this.dirs.set(prefix, names)
+    }
+    for (const node of (await repo.loadTree(tree)).nodes) {
+      const name = Buffer.from(node.name.buffer, node.name.byteOffset, node.name.byteLength).toString()
+      let i = names.get(name)
+      if (i === undefined) {
+        i = this.paths.length
+        names.set(name, i)
+        this.paths.push(`${prefix}/${name}`)
+        this.types.push(node.type)
+        this.firstUnit.push(u)
+      } else {
+        const m = this.more.get(i)
+        if (m === undefined) this.more.set(i, [u])
+        else m.push(u)
+      }
+      if (node.type === 'dir' && node.subtree !== undefined) await this.visit(repo, node.subtree, this.paths[i] as string, u, snapshot)
+    }
+  }
+
+  /** The snapshots (indices, newest first) that hold path number i. */
+  snapshotsOf (i: number): number[] {
+    const out = new Set<number>()
+    const done = new Set<number>()
+    const stack = [this.firstUnit[i] as number, ...(this.more.get(i) ?? [])]
+    while (stack.length > 0) {
+      const u = stack.pop() as number
+      if (done.has(u)) continue
+      done.add(u)
+      for (const s of this.roots[u] as number[]) out.add(s)
+      for (const p of this.parents[u] as number[]) stack.push(p)
+    }
+    return [...out].sort((a, b) => a - b)
+  }
 }
 
 export type DiffKind = '+' | '-' | 'M' | 'T' | 'U'

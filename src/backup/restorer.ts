@@ -22,7 +22,7 @@ import { chunkLengths, type FastCdc } from '../chunking/index.js'
 import type { Repository } from '../repo/index.js'
 import { isAllZero } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
-import { joinPath, type ItemError } from './archiver.js'
+import { joinPath, turnEventLoop, type ItemError } from './archiver.js'
 import { closeQuietly, DIR_FLAGS, dirFs, openTargetDir, type DirAccess, type DirFs, type OpenDir } from './dirfs.js'
 import { fsetxattrs, futimesNs, type XattrFailure } from './fsx.js'
 
@@ -141,6 +141,8 @@ export class Restorer {
         this.itemError(path, err)
       }
     }
+    // native buffers (blob reads, hashes, decompressed blobs) are freed from a turn of the loop
+    await turnEventLoop()
   }
 
   private async restoreNode (node: TreeNode, parent: OpenDir, path: Buffer, snapPath: Buffer, all: boolean): Promise<void> {
