@@ -15,7 +15,7 @@
 import { FormatError } from '../errors.js'
 import { asChunkId, asTreeId, ID_BYTES } from '../ids.js'
 import type { ChunkId, TreeId } from '../ids.js'
-import { ByteReader, ByteWriter, compareBytes, utf8Decode } from '../util/bytes.js'
+import { ByteReader, ByteWriter, compareBytes, scanUvarint, utf8Decode } from '../util/bytes.js'
 import { shown } from '../util/text.js'
 
 export type NodeType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'chardev' | 'blockdev'
@@ -210,24 +210,10 @@ function putI64 (w: ByteWriter, v: bigint): void { putU64(w, v >= 0n ? v << 1n :
  * undefined, not advancing, for anything else (the caller's util/bytes fallback then raises the FormatError).
  */
 function scanVarint (r: ByteReader): [lo: number, hi: number] | undefined {
-  const b = r.buf
-  const start = r.pos
-  const end = Math.min(start + 10, b.byteLength)
-  let lo = 0
-  let hi = 0
-  let scale = 1
-  for (let p = start; p < end; p++) {
-    const x = b[p] as number
-    const i = p - start
-    if (i < 4) lo |= (x & 0x7f) << (7 * i)
-    else { hi += (x & 0x7f) * scale; scale *= 0x80 }
-    if (x < 0x80) {
-      if ((i > 0 && x === 0) || (i === 9 && x > 1)) return undefined
-      r.pos = p + 1
-      return [lo, hi]
-    }
-  }
-  return undefined
+  const v = scanUvarint(r.buf, r.pos)
+  if (v === undefined) return undefined
+  r.pos = v[2]
+  return [v[0], v[1]]
 }
 
 function getUint (r: ByteReader): number {

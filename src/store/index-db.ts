@@ -11,7 +11,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb'
 import { FormatError, StoreVersionError } from '../errors.js'
 import { asPackId, type PackId } from '../ids.js'
-import { ByteReader, ByteWriter } from '../util/bytes.js'
+import { ByteReader, ByteWriter, scanUvarint } from '../util/bytes.js'
 import { AuditDb } from './audit-db.js'
 import { GcDb } from './gc-db.js'
 
@@ -289,23 +289,10 @@ function decodeFileEntry (b: Uint8Array): FileCacheEntry {
 
 /** A minimal uvarint < 2^64 at `at.pos` as its low 28 bits and the rest; undefined for anything else. */
 function fastVarint (b: Uint8Array, at: { pos: number }): [lo: number, hi: number] | undefined {
-  const start = at.pos
-  const end = Math.min(start + 10, b.byteLength)
-  let lo = 0
-  let hi = 0
-  let scale = 1
-  for (let p = start; p < end; p++) {
-    const x = b[p] as number
-    const i = p - start
-    if (i < 4) lo |= (x & 0x7f) << (7 * i)
-    else { hi += (x & 0x7f) * scale; scale *= 0x80 }
-    if (x < 0x80) {
-      if ((i > 0 && x === 0) || (i === 9 && x > 1)) return undefined
-      at.pos = p + 1
-      return [lo, hi]
-    }
-  }
-  return undefined
+  const v = scanUvarint(b, at.pos)
+  if (v === undefined) return undefined
+  at.pos = v[2]
+  return [v[0], v[1]]
 }
 
 function big ([lo, hi]: [number, number]): bigint {

@@ -185,3 +185,26 @@ export class ByteReader {
     if (!this.done) throw new FormatError(`${this.what} has ${this.remaining} unexpected trailing bytes`)
   }
 }
+
+/**
+ * The minimal uvarint (< 2^64) at `pos` of `b` as its low 28 bits, the rest, and the position after
+ * it; undefined for anything else (a caller's strict decoder then raises the FormatError). For hot
+ * decoding paths that would rather not build a BigInt per number.
+ */
+export function scanUvarint (b: Uint8Array, pos: number): [lo: number, hi: number, next: number] | undefined {
+  const end = Math.min(pos + 10, b.byteLength)
+  let lo = 0
+  let hi = 0
+  let scale = 1
+  for (let p = pos; p < end; p++) {
+    const x = b[p] as number
+    const i = p - pos
+    if (i < 4) lo |= (x & 0x7f) << (7 * i)
+    else { hi += (x & 0x7f) * scale; scale *= 0x80 }
+    if (x < 0x80) {
+      if ((i > 0 && x === 0) || (i === 9 && x > 1)) return undefined
+      return [lo, hi, p + 1]
+    }
+  }
+  return undefined
+}
