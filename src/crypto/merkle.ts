@@ -89,22 +89,7 @@ export function shareRoot (share: Uint8Array): Uint8Array {
  * shard) share those leaves and nodes: only the first leaf and its path to the root are recomputed.
  */
 export function shareRoots (shares: readonly Uint8Array[]): Uint8Array[] {
-  const built: Array<{ share: Uint8Array, levels: Uint8Array[][] }> = []
-  return shares.map(share => {
-    const twin = twinOf(built, share)
-    if (twin === undefined) {
-      const all = levels(shareLeaves(share))
-      built.push({ share, levels: all })
-      return (all[all.length - 1] as Uint8Array[])[0] as Uint8Array
-    }
-    // leaf 0 is always a left child: its sibling on each level is node 1, when that level has one
-    let h = leafHash(share.subarray(0, SEGMENT_BYTES))
-    for (let l = 0; l < twin.levels.length - 1; l++) {
-      const level = twin.levels[l] as Uint8Array[]
-      if (level.length > 1) h = nodeHash(h, level[1] as Uint8Array)
-    }
-    return h
-  })
+  return pieceRoots(shares.map(share => [share]))
 }
 
 /**

@@ -19,6 +19,7 @@ import type { ProofCache, ShareRef, ShareStore } from '../store/index.js'
 import { exchange, serve, throwForStatus } from './framing.js'
 import { withRetry } from './retry.js'
 import { printable } from '../util/text.js'
+import { turnEventLoop } from '../util/event-loop.js'
 
 export const AUDIT_PROTOCOL = '/p2pbak/audit/1.0.0'
 /** most segments one challenge may ask for */
@@ -90,7 +91,7 @@ export async function inspectShare (store: ShareStore, ref: ShareRef, size: numb
   let header: ShareHeader | undefined
   for (let off = 0; off < size; off += INSPECT_READ_BYTES) {
     // a local store reads synchronously: between ranges the event loop turns (and a deadline can fire)
-    if (off > 0) await new Promise<void>(resolve => setImmediate(resolve))
+    if (off > 0) await turnEventLoop()
     const range = await store.getRange(ref, off, Math.min(INSPECT_READ_BYTES, size - off), opts)
     if (off === 0) {
       header = headerOf(range)

@@ -5,7 +5,7 @@
  * repair re-creates exactly the share that was lost, and its commitment is unchanged.
  */
 import { contentHash, pieceRoots } from '../crypto/index.js'
-import { encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
+import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { encodeShards, MAX_M, shardSize } from '../erasure/index.js'
 import { InvalidArgumentError } from '../errors.js'
 import type { PackId } from '../ids.js'
@@ -75,8 +75,9 @@ export async function encodeSharePieces (id: PackId, pack: Uint8Array, k: number
   if (k !== 1) return (await encodeShares(id, pack, k, m, options)).map(share => [share])
   const [first] = await encodeShares(id, pack, 1, 0, options) as [Uint8Array]
   const shard = first.subarray(SHARE_HEADER_BYTES)
-  // share 0's header says m = 0 above: every share of the stripe carries the stripe's (k, m)
-  const dataHash = contentHash(shard)
+  // share 0's header says m = 0 above: every share of the stripe carries the stripe's (k, m), and
+  // the shard's hash, computed once
+  const { dataHash } = decodeShareHeader(first)
   const header = (index: number): Uint8Array => encodeShareHeader({ k: 1, m, index, packLength: pack.byteLength, packId: id, dataHash })
   first.set(header(0), 0)
   const shares: SharePieces[] = [[first]]
