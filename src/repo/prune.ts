@@ -22,9 +22,13 @@ import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
 import { readHead } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
-import { addLiveBlobs, noteBlobs, syncCondemned, writeMergedRecord } from './gc.js'
+import { addLiveBlobs, gcView, noteBlobs, syncCondemned, writeMergedRecord } from './gc.js'
+import type { GcNote } from '../store/index.js'
 
 const log = scopedLogger('repo:prune')
+
+/** A note's state once this device revived the pack (store/gc-db.ts). */
+const REVIVED = 3
 
 export interface PruneOptions extends AbortOptions {
   /** only report what would be done */
@@ -154,27 +158,32 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
     if (fresh.damaged.length > 0) throw new CorruptDataError(`${fresh.damaged.length} record(s) of the head cannot be read; the sweep stops. Run \`p2pbak check\` first`)
     await addLiveBlobs(repo, fresh.snapshots.filter(s => !seen.has(toHex(s.id)) && !ignored(s.id)), live, signal)
     signal?.throwIfAborted()
+    // a pack another device condemned or deleted since this prune's sync: a copy there may be the one
+    // that device's sweep relies on to delete the pack here (docs/gc.md §4.3)
+    const freshView = gcView(fresh.gc)
+    const shaky = (pack: Uint8Array): boolean => (freshView.get(toHex(pack)) ?? 0) >= GcState.Condemned && repo.index.gc.get(pack)?.state !== REVIVED
     // not cancellable from here on: a deleted pack must leave the index in this run
     const gone: Uint8Array[] = []
     for (const key of due) {
       const id = asPackId(fromHex(key))
       const note = repo.index.gc.get(id)
       if (note === undefined) continue
-      let blobs = noteBlobs(note)
-      if (blobs.length === 0) {
-        try {
-          blobs = (await repo.reader.readHeader(id)).map(e => e.id)
-        } catch (err: unknown) {
-          log('condemned pack %s: its header cannot be read (%s); it waits', key.slice(0, 16), String(err))
-          continue
-        }
-      }
-      // needed: a live blob no other pack holds (a blob the index places elsewhere, in a rescued or
-      // repacked copy, is safe: a condemned pack's own entries left the index when it was condemned)
-      if (blobs.some(b => live.has(toHex(b)) && repo.index.getBlob(b) === undefined)) {
+      const blobs = await blobsOf(repo, id, note)
+      if (blobs === undefined) continue
+      // needed: a live blob no other pack holds (a condemned pack's own entries left the index when it
+      // was condemned). Its header, not the note, says what it holds: a note taken from another
+      // device's record lists only the blobs this device's index placed there
+      const liveHere = blobs.filter(b => live.has(toHex(b)))
+      const elsewhere = liveHere.map(b => repo.index.getBlob(b)?.pack)
+      if (elsewhere.some(p => p === undefined || toHex(p) === key)) {
         await revive(repo, id, note)
         report.packsRevived++
         updates.delete(key)
+        continue
+      }
+      const risky = elsewhere.find(p => p !== undefined && shaky(p))
+      if (risky !== undefined) {
+        log('condemned pack %s waits: a live blob of it is elsewhere only in pack %s, which a record condemns now', key.slice(0, 16), toHex(risky).slice(0, 16))
         continue
       }
       // only a device whose index knows where the pack's shares are deletes it (another device's
@@ -207,6 +216,20 @@ async function revive (repo: Repository, id: PackId, note: { seenMs: number, blo
   } catch (err: unknown) {
     log.error('revived pack %s cannot be indexed again now (the next rebuild does): %s', toHex(id).slice(0, 16), String(err))
   }
-  await repo.index.gc.put(id, { seenMs: note.seenMs, state: 3, blobs: note.blobs })
+  await repo.index.gc.put(id, { seenMs: note.seenMs, state: REVIVED, blobs: note.blobs })
   log('pack %s was condemned but a snapshot uses it: revived', toHex(id).slice(0, 16))
+}
+
+/**
+ * The blob ids a condemned pack holds: from its header, or, when the header cannot be read now,
+ * from its note (undefined when that is empty too: the pack waits).
+ */
+async function blobsOf (repo: Repository, id: PackId, note: GcNote): Promise<Uint8Array[] | undefined> {
+  try {
+    return (await repo.reader.readHeader(id)).map(e => e.id)
+  } catch (err: unknown) {
+    const blobs = noteBlobs(note)
+    log('condemned pack %s: its header cannot be read (%s); %s', toHex(id).slice(0, 16), String(err), blobs.length === 0 ? 'it waits' : `its note's ${blobs.length} blob(s) stand for it`)
+    return blobs.length === 0 ? undefined : blobs
+  }
 }

@@ -148,13 +148,10 @@ describe('e2e: the daemon\'s retention policy (publish --keep-…)', function ()
     assert.deepEqual(n.events(), ['raised|retention-failed', 'cleared|retention-failed'])
   })
 
-  // PENDING, a known defect (2026-12-06, docs/status.md, issue 9 note): with the timings of this
-  // day's changes, one run in three loses the root tree of a snapshot both devices list: two sweeps at
-  // once delete packs a listed snapshot uses (a pack condemned by one device while the other's backup
-  // deduplicated against it). Found by this test; the fix is in the sweep's revive rule (prune.ts),
-  // and a first attempt (revive whenever a live blob is in the pack) broke the rescue path
-  // (gc-grid "three devices"). Run it with `npx mocha test/e2e/daemon-retention.spec.ts`.
-  it.skip('two devices of one person, each with its own policy, rounds at the same time: nothing either lists is lost', async () => {
+  // Before docs/gc.md §4.3 (2026-12-06) one run in three lost the root tree of a snapshot both devices
+  // list: two sweeps at once each deleted a pack relying on the copy of a live blob in the pack the
+  // other deleted.
+  it('two devices of one person, each with its own policy, rounds at the same time: nothing either lists is lost', async () => {
     const g = grid = await Grid.start(['ann', 'bob', 'cid'])
     await g.formGroup('friends')
     await g.addDevice('ann2', 'ann')
