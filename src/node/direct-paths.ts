@@ -26,6 +26,7 @@ import { WEBRTC_SIGNALING_PROTOCOL, type P2pNode, type P2pTransport } from './li
 import { addrClass, isWebrtc, reachOf } from './reachability.js'
 import { reserves, serves, type RelayRole } from './relay.js'
 import { StunServer } from './stun-server.js'
+import { WebrtcVetting } from './webrtc-vetting.js'
 
 const log = scopedLogger('direct')
 
@@ -113,7 +114,7 @@ export class DirectPaths {
     void this.consider(evt.detail.peerId.toString())
   }
 
-  constructor (private readonly node: P2pNode, private readonly hooks: DirectPathHooks, readonly policy: DirectPathPolicy = DEFAULT_DIRECT_PATH_POLICY) {}
+  constructor (private readonly node: P2pNode, private readonly hooks: DirectPathHooks, readonly policy: DirectPathPolicy = DEFAULT_DIRECT_PATH_POLICY, private readonly vetting?: WebrtcVetting) {}
 
   start (): void {
     this.node.addEventListener('peer:identify', this.onIdentify)
@@ -143,7 +144,8 @@ export class DirectPaths {
     return this.node.getConnections().filter(c => c.remotePeer.toString() === peer && c.status === 'open')
   }
 
-  private hasDirect (peer: string): boolean { return this.open(peer).some(c => reachOf(c).how !== 'relayed') }
+  /** a direct connection: not relayed, and not a WebRTC one no stream ran over yet (webrtc-vetting.ts) */
+  private hasDirect (peer: string): boolean { return this.open(peer).some(c => reachOf(c).how !== 'relayed' && (this.vetting?.usable(c) ?? true)) }
 
   /** A friend's public direct TCP addresses (a mapped or forwarded port), as identify gave them. */
   private async publicAddrsOf (peer: string, relayed: Connection): Promise<string[]> {
@@ -184,7 +186,8 @@ export class DirectPaths {
         // WebRTC: the relayed connection's address with /webrtc before the friend's id, signalled through the same relay
         const addrs = via === 'tcp' ? theirs : [relayed.remoteAddr.toString().replace(/\/p2p\/([^/]+)$/, '/webrtc/p2p/$1')]
         try {
-          await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(via === 'tcp' ? this.policy.tcpAttemptMs : this.policy.attemptMs) })
+          const conn = await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(via === 'tcp' ? this.policy.tcpAttemptMs : this.policy.attemptMs) })
+          if (this.vetting !== undefined && !await this.vetting.whenProven(conn)) throw new Error('no stream ran over the new connection')
           if (!this.hasDirect(peer)) throw new Error('the dial returned the relayed connection')
           this.paths.set(peer, { state: 'direct', via, attempts, failures })
           log('direct (%s) connection to %s after %d ms', via, peer, this.hooks.now() - started)
@@ -222,6 +225,8 @@ export class DirectPaths {
 export class DirectLinks {
   paths: DirectPaths | undefined
   stun: StunServer | undefined
+  /** WebRTC connections count once a stream ran over them (with the WebRTC transport only) */
+  vetting: WebrtcVetting | undefined
   private node: P2pNode | undefined
   /** a UDP port the STUN responder could not take, and when (tried again after 10 min, not every few seconds) */
   private stunRefused: { port: number, atMs: number } | undefined
@@ -247,7 +252,9 @@ export class DirectLinks {
   async start (node: P2pNode, hooks: DirectPathHooks): Promise<void> {
     this.node = node
     if (this.transports.length > 0) {
-      this.paths = new DirectPaths(node, hooks)
+      this.vetting = new WebrtcVetting(node)
+      this.vetting.start()
+      this.paths = new DirectPaths(node, hooks, DEFAULT_DIRECT_PATH_POLICY, this.vetting)
       this.paths.start()
     }
     await this.setServing(serves(this.role), node)
@@ -273,8 +280,12 @@ export class DirectLinks {
     }
   }
 
+  /** Whether a connection may count as a path to its peer (a WebRTC one once proven). */
+  usable (conn: Pick<Connection, 'remoteAddr'>): boolean { return this.vetting?.usable(conn) ?? true }
+
   async stop (): Promise<void> {
     this.paths?.stop()
+    this.vetting?.stop()
     await this.stun?.stop()
   }
 }

@@ -102,7 +102,7 @@ export class NetworkNode {
     this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
     this.dialback = new DialbackChecks(node, peer => this.deviceOf(peer) !== undefined, this.now)
-    this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined, this.dialback)
+    this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined, this.dialback, conn => direct.usable(conn))
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
     this.ledger = new LedgerBook(home, () => this.state.file.roster, reciprocityPolicy(state.file.settings ?? {}))
     this.remotes = new RemoteStores(node, () => {

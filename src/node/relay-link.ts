@@ -50,7 +50,9 @@ export class RelayLink {
     readonly book: RelayBook,
     private readonly invitesOpenUntil: () => number,
     private readonly isMember: (peerId: string) => boolean,
-    private readonly checks?: DialbackChecks
+    private readonly checks?: DialbackChecks,
+    /** whether a connection counts as a path (a WebRTC one once a stream ran over it: webrtc-vetting.ts) */
+    private readonly usable: (conn: Connection) => boolean = () => true
   ) {}
 
   /**
@@ -166,7 +168,7 @@ export class RelayLink {
 
   /** How a member device is reached now (undefined: not connected). */
   reachOf (peerId: string): Reach | undefined {
-    try { return bestReach(this.node.getConnections(peerIdFromString(peerId))) } catch { return undefined /* not a peer id: not connected */ }
+    try { return bestReach(this.node.getConnections(peerIdFromString(peerId)).filter(this.usable)) } catch { return undefined /* not a peer id: not connected */ }
   }
 
   report (): Reachability {
