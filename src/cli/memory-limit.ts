@@ -29,10 +29,16 @@ export const BACKOFF_MS = 30_000
 export const MIN_LIMIT_BYTES = 64 * 1024 * 1024
 /**
  * `--max-memory auto` (the default): this limit while the daemon only serves friends (holds their
- * shares, answers audits and restores: the small always-on box in a friend's cupboard, issue 13), lifted
- * while it runs a command of its own (a backup or a restore needs what it needs), and never a warning.
+ * shares, answers audits and restores: the small always-on box in a friend's cupboard, issue 13),
+ * {@link AUTO_COMMAND_LIMIT_BYTES} while it runs a command of its own, and never a warning.
  */
 export const AUTO_LIMIT_BYTES = 128 * 1024 * 1024
+/**
+ * `--max-memory auto` while the daemon runs a backup or a restore of its own: the publisher's bar of
+ * issue 13 (256 MiB) less the rise between two checks. What a command holds live is not shrunk, only
+ * the garbage it leaves between collections.
+ */
+export const AUTO_COMMAND_LIMIT_BYTES = 240 * 1024 * 1024
 
 export interface MemoryLimitDeps {
   /** resident set size in bytes */
@@ -53,8 +59,13 @@ export interface MemoryLimitStats {
   lastAfterBytes?: number
   /** true while a collection could not bring the daemon under the limit */
   overLimit: boolean
-  /** true while a command of the daemon's own runs and the limit is lifted (auto) */
+  /** true while a command of the daemon's own runs and the limit is lifted (auto: raised to the command limit) */
   lifted: boolean
+}
+
+export interface MemoryLimitOptions {
+  /** the limit while lifted (a command of the daemon's own runs); absent: none */
+  commandLimitBytes?: number
 }
 
 const MiB = (b: number): string => `${Math.round(b / 1048576)} MiB`
@@ -71,11 +82,14 @@ export class MemoryLimit {
   private warned = false
   readonly stats: MemoryLimitStats
 
-  constructor (readonly limitBytes: number, private readonly deps: MemoryLimitDeps) {
+  constructor (readonly limitBytes: number, private readonly deps: MemoryLimitDeps, private readonly opts: MemoryLimitOptions = {}) {
     this.stats = { limitBytes, collections: 0, overLimit: false, lifted: false }
   }
 
-  /** Lifts the limit until {@link MemoryLimit.restore} (nested calls count). */
+  /** The limit in force now: the command limit while lifted (none when it has none). */
+  private current (): number | undefined { return this.lifts > 0 ? this.opts.commandLimitBytes : this.limitBytes }
+
+  /** Lifts the limit to the command limit (or none) until {@link MemoryLimit.restore} (nested calls count). */
   lift (): void {
     this.lifts++
     this.stats.lifted = true
@@ -97,9 +111,10 @@ export class MemoryLimit {
       this.judge()
       return
     }
-    if (this.lifts > 0) return
+    const limit = this.current()
+    if (limit === undefined) return
     const rss = this.deps.rss()
-    const start = this.limitBytes * START_AT
+    const start = limit * START_AT
     if (rss < start) {
       this.stats.overLimit = false
       this.warned = false
@@ -119,14 +134,15 @@ export class MemoryLimit {
     this.deps.trim()
     const after = this.deps.rss()
     this.stats.lastAfterBytes = after
-    if (after < this.limitBytes * START_AT) {
+    const limit = this.current() ?? Infinity
+    if (after < limit * START_AT) {
       this.stats.overLimit = false
       this.warned = false
       return
     }
-    if (after > this.limitBytes && !this.warned) {
+    if (after > limit && !this.warned) {
       this.warned = true
-      this.deps.warn?.(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(this.limitBytes)} allows: ` +
+      this.deps.warn?.(`the daemon holds ${MiB(after)} after freeing what it could, more than --max-memory ${MiB(limit)} allows: ` +
         'it needs this much for the work under way (a backup, a restore, many friends at once); raise --max-memory, or leave it out')
     }
     this.stats.overLimit = true
@@ -144,8 +160,8 @@ function exposedGc (): () => void {
 }
 
 /** Starts the soft limit on a timer (unref'd); without `warn`, it is silent (auto). */
-export function startMemoryLimit (limitBytes: number, trim: () => void, warn?: (message: string) => void): { limit: MemoryLimit, stop: () => void } {
-  const limit = new MemoryLimit(limitBytes, { rss: () => process.memoryUsage.rss(), collect: exposedGc(), trim, now: () => performance.now(), ...(warn !== undefined ? { warn } : {}) })
+export function startMemoryLimit (limitBytes: number, trim: () => void, warn?: (message: string) => void, opts: MemoryLimitOptions = {}): { limit: MemoryLimit, stop: () => void } {
+  const limit = new MemoryLimit(limitBytes, { rss: () => process.memoryUsage.rss(), collect: exposedGc(), trim, now: () => performance.now(), ...(warn !== undefined ? { warn } : {}) }, opts)
   const timer = setInterval(() => { limit.check() }, CHECK_EVERY_MS)
   timer.unref()
   return { limit, stop: () => { clearInterval(timer) } }

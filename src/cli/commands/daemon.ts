@@ -6,7 +6,7 @@ import { print, printErr, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
 import type { Settings } from '../../node/group-state.js'
 import { parseSize } from './group.js'
-import { AUTO_LIMIT_BYTES, MIN_LIMIT_BYTES, startMemoryLimit, type MemoryLimit } from '../memory-limit.js'
+import { AUTO_COMMAND_LIMIT_BYTES, AUTO_LIMIT_BYTES, MIN_LIMIT_BYTES, startMemoryLimit, type MemoryLimit } from '../memory-limit.js'
 
 
 function durationMs (text: string, flag: string, min: number): number {
@@ -49,7 +49,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
     .option('--scrub-rate <size>', 'bytes per hour this node reads to check the shares it holds (default 2GiB)')
     .option('--limit-upload <KiB/s>', 'send shares and records at most this fast, in KiB per second (as restic\'s --limit-upload); default: no limit, or settings.limitUploadKiB in group.json')
     .option('--limit-download <KiB/s>', 'receive shares and records at most this fast, in KiB per second; default: no limit, or settings.limitDownloadKiB')
-    .option('--max-memory <size>', 'a soft limit on the daemon\'s memory (resident size), e.g. 256MiB: near it the daemon frees what it no longer uses at once; auto: 128MiB while it only serves friends, lifted during its own commands; off: none', 'auto')
+    .option('--max-memory <size>', 'a soft limit on the daemon\'s memory (resident size), e.g. 256MiB: near it the daemon frees what it no longer uses at once; auto: 128MiB while it only serves friends, 240MiB during its own commands; off: none', 'auto')
     .action(async (opts: { listen: string[], announce: string[], mdns?: boolean, relay: string, portMapping: boolean, refresh: string, auditInterval?: string, offlineGrace?: string, reciprocity?: string, reciprocityGrace?: string, scrubRate?: string, limitUpload?: string, limitDownload?: string, maxMemory: string }) => {
       const c = ctx()
       const maxMemory = memoryLimit(opts.maxMemory)
@@ -80,7 +80,7 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
         runCommand: async (argv, io, services) => {
           // relative paths mean the caller's directory; commands run one at a time, so this is safe
           const before = process.cwd()
-          // auto: a command of the daemon's own (a backup, a restore) needs what it needs
+          // auto: a command of the daemon's own (a backup, a restore) gets the command limit
           if (maxMemory === 'auto') limit?.limit.lift()
           try {
             if (io.cwd !== undefined) process.chdir(io.cwd)
@@ -122,7 +122,7 @@ function memoryLimit (text: string): number | 'auto' | 'off' {
 async function startLimit (setting: number | 'auto', io: import('../io.js').CliIo): Promise<{ limit: MemoryLimit, stop: () => void }> {
   const mem = (await import('../../backup/fsx.js')).nativeMemory
   const trim = (): void => { mem?.mallocTrim() }
-  if (setting === 'auto') return startMemoryLimit(AUTO_LIMIT_BYTES, trim)
+  if (setting === 'auto') return startMemoryLimit(AUTO_LIMIT_BYTES, trim, undefined, { commandLimitBytes: AUTO_COMMAND_LIMIT_BYTES })
   return startMemoryLimit(setting, trim, (message) => { printErr(io, `p2pbak daemon: ${message}`) })
 }
 

@@ -111,4 +111,22 @@ describe('cli/memory-limit', () => {
     assert.equal(d.collections, 1)
     assert.equal(limit.stats.overLimit, true)
   })
+
+  it('auto: while lifted, the command limit holds instead (collects near 240 MiB, not near 128 MiB)', () => {
+    const d = { rss: 200 * MiB, collections: 0, t: 0 }
+    const limit = new MemoryLimit(128 * MiB, { rss: () => d.rss, collect: () => { d.collections++ }, trim: () => {}, now: () => d.t }, { commandLimitBytes: 240 * MiB })
+    limit.lift()
+    limit.check()
+    assert.equal(d.collections, 0, '200 MiB is under 90 % of the command limit')
+    d.rss = 240 * MiB * START_AT + 1
+    limit.check()
+    assert.equal(d.collections, 1)
+    d.rss = 150 * MiB // the garbage went
+    limit.check()
+    assert.equal(limit.stats.overLimit, false, 'judged against the command limit')
+    limit.restore()
+    d.t += MIN_GAP_MS
+    limit.check()
+    assert.equal(d.collections, 2, 'back at rest: 150 MiB is over 90 % of 128 MiB')
+  })
 })
