@@ -158,10 +158,11 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
     if (fresh.damaged.length > 0) throw new CorruptDataError(`${fresh.damaged.length} record(s) of the head cannot be read; the sweep stops. Run \`p2pbak check\` first`)
     await addLiveBlobs(repo, fresh.snapshots.filter(s => !seen.has(toHex(s.id)) && !ignored(s.id)), live, signal)
     signal?.throwIfAborted()
-    // a pack another device condemned or deleted since this prune's sync: a copy there may be the one
-    // that device's sweep relies on to delete the pack here (docs/gc.md §4.3)
+    // a pack some record of the head read just now condemns or deletes (revived here or not: another
+    // device's sweep may be deleting it at this moment, relying on the copy in the pack here): a copy
+    // there does not count (docs/gc.md §4.3)
     const freshView = gcView(fresh.gc)
-    const shaky = (pack: Uint8Array): boolean => (freshView.get(toHex(pack)) ?? 0) >= GcState.Condemned && repo.index.gc.get(pack)?.state !== REVIVED
+    const shaky = (pack: Uint8Array): boolean => (freshView.get(toHex(pack)) ?? 0) >= GcState.Condemned
     // not cancellable from here on: a deleted pack must leave the index in this run
     const gone: Uint8Array[] = []
     for (const key of due) {
@@ -170,20 +171,19 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
       if (note === undefined) continue
       const blobs = await blobsOf(repo, id, note)
       if (blobs === undefined) continue
-      // needed: a live blob no other pack holds (a condemned pack's own entries left the index when it
-      // was condemned). Its header, not the note, says what it holds: a note taken from another
+      // needed: a live blob no other sound pack holds (a condemned pack's own entries left the index
+      // when it was condemned). Its header, not the note, says what it holds: a note taken from another
       // device's record lists only the blobs this device's index placed there
-      const liveHere = blobs.filter(b => live.has(toHex(b)))
-      const elsewhere = liveHere.map(b => repo.index.getBlob(b)?.pack)
-      if (elsewhere.some(p => p === undefined || toHex(p) === key)) {
+      const needed = blobs.filter(b => live.has(toHex(b))).find(b => {
+        const other = repo.index.getBlob(b)?.pack
+        return other === undefined || toHex(other) === key || shaky(other)
+      })
+      if (needed !== undefined) {
+        const other = repo.index.getBlob(needed)?.pack
+        log('pack %s was condemned but a snapshot uses its blob %s, %s', key.slice(0, 16), toHex(needed).slice(0, 16), other === undefined ? 'which no other pack holds' : `whose other copy is in pack ${toHex(other).slice(0, 16)}, which a record condemns`)
         await revive(repo, id, note)
         report.packsRevived++
         updates.delete(key)
-        continue
-      }
-      const risky = elsewhere.find(p => p !== undefined && shaky(p))
-      if (risky !== undefined) {
-        log('condemned pack %s waits: a live blob of it is elsewhere only in pack %s, which a record condemns now', key.slice(0, 16), toHex(risky).slice(0, 16))
         continue
       }
       // only a device whose index knows where the pack's shares are deletes it (another device's

@@ -7,7 +7,10 @@
  */
 import assert from 'node:assert/strict'
 import { PacksGoneError } from '../../../src/errors.js'
-import { Devices } from '../../helpers/devices.js'
+import { BlobType } from '../../../src/format/pack.js'
+import { asPackId } from '../../../src/ids.js'
+import type { PruneReport } from '../../../src/repo/index.js'
+import { Devices, type Device } from '../../helpers/devices.js'
 import { Rng } from '../../helpers/seeded.js'
 
 const GRACE = 24 * 3600_000
@@ -147,6 +150,59 @@ describe('repo/gc: several devices, no lock, nothing lost', function () {
     await a.forget(s1)
     await assert.rejects(a.prune({ onPhase: async (p) => { if (p === 'swept') throw new Error('killed') } }), /killed/)
     await a.prune()
+    assert.deepEqual(await w.verify(), [])
+  })
+
+  it('two sweeps at once, each device placing a live blob in the pack the other condemned: neither deletes the last copy (docs/gc.md §4.3)', async () => {
+    const rng = new Rng(14)
+    w = await new Devices(GRACE).start(['A', 'B'])
+    const a = w.device('A')
+    const b = w.device('B')
+    const x = rng.bytes(100 * KiB) // one chunk: the blob both packs hold
+    const s1 = await a.backup(w.write('src', { 'x.bin': x }))
+    const bx = a.repo.blobId(x)
+    /** stores `blob` again, beside a blob nothing uses, in a pack of its own; returns that pack's id */
+    const copy = async (d: Device, extra: Uint8Array): Promise<Uint8Array> => {
+      await d.repo.saveBlob(BlobType.Data, bx, x, { force: true })
+      await d.repo.saveBlob(BlobType.Data, d.repo.blobId(extra), extra, { force: true })
+      await d.repo.flush()
+      const at = d.repo.index.getBlob(bx)?.pack
+      assert.ok(at !== undefined)
+      return at
+    }
+    // A's pack P = {x, c1}; B indexes it, then stores Q = {x, c2}: B places x in Q
+    const p = await copy(a, rng.bytes(50 * KiB))
+    await b.sync()
+    const q = await copy(b, rng.bytes(50 * KiB))
+    // A indexes Q (x would go to Q), then places x in P again, as a rebuild that met P last would
+    await a.sync()
+    await a.repo.index.addPack(a.repo.index.getPack(p) ?? assert.fail('P indexed'), (await a.repo.reader.readHeader(asPackId(p))).map(e => ({ ...e, pack: p })))
+    await a.repo.index.flush()
+    // each condemns its complete pack while s1 is out of sight (a snapshot its prune did not see):
+    // A condemns P; B, whose index places only c1 in P, notes P with c1 alone, and condemns Q
+    const hide = new Set([s1])
+    assert.ok((await a.prune({ ignoreSnapshots: hide })).packsCondemned >= 1)
+    assert.ok((await b.prune({ ignoreSnapshots: hide })).packsCondemned >= 1)
+    await a.prune() // A notes Q with c2 alone
+    w.advance(GRACE + 1)
+    // both sweep at once: neither's merged record is written before the other read the head
+    const sweeping = new Set<string>()
+    const waiting = new Set<string>()
+    let release = (): void => {}
+    const both = new Promise<void>(resolve => { release = resolve })
+    const arrive = (name: string): void => { waiting.add(name); if (waiting.size === 2) release() }
+    for (const d of [a, b]) {
+      const put = d.repo.packs.putRecord.bind(d.repo.packs)
+      d.repo.packs.putRecord = async (id, data, options) => {
+        if (sweeping.has(d.name)) { arrive(d.name); await both }
+        await put(id, data, options)
+      }
+    }
+    const sweep = async (d: Device): Promise<PruneReport> => await d.prune({ onPhase: async (phase) => { if (phase === 'condemned') sweeping.add(d.name) } }).finally(() => { arrive(d.name) })
+    const [ra, rb] = await Promise.all([sweep(a), sweep(b)])
+    assert.ok(ra.packsRevived + rb.packsRevived >= 1, JSON.stringify({ ra, rb }))
+    const held = [p, q].filter(id => a.repo.index.getPack(id) !== undefined || b.repo.index.getPack(id) !== undefined)
+    assert.ok(held.length >= 1, 'a pack holding x is left')
     assert.deepEqual(await w.verify(), [])
   })
 
