@@ -2,15 +2,20 @@
  * Crash-safe file replacement: write a temporary file in the target's directory, fsync it, rename it
  * over the final name, then fsync the directory. A reader (or a restart after kill -9 or power loss)
  * sees either the old file, or the complete new one, never a partial file under the final name.
- * Temporaries are named `.tmp-<writer pid>-<16 hex>`. {@link removeTempFiles} deletes those left by a
- * writer that no longer runs (killed, crashed) or untouched for a day, and never those of a live
- * writer: a second process opening the same store (say `p2pbak snapshots` during a backup) must not
- * pull a share out from under the backup's rename.
+ * Temporaries are named `.tmp-<writer pid>-<8 hex of the writer process>-<8 hex>`. {@link removeTempFiles}
+ * deletes those left by a writer that no longer runs (killed, crashed; or an earlier process that had
+ * this process's pid, as a daemon restarted in a container often has) or untouched for a day, and
+ * never those of a live writer: a second process opening the same store (say `p2pbak snapshots`
+ * during a backup) must not pull a share out from under the backup's rename.
  */
+import { readFileSync } from 'node:fs'
 import { access, open, rename, unlink, readdir, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { NoSpaceError, errnoCode } from '../errors.js'
+import { scopedLogger } from '../util/log.js'
+
+const log = scopedLogger('store:atomic')
 
 /** Every temporary file name starts with this prefix. */
 export const TEMP_PREFIX = '.tmp-'
@@ -36,10 +41,31 @@ export function isTempName (name: string): boolean {
   return name.startsWith(TEMP_PREFIX)
 }
 
+const hex8 = (): string => Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, '0')
+
+/**
+ * This process among those that had its pid, carried by its temporaries: its start time (Linux: the
+ * same in every thread, so a worker's temporaries count as its process's), else a random mark.
+ */
+const INCARNATION = processMark()
+
+function processMark (): string {
+  if (process.platform !== 'linux') return hex8()
+  try {
+    // "pid (comm) state …": after the last ')' the 20th field is the start time in clock ticks
+    const stat = readFileSync('/proc/self/stat', 'utf8')
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+    if (Number.isSafeInteger(ticks) && ticks > 0) return (ticks % 0x1_0000_0000).toString(16).padStart(8, '0')
+    log.error('/proc/self/stat has no start time; temporary files are marked per module instance')
+  } catch (err: unknown) {
+    log.error('/proc/self/stat unreadable (%s); temporary files are marked per module instance', errnoCode(err) ?? String(err))
+  }
+  return hex8()
+}
+
 function randomSuffix (): string {
   // Uniqueness is enforced by O_EXCL below; randomness only makes collisions rare.
-  const part = (): string => Math.floor(Math.random() * 0x1_0000_0000).toString(16).padStart(8, '0')
-  return `${process.pid}-${part()}${part()}`
+  return `${process.pid}-${INCARNATION}-${hex8()}`
 }
 
 /** A temp file older than this is removed even if a process with its writer's pid exists (pid reuse). */
@@ -47,9 +73,12 @@ export const TEMP_MAX_AGE_MS = 24 * 60 * 60 * 1000
 
 /** Whether the writer of a temp file may still be running. */
 function writerMayBeAlive (name: string): boolean {
-  const m = /^\.tmp-(\d+)-/.exec(name)
+  const m = /^\.tmp-(\d+)-([0-9a-f]{8})?/.exec(name)
   if (m === null) return false // older naming without a pid: treat as abandoned
   const pid = Number(m[1])
+  // this pid is ours: only this process's own temporaries are live (an earlier process with the
+  // same pid left the others; names without the process's mark are older than this naming)
+  if (pid === process.pid) return m[2] === INCARNATION && name.charAt(m[0].length) === '-'
   try {
     process.kill(pid, 0)
     return true

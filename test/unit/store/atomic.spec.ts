@@ -88,7 +88,7 @@ describe('AtomicFile', () => {
     assert.equal(await readFile(path, 'utf8'), 'old')
     const temps = (await names(dir)).filter((n) => n.startsWith('.tmp-'))
     assert.equal(temps.length, 1, 'the temp file lives beside the final name')
-    assert.match(temps[0] as string, /^\.tmp-\d+-[0-9a-f]{16}$/)
+    assert.match(temps[0] as string, new RegExp(`^\\.tmp-${process.pid}-[0-9a-f]{8}-[0-9a-f]{8}$`))
     await file.commit()
     const expected = Buffer.concat([seededBytes(1, 1000), seededBytes(2, 70_000)])
     assert.deepEqual(await readFile(path), expected)
@@ -131,15 +131,33 @@ describe('removeTempFiles', () => {
   })
 
   it('keeps the temp files of a live writer and removes those of a dead one', async () => {
-    // a process that has exited: spawn one and wait for it
-    const { spawnSync } = await import('node:child_process')
+    const { spawn, spawnSync } = await import('node:child_process')
+    // a process that has exited, and one that runs
     const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
-    const live = `.tmp-${process.pid}-0123456789abcdef`
-    const gone = `.tmp-${dead}-0123456789abcdef`
-    await writeFile(join(dir, live), 'x')
-    await writeFile(join(dir, gone), 'x')
-    assert.equal(await removeTempFiles(dir), 1)
-    assert.deepEqual(await names(dir), [live])
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' })
+    try {
+      const live = `.tmp-${child.pid ?? 0}-0123456789abcdef`
+      const gone = `.tmp-${dead}-0123456789abcdef`
+      await writeFile(join(dir, live), 'x')
+      await writeFile(join(dir, gone), 'x')
+      assert.equal(await removeTempFiles(dir), 1)
+      assert.deepEqual(await names(dir), [live])
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+
+  it('removes the temp files an earlier process with this process\'s pid left (a daemon restarted in a container), and keeps its own', async () => {
+    const own = await AtomicFile.create(join(dir, 'f'))
+    await own.write(seededBytes(3, 100))
+    const ownTemp = (await names(dir))[0] as string
+    // the same pid, another process: an older naming, and this naming with another process mark
+    const earlier = [`.tmp-${process.pid}-0123456789abcdef`, `.tmp-${process.pid}-01234567-89abcdef`]
+    for (const n of earlier) await writeFile(join(dir, n), 'x')
+    assert.equal(await removeTempFiles(dir), 2)
+    assert.deepEqual(await names(dir), [ownTemp])
+    await own.commit()
+    assert.deepEqual(await names(dir), ['f'])
   })
 })
 
