@@ -91,6 +91,7 @@ export class MemoryLimit {
 
   /** Lifts the limit to the command limit (or none) until {@link MemoryLimit.restore} (nested calls count). */
   lift (): void {
+    if (this.lifts === 0) this.newLimit()
     this.lifts++
     this.stats.lifted = true
   }
@@ -98,6 +99,15 @@ export class MemoryLimit {
   restore (): void {
     this.lifts = Math.max(0, this.lifts - 1)
     this.stats.lifted = this.lifts > 0
+    if (this.lifts === 0) this.newLimit()
+  }
+
+  /** Another limit is in force: a backoff or a warning of the last one does not carry over. */
+  private newLimit (): void {
+    this.stats.overLimit = false
+    this.warned = false
+    this.backoffUntilBytes = 0
+    this.backoffUntilMs = -Infinity
   }
 
   /**

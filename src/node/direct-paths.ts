@@ -253,7 +253,7 @@ export class DirectLinks {
     this.node = node
     if (this.transports.length > 0) {
       this.vetting = new WebrtcVetting(node)
-      this.vetting.start()
+      this.vetting.start(node.getConnections())
       this.paths = new DirectPaths(node, hooks, DEFAULT_DIRECT_PATH_POLICY, this.vetting)
       this.paths.start()
     }

@@ -20,8 +20,11 @@ import { isWebrtc } from './reachability.js'
 
 const log = scopedLogger('direct')
 
-/** How long a new WebRTC connection may take to carry its first exchange (identify). */
-export const WEBRTC_PROOF_MS = 10_000
+/**
+ * How long a new WebRTC connection may take to carry its first exchange (identify): past
+ * identify's own deadline (10 s, libp2p-node.ts): identify gets the whole of its time first.
+ */
+export const WEBRTC_PROOF_MS = 12_000
 
 type Events = Pick<P2pNode, 'addEventListener' | 'removeEventListener'>
 
@@ -69,10 +72,12 @@ export class WebrtcVetting {
 
   constructor (private readonly node: Events, readonly waitMs = WEBRTC_PROOF_MS) {}
 
-  start (): void {
+  /** `open`: the connections open already (those that came before the vetting started get their clock now). */
+  start (open: readonly Connection[] = []): void {
     this.node.addEventListener('connection:open', this.onOpen)
     this.node.addEventListener('connection:close', this.onClose)
     this.node.addEventListener('peer:identify', this.onIdentify)
+    for (const conn of open) if (conn.status === 'open') this.watch(conn)
   }
 
   stop (): void {

@@ -41,12 +41,18 @@ const MAX_RESCUE_ROUNDS = 3
 
 type CommitRepo = Repository & { sodium: SodiumBackend, identity: Identity }
 
-/** The packs this backup relied on that some record condemns or deletes, by state. */
-function threatened (repo: Repository): Map<string, number> {
+/**
+ * The packs this backup relied on that some record condemns or deletes, by state. A pack this device
+ * revived counts as condemned while a record still names it (`view`): another device may still delete
+ * it, so it is rescued like one (docs/gc.md §6).
+ */
+function threatened (repo: Repository, view?: ReadonlyMap<string, GcState>): Map<string, number> {
   const out = new Map<string, number>()
   for (const key of repo.relied) {
     const note = repo.index.gc.get(fromHex(key))
-    if (note !== undefined && (note.state === GcState.Condemned || note.state === GcState.Deleted)) out.set(key, note.state)
+    if (note === undefined) continue
+    if (note.state === GcState.Condemned || note.state === GcState.Deleted) out.set(key, note.state)
+    else if ((view?.get(key) ?? 0) >= GcState.Condemned) out.set(key, GcState.Condemned)
   }
   return out
 }
@@ -75,12 +81,12 @@ export async function commitSnapshot (repo: CommitRepo, record: SnapshotRecord, 
   for (let round = 0; ; round++) {
     await options.onStep?.('look')
     const checked = now()
-    const { head } = await syncCondemned(repo, now)
+    const { head, view } = await syncCondemned(repo, now)
     // subtrees reused from a base snapshot that is still listed use packs no prune condemns; once it
     // was forgotten, every pack below them counts as relied on (docs/gc.md §6.2)
     const reused = options.reused
     if (reused !== undefined && reused.subtrees.length > 0 && !head.snapshots.some(s => toHex(s.record.tree) === toHex(reused.base))) await relyOnSubtrees(repo, reused.subtrees)
-    const bad = threatened(repo)
+    const bad = threatened(repo, view)
     if (bad.size === 0) {
       await options.onStep?.('write')
       const id = await saveSnapshot(repo.packs, repo.sodium, repo.identity, record, repo.recordSigner)
@@ -168,8 +174,8 @@ async function relyOnSubtrees (repo: Repository, subtrees: readonly TreeId[]): P
 
 /** The backup slept between its look and its record: look again, and take the record back if it must. */
 async function recheckAfterWrite (repo: CommitRepo, id: SnapshotId, now: () => number): Promise<void> {
-  await syncCondemned(repo, now)
-  const bad = threatened(repo)
+  const { view } = await syncCondemned(repo, now)
+  const bad = threatened(repo, view)
   if (bad.size === 0) return
   await repo.packs.deleteRecord(id)
   throw new PacksGoneError(`this backup was suspended just before writing its snapshot, and meanwhile ${bad.size} pack(s) it relied on were condemned (first: ${toHex(fromHex([...bad.keys()][0] ?? '')).slice(0, 16)}); its snapshot was taken back: run the backup again`)

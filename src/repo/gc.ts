@@ -56,8 +56,7 @@ export async function syncCondemned (repo: Repository, now: () => number, given?
     const id = fromHex(key)
     const note = notes.get(id)
     if (note === undefined) { fresh.set(key, state); continue }
-    // condemned here, or revived here while another device deleted it (docs/gc.md §4.3): gone either way
-    if (note.state !== GcState.Deleted && state === GcState.Deleted) {
+    if (note.state === GcState.Condemned && state === GcState.Deleted) {
       await repo.index.removePacks([id])
       await notes.put(id, { ...note, state: GcState.Deleted })
     }

@@ -158,11 +158,12 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
     if (fresh.damaged.length > 0) throw new CorruptDataError(`${fresh.damaged.length} record(s) of the head cannot be read; the sweep stops. Run \`p2pbak check\` first`)
     await addLiveBlobs(repo, fresh.snapshots.filter(s => !seen.has(toHex(s.id)) && !ignored(s.id)), live, signal)
     signal?.throwIfAborted()
-    // a pack some record of the head read just now condemns or deletes (revived here or not: another
-    // device's sweep may be deleting it at this moment, relying on the copy in the pack here): a copy
-    // there does not count (docs/gc.md §4.3)
+    // a pack that a record of either head read by this prune condemns or deletes, or that this device
+    // has a note of (condemned, revived or deleted): another device's sweep may be deleting it at this
+    // moment, relying on the copy in the pack here, so a copy there does not count (docs/gc.md §4.3)
     const freshView = gcView(fresh.gc)
-    const shaky = (pack: Uint8Array): boolean => (freshView.get(toHex(pack)) ?? 0) >= GcState.Condemned
+    const shaky = (pack: Uint8Array): boolean => (freshView.get(toHex(pack)) ?? 0) >= GcState.Condemned ||
+      (view.get(toHex(pack)) ?? 0) >= GcState.Condemned || repo.index.gc.get(pack) !== undefined
     // not cancellable from here on: a deleted pack must leave the index in this run
     const gone: Uint8Array[] = []
     for (const key of due) {
@@ -211,7 +212,9 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
 async function revive (repo: Repository, id: PackId, note: { seenMs: number, blobs: Uint8Array }): Promise<void> {
   const info = repo.index.getPack(id)
   try {
-    const entries = await repo.reader.readHeader(id)
+    // only the blobs the index places nowhere: a blob placed in another pack stays there, so that the
+    // deletion of this one by another device (sync's removePacks) cannot take it out of the index
+    const entries = (await repo.reader.readHeader(id)).filter(e => repo.index.getBlob(e.id) === undefined)
     if (info !== undefined) await repo.index.addPack(info, entries)
   } catch (err: unknown) {
     log.error('revived pack %s cannot be indexed again now (the next rebuild does): %s', toHex(id).slice(0, 16), String(err))
@@ -228,8 +231,11 @@ async function blobsOf (repo: Repository, id: PackId, note: GcNote): Promise<Uin
   try {
     return (await repo.reader.readHeader(id)).map(e => e.id)
   } catch (err: unknown) {
+    // a note made by sync holds only the blobs this device's index placed there: it stands for the
+    // header only when it holds as many blobs as the pack
     const blobs = noteBlobs(note)
-    log('condemned pack %s: its header cannot be read (%s); %s', toHex(id).slice(0, 16), String(err), blobs.length === 0 ? 'it waits' : `its note's ${blobs.length} blob(s) stand for it`)
-    return blobs.length === 0 ? undefined : blobs
+    const complete = blobs.length > 0 && blobs.length === repo.index.getPack(id)?.blobs
+    log('condemned pack %s: its header cannot be read (%s); %s', toHex(id).slice(0, 16), String(err), complete ? `its note's ${blobs.length} blob(s) stand for it` : 'it waits')
+    return complete ? blobs : undefined
   }
 }

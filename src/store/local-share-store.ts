@@ -6,7 +6,7 @@
  * DIR/VERSION                              ASCII "1"
  * DIR/shares/<2 hex>/<64 hex pack id>.<i>  one share; <2 hex> = first byte of the pack id; i = 0..255
  * DIR/records/<64 hex id>                  one record
- * DIR/…/.tmp-<16 hex>                      a write in progress, or left by a crash; removed by open()
+ * DIR/…/.tmp-<pid>-<8 hex>-<8 hex>        a write in progress, or left by a crash; removed by open()
  * ```
  *
  * Every file is written by {@link writeFileAtomic}, so a share is either whole under its final name or

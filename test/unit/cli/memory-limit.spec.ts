@@ -129,4 +129,22 @@ describe('cli/memory-limit', () => {
     limit.check()
     assert.equal(d.collections, 2, 'back at rest: 150 MiB is over 90 % of 128 MiB')
   })
+
+  it('a backoff under the command limit does not hold back the collections at rest once the command ends', () => {
+    const d = { rss: 250 * MiB, collections: 0, t: 0 }
+    const limit = new MemoryLimit(128 * MiB, { rss: () => d.rss, collect: () => { d.collections++ }, trim: () => {}, now: () => d.t }, { commandLimitBytes: 240 * MiB })
+    limit.lift()
+    limit.check()
+    limit.check() // judged: still over 240 MiB, live: backing off for BACKOFF_BYTES or BACKOFF_MS
+    assert.equal(limit.stats.overLimit, true)
+    d.t += MIN_GAP_MS
+    limit.check()
+    assert.equal(d.collections, 1, 'backing off')
+    // the backup ends: what it held is garbage now, and the limit at rest collects at once
+    limit.restore()
+    assert.equal(limit.stats.overLimit, false)
+    d.t += MIN_GAP_MS
+    limit.check()
+    assert.equal(d.collections, 2)
+  })
 })

@@ -81,6 +81,15 @@ describe('unit: WebRTC connections count once a stream ran over them', () => {
     assert.equal(vetting.closed, 0, 'closed by the other side, not by the vetting')
   })
 
+  it('a WebRTC connection open before the vetting started gets its clock at the start', async () => {
+    vetting.stop()
+    const c = conn('w5', `/webrtc/p2p/${PEER}`)
+    events.open(c) // nobody listens
+    vetting.start([c as unknown as Connection])
+    await waitFor('the unproven connection is aborted', async () => c.aborted !== undefined, 2000)
+    assert.equal(vetting.closed, 1)
+  })
+
   it('a WebRTC connection opened before the vetting started gets its clock when someone waits on it', async () => {
     vetting.stop()
     const c = conn('w4', `/webrtc/p2p/${PEER}`)
