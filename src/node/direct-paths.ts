@@ -181,6 +181,16 @@ export class DirectPaths {
     const started = this.hooks.now()
     const errors: string[] = []
     try {
+      // an open WebRTC connection not proven yet (one being proven, or the dead one a failed punch
+      // left on this side, webrtc-vetting.ts): libp2p's dial would hand it back instead of dialling,
+      // so its verdict comes first
+      for (const c of this.open(peer).filter(c => isWebrtc(c.remoteAddr.toString()))) await this.vetting?.whenProven(c)
+      const already = this.open(peer).find(c => reachOf(c).how !== 'relayed' && (this.vetting?.usable(c) ?? true))
+      if (already !== undefined) {
+        this.paths.set(peer, { state: 'direct', via: isWebrtc(already.remoteAddr.toString()) ? 'webrtc' : 'tcp', attempts, failures })
+        this.closeIdleRelayed()
+        return
+      }
       for (const via of ['tcp', 'webrtc'] as const) {
         if (via === 'tcp' ? theirs.length === 0 : !webrtc) continue
         // WebRTC: the relayed connection's address with /webrtc before the friend's id, signalled through the same relay

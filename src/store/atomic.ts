@@ -13,9 +13,6 @@ import { access, open, rename, unlink, readdir, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { NoSpaceError, errnoCode } from '../errors.js'
-import { scopedLogger } from '../util/log.js'
-
-const log = scopedLogger('store:atomic')
 
 /** Every temporary file name starts with this prefix. */
 export const TEMP_PREFIX = '.tmp-'
@@ -56,11 +53,16 @@ function processMark (): string {
     const stat = readFileSync('/proc/self/stat', 'utf8')
     const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
     if (Number.isSafeInteger(ticks) && ticks > 0) return (ticks % 0x1_0000_0000).toString(16).padStart(8, '0')
-    log.error('/proc/self/stat has no start time; temporary files are marked per module instance')
+    markProblem('/proc/self/stat has no start time')
   } catch (err: unknown) {
-    log.error('/proc/self/stat unreadable (%s); temporary files are marked per module instance', errnoCode(err) ?? String(err))
+    markProblem(`/proc/self/stat unreadable (${errnoCode(err) ?? String(err)})`)
   }
   return hex8()
+}
+
+/** Logged on demand: the logger is not loaded by every command that loads this module (`--help`). */
+function markProblem (why: string): void {
+  void import('../util/log.js').then(({ scopedLogger }) => { scopedLogger('store:atomic').error('%s; temporary files are marked per module instance', why) })
 }
 
 function randomSuffix (): string {
