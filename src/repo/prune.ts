@@ -212,9 +212,7 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
 async function revive (repo: Repository, id: PackId, note: { seenMs: number, blobs: Uint8Array }): Promise<void> {
   const info = repo.index.getPack(id)
   try {
-    // only the blobs the index places nowhere: a blob placed in another pack stays there, so that the
-    // deletion of this one by another device (sync's removePacks) cannot take it out of the index
-    const entries = (await repo.reader.readHeader(id)).filter(e => repo.index.getBlob(e.id) === undefined)
+    const entries = await repo.reader.readHeader(id)
     if (info !== undefined) await repo.index.addPack(info, entries)
   } catch (err: unknown) {
     log.error('revived pack %s cannot be indexed again now (the next rebuild does): %s', toHex(id).slice(0, 16), String(err))
