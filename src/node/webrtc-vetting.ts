@@ -104,7 +104,7 @@ export class WebrtcVetting {
     })
   }
 
-  /** Whether a connection may count as a path to its peer: any but a WebRTC one not proven yet. */
+  /** Whether a connection may count as a path to its peer: every one except a WebRTC one not proven yet. */
   usable (conn: Pick<Connection, 'remoteAddr'>): boolean {
     return !isWebrtc(conn.remoteAddr.toString()) || this.proven.has(conn as Connection)
   }

@@ -10,7 +10,7 @@ import { BlobType } from '../format/pack.js'
 import type { TreeId, PackId } from '../ids.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import { errorMessage } from '../errors.js'
-import type { AbortOptions } from '../store/index.js'
+import { GC_NOTE_REVIVED, type AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
 import { listSnapshots } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
@@ -122,7 +122,7 @@ async function readPack (repo: Repository, id: PackId, size: number, problems: C
 function condemnedIndex (repo: Repository): Map<string, { pack: string, state: number }> {
   const out = new Map<string, { pack: string, state: number }>()
   for (const { pack, note } of repo.index.gc.entries()) {
-    if (note.state === 3) continue
+    if (note.state === GC_NOTE_REVIVED) continue
     for (const b of noteBlobs(note)) out.set(toHex(b), { pack: toHex(pack), state: note.state })
   }
   return out

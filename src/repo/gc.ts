@@ -11,7 +11,7 @@ import { decodeTree, type Tree } from '../format/tree.js'
 import type { PackEntry } from '../format/pack.js'
 import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
-import type { GcNote } from '../store/index.js'
+import { GC_NOTE_REVIVED, type GcNote } from '../store/index.js'
 import type { GcRecordRef } from './gc-records.js'
 import { sealGcRecord } from './gc-records.js'
 import type { Repository } from './repository.js'
@@ -180,7 +180,7 @@ export async function addLiveBlobs (repo: Repository, snapshots: readonly Snapsh
 export async function writeMergedRecord (repo: Repository, view: ReadonlyMap<string, GcState>, updates: ReadonlyMap<string, GcState>, replaced: readonly GcRecordRef[], opts: { now: () => number, host: string }): Promise<GcRecordRef | undefined> {
   const merged = new Map(view)
   for (const [k, s] of updates) merged.set(k, Math.max(s, merged.get(k) ?? 0) as GcState)
-  for (const { pack, note } of repo.index.gc.entries()) if (note.state === 3) merged.delete(toHex(pack))
+  for (const { pack, note } of repo.index.gc.entries()) if (note.state === GC_NOTE_REVIVED) merged.delete(toHex(pack))
   const entries: GcEntry[] = normalizeGcEntries([...merged].map(([k, state]) => ({ pack: fromHex(k), state })))
   const only = replaced.length === 1 ? replaced[0] : undefined
   if (entries.length === 0 && replaced.length === 0) return undefined
@@ -227,7 +227,7 @@ export function stillNeededCheck (repo: Repository): () => Promise<(pack: Uint8A
       const note = repo.index.gc.get(pack)
       if (note === undefined) return false
       const needed = noteBlobs(note).some(b => live.has(toHex(b)) && repo.index.getBlob(b) === undefined)
-      if (needed && note.state !== 3) await repo.index.gc.put(pack, { ...note, state: 3 })
+      if (needed && note.state !== GC_NOTE_REVIVED) await repo.index.gc.put(pack, { ...note, state: GC_NOTE_REVIVED })
       return needed
     }
   }

@@ -23,12 +23,9 @@ import type { Repository } from './repository.js'
 import { readHead } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
 import { addLiveBlobs, gcView, noteBlobs, syncCondemned, writeMergedRecord } from './gc.js'
-import type { GcNote } from '../store/index.js'
+import { GC_NOTE_REVIVED, type GcNote } from '../store/index.js'
 
 const log = scopedLogger('repo:prune')
-
-/** A note's state once this device revived the pack (store/gc-db.ts). */
-const REVIVED = 3
 
 export interface PruneOptions extends AbortOptions {
   /** only report what would be done */
@@ -217,7 +214,7 @@ async function revive (repo: Repository, id: PackId, note: { seenMs: number, blo
   } catch (err: unknown) {
     log.error('revived pack %s cannot be indexed again now (the next rebuild does): %s', toHex(id).slice(0, 16), String(err))
   }
-  await repo.index.gc.put(id, { seenMs: note.seenMs, state: REVIVED, blobs: note.blobs })
+  await repo.index.gc.put(id, { seenMs: note.seenMs, state: GC_NOTE_REVIVED, blobs: note.blobs })
   log('pack %s was condemned but a snapshot uses it: revived', toHex(id).slice(0, 16))
 }
 

@@ -11,6 +11,8 @@ import { ByteReader, ByteWriter } from '../util/bytes.js'
 
 /** 1 condemned, 2 deleted (as in the records); 3 revived: a snapshot uses it again, records must drop it. */
 export type GcNoteState = 1 | 2 | 3
+/** A note's state once this device revived the pack (1 and 2 are the record states, format/gc-record.ts). */
+export const GC_NOTE_REVIVED = 3
 
 export interface GcNote {
   /** ms on this device's clock when it first saw the pack condemned */

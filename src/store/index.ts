@@ -15,4 +15,4 @@ export { IndexDb, INDEX_VERSION, type BlobLocation, type PackInfo, type FileCach
 export { acquireLock, type Lock, type LockInfo } from './lock.js'
 export { AuditDb, newPeerRecord, type ShareAudit, type ShareState, type PeerRecord } from './audit-db.js'
 export { ProofCache } from './proof-cache.js'
-export { GcDb, type GcNote, type GcNoteState } from './gc-db.js'
+export { GC_NOTE_REVIVED, GcDb, type GcNote, type GcNoteState } from './gc-db.js'
