@@ -12,13 +12,14 @@
  * Every file is written by {@link writeFileAtomic}, so a share is either whole under its final name or
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import { mkdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
+import { UsageTally, sizeOf } from './usage-tally.js'
+import { FdCache, readExactly } from './fd-cache.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
 import type { AbortOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
 import {
@@ -27,8 +28,12 @@ import {
 
 export { LOCAL_STORE_VERSION, RECORDS_DIR, VERSION_FILE, parseShareFileName } from './local-store-layout.js'
 
-/** descriptors kept open for range reads (restore touches a few packs at a time) */
-const MAX_CACHED_FDS = 32
+export interface LocalShareStoreOptions {
+  /** a monotonic clock in ms for the usage count's age (tests) */
+  now?: () => number
+  /** how long a usage count is trusted before the store is walked again (RECOUNT_MS) */
+  recountMs?: number
+}
 
 export class LocalShareStore implements ShareStore {
   readonly id: string
@@ -37,20 +42,23 @@ export class LocalShareStore implements ShareStore {
   /** Prefix directories known to exist durably (the promise settles once the parent is fsynced). */
   private readonly prefixDirs = new Map<string, Promise<void>>()
   private closed = false
-  /** open descriptors for getRange, least recently used first */
-  private readonly fds = new Map<string, { fd: number, size: number }>()
+  /** open descriptors for getRange */
+  private readonly fds = new FdCache()
+  /** what usage() answers: counted by a walk, then kept by the writes and deletes below */
+  private readonly tally: UsageTally
 
-  private constructor (readonly dir: string) {
+  private constructor (readonly dir: string, options: LocalShareStoreOptions) {
     this.id = `local:${dir}`
     this.sharesDir = join(dir, SHARES_DIR)
     this.recordsDir = join(dir, RECORDS_DIR)
+    this.tally = new UsageTally(this.sharesDir, this.recordsDir, options.now, options.recountMs)
   }
 
   /**
    * Opens (creating if needed) the store in `dir`. Throws StoreVersionError if VERSION names another
    * version. Removes temporary files left by an interrupted writer.
    */
-  static async open (dir: string): Promise<LocalShareStore> {
+  static async open (dir: string, options: LocalShareStoreOptions = {}): Promise<LocalShareStore> {
     const root = resolve(dir)
     try {
       await mkdir(root, { recursive: true, mode: DIR_MODE })
@@ -60,7 +68,7 @@ export class LocalShareStore implements ShareStore {
     } catch (err: unknown) {
       throw mapNoSpace(err, root)
     }
-    const store = new LocalShareStore(root)
+    const store = new LocalShareStore(root, options)
     await store.removeTemps()
     await syncDir(root)
     return store
@@ -122,13 +130,16 @@ export class LocalShareStore implements ShareStore {
       await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
       file = await AtomicFile.create(path, FILE_MODE)
     }
+    let written = 0
     return {
-      append: async (data) => { await file.write(data) },
+      append: async (data) => { await file.write(data); written += data.byteLength },
       read: async () => await file.readBack(),
       commit: async (opts) => {
         try {
           this.check(opts)
+          const before = await sizeOf(path)
           await file.commit()
+          this.tally.note({ kind: 'share', count: before === undefined ? 1 : 0, bytes: written - (before ?? 0) })
         } catch (err: unknown) {
           await file.abort()
           throw err
@@ -153,13 +164,17 @@ export class LocalShareStore implements ShareStore {
     checkShareRef(ref)
     this.check(options)
     const { dir, path } = this.sharePath(ref)
+    const bytes = data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0)
     try {
       await this.ensurePrefixDir(dir)
+      const before = await sizeOf(path)
       await writeFileAtomic(path, data, { mode: FILE_MODE })
+      this.tally.note({ kind: 'share', count: before === undefined ? 1 : 0, bytes: bytes - (before ?? 0) })
     } catch (err: unknown) {
       if (!isMissing(err)) throw mapNoSpace(err, path)
-      // The prefix directory vanished under us (removed by hand): recreate it once.
+      // The prefix directory vanished under us (removed by hand): recreate it once, and count again.
       this.prefixDirs.delete(dir)
+      this.tally.invalidate()
       await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
       await writeFileAtomic(path, data, { mode: FILE_MODE })
     } finally {
@@ -185,60 +200,25 @@ export class LocalShareStore implements ShareStore {
     }
   }
 
-  /**
-   * Reads by range through a small cache of open descriptors, synchronously: restore reads many
-   * blobs from the same few packs one after another, and an open/stat/read/close round trip through
-   * the thread pool per blob cost more than the reads themselves. A put and a delete close the
-   * share's cached descriptor (a put may be a replace: other bytes renamed over the old file).
-   */
+  /** Reads by range, synchronously, through the descriptor cache (fd-cache.ts says why). */
   async getRange (ref: ShareRef, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {
     checkShareRef(ref)
     this.check(options)
     const { fd, size } = this.openCached(ref)
     checkRange(offset, length, size)
-    const out = new Uint8Array(length)
-    let done = 0
-    while (done < length) {
-      const n = readSync(fd, out, done, length - done, offset + done)
-      if (n === 0) throw new Error(`share file ${shareRefName(ref)} shrank while being read`)
-      done += n
-    }
-    return out
+    return readExactly(fd, offset, length, shareRefName(ref))
   }
 
   private openCached (ref: ShareRef): { fd: number, size: number } {
-    const name = shareRefName(ref)
-    const hit = this.fds.get(name)
-    if (hit !== undefined) {
-      // most recently used last
-      this.fds.delete(name)
-      this.fds.set(name, hit)
-      return hit
-    }
-    let fd: number
     try {
-      fd = openSync(this.sharePath(ref).path, 'r')
+      return this.fds.open(shareRefName(ref), this.sharePath(ref).path)
     } catch (err: unknown) {
       if (isMissing(err)) throw this.notFound(ref, err)
       throw err
     }
-    const entry = { fd, size: fstatSync(fd).size }
-    this.fds.set(name, entry)
-    if (this.fds.size > MAX_CACHED_FDS) {
-      const [oldest, e] = this.fds.entries().next().value as [string, { fd: number }]
-      this.fds.delete(oldest)
-      closeSync(e.fd)
-    }
-    return entry
   }
 
-  private forgetFd (ref: ShareRef): void {
-    const name = shareRefName(ref)
-    const e = this.fds.get(name)
-    if (e === undefined) return
-    this.fds.delete(name)
-    closeSync(e.fd)
-  }
+  private forgetFd (ref: ShareRef): void { this.fds.forget(shareRefName(ref)) }
 
   async has (ref: ShareRef, options?: AbortOptions): Promise<boolean> {
     checkShareRef(ref)
@@ -278,8 +258,11 @@ export class LocalShareStore implements ShareStore {
     checkShareRef(ref)
     this.check(options)
     this.forgetFd(ref)
+    const { path } = this.sharePath(ref)
     try {
-      await unlink(this.sharePath(ref).path)
+      const size = await sizeOf(path)
+      await unlink(path)
+      if (size !== undefined) this.tally.note({ kind: 'share', count: -1, bytes: -size })
     } catch (err: unknown) {
       if (!isMissing(err)) throw err
     }
@@ -303,10 +286,13 @@ export class LocalShareStore implements ShareStore {
     this.check(options)
     const path = this.recordPath(id)
     try {
+      const before = await sizeOf(path)
       await writeFileAtomic(path, data, { mode: FILE_MODE })
+      this.tally.note({ kind: 'record', count: before === undefined ? 1 : 0, bytes: data.byteLength - (before ?? 0) })
     } catch (err: unknown) {
       if (!isMissing(err)) throw mapNoSpace(err, path)
-      // the records directory vanished under us (a holder's folder wiped while its node runs): recreate it once
+      // the records directory vanished under us (a holder's folder wiped while its node runs): recreate it once, and count again
+      this.tally.invalidate()
       await mkdir(this.recordsDir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
       await writeFileAtomic(path, data, { mode: FILE_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
     }
@@ -342,8 +328,11 @@ export class LocalShareStore implements ShareStore {
   async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> {
     checkRecordId(id)
     this.check(options)
+    const path = this.recordPath(id)
     try {
-      await unlink(this.recordPath(id))
+      const size = await sizeOf(path)
+      await unlink(path)
+      if (size !== undefined) this.tally.note({ kind: 'record', count: -1, bytes: -size })
     } catch (err: unknown) {
       if (!isMissing(err)) throw err
     }
@@ -358,34 +347,17 @@ export class LocalShareStore implements ShareStore {
     }
   }
 
-  /** Walks every share and record file: O(number of objects). */
+  /**
+   * Shares and records held, and their bytes: walked once, then kept by this store's writes and
+   * deletes, and walked again every RECOUNT_MS (usage-tally.ts says what the count can miss meanwhile).
+   */
   async usage (options?: AbortOptions): Promise<StoreUsage> {
-    let shares = 0
-    let bytes = 0
-    for await (const ref of this.list(options)) {
-      try {
-        bytes += (await stat(this.sharePath(ref).path)).size
-        shares++
-      } catch (err: unknown) {
-        if (!isMissing(err)) throw err // deleted while we walked: not counted
-      }
-    }
-    let records = 0
-    let recordBytes = 0
-    for await (const id of this.listRecords(options)) {
-      try {
-        recordBytes += (await stat(this.recordPath(id))).size
-        records++
-      } catch (err: unknown) {
-        if (!isMissing(err)) throw err
-      }
-    }
-    return { shares, bytes, records, recordBytes }
+    this.check(options)
+    return await this.tally.usage()
   }
 
   async close (): Promise<void> {
     this.closed = true
-    for (const { fd } of this.fds.values()) closeSync(fd)
-    this.fds.clear()
+    this.fds.closeAll()
   }
 }
