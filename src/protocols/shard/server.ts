@@ -7,18 +7,17 @@
  */
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
-import { contentHash } from '../../crypto/hash.js'
 import { concatBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
-import type { ResponseHeader } from '../framing.js'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
-  DELETE_MAX_SKEW_MS, MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, REPLACE_REASON, SHARD_PROTOCOL, STAGED_SWEEP_MS
+  MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SHARD_PROTOCOL, STAGED_SWEEP_MS
 } from './constants.js'
 import { Staging, type Staged } from './staging.js'
+import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
 import { listPage } from './listing.js'
-import { deleteMessage, parseRequest, replaceMessage, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
+import { parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
@@ -67,12 +66,13 @@ export interface ShardServerInit {
   stored?: (owner: string, ref: ShareRef) => Promise<void>
 }
 
+export { WRITE_ONLY_REFUSAL, type Device } from './write-guards.js'
+
 export interface ShardServer {
   start: () => Promise<void>
   stop: () => Promise<void>
 }
 
-type Reply = { header: ResponseHeader, body?: Uint8Array }
 
 /**
  * Why a put of `total` bytes is not a share, or undefined. An empty object would take a file and
@@ -83,21 +83,7 @@ function notAShare (total: number): string | undefined {
   return total === 0 ? 'a share cannot be empty' : undefined
 }
 
-/** Who is asking, as `authorize` tells it. */
-export interface Device { userId: string, writeOnly?: boolean }
-
-/** The reason a write-only device gets for a delete or an overwrite (shard.md §7.2). */
-export const WRITE_ONLY_REFUSAL = 'this device is certified write-only: it may add shares and records, never delete or replace them'
-
-
 const OK: Reply = { header: { status: 'OK' } }
-
-/** What a replace signature names: a share (pack id and index) or a record. */
-type Target = { kind: 'share', id: Uint8Array, index: number } | { kind: 'record', id: Uint8Array }
-
-function refused (error: string): Reply {
-  return { header: { status: 'REFUSED', error: shortError(error) } }
-}
 
 export function shardServer (init: ShardServerInit): ShardServer {
   const maxShareBytes = init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES
@@ -110,84 +96,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   /** drops idle uploads (and their temporary files) when no part arrives to do it */
   let sweeper: ReturnType<typeof setInterval> | undefined
 
-  /** REFUSED reason for a delete whose timestamp or signature does not hold, else undefined. */
-  function checkDelete (userId: string, target: { kind: 'share' | 'record', id: Uint8Array, index?: number }, auth: DeleteAuth): string | undefined {
-    if (Math.abs(now() - auth.ts) > DELETE_MAX_SKEW_MS) return `the delete's timestamp is more than ${DELETE_MAX_SKEW_MS / 60_000} minutes from this persister's clock`
-    const message = deleteMessage({ ...target, owner: userKeyOf(userId), persister }, auth.ts)
-    return verified(userId, message, auth.sig) ? undefined : 'the delete is not signed by the owner\'s user key'
-  }
-
-  function verified (userId: string, message: Uint8Array, sig: string): boolean {
-    try {
-      return init.verifyDeleteSignature(userId, message, sig)
-    } catch (err: unknown) {
-      log('verifying a signature of %s failed - %e', userId, err)
-      return false
-    }
-  }
-
-  /**
-   * The REFUSED reply for a put that would replace held bytes with `data` (shard.md §7.3) without a
-   * fresh replace signature of the owner's user key over exactly these bytes, else undefined. A
-   * stolen device key can add shares but no longer overwrite old ones (issue 11, finding 3).
-   */
-  function unsignedReplace (userId: string, target: Target, data: Uint8Array | undefined, auth: DeleteAuth | undefined): Reply | undefined {
-    const what = target.kind === 'share' ? 'share' : 'record'
-    const refuse = (why: string): Reply => ({ header: { status: 'REFUSED', reason: REPLACE_REASON, error: shortError(why) } })
-    if (auth === undefined) return refuse(`this persister holds the ${what} with other bytes: replacing them needs the owner's user-key signature`)
-    if (Math.abs(now() - auth.ts) > DELETE_MAX_SKEW_MS) return refuse(`the replace's timestamp is more than ${DELETE_MAX_SKEW_MS / 60_000} minutes from this persister's clock`)
-    // a part of an upload: the signature is checked over the whole share when its last part arrives
-    if (data === undefined) return undefined
-    const message = replaceMessage({ ...target, owner: userKeyOf(userId), persister }, contentHash(data), auth.ts)
-    return verified(userId, message, auth.sig) ? undefined : refuse(`the replace of this ${what} is not signed by the owner's user key over these bytes`)
-  }
-
-  /**
-   * Why a put of other bytes over a held share may not go on: a write-only device (§7.2), a share
-   * younger than the retention policy (§7.1), or no valid replace signature (§7.3). `data` is the
-   * whole new share, or undefined for an unfinished upload (checked again when it completes).
-   */
-  async function replaceRefusal (device: Device, store: ShareStore, ref: ShareRef, data: Uint8Array | undefined, auth: DeleteAuth | undefined): Promise<Reply | undefined> {
-    if (device.writeOnly === true) return refused(WRITE_ONLY_REFUSAL)
-    // replacing a young share is a delete the retention policy forbids, whoever signs it
-    const young = await tooYoung(store, ref)
-    if (young !== undefined) return young
-    return unsignedReplace(device.userId, { kind: 'share', id: ref.pack, index: ref.index }, data, auth)
-  }
-
-  /** True when `ref` is held with bytes other than `data` (sizes compared first, bytes only when equal). */
-  async function heldOther (store: ShareStore, ref: ShareRef, held: number, data: Uint8Array, signal: AbortSignal): Promise<boolean> {
-    if (held === 0) return false
-    return held !== data.byteLength || !equalBytes(await store.get(ref, { signal }), data)
-  }
-
-  /** The REFUSED reply for deleting a share younger than the retention policy, else undefined. */
-  async function tooYoung (store: ShareStore, ref: ShareRef): Promise<Reply | undefined> {
-    const minAge = init.minShareAgeMs?.() ?? 0
-    if (minAge <= 0 || store.storedAt === undefined) return undefined
-    let at: number
-    try {
-      at = await store.storedAt(ref)
-    } catch (err: unknown) {
-      if (err instanceof NotFoundError) return undefined // deleting an absent share succeeds
-      throw err
-    }
-    if (now() - at >= minAge) return undefined
-    const notBefore = Math.ceil(at + minAge)
-    const days = Math.round(minAge / 86_400_000 * 10) / 10
-    const error = `the group's retention policy keeps shares ${days} days: this one may be deleted from ${new Date(notBefore).toISOString()}`
-    return { header: { status: 'REFUSED', reason: 'RETENTION', notBefore, error } }
-  }
-
-  async function currentSize (store: ShareStore, ref: ShareRef): Promise<number> {
-    try {
-      return await store.size(ref)
-    } catch (err: unknown) {
-      if (err instanceof NotFoundError) return 0
-      throw err
-    }
-  }
-
+  const { checkDelete, unsignedReplace, replaceRefusal, heldOther, tooYoung, currentSize } = writeGuards({ ...init, now, persister, log })
 
   /**
    * Stores a share that arrived in parts by the same steps as a put. A share not held yet (the
