@@ -16,7 +16,7 @@
  * shrinks how long every node follows a friend's listing, so that a dripping liar costs seconds.
  * test/integration/malicious-peer.spec.ts runs each lie against the others' CLI.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -68,13 +68,42 @@ export interface GridOptions {
   listBounds?: ListBounds
 }
 
+/**
+ * A port for a node's real listener, its own across restarts (the proxy forwards to it). Taken below
+ * the kernel's ephemeral range (net.ipv4.ip_local_port_range), which no port-0 listener and no
+ * outgoing connection of any process is given: a port asked of the kernel with listen(0) could be
+ * handed to another process's connection between this check and the node's listen (suite run 40:
+ * EADDRINUSE while a benchmark's daemons ran beside the suite). Bound once here to be sure nothing
+ * listens on it now.
+ */
 async function freePort (): Promise<number> {
+  const low = ephemeralLow()
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
+    if (await bindable(port)) return port
+  }
+  throw new Error(`no free port between 10000 and ${low}`)
+}
+
+/** The lowest port of the kernel's ephemeral range (32768 on Linux by default). */
+function ephemeralLow (): number {
+  try {
+    const low = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0] ?? '', 10)
+    if (Number.isSafeInteger(low) && low > 11_000) return low
+  } catch (err: unknown) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  return 32_768
+}
+
+async function bindable (port: number): Promise<boolean> {
   const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', () => resolve()))
-  const addr = s.address()
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  if (addr === null || typeof addr === 'string') throw new Error('no free port')
-  return addr.port
+  const ok = await new Promise<boolean>((resolve, reject) => {
+    s.once('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve(false); else reject(err) })
+    s.listen(port, '127.0.0.1', () => { resolve(true) })
+  })
+  if (ok) await new Promise<void>(resolve => s.close(() => resolve()))
+  return ok
 }
 
 /** Faults of two nodes on one connection: either side's fault applies. */
