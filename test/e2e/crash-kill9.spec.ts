@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliFor, runCli, type CliResult } from '../helpers/cli.js'
 import { startDaemon, stopDaemon, waitFor, type DaemonNode } from '../helpers/daemons.js'
+import { stablePort } from '../helpers/ports.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import { Rng, seedFrom } from '../helpers/seeded.js'
 import { WarmCli } from '../helpers/warm-cli.js'
@@ -311,7 +312,8 @@ describe('e2e: kill -9 at seeded random moments loses nothing', function () {
         n.userId = init.json<{ userId: string }>().userId
         nodes.push(n)
       }
-      for (const n of nodes) await startDaemon(n, DAEMON_FLAGS)
+      // each on a port below the ephemeral range: restart() brings it back there after kill -9
+      for (const n of nodes) await startDaemon(n, DAEMON_FLAGS, { listen: `/ip4/127.0.0.1/tcp/${await stablePort()}` })
       const [ann, ...friends] = nodes as [DaemonNode, ...DaemonNode[]]
       assert.equal((await cli(ann, 'group', 'create', 'crashers')).code, 0)
       for (const f of friends) {

@@ -16,8 +16,7 @@
  * shrinks how long every node follows a friend's listing, so that a dripping liar costs seconds.
  * test/integration/malicious-peer.spec.ts runs each lie against the others' CLI.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { main } from '../../src/cli/main.js'
@@ -30,6 +29,7 @@ import { runCli, type CliResult } from './cli.js'
 import { FaultProxy, type Faults } from './fault-proxy.js'
 import { lyingStore, type Lies } from './liar.js'
 import { Rng } from './seeded.js'
+import { stablePort } from './ports.js'
 
 const KDF = { opslimit: 1, memlimit: 8192 }
 
@@ -66,44 +66,6 @@ export interface GridOptions {
   settings?: Settings
   /** how long and how far every node follows a friend's listing (HomeOptions.listBounds) @default the product's */
   listBounds?: ListBounds
-}
-
-/**
- * A port for a node's real listener, its own across restarts (the proxy forwards to it). Taken below
- * the kernel's ephemeral range (net.ipv4.ip_local_port_range), which no port-0 listener and no
- * outgoing connection of any process is given: a port asked of the kernel with listen(0) could be
- * handed to another process's connection between this check and the node's listen (suite run 40:
- * EADDRINUSE while a benchmark's daemons ran beside the suite). Bound once here to be sure nothing
- * listens on it now.
- */
-async function freePort (): Promise<number> {
-  const low = ephemeralLow()
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
-    if (await bindable(port)) return port
-  }
-  throw new Error(`no free port between 10000 and ${low}`)
-}
-
-/** The lowest port of the kernel's ephemeral range (32768 on Linux by default). */
-function ephemeralLow (): number {
-  try {
-    const low = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0] ?? '', 10)
-    if (Number.isSafeInteger(low) && low > 11_000) return low
-  } catch (err: unknown) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  return 32_768
-}
-
-async function bindable (port: number): Promise<boolean> {
-  const s = createServer()
-  const ok = await new Promise<boolean>((resolve, reject) => {
-    s.once('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve(false); else reject(err) })
-    s.listen(port, '127.0.0.1', () => { resolve(true) })
-  })
-  if (ok) await new Promise<void>(resolve => s.close(() => resolve()))
-  return ok
 }
 
 /** Faults of two nodes on one connection: either side's fault applies. */
@@ -148,7 +110,7 @@ export class Grid {
   private async add (name: string, ip: string, seed?: Uint8Array): Promise<GridNode> {
     const dir = join(this.dir, name)
     const { identity, phrase } = await Home.init({ home: dir, passphrase: null, kdf: KDF, ...(seed !== undefined ? { seed } : {}) })
-    const port = await freePort()
+    const port = await stablePort()
     const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, lies: {}, proxy: undefined as unknown as FaultProxy }
     node.proxy = new FaultProxy({ host: '127.0.0.1', port }, (source) => combine(node.faults, this.byIp(source)?.faults), this.random)
     await node.proxy.start()
