@@ -22,7 +22,16 @@ const log = scopedLogger('framing')
 
 export type Status = 'OK' | 'NOT_FOUND' | 'REFUSED' | 'NOT_MEMBER' | 'INVALID_INVITE' | 'UNTRUSTED' | 'INVALID' | 'INTERNAL'
 
-export interface Message<H> { header: H, body: Uint8Array }
+export interface Message<H> {
+  header: H
+  /** the body in one buffer (joined from the pieces it arrived in when first read) */
+  readonly body: Uint8Array
+  /**
+   * the body as it came off the stream: the transport's buffers in order, not copied (a persister
+   * writes a share's part to disk from them); absent when the message was not read off a stream
+   */
+  readonly bodyChunks?: readonly Uint8Array[]
+}
 export type ResponseHeader = { status: Status, error?: string } & Record<string, unknown>
 
 export interface ExchangeLimits {
@@ -61,9 +70,13 @@ async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: Abor
   let header: unknown
   try { header = JSON.parse(utf8Decode(head)) } catch { throw new ProtocolError('header is not UTF-8 JSON') }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError('header is not a JSON object')
-  const body = (await lp.read({ signal })).subarray()
-  if (body.byteLength > l.maxBodyBytes) throw new ProtocolError(`body of ${body.byteLength} bytes exceeds ${l.maxBodyBytes}`)
-  return { header: header as H, body }
+  const list = await lp.read({ signal })
+  if (list.byteLength > l.maxBodyBytes) throw new ProtocolError(`body of ${list.byteLength} bytes exceeds ${l.maxBodyBytes}`)
+  const chunks = [...list]
+  if (chunks.length <= 1) return { header: header as H, body: chunks[0] ?? EMPTY, bodyChunks: chunks }
+  // joined only when someone asks for it whole: each join is a fresh buffer of the body's size
+  let joined: Uint8Array | undefined
+  return { header: header as H, get body () { return (joined ??= list.subarray()) }, bodyChunks: chunks }
 }
 
 async function writeMessage (lp: Lp, header: object, body: Uint8Array, signal: AbortSignal): Promise<void> {

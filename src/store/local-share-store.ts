@@ -132,7 +132,11 @@ export class LocalShareStore implements ShareStore {
     }
     let written = 0
     return {
-      append: async (data) => { await file.write(data); written += data.byteLength },
+      append: async (data) => {
+        if (data instanceof Uint8Array) await file.write(data)
+        else await file.writev(data)
+        written = file.length
+      },
       read: async () => await file.readBack(),
       commit: async (opts) => {
         try {

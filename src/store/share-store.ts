@@ -25,8 +25,11 @@ export const MAX_SHARE_INDEX = 255
 
 /** A share being written piece by piece ({@link ShareStore.beginShare}). */
 export interface ShareWriter {
-  /** Appends all of `data`; no reference to it is kept once the promise settles. A full disk raises NoSpaceError. */
-  append (data: Uint8Array): Promise<void>
+  /**
+   * Appends all of `data` (pieces in order: one gathered write); no reference to it is kept once the
+   * promise settles. A full disk raises NoSpaceError.
+   */
+  append (data: Uint8Array | readonly Uint8Array[]): Promise<void>
   /** The bytes appended so far, read back (to compare them with a held share). */
   read (): Promise<Uint8Array>
   /** Stores what was appended as the share, as put would; the writer is then done. */

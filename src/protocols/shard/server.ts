@@ -17,7 +17,7 @@ import {
 import { Staging, type Staged } from './staging.js'
 import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
 import { listPage } from './listing.js'
-import { parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
+import { equalsPieces, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
@@ -162,7 +162,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         const whole = await currentSize(store, req.ref)
         if (whole > 0) {
           const same = whole === req.total && req.offset + req.data.byteLength <= whole &&
-            equalBytes(await store.getRange(req.ref, req.offset, req.data.byteLength, options), req.data)
+            equalsPieces(await store.getRange(req.ref, req.offset, req.data.byteLength, options), req.data)
           // a signed upload (a replace) always goes through staging, so its parts that happen to
           // equal the held ones are not skipped
           if (same && req.auth === undefined) {
@@ -253,7 +253,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   }
 
   /** One request, start to end; never throws (every outcome is a status). */
-  async function handle (header: unknown, body: Uint8Array, peer: PeerId, signal: AbortSignal): Promise<Reply> {
+  async function handle (header: unknown, body: Uint8Array | readonly Uint8Array[], peer: PeerId, signal: AbortSignal): Promise<Reply> {
     let device: Device
     try {
       const who = await init.authorize(peer)
@@ -296,7 +296,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
     async start (): Promise<void> {
       if (started) return
       await serve<unknown>(init.node, SHARD_PROTOCOL, async (req, peer) => {
-        return await handle(req.header, req.body, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
+        // the body as it arrived: a part goes to disk from the transport's buffers, not joined first
+        return await handle(req.header, req.bodyChunks ?? req.body, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
       }, {
         maxHeaderBytes: MAX_HEADER_BYTES,
         maxBodyBytes: Math.max(maxShareBytes, maxRecordBytes) + OVERSIZE_GRACE_BYTES,

@@ -13,6 +13,7 @@
 import type { ShareWriter } from '../../store/index.js'
 import { errorMessage } from '../../errors.js'
 import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS, TRANSFER_PART_BYTES } from './constants.js'
+import { dropFront, piecesOf, type Pieces } from './wire.js'
 
 /**
  * Uploads on disk at once, all members together: each holds a file descriptor until it completes or
@@ -72,7 +73,8 @@ export class Staging {
    * keeps a reference to `data` (its bytes must not change) until it completes or is dropped. Rejects
    * when the upload's disk write failed (the upload is then dropped: the client starts over).
    */
-  async accept (key: string, total: number, offset: number, data: Uint8Array, begin?: () => Promise<ShareWriter>): Promise<PartOutcome> {
+  async accept (key: string, total: number, offset: number, part: Uint8Array | Pieces, begin?: () => Promise<ShareWriter>): Promise<PartOutcome> {
+    const data = part instanceof Uint8Array ? piecesOf(part) : part
     const now = this.now()
     this.expire(now)
     let up = this.uploads.get(key)
@@ -96,8 +98,8 @@ export class Staging {
     if (offset > up.have) return { kind: 'mismatch', have: up.have }
     const end = offset + data.byteLength
     if (end > up.have) {
-      const fresh = offset === up.have ? data : data.subarray(up.have - offset)
-      if (up.parts !== undefined) up.parts.push(fresh)
+      const fresh = dropFront(data, up.have - offset).chunks
+      if (up.parts !== undefined) up.parts.push(...fresh)
       else {
         const u = up
         // written in order, after the opening and every earlier part; `have` counts it already, so a

@@ -6,7 +6,7 @@
 import { ProtocolError } from '../../errors.js'
 import { asPackId, ID_BYTES } from '../../ids.js'
 import type { PackId } from '../../ids.js'
-import { compareBytes, concatBytes, fromHex, toHex, utf8Encode } from '../../util/bytes.js'
+import { compareBytes, concatBytes, equalBytes, fromHex, toHex, utf8Encode } from '../../util/bytes.js'
 import type { ShareRef } from '../../store/index.js'
 import {
   DELETE_DOMAIN, DeleteKind, LIST_RECORD_ENTRY_BYTES, LIST_SHARE_ENTRY_BYTES, MAX_LIST_LIMIT, REPLACE_DOMAIN
@@ -40,10 +40,52 @@ export interface ShardRequestHeader {
  */
 export interface DeleteAuth { ts: number, sig: string }
 
+/**
+ * A part's bytes as they came off the stream: the transport's buffers in order, not joined into one
+ * (a persister writes them to the share's file with one gathered write). `byteLength` is their sum.
+ */
+export interface Pieces { readonly chunks: readonly Uint8Array[], readonly byteLength: number }
+
+export function piecesOf (body: Uint8Array | readonly Uint8Array[]): Pieces {
+  const chunks = body instanceof Uint8Array ? [body] : body
+  let byteLength = 0
+  for (const c of chunks) byteLength += c.byteLength
+  return { chunks, byteLength }
+}
+
+/** The bytes of `pieces` in one buffer (no copy when there is one piece). */
+export function joinPieces (pieces: Pieces): Uint8Array {
+  return pieces.chunks.length === 1 ? pieces.chunks[0] as Uint8Array : concatBytes(pieces.chunks)
+}
+
+/** True when `bytes` holds exactly the bytes of `pieces`. */
+export function equalsPieces (bytes: Uint8Array, pieces: Pieces): boolean {
+  if (bytes.byteLength !== pieces.byteLength) return false
+  let off = 0
+  for (const c of pieces.chunks) {
+    if (!equalBytes(bytes.subarray(off, off + c.byteLength), c)) return false
+    off += c.byteLength
+  }
+  return true
+}
+
+/** `pieces` without their first `skip` bytes (views, no copy). */
+export function dropFront (pieces: Pieces, skip: number): Pieces {
+  if (skip <= 0) return pieces
+  const chunks: Uint8Array[] = []
+  let left = skip
+  for (const c of pieces.chunks) {
+    if (left >= c.byteLength) { left -= c.byteLength; continue }
+    chunks.push(left > 0 ? c.subarray(left) : c)
+    left = 0
+  }
+  return { chunks, byteLength: Math.max(0, pieces.byteLength - skip) }
+}
+
 /** A request after validation. */
 export type ShardRequest =
   | { op: 'put', ref: ShareRef, data: Uint8Array, auth?: DeleteAuth }
-  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Uint8Array, auth?: DeleteAuth }
+  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Pieces, auth?: DeleteAuth }
   | { op: 'get', ref: ShareRef, range?: { offset: number, length: number } }
   | { op: 'has' | 'size', ref: ShareRef }
   | { op: 'delete', ref: ShareRef, auth: DeleteAuth }
@@ -124,23 +166,26 @@ function noBody (op: string, body: Uint8Array): void {
 
 /**
  * Validates a request header and body. Throws ProtocolError (answered as INVALID) for an unknown
- * op, a missing or mistyped field, or a body where none belongs. Unknown fields are ignored.
+ * op, a missing or mistyped field, or a body where none belongs. Unknown fields are ignored. The
+ * body may be given in the pieces it arrived in: a putPart keeps them (Pieces), other ops join them.
  */
-export function parseRequest (header: unknown, body: Uint8Array): ShardRequest {
+export function parseRequest (header: unknown, received: Uint8Array | readonly Uint8Array[]): ShardRequest {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw invalid('the header must be a JSON object')
   const h = header as Record<string, unknown>
   const raw = field(h, 'op')
   if (typeof raw !== 'string' || !OPS.has(raw)) throw invalid(`unknown op ${JSON.stringify(raw)?.slice(0, 40) ?? 'undefined'}`)
   const op = raw as ShardOp
+  const pieces = piecesOf(received)
+  if (op === 'putPart') {
+    const ref = shareRef(h)
+    const offset = nonNegative(h, 'offset')
+    const total = nonNegative(h, 'total')
+    if (pieces.byteLength === 0 || offset + pieces.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
+    return { op, ref, offset, total, data: pieces, ...replaceAuth(h) }
+  }
+  const body = joinPieces(pieces)
   switch (op) {
     case 'put': return { op: 'put', ref: shareRef(h), data: body, ...replaceAuth(h) }
-    case 'putPart': {
-      const ref = shareRef(h)
-      const offset = nonNegative(h, 'offset')
-      const total = nonNegative(h, 'total')
-      if (body.byteLength === 0 || offset + body.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
-      return { op, ref, offset, total, data: body, ...replaceAuth(h) }
-    }
     case 'get': {
       const ref = shareRef(h)
       noBody(op, body)
