@@ -17,7 +17,7 @@ import {
 import { Staging, type Staged } from './staging.js'
 import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
 import { listPage } from './listing.js'
-import { equalsPieces, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
+import { equalsPartBytes, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
@@ -162,7 +162,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         const whole = await currentSize(store, req.ref)
         if (whole > 0) {
           const same = whole === req.total && req.offset + req.data.byteLength <= whole &&
-            equalsPieces(await store.getRange(req.ref, req.offset, req.data.byteLength, options), req.data)
+            equalsPartBytes(await store.getRange(req.ref, req.offset, req.data.byteLength, options), req.data)
           // a signed upload (a replace) always goes through staging, so its parts that happen to
           // equal the held ones are not skipped
           if (same && req.auth === undefined) {

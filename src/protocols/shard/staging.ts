@@ -13,7 +13,7 @@
 import type { ShareWriter } from '../../store/index.js'
 import { errorMessage } from '../../errors.js'
 import { DEFAULT_MAX_STAGED_BYTES, STAGED_IDLE_MS, TRANSFER_PART_BYTES } from './constants.js'
-import { dropFront, piecesOf, type Pieces } from './wire.js'
+import { dropFront, partBytesOf, type PartBytes } from './wire.js'
 
 /**
  * Uploads on disk at once, all members together: each holds a file descriptor until it completes or
@@ -73,8 +73,8 @@ export class Staging {
    * keeps a reference to `data` (its bytes must not change) until it completes or is dropped. Rejects
    * when the upload's disk write failed (the upload is then dropped: the client starts over).
    */
-  async accept (key: string, total: number, offset: number, part: Uint8Array | Pieces, begin?: () => Promise<ShareWriter>): Promise<PartOutcome> {
-    const data = part instanceof Uint8Array ? piecesOf(part) : part
+  async accept (key: string, total: number, offset: number, part: Uint8Array | PartBytes, begin?: () => Promise<ShareWriter>): Promise<PartOutcome> {
+    const data = part instanceof Uint8Array ? partBytesOf(part) : part
     const now = this.now()
     this.expire(now)
     let up = this.uploads.get(key)

@@ -44,9 +44,9 @@ export interface DeleteAuth { ts: number, sig: string }
  * A part's bytes as they came off the stream: the transport's buffers in order, not joined into one
  * (a persister writes them to the share's file with one gathered write). `byteLength` is their sum.
  */
-export interface Pieces { readonly chunks: readonly Uint8Array[], readonly byteLength: number }
+export interface PartBytes { readonly chunks: readonly Uint8Array[], readonly byteLength: number }
 
-export function piecesOf (body: Uint8Array | readonly Uint8Array[]): Pieces {
+export function partBytesOf (body: Uint8Array | readonly Uint8Array[]): PartBytes {
   const chunks = body instanceof Uint8Array ? [body] : body
   let byteLength = 0
   for (const c of chunks) byteLength += c.byteLength
@@ -54,12 +54,12 @@ export function piecesOf (body: Uint8Array | readonly Uint8Array[]): Pieces {
 }
 
 /** The bytes of `pieces` in one buffer (no copy when there is one piece). */
-export function joinPieces (pieces: Pieces): Uint8Array {
+export function joinPartBytes (pieces: PartBytes): Uint8Array {
   return pieces.chunks.length === 1 ? pieces.chunks[0] as Uint8Array : concatBytes(pieces.chunks)
 }
 
 /** True when `bytes` holds exactly the bytes of `pieces`. */
-export function equalsPieces (bytes: Uint8Array, pieces: Pieces): boolean {
+export function equalsPartBytes (bytes: Uint8Array, pieces: PartBytes): boolean {
   if (bytes.byteLength !== pieces.byteLength) return false
   let off = 0
   for (const c of pieces.chunks) {
@@ -70,7 +70,7 @@ export function equalsPieces (bytes: Uint8Array, pieces: Pieces): boolean {
 }
 
 /** `pieces` without their first `skip` bytes (views, no copy). */
-export function dropFront (pieces: Pieces, skip: number): Pieces {
+export function dropFront (pieces: PartBytes, skip: number): PartBytes {
   if (skip <= 0) return pieces
   const chunks: Uint8Array[] = []
   let left = skip
@@ -85,7 +85,7 @@ export function dropFront (pieces: Pieces, skip: number): Pieces {
 /** A request after validation. */
 export type ShardRequest =
   | { op: 'put', ref: ShareRef, data: Uint8Array, auth?: DeleteAuth }
-  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: Pieces, auth?: DeleteAuth }
+  | { op: 'putPart', ref: ShareRef, offset: number, total: number, data: PartBytes, auth?: DeleteAuth }
   | { op: 'get', ref: ShareRef, range?: { offset: number, length: number } }
   | { op: 'has' | 'size', ref: ShareRef }
   | { op: 'delete', ref: ShareRef, auth: DeleteAuth }
@@ -167,7 +167,7 @@ function noBody (op: string, body: Uint8Array): void {
 /**
  * Validates a request header and body. Throws ProtocolError (answered as INVALID) for an unknown
  * op, a missing or mistyped field, or a body where none belongs. Unknown fields are ignored. The
- * body may be given in the pieces it arrived in: a putPart keeps them (Pieces), other ops join them.
+ * body may be given in the pieces it arrived in: a putPart keeps them (PartBytes), other ops join them.
  */
 export function parseRequest (header: unknown, received: Uint8Array | readonly Uint8Array[]): ShardRequest {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw invalid('the header must be a JSON object')
@@ -175,7 +175,7 @@ export function parseRequest (header: unknown, received: Uint8Array | readonly U
   const raw = field(h, 'op')
   if (typeof raw !== 'string' || !OPS.has(raw)) throw invalid(`unknown op ${JSON.stringify(raw)?.slice(0, 40) ?? 'undefined'}`)
   const op = raw as ShardOp
-  const pieces = piecesOf(received)
+  const pieces = partBytesOf(received)
   if (op === 'putPart') {
     const ref = shareRef(h)
     const offset = nonNegative(h, 'offset')
@@ -183,7 +183,7 @@ export function parseRequest (header: unknown, received: Uint8Array | readonly U
     if (pieces.byteLength === 0 || offset + pieces.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
     return { op, ref, offset, total, data: pieces, ...replaceAuth(h) }
   }
-  const body = joinPieces(pieces)
+  const body = joinPartBytes(pieces)
   switch (op) {
     case 'put': return { op: 'put', ref: shareRef(h), data: body, ...replaceAuth(h) }
     case 'get': {

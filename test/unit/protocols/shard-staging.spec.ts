@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MAX_DISK_UPLOADS, MIN_STAGED_CHARGE, Staging, type PartOutcome } from '../../../src/protocols/shard/staging.js'
 import { TRANSFER_PART_BYTES } from '../../../src/protocols/shard/constants.js'
-import { dropFront, equalsPieces, piecesOf, type Pieces } from '../../../src/protocols/shard/wire.js'
+import { dropFront, equalsPartBytes, partBytesOf, type PartBytes } from '../../../src/protocols/shard/wire.js'
 import { concatBytes } from '../../../src/util/bytes.js'
 import { LocalShareStore, type ShareWriter } from '../../../src/store/index.js'
 import { testRef } from '../../compliance/share-store.js'
@@ -117,7 +117,7 @@ describe('protocols/shard staging', () => {
       const open = async (): Promise<ShareWriter> => await store.beginShare(ref)
       const whole = pattern(3 * P, 9)
       /** `bytes` cut into pieces of 1000 bytes, as the transport hands them over */
-      const cut = (bytes: Uint8Array): Pieces => piecesOf(Array.from({ length: Math.ceil(bytes.byteLength / 1000) }, (_, i) => bytes.slice(i * 1000, (i + 1) * 1000)))
+      const cut = (bytes: Uint8Array): PartBytes => partBytesOf(Array.from({ length: Math.ceil(bytes.byteLength / 1000) }, (_, i) => bytes.slice(i * 1000, (i + 1) * 1000)))
       assert.deepEqual(await s.accept('k', 3 * P, 0, cut(whole.subarray(0, P)), open), { kind: 'partial', have: P })
       // the retry repeats 2500 bytes: it starts inside its third piece
       assert.deepEqual(await s.accept('k', 3 * P, P - 2500, cut(whole.subarray(P - 2500, 2 * P)), open), { kind: 'partial', have: 2 * P })
@@ -131,7 +131,7 @@ describe('protocols/shard staging', () => {
     it('in memory, keeps the pieces of each part (without the bytes a retry repeats) and hands them over in order', async () => {
       const s = new Staging(() => 0)
       const whole = pattern(3000, 3)
-      const pieces = (from: number, to: number, size: number): Pieces => piecesOf(Array.from({ length: Math.ceil((to - from) / size) }, (_, i) => whole.slice(from + i * size, Math.min(to, from + (i + 1) * size))))
+      const pieces = (from: number, to: number, size: number): PartBytes => partBytesOf(Array.from({ length: Math.ceil((to - from) / size) }, (_, i) => whole.slice(from + i * size, Math.min(to, from + (i + 1) * size))))
       assert.deepEqual(await s.accept('m', 3000, 0, pieces(0, 1000, 300)), { kind: 'partial', have: 1000 })
       assert.deepEqual(await s.accept('m', 3000, 700, pieces(700, 2000, 400)), { kind: 'partial', have: 2000 })
       const last = await s.accept('m', 3000, 1999, pieces(1999, 3000, 1001))
@@ -205,7 +205,7 @@ describe('protocols/shard staging', () => {
 
 describe('a part in pieces (shard/wire.ts)', () => {
   const whole = Uint8Array.from({ length: 100 }, (_, i) => i)
-  const pieces = piecesOf([whole.subarray(0, 30), whole.subarray(30, 31), whole.subarray(31, 100)])
+  const pieces = partBytesOf([whole.subarray(0, 30), whole.subarray(30, 31), whole.subarray(31, 100)])
 
   it('drops any number of leading bytes, across pieces, without copying', () => {
     for (let skip = 0; skip <= 100; skip++) {
@@ -217,10 +217,10 @@ describe('a part in pieces (shard/wire.ts)', () => {
   })
 
   it('compares with one buffer piece by piece', () => {
-    assert.ok(equalsPieces(whole, pieces))
-    assert.ok(!equalsPieces(whole.subarray(0, 99), pieces))
+    assert.ok(equalsPartBytes(whole, pieces))
+    assert.ok(!equalsPartBytes(whole.subarray(0, 99), pieces))
     const other = whole.slice()
     other[30] = 0
-    assert.ok(!equalsPieces(other, pieces))
+    assert.ok(!equalsPartBytes(other, pieces))
   })
 })
