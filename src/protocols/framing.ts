@@ -32,6 +32,20 @@ export interface Message<H> {
    */
   readonly bodyChunks?: readonly Uint8Array[]
 }
+/** The byte length of a message's body, without joining its pieces. */
+export function bodyLength (m: Message<unknown>): number {
+  if (m.bodyChunks === undefined) return m.body.byteLength
+  let n = 0
+  for (const c of m.bodyChunks) n += c.byteLength
+  return n
+}
+
+/** Copies a message's body into `out` at `offset` piece by piece (not joined into a buffer first). */
+export function copyBody (m: Message<unknown>, out: Uint8Array, offset: number): void {
+  if (m.bodyChunks === undefined) { out.set(m.body, offset); return }
+  for (const c of m.bodyChunks) { out.set(c, offset); offset += c.byteLength }
+}
+
 export type ResponseHeader = { status: Status, error?: string } & Record<string, unknown>
 
 export interface ExchangeLimits {

@@ -9,7 +9,7 @@ import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefuse
 import { contentHash, contentHasher } from '../../crypto/hash.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
-import { exchange, throwForStatus } from '../framing.js'
+import { bodyLength, copyBody, exchange, throwForStatus } from '../framing.js'
 import { isTransient, newRetryStats, withRetry } from '../retry.js'
 import type { RetryStats } from '../retry.js'
 import type { Message, ResponseHeader } from '../framing.js'
@@ -233,16 +233,17 @@ export class RemoteShareStore implements ShareStore {
     if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < this.partBytes) {
       return owned((await this.call('get', { op: 'get', ...refFields(ref) }, undefined, options)).body)
     }
-    if (first.body.byteLength !== this.partBytes) throw new ProtocolError(`get on ${this.id}: asked for ${this.partBytes} bytes, got ${first.body.byteLength}`)
+    if (bodyLength(first) !== this.partBytes) throw new ProtocolError(`get on ${this.id}: asked for ${this.partBytes} bytes, got ${bodyLength(first)}`)
+    // each part goes from the pieces it arrived in straight into the share's buffer
     const out = new Uint8Array(total)
-    out.set(first.body, 0)
+    copyBody(first, out, 0)
     for (let offset = this.partBytes; offset < total;) {
       const length = Math.min(this.parts.size, total - offset)
       const retriesBefore = this.stats.retries
       const res = await this.call('get', { op: 'get', ...refFields(ref), offset, length }, undefined, options)
-      if (res.body.byteLength !== length || res.header.size !== total) throw new ProtocolError(`get on ${this.id}: the share changed size or a part came short while reading it in parts`)
+      if (bodyLength(res) !== length || res.header.size !== total) throw new ProtocolError(`get on ${this.id}: the share changed size or a part came short while reading it in parts`)
       this.parts.after(this.stats.retries > retriesBefore)
-      out.set(res.body, offset)
+      copyBody(res, out, offset)
       offset += length
     }
     return out
