@@ -61,6 +61,9 @@ const DEFAULT_HEADER = 64 * 1024
 const DEFAULT_BODY = 32 * 1024 * 1024
 const DEFAULT_TIMEOUT = 60_000
 const EMPTY = new Uint8Array(0)
+/** A body in more pieces than this, averaging under SMALL_PIECE_BYTES each, is joined on receipt. */
+const MANY_PIECES = 64
+const SMALL_PIECE_BYTES = 16 * 1024
 
 function limits (l: ExchangeLimits): Required<ExchangeLimits> {
   return { maxHeaderBytes: l.maxHeaderBytes ?? DEFAULT_HEADER, maxBodyBytes: l.maxBodyBytes ?? DEFAULT_BODY, timeoutMs: l.timeoutMs ?? DEFAULT_TIMEOUT }
@@ -88,6 +91,12 @@ async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: Abor
   if (list.byteLength > l.maxBodyBytes) throw new ProtocolError(`body of ${list.byteLength} bytes exceeds ${l.maxBodyBytes}`)
   const chunks = [...list]
   if (chunks.length <= 1) return { header: header as H, body: chunks[0] ?? EMPTY, bodyChunks: chunks }
+  // a body cut into many small frames (a peer may send one byte per frame) is joined at once: each
+  // piece kept would hold its transport buffer and an object, far more than its bytes
+  if (chunks.length > MANY_PIECES && list.byteLength < chunks.length * SMALL_PIECE_BYTES) {
+    const body = list.subarray()
+    return { header: header as H, body, bodyChunks: [body] }
+  }
   // joined only when someone asks for it whole: each join is a fresh buffer of the body's size
   let joined: Uint8Array | undefined
   return { header: header as H, get body () { return (joined ??= list.subarray()) }, bodyChunks: chunks }

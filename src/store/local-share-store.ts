@@ -13,7 +13,7 @@
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
 import { mkdir, readFile, stat, unlink } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
@@ -46,6 +46,8 @@ export class LocalShareStore implements ShareStore {
   private readonly fds = new FdCache()
   /** what usage() answers: counted by a walk, then kept by the writes and deletes below */
   private readonly tally: UsageTally
+  /** the write or delete of each object (by path) in progress, settled or not: the next one waits for it */
+  private readonly busy = new Map<string, Promise<void>>()
 
   private constructor (readonly dir: string, options: LocalShareStoreOptions) {
     this.id = `local:${dir}`
@@ -141,9 +143,7 @@ export class LocalShareStore implements ShareStore {
       commit: async (opts) => {
         try {
           this.check(opts)
-          const before = await sizeOf(path)
-          await file.commit()
-          this.tally.note({ kind: 'share', count: before === undefined ? 1 : 0, bytes: written - (before ?? 0) })
+          await this.counted('share', path, basename(dir), async () => { await file.commit(); return written })
         } catch (err: unknown) {
           await file.abort()
           throw err
@@ -164,23 +164,55 @@ export class LocalShareStore implements ShareStore {
     await this.write(ref, parts, options)
   }
 
+  /**
+   * Runs a write or delete of one object at `path` (`change` returns its size after, undefined when
+   * it is gone) once every earlier one of the same object has settled, so that two writes of it at
+   * once are not both counted as new; counts the difference from its size before in the usage tally.
+   * A failure leaves the outcome unknown (a rename may have happened before an fsync failed), so the
+   * tally walks the store again.
+   */
+  private async counted (kind: 'share' | 'record', path: string, dir: string, change: () => Promise<number | undefined>): Promise<void> {
+    const run = (this.busy.get(path) ?? Promise.resolve()).then(async () => await this.tally.writing(dir, async () => {
+      const before = await sizeOf(path)
+      let after: number | undefined
+      try {
+        after = await change()
+      } catch (err: unknown) {
+        this.tally.invalidate()
+        throw err
+      }
+      if (before === undefined && after === undefined) return
+      this.tally.note({ kind, count: before === undefined ? 1 : after === undefined ? -1 : 0, bytes: (after ?? 0) - (before ?? 0), dir })
+    }))
+    const settled = run.catch(() => {})
+    this.busy.set(path, settled)
+    try {
+      await run
+    } finally {
+      if (this.busy.get(path) === settled) this.busy.delete(path)
+    }
+  }
+
   private async write (ref: ShareRef, data: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)
     const { dir, path } = this.sharePath(ref)
     const bytes = data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0)
     try {
-      await this.ensurePrefixDir(dir)
-      const before = await sizeOf(path)
-      await writeFileAtomic(path, data, { mode: FILE_MODE })
-      this.tally.note({ kind: 'share', count: before === undefined ? 1 : 0, bytes: bytes - (before ?? 0) })
-    } catch (err: unknown) {
-      if (!isMissing(err)) throw mapNoSpace(err, path)
-      // The prefix directory vanished under us (removed by hand): recreate it once, and count again.
-      this.prefixDirs.delete(dir)
-      this.tally.invalidate()
-      await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
-      await writeFileAtomic(path, data, { mode: FILE_MODE })
+      await this.counted('share', path, basename(dir), async () => {
+        try {
+          await this.ensurePrefixDir(dir)
+          await writeFileAtomic(path, data, { mode: FILE_MODE })
+        } catch (err: unknown) {
+          if (!isMissing(err)) throw mapNoSpace(err, path)
+          // The prefix directory vanished under us (removed by hand): recreate it once, and count again.
+          this.prefixDirs.delete(dir)
+          this.tally.invalidate()
+          await this.ensurePrefixDir(dir).catch((e: unknown) => { throw mapNoSpace(e, path) })
+          await writeFileAtomic(path, data, { mode: FILE_MODE })
+        }
+        return bytes
+      })
     } finally {
       // a put may write other bytes over a held share (the owner's signed replace of a damaged copy):
       // a cached descriptor would go on reading the old file
@@ -262,14 +294,8 @@ export class LocalShareStore implements ShareStore {
     checkShareRef(ref)
     this.check(options)
     this.forgetFd(ref)
-    const { path } = this.sharePath(ref)
-    try {
-      const size = await sizeOf(path)
-      await unlink(path)
-      if (size !== undefined) this.tally.note({ kind: 'share', count: -1, bytes: -size })
-    } catch (err: unknown) {
-      if (!isMissing(err)) throw err
-    }
+    const { dir, path } = this.sharePath(ref)
+    await this.counted('share', path, basename(dir), async () => { await unlinkIfThere(path); return undefined })
   }
 
   async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {
@@ -289,17 +315,18 @@ export class LocalShareStore implements ShareStore {
     checkRecordId(id)
     this.check(options)
     const path = this.recordPath(id)
-    try {
-      const before = await sizeOf(path)
-      await writeFileAtomic(path, data, { mode: FILE_MODE })
-      this.tally.note({ kind: 'record', count: before === undefined ? 1 : 0, bytes: data.byteLength - (before ?? 0) })
-    } catch (err: unknown) {
-      if (!isMissing(err)) throw mapNoSpace(err, path)
-      // the records directory vanished under us (a holder's folder wiped while its node runs): recreate it once, and count again
-      this.tally.invalidate()
-      await mkdir(this.recordsDir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
-      await writeFileAtomic(path, data, { mode: FILE_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
-    }
+    await this.counted('record', path, RECORDS_DIR, async () => {
+      try {
+        await writeFileAtomic(path, data, { mode: FILE_MODE })
+      } catch (err: unknown) {
+        if (!isMissing(err)) throw mapNoSpace(err, path)
+        // the records directory vanished under us (a holder's folder wiped while its node runs): recreate it once, and count again
+        this.tally.invalidate()
+        await mkdir(this.recordsDir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
+        await writeFileAtomic(path, data, { mode: FILE_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
+      }
+      return data.byteLength
+    })
   }
 
   private recordNotFound (id: Uint8Array, cause: unknown): NotFoundError {
@@ -333,13 +360,7 @@ export class LocalShareStore implements ShareStore {
     checkRecordId(id)
     this.check(options)
     const path = this.recordPath(id)
-    try {
-      const size = await sizeOf(path)
-      await unlink(path)
-      if (size !== undefined) this.tally.note({ kind: 'record', count: -1, bytes: -size })
-    } catch (err: unknown) {
-      if (!isMissing(err)) throw err
-    }
+    await this.counted('record', path, RECORDS_DIR, async () => { await unlinkIfThere(path); return undefined })
   }
 
   async * listRecords (options?: AbortOptions): AsyncGenerator<Uint8Array> {
@@ -363,5 +384,14 @@ export class LocalShareStore implements ShareStore {
   async close (): Promise<void> {
     this.closed = true
     this.fds.closeAll()
+  }
+}
+
+/** Removes a file; one already gone is not an error (deletes are idempotent). */
+async function unlinkIfThere (path: string): Promise<void> {
+  try {
+    await unlink(path)
+  } catch (err: unknown) {
+    if (!isMissing(err)) throw err
   }
 }

@@ -80,7 +80,7 @@ export class RemoteShareStore implements ShareStore {
         this.log('%s on %s: attempt %d failed (%s), retrying in %d ms', what, this.id, n, errorMessage(err), delayMs)
       }
     })
-    await this.init.limits?.download?.take(res.body.byteLength, signal)
+    await this.init.limits?.download?.take(bodyLength(res), signal)
     onStatus?.(res.header)
     const h = res.header
     if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof h.notBefore === 'number' && Number.isSafeInteger(h.notBefore)) {

@@ -99,7 +99,7 @@ export class Staging {
     const end = offset + data.byteLength
     if (end > up.have) {
       const fresh = dropFront(data, up.have - offset).chunks
-      if (up.parts !== undefined) up.parts.push(...fresh)
+      if (up.parts !== undefined) for (const c of fresh) up.parts.push(c)
       else {
         const u = up
         // written in order, after the opening and every earlier part; `have` counts it already, so a

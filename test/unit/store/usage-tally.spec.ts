@@ -49,6 +49,39 @@ describe('LocalShareStore usage count', () => {
     })
   }
 
+  it('counts two writes of one object at once as one object', async () => {
+    const store = await LocalShareStore.open(dir)
+    assert.equal((await store.usage()).shares, 0)
+    for (let i = 0; i < 20; i++) {
+      await Promise.all([store.put(testRef(i), seededBytes(i, 5000)), store.put(testRef(i), seededBytes(i, 5000)), store.putParts(testRef(i), [seededBytes(i, 5000)])])
+      await Promise.all([store.putRecord(seededBytes(i, 32), seededBytes(i, 70)), store.putRecord(seededBytes(i, 32), seededBytes(i, 70))])
+    }
+    await Promise.all([store.delete(testRef(3)), store.delete(testRef(3)), store.deleteRecord(seededBytes(4, 32)), store.deleteRecord(seededBytes(4, 32))])
+    assert.deepEqual(await store.usage(), await walked(dir))
+    assert.deepEqual(await store.usage(), { shares: 19, bytes: 19 * 5000, records: 19, recordBytes: 19 * 70 })
+    await store.close()
+  })
+
+  it('counts the writes and deletes made while it walks the folder', async () => {
+    const setup = await LocalShareStore.open(dir)
+    for (let i = 0; i < 400; i++) await setup.put(testRef(i), seededBytes(i, 100 + i))
+    await setup.close()
+    for (const round of [0, 1, 2]) {
+      let now = 0
+      const store = await LocalShareStore.open(dir, { now: () => now })
+      if (round > 0) { await store.usage(); now += RECOUNT_MS } // a count to be walked again, not the first
+      const walking = store.usage()
+      await Promise.all([
+        ...Array.from({ length: 60 }, async (_, i) => { await store.put(testRef(1000 + round * 100 + i), seededBytes(i, 300)) }),
+        ...Array.from({ length: 30 }, async (_, i) => { await store.delete(testRef(round * 100 + i)) }),
+        ...Array.from({ length: 10 }, async (_, i) => { await store.putRecord(seededBytes(round * 100 + i, 32), seededBytes(i, 40)) })
+      ])
+      await walking
+      assert.deepEqual(await store.usage(), await walked(dir), `round ${round}`)
+      await store.close()
+    }
+  })
+
   it('walks the folder again once the count is RECOUNT_MS old, so changes made by hand are seen then', async () => {
     let now = 0
     const store = await LocalShareStore.open(dir, { now: () => now })
