@@ -8,6 +8,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { DHT_PROTOCOL, createP2pNode, newDeviceKey, type P2pNode } from '../../src/node/libp2p-node.js'
+import { bodyLength, copyBody, exchange, serve } from '../../src/protocols/framing.js'
 
 interface Services {
   identify: { identify: (c: import('@libp2p/interface').Connection, o?: { signal?: AbortSignal }) => Promise<{ listenAddrs: unknown[] }> }
@@ -47,6 +48,26 @@ describe('integration: the libp2p stack', function () {
     const reply = JSON.parse(Buffer.from((await lp.read({ signal: AbortSignal.timeout(30_000) })).subarray()).toString()) as { total: number, sha256: string }
     assert.equal(reply.total, data.byteLength)
     assert.equal(reply.sha256, createHash('sha256').update(data).digest('hex'))
+  })
+
+  it('a message body arrives in the pieces the transport made, joined only when asked, byte-exact both ways', async () => {
+    const a = await createP2pNode({ privateKey: await newDeviceKey(), dht: false })
+    const b = await createP2pNode({ privateKey: await newDeviceKey(), dht: false })
+    nodes.push(a, b)
+    const sent = randomBytes(3 << 20)
+    let seen: { pieces: number, length: number, same: boolean } | undefined
+    await serve(b, '/p2pbak/test-pieces/1.0.0', async (req) => {
+      const pieces = req.bodyChunks ?? []
+      seen = { pieces: pieces.length, length: bodyLength(req), same: Buffer.from(req.body).equals(sent) }
+      return { header: { status: 'OK' }, body: req.body }
+    })
+    const res = await exchange(a, multiaddr(b.getMultiaddrs()[0]?.toString() ?? ''), '/p2pbak/test-pieces/1.0.0', {}, sent)
+    assert.ok(seen !== undefined && seen.pieces > 1, `the body came in ${seen?.pieces} piece(s)`)
+    assert.equal(seen.length, sent.byteLength)
+    assert.ok(seen.same, 'the joined body is what was sent')
+    const back = new Uint8Array(bodyLength(res))
+    copyBody(res, back, 0)
+    assert.ok(Buffer.from(back).equals(sent) && Buffer.from(res.body).equals(sent), 'the answer, copied piece by piece and joined, is what was sent')
   })
 
   it('the connection gater refuses a stranger: no protocol stream ever works', async () => {
