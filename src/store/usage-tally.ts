@@ -47,6 +47,8 @@ interface Walk {
 export class UsageTally {
   private counted: Counts | undefined
   private countedAt = 0
+  /** the walk `counted` comes from: each walk's result is taken once, by the first caller it wakes */
+  private countedBy: Walk | undefined
   /** raised by invalidate(): a walk started before it does not count */
   private epoch = 0
   private walk: Walk | undefined
@@ -67,17 +69,23 @@ export class UsageTally {
   async usage (): Promise<StoreUsage> {
     while (this.counted === undefined || this.now() - this.countedAt >= this.recountMs) {
       const w = this.walk ?? this.startWalk()
-      const walked = await w.done
-      if (this.walk === w) this.walk = undefined
+      let walked: Counts
+      try {
+        walked = await w.done
+      } finally {
+        if (this.walk === w) this.walk = undefined
+      }
       // a walk that started before an invalidate() is not taken: the loop starts another
       if (w.epoch !== this.epoch) continue
-      if (this.counted === undefined || this.countedAt <= w.startedAt) {
+      // a second caller of the same walk keeps what the first took and what was noted since
+      if (this.countedBy !== w) {
         const c = { ...walked }
         // a change the walk cannot have seen: made after it read the directory, or in a directory it
         // never read (one made after it listed the prefixes: everything in it is new)
         for (const { change, after } of w.changes) if (after || !w.listed.has(change.dir)) apply(c, change)
         this.counted = c
         this.countedAt = w.startedAt
+        this.countedBy = w
       }
     }
     return { ...this.counted }
@@ -130,15 +138,14 @@ export class UsageTally {
   }
 
   private startWalk (): Walk {
-    const w: Walk = { epoch: this.epoch, startedAt: this.now(), listed: new Set(), changes: [], done: Promise.resolve(empty()) }
-    w.done = this.walkDirs(w)
+    const listed = new Set<string>()
+    const w: Walk = { epoch: this.epoch, startedAt: this.now(), listed, changes: [], done: this.walkDirs(listed) }
     this.walk = w
-    // the walk's failure reaches the usage() that awaits it; this only keeps it from being unhandled
-    w.done.catch(() => { if (this.walk === w) this.walk = undefined })
     return w
   }
 
-  private async walkDirs (w: Walk): Promise<Counts> {
+  /** Counts what the directories hold, adding each to `listed` once it is read. */
+  private async walkDirs (listed: Set<string>): Promise<Counts> {
     const out = empty()
     for (const prefix of await names(this.sharesDir)) {
       if (!PREFIX_RE.test(prefix)) continue
@@ -146,13 +153,13 @@ export class UsageTally {
       await this.read(prefix, async () => {
         const files = (await names(dir)).filter(n => parseShareFileName(prefix, n) !== undefined)
         for (const s of await Promise.all(files.map(async n => await sizeOf(join(dir, n))))) if (s !== undefined) { out.shares++; out.bytes += s }
-        w.listed.add(prefix)
+        listed.add(prefix)
       })
     }
     await this.read(RECORDS_DIR, async () => {
       const records = (await names(this.recordsDir)).filter(n => RECORD_NAME_RE.test(n))
       for (const s of await Promise.all(records.map(async n => await sizeOf(join(this.recordsDir, n))))) if (s !== undefined) { out.records++; out.recordBytes += s }
-      w.listed.add(RECORDS_DIR)
+      listed.add(RECORDS_DIR)
     })
     return out
   }

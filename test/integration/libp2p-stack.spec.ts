@@ -70,6 +70,32 @@ describe('integration: the libp2p stack', function () {
     assert.ok(Buffer.from(back).equals(sent) && Buffer.from(res.body).equals(sent), 'the answer, copied piece by piece and joined, is what was sent')
   })
 
+  it('a body sent in many tiny frames is joined on receipt, not kept as thousands of pieces', async () => {
+    const a = await createP2pNode({ privateKey: await newDeviceKey(), dht: false })
+    const b = await createP2pNode({ privateKey: await newDeviceKey(), dht: false })
+    nodes.push(a, b)
+    let seen: { pieces: number, body: Uint8Array } | undefined
+    await serve(b, '/p2pbak/test-tiny/1.0.0', async (req) => {
+      seen = { pieces: req.bodyChunks?.length ?? 0, body: req.body.slice() }
+      return { header: { status: 'OK' } }
+    })
+    const stream = await a.dialProtocol(multiaddr(b.getMultiaddrs()[0]?.toString() ?? ''), '/p2pbak/test-tiny/1.0.0', { signal: AbortSignal.timeout(10_000) })
+    const body = randomBytes(3000)
+    // the header frame, then the body frame's length and its bytes ten at a time, each its own write
+    const head = Buffer.from('{}')
+    stream.send(Uint8Array.from([head.byteLength, ...head]))
+    stream.send(Uint8Array.from([0xb8, 0x17])) // varint 3000
+    for (let off = 0; off < body.byteLength; off += 10) {
+      stream.send(body.subarray(off, off + 10))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    const lp = lpStream(stream)
+    const answer = JSON.parse(Buffer.from((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray()).toString()) as { status: string }
+    assert.equal(answer.status, 'OK')
+    assert.ok(seen !== undefined && Buffer.from(seen.body).equals(body), 'the body arrived whole')
+    assert.equal(seen.pieces, 1, 'one joined piece, not one per frame')
+  })
+
   it('the connection gater refuses a stranger: no protocol stream ever works', async () => {
     const friendKey = await newDeviceKey()
     const guarded = await createP2pNode({ privateKey: await newDeviceKey(), dht: false, allowPeer: p => p.equals(friend.peerId) })

@@ -18,7 +18,7 @@ import { Staging, type Staged } from './staging.js'
 import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
 import { listPage } from './listing.js'
 import { equalsPartBytes, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
-import type { DeleteAuth, ShardRequest } from './wire.js'
+import type { DeleteAuth, RequestBody, ShardRequest } from './wire.js'
 
 export interface ShardServerInit {
   node: Libp2p
@@ -72,7 +72,6 @@ export interface ShardServer {
   start: () => Promise<void>
   stop: () => Promise<void>
 }
-
 
 /**
  * Why a put of `total` bytes is not a share, or undefined. An empty object would take a file and
@@ -179,7 +178,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
           // refuse early what the quota will not take, before the parts use memory
           const malformed = notAShare(req.total)
           if (malformed !== undefined) return { header: { status: 'INVALID', error: malformed } }
-          const add = Math.max(0, req.total - await currentSize(store, req.ref))
+          const add = Math.max(0, req.total - whole)
           const why = add > 0 ? init.quota?.(userId, add) : undefined
           if (why !== undefined) return refused(why)
         }
@@ -253,7 +252,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   }
 
   /** One request, start to end; never throws (every outcome is a status). */
-  async function handle (header: unknown, body: Uint8Array | readonly Uint8Array[], peer: PeerId, signal: AbortSignal): Promise<Reply> {
+  async function handle (header: unknown, body: RequestBody, peer: PeerId, signal: AbortSignal): Promise<Reply> {
     let device: Device
     try {
       const who = await init.authorize(peer)
@@ -296,8 +295,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
     async start (): Promise<void> {
       if (started) return
       await serve<unknown>(init.node, SHARD_PROTOCOL, async (req, peer) => {
-        // the body as it arrived: a part goes to disk from the transport's buffers, not joined first
-        return await handle(req.header, req.bodyChunks ?? req.body, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
+        // the message itself: a part goes to disk from the transport's buffers, not joined first
+        return await handle(req.header, req, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
       }, {
         maxHeaderBytes: MAX_HEADER_BYTES,
         maxBodyBytes: Math.max(maxShareBytes, maxRecordBytes) + OVERSIZE_GRACE_BYTES,

@@ -53,10 +53,11 @@ export function partBytesOf (body: Uint8Array | readonly Uint8Array[]): PartByte
   return { chunks, byteLength }
 }
 
-/** The bytes of `pieces` in one buffer (no copy when there is one piece). */
-export function joinPartBytes (pieces: PartBytes): Uint8Array {
-  return pieces.chunks.length === 1 ? pieces.chunks[0] as Uint8Array : concatBytes(pieces.chunks)
-}
+/**
+ * A request's body: one buffer, or a message as framing.ts reads it off a stream, whose `body` joins
+ * its `bodyChunks` when first asked.
+ */
+export type RequestBody = Uint8Array | { readonly body: Uint8Array, readonly bodyChunks?: readonly Uint8Array[] }
 
 /** True when `bytes` holds exactly the bytes of `pieces`. */
 export function equalsPartBytes (bytes: Uint8Array, pieces: PartBytes): boolean {
@@ -166,24 +167,24 @@ function noBody (op: string, body: Uint8Array): void {
 
 /**
  * Validates a request header and body. Throws ProtocolError (answered as INVALID) for an unknown
- * op, a missing or mistyped field, or a body where none belongs. Unknown fields are ignored. The
- * body may be given in the pieces it arrived in: a putPart keeps them (PartBytes), other ops join them.
+ * op, a missing or mistyped field, or a body where none belongs. Unknown fields are ignored. A
+ * putPart keeps the body in the pieces it arrived in (PartBytes); the other ops take it whole.
  */
-export function parseRequest (header: unknown, received: Uint8Array | readonly Uint8Array[]): ShardRequest {
+export function parseRequest (header: unknown, received: RequestBody): ShardRequest {
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw invalid('the header must be a JSON object')
   const h = header as Record<string, unknown>
   const raw = field(h, 'op')
   if (typeof raw !== 'string' || !OPS.has(raw)) throw invalid(`unknown op ${JSON.stringify(raw)?.slice(0, 40) ?? 'undefined'}`)
   const op = raw as ShardOp
-  const pieces = partBytesOf(received)
   if (op === 'putPart') {
+    const pieces = partBytesOf(received instanceof Uint8Array ? received : received.bodyChunks ?? received.body)
     const ref = shareRef(h)
     const offset = nonNegative(h, 'offset')
     const total = nonNegative(h, 'total')
     if (pieces.byteLength === 0 || offset + pieces.byteLength > total) throw invalid('a putPart body must be non-empty and end within "total"')
     return { op, ref, offset, total, data: pieces, ...replaceAuth(h) }
   }
-  const body = joinPartBytes(pieces)
+  const body = received instanceof Uint8Array ? received : received.body
   switch (op) {
     case 'put': return { op: 'put', ref: shareRef(h), data: body, ...replaceAuth(h) }
     case 'get': {

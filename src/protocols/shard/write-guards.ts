@@ -128,6 +128,5 @@ export function writeGuards (init: WriteGuardsInit): {
     }
   }
 
-
   return { checkDelete, unsignedReplace, replaceRefusal, heldOther, tooYoung, currentSize }
 }

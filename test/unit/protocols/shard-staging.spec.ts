@@ -111,7 +111,7 @@ describe('protocols/shard staging', () => {
       assert.deepEqual(await temps(), [])
     })
 
-    it('takes parts in the pieces they arrived in, a retry overlapping across pieces included, and writes them unjoined', async () => {
+    it('takes parts in the pieces they arrived in, a retry overlapping across pieces included, and writes them in order', async () => {
       const s = new Staging(() => 0)
       const ref = testRef(2, 0)
       const open = async (): Promise<ShareWriter> => await store.beginShare(ref)
