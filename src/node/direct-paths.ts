@@ -104,11 +104,14 @@ export function triesDirectPath (self: string, peer: string, theirsPublic: boole
   return theirsPublic !== oursPublic ? theirsPublic : self < peer
 }
 
+/** How many attempts dial a friend's new public address before it waits like any other. */
+export const FRESH_ADDRESS_TRIES = 2
+
 export class DirectPaths {
   private readonly paths = new Map<string, DirectPathState>()
   private readonly running = new Set<string>()
-  /** the public addresses of each friend the last attempt dialled over TCP */
-  private readonly triedTcp = new Map<string, Set<string>>()
+  /** how many attempts dialled each public address of each friend over TCP */
+  private readonly triedTcp = new Map<string, Map<string, number>>()
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     void this.consider(evt.detail.peerId.toString())
@@ -145,7 +148,8 @@ export class DirectPaths {
   }
 
   /** a direct connection: not relayed, and not a WebRTC one no stream ran over yet (webrtc-vetting.ts) */
-  private hasDirect (peer: string): boolean { return this.open(peer).some(c => reachOf(c).how !== 'relayed' && (this.vetting?.usable(c) ?? true)) }
+  private directOf (peer: string): Connection | undefined { return this.open(peer).find(c => reachOf(c).how !== 'relayed' && (this.vetting?.usable(c) ?? true)) }
+  private hasDirect (peer: string): boolean { return this.directOf(peer) !== undefined }
 
   /** A friend's public direct TCP addresses (a mapped or forwarded port), as identify gave them. */
   private async publicAddrsOf (peer: string, relayed: Connection): Promise<string[]> {
@@ -170,10 +174,13 @@ export class DirectPaths {
     const webrtc = protocols.includes(WEBRTC_SIGNALING_PROTOCOL)
     if (theirs.length === 0 && !webrtc) return
     const prev = this.paths.get(peer)
-    // a public address not tried yet (a port its router just mapped) is worth a try before the wait is over
-    const fresh = theirs.some(a => !(this.triedTcp.get(peer)?.has(a) ?? false))
+    // a public address not tried twice yet (a port its router just mapped) is worth a try before the
+    // wait is over: twice, because the first dial of a new address can fail for a reason of the moment
+    // (another dial of the same address won the race, see below; a router answering before its rule is in)
+    const tried = this.triedTcp.get(peer) ?? new Map<string, number>()
+    const fresh = theirs.some(a => (tried.get(a) ?? 0) < FRESH_ADDRESS_TRIES)
     if (!fresh && prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
-    this.triedTcp.set(peer, new Set(theirs))
+    this.triedTcp.set(peer, new Map(theirs.map(a => [a, (tried.get(a) ?? 0) + 1])))
     this.running.add(peer)
     const attempts = (prev?.attempts ?? 0) + 1
     const failures = prev?.failures ?? 0
@@ -185,12 +192,8 @@ export class DirectPaths {
       // left on this side, webrtc-vetting.ts): libp2p's dial would hand it back instead of dialling,
       // so its verdict comes first
       for (const c of this.open(peer).filter(c => isWebrtc(c.remoteAddr.toString()))) await this.vetting?.whenProven(c)
-      const already = this.open(peer).find(c => reachOf(c).how !== 'relayed' && (this.vetting?.usable(c) ?? true))
-      if (already !== undefined) {
-        this.paths.set(peer, { state: 'direct', via: isWebrtc(already.remoteAddr.toString()) ? 'webrtc' : 'tcp', attempts, failures })
-        this.closeIdleRelayed()
-        return
-      }
+      const already = this.directOf(peer)
+      if (already !== undefined) { this.reached(peer, already, attempts, failures); return }
       for (const via of ['tcp', 'webrtc'] as const) {
         if (via === 'tcp' ? theirs.length === 0 : !webrtc) continue
         // WebRTC: the relayed connection's address with /webrtc before the friend's id, signalled through the same relay
@@ -198,12 +201,21 @@ export class DirectPaths {
         try {
           const conn = await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(via === 'tcp' ? this.policy.tcpAttemptMs : this.policy.attemptMs) })
           if (this.vetting !== undefined && !await this.vetting.whenProven(conn)) throw new Error('no stream ran over the new connection')
-          if (!this.hasDirect(peer)) throw new Error('the dial returned the relayed connection')
-          this.paths.set(peer, { state: 'direct', via, attempts, failures })
+          const direct = this.directOf(peer)
+          if (direct === undefined) throw new Error('the dial returned the relayed connection')
+          this.reached(peer, direct, attempts, failures)
           log('direct (%s) connection to %s after %d ms', via, peer, this.hooks.now() - started)
-          this.closeIdleRelayed()
           return
         } catch (err: unknown) {
+          // two dials of one address at once (this one and a refresh's dial of the member): libp2p keeps
+          // the first connection and aborts the second, and a caller joined to the second dial gets
+          // "Remote closed connection during opening" while a direct connection is open
+          const won = this.directOf(peer)
+          if (won !== undefined) {
+            this.reached(peer, won, attempts, failures)
+            log('direct connection to %s after %d ms (our own %s dial failed: %s)', peer, this.hooks.now() - started, via, errorMessage(err))
+            return
+          }
           errors.push(`${via === 'tcp' ? `TCP to ${theirs.join(', ')}` : 'WebRTC'}: ${errorMessage(err)}`)
         }
       }
@@ -213,6 +225,12 @@ export class DirectPaths {
     } finally {
       this.running.delete(peer)
     }
+  }
+
+  /** A direct connection to `peer` is open: so says its state, and its idle relayed connections go. */
+  private reached (peer: string, conn: Connection, attempts: number, failures: number): void {
+    this.paths.set(peer, { state: 'direct', via: isWebrtc(conn.remoteAddr.toString()) ? 'webrtc' : 'tcp', attempts, failures })
+    this.closeIdleRelayed()
   }
 
   /** Closes relayed connections without streams to friends that have a direct connection too. */
