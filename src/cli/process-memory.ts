@@ -14,7 +14,7 @@
  *   about 16 % more CPU and a restore 13 % (a fresh mapping and its page faults for every buffer of
  *   128 KiB or more) for 8 MiB less peak RSS at scale 0.1 (docs/benchmarks.md).
  */
-import v8 from 'node:v8'
+import { setV8Flag } from '../util/v8-flags.js'
 
 /** Blocks of this many bytes or more get their own mapping (glibc's default before it adapts). */
 export const MMAP_THRESHOLD_BYTES = 128 * 1024
@@ -34,7 +34,7 @@ export interface ProcessMemory {
  * have made it grow.
  */
 export function limitYoungGeneration (): void {
-  v8.setFlagsFromString('--semi-space-growth-factor=1')
+  setV8Flag('--semi-space-growth-factor=1')
 }
 
 export interface TuneOptions {

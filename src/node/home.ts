@@ -20,7 +20,7 @@ import {
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
 import type { IndexDb, LocalShareStore } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
-import type { ErasurePackStore, ErasurePackStoreInit, HeadListing, ListBounds, PeerDirectory, RebuildSummary, RecordSigner, Repository } from '../repo/index.js'
+import type { ErasurePackStore, ErasurePackStoreInit, HeadListing, ListBounds, PeerDirectory, RebuildSummary, RecordSigner, Repository, RepositoryInit } from '../repo/index.js'
 import type { WriteOnlyKey, WriteOnlyKeyFile } from '../peers/index.js'
 import { isWriteOnlyKeyText } from '../peers/write-only-key.js'
 import { pathExists, writeFileAtomic } from '../store/atomic.js'
@@ -80,6 +80,16 @@ export interface InitOptions extends Omit<HomeOptions, 'passphrase'> {
   passphrase: string | null
   /** an existing seed (recover); a fresh random one otherwise */
   seed?: Uint8Array
+}
+
+/**
+ * The repository of a home that writes to its own disk: one pack written while the next fills (a local
+ * write and its fsync take less time than filling a pack, so a second write in flight only costs a pack
+ * buffer of memory: docs/benchmarks.md, "Where a publisher's memory goes"). The group's store keeps the
+ * default, two, for its transfers to friends.
+ */
+function localRepoInit (config: HomeConfig): RepositoryInit {
+  return { packSize: config.packSize, compressionLevel: config.compressionLevel, maxPendingPacks: 1 }
 }
 
 export class Home {
@@ -193,7 +203,7 @@ export class Home {
     if (identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${identity.userId.slice(0, 8)}`)
     const store = await m.store.LocalShareStore.open(p.store)
     const index = m.store.IndexDb.open(p.index)
-    const repo = new m.repo.Repository({ sodium, identity, packs: new m.repo.SingleStorePackStore(store), index }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const repo = new m.repo.Repository({ sodium, identity, packs: new m.repo.SingleStorePackStore(store), index }, localRepoInit(config))
     const cdc = new FastCdc(deriveGearTable(identity.chunkerKey), config.chunker)
     return new Home(m, opts.home, config, sodium, identity, repo, cdc, store, undefined, deriveDeviceKeyWrap(sodium, seed))
   }
@@ -209,7 +219,7 @@ export class Home {
     const store = await m.store.LocalShareStore.open(p.store)
     const index = m.store.IndexDb.open(p.index)
     const recordSigner: RecordSigner = { cert: key.deviceCert, ...m.peers.deviceSigningKey(sodium, key) }
-    const repo = new m.repo.Repository({ sodium, identity: key.identity, packs: new m.repo.SingleStorePackStore(store), index, recordSigner }, { packSize: config.packSize, compressionLevel: config.compressionLevel })
+    const repo = new m.repo.Repository({ sodium, identity: key.identity, packs: new m.repo.SingleStorePackStore(store), index, recordSigner }, localRepoInit(config))
     const cdc = new FastCdc(deriveGearTable(key.identity.chunkerKey), config.chunker)
     return new Home(m, opts.home, config, sodium, key.identity, repo, cdc, store, key)
   }

@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads'
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { Compression } from '../format/pack.js'
+import { reapplyV8Flags } from '../util/v8-flags.js'
 import { compressedBound, type Compressed } from './compress.js'
 
 /** `src` holds the plaintext in its first `length` bytes; `dst` has room for compressedBound(length). */
@@ -71,7 +72,13 @@ const FROM_SOURCE = SELF.endsWith('.ts')
 const WORKER_URL = new URL(FROM_SOURCE ? './compress-worker.ts' : './compress-worker.js', SELF)
 
 function startWorker (): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL)
+  const worker = FROM_SOURCE ? startFromSource() : new Worker(WORKER_URL)
+  // a worker's start puts V8's flags back as they were at start-up (util/v8-flags.ts)
+  worker.once('online', reapplyV8Flags)
+  return worker
+}
+
+function startFromSource (): Worker {
   // Node 20 workers do not inherit tsx's loader: register it inside the worker, then load the module
   const api = JSON.stringify(pathToFileURL(createRequire(SELF).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href)
   return new Worker(`import(${api}).then(a => { a.register(); return import(${JSON.stringify(WORKER_URL.href)}) })`, { eval: true })

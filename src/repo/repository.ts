@@ -34,7 +34,7 @@ export interface RepositoryInit {
   packSize?: number
   /** zstd level; 0 disables compression. @default 3 (restic's "auto" is comparable) */
   compressionLevel?: number
-  /** Packs being written at once; more overlaps disk I/O with CPU work, each costs one pack of memory. @default 2 */
+  /** Packs being written at once while the next one fills; each costs one pack buffer of memory. @default 2 (a home's own disk: 1, home.ts) */
   maxPendingPacks?: number
   /** Worker threads compressing blobs beside the main thread; 0 compresses inline. @default cores - 1, at most 4 */
   compressWorkers?: number
@@ -196,6 +196,10 @@ export class Repository {
   }
 
   private async writePack (packer: Packer, type: BlobType): Promise<void> {
+    // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile, so
+    // the pack buffers in memory are these and the open one
+    while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
+    this.throwIfWriteFailed()
     const sealed = packer.seal()
     const id = asPackId(contentHash(sealed.bytes))
     const task = (async () => {
@@ -218,9 +222,6 @@ export class Repository {
     })()
     this.inflight.add(task)
     void task.finally(() => this.inflight.delete(task))
-    // back pressure: never more than maxPendingPacks sealed packs in memory
-    while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
-    this.throwIfWriteFailed()
   }
 
   /**
