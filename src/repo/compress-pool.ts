@@ -28,8 +28,11 @@ interface Job { resolve: (c: Compressed) => void, reject: (e: Error) => void, wo
 const KiB = 1024
 /** Pooled buffers are rounded up to this, so that blobs of nearby sizes share them. */
 const BUFFER_STEP = 256 * KiB
-/** Spare buffers kept at most, in bytes: about the working set of a few jobs of 1 MiB chunks. */
-export const MAX_SPARE_BYTES = 24 * 1024 * KiB
+/**
+ * Spare buffers kept at most, in bytes: about the working set of two jobs of chunks up to 4 MiB
+ * (24 MiB measured 8–15 MiB more peak RSS in a scale-1 backup, as fast: docs/benchmarks.md).
+ */
+export const MAX_SPARE_BYTES = 16 * 1024 * KiB
 
 /** Spare ArrayBuffers, taken by size (the smallest that fits) and given back after use. */
 export class BufferShelf {
