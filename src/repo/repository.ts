@@ -197,9 +197,9 @@ export class Repository {
 
   private async writePack (packer: Packer, type: BlobType): Promise<void> {
     // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile, so
-    // the pack buffers in memory are these and the open one
+    // the pack buffers in memory are these and the open one. A write that failed meanwhile does not
+    // stop this one: its blobs leave `pending` only when its own write settles (below)
     while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
-    this.throwIfWriteFailed()
     const sealed = packer.seal()
     const id = asPackId(contentHash(sealed.bytes))
     const task = (async () => {
@@ -222,6 +222,7 @@ export class Repository {
     })()
     this.inflight.add(task)
     void task.finally(() => this.inflight.delete(task))
+    this.throwIfWriteFailed()
   }
 
   /**

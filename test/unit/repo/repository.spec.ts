@@ -90,6 +90,35 @@ describe('repo/Repository', () => {
     }
   })
 
+  it('a pack that waited for a write that then failed is still written or forgotten: after settle() its blobs are stored again', async () => {
+    // one write in flight (a home's own disk): the second pack waits for the first, whose write fails
+    const failing = new MemoryShareStore()
+    let release: () => void = () => {}
+    const held = new Promise<void>(resolve => { release = resolve })
+    let fail = true
+    const put = failing.put.bind(failing)
+    failing.put = async (ref, data, options) => { await held; if (fail) throw new Error('the disk is full'); await put(ref, data, options) }
+    const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(failing), index: IndexDb.open(join(dir, 'waiting-index')) }, { packSize: 1 << 16, maxPendingPacks: 1, compressWorkers: 0 })
+    try {
+      const first = randomBytes(70_000)
+      const second = randomBytes(70_000)
+      await shared.saveChunk(first) // fills a pack: its write starts and hangs
+      const waiting = shared.saveChunk(second) // fills the next: it waits for the first write
+      release()
+      await assert.rejects(waiting, /the disk is full/)
+      assert.match(String(await shared.settle()), /the disk is full/)
+      fail = false
+      for (const blob of [first, second]) {
+        const again = await shared.saveChunk(blob)
+        assert.equal(again.added, true, 'a blob of a failed pack is stored again, not taken for one on its way')
+      }
+      await shared.flush()
+      for (const blob of [first, second]) assert.deepEqual(Buffer.from(await shared.loadBlob(shared.blobId(blob))), blob)
+    } finally {
+      await shared.close()
+    }
+  })
+
   it('a persister sees no plaintext and no chunk sizes in the stored bytes', async () => {
     const secret = Buffer.from('the secret recipe: '.repeat(100))
     await repo.saveChunk(secret)
