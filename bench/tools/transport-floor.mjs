@@ -22,7 +22,7 @@ async function stack() {
   const { tcp } = await import('@libp2p/tcp');
   const { noise } = await import('@chainsafe/libp2p-noise');
   const { yamux } = await import('@chainsafe/libp2p-yamux');
-  return (init) => createLibp2p({ ...init, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux(JSON.parse(process.env.FLOOR_YAMUX ?? '{}'))] });
+  return (init) => createLibp2p({ ...init, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
 }
 
 async function receiver(total) {
@@ -64,9 +64,12 @@ async function run(total, part) {
   const lines = createInterface({ input: child.stdout });
   const it = lines[Symbol.asyncIterator]();
   const addr = (await it.next()).value;
+  if (addr === undefined) throw new Error('the receiver exited before it listened (its error is above)');
   const t0 = performance.now();
   await sender(addr, total, part);
-  const result = JSON.parse((await it.next()).value);
+  const line = (await it.next()).value;
+  if (line === undefined) throw new Error('the receiver exited before it reported (its error is above)');
+  const result = JSON.parse(line);
   child.kill();
   await once(child, 'exit');
   return { ...result, wallSeconds: (performance.now() - t0) / 1000 };
@@ -74,6 +77,9 @@ async function run(total, part) {
 
 const { values } = parseArgs({ options: { role: { type: 'string' }, total: { type: 'string', default: '512' }, part: { type: 'string', default: '1' }, runs: { type: 'string', default: '5' } } });
 const total = Number(values.total) * 2 ** 20;
+for (const [name, v] of [['total', values.total], ['part', values.part], ['runs', values.runs]]) {
+  if (!Number.isSafeInteger(Number(v)) || Number(v) < 1) throw new Error(`--${name} takes a whole number of at least 1, got ${v}`);
+}
 if (values.role === 'receiver') {
   await receiver(total);
 } else {

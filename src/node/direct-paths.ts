@@ -180,7 +180,8 @@ export class DirectPaths {
     const tried = this.triedTcp.get(peer) ?? new Map<string, number>()
     const fresh = theirs.some(a => (tried.get(a) ?? 0) < FRESH_ADDRESS_TRIES)
     if (!fresh && prev?.nextAttemptAt !== undefined && prev.nextAttemptAt > this.hooks.now()) return
-    this.triedTcp.set(peer, new Map(theirs.map(a => [a, (tried.get(a) ?? 0) + 1])))
+    // counts are kept for addresses that drop out of identify and come back: no fresh tries again
+    this.triedTcp.set(peer, new Map([...tried, ...theirs.map((a): [string, number] => [a, (tried.get(a) ?? 0) + 1])]))
     this.running.add(peer)
     const attempts = (prev?.attempts ?? 0) + 1
     const failures = prev?.failures ?? 0

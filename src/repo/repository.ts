@@ -186,19 +186,23 @@ export class Repository {
   /** Seals open packs and waits until every pack is stored and indexed. */
   async flush (): Promise<void> {
     while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
+    // every open pack is written and every write waited for, even after one failed: a write left
+    // running could index its pack after the index closed, and its failure would go unseen
     for (const [type, packer] of [...this.packers]) {
       this.packers.delete(type)
-      if (packer.count > 0) await this.writePack(packer, type)
+      if (packer.count > 0) await this.writePack(packer, type, false)
     }
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     await this.index.flush()
     this.throwIfWriteFailed()
   }
 
-  private async writePack (packer: Packer, type: BlobType): Promise<void> {
-    // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile, so
-    // the pack buffers in memory are these and the open one. A write that failed meanwhile does not
-    // stop this one: its blobs leave `pending` only when its own write settles (below)
+  /** Seals and writes a full pack; `check`: throw now if a write failed (flush checks once, at its end). */
+  private async writePack (packer: Packer, type: BlobType, check = true): Promise<void> {
+    // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile. The
+    // pack buffers in memory are those being written, this full one while it waits, and any the
+    // compression jobs that finish meanwhile open. A write that failed meanwhile does not stop this
+    // one: its blobs leave `pending` only when its own write settles (below)
     while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
     const sealed = packer.seal()
     const id = asPackId(contentHash(sealed.bytes))
@@ -222,7 +226,7 @@ export class Repository {
     })()
     this.inflight.add(task)
     void task.finally(() => this.inflight.delete(task))
-    this.throwIfWriteFailed()
+    if (check) this.throwIfWriteFailed()
   }
 
   /**

@@ -22,19 +22,21 @@ function conn (addr: string): Connection {
 }
 
 /** A node connected to ann through RELAY only; `dial` is what each dial does (it may add connections). */
-function nodeWith (dial: (addrs: Multiaddr[]) => Promise<Connection>): { node: P2pNode, conns: Connection[], dials: string[][] } {
+function nodeWith (dial: (addrs: Multiaddr[]) => Promise<Connection>): { node: P2pNode, conns: Connection[], dials: string[][], addrs: string[] } {
   const conns = [conn(`/ip4/11.0.0.2/tcp/4737/p2p/${RELAY}/p2p-circuit/p2p/${ANN}`)]
   const dials: string[][] = []
+  /** ann's addresses, as identify gave them */
+  const addrs = [MAPPED]
   const node = {
     peerId: { toString: () => SELF },
     getConnections: () => conns,
     getMultiaddrs: () => [multiaddr('/ip4/10.0.2.2/tcp/4737')],
-    peerStore: { get: async () => ({ addresses: [{ multiaddr: multiaddr(MAPPED) }], protocols: [] }) },
+    peerStore: { get: async () => ({ addresses: addrs.map(a => ({ multiaddr: multiaddr(a) })), protocols: [] }) },
     dial: async (addrs: Multiaddr[]) => { dials.push(addrs.map(a => a.toString())); return await dial(addrs) },
     addEventListener: () => {},
     removeEventListener: () => {}
   }
-  return { node: node as unknown as P2pNode, conns, dials }
+  return { node: node as unknown as P2pNode, conns, dials, addrs }
 }
 
 describe('node/direct-paths: a friend\'s newly mapped address', () => {
@@ -70,6 +72,22 @@ describe('node/direct-paths: a friend\'s newly mapped address', () => {
     now += wait
     await paths.upkeep()
     assert.equal(dials.length, 3, 'tried again once the wait is over')
+  })
+
+  it('that drops out of identify and comes back is not fresh again', async () => {
+    const { node, dials, addrs } = nodeWith(async () => { throw new Error('connect ECONNREFUSED 11.0.0.11:4737') })
+    const paths = new DirectPaths(node, hooks)
+    await paths.upkeep()
+    await paths.upkeep()
+    assert.equal(dials.length, FRESH_ADDRESS_TRIES)
+    const other = '/ip4/11.0.0.99/tcp/4737'
+    addrs.splice(0, 1, other) // the mapping is gone, another came: it is fresh
+    await paths.upkeep()
+    assert.equal(dials.length, FRESH_ADDRESS_TRIES + 1)
+    addrs.splice(0, 1, MAPPED) // the first comes back: tried twice already, it waits
+    await paths.upkeep()
+    await paths.upkeep()
+    assert.equal(dials.length, FRESH_ADDRESS_TRIES + 1)
   })
 
   it('succeeds on the second try when the first is refused', async () => {

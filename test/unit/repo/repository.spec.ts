@@ -119,6 +119,33 @@ describe('repo/Repository', () => {
     }
   })
 
+  it('flush writes every open pack and waits for every write, even after one failed', async () => {
+    const failing = new MemoryShareStore()
+    let running = 0
+    let tried = 0
+    failing.put = async () => {
+      running++
+      tried++
+      try {
+        await new Promise(resolve => setTimeout(resolve, 20))
+        throw new Error('the disk is full')
+      } finally {
+        running--
+      }
+    }
+    const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(failing), index: IndexDb.open(join(dir, 'flush-index')) }, { maxPendingPacks: 1, compressWorkers: 0 })
+    try {
+      await shared.saveChunk(randomBytes(10_000)) // an open data pack
+      await shared.saveBlob(BlobType.Tree, randomBytes(32), randomBytes(500)) // an open tree pack
+      await assert.rejects(shared.flush(), /the disk is full/)
+      assert.equal(tried, 2, 'both open packs were written')
+      assert.equal(running, 0, 'no write is left running when flush fails')
+      assert.equal(await shared.settle() instanceof Error, true)
+    } finally {
+      await shared.close()
+    }
+  })
+
   it('a persister sees no plaintext and no chunk sizes in the stored bytes', async () => {
     const secret = Buffer.from('the secret recipe: '.repeat(100))
     await repo.saveChunk(secret)
