@@ -199,26 +199,23 @@ export class DirectPaths {
         if (via === 'tcp' ? theirs.length === 0 : !webrtc) continue
         // WebRTC: the relayed connection's address with /webrtc before the friend's id, signalled through the same relay
         const addrs = via === 'tcp' ? theirs : [relayed.remoteAddr.toString().replace(/\/p2p\/([^/]+)$/, '/webrtc/p2p/$1')]
+        let error: unknown
         try {
           const conn = await this.node.dial(addrs.map(a => multiaddr(a)), { signal: AbortSignal.timeout(via === 'tcp' ? this.policy.tcpAttemptMs : this.policy.attemptMs) })
           if (this.vetting !== undefined && !await this.vetting.whenProven(conn)) throw new Error('no stream ran over the new connection')
-          const direct = this.directOf(peer)
-          if (direct === undefined) throw new Error('the dial returned the relayed connection')
-          this.reached(peer, direct, attempts, failures)
-          log('direct (%s) connection to %s after %d ms', via, peer, this.hooks.now() - started)
-          return
         } catch (err: unknown) {
-          // two dials of one address at once (this one and a refresh's dial of the member): libp2p keeps
-          // the first connection and aborts the second, and a caller joined to the second dial gets
-          // "Remote closed connection during opening" while a direct connection is open
-          const won = this.directOf(peer)
-          if (won !== undefined) {
-            this.reached(peer, won, attempts, failures)
-            log('direct connection to %s after %d ms (our own %s dial failed: %s)', peer, this.hooks.now() - started, via, errorMessage(err))
-            return
-          }
-          errors.push(`${via === 'tcp' ? `TCP to ${theirs.join(', ')}` : 'WebRTC'}: ${errorMessage(err)}`)
+          error = err
         }
+        // reached when a direct connection is open, whichever dial made it: of two dials of one address at
+        // once (this one and a refresh's dial of the member), libp2p keeps the first connection and aborts
+        // the second, and a caller joined to the second gets "Remote closed connection during opening"
+        const direct = this.directOf(peer)
+        if (direct !== undefined) {
+          this.reached(peer, direct, attempts, failures)
+          log('direct (%s) connection to %s after %d ms%s', via, peer, this.hooks.now() - started, error === undefined ? '' : ` (our own dial failed: ${errorMessage(error)})`)
+          return
+        }
+        errors.push(`${via === 'tcp' ? `TCP to ${theirs.join(', ')}` : 'WebRTC'}: ${error === undefined ? 'the dial returned the relayed connection' : errorMessage(error)}`)
       }
       const wait = Math.min(this.policy.maxRetryMs, this.policy.retryMs * 2 ** failures)
       this.paths.set(peer, { state: 'waiting', attempts, failures: failures + 1, lastError: errors.join('; '), nextAttemptAt: this.hooks.now() + wait })

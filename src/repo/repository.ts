@@ -168,6 +168,7 @@ export class Repository {
     if (packer.size >= this.init.packSize) {
       this.packers.delete(type)
       await this.writePack(packer, type)
+      this.throwIfWriteFailed()
     }
   }
 
@@ -190,15 +191,15 @@ export class Repository {
     // running could index its pack after the index closed, and its failure would go unseen
     for (const [type, packer] of [...this.packers]) {
       this.packers.delete(type)
-      if (packer.count > 0) await this.writePack(packer, type, false)
+      if (packer.count > 0) await this.writePack(packer, type)
     }
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     await this.index.flush()
     this.throwIfWriteFailed()
   }
 
-  /** Seals and writes a full pack; `check`: throw now if a write failed (flush checks once, at its end). */
-  private async writePack (packer: Packer, type: BlobType, check = true): Promise<void> {
+  /** Seals and starts the write of a full pack; a failure is kept for the caller to check (it never throws). */
+  private async writePack (packer: Packer, type: BlobType): Promise<void> {
     // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile. The
     // pack buffers in memory are those being written, this full one while it waits, and any the
     // compression jobs that finish meanwhile open. A write that failed meanwhile does not stop this
@@ -226,7 +227,6 @@ export class Repository {
     })()
     this.inflight.add(task)
     void task.finally(() => this.inflight.delete(task))
-    if (check) this.throwIfWriteFailed()
   }
 
   /**
