@@ -247,6 +247,23 @@ function finish(results, startedAt, cfg) {
   if (cfg.strict && results.verdicts.some((v) => v.verdict === 'FAIL')) process.exitCode = 1;
 }
 
+/**
+ * BENCH_COMPARE=FILE: the results JSON of an earlier run at another scale, whose peaks the memory bars
+ * compare with this run's (issue 13, item 2: within 10 % at 4× the corpus).
+ */
+function readCompared(results) {
+  const file = process.env.BENCH_COMPARE;
+  if (!file) return null;
+  try {
+    const previous = JSON.parse(readFileSync(file, 'utf8'));
+    results.compared = { file, scale: previous.config?.scale ?? null, startedAt: previous.startedAt ?? null };
+    return { scale: results.config.scale, previous };
+  } catch (e) {
+    console.error(`[bench] BENCH_COMPARE=${file}: cannot read it (${e instanceof Error ? e.message : String(e)}); no comparison across scales`);
+    return null;
+  }
+}
+
 async function main() {
   const cfg = readConfig();
   keep = cfg.keep;
@@ -307,7 +324,7 @@ async function main() {
   }
   const toolNames = cfg.tools.filter((t) => ADAPTERS[t]);
   const table = buildTable(results.tools, toolNames);
-  const verdicts = [...judge(results.tools), ...(results.small?.tools ? judgeSmall(results.small) : [])];
+  const verdicts = [...judge(results.tools, readCompared(results)), ...(results.small?.tools ? judgeSmall(results.small) : [])];
   results.verdicts = verdicts;
   results.finishedAt = new Date().toISOString();
   console.log('');

@@ -2,11 +2,25 @@
 const MB = 1e6;
 const MiB = 2 ** 20;
 
-/** Project bars (p2pbak against restic). */
+/**
+ * The bars of issue 13 (items 1–3), p2pbak against restic in the same run, plus the two the harness
+ * has always checked (v2 bytes added, a byte-exact restore). Item 4's bars are in many.mjs, item 5's
+ * in small.mjs.
+ */
 export const BARS = {
-  v1ThroughputRatioMin: 0.7,
-  peakRssMiBMax: 300,
+  v1ThroughputRatioMin: 1.3,
+  v2ThroughputRatioMin: 1.0,
+  noChangeSecondsRatioMax: 1.0,
+  restoreThroughputRatioMin: 1.2,
+  cliPeakRssMiBMax: 200,
   v2AddedRatioMax: 1.25,
+  groupBackupRatioMin: 0.6,
+  groupRestoreRatioMin: 0.8,
+  publisherDaemonPeakRssMiBMax: 256,
+  persisterPeakRssMiBMax: 128,
+  persisterCpuSecondsPerGbMax: 4,
+  /** BENCH_COMPARE: each peak within this fraction of the same peak in a run at another scale. */
+  peakAcrossScalesMax: 0.1,
 };
 
 function num(x) { return typeof x === 'number' && Number.isFinite(x) ? x : null; }
@@ -128,46 +142,111 @@ export function buildTable(allResults, toolNames) {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** PASS/FAIL against the bars; each verdict is { bar, value, verdict, detail }. */
-export function judge(results) {
+const LOCAL_STEPS = ['v1', 'v2', 'v2again', 'restore'];
+const GROUP_STEPS = ['groupBackup', 'groupRestore'];
+
+/** The peaks the memory bars judge, by name: the largest over the steps each bar covers. */
+export function peaks(allResults) {
+  const p = live(allResults.p2pbak);
+  const g = live(allResults[GROUP_TOOL]);
+  const max = (xs) => {
+    const v = xs.map(num).filter((x) => x !== null);
+    return v.length > 0 ? Math.max(...v) : null;
+  };
+  const gSteps = g ? GROUP_STEPS.map((k) => ok(g.steps[k])).filter(Boolean) : [];
+  return {
+    cli: p ? max(LOCAL_STEPS.map((k) => ok(p.steps[k])?.peakRssMiB)) : null,
+    publisherDaemon: max(gSteps.map((s) => s.publisherDaemonPeakRssMiB)),
+    persister: max(gSteps.map((s) => s.persisterMaxPeakRssMiB)),
+  };
+}
+
+/**
+ * PASS/FAIL against the bars; each verdict is { bar, value, verdict, detail }. `compare`, when given, is
+ * { scale, previous }: this run's scale and the results JSON of an earlier run (BENCH_COMPARE) at
+ * another scale, whose peaks are compared with this run's.
+ */
+export function judge(results, compare = null) {
   const p = live(results.p2pbak);
   const r = live(results.restic);
+  const g = live(results[GROUP_TOOL]);
   const out = [];
-  const v1p = p?.steps.v1?.ok ? p.steps.v1.mbps : null;
-  const v1r = r?.steps.v1?.ok ? r.steps.v1.mbps : null;
-  const tr = ratio(v1p, v1r);
-  out.push({
-    bar: `v1 backup throughput >= ${BARS.v1ThroughputRatioMin} x restic`,
-    value: tr,
-    verdict: tr === null ? 'n/a' : tr >= BARS.v1ThroughputRatioMin ? 'PASS' : 'FAIL',
-    detail: tr === null ? 'missing p2pbak or restic figure' : `${fmt(v1p, 1)} / ${fmt(v1r, 1)} MB/s = ${fmt(tr, 2)}`,
-  });
-  const rss = p ? Object.values(p.steps).filter((s) => s.ok && num(s.peakRssMiB) !== null).map((s) => s.peakRssMiB) : [];
-  const maxRss = rss.length > 0 ? Math.max(...rss) : null;
-  out.push({
-    bar: `p2pbak peak RSS < ${BARS.peakRssMiBMax} MiB (max over its timed steps)`,
-    value: maxRss,
-    verdict: maxRss === null ? 'n/a' : maxRss < BARS.peakRssMiBMax ? 'PASS' : 'FAIL',
-    detail: maxRss === null ? 'no p2pbak figure' : `${fmt(maxRss, 0)} MiB`,
-  });
+  const push = (bar, value, pass, detail) =>
+    out.push({ bar, value, verdict: value === null ? 'n/a' : pass ? 'PASS' : 'FAIL', detail });
+  /** A ratio bar: p2pbak's figure ÷ restic's, at least (min) or at most (max) the bound. */
+  const ratioBar = (bar, a, b, bound, atLeast, unit) => {
+    const q = ratio(a, b);
+    push(bar, q, q !== null && (atLeast ? q >= bound : q <= bound),
+      q === null ? 'missing p2pbak or restic figure' : `${fmt(a, 2)} / ${fmt(b, 2)} ${unit} = ${fmt(q, 2)}`);
+  };
+  const fig = (t, step, key) => (t ? num(ok(t.steps[step])?.[key]) : null);
+
+  ratioBar(`v1 backup throughput >= ${BARS.v1ThroughputRatioMin} x restic`, fig(p, 'v1', 'mbps'), fig(r, 'v1', 'mbps'),
+    BARS.v1ThroughputRatioMin, true, 'MB/s');
+  ratioBar(`v2 backup (reads all) throughput >= ${BARS.v2ThroughputRatioMin} x restic`, fig(p, 'v2', 'mbps'),
+    fig(r, 'v2', 'mbps'), BARS.v2ThroughputRatioMin, true, 'MB/s');
+  ratioBar(`v2 again (no change) seconds <= ${BARS.noChangeSecondsRatioMax} x restic`, fig(p, 'v2again', 'seconds'),
+    fig(r, 'v2again', 'seconds'), BARS.noChangeSecondsRatioMax, false, 's');
+  ratioBar(`restore throughput >= ${BARS.restoreThroughputRatioMin} x restic`, fig(p, 'restore', 'mbps'),
+    fig(r, 'restore', 'mbps'), BARS.restoreThroughputRatioMin, true, 'MB/s');
+  const pk = peaks(results);
+  push(`CLI peak RSS <= ${BARS.cliPeakRssMiBMax} MiB (local backups and restore)`, pk.cli,
+    pk.cli !== null && pk.cli <= BARS.cliPeakRssMiBMax, pk.cli === null ? 'no p2pbak figure' : `${fmt(pk.cli, 0)} MiB`);
   const ap = p?.steps.v2?.ok ? storeGrew(p.steps.v2) : null;
   const ar = r?.steps.v2?.ok ? storeGrew(r.steps.v2) : null;
   const ga = ratio(ap, ar);
-  out.push({
-    bar: `v2 bytes added to the store <= ${BARS.v2AddedRatioMax} x restic (p2pbak store/ vs restic repo; local caches not counted)`,
-    value: ga,
-    verdict: ga === null ? 'n/a' : ga <= BARS.v2AddedRatioMax ? 'PASS' : 'FAIL',
-    detail: ga === null ? 'missing p2pbak or restic figure'
-      : `${fmt(ap / MB, 2)} / ${fmt(ar / MB, 2)} MB = ${fmt(ga, 2)}`,
-  });
+  push(`v2 bytes added to the store <= ${BARS.v2AddedRatioMax} x restic (p2pbak store/ vs restic repo; local caches not counted)`,
+    ga, ga !== null && ga <= BARS.v2AddedRatioMax,
+    ga === null ? 'missing p2pbak or restic figure' : `${fmt(ap / MB, 2)} / ${fmt(ar / MB, 2)} MB = ${fmt(ga, 2)}`);
   {
     const v = p?.verify;
-    out.push({
-      bar: 'p2pbak restore of v2 is byte-exact with modes, mtimes (s) and symlinks',
-      value: v ? v.ok : null,
-      verdict: v ? (v.ok ? 'PASS' : 'FAIL') : 'n/a',
-      detail: v ? `${v.entries} entries compared` : 'p2pbak restore did not run',
-    });
+    push('p2pbak restore of v2 is byte-exact with modes, mtimes (s) and symlinks', v ? v.ok : null, Boolean(v?.ok),
+      v ? `${v.entries} entries compared` : 'p2pbak restore did not run');
+  }
+  if (g) {
+    ratioBar(`group v1 backup throughput >= ${BARS.groupBackupRatioMin} x restic's local v1`,
+      fig(g, 'groupBackup', 'mbps'), fig(r, 'v1', 'mbps'), BARS.groupBackupRatioMin, true, 'MB/s');
+    ratioBar(`group restore, one persister down, throughput >= ${BARS.groupRestoreRatioMin} x restic's local restore`,
+      fig(g, 'groupRestore', 'mbps'), fig(r, 'restore', 'mbps'), BARS.groupRestoreRatioMin, true, 'MB/s');
+    push(`publisher daemon peak RSS <= ${BARS.publisherDaemonPeakRssMiBMax} MiB (group backup and restore)`,
+      pk.publisherDaemon, pk.publisherDaemon !== null && pk.publisherDaemon <= BARS.publisherDaemonPeakRssMiBMax,
+      pk.publisherDaemon === null ? 'no figure' : `${fmt(pk.publisherDaemon, 0)} MiB`);
+    push(`every persister daemon peak RSS <= ${BARS.persisterPeakRssMiBMax} MiB (group backup and restore)`,
+      pk.persister, pk.persister !== null && pk.persister <= BARS.persisterPeakRssMiBMax,
+      pk.persister === null ? 'no figure' : `largest ${fmt(pk.persister, 0)} MiB`);
+    const perGb = Object.entries(ok(g.steps.groupBackup)?.daemons ?? {})
+      .filter(([name, d]) => name.startsWith('persister') && num(d.cpuSecondsPerGb) !== null)
+      .map(([name, d]) => [name, d.cpuSecondsPerGb]);
+    const worst = perGb.length > 0 ? Math.max(...perGb.map(([, x]) => x)) : null;
+    push(`every persister <= ${BARS.persisterCpuSecondsPerGbMax} CPU s per GB it holds (group backup)`, worst,
+      worst !== null && worst <= BARS.persisterCpuSecondsPerGbMax,
+      worst === null ? 'no persister holds shares' : perGb.map(([n, x]) => `${n} ${fmt(x, 1)}`).join(', '));
+    push('group restore of v1 is byte-exact', g.verify ? g.verify.ok : null, Boolean(g.verify?.ok),
+      g.verify ? `${g.verify.entries} entries compared` : 'the group restore did not run or failed');
+  }
+  if (compare) out.push(...judgeAcrossScales(results, compare.scale, compare.previous));
+  return out;
+}
+
+/** Item 2: each peak stays within 10 % when the corpus is larger; `previous` is a run at another scale. */
+function judgeAcrossScales(tools, scale, previous) {
+  const out = [];
+  const now = { scale, peaks: peaks(tools) };
+  const then = { scale: previous.config?.scale, peaks: peaks(previous.tools ?? {}) };
+  if (typeof now.scale !== 'number' || typeof then.scale !== 'number' || now.scale === then.scale) {
+    out.push({ bar: 'peaks across scales (BENCH_COMPARE)', value: null, verdict: 'n/a',
+      detail: `the compared run is at scale ${then.scale}, this one at ${now.scale}: they must differ` });
+    return out;
+  }
+  const [small, large] = now.scale < then.scale ? [now, then] : [then, now];
+  for (const [key, label] of [['cli', 'CLI'], ['publisherDaemon', 'publisher daemon'], ['persister', 'largest persister']]) {
+    const a = small.peaks[key];
+    const b = large.peaks[key];
+    const growth = num(a) !== null && num(b) !== null && a > 0 ? b / a - 1 : null;
+    out.push({ bar: `${label} peak RSS at scale ${large.scale} within ${BARS.peakAcrossScalesMax * 100} % of scale ${small.scale}`,
+      value: growth, verdict: growth === null ? 'n/a' : growth <= BARS.peakAcrossScalesMax ? 'PASS' : 'FAIL',
+      detail: growth === null ? 'a figure is missing in one of the runs'
+        : `${fmt(b, 0)} MiB vs ${fmt(a, 0)} MiB (${growth >= 0 ? '+' : ''}${fmt(growth * 100, 1)} %)` });
   }
   return out;
 }
