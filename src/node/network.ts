@@ -392,6 +392,7 @@ export class NetworkNode {
     await this.relay.saveTally(this.now())
     await this.follower?.stop()
     await this.direct.stop()
+    await this.remotes.close()
     await this.node.stop()
     await this.held.close()
   }

@@ -57,6 +57,11 @@ export class RemoteStores {
     return s
   }
 
+  /** Closes every store: the streams they kept for their next requests close with them. */
+  async close (): Promise<void> {
+    await Promise.all([...this.stores.values()].map(async (s) => { await s.close() }))
+  }
+
   /** Requests to friends' shard servers so far, with their retries (every store's counters summed). */
   transferCounts (): TransferCounts { return sumTransferCounts([...this.stores.values()].map(s => s.stats)) }
 }

@@ -1,6 +1,7 @@
 /**
- * The wire shape shared by every p2pbak protocol: one request and one response per stream, each a
- * message of two length-prefixed frames (unsigned varint length, as libp2p's lpStream):
+ * The wire shape shared by every p2pbak protocol: one request and one response per stream (or, on a
+ * protocol served with `reuse`, one after another on a stream), each a message of two
+ * length-prefixed frames (unsigned varint length, as libp2p's lpStream):
  *
  *   message = frame(header) || frame(body)
  *   header  = UTF-8 JSON object; a response header always has "status"
@@ -17,6 +18,7 @@ import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, Timeout
 import { utf8Decode } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import { shown } from '../util/text.js'
+import type { StreamPool } from './stream-pool.js'
 
 const log = scopedLogger('framing')
 
@@ -81,8 +83,9 @@ function lpFor (stream: Stream, l: Required<ExchangeLimits>): Lp {
   return lpStream(stream, { maxDataLength: max, maxBufferSize: max + 16 })
 }
 
-async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: AbortSignal): Promise<Message<H>> {
-  const head = (await lp.read({ signal })).subarray()
+/** `headerSignal`: the wait for the header, when it has its own limit (a request after the first on a stream). */
+async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: AbortSignal, headerSignal: AbortSignal = signal): Promise<Message<H>> {
+  const head = (await lp.read({ signal: headerSignal })).subarray()
   if (head.byteLength > l.maxHeaderBytes) throw new ProtocolError(`header of ${head.byteLength} bytes exceeds ${l.maxHeaderBytes}`)
   let header: unknown
   try { header = JSON.parse(utf8Decode(head)) } catch { throw new ProtocolError('header is not UTF-8 JSON') }
@@ -124,36 +127,85 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
 }
 
 /** Client side: open a stream (on `opts.connection` when given), send one request, read one response (its status is NOT checked here). */
+/** A stream and the one length-prefixed view its exchanges share (a second view would lose buffered input). */
+export interface PooledStream { readonly stream: Stream, readonly lp: Lp }
+
+/**
+ * Streams kept between exchanges (docs/protocols/framing.md §4): `protocol` is the id under which the
+ * server answers one request after another on a stream. It is offered first when a stream is opened;
+ * a stream on which it was agreed goes back to `pool` after a clean exchange.
+ */
+export interface StreamReuse {
+  protocol: string
+  pool: StreamPool<PooledStream>
+}
+
+export type ExchangeOptions = ExchangeLimits & { signal?: AbortSignal, connection?: Connection, reuse?: StreamReuse }
+
+/**
+ * Client side: send one request and read one response (its status is NOT checked here), on a stream
+ * kept from an earlier exchange (`opts.reuse`) or on a new one (on `opts.connection` when given).
+ */
 export async function exchange<H extends object> (
-  node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeLimits & { signal?: AbortSignal, connection?: Connection } = {}
+  node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeOptions = {}
 ): Promise<Message<ResponseHeader>> {
   const l = limits(opts)
   const deadline = AbortSignal.timeout(l.timeoutMs)
   const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, deadline]) : deadline
+  const kept = opts.reuse?.pool.take()
+  if (kept !== undefined) {
+    try {
+      return await onStream(kept, protocol, header, body, l, signal, opts.reuse)
+    } catch (err: unknown) {
+      kept.stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (opts.signal?.aborted === true || deadline.aborted || !brokenWay(err)) throw failure(protocol, err, opts.signal, deadline, l, true)
+      // the peer may have closed the kept stream as idle just as this request went out: once more,
+      // at once, on a new stream (a retry of the caller's, if this one fails too, comes after it)
+      log('%s: a kept stream broke before the answer (%s); sending on a new stream', protocol, errorMessage(err))
+    }
+  }
   let stream: Stream | undefined
   try {
     // members behind NAT are reached through a member's relay: such a connection may be limited
     // `connection`: this one, not whichever libp2p would pick (dialback.ts asks over the connection it vetted)
+    const protocols = opts.reuse !== undefined ? [opts.reuse.protocol, protocol] : [protocol]
     stream = opts.connection !== undefined
-      ? await opts.connection.newStream(protocol, { signal, runOnLimitedConnection: true })
-      : await node.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
+      ? await opts.connection.newStream(protocols, { signal, runOnLimitedConnection: true })
+      : await node.dialProtocol(peer, protocols, { signal, runOnLimitedConnection: true })
     const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
-    await writeMessage(lp, header, body, signal)
-    const res = await readMessage<ResponseHeader>(lp, l, signal)
-    if (typeof res.header.status !== 'string') throw new ProtocolError(`${protocol}: response without a status`)
-    await stream.close({ signal }).catch(() => {})
-    return res
+    return await onStream({ stream, lp }, protocol, header, body, l, signal, opts.reuse)
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
-    if (opts.signal?.aborted === true) throw err
-    if (deadline.aborted) throw new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
-    if (isP2pbakError(err)) throw err
-    // nobody listens at the peer's addresses: it may be offline (retried, but fewer times)
-    if (stream === undefined && isUnreachable(err)) throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'unreachable' })
-    // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
-    // answered (transient: protocols/retry.ts tries again on a fresh stream)
-    throw new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'broken' })
+    throw failure(protocol, err, opts.signal, deadline, l, stream !== undefined)
   }
+}
+
+/** One request and its response on `s`; then the stream goes back to the pool, or is closed. */
+async function onStream (s: PooledStream, protocol: string, header: object, body: Uint8Array, l: Required<ExchangeLimits>,
+  signal: AbortSignal, reuse: StreamReuse | undefined): Promise<Message<ResponseHeader>> {
+  await writeMessage(s.lp, header, body, signal)
+  const res = await readMessage<ResponseHeader>(s.lp, l, signal)
+  if (typeof res.header.status !== 'string') throw new ProtocolError(`${protocol}: response without a status`)
+  if (reuse !== undefined && s.stream.protocol === reuse.protocol) reuse.pool.give(s)
+  else await s.stream.close({ signal }).catch((err: unknown) => { log('%s: closing the stream after its answer: %s', protocol, errorMessage(err)) })
+  return res
+}
+
+/** The error an exchange throws for `err`: the caller's abort as it came, else typed (TimeoutError, ProtocolError). */
+function failure (protocol: string, err: unknown, callerSignal: AbortSignal | undefined, deadline: AbortSignal, l: Required<ExchangeLimits>, opened: boolean): unknown {
+  if (callerSignal?.aborted === true) return err
+  if (deadline.aborted) return new TimeoutError(`${protocol}: no answer within ${l.timeoutMs} ms`, { cause: err })
+  if (isP2pbakError(err)) return err
+  // nobody listens at the peer's addresses: it may be offline (retried, but fewer times)
+  if (!opened && isUnreachable(err)) return new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'unreachable' })
+  // a reset stream, a closed connection, an early EOF: the way to the peer broke before it
+  // answered (transient: protocols/retry.ts tries again on a fresh stream)
+  return new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'broken' })
+}
+
+/** True when `err` is the way to the peer breaking (not our error, not a malformed answer). */
+function brokenWay (err: unknown): boolean {
+  return !isP2pbakError(err)
 }
 
 const UNREACHABLE = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|NoValidAddressesError)\b|no valid addresses/i
@@ -191,28 +243,48 @@ export interface ServeOptions extends ExchangeLimits {
    * (up to the body limit) just to be refused. Absent: everyone (the `join` protocol).
    */
   authorize?: (peer: PeerId) => boolean | Promise<boolean>
+  /**
+   * A second protocol id under which the same handler answers one request after another on a stream
+   * (framing.md §4), until the client closes it or sends nothing for `idleMs`.
+   */
+  reuse?: { protocol: string, idleMs: number }
 }
 
 /** Server side: registers a handler; errors thrown by it become statuses, framing errors abort the stream. */
 export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ServeOptions = {}): Promise<void> {
   const l = limits(opts)
-  await node.handle(protocol, async (stream: Stream, connection) => {
-    const signal = AbortSignal.timeout(l.timeoutMs)
+  const reuse = opts.reuse
+  const protocols = reuse !== undefined ? [reuse.protocol, protocol] : [protocol]
+  await node.handle(protocols, async (stream: Stream, connection) => {
+    const many = reuse !== undefined && stream.protocol === reuse.protocol
     try {
       if (opts.authorize !== undefined && !(await opts.authorize(connection.remotePeer))) {
-        await refuseUnread(stream, signal)
+        await refuseUnread(stream, AbortSignal.timeout(l.timeoutMs))
         return
       }
       const lp = lpFor(stream, l)
-      const req = await readMessage<H>(lp, l, signal)
-      let res: { header: ResponseHeader, body?: Uint8Array }
-      try {
-        res = await handler(req, connection.remotePeer, connection)
-      } catch (err: unknown) {
-        res = { header: statusFor(err) }
+      for (let first = true; ; first = false) {
+        // a request after the first may start up to idleMs after the last answer
+        const idle = first || reuse === undefined ? undefined : AbortSignal.timeout(reuse.idleMs)
+        const signal = AbortSignal.timeout(l.timeoutMs + (idle !== undefined ? (reuse?.idleMs ?? 0) : 0))
+        let req: Message<H>
+        try {
+          req = await readMessage<H>(lp, l, signal, idle)
+        } catch (err: unknown) {
+          // the client closed the stream between requests, or sent none within the idle limit: done
+          if (idle !== undefined && (stream.remoteWriteStatus !== 'writable' || idle.aborted)) break
+          throw err
+        }
+        let res: { header: ResponseHeader, body?: Uint8Array }
+        try {
+          res = await handler(req, connection.remotePeer, connection)
+        } catch (err: unknown) {
+          res = { header: statusFor(err) }
+        }
+        await writeMessage(lp, res.header, res.body ?? EMPTY, signal)
+        if (!many) break
       }
-      await writeMessage(lp, res.header, res.body ?? EMPTY, signal)
-      await stream.close({ signal }).catch(() => {})
+      await stream.close({ signal: AbortSignal.timeout(l.timeoutMs) }).catch((err: unknown) => { log('%s: closing a served stream: %s', protocol, errorMessage(err)) })
     } catch (err: unknown) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     }

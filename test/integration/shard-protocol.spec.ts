@@ -130,9 +130,11 @@ describe('integration: the shard protocol', function () {
   shareStoreCompliance('RemoteShareStore over /p2pbak/shard/1.0.0 to a LocalShareStore', async () => {
     const local = await freshStore()
     namespaces.set(alice.userId, local)
+    const store = client(aliceDevice, persister, alice)
     return {
-      store: client(aliceDevice, persister, alice),
-      teardown: async () => { namespaces.delete(alice.userId); await local.close() }
+      store,
+      // closing the client closes the streams it kept for its next request
+      teardown: async () => { await store.close(); namespaces.delete(alice.userId); await local.close() }
     }
   }, { refusesEmpty: true })
 

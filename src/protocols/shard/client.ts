@@ -10,12 +10,13 @@ import { contentHash, contentHasher } from '../../crypto/hash.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { bodyLength, copyBody, exchange, throwForStatus } from '../framing.js'
+import { StreamPool } from '../stream-pool.js'
 import { isTransient, newRetryStats, withRetry } from '../retry.js'
 import type { RetryStats } from '../retry.js'
-import type { Message, ResponseHeader } from '../framing.js'
+import type { Message, PooledStream, ResponseHeader } from '../framing.js'
 import {
-  DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
-  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, SHARD_PROTOCOL, TRANSFER_PART_BYTES
+  CLIENT_MAX_IDLE_STREAMS, CLIENT_STREAM_IDLE_MS, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
+  LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequestHeader } from './wire.js'
@@ -41,6 +42,8 @@ export class RemoteShareStore implements ShareStore {
   private readonly partBytes: number
   /** the size of the next part after the first (grows on a clean link, shrinks on a lossy one) */
   private readonly parts: PartSize
+  /** streams kept between requests (protocol 1.1.0): a share's next part goes on the last one's stream */
+  private readonly streams: StreamPool<PooledStream>
   private addrsKnown: Promise<void> | undefined
   private closed = false
 
@@ -50,6 +53,7 @@ export class RemoteShareStore implements ShareStore {
     this.owner = userKeyOf(init.ownerUserId)
     this.persister = init.peer.toMultihash().bytes
     this.limiter = new Limiter(init.maxConcurrent ?? DEFAULT_MAX_CONCURRENT)
+    this.streams = new StreamPool({ idleMs: CLIENT_STREAM_IDLE_MS, maxIdle: CLIENT_MAX_IDLE_STREAMS })
     this.log = init.node.logger.forComponent('p2pbak:shard:client')
     this.partBytes = Math.max(1, init.partBytes ?? TRANSFER_PART_BYTES)
     this.parts = new PartSize(this.partBytes, Math.max(this.partBytes, init.maxPartBytes ?? MAX_TRANSFER_PART_BYTES))
@@ -106,6 +110,7 @@ export class RemoteShareStore implements ShareStore {
           maxHeaderBytes: MAX_HEADER_BYTES,
           maxBodyBytes: this.init.maxShareBytes ?? DEFAULT_MAX_SHARE_BYTES,
           timeoutMs: Math.max(1, Math.min(this.init.timeoutMs ?? DEFAULT_TIMEOUT_MS, remainingMs)),
+          reuse: { protocol: SHARD_PROTOCOL_STREAMS, pool: this.streams },
           ...(signal !== undefined ? { signal } : {})
         })
         this.limiter.succeeded()
@@ -327,6 +332,7 @@ export class RemoteShareStore implements ShareStore {
 
   async close (): Promise<void> {
     this.closed = true
+    this.streams.close()
   }
 
   /** Walks a paged listing: each page's entries are strictly after the previous page's last one. */

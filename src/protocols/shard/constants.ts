@@ -1,6 +1,22 @@
 /** Protocol id, limits and fixed strings of `/p2pbak/shard/1.0.0` (docs/protocols/shard.md). */
 
 export const SHARD_PROTOCOL = '/p2pbak/shard/1.0.0'
+/**
+ * The same messages, one request after another on a stream (framing.md §4, shard.md §2): offered
+ * first by clients, so a share's parts do not each pay a stream's negotiation. A peer that knows only
+ * 1.0.0 agrees on that, and gets one exchange per stream.
+ */
+export const SHARD_PROTOCOL_STREAMS = '/p2pbak/shard/1.1.0'
+/** A server closes a 1.1.0 stream on which no request came this long after its last answer. */
+export const SERVER_STREAM_IDLE_MS = 30_000
+/** A client closes a stream it kept for its next request after this long unused (before the server would). */
+export const CLIENT_STREAM_IDLE_MS = 5_000
+/**
+ * Streams a client keeps unused at most. A share's next part takes its last part's stream at once,
+ * so few wait; what a store left behind counts against the server's inbound stream limit until it
+ * is closed.
+ */
+export const CLIENT_MAX_IDLE_STREAMS = 4
 
 /** Largest share a server accepts by default: a 16 MiB pack mirrored (k = 1) plus room. */
 export const DEFAULT_MAX_SHARE_BYTES = 32 * 1024 * 1024

@@ -15,6 +15,6 @@ export type { RemoteShareStoreInit } from './client.js'
 export { deleteMessage, userKeyOf } from './wire.js'
 export type { DeleteTarget, ShardOp, ShardRequestHeader } from './wire.js'
 export {
-  SHARD_PROTOCOL, DEFAULT_MAX_SHARE_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TIMEOUT_MS, DELETE_MAX_SKEW_MS,
+  SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, DEFAULT_MAX_SHARE_BYTES, DEFAULT_MAX_RECORD_BYTES, DEFAULT_TIMEOUT_MS, DELETE_MAX_SKEW_MS,
   DELETE_DOMAIN, MAX_LIST_LIMIT, MAX_HEADER_BYTES
 } from './constants.js'

@@ -12,7 +12,7 @@ import type { ShareRef, ShareStore } from '../../store/index.js'
 import { serve } from '../framing.js'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
-  MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SHARD_PROTOCOL, STAGED_SWEEP_MS
+  MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SERVER_STREAM_IDLE_MS, SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, STAGED_SWEEP_MS
 } from './constants.js'
 import { Staging, type Staged } from './staging.js'
 import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
@@ -302,6 +302,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
         maxBodyBytes: Math.max(maxShareBytes, maxRecordBytes) + OVERSIZE_GRACE_BYTES,
         timeoutMs: init.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         maxInboundStreams: init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS,
+        reuse: { protocol: SHARD_PROTOCOL_STREAMS, idleMs: SERVER_STREAM_IDLE_MS },
         // a stranger is answered NOT_MEMBER before its request (up to 33 MiB) is read
         authorize: async (peer) => await isMember(peer)
       })
@@ -313,7 +314,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       if (!started) return
       started = false
       clearInterval(sweeper)
-      await init.node.unhandle(SHARD_PROTOCOL)
+      await init.node.unhandle([SHARD_PROTOCOL_STREAMS, SHARD_PROTOCOL])
       staging.clear()
     }
   }
