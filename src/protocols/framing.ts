@@ -83,10 +83,18 @@ function lpFor (stream: Stream, l: Required<ExchangeLimits>): Lp {
   return lpStream(stream, { maxDataLength: max, maxBufferSize: max + 16 })
 }
 
-/** `headerSignal`: the wait for the header, when it has its own limit (a request after the first on a stream). */
-async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: AbortSignal, headerSignal: AbortSignal = signal): Promise<Message<H>> {
+/** A later request on a stream from a peer that may no longer send any (serve's `authorize`). */
+class NotAdmitted extends Error {}
+
+/**
+ * `headerSignal`: the wait for the header, when it has its own limit (a request after the first on a
+ * stream). `admit`: asked after the header frame and before the body is read; false throws NotAdmitted.
+ */
+async function readMessage<H> (lp: Lp, l: Required<ExchangeLimits>, signal: AbortSignal, headerSignal: AbortSignal = signal,
+  admit?: () => Promise<boolean>): Promise<Message<H>> {
   const head = (await lp.read({ signal: headerSignal })).subarray()
   if (head.byteLength > l.maxHeaderBytes) throw new ProtocolError(`header of ${head.byteLength} bytes exceeds ${l.maxHeaderBytes}`)
+  if (admit !== undefined && !(await admit())) throw new NotAdmitted('not admitted')
   let header: unknown
   try { header = JSON.parse(utf8Decode(head)) } catch { throw new ProtocolError('header is not UTF-8 JSON') }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new ProtocolError('header is not a JSON object')
@@ -126,12 +134,11 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
   }
 }
 
-/** Client side: open a stream (on `opts.connection` when given), send one request, read one response (its status is NOT checked here). */
 /** A stream and the one length-prefixed view its exchanges share (a second view would lose buffered input). */
 export interface PooledStream { readonly stream: Stream, readonly lp: Lp }
 
 /**
- * Streams kept between exchanges (docs/protocols/framing.md §4): `protocol` is the id under which the
+ * Streams kept between exchanges (docs/protocols/framing.md §2.1): `protocol` is the id under which the
  * server answers one request after another on a stream. It is offered first when a stream is opened;
  * a stream on which it was agreed goes back to `pool` after a clean exchange.
  */
@@ -149,6 +156,8 @@ export type ExchangeOptions = ExchangeLimits & { signal?: AbortSignal, connectio
 export async function exchange<H extends object> (
   node: Libp2p, peer: PeerId | Multiaddr, protocol: string, header: H, body: Uint8Array = EMPTY, opts: ExchangeOptions = {}
 ): Promise<Message<ResponseHeader>> {
+  // a cancelled request is not sent (a kept stream would carry it before noticing)
+  opts.signal?.throwIfAborted()
   const l = limits(opts)
   const deadline = AbortSignal.timeout(l.timeoutMs)
   const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, deadline]) : deadline
@@ -157,11 +166,10 @@ export async function exchange<H extends object> (
     try {
       return await onStream(kept, protocol, header, body, l, signal, opts.reuse)
     } catch (err: unknown) {
+      // not sent again here: a stream that breaks often dies with its connection, and a new stream at
+      // once would find the dying one; the caller's retry policy waits, then tries another stream
       kept.stream.abort(err instanceof Error ? err : new Error(String(err)))
-      if (opts.signal?.aborted === true || deadline.aborted || !brokenWay(err)) throw failure(protocol, err, opts.signal, deadline, l, true)
-      // the peer may have closed the kept stream as idle just as this request went out: once more,
-      // at once, on a new stream (a retry of the caller's, if this one fails too, comes after it)
-      log('%s: a kept stream broke before the answer (%s); sending on a new stream', protocol, errorMessage(err))
+      throw failure(protocol, err, opts.signal, deadline, l, true)
     }
   }
   let stream: Stream | undefined
@@ -203,11 +211,6 @@ function failure (protocol: string, err: unknown, callerSignal: AbortSignal | un
   return new ProtocolError(`${protocol}: ${errorMessage(err)}`, { cause: err, transport: 'broken' })
 }
 
-/** True when `err` is the way to the peer breaking (not our error, not a malformed answer). */
-function brokenWay (err: unknown): boolean {
-  return !isP2pbakError(err)
-}
-
 const UNREACHABLE = /\b(ECONNREFUSED|EHOSTUNREACH|ENETUNREACH|EADDRNOTAVAIL|NoValidAddressesError)\b|no valid addresses/i
 
 /**
@@ -245,32 +248,47 @@ export interface ServeOptions extends ExchangeLimits {
   authorize?: (peer: PeerId) => boolean | Promise<boolean>
   /**
    * A second protocol id under which the same handler answers one request after another on a stream
-   * (framing.md §4), until the client closes it or sends nothing for `idleMs`.
+   * (framing.md §2.1), until the client closes it or sends nothing for `idleMs`.
    */
   reuse?: { protocol: string, idleMs: number }
 }
 
+/** What `serve` returns: `close` ends the streams that carry many exchanges (call it with unhandle). */
+export interface Served {
+  close: () => void
+}
+
 /** Server side: registers a handler; errors thrown by it become statuses, framing errors abort the stream. */
-export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ServeOptions = {}): Promise<void> {
+export async function serve<H> (node: Libp2p, protocol: string, handler: Handler<H>, opts: ServeOptions = {}): Promise<Served> {
   const l = limits(opts)
   const reuse = opts.reuse
   const protocols = reuse !== undefined ? [reuse.protocol, protocol] : [protocol]
+  /** streams carrying many exchanges, open now: a stopped server ends them */
+  const open = new Set<Stream>()
+  let closed = false
+  const admitted = async (peer: PeerId): Promise<boolean> => opts.authorize === undefined || await opts.authorize(peer)
   await node.handle(protocols, async (stream: Stream, connection) => {
     const many = reuse !== undefined && stream.protocol === reuse.protocol
+    if (many) open.add(stream)
     try {
-      if (opts.authorize !== undefined && !(await opts.authorize(connection.remotePeer))) {
+      if (!(await admitted(connection.remotePeer))) {
         await refuseUnread(stream, AbortSignal.timeout(l.timeoutMs))
         return
       }
       const lp = lpFor(stream, l)
-      for (let first = true; ; first = false) {
-        // a request after the first may start up to idleMs after the last answer
+      for (let first = true; !closed; first = false) {
+        // a request after the first may start up to idleMs after the last answer; its sender is
+        // admitted again (it may have left the group since the stream opened) before its body is read
         const idle = first || reuse === undefined ? undefined : AbortSignal.timeout(reuse.idleMs)
         const signal = AbortSignal.timeout(l.timeoutMs + (idle !== undefined ? (reuse?.idleMs ?? 0) : 0))
         let req: Message<H>
         try {
-          req = await readMessage<H>(lp, l, signal, idle)
+          req = await readMessage<H>(lp, l, signal, idle, first ? undefined : async () => await admitted(connection.remotePeer))
         } catch (err: unknown) {
+          if (err instanceof NotAdmitted) {
+            await refuseUnread(stream, signal)
+            return
+          }
           // the client closed the stream between requests, or sent none within the idle limit: done
           if (idle !== undefined && (stream.remoteWriteStatus !== 'writable' || idle.aborted)) break
           throw err
@@ -287,8 +305,17 @@ export async function serve<H> (node: Libp2p, protocol: string, handler: Handler
       await stream.close({ signal: AbortSignal.timeout(l.timeoutMs) }).catch((err: unknown) => { log('%s: closing a served stream: %s', protocol, errorMessage(err)) })
     } catch (err: unknown) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
+    } finally {
+      open.delete(stream)
     }
   }, { maxInboundStreams: opts.maxInboundStreams ?? 32, runOnLimitedConnection: true })
+  return {
+    close: () => {
+      closed = true
+      for (const stream of open) stream.abort(new Error(`${protocol}: the server stopped`))
+      open.clear()
+    }
+  }
 }
 
 /** Answers NOT_MEMBER without reading the request, then closes; whatever the peer still sends is dropped. */

@@ -1,6 +1,6 @@
 /**
  * Streams kept open between exchanges with one peer, for a protocol whose server answers one request
- * after another on a stream (docs/protocols/framing.md §4). Opening a stream costs a round trip of
+ * after another on a stream (docs/protocols/framing.md §2.1). Opening a stream costs a round trip of
  * protocol negotiation on both sides and a fresh flow-control window; a client that sends many
  * requests to one peer (a share in parts) takes an idle stream here instead.
  *

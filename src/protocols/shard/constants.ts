@@ -2,7 +2,7 @@
 
 export const SHARD_PROTOCOL = '/p2pbak/shard/1.0.0'
 /**
- * The same messages, one request after another on a stream (framing.md §4, shard.md §2): offered
+ * The same messages, one request after another on a stream (framing.md §2.1, shard.md §2): offered
  * first by clients, so a share's parts do not each pay a stream's negotiation. A peer that knows only
  * 1.0.0 agrees on that, and gets one exchange per stream.
  */

@@ -9,7 +9,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { FormatError, NotFoundError, errorMessage, isP2pbakError } from '../../errors.js'
 import { concatBytes, equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
-import { serve } from '../framing.js'
+import { serve, type Served } from '../framing.js'
 import {
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS,
   MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SERVER_STREAM_IDLE_MS, SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, STAGED_SWEEP_MS
@@ -92,6 +92,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   const persister = init.node.peerId.toMultihash().bytes
   const staging = new Staging(now, init.maxStagedBytes, undefined, (message) => { log(message) })
   let started = false
+  let served: Served | undefined
   /** drops idle uploads (and their temporary files) when no part arrives to do it */
   let sweeper: ReturnType<typeof setInterval> | undefined
 
@@ -294,7 +295,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
   return {
     async start (): Promise<void> {
       if (started) return
-      await serve<unknown>(init.node, SHARD_PROTOCOL, async (req, peer) => {
+      served = await serve<unknown>(init.node, SHARD_PROTOCOL, async (req, peer) => {
         // the message itself: a part goes to disk from the transport's buffers, not joined first
         return await handle(req.header, req, peer, AbortSignal.timeout(init.timeoutMs ?? DEFAULT_TIMEOUT_MS))
       }, {
@@ -315,6 +316,9 @@ export function shardServer (init: ShardServerInit): ShardServer {
       started = false
       clearInterval(sweeper)
       await init.node.unhandle([SHARD_PROTOCOL_STREAMS, SHARD_PROTOCOL])
+      // streams that carry many requests end with the server, not at their next idle limit
+      served?.close()
+      served = undefined
       staging.clear()
     }
   }
