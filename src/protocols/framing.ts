@@ -134,8 +134,11 @@ export function throwForStatus (h: ResponseHeader, what: string): void {
   }
 }
 
-/** A stream and the one length-prefixed view its exchanges share (a second view would lose buffered input). */
-export interface PooledStream { readonly stream: Stream, readonly lp: Lp }
+/**
+ * A stream and the one length-prefixed view its exchanges share (a second view would lose buffered
+ * input). `relayed`: its connection goes through a relay (not `direct`).
+ */
+export interface PooledStream { readonly stream: Stream, readonly lp: Lp, readonly relayed: boolean }
 
 /**
  * Streams kept between exchanges (docs/protocols/framing.md §2.1): `protocol` is the id under which the
@@ -161,7 +164,13 @@ export async function exchange<H extends object> (
   const l = limits(opts)
   const deadline = AbortSignal.timeout(l.timeoutMs)
   const signal = opts.signal !== undefined ? AbortSignal.any([opts.signal, deadline]) : deadline
-  const kept = opts.reuse?.pool.take()
+  let kept = opts.reuse?.pool.take()
+  if (kept?.relayed === true && directTo(node, peer)) {
+    // a direct connection came up since this stream was opened through a relay: the relay's
+    // bandwidth is for friends who have no other way; the next stream goes on the direct one
+    closeKept(kept, protocol)
+    kept = undefined
+  }
   if (kept !== undefined) {
     try {
       return await onStream(kept, protocol, header, body, l, signal, opts.reuse)
@@ -181,11 +190,36 @@ export async function exchange<H extends object> (
       ? await opts.connection.newStream(protocols, { signal, runOnLimitedConnection: true })
       : await node.dialProtocol(peer, protocols, { signal, runOnLimitedConnection: true })
     const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
-    return await onStream({ stream, lp }, protocol, header, body, l, signal, opts.reuse)
+    const conn = opts.connection ?? connectionOf(node, peer, stream)
+    return await onStream({ stream, lp, relayed: conn !== undefined && !conn.direct }, protocol, header, body, l, signal, opts.reuse)
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
     throw failure(protocol, err, opts.signal, deadline, l, stream !== undefined)
   }
+}
+
+/** `peer` when it is a peer id (not a multiaddr), else undefined. */
+function peerIdOf (peer: PeerId | Multiaddr): PeerId | undefined {
+  return typeof (peer as Partial<PeerId>).toMultihash === 'function' ? peer as PeerId : undefined
+}
+
+/** The connection `stream` was opened on (a peer given as a multiaddr: not looked up). */
+function connectionOf (node: Libp2p, peer: PeerId | Multiaddr, stream: Stream): Connection | undefined {
+  const id = peerIdOf(peer)
+  return id === undefined ? undefined : node.getConnections(id).find(c => c.streams.includes(stream))
+}
+
+/** True when `node` has an open direct (not relayed) connection to `peer`. */
+function directTo (node: Libp2p, peer: PeerId | Multiaddr): boolean {
+  const id = peerIdOf(peer)
+  return id !== undefined && node.getConnections(id).some(c => c.direct && c.status === 'open')
+}
+
+function closeKept (kept: PooledStream, protocol: string): void {
+  kept.stream.close().catch((err: unknown) => {
+    log('%s: closing a kept relayed stream: %s', protocol, errorMessage(err))
+    kept.stream.abort(err instanceof Error ? err : new Error(String(err)))
+  })
 }
 
 /** One request and its response on `s`; then the stream goes back to the pool, or is closed. */

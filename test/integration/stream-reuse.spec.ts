@@ -3,7 +3,8 @@
  * 127.0.0.1: a share's parts go on the stream their first part opened; a peer that knows only the
  * one-exchange protocol is still served and served by; a kept stream the server closed is not used,
  * one that breaks under a request fails it as transient (the client's retry policy sends it again,
- * counted); a cancelled request is not sent; a stopped server ends its kept streams; a peer that
+ * counted); a stream kept from a relayed connection is dropped once a direct one is open; a
+ * cancelled request is not sent; a stopped server ends its kept streams; a peer that
  * left the group is refused its next request on a kept stream before its body is read.
  */
 import assert from 'node:assert/strict'
@@ -183,6 +184,25 @@ describe('integration: many exchanges on one stream', function () {
 
   const keptStreams = (from: P2pNode, to: P2pNode): Stream[] =>
     from.getConnections(to.peerId).flatMap((c) => c.streams).filter((s) => s.protocol === SHARD_PROTOCOL_STREAMS)
+
+  it('a stream kept from a relayed connection is not used once a direct connection is open', async () => {
+    const a = await node()
+    const b = await node()
+    await serve(b, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }), { reuse: { protocol: ECHO_STREAMS, idleMs: 30_000 } })
+    await connected(a, b)
+    const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
+    const reuse = { protocol: ECHO_STREAMS, pool }
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 1 }, undefined, { reuse })).header.echo, 1)
+    const kept = pool.take() as PooledStream
+    assert.equal(kept.relayed, false, 'a stream on the direct connection is not relayed')
+    // the same stream as if it had been opened while a relay was the only way to b
+    pool.give({ ...kept, relayed: true })
+    const dials = countDials(a)
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse })).header.echo, 2)
+    assert.equal(dials.opened(), 1, 'the request went on a new stream')
+    await until(() => kept.stream.status !== 'open', 5_000, 'the relayed stream to be closed')
+    pool.close()
+  })
 
   it('a stopped server ends the streams kept for it', async () => {
     const persister = await node()
