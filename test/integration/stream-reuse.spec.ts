@@ -66,107 +66,6 @@ describe('integration: many exchanges on one stream', function () {
     await Promise.all(dirs.splice(0).map(async (d) => { await rm(d, { recursive: true, force: true }) }))
   })
 
-  it('a share put and read in parts opens one stream, not one per part', async () => {
-    const persister = await node()
-    const publisher = await node()
-    const dir = await mkdtemp(join(tmpdir(), 'p2pbak-reuse-'))
-    dirs.push(dir)
-    const held = await LocalShareStore.open(dir)
-    const server = shardServer({
-      node: persister,
-      storeFor: async () => held,
-      authorize: (peer: PeerId) => (peer.equals(publisher.peerId) ? { userId: OWNER } : undefined),
-      verifyDeleteSignature: () => false
-    })
-    await server.start()
-    const inbound: string[] = []
-    const store = new RemoteShareStore({ node: publisher, peer: persister.peerId, addrs: persister.getMultiaddrs(), ownerUserId: OWNER, signDelete: () => '', partBytes: 64 * 1024, maxPartBytes: 64 * 1024 })
-    const dials = countDials(publisher)
-    const share = seededBytes(7, 1024 * 1024) // 16 parts of 64 KiB
-    await store.put(testRef(1), share)
-    assert.equal(toHex(await store.get(testRef(1))), toHex(share))
-    // 16 putPart and 16 ranged gets, in order: every one after the first on the first one's stream
-    assert.equal(dials.opened(), 1, `${dials.opened()} streams opened for 32 requests`)
-    for (const c of persister.getConnections(publisher.peerId)) for (const s of c.streams) inbound.push(s.protocol ?? '')
-    assert.ok(inbound.includes(SHARD_PROTOCOL_STREAMS), `the persister's streams: ${inbound.join(', ')}`)
-    assert.equal(store.stats.retries, 0)
-    await store.close()
-    await until(() => persister.getConnections(publisher.peerId).every((c) => c.streams.every((s) => s.protocol !== SHARD_PROTOCOL_STREAMS)), 5_000, 'the kept stream to close with the store')
-    await server.stop()
-    await held.close()
-  })
-
-  it('a client that knows only one exchange per stream is served, and a server that knows only that serves', async () => {
-    const a = await node()
-    const b = await node()
-    // b serves the old way only: one request per stream
-    await serve(b, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }))
-    // a serves both ways
-    await serve(a, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }), { reuse: { protocol: ECHO_STREAMS, idleMs: 30_000 } })
-    await connected(a, b)
-    const pool = new StreamPool<PooledStream>({ idleMs: 5_000, maxIdle: 4 })
-    const fromA = countDials(a)
-    for (let n = 0; n < 3; n++) {
-      const res = await exchange(a, b.peerId, ECHO, { n }, undefined, { reuse: { protocol: ECHO_STREAMS, pool } })
-      assert.equal(res.header.echo, n)
-    }
-    assert.equal(fromA.opened(), 3, 'the old server agrees on the old protocol: a stream per exchange')
-    assert.equal(pool.size, 0)
-    await connected(b, a)
-    for (let n = 0; n < 3; n++) {
-      // an old client: the old protocol only, no pool
-      const res = await exchange(b, a.peerId, ECHO, { n })
-      assert.equal(res.header.echo, n)
-    }
-    pool.close()
-  })
-
-  it('a kept stream the server closed as idle is not used; the next request goes on a new one', async () => {
-    const a = await node()
-    const b = await node()
-    await serve(b, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }), { reuse: { protocol: ECHO_STREAMS, idleMs: 100 } })
-    await connected(a, b)
-    const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
-    const dials = countDials(a)
-    assert.equal((await exchange(a, b.peerId, ECHO, { n: 1 }, undefined, { reuse: { protocol: ECHO_STREAMS, pool } })).header.echo, 1)
-    assert.equal(pool.size, 1)
-    // the server closes the stream when no request came 100 ms after its answer
-    const kept = a.getConnections(b.peerId).flatMap((c) => c.streams).find((s) => s.protocol === ECHO_STREAMS) as Stream
-    await until(() => kept.remoteWriteStatus !== 'writable', 10_000, 'the server to close the idle stream')
-    assert.equal((await exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse: { protocol: ECHO_STREAMS, pool }, timeoutMs: 5_000 })).header.echo, 2)
-    assert.equal(dials.opened(), 2)
-    pool.close()
-  })
-
-  it('a kept stream that breaks as the next request goes out: the request fails as a broken way, for the caller to retry, and the stream is not kept', async () => {
-    const a = await node()
-    const b = await node()
-    // a server that answers the first request of a stream and resets the stream at the second
-    let resets = 0
-    await b.handle([ECHO_STREAMS, ECHO], async (stream: Stream) => {
-      const lp = lpStream(stream)
-      const header = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { n: number }
-      await lp.read()
-      await lp.write(Buffer.from(JSON.stringify({ status: 'OK', echo: header.n })))
-      await lp.write(new Uint8Array(0))
-      await lp.read()
-      resets++
-      stream.abort(new Error('reset by the test'))
-    }, { runOnLimitedConnection: true })
-    await connected(a, b)
-    const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
-    const dials = countDials(a)
-    const reuse = { protocol: ECHO_STREAMS, pool }
-    assert.equal((await exchange(a, b.peerId, ECHO, { n: 1 }, undefined, { reuse, timeoutMs: 5_000 })).header.echo, 1)
-    await assert.rejects(exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse, timeoutMs: 5_000 }),
-      (err: unknown) => err instanceof ProtocolError && err.transport === 'broken')
-    assert.equal(pool.size, 0, 'the broken stream was not kept')
-    assert.equal((await exchange(a, b.peerId, ECHO, { n: 3 }, undefined, { reuse, timeoutMs: 5_000 })).header.echo, 3)
-    assert.equal(dials.opened(), 2)
-    assert.equal(resets, 1)
-    pool.close()
-  })
-
   /** A persister serving `publisher` (user OWNER) from a fresh local store. */
   async function persisterFor (persister: P2pNode, publisher: P2pNode): Promise<{ server: ShardServer, close: () => Promise<void> }> {
     const dir = await mkdtemp(join(tmpdir(), 'p2pbak-reuse-'))
@@ -188,7 +87,7 @@ describe('integration: many exchanges on one stream', function () {
   it('a stream kept from a relayed connection is not used once a direct connection is open', async () => {
     const a = await node()
     const b = await node()
-    await serve(b, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }), { reuse: { protocol: ECHO_STREAMS, idleMs: 30_000 } })
+    await echo(b, 30_000)
     await connected(a, b)
     const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
     const reuse = { protocol: ECHO_STREAMS, pool }
@@ -201,6 +100,116 @@ describe('integration: many exchanges on one stream', function () {
     assert.equal((await exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse })).header.echo, 2)
     assert.equal(dials.opened(), 1, 'the request went on a new stream')
     await until(() => kept.stream.status !== 'open', 5_000, 'the relayed stream to be closed')
+    pool.close()
+  })
+
+  /** Serves ECHO on `on` (and ECHO_STREAMS with `idleMs`): answers OK with the request's `n`. */
+  async function echo (on: P2pNode, idleMs?: number): Promise<void> {
+    await serve(on, ECHO, async (req) => ({ header: { status: 'OK', echo: (req.header as { n: number }).n } }),
+      idleMs !== undefined ? { reuse: { protocol: ECHO_STREAMS, idleMs } } : {})
+  }
+
+  /**
+   * A raw server of `protocols` on `on`: answers the first request of each stream with `answer(its
+   * header)`, and resets the stream when the second request's header arrives.
+   */
+  async function answerOnceThenReset (on: P2pNode, protocols: string[], answer: (header: { n?: number }) => object): Promise<{ requests: () => number, resets: () => number }> {
+    let requests = 0
+    let resets = 0
+    await on.handle(protocols, async (stream: Stream) => {
+      const lp = lpStream(stream)
+      for (let i = 0; ; i++) {
+        let header: { n?: number }
+        try {
+          header = JSON.parse(new TextDecoder().decode((await lp.read()).subarray())) as { n?: number }
+          if (i === 0) await lp.read()
+        } catch { return }
+        requests++
+        if (i > 0) { resets++; stream.abort(new Error('reset by the test')); return }
+        await lp.write(Buffer.from(JSON.stringify(answer(header))))
+        await lp.write(new Uint8Array(0))
+      }
+    }, { runOnLimitedConnection: true })
+    return { requests: () => requests, resets: () => resets }
+  }
+
+  it('a share put and read in parts opens one stream, not one per part', async () => {
+    const persister = await node()
+    const publisher = await node()
+    const p = await persisterFor(persister, publisher)
+    const inbound: string[] = []
+    const store = new RemoteShareStore({ node: publisher, peer: persister.peerId, addrs: persister.getMultiaddrs(), ownerUserId: OWNER, signDelete: () => '', partBytes: 64 * 1024, maxPartBytes: 64 * 1024 })
+    const dials = countDials(publisher)
+    const share = seededBytes(7, 1024 * 1024) // 16 parts of 64 KiB
+    await store.put(testRef(1), share)
+    assert.equal(toHex(await store.get(testRef(1))), toHex(share))
+    // 16 putPart and 16 ranged gets, in order: every one after the first on the first one's stream
+    assert.equal(dials.opened(), 1, `${dials.opened()} streams opened for 32 requests`)
+    for (const c of persister.getConnections(publisher.peerId)) for (const s of c.streams) inbound.push(s.protocol ?? '')
+    assert.ok(inbound.includes(SHARD_PROTOCOL_STREAMS), `the persister's streams: ${inbound.join(', ')}`)
+    assert.equal(store.stats.retries, 0)
+    await store.close()
+    await until(() => keptStreams(persister, publisher).length === 0, 5_000, 'the kept stream to close with the store')
+    await p.close()
+  })
+
+  it('a client that knows only one exchange per stream is served, and a server that knows only that serves', async () => {
+    const a = await node()
+    const b = await node()
+    // b serves the old way only: one request per stream
+    await echo(b)
+    // a serves both ways
+    await echo(a, 30_000)
+    await connected(a, b)
+    const pool = new StreamPool<PooledStream>({ idleMs: 5_000, maxIdle: 4 })
+    const fromA = countDials(a)
+    for (let n = 0; n < 3; n++) {
+      const res = await exchange(a, b.peerId, ECHO, { n }, undefined, { reuse: { protocol: ECHO_STREAMS, pool } })
+      assert.equal(res.header.echo, n)
+    }
+    assert.equal(fromA.opened(), 3, 'the old server agrees on the old protocol: a stream per exchange')
+    assert.equal(pool.size, 0)
+    await connected(b, a)
+    for (let n = 0; n < 3; n++) {
+      // an old client: the old protocol only, no pool
+      const res = await exchange(b, a.peerId, ECHO, { n })
+      assert.equal(res.header.echo, n)
+    }
+    pool.close()
+  })
+
+  it('a kept stream the server closed as idle is not used; the next request goes on a new one', async () => {
+    const a = await node()
+    const b = await node()
+    await echo(b, 100)
+    await connected(a, b)
+    const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
+    const dials = countDials(a)
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 1 }, undefined, { reuse: { protocol: ECHO_STREAMS, pool } })).header.echo, 1)
+    assert.equal(pool.size, 1)
+    // the server closes the stream when no request came 100 ms after its answer
+    const kept = a.getConnections(b.peerId).flatMap((c) => c.streams).find((s) => s.protocol === ECHO_STREAMS) as Stream
+    await until(() => kept.remoteWriteStatus !== 'writable', 10_000, 'the server to close the idle stream')
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse: { protocol: ECHO_STREAMS, pool }, timeoutMs: 5_000 })).header.echo, 2)
+    assert.equal(dials.opened(), 2)
+    pool.close()
+  })
+
+  it('a kept stream that breaks as the next request goes out: the request fails as a broken way, for the caller to retry, and the stream is not kept', async () => {
+    const a = await node()
+    const b = await node()
+    const server = await answerOnceThenReset(b, [ECHO_STREAMS, ECHO], (h) => ({ status: 'OK', echo: h.n }))
+    await connected(a, b)
+    const pool = new StreamPool<PooledStream>({ idleMs: 60_000, maxIdle: 4 })
+    const dials = countDials(a)
+    const reuse = { protocol: ECHO_STREAMS, pool }
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 1 }, undefined, { reuse, timeoutMs: 5_000 })).header.echo, 1)
+    await assert.rejects(exchange(a, b.peerId, ECHO, { n: 2 }, undefined, { reuse, timeoutMs: 5_000 }),
+      (err: unknown) => err instanceof ProtocolError && err.transport === 'broken')
+    assert.equal(pool.size, 0, 'the broken stream was not kept')
+    assert.equal((await exchange(a, b.peerId, ECHO, { n: 3 }, undefined, { reuse, timeoutMs: 5_000 })).header.echo, 3)
+    assert.equal(dials.opened(), 2)
+    assert.equal(server.resets(), 1)
     pool.close()
   })
 
@@ -239,22 +248,11 @@ describe('integration: many exchanges on one stream', function () {
   it('a reset kept stream is counted as a retry', async () => {
     const a = await node()
     const b = await node()
-    let requests = 0
-    // answers the first request of each stream, resets the stream at the second
-    await b.handle([SHARD_PROTOCOL_STREAMS, SHARD_PROTOCOL], async (stream: Stream) => {
-      const lp = lpStream(stream)
-      for (let i = 0; ; i++) {
-        try { await lp.read(); await lp.read() } catch { return }
-        requests++
-        if (i > 0) { stream.abort(new Error('reset by the test')); return }
-        await lp.write(Buffer.from(JSON.stringify({ status: 'OK', shares: 0, bytes: 0 })))
-        await lp.write(new Uint8Array(0))
-      }
-    }, { runOnLimitedConnection: true })
+    const server = await answerOnceThenReset(b, [SHARD_PROTOCOL_STREAMS, SHARD_PROTOCOL], () => ({ status: 'OK', shares: 0, bytes: 0 }))
     await connected(a, b)
     const store = new RemoteShareStore({ node: a, peer: b.peerId, ownerUserId: OWNER, signDelete: () => '' })
     for (let i = 0; i < 4; i++) assert.deepEqual(await store.usage(), { shares: 0, bytes: 0 })
-    assert.equal(requests, 7, 'three calls went once on a kept stream that reset, then, retried, on a new one')
+    assert.equal(server.requests(), 7, 'three calls went once on a kept stream that reset, then, retried, on a new one')
     assert.equal(store.stats.attempts, 7)
     assert.equal(store.stats.retries, 3)
     await store.close()
