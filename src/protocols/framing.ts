@@ -18,7 +18,7 @@ import { InvalidInviteError, ProtocolError, RefusedError, NotFoundError, Timeout
 import { utf8Decode } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import { shown } from '../util/text.js'
-import type { StreamPool } from './stream-pool.js'
+import { closeQuietly, type StreamPool } from './stream-pool.js'
 
 const log = scopedLogger('framing')
 
@@ -168,7 +168,7 @@ export async function exchange<H extends object> (
   if (kept?.relayed === true && directTo(node, peer)) {
     // a direct connection came up since this stream was opened through a relay: the relay's
     // bandwidth is for friends who have no other way; the next stream goes on the direct one
-    closeKept(kept, protocol)
+    closeQuietly(kept.stream, `a ${protocol} stream kept from a relayed connection`)
     kept = undefined
   }
   if (kept !== undefined) {
@@ -190,7 +190,8 @@ export async function exchange<H extends object> (
       ? await opts.connection.newStream(protocols, { signal, runOnLimitedConnection: true })
       : await node.dialProtocol(peer, protocols, { signal, runOnLimitedConnection: true })
     const lp = lpFor(stream, { ...l, maxBodyBytes: Math.max(l.maxBodyBytes, body.byteLength) })
-    const conn = opts.connection ?? connectionOf(node, peer, stream)
+    // whether the stream may be kept on a relay is asked only when streams are kept (not on every exchange)
+    const conn = opts.reuse === undefined ? undefined : opts.connection ?? connectionOf(node, peer, stream)
     return await onStream({ stream, lp, relayed: conn !== undefined && !conn.direct }, protocol, header, body, l, signal, opts.reuse)
   } catch (err: unknown) {
     stream?.abort(err instanceof Error ? err : new Error(String(err)))
@@ -213,13 +214,6 @@ function connectionOf (node: Libp2p, peer: PeerId | Multiaddr, stream: Stream): 
 function directTo (node: Libp2p, peer: PeerId | Multiaddr): boolean {
   const id = peerIdOf(peer)
   return id !== undefined && node.getConnections(id).some(c => c.direct && c.status === 'open')
-}
-
-function closeKept (kept: PooledStream, protocol: string): void {
-  kept.stream.close().catch((err: unknown) => {
-    log('%s: closing a kept relayed stream: %s', protocol, errorMessage(err))
-    kept.stream.abort(err instanceof Error ? err : new Error(String(err)))
-  })
 }
 
 /** One request and its response on `s`; then the stream goes back to the pool, or is closed. */

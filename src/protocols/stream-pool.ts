@@ -76,7 +76,8 @@ export class StreamPool<T extends { readonly stream: Stream }> {
   }
 }
 
-function closeQuietly (stream: Stream, what: string): void {
+/** Closes `stream`, aborting it when the close fails (logged). */
+export function closeQuietly (stream: Stream, what: string): void {
   stream.close().catch((err: unknown) => {
     log('closing %s failed (%s); aborting it', what, errorMessage(err))
     stream.abort(err instanceof Error ? err : new Error(String(err)))
