@@ -10,6 +10,7 @@ import {
   AEAD_OVERHEAD, blobAssociatedData, encodeKeyInfo, encodePackHeader, encodePackPrefix, HEADER_AD,
   packHeaderLength, paddedPackSize, PACK_PREFIX_BYTES, type BlobType, type PackEntry
 } from '../format/pack.js'
+import { uvarintLength } from '../util/bytes.js'
 import type { Compressed } from './compress.js'
 
 const NONCE_BYTES = 24
@@ -28,6 +29,8 @@ export class Packer {
   readonly entries: PackEntry[] = []
   /** end of the blob area, relative to the pack start */
   private offset = PACK_PREFIX_BYTES
+  /** bytes of the header's entries so far (its plaintext less the entry count) */
+  private entryBytes = 0
 
   /**
    * @param buffer a recycled buffer to build the pack in (its old contents are overwritten); a new
@@ -52,11 +55,30 @@ export class Packer {
   get size (): number { return this.offset }
   get count (): number { return this.entries.length }
 
+  /**
+   * Whether a blob of `blobBytes` (compressed or stored) can still be added with the sealed pack, padded
+   * to its size class, at most `paddedPackSize(limit)` bytes; `blobBytes` 0 asks whether the pack has
+   * room for anything more. The header's length is exact: it is known from the entries.
+   */
+  fits (blobBytes: number, rawLength: number, limit: number): boolean {
+    let blob = 0
+    let entries = this.entries.length
+    let entryBytes = this.entryBytes
+    if (blobBytes > 0) {
+      blob = NONCE_BYTES + blobBytes + TAG_BYTES
+      entries++
+      entryBytes += entryLength(this.offset, blob, rawLength)
+    }
+    const header = uvarintLength(entries) + entryBytes
+    return paddedPackSize(this.offset + blob + header + AEAD_OVERHEAD) <= paddedPackSize(limit)
+  }
+
   private ensure (bytes: number): void {
     const need = this.headroom + this.offset + bytes
     if (need <= this.buf.byteLength) return
-    let size = this.buf.byteLength * 2
-    while (size < need) size *= 2
+    // doubling while small (tree packs start at 256 KiB); a big pack grows by what it needs and 4 MiB
+    let size = Math.max(need, Math.min(this.buf.byteLength * 2, need + 4 * 1024 * 1024))
+    size = Math.ceil(size / 65536) * 65536
     const next = new Uint8Array(size)
     next.set(this.buf.subarray(0, this.headroom + this.offset))
     this.buf = next
@@ -71,6 +93,7 @@ export class Packer {
     this.buf.set(nonce, at)
     this.sodium.aeadEncryptInto(this.buf.subarray(at + NONCE_BYTES, at + length), c.data, blobAssociatedData(type, id), nonce, this.key)
     this.entries.push({ type, id: Uint8Array.from(id), compression: c.compression, offset: this.offset, length, rawLength })
+    this.entryBytes += entryLength(this.offset, length, rawLength)
     this.offset += length
   }
 
@@ -92,4 +115,9 @@ export class Packer {
     this.sodium.aeadEncryptInto(this.buf.subarray(at, at + headerPlain.byteLength + TAG_BYTES), headerPlain, HEADER_AD, nonce, this.key)
     return { bytes: this.buf.subarray(base, base + total), headroom: this.headroom, entries: this.entries }
   }
+}
+
+/** Bytes of one entry of the pack header (docs/format/packs.md §5): type, id, compression, three uvarints. */
+function entryLength (offset: number, length: number, rawLength: number): number {
+  return 1 + 32 + 1 + uvarintLength(offset) + uvarintLength(length) + uvarintLength(rawLength)
 }

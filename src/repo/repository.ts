@@ -5,7 +5,7 @@
  */
 import { CorruptDataError, NotFoundError, errorMessage } from '../errors.js'
 import { contentHash, keyedHash, type Identity, type SodiumBackend } from '../crypto/index.js'
-import { BlobType } from '../format/pack.js'
+import { BlobType, paddedPackSize } from '../format/pack.js'
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js'
 import { asChunkId, asPackId, asTreeId, type ChunkId, type TreeId } from '../ids.js'
 import type { IndexDb, BlobLocation } from '../store/index.js'
@@ -79,10 +79,12 @@ export class Repository {
   private readonly pending = new Set<string>()
   private readonly inflight = new Set<Promise<void>>()
   /**
-   * Data-pack buffers whose packs are stored, kept for the next pack: a fresh 22 MiB buffer per pack
+   * Data-pack buffers whose packs are stored, kept for the next pack: a fresh 16 MiB buffer per pack
    * would sit as garbage until V8 notices the external memory (measured: +130 MiB peak RSS).
    */
   private readonly spareBuffers: Uint8Array[] = []
+  /** while a full data pack waits for a write slot: settles when it has one */
+  private fullWaiting: Promise<void> | undefined
   /** blobs being compressed by the pool */
   private readonly jobs = new Set<Promise<void>>()
   private pool: CompressPool | undefined
@@ -151,25 +153,40 @@ export class Repository {
     return true
   }
 
-  /** Encrypts a compressed blob into the open pack of its type; seals and writes the pack when full. */
+  /**
+   * Encrypts a compressed blob into the open pack of its type. A pack is sealed and written when the
+   * blob would not fit in it (a pack padded is at most `packSize`, docs/format/packs.md §7), and as
+   * soon as it has room for nothing more.
+   */
   private async append (type: BlobType, id: Uint8Array, rawLength: number, c: Compressed): Promise<void> {
-    let packer = this.packers.get(type)
-    if (packer === undefined) {
-      // data packs get their whole budget up front; tree packs grow from small
-      const capacity = type === BlobType.Data ? this.init.packSize + 6 * 1024 * 1024 : 256 * 1024
-      packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES, type === BlobType.Data ? this.spareBuffers.pop() : undefined)
-      this.packers.set(type, packer)
-    }
+    let packer: Packer
     try {
+      const open = this.packers.get(type)
+      if (open !== undefined && open.count > 0 && !open.fits(c.data.byteLength, rawLength, this.init.packSize)) {
+        this.packers.delete(type)
+        await this.writePack(open, type)
+      }
+      // no new data pack while a full one waits for its write: the blobs wait instead (a compressed
+      // chunk each, bounded by maxCompressJobs), and the buffers alive are those being written and one
+      while (type === BlobType.Data && !this.packers.has(type) && this.fullWaiting !== undefined) await this.fullWaiting
+      packer = this.packers.get(type) ?? this.openPacker(type)
       packer.add(type, id, rawLength, c)
     } finally {
-      c.release?.() // the blob is encrypted into the pack: its buffers go back to the pool
+      c.release?.() // the blob is encrypted into the pack (or failed): its buffers go back to the pool
     }
-    if (packer.size >= this.init.packSize) {
+    if (!packer.fits(0, 0, this.init.packSize) && this.packers.get(type) === packer) {
       this.packers.delete(type)
       await this.writePack(packer, type)
-      this.throwIfWriteFailed()
     }
+    this.throwIfWriteFailed()
+  }
+
+  private openPacker (type: BlobType): Packer {
+    // a data pack gets its whole budget up front (a pack padded is at most packSize); tree packs grow from small
+    const capacity = type === BlobType.Data ? paddedPackSize(this.init.packSize) : 256 * 1024
+    const packer = new Packer(this.sodium, this.identity.boxPublicKey, capacity, SHARE_HEADER_BYTES, type === BlobType.Data ? this.spareBuffers.pop() : undefined)
+    this.packers.set(type, packer)
+    return packer
   }
 
   async saveTree (tree: Tree): Promise<TreeId> {
@@ -200,11 +217,19 @@ export class Repository {
 
   /** Seals and starts the write of a full pack; a failure is kept for the caller to check (it never throws). */
   private async writePack (packer: Packer, type: BlobType): Promise<void> {
-    // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile. The
-    // pack buffers in memory are those being written, this full one while it waits, and any the
-    // compression jobs that finish meanwhile open. A write that failed meanwhile does not stop this
-    // one: its blobs leave `pending` only when its own write settles (below)
-    while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight)
+    // back pressure: at most maxPendingPacks packs being written; the next pack fills meanwhile, and
+    // while this full one waits no other data pack opens (append). The data-pack buffers in memory are
+    // thus at most maxPendingPacks + 1. A write that failed meanwhile does not stop this one: its
+    // blobs leave `pending` only when its own write settles (below)
+    if (this.inflight.size >= this.init.maxPendingPacks) {
+      const slot = (async () => { while (this.inflight.size >= this.init.maxPendingPacks) await Promise.race(this.inflight) })()
+      if (type === BlobType.Data) this.fullWaiting = slot
+      try {
+        await slot
+      } finally {
+        if (this.fullWaiting === slot) this.fullWaiting = undefined
+      }
+    }
     const sealed = packer.seal()
     const id = asPackId(contentHash(sealed.bytes))
     const task = (async () => {

@@ -51,6 +51,13 @@ export function utf8Decode (b: Uint8Array): string {
 }
 
 /** Growable little-endian byte writer. */
+/** Bytes of `v` (a non-negative safe integer) as a uvarint. */
+export function uvarintLength (v: number): number {
+  let n = 1
+  while (v >= 0x80) { v = Math.floor(v / 0x80); n++ }
+  return n
+}
+
 export class ByteWriter {
   private buf: Uint8Array
   private view: DataView

@@ -119,6 +119,46 @@ describe('repo/Repository', () => {
     }
   })
 
+  it('no pack is larger than packSize: a blob that would not fit goes to the next pack', async () => {
+    const packSize = 1 << 20
+    const sizes = [300_000, 280_000, 310_000, 200_000, 350_000, 90_000, 400_000, 260_000, 330_000, 170_000, 240_000, 390_000]
+    const blobs = sizes.map(n => randomBytes(n)) // incompressible: stored as they are
+    for (const b of blobs) await repo.saveChunk(b)
+    await repo.flush()
+    const packs: number[] = []
+    for await (const ref of store.list()) packs.push((await store.get(ref)).byteLength - 88)
+    assert.ok(packs.length >= 4, `${packs.length} packs`)
+    for (const size of packs) assert.ok(size <= packSize, `a pack of ${size} bytes, more than packSize ${packSize}`)
+    for (const b of blobs) assert.deepEqual(Buffer.from(await repo.loadBlob(repo.blobId(b))), b)
+  })
+
+  it('while a full data pack waits for its write, no other data pack is opened: the next blob waits', async () => {
+    const slow = new MemoryShareStore()
+    let release: () => void = () => {}
+    const held = new Promise<void>(resolve => { release = resolve })
+    const put = slow.put.bind(slow)
+    slow.put = async (ref, data, options) => { await held; await put(ref, data, options) }
+    const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(slow), index: IndexDb.open(join(dir, 'gate-index')) }, { packSize: 1 << 16, maxPendingPacks: 1, compressWorkers: 0 })
+    try {
+      const [first, second, small] = [randomBytes(70_000), randomBytes(70_000), randomBytes(1_000)]
+      await shared.saveChunk(first) // a full pack: its write starts and hangs
+      let secondDone = false
+      let smallDone = false
+      const waiting = shared.saveChunk(second).then(() => { secondDone = true }) // full: waits for the first write
+      const after = shared.saveChunk(small).then(() => { smallDone = true }) // would open a third pack buffer
+      for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+      assert.equal(secondDone, false, 'the second pack waits for the first write')
+      assert.equal(smallDone, false, 'a blob after a full pack waits for it instead of opening another pack')
+      release()
+      await Promise.all([waiting, after])
+      await shared.flush()
+      for (const blob of [first, second, small]) assert.deepEqual(Buffer.from(await shared.loadBlob(shared.blobId(blob))), blob)
+    } finally {
+      release()
+      await shared.close()
+    }
+  })
+
   it('flush writes every open pack and waits for every write, even after one failed', async () => {
     const failing = new MemoryShareStore()
     let running = 0
