@@ -56,21 +56,22 @@ export class Packer {
   get count (): number { return this.entries.length }
 
   /**
-   * Whether a blob of `blobBytes` (compressed or stored) can still be added with the sealed pack, padded
-   * to its size class, at most `paddedPackSize(limit)` bytes; `blobBytes` 0 asks whether the pack has
-   * room for anything more. The header's length is exact: it is known from the entries.
+   * Whether the pack, sealed and padded to its size class, stays at most `paddedPackSize(limit)` bytes:
+   * as it is, or with `blob` (its compressed or stored bytes and its raw length) added. An empty blob
+   * asks whether the pack has room for any blob at all. The header's length is exact: it is known from
+   * the entries.
    */
-  fits (blobBytes: number, rawLength: number, limit: number): boolean {
-    let blob = 0
+  fits (limit: number, blob?: { bytes: number, rawLength: number }): boolean {
+    let length = 0
     let entries = this.entries.length
     let entryBytes = this.entryBytes
-    if (blobBytes > 0) {
-      blob = NONCE_BYTES + blobBytes + TAG_BYTES
+    if (blob !== undefined) {
+      length = NONCE_BYTES + blob.bytes + TAG_BYTES
       entries++
-      entryBytes += entryLength(this.offset, blob, rawLength)
+      entryBytes += entryLength(this.offset, length, blob.rawLength)
     }
     const header = uvarintLength(entries) + entryBytes
-    return paddedPackSize(this.offset + blob + header + AEAD_OVERHEAD) <= paddedPackSize(limit)
+    return paddedPackSize(this.offset + length + header + AEAD_OVERHEAD) <= paddedPackSize(limit)
   }
 
   private ensure (bytes: number): void {

@@ -65,6 +65,7 @@ function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
 /** Blobs smaller than this are compressed inline: a worker round trip would cost more. */
 const POOL_MIN_BYTES = 64 * 1024
 const log = scopedLogger('repo')
+const EMPTY_BLOB = { bytes: 0, rawLength: 0 }
 
 export class Repository {
   readonly sodium: SodiumBackend
@@ -159,22 +160,26 @@ export class Repository {
    * soon as it has room for nothing more.
    */
   private async append (type: BlobType, id: Uint8Array, rawLength: number, c: Compressed): Promise<void> {
+    const blob = { bytes: c.data.byteLength, rawLength }
     let packer: Packer
     try {
-      const open = this.packers.get(type)
-      if (open !== undefined && open.count > 0 && !open.fits(c.data.byteLength, rawLength, this.init.packSize)) {
+      // every await lets other blobs in: the pack is chosen again after each, and the blob added with no await between
+      for (;;) {
+        // no new data pack while a full one waits for its write: the blobs wait instead (a compressed
+        // chunk each, bounded by maxCompressJobs), and the buffers alive are those being written and one
+        while (type === BlobType.Data && !this.packers.has(type) && this.fullWaiting !== undefined) await this.fullWaiting
+        const open = this.packers.get(type)
+        if (open === undefined) { packer = this.openPacker(type); break }
+        if (open.count === 0 || open.fits(this.init.packSize, blob)) { packer = open; break }
         this.packers.delete(type)
         await this.writePack(open, type)
       }
-      // no new data pack while a full one waits for its write: the blobs wait instead (a compressed
-      // chunk each, bounded by maxCompressJobs), and the buffers alive are those being written and one
-      while (type === BlobType.Data && !this.packers.has(type) && this.fullWaiting !== undefined) await this.fullWaiting
-      packer = this.packers.get(type) ?? this.openPacker(type)
       packer.add(type, id, rawLength, c)
     } finally {
       c.release?.() // the blob is encrypted into the pack (or failed): its buffers go back to the pool
     }
-    if (!packer.fits(0, 0, this.init.packSize) && this.packers.get(type) === packer) {
+    if (!packer.fits(this.init.packSize, EMPTY_BLOB) && this.packers.get(type) === packer) {
+      // no blob fits any more: written now rather than when the next blob comes
       this.packers.delete(type)
       await this.writePack(packer, type)
     }

@@ -50,7 +50,6 @@ export function utf8Decode (b: Uint8Array): string {
   try { return utf8Strict.decode(b) } catch { throw new FormatError('invalid UTF-8 in a text field') }
 }
 
-/** Growable little-endian byte writer. */
 /** Bytes of `v` (a non-negative safe integer) as a uvarint. */
 export function uvarintLength (v: number): number {
   let n = 1
@@ -58,6 +57,7 @@ export function uvarintLength (v: number): number {
   return n
 }
 
+/** Growable little-endian byte writer. */
 export class ByteWriter {
   private buf: Uint8Array
   private view: DataView

@@ -159,6 +159,47 @@ describe('repo/Repository', () => {
     }
   })
 
+  it('blobs that waited for a write slot are each checked against the pack they go into: no pack passes packSize', async () => {
+    const slow = new MemoryShareStore()
+    let release: () => void = () => {}
+    const held = new Promise<void>(resolve => { release = resolve })
+    const put = slow.put.bind(slow)
+    slow.put = async (ref, data, options) => { await held; await put(ref, data, options) }
+    const packSize = 1 << 20
+    const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(slow), index: IndexDb.open(join(dir, 'recheck-index')) }, { packSize, maxPendingPacks: 1, compressWorkers: 0 })
+    try {
+      const blobs = [600_000, 500_000, 600_000, 600_000, 600_000, 600_000].map(n => randomBytes(n))
+      await shared.saveChunk(blobs[0] as Buffer)
+      await shared.saveChunk(blobs[1] as Buffer) // seals the first pack: its write starts and hangs
+      const waiting = blobs.slice(2).map(async b => await shared.saveChunk(b)) // all wait for the write slot
+      for (let i = 0; i < 20; i++) await new Promise(resolve => setImmediate(resolve))
+      release()
+      await Promise.all(waiting)
+      await shared.flush()
+      const sizes: number[] = []
+      for await (const ref of slow.list()) sizes.push((await slow.get(ref)).byteLength - 88)
+      for (const size of sizes) assert.ok(size <= packSize, `packs of ${sizes.join(', ')} bytes: one is more than packSize ${packSize}`)
+      for (const b of blobs) assert.deepEqual(Buffer.from(await shared.loadBlob(shared.blobId(b))), b)
+    } finally {
+      release()
+      await shared.close()
+    }
+  })
+
+  it('an empty blob counts with its nonce, tag and header entry: it does not take a full pack past packSize', async () => {
+    const packSize = 1 << 20
+    // a pack that fits its bound exactly when sealed, header and tag included (incompressible, stored as is)
+    const full = randomBytes(packSize - 93 - 40 - 1 - 41 - 40 - 1) // prefix, nonce + tag, entry count, entry, header nonce + tag; 1 byte to spare
+    await repo.saveChunk(full)
+    await repo.saveChunk(new Uint8Array(0))
+    await repo.flush()
+    for await (const ref of store.list()) {
+      const size = (await store.get(ref)).byteLength - 88
+      assert.ok(size <= packSize, `a pack of ${size} bytes, more than packSize ${packSize}`)
+    }
+    assert.deepEqual(Buffer.from(await repo.loadBlob(repo.blobId(new Uint8Array(0)))), Buffer.alloc(0))
+  })
+
   it('flush writes every open pack and waits for every write, even after one failed', async () => {
     const failing = new MemoryShareStore()
     let running = 0
