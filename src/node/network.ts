@@ -120,6 +120,7 @@ export class NetworkNode {
     })
     this.directory = {
       ownPersonId: home.identity.userId,
+      hasOtherDevices: () => (this.state.file.roster?.members.find(m => m.userId === home.identity.userId)?.devices.length ?? 1) > 1,
       candidates: () => this.candidates(),
       whyLocal: () => this.whyLocal(),
       now: this.now,

@@ -76,7 +76,8 @@ export interface RetentionReport {
   /** the snapshots it forgot (64 hex each) */
   forgotten: string[]
   /** the prune's figures; null without prune, or when it did not get that far */
-  pruned: { packsCondemned: number, packsWaiting: number, packsDeleted: number, packsRevived: number, bytesDeleted: number, graceMs: number } | null
+  /** `postponed`: why the prune condemned or deleted nothing (absent in reports written before 2026-12-07) */
+  pruned: { packsCondemned: number, packsWaiting: number, packsDeleted: number, packsRevived: number, bytesDeleted: number, graceMs: number, postponed?: string | null } | null
   /** why it failed, in words; null when it succeeded */
   error: string | null
 }

@@ -126,7 +126,7 @@ export async function runRetention (home: Home, stored: unknown, opts: { paths: 
     const r = await forgetSnapshots(home, { policy: settings.policy, only: { host, paths: opts.paths }, prune: settings.prune, host, onForgotten, ...(opts.signal !== undefined ? { signal: opts.signal } : {}) })
     if (r.prune !== null) {
       const p = r.prune
-      out.pruned = { packsCondemned: p.packsCondemned, packsWaiting: p.packsWaiting, packsDeleted: p.packsDeleted, packsRevived: p.packsRevived, bytesDeleted: p.bytesDeleted, graceMs: p.graceMs }
+      out.pruned = { packsCondemned: p.packsCondemned, packsWaiting: p.packsWaiting, packsDeleted: p.packsDeleted, packsRevived: p.packsRevived, bytesDeleted: p.bytesDeleted, graceMs: p.graceMs, postponed: p.postponed }
     }
     log('policy %s on %s: forgot %d of %d snapshot(s)%s', describePolicy(settings.policy), opts.paths.join(', '), out.forgotten.length, out.considered, out.pruned !== null ? `, deleted ${out.pruned.packsDeleted} pack(s), condemned ${out.pruned.packsCondemned}` : '')
   } catch (err: unknown) {

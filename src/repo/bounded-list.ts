@@ -22,7 +22,9 @@ export interface ListBounds { budgetMs?: number, maxEntries?: number }
  */
 export async function * boundedList<T> (
   list: (options: AbortOptions) => AsyncIterable<T>, what: string, options?: AbortOptions,
-  bounds: ListBounds = {}
+  bounds: ListBounds = {},
+  /** told why, when the listing ended before its end (failed, or cut off at a bound) */
+  onCut?: (why: string) => void
 ): AsyncGenerator<T> {
   const budgetMs = bounds.budgetMs ?? LIST_BUDGET_MS
   const maxEntries = bounds.maxEntries ?? LIST_MAX_ENTRIES_PER_PEER
@@ -38,15 +40,16 @@ export async function * boundedList<T> (
       const timeout = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), Math.max(0, budgetMs - waited)) })
       const next = await Promise.race([it.next(), timeout]).finally(() => clearTimeout(timer))
       waited += Date.now() - started
-      if (next === 'timeout') { log.error('listing %s took more than %d ms: the rest is ignored', what, budgetMs); return }
+      if (next === 'timeout') { log.error('listing %s took more than %d ms: the rest is ignored', what, budgetMs); onCut?.(`took more than ${budgetMs} ms`); return }
       if (next.done === true) return
-      if (++count > maxEntries) { log.error('listing %s gave more than %d entries: the rest is ignored', what, maxEntries); return }
+      if (++count > maxEntries) { log.error('listing %s gave more than %d entries: the rest is ignored', what, maxEntries); onCut?.(`gave more than ${maxEntries} entries`); return }
       yield next.value
     }
   } catch (err: unknown) {
     // an unreachable peer lists nothing; the others still answer
     options?.signal?.throwIfAborted()
     log('listing %s failed: %s', what, errorMessage(err))
+    onCut?.(`failed: ${errorMessage(err)}`)
   } finally {
     stop.abort()
   }

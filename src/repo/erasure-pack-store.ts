@@ -15,7 +15,7 @@ import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
 import { friendsShares, recoveredPlacement } from './group-listing.js'
 import { GroupRecords } from './group-records.js'
-import type { PackPlacement, PackStore, PutPackOptions } from './pack-store.js'
+import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
 import { placeLocalPacks, replaceShares } from './group-repair.js'
@@ -54,7 +54,7 @@ export class ErasurePackStore implements PackStore {
     init: ErasurePackStoreInit = {}
   ) {
     this.localPacks = new SingleStorePackStore(local)
-    this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {})
+    this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {}, () => peers.hasOtherDevices?.() ?? true)
     this.description = `group (local: ${local.id})`
     this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
   }
@@ -350,7 +350,7 @@ export class ErasurePackStore implements PackStore {
   async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> { await this.records.put(id, data, options) }
   async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> { return await this.records.get(id, options) }
   async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> { await this.records.delete(id, options) }
-  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> { return this.records.list(options) }
+  listRecords (options?: RecordListOptions): AsyncIterable<Uint8Array> { return this.records.list(options) }
   recordClaimant (id: Uint8Array): string | undefined { return this.records.claimant(id) }
   async syncRecords (options?: AbortOptions): Promise<number> { return await this.records.sync(options) }
 

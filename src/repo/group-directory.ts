@@ -27,6 +27,12 @@ export interface PeerDirectory {
    * connection is open.
    */
   reconnect?: (peerId: string) => Promise<void>
+  /**
+   * Whether the roster lists another device of this person (a second machine, a write-only one, the
+   * machine this one was recovered for): its snapshot records are then only on friends, and a head
+   * no friend listed does not show them. Absent: assumed so.
+   */
+  hasOtherDevices?: () => boolean
 }
 
 export interface ErasurePackStoreInit {

@@ -11,6 +11,7 @@ import { equalBytes, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import { boundedList, LIST_BUDGET_MS, type ListBounds } from './bounded-list.js'
 import type { PlacementTally } from './placement-tally.js'
+import type { RecordListOptions } from './pack-store.js'
 
 const log = scopedLogger('repo:group')
 
@@ -28,7 +29,8 @@ export class GroupRecords {
     private readonly storeFor: (peerId: string) => ShareStore,
     /** the pack store's open tallies: they learn on how many people a record landed */
     private readonly tallies: ReadonlySet<PlacementTally>,
-    private readonly bounds: ListBounds = {}
+    private readonly bounds: ListBounds = {},
+    private readonly otherDevices: () => boolean = () => true
   ) {}
 
   /**
@@ -85,17 +87,25 @@ export class GroupRecords {
    * Every record id this disk and the reachable peers list, each once. All listings are gathered
    * before the first id is yielded, so that `claimant` knows whether one peer alone lists an id.
    */
-  async * list (options?: AbortOptions): AsyncIterable<Uint8Array> {
+  async * list (options?: RecordListOptions): AsyncIterable<Uint8Array> {
     const found = new Map<string, { id: Uint8Array, peers: Set<string>, local: boolean }>()
     const sources: Array<{ peer: string | undefined, store: ShareStore }> = [{ peer: undefined, store: this.local }, ...this.online().map(c => ({ peer: c.peerId, store: this.storeFor(c.peerId) }))]
+    const listing = options?.listing
+    if (listing !== undefined) listing.otherDevices = this.otherDevices()
+    const { listing: _, ...rest } = options ?? {}
     for (const { peer, store } of sources) {
-      for await (const id of boundedList((o) => store.listRecords(o), `the snapshot records on ${store.id}`, options, this.bounds)) {
+      let cut: string | undefined
+      if (peer !== undefined && listing !== undefined) listing.asked++
+      for await (const id of boundedList((o) => store.listRecords(o), `the snapshot records on ${store.id}`, rest, this.bounds, (why) => { cut = why })) {
         const key = toHex(id)
         let f = found.get(key)
         if (f === undefined) { f = { id, peers: new Set(), local: false }; found.set(key, f) }
         if (peer === undefined) f.local = true
         else f.peers.add(peer)
       }
+      if (peer === undefined || listing === undefined) continue
+      if (cut === undefined) listing.answered++
+      else listing.incomplete.push(`${peer}: ${cut}`)
     }
     this.soleLister.clear()
     for (const [key, f] of found) if (!f.local && f.peers.size === 1) this.soleLister.set(key, [...f.peers][0] as string)

@@ -29,6 +29,25 @@ export interface PutPackOptions extends AbortOptions {
   keepLocalOnFailure?: boolean
 }
 
+/**
+ * Who a record listing came from, filled by a store that lists the records friends hold (group
+ * stores): a prune acts only on a head every friend asked has listed in full (docs/gc.md §4).
+ */
+export interface RecordListing {
+  /** friends asked (those connected when the listing started) */
+  asked: number
+  /** friends whose listing ended at its end */
+  answered: number
+  /** friends whose listing failed or was cut off at a bound, and why */
+  incomplete: string[]
+  /** this person has other devices, whose records only friends hold (PeerDirectory.hasOtherDevices) */
+  otherDevices: boolean
+}
+
+export interface RecordListOptions extends AbortOptions {
+  listing?: RecordListing
+}
+
 export interface PackStore {
   readonly description: string
   /**
@@ -51,7 +70,8 @@ export interface PackStore {
   putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void>
   getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array>
   deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void>
-  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array>
+  /** Every record id; a store that lists from friends fills `options.listing` with who answered. */
+  listRecords (options?: RecordListOptions): AsyncIterable<Uint8Array>
   usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
   /** The erasure scheme of a pack, when the store learned it while reading (group stores). */
   packScheme?: (id: PackId) => { k: number, m: number } | undefined
@@ -124,7 +144,7 @@ export class SingleStorePackStore implements PackStore {
   async putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void> { await this.store.putRecord(id, data, options) }
   async getRecord (id: Uint8Array, options?: AbortOptions): Promise<Uint8Array> { return await this.store.getRecord(id, options) }
   async deleteRecord (id: Uint8Array, options?: AbortOptions): Promise<void> { await this.store.deleteRecord(id, options) }
-  listRecords (options?: AbortOptions): AsyncIterable<Uint8Array> { return this.store.listRecords(options) }
+  listRecords (options?: RecordListOptions): AsyncIterable<Uint8Array> { return this.store.listRecords(options) }
   async usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }> { return await this.store.usage(options) }
   async close (): Promise<void> { await this.store.close() }
 }

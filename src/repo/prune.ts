@@ -20,7 +20,7 @@ import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import type { AbortOptions } from '../store/index.js'
 import type { Repository } from './repository.js'
-import { readHead } from './snapshots.js'
+import { readHead, type HeadListing } from './snapshots.js'
 import { rebuildIndex } from './rebuild-index.js'
 import { addLiveBlobs, gcView, noteBlobs, syncCondemned, writeMergedRecord } from './gc.js'
 import { GC_NOTE_REVIVED, type GcNote } from '../store/index.js'
@@ -66,6 +66,12 @@ export interface PruneReport {
   /** the grace period applied, ms */
   graceMs: number
   dryRun: boolean
+  /**
+   * Why this prune condemned or deleted nothing (a friend's listing of the records failed, or no
+   * friend answered while other devices of this person write): null when it ran in full. The next
+   * prune does what this one left (docs/gc.md §4.4).
+   */
+  postponed: string | null
 }
 
 interface PackUse { live: Array<{ id: Uint8Array, type: number }>, liveBytes: number, deadBytes: number, dead: Uint8Array[] }
@@ -78,6 +84,12 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
   const { head, view } = await syncCondemned(repo, now)
   await rebuildIndex(repo, options)
   if (head.damaged.length > 0) throw new CorruptDataError(`${head.damaged.length} record(s) of the head cannot be read; prune would not know what they use. Run \`p2pbak check\` first`)
+  const doubt = headDoubt(head)
+  if (doubt !== undefined) {
+    log.error('prune postponed: %s', doubt)
+    const waiting = [...repo.index.gc.entries()].filter(({ note }) => note.state === GcState.Condemned).length
+    return { packs: repo.index.countPacks(), packsDeleted: 0, packsRepacked: 0, packsCondemned: 0, packsWaiting: waiting, packsRevived: 0, blobsLive: 0, blobsRemoved: 0, bytesDeleted: 0, bytesRepacked: 0, bytesWritten: 0, graceMs: grace, dryRun: options.dryRun === true, postponed: doubt }
+  }
   const ignored = (id: Uint8Array): boolean => options.ignoreSnapshots?.has(toHex(id)) === true
   const seen = new Set(head.snapshots.map(s => toHex(s.id)))
   const live = new Set<string>()
@@ -91,7 +103,7 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
     if (u === undefined) { u = { live: [], liveBytes: 0, deadBytes: 0, dead: [] }; use.set(key, u) }
     if (live.has(toHex(id))) { u.live.push({ id, type: location.type }); u.liveBytes += location.length } else { u.dead.push(id); u.deadBytes += location.length }
   }
-  const report: PruneReport = { packs: repo.index.countPacks(), packsDeleted: 0, packsRepacked: 0, packsCondemned: 0, packsWaiting: 0, packsRevived: 0, blobsLive: 0, blobsRemoved: 0, bytesDeleted: 0, bytesRepacked: 0, bytesWritten: 0, graceMs: grace, dryRun: options.dryRun === true }
+  const report: PruneReport = { packs: repo.index.countPacks(), packsDeleted: 0, packsRepacked: 0, packsCondemned: 0, packsWaiting: 0, packsRevived: 0, blobsLive: 0, blobsRemoved: 0, bytesDeleted: 0, bytesRepacked: 0, bytesWritten: 0, graceMs: grace, dryRun: options.dryRun === true, postponed: null }
   const toCondemn: string[] = []
   const toRepack: string[] = []
   for (const info of repo.index.listPacks()) {
@@ -150,9 +162,13 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
   // snapshot listed now (a backup may have finished since), then deleted or revived
   const due = dueOf(now())
   const updates = new Map(condemned)
-  if (due.length > 0) {
-    const fresh = await readHead(repo.packs, repo.sodium, repo.identity)
+  const fresh = due.length > 0 ? await readHead(repo.packs, repo.sodium, repo.identity) : undefined
+  if (fresh !== undefined) {
     if (fresh.damaged.length > 0) throw new CorruptDataError(`${fresh.damaged.length} record(s) of the head cannot be read; the sweep stops. Run \`p2pbak check\` first`)
+    report.postponed = headDoubt(fresh) ?? null
+    if (report.postponed !== null) log.error('sweep postponed: %s', report.postponed)
+  }
+  if (fresh !== undefined && report.postponed === null) {
     await addLiveBlobs(repo, fresh.snapshots.filter(s => !seen.has(toHex(s.id)) && !ignored(s.id)), live, signal)
     signal?.throwIfAborted()
     // a pack that a record of either head read by this prune condemns or deletes, or that this device
@@ -233,4 +249,18 @@ async function blobsOf (repo: Repository, id: PackId, note: GcNote): Promise<Uin
     log('condemned pack %s: its header cannot be read (%s); %s', toHex(id).slice(0, 16), String(err), complete ? `its note's ${blobs.length} blob(s) stand for it` : 'it waits')
     return complete ? blobs : undefined
   }
+}
+
+/**
+ * Why a head may not show every snapshot, so that a prune must not act on it (docs/gc.md §4.4), or
+ * undefined. A friend's listing that failed or was cut off may hide another device's newest snapshot
+ * (its records are on friends only); so may a head no friend listed, when this person has other
+ * devices. This device's own records are on its own disk, so alone it needs no friend.
+ */
+export function headDoubt (head: HeadListing): string | undefined {
+  const l = head.listing
+  if (l === undefined) return undefined
+  if (l.incomplete.length > 0) return `the snapshot records on ${l.incomplete.length} of ${l.asked} friend(s) could not be listed in full (${l.incomplete.join('; ')}), so a snapshot of another device may be missing; the next prune tries again`
+  if (l.otherDevices && l.answered === 0) return 'no friend holding the snapshot records answered, so the snapshots of your other devices are not known; the next prune tries again when friends are online'
+  return undefined
 }

@@ -15,7 +15,7 @@ import { canonicalJson, isWriteOnlyCert, parseDeviceCert, peerIdOfEd25519, verif
 import { asSnapshotId, type SnapshotId } from '../ids.js'
 import { equalBytes, toHex, utf8Encode } from '../util/bytes.js'
 import { GcState, isGcEnvelope } from '../format/gc-record.js'
-import type { PackStore } from './pack-store.js'
+import type { PackStore, RecordListing } from './pack-store.js'
 import { openGcRecord, type GcRecordRef } from './gc-records.js'
 import { ClaimDistrust } from './distrust.js'
 import { scopedLogger } from '../util/log.js'
@@ -131,6 +131,8 @@ export interface HeadListing extends SnapshotListing {
   forgotten: Uint8Array[]
   /** write-only machines only (readGcHead): gc records it cannot open (version 1, or no gc view key) */
   unread?: Array<{ id: string, error: unknown }>
+  /** who the records were listed from, when the store lists them from friends (group stores) */
+  listing?: RecordListing
 }
 
 /** All readable snapshots, oldest first; damaged records are reported, not fatal; gc records are skipped. */
@@ -143,11 +145,11 @@ export async function listSnapshots (packs: PackStore, sodium: SodiumBackend, id
  * Every record the store lists, fetched and checked against its name (BLAKE3 of its bytes). Lone
  * claims of a peer whose last ones kept failing are not fetched (distrust.ts): they come back as errors.
  */
-async function * fetchRecords (packs: PackStore): AsyncGenerator<{ id: Uint8Array, envelope: Uint8Array } | { id: Uint8Array, error: unknown }> {
+async function * fetchRecords (packs: PackStore, listing?: RecordListing): AsyncGenerator<{ id: Uint8Array, envelope: Uint8Array } | { id: Uint8Array, error: unknown }> {
   const distrust = new ClaimDistrust(packs.recordClaimant?.bind(packs), 'record')
   /** listed, then found nowhere: deleted meanwhile (another device's forget), or a real loss */
   const vanished: Array<{ id: Uint8Array, error: unknown }> = []
-  for await (const id of packs.listRecords()) {
+  for await (const id of packs.listRecords(listing !== undefined ? { listing } : {})) {
     const refused = distrust.refusal(id)
     if (refused !== undefined) { yield { id, error: refused }; continue }
     let envelope: Uint8Array
@@ -190,7 +192,8 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
   const snapshots: Snapshot[] = []
   const gc: GcRecordRef[] = []
   const damaged: SnapshotListing['damaged'] = []
-  for await (const r of fetchRecords(packs)) {
+  const listing: RecordListing = { asked: 0, answered: 0, incomplete: [], otherDevices: false }
+  for await (const r of fetchRecords(packs, listing)) {
     if ('error' in r) { damaged.push({ id: toHex(r.id), error: r.error }); continue }
     try {
       if (isGcEnvelope(r.envelope)) gc.push(openGcRecord(sodium, identity, r.envelope))
@@ -206,7 +209,7 @@ export async function readHead (packs: PackStore, sodium: SodiumBackend, identit
   const forgotten = snapshots.filter(s => gone.has(toHex(s.id))).map(s => s.id as Uint8Array)
   const kept = snapshots.filter(s => !gone.has(toHex(s.id)))
   kept.sort((a, b) => (a.record.time < b.record.time ? -1 : a.record.time > b.record.time ? 1 : 0))
-  return { snapshots: kept, damaged, gc, forgotten }
+  return { snapshots: kept, damaged, gc, forgotten, listing }
 }
 
 /**

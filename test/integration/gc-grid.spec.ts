@@ -104,6 +104,46 @@ describe('integration: several devices of one person, no lock, nothing lost (fau
     })
   }
 
+  // suite run 59 (2026-12-07, a loaded machine): the daemon-retention e2e lost the root tree of a
+  // snapshot of the other device. A prune read a head in which no friend's listing came through, so the
+  // other device's newest snapshot was missing from it (docs/gc.md §4.4)
+  it('friends do not answer while the laptop prunes: the desktop\'s snapshot, which the laptop cannot see, is not condemned or deleted; all restores', async () => {
+    const rng = new Rng(91)
+    grid = await Grid.start(['ann', 'bob', 'cid'])
+    await grid.formGroup('friends', ['--min-shard-age', '0'])
+    await grid.addDevice('ann2', 'ann')
+    const expected = new Map<string, string>()
+    const hosts = new Map<string, string>()
+    const srcB = join(grid.dir, 'desktop')
+    mkdirSync(srcB)
+    writeFileSync(join(srcB, 'b1.bin'), rng.bytes(200 * KiB))
+    hosts.set(await backup(grid, expected, 'ann2', 'desktop', srcB), 'desktop')
+    // the laptop learns the desktop's packs (its index places them), then loses its friends
+    assert.equal((await grid.ok('ann', 'snapshots', '--json')).json<Snap[]>().length, 1)
+    await grid.stopNode('bob')
+    await grid.stopNode('cid')
+    const prunes: Array<{ packsCondemned: number, packsDeleted: number, postponed: string | null }> = []
+    for (let g = 0; g < 2; g++) {
+      prunes.push((await grid.ok('ann', 'forget', '--prune', '--json')).json<{ prune: typeof prunes[number] }>().prune)
+      grid.clock.advance(GRACE + 1)
+    }
+    for (const p of prunes) {
+      assert.equal(p.packsCondemned, 0, `nothing condemned on a head no friend listed: ${JSON.stringify(p)}`)
+      assert.equal(p.packsDeleted, 0, JSON.stringify(p))
+      assert.match(p.postponed ?? '', /no friend holding the snapshot records answered/)
+    }
+    const text = await grid.ok('ann', 'forget', '--prune')
+    assert.match(text.stdout, /prune postponed, nothing condemned or deleted now: no friend/)
+    await grid.startNode('bob')
+    await grid.startNode('cid')
+    await grid.roundAll()
+    await verifyAll(grid, ['ann', 'ann2'], expected, hosts)
+    // with friends back, the laptop's prune runs in full and keeps the desktop's snapshot
+    const after = (await grid.ok('ann', 'forget', '--prune', '--json')).json<{ prune: { postponed: string | null, packsCondemned: number } }>().prune
+    assert.equal(after.postponed, null, JSON.stringify(after))
+    assert.equal(after.packsCondemned, 0, JSON.stringify(after))
+  })
+
   it('three devices, default retention: the deletes friends refuse are queued, re-checked and sent once the policy allows; all restores', async () => {
     const rng = new Rng(77)
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee'])

@@ -65,6 +65,7 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
           print(c.io, `${flags.dryRun === true ? 'would delete' : 'deleted'} ${pruned.packsDeleted} pack(s) and repack ${pruned.packsRepacked}: ${formatBytes(pruned.bytesDeleted)} freed${pruned.bytesWritten > 0 ? `, ${formatBytes(pruned.bytesWritten)} rewritten` : ''}; ${pruned.blobsRemoved} blobs removed, ${pruned.blobsLive} live`)
           if (pruned.graceMs > 0 && (pruned.packsCondemned > 0 || pruned.packsWaiting > 0)) print(c.io, `${pruned.packsCondemned} pack(s) newly condemned, ${pruned.packsWaiting} waiting: a condemned pack is deleted by a prune at least ${formatDuration(pruned.graceMs)} after this device first saw it condemned, if no snapshot of any device uses it by then`)
           if (pruned.packsRevived > 0) print(c.io, `${pruned.packsRevived} condemned pack(s) are used by a newer snapshot and were kept`)
+          if (pruned.postponed !== null) print(c.io, `prune postponed, nothing condemned or deleted now: ${pruned.postponed}`)
           const queued = home.repo.index.audit.pendingReleases().size > 0
           if (home.group !== undefined && queued && flags.dryRun !== true) print(c.io, 'friends keep shares until the group\'s retention period has passed (p2pbak group retention); the deletes are sent again until then')
         }

@@ -39,6 +39,7 @@ function describeRetention (t: RetentionReport): string[] {
   const p = t.pruned
   if (p !== null) {
     lines.push(`  prune: ${p.packsDeleted} pack(s) deleted, ${formatBytes(p.bytesDeleted)} freed; ${p.packsCondemned} newly condemned, ${p.packsWaiting} waiting${p.graceMs > 0 ? ` out the ${formatDuration(p.graceMs)} grace period` : ''}${p.packsRevived > 0 ? `, ${p.packsRevived} revived` : ''}`)
+    if (p.postponed !== undefined && p.postponed !== null) lines.push(`  prune postponed: ${printable(p.postponed)}`)
   }
   return lines
 }
