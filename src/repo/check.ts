@@ -7,6 +7,7 @@
  */
 import { contentHash } from '../crypto/index.js'
 import { BlobType } from '../format/pack.js'
+import { GcState } from '../format/gc-record.js'
 import type { TreeId, PackId } from '../ids.js'
 import { equalBytes, toHex } from '../util/bytes.js'
 import { errorMessage } from '../errors.js'
@@ -185,13 +186,16 @@ class TreeWalker {
       const ch = toHex(c)
       if (this.damagedBlobs.has(ch)) { bad = true; continue }
       if (!this.repo.hasBlob(c)) {
-        bad = true
         const gone = this.condemnedOf(ch)
+        // a pack condemned, not deleted, is still there: restore reads it (Repository.locateCondemned),
+        // `--read-data` reads it with the other packs, and the next prune revives it (docs/gc.md §7)
+        if (gone?.state === GcState.Condemned) continue
+        bad = true
         if (gone !== undefined) this.condemnedHits++
         if (!this.missingReported.has(ch)) {
           this.problems.push(gone === undefined
             ? { kind: 'missing-blob', id: ch, message: `data blob ${ch.slice(0, 16)} of ${path} is missing` }
-            : { kind: 'condemned-pack', id: gone.pack, message: `data blob ${ch.slice(0, 16)} of ${path} is only in pack ${gone.pack.slice(0, 16)}, which a prune ${gone.state === 2 ? 'deleted' : 'condemned'}; the next prune revives a condemned pack a snapshot uses (docs/gc.md §7)` })
+            : { kind: 'condemned-pack', id: gone.pack, message: `data blob ${ch.slice(0, 16)} of ${path} is only in pack ${gone.pack.slice(0, 16)}, which a prune deleted (docs/gc.md §7)` })
         }
         this.missingReported.add(ch)
       }

@@ -74,7 +74,7 @@ export async function syncCondemned (repo: Repository, now: () => number, given?
     for (const [key, state] of fresh) await notes.put(fromHex(key), { seenMs: t, state, blobs: concatBytes(blobs.get(key) ?? []) })
     await repo.index.removeBlobsOf([...fresh].filter(([, s]) => s === GcState.Condemned).map(([k]) => fromHex(k)))
     await repo.index.removePacks([...fresh].filter(([, s]) => s === GcState.Deleted).map(([k]) => fromHex(k)))
-    log('%d pack(s) newly condemned or deleted by a record', fresh.size)
+    log('%d pack(s) newly condemned or deleted by a record: %s', fresh.size, [...fresh].map(([k, st]) => `${k.slice(0, 16)}=${st} (${(blobs.get(k) ?? []).length} blobs indexed here)`).join(', '))
   }
   for (const { pack, note } of [...notes.entries()]) {
     if (view.has(toHex(pack)) || note.state === GcState.Deleted) continue

@@ -150,6 +150,7 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
     const u = use.get(key)
     await repo.index.gc.put(fromHex(key), { seenMs: t, state: GcState.Condemned, blobs: concatBytes([...(u?.dead ?? []), ...(u?.live.map(b => b.id) ?? [])]) })
   }
+  for (const key of [...toCondemn, ...toRepack]) log('condemned pack %s: blobs %s', key.slice(0, 16), (use.get(key)?.dead ?? []).map(b => toHex(b).slice(0, 16)).join(' '))
   await repo.index.removeBlobsOf([...toCondemn, ...toRepack].map(fromHex))
   await repo.index.flush()
   const condemned = new Map([...toCondemn, ...toRepack].map(k => [k, GcState.Condemned as GcState]))
@@ -204,6 +205,7 @@ export async function prune (repo: Repository, options: PruneOptions = {}): Prom
       // prune does, or this one's once a listing found them)
       if (repo.index.getPack(id) === undefined && !repo.packs.listIsAuthoritative) continue
       report.bytesDeleted += repo.index.getPack(id)?.size ?? 0
+      log('deleting pack %s (seen condemned at %d): blobs %s', key.slice(0, 16), note.seenMs, blobs.map(b => toHex(b).slice(0, 16)).join(' '))
       await repo.packs.deletePack(id)
       gone.push(id)
       await repo.index.gc.put(id, { ...note, state: GcState.Deleted })

@@ -5,7 +5,8 @@
  */
 import { CorruptDataError, NotFoundError, errorMessage } from '../errors.js'
 import { contentHash, keyedHash, type Identity, type SodiumBackend } from '../crypto/index.js'
-import { BlobType, paddedPackSize } from '../format/pack.js'
+import { BlobType, paddedPackSize, type PackEntry } from '../format/pack.js'
+import { GcState } from '../format/gc-record.js'
 import { decodeTree, encodeTree, type Tree } from '../format/tree.js'
 import { asChunkId, asPackId, asTreeId, type ChunkId, type TreeId } from '../ids.js'
 import type { IndexDb, BlobLocation } from '../store/index.js'
@@ -62,7 +63,11 @@ function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
   }
 }
 
-/** Blobs smaller than this are compressed inline: a worker round trip would cost more. */
+/**
+ * Blobs smaller than this go to the compression workers in batches (up to 256 KiB or 64 blobs a
+ * message): a worker round trip per small blob costs more than compressing it, and compressing them
+ * on the main thread left the worker idle through the small files (docs/benchmarks.md).
+ */
 const POOL_MIN_BYTES = 64 * 1024
 const log = scopedLogger('repo')
 const EMPTY_BLOB = { bytes: 0, rawLength: 0 }
@@ -86,6 +91,9 @@ export class Repository {
   private readonly spareBuffers: Uint8Array[] = []
   /** while a full data pack waits for a write slot: settles when it has one */
   private fullWaiting: Promise<void> | undefined
+  private condemnedMap: Map<string, Uint8Array> | undefined
+  /** headers of condemned packs read for blobs the index does not place (locateCondemned), at most 64 */
+  private readonly condemnedHeaders = new Map<string, Map<string, PackEntry>>()
   /** blobs being compressed by the pool */
   private readonly jobs = new Set<Promise<void>>()
   private pool: CompressPool | undefined
@@ -139,17 +147,22 @@ export class Repository {
     this.stats.blobsAdded++
     this.stats.rawBytesAdded += plaintext.byteLength
     const rawLength = plaintext.byteLength
-    if (this.init.compressWorkers === 0 || this.init.compressionLevel <= 0 || rawLength < POOL_MIN_BYTES) {
+    if (this.init.compressWorkers === 0 || this.init.compressionLevel <= 0) {
       await this.append(type, id, rawLength, compressBlob(plaintext, this.init.compressionLevel))
       return true
     }
-    this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel)
-    const job = this.pool.compress(plaintext) // the pool copies: the caller reuses its buffer
+    const pool = this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel, POOL_MIN_BYTES)
+    // the pool copies: the caller reuses its buffer. A small blob waits in a batch with the next ones
+    const job = (rawLength < POOL_MIN_BYTES ? pool.compressSmall(plaintext) : pool.compress(plaintext))
       .then(async c => { await this.append(type, id, rawLength, c) })
       .catch((err: unknown) => { this.writeError ??= err })
     this.jobs.add(job)
     void job.finally(() => this.jobs.delete(job))
-    while (this.jobs.size >= this.init.maxCompressJobs) await Promise.race(this.jobs)
+    // at most maxCompressJobs messages to the workers: a batch of small blobs counts as one
+    while (pool.inFlight >= this.init.maxCompressJobs) {
+      if (pool.posted === 0) pool.flushBatch() // the open batch is all there is: nothing else would settle
+      await Promise.race(this.jobs)
+    }
     this.throwIfWriteFailed()
     return true
   }
@@ -206,9 +219,17 @@ export class Repository {
     return { id, added: await this.saveBlob(BlobType.Data, id, data) }
   }
 
+  /** Sends the batch of small blobs waiting for the compression workers, and waits for every blob. */
+  private async drainJobs (): Promise<void> {
+    while (this.jobs.size > 0) {
+      this.pool?.flushBatch()
+      await Promise.allSettled([...this.jobs])
+    }
+  }
+
   /** Seals open packs and waits until every pack is stored and indexed. */
   async flush (): Promise<void> {
-    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
+    await this.drainJobs()
     // every open pack is written and every write waited for, even after one failed: a write left
     // running could index its pack after the index closed, and its failure would go unseen
     for (const [type, packer] of [...this.packers]) {
@@ -266,7 +287,7 @@ export class Repository {
    * indexed: the next job that meets them stores them again. Returns the failure it forgot, if any.
    */
   async settle (): Promise<unknown> {
-    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
+    await this.drainJobs()
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     const err = this.writeError
     this.writeError = undefined
@@ -283,8 +304,45 @@ export class Repository {
     return loc
   }
 
-  /** Loads a blob's plaintext and verifies it against its id. */
-  async loadBlob (id: Uint8Array, loc: BlobLocation = this.locate(id)): Promise<Uint8Array> {
+  /**
+   * Where a blob is when the index places it nowhere because a prune condemned its pack: a condemned
+   * pack's blobs leave the index so that no backup deduplicates against them (docs/gc.md §5), but
+   * the pack is still there until a sweep deletes it, and a snapshot written while it was being
+   * condemned uses it (the next sweep revives it). Found from this device's notes and the pack's
+   * header; undefined when no condemned pack holds the blob.
+   */
+  async locateCondemned (id: Uint8Array): Promise<BlobLocation | undefined> {
+    const key = toHex(id)
+    // the notes change as commands sync: a miss rebuilds the map once
+    let pack = this.condemnedMap?.get(key)
+    if (pack === undefined) { this.condemnedMap = this.condemnedBlobs(); pack = this.condemnedMap.get(key) }
+    if (pack === undefined) return undefined
+    const packKey = toHex(pack)
+    let entries = this.condemnedHeaders.get(packKey)
+    if (entries === undefined) {
+      entries = new Map((await this.reader.readHeader(asPackId(pack))).map(e => [toHex(e.id), e]))
+      this.condemnedHeaders.set(packKey, entries)
+      if (this.condemnedHeaders.size > 64) this.condemnedHeaders.delete(this.condemnedHeaders.keys().next().value as string)
+    }
+    const e = entries.get(key)
+    if (e === undefined) return undefined
+    return { pack: asPackId(pack), type: e.type, compression: e.compression, offset: e.offset, length: e.length, rawLength: e.rawLength }
+  }
+
+  /** blob (hex) → pack, for every blob a condemned note of this device lists. */
+  private condemnedBlobs (): Map<string, Uint8Array> {
+    const out = new Map<string, Uint8Array>()
+    for (const { pack, note } of this.index.gc.entries()) {
+      if (note.state !== GcState.Condemned) continue
+      for (let i = 0; i + 32 <= note.blobs.byteLength; i += 32) out.set(toHex(note.blobs.subarray(i, i + 32)), pack)
+    }
+    return out
+  }
+
+  /** Loads a blob's plaintext and verifies it against its id: where the index places it, else from a condemned pack that holds it. */
+  async loadBlob (id: Uint8Array, given?: BlobLocation): Promise<Uint8Array> {
+    const loc = given ?? this.index.getBlob(id) ?? await this.locateCondemned(id)
+    if (loc === undefined) throw new NotFoundError(`blob ${toHex(id).slice(0, 16)} is not in the index (run 'p2pbak check' to rebuild it)`)
     const key = await this.reader.packKey(loc.pack)
     const enc = await this.packs.getPackRange(loc.pack, loc.offset, loc.length)
     const plain = this.reader.openBlob(key, loc.type as BlobType, id, loc.compression, loc.rawLength, enc)
