@@ -16,24 +16,14 @@ import { Compression } from '../format/pack.js'
 import { reapplyV8Flags } from '../util/v8-flags.js'
 import { compressedBound, type Compressed } from './compress.js'
 
-/**
- * One message to a worker: the plaintexts of one or more blobs in `src` (item i at its offset), and
- * `dst` with room for compressedBound of each, in order. Small blobs travel many to a message (a
- * batch): a message costs far more than compressing a small blob.
- */
-export interface CompressRequest { seq: number, src: ArrayBuffer, dst: ArrayBuffer, items: Array<{ offset: number, length: number }>, level: number }
-/**
- * Both buffers come back; item i's result is `length` bytes at `offset` of `dst` (zstd) or of `src`
- * (none: its plaintext, as it was sent).
- */
+/** `src` holds the plaintext in its first `length` bytes; `dst` has room for compressedBound(length). */
+export interface CompressRequest { seq: number, src: ArrayBuffer, dst: ArrayBuffer, length: number, level: number }
+/** Both buffers come back; the result is the first `length` bytes of `dst` (zstd) or of `src` (none). */
 export type CompressReply =
-  | { seq: number, src: ArrayBuffer, dst: ArrayBuffer, results: Array<{ compression: Compression, offset: number, length: number }>, error?: undefined }
+  | { seq: number, compression: Compression, src: ArrayBuffer, dst: ArrayBuffer, length: number, error?: undefined }
   | { seq: number, error: string, src: ArrayBuffer, dst: ArrayBuffer }
 
-interface Job { resolve: Array<(c: Compressed) => void>, reject: Array<(e: Error) => void>, worker: Slot }
-
-/** Small blobs gathered for one message: a plaintext buffer filled in order, and the callers waiting. */
-interface Batch { src: ArrayBuffer, items: Array<{ offset: number, length: number }>, used: number, resolve: Array<(c: Compressed) => void>, reject: Array<(e: Error) => void> }
+interface Job { resolve: (c: Compressed) => void, reject: (e: Error) => void, worker: Slot }
 
 const KiB = 1024
 /** Pooled buffers are rounded up to this, so that blobs of nearby sizes share them. */
@@ -43,10 +33,6 @@ const BUFFER_STEP = 256 * KiB
  * (24 MiB measured 8–15 MiB more peak RSS in a scale-1 backup, as fast: docs/benchmarks.md).
  */
 export const MAX_SPARE_BYTES = 16 * 1024 * KiB
-/** A batch of small blobs is sent once it holds this many plaintext bytes... */
-export const BATCH_BYTES = 256 * KiB
-/** ...or this many blobs. */
-export const BATCH_BLOBS = 64
 
 /** Spare ArrayBuffers, taken by size (the smallest that fits) and given back after use. */
 export class BufferShelf {
@@ -107,12 +93,8 @@ export class CompressPool {
   private seq = 0
   private closed = false
   private readonly shelf = new BufferShelf()
-  private batch: Batch | undefined
-  /** messages sent to the workers so far */
-  messages = 0
 
-  /** @param smallBytes blobs below this size travel in batches (compressSmall) */
-  constructor (private readonly size: number, private readonly level: number, private readonly smallBytes = 64 * KiB) {}
+  constructor (private readonly size: number, private readonly level: number) {}
 
   /**
    * Compresses a copy of `data` (the caller may reuse `data` at once). The result lives in pooled
@@ -120,63 +102,21 @@ export class CompressPool {
    */
   async compress (data: Uint8Array): Promise<Compressed> {
     if (this.closed) throw new Error('compress pool is closed')
+    const slot = this.pick()
+    const seq = this.seq++
     const src = this.shelf.take(data.byteLength)
     new Uint8Array(src, 0, data.byteLength).set(data)
+    const dst = this.shelf.take(compressedBound(data.byteLength))
     return await new Promise<Compressed>((resolve, reject) => {
-      this.post(src, [{ offset: 0, length: data.byteLength }], [resolve], [reject])
+      this.jobs.set(seq, { resolve, reject, worker: slot })
+      slot.busy++
+      const req: CompressRequest = { seq, src, dst, length: data.byteLength, level: this.level }
+      slot.worker.postMessage(req, [src, dst])
     })
   }
 
-  /**
-   * As {@link compress}, for a blob smaller than `smallBytes`: it waits in a batch with the next small
-   * blobs, sent when the batch is full or at {@link flushBatch}. Whoever waits for the result must
-   * call flushBatch first, or it may wait for ever.
-   */
-  async compressSmall (data: Uint8Array): Promise<Compressed> {
-    if (this.closed) throw new Error('compress pool is closed')
-    if (data.byteLength >= this.smallBytes) return await this.compress(data)
-    let b = this.batch
-    if (b !== undefined && b.used + data.byteLength > b.src.byteLength) { this.flushBatch(); b = undefined }
-    if (b === undefined) {
-      b = { src: this.shelf.take(BATCH_BYTES + this.smallBytes), items: [], used: 0, resolve: [], reject: [] }
-      this.batch = b
-    }
-    const batch = b
-    new Uint8Array(batch.src, batch.used, data.byteLength).set(data)
-    batch.items.push({ offset: batch.used, length: data.byteLength })
-    batch.used += data.byteLength
-    const result = new Promise<Compressed>((resolve, reject) => { batch.resolve.push(resolve); batch.reject.push(reject) })
-    if (batch.used >= BATCH_BYTES || batch.items.length >= BATCH_BLOBS) this.flushBatch()
-    return await result
-  }
-
-  /** Sends the open batch of small blobs now (nothing when there is none). */
-  flushBatch (): void {
-    const b = this.batch
-    this.batch = undefined
-    if (b === undefined || b.items.length === 0) return
-    this.post(b.src, b.items, b.resolve, b.reject)
-  }
-
-  /** Messages sent and not answered. */
-  get posted (): number { return this.jobs.size }
-
-  /** Messages sent and not answered, and the open batch if it holds a blob: what the caller bounds. */
-  get inFlight (): number { return this.jobs.size + (this.batch !== undefined && this.batch.items.length > 0 ? 1 : 0) }
-
   /** bytes of spare buffers the pool holds now */
   get spareBytes (): number { return this.shelf.bytes }
-
-  private post (src: ArrayBuffer, items: Array<{ offset: number, length: number }>, resolve: Job['resolve'], reject: Job['reject']): void {
-    const slot = this.pick()
-    const seq = this.seq++
-    const dst = this.shelf.take(items.reduce((n, it) => n + compressedBound(it.length), 0))
-    this.jobs.set(seq, { resolve, reject, worker: slot })
-    this.messages++
-    slot.busy++
-    const req: CompressRequest = { seq, src, dst, items, level: this.level }
-    slot.worker.postMessage(req, [src, dst])
-  }
 
   private pick (): Slot {
     if (this.slots.length < this.size) {
@@ -201,38 +141,30 @@ export class CompressPool {
     if (reply.error !== undefined) {
       this.shelf.give(src)
       this.shelf.give(dst)
-      for (const reject of job.reject) reject(new Error(`compression failed: ${reply.error}`))
+      job.reject(new Error(`compression failed: ${reply.error}`))
       return
     }
-    // the buffers go back once every blob of the message is released
-    let held = reply.results.length
-    reply.results.forEach((r, i) => {
-      let released = false
-      const release = (): void => {
-        if (released) return
-        released = true
-        if (--held > 0) return
-        this.shelf.give(src)
-        this.shelf.give(dst)
-      }
-      const data = new Uint8Array(r.compression === Compression.None ? src : dst, r.offset, r.length)
-      job.resolve[i]?.({ compression: r.compression, data, release })
-    })
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.shelf.give(src)
+      this.shelf.give(dst)
+    }
+    const data = new Uint8Array(reply.compression === Compression.None ? src : dst, 0, reply.length)
+    job.resolve({ compression: reply.compression, data, release })
   }
 
   private failAll (slot: Slot, err: Error): void {
     for (const [seq, job] of this.jobs) {
       if (job.worker !== slot) continue
       this.jobs.delete(seq)
-      for (const reject of job.reject) reject(err)
+      job.reject(err)
     }
   }
 
   async close (): Promise<void> {
     this.closed = true
-    const b = this.batch
-    this.batch = undefined
-    for (const reject of b?.reject ?? []) reject(new Error('compress pool is closed'))
     await Promise.all(this.slots.map(async s => await s.worker.terminate()))
     this.slots.length = 0
     this.shelf.clear()

@@ -64,9 +64,8 @@ function applyDefaults (init: RepositoryInit): Required<RepositoryInit> {
 }
 
 /**
- * Blobs smaller than this go to the compression workers in batches (up to 256 KiB or 64 blobs a
- * message): a worker round trip per small blob costs more than compressing it, and compressing them
- * on the main thread left the worker idle through the small files (docs/benchmarks.md).
+ * Blobs smaller than this are compressed inline: a worker round trip would cost more. (Sending them
+ * to the worker in batches was measured slower: docs/benchmarks.md, "Small blobs in batches".)
  */
 const POOL_MIN_BYTES = 64 * 1024
 const log = scopedLogger('repo')
@@ -147,22 +146,17 @@ export class Repository {
     this.stats.blobsAdded++
     this.stats.rawBytesAdded += plaintext.byteLength
     const rawLength = plaintext.byteLength
-    if (this.init.compressWorkers === 0 || this.init.compressionLevel <= 0) {
+    if (this.init.compressWorkers === 0 || this.init.compressionLevel <= 0 || rawLength < POOL_MIN_BYTES) {
       await this.append(type, id, rawLength, compressBlob(plaintext, this.init.compressionLevel))
       return true
     }
-    const pool = this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel, POOL_MIN_BYTES)
-    // the pool copies: the caller reuses its buffer. A small blob waits in a batch with the next ones
-    const job = (rawLength < POOL_MIN_BYTES ? pool.compressSmall(plaintext) : pool.compress(plaintext))
+    this.pool ??= new CompressPool(this.init.compressWorkers, this.init.compressionLevel)
+    const job = this.pool.compress(plaintext) // the pool copies: the caller reuses its buffer
       .then(async c => { await this.append(type, id, rawLength, c) })
       .catch((err: unknown) => { this.writeError ??= err })
     this.jobs.add(job)
     void job.finally(() => this.jobs.delete(job))
-    // at most maxCompressJobs messages to the workers: a batch of small blobs counts as one
-    while (pool.inFlight >= this.init.maxCompressJobs) {
-      if (pool.posted === 0) pool.flushBatch() // the open batch is all there is: nothing else would settle
-      await Promise.race(this.jobs)
-    }
+    while (this.jobs.size >= this.init.maxCompressJobs) await Promise.race(this.jobs)
     this.throwIfWriteFailed()
     return true
   }
@@ -219,17 +213,9 @@ export class Repository {
     return { id, added: await this.saveBlob(BlobType.Data, id, data) }
   }
 
-  /** Sends the batch of small blobs waiting for the compression workers, and waits for every blob. */
-  private async drainJobs (): Promise<void> {
-    while (this.jobs.size > 0) {
-      this.pool?.flushBatch()
-      await Promise.allSettled([...this.jobs])
-    }
-  }
-
   /** Seals open packs and waits until every pack is stored and indexed. */
   async flush (): Promise<void> {
-    await this.drainJobs()
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
     // every open pack is written and every write waited for, even after one failed: a write left
     // running could index its pack after the index closed, and its failure would go unseen
     for (const [type, packer] of [...this.packers]) {
@@ -287,7 +273,7 @@ export class Repository {
    * indexed: the next job that meets them stores them again. Returns the failure it forgot, if any.
    */
   async settle (): Promise<unknown> {
-    await this.drainJobs()
+    while (this.jobs.size > 0) await Promise.allSettled([...this.jobs])
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight])
     const err = this.writeError
     this.writeError = undefined

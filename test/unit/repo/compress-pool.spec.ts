@@ -37,52 +37,6 @@ describe('repo/CompressPool', function () {
   })
 })
 
-describe('repo/CompressPool: small blobs in batches', function () {
-  this.timeout(30_000)
-  let pool: CompressPool
-  beforeEach(() => { pool = new CompressPool(1, 3) })
-  afterEach(async () => { await pool.close() })
-
-  it('many small blobs go in a few messages and each comes back as inline compression gives it', async () => {
-    const inputs = Array.from({ length: 300 }, (_, i) => i % 3 === 0 ? randomBytes(100 + i * 13) : Buffer.from(`small file ${i}\n`.repeat(10 + i)))
-    const results = inputs.map(b => pool.compressSmall(b))
-    pool.flushBatch()
-    const out = await Promise.all(results)
-    out.forEach((c, i) => {
-      const inline = compressBlob(inputs[i] as Buffer, 3)
-      assert.equal(c.compression, inline.compression, `blob ${i}`)
-      assert.deepEqual(Buffer.from(c.data), Buffer.from(inline.data), `blob ${i}`)
-    })
-    assert.ok(pool.messages <= Math.ceil(300 / 64) + 1, `${pool.messages} messages for 300 small blobs`)
-  })
-
-  it('a small blob waits in its batch until the batch is full or sent; the caller may reuse its buffer at once', async () => {
-    const mine = Buffer.from('reused buffer '.repeat(100))
-    const copy = Buffer.from(mine)
-    let done = false
-    const result = pool.compressSmall(mine).then(c => { done = true; return c })
-    mine.fill(0)
-    await new Promise(resolve => setTimeout(resolve, 200))
-    assert.equal(done, false, 'not sent while its batch is open')
-    assert.equal(pool.inFlight, 1, 'the open batch counts as a message in flight')
-    pool.flushBatch()
-    const c = await result
-    assert.deepEqual(Buffer.from(decompressBlob(c.compression, c.data, copy.byteLength)), copy)
-  })
-
-  it('a batch\'s buffers go back only when every blob of it is released', async () => {
-    const a = pool.compressSmall(Buffer.from('a'.repeat(5000)))
-    const b = pool.compressSmall(Buffer.from('b'.repeat(5000)))
-    pool.flushBatch()
-    const [ca, cb] = await Promise.all([a, b])
-    ca.release?.()
-    assert.equal(pool.spareBytes, 0, 'the other blob of the batch still uses them')
-    assert.equal(Buffer.from(decompressBlob(cb.compression, cb.data, 5000)).toString(), 'b'.repeat(5000))
-    cb.release?.()
-    assert.ok(pool.spareBytes > 0, 'back once both are released')
-  })
-})
-
 describe('repo/CompressPool buffers', function () {
   this.timeout(30_000)
 
