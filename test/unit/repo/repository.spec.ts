@@ -11,6 +11,16 @@ import type { SnapshotRecord } from '../../../src/format/snapshot.js'
 import { asTreeId } from '../../../src/ids.js'
 import { NotFoundError } from '../../../src/errors.js'
 
+/** A store whose puts all wait until `release()` (then store as usual). */
+function heldStore (): { slow: MemoryShareStore, release: () => void } {
+  const slow = new MemoryShareStore()
+  let release: () => void = () => {}
+  const held = new Promise<void>(resolve => { release = resolve })
+  const put = slow.put.bind(slow)
+  slow.put = async (ref, data, options) => { await held; await put(ref, data, options) }
+  return { slow, release }
+}
+
 describe('repo/Repository', () => {
   let sodium: SodiumBackend
   let identity: Identity
@@ -133,11 +143,7 @@ describe('repo/Repository', () => {
   })
 
   it('while a full data pack waits for its write, no other data pack is opened: the next blob waits', async () => {
-    const slow = new MemoryShareStore()
-    let release: () => void = () => {}
-    const held = new Promise<void>(resolve => { release = resolve })
-    const put = slow.put.bind(slow)
-    slow.put = async (ref, data, options) => { await held; await put(ref, data, options) }
+    const { slow, release } = heldStore()
     const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(slow), index: IndexDb.open(join(dir, 'gate-index')) }, { packSize: 1 << 16, maxPendingPacks: 1, compressWorkers: 0 })
     try {
       const [first, second, small] = [randomBytes(70_000), randomBytes(70_000), randomBytes(1_000)]
@@ -160,11 +166,7 @@ describe('repo/Repository', () => {
   })
 
   it('blobs that waited for a write slot are each checked against the pack they go into: no pack passes packSize', async () => {
-    const slow = new MemoryShareStore()
-    let release: () => void = () => {}
-    const held = new Promise<void>(resolve => { release = resolve })
-    const put = slow.put.bind(slow)
-    slow.put = async (ref, data, options) => { await held; await put(ref, data, options) }
+    const { slow, release } = heldStore()
     const packSize = 1 << 20
     const shared = new Repository({ sodium, identity, packs: new SingleStorePackStore(slow), index: IndexDb.open(join(dir, 'recheck-index')) }, { packSize, maxPendingPacks: 1, compressWorkers: 0 })
     try {
