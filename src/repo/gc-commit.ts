@@ -16,7 +16,7 @@ import { fromHex, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import type { Repository } from './repository.js'
 import { saveSnapshot } from './snapshots.js'
-import { TreeLoader, syncCondemned } from './gc.js'
+import { syncCondemned } from './gc.js'
 
 const log = scopedLogger('repo:gc')
 
@@ -152,11 +152,10 @@ async function commitWriteOnly (repo: CommitRepo, record: SnapshotRecord, option
 
 /** Marks as relied on every pack holding a tree or chunk below these subtrees, condemned ones included. */
 async function relyOnSubtrees (repo: Repository, subtrees: readonly TreeId[]): Promise<void> {
-  const loader = new TreeLoader(repo)
   const seen = new Set<string>()
   const rely = (id: Uint8Array): void => {
     if (repo.hasBlob(id)) return
-    const pack = loader.packOf(id)
+    const pack = repo.condemnedPackOf(id)
     if (pack !== undefined) repo.relied.add(toHex(pack))
   }
   const walk = async (tree: TreeId): Promise<void> => {
@@ -164,7 +163,7 @@ async function relyOnSubtrees (repo: Repository, subtrees: readonly TreeId[]): P
     if (seen.has(key)) return
     seen.add(key)
     rely(tree)
-    for (const n of (await loader.load(tree)).nodes) {
+    for (const n of (await repo.loadTree(tree)).nodes) {
       for (const c of n.content ?? []) rely(c)
       if (n.subtree !== undefined) await walk(n.subtree)
     }

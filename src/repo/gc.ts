@@ -6,9 +6,7 @@
  */
 import { CorruptDataError, errorMessage } from '../errors.js'
 import { GC_ENVELOPE_VERSION, GcState, normalizeGcEntries, type GcEntry } from '../format/gc-record.js'
-import { asPackId, type TreeId } from '../ids.js'
-import { decodeTree, type Tree } from '../format/tree.js'
-import type { PackEntry } from '../format/pack.js'
+import type { TreeId } from '../ids.js'
 import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
 import { GC_NOTE_REVIVED, type GcNote } from '../store/index.js'
@@ -107,59 +105,17 @@ export function noteBlobs (note: GcNote): Uint8Array[] {
 }
 
 /**
- * Loads a tree wherever it is: through the index, or else from a condemned pack that still holds it
- * (a snapshot written while its trees' pack was being condemned: the sweep must see what it uses).
- */
-export class TreeLoader {
-  private condemned: Map<string, Uint8Array> | undefined
-  private readonly headers = new Map<string, Map<string, PackEntry>>()
-  constructor (private readonly repo: Repository) {}
-
-  async load (id: TreeId): Promise<Tree> {
-    if (this.repo.index.getBlob(id) !== undefined) return await this.repo.loadTree(id)
-    this.condemned ??= this.condemnedBlobs()
-    const pack = this.condemned.get(toHex(id))
-    if (pack === undefined) return await this.repo.loadTree(id) // throws the index's NotFoundError
-    const key = toHex(pack)
-    let entries = this.headers.get(key)
-    if (entries === undefined) {
-      entries = new Map((await this.repo.reader.readHeader(asPackId(pack))).map(e => [toHex(e.id), e]))
-      this.headers.set(key, entries)
-    }
-    const e = entries.get(toHex(id))
-    if (e === undefined) throw new CorruptDataError(`tree ${toHex(id).slice(0, 16)} is not in the header of pack ${key.slice(0, 16)}`)
-    return decodeTree(await this.repo.loadBlob(id, { pack: asPackId(pack), type: e.type, compression: e.compression, offset: e.offset, length: e.length, rawLength: e.rawLength }))
-  }
-
-  /** The condemned pack that holds a blob the index does not place, if a note says so. */
-  packOf (id: Uint8Array): Uint8Array | undefined {
-    this.condemned ??= this.condemnedBlobs()
-    return this.condemned.get(toHex(id))
-  }
-
-  private condemnedBlobs (): Map<string, Uint8Array> {
-    const out = new Map<string, Uint8Array>()
-    for (const { pack, note } of this.repo.index.gc.entries()) {
-      if (note.state !== GcState.Condemned) continue
-      for (const b of noteBlobs(note)) out.set(toHex(b), pack)
-    }
-    return out
-  }
-}
-
-/**
  * Every tree and chunk id the given snapshots reference (hex), added to `live`. Refuses to guess
  * if a tree is unreadable: a prune that cannot see what a snapshot uses deletes nothing.
  */
 export async function addLiveBlobs (repo: Repository, snapshots: readonly Snapshot[], live: Set<string>, signal?: AbortSignal): Promise<void> {
-  const loader = new TreeLoader(repo)
   const walk = async (tree: TreeId): Promise<void> => {
     const hex = toHex(tree)
     if (live.has(hex)) return
     signal?.throwIfAborted()
     let nodes
     try {
-      nodes = (await loader.load(tree)).nodes
+      nodes = (await repo.loadTree(tree)).nodes // a tree only a condemned pack holds included
     } catch (err: unknown) {
       throw new CorruptDataError(`tree ${hex.slice(0, 16)} cannot be read (${errorMessage(err)}); prune stops so as not to delete data it cannot see is used. Run \`p2pbak check --read-data\`, and make sure the devices' snapshots are on friends that answer`, { cause: err })
     }

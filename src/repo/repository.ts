@@ -299,9 +299,7 @@ export class Repository {
    */
   async locateCondemned (id: Uint8Array): Promise<BlobLocation | undefined> {
     const key = toHex(id)
-    // the notes change as commands sync: a miss rebuilds the map once
-    let pack = this.condemnedMap?.get(key)
-    if (pack === undefined) { this.condemnedMap = this.condemnedBlobs(); pack = this.condemnedMap.get(key) }
+    const pack = this.condemnedPackOf(id)
     if (pack === undefined) return undefined
     const packKey = toHex(pack)
     let entries = this.condemnedHeaders.get(packKey)
@@ -313,6 +311,16 @@ export class Repository {
     const e = entries.get(key)
     if (e === undefined) return undefined
     return { pack: asPackId(pack), type: e.type, compression: e.compression, offset: e.offset, length: e.length, rawLength: e.rawLength }
+  }
+
+  /** The condemned pack a note of this device says holds a blob, if any. */
+  condemnedPackOf (id: Uint8Array): Uint8Array | undefined {
+    const key = toHex(id)
+    // the notes change as commands sync: a miss rebuilds the map once
+    const pack = this.condemnedMap?.get(key)
+    if (pack !== undefined) return pack
+    this.condemnedMap = this.condemnedBlobs()
+    return this.condemnedMap.get(key)
   }
 
   /** blob (hex) → pack, for every blob a condemned note of this device lists. */
