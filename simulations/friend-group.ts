@@ -100,6 +100,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
       onlineCandidates: () => store.onlineCandidates(),
       personOf: (peer, c) => store.personOf(peer, c),
       putPack: async (id, pack, o) => await store.putPack(id, pack, o),
+      schemeNow: () => store.schemeNow(),
       ownCopy: async (id, o) => await store.ownCopy(id, o),
       syncRecords: async (o) => await store.syncRecords(o),
       fetchAndDecodeWithScheme: async (id, holders, o) => {

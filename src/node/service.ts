@@ -29,6 +29,7 @@ import { openSession } from './session.js'
 import { applyJobRetention } from './retention-job.js'
 import { Upkeep } from './upkeep.js'
 import type { PublishJob, Settings } from './group-state.js'
+import type { LocalPacksResult } from '../repo/index.js'
 
 const log = scopedLogger('daemon')
 
@@ -61,7 +62,7 @@ export interface RoundReport {
   at: string
   durationMs: number
   /** packs moved from this disk into the group */
-  placedLocal?: { moved: number, failed: number }
+  placedLocal?: LocalPacksResult
   /** the scheduled backup, when it ran: its exit code and the end of its error output */
   publish?: { exitCode: number, stderr: string }
   /** the publish job's retention policy, when it ran after the scheduled backup */

@@ -236,3 +236,21 @@ export function planReplacements (
   }
   throw placementFailed(wanted.length, fresh.length, shareBytes, candidates, r, back.size > 0 ? `; ${back.size} may take its own share back` : '')
 }
+
+/**
+ * Re-deals the peers of a planned stripe among its share indexes so that no peer is given an index
+ * at which it still holds a share of an older stripe of the same pack (`held`: index → peer). Such a
+ * put would be a replace of other bytes, which persisters refuse without the owner's signature and
+ * which would break the older stripe while it is still the one recorded. Tries every rotation of the
+ * planned peers; undefined when none avoids them all (never when the plan has more shares than
+ * `held` has entries and its peers are distinct: each entry rules out at most one rotation).
+ */
+export function avoidHeldIndexes (planned: ReadonlyMap<number, string>, held: ReadonlyMap<number, string>): Map<number, string> | undefined {
+  const indexes = [...planned.keys()].sort((a, b) => a - b)
+  const peers = indexes.map(i => planned.get(i) as string)
+  for (let r = 0; r < peers.length; r++) {
+    const dealt = new Map(indexes.map((index, j) => [index, peers[(j + r) % peers.length] as string]))
+    if (indexes.every(i => held.get(i) !== dealt.get(i))) return dealt
+  }
+  return indexes.length === 0 ? new Map() : undefined
+}

@@ -8,7 +8,7 @@
  */
 import { CorruptDataError, NotFoundError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { avoidHeldIndexes, chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { concatBytes, fromHex, toHex } from '../util/bytes.js'
@@ -18,7 +18,7 @@ import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
-import { placeLocalPacks, replaceShares } from './group-repair.js'
+import { placeLocalPacks, replaceShares, type LocalPacksResult } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
 import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
@@ -64,12 +64,18 @@ export class ErasurePackStore implements PackStore {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
-  async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
-    const candidates = this.onlineCandidates()
+  /** The stripe a pack put now would get, and how many other people answer now. */
+  schemeNow (candidates: Candidate[] = this.onlineCandidates()): { k: number, m: number, people: number } {
     const people = new Set(candidates.map(c => c.personId)).size
     const fixed = this.init.scheme
-    const scheme = fixed !== null && people >= fixed.k + fixed.m ? fixed : chooseScheme(people, { targetYearlyLoss: this.init.targetYearlyLoss, maxExpansion: this.init.maxExpansion })
-    if (people === 0) {
+    const { k, m } = fixed !== null && people >= fixed.k + fixed.m ? fixed : chooseScheme(people, { targetYearlyLoss: this.init.targetYearlyLoss, maxExpansion: this.init.maxExpansion })
+    return { k, m, people }
+  }
+
+  async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
+    const candidates = this.onlineCandidates()
+    const scheme = this.schemeNow(candidates)
+    if (scheme.people === 0) {
       const p = await this.localPacks.putPack(id, pack, options)
       await this.index.setPlacement(id, new Map([[0, LOCAL]]))
       if (this.tallies.size > 0) { const why = this.peers.whyLocal?.() ?? null; for (const t of this.tallies) t.keptLocal(why) }
@@ -111,6 +117,12 @@ export class ErasurePackStore implements PackStore {
     let refused = false
     // P9: the newest cohort holds at most m shares while older people can take them (losing them all loses nothing)
     let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId, maxNewcomerShares: m }).map((peer, i) => [i, peer]))
+    const replacing = options?.replacing
+    if (replacing !== undefined) {
+      const dealt = avoidHeldIndexes(targets, replacing)
+      if (dealt === undefined) throw new PlacementFailedError(`the new stripe of pack ${toHex(id).slice(0, 16)} cannot avoid the peers holding its old one`, { errors: [], refused: false })
+      targets = dealt
+    }
     for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
       await Promise.all([...targets].map(async ([index, peer]) => {
         try {
@@ -129,6 +141,8 @@ export class ErasurePackStore implements PackStore {
       const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
       try {
         targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
+        // a peer is never sent the index it holds of the old stripe (those shares stay missing)
+        if (replacing !== undefined) targets = new Map([...targets].filter(([i, peer]) => replacing.get(i) !== peer))
       } catch (err: unknown) {
         // nobody else can take them: the shares not placed are reported below
         log('no other holders for %d share(s) of pack %s: %s', missing.length, toHex(id).slice(0, 16), errorMessage(err))
@@ -366,7 +380,7 @@ export class ErasurePackStore implements PackStore {
   }
 
   /** Repair from zero: see group-repair.ts placeLocalPacks. */
-  async placeLocalPacks (options?: AbortOptions): Promise<{ moved: number, failed: number }> {
+  async placeLocalPacks (options?: AbortOptions): Promise<LocalPacksResult> {
     return await placeLocalPacks(this, this.index, options)
   }
 

@@ -1,6 +1,7 @@
 /**
  * Putting a group's packs back to full redundancy (docs/placement-and-repair.md §7):
- *   placeLocalPacks  repair from zero: packs that live only on this disk go into the group
+ *   placeLocalPacks  repair from zero: packs that live only on this disk go into the group, and
+ *                    packs placed with one or two friends are widened once more answer
  *   repairPack       rebuilds given shares of one pack from any k others and puts them on new peers
  *                    (or back on the holder that lost them, when nobody else can take them); the
  *                    replaced holders are queued for release (delete once they answer)
@@ -10,7 +11,7 @@
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
 import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
-import { planReplacements, type Candidate } from '../placement/index.js'
+import { keepsOwnCopy, planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
@@ -42,19 +43,25 @@ export interface GroupPackStore {
   /** this node's own copy of a pack placed in the group (keepsOwnCopy), if it has one that verifies */
   ownCopy?: (id: PackId, options?: AbortOptions) => Promise<Uint8Array | undefined>
   putPack: (id: PackId, pack: Uint8Array, options?: PutPackOptions) => Promise<PackPlacement>
+  /** the stripe a pack put now would get */
+  schemeNow: () => { k: number, m: number }
   syncRecords: (options?: AbortOptions) => Promise<number>
 }
 
 const LOCAL = 'local'
 const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.slice(5) : holder
 
+/** What one placeLocalPacks call did: packs moved off this disk, widened, and left for next time. */
+export interface LocalPacksResult { moved: number, widened: number, failed: number }
+
 /**
  * Repair from zero: packs that live only on this disk (backups from before the group existed, or
  * made while no friend was reachable) are placed into the group, then removed from the local
- * store. A pack that cannot be placed stays local and is tried again next time.
+ * store. A pack that cannot be placed stays local and is tried again next time. Then packs placed
+ * while only one or two friends answered are widened (widenPack).
  */
-export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: AbortOptions): Promise<{ moved: number, failed: number }> {
-  const result = { moved: 0, failed: 0 }
+export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: AbortOptions): Promise<LocalPacksResult> {
+  const result = { moved: 0, widened: 0, failed: 0 }
   // a pack leaves this disk only for a stripe that survives losing a friend: with a single friend
   // online (k = 1, m = 0) the local copy would be traded for one that is no safer
   if (new Set(store.onlineCandidates().map(c => c.personId)).size < 2) return result
@@ -78,7 +85,44 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       result.failed++
     }
   }
+  const now = store.schemeNow()
+  if (keepsOwnCopy(now.m) || !store.init.releasesOldCopies) return result
+  for (const info of [...index.listPacks()]) {
+    options?.signal?.throwIfAborted()
+    if (!keepsOwnCopy(info.m) || info.k + info.m >= now.k + now.m) continue
+    try {
+      if (await widenPack(store, info.id, options)) result.widened++
+    } catch (err: unknown) {
+      if (options?.signal?.aborted === true) throw err
+      log('pack %s keeps its %d+%d stripe and own copy this round: %s', toHex(info.id).slice(0, 16), info.k, info.m, errorMessage(err))
+      result.failed++
+    }
+  }
   return result
+}
+
+/**
+ * Widening (placement-and-repair.md §4 step 6): a pack placed while only one or two friends answered
+ * has a stripe that survives one loss at most (m ≤ 1) and its own copy on this disk. Once the friends
+ * who answer allow a stripe that needs no own copy, the pack is placed again from that copy with the
+ * new stripe (no share at an index its peer holds in the old one), the old shares are released, and
+ * the copy is deleted. The releases are queued before the put: until the new placement is recorded
+ * they name shares the recorded stripe still has, which releaseShares never deletes, so a crash or a
+ * failed put leaves the old stripe whole. Returns false when the pack is not such a pack (any more).
+ */
+async function widenPack (store: GroupPackStore, id: PackId, options?: AbortOptions): Promise<boolean> {
+  const index = store.index
+  const old = index.getPlacement(id)
+  if (old === undefined || old.size === 0 || ![...old.values()].every(h => h.startsWith('peer:'))) return false
+  const own = await store.ownCopy?.(id, options)
+  if (own === undefined) return false
+  const replacing = new Map([...old].map(([i, h]) => [i, peerOf(h)]))
+  for (const [i, peer] of replacing) await index.audit.addRelease(peer, { pack: id, index: i })
+  const scheme = await store.putPack(id, own, { ...options, keepLocalOnFailure: false, replacing })
+  await index.setPackScheme(id, scheme.k, scheme.m)
+  if (scheme.ownCopy !== true) await store.localPacks.deletePack(id, options)
+  log('pack %s widened to %d+%d', toHex(id).slice(0, 16), scheme.k, scheme.m)
+  return true
 }
 
 /**

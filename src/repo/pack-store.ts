@@ -27,6 +27,12 @@ export interface PutPackOptions extends AbortOptions {
    * the group later. false: fail with PlacementFailedError (moving local packs). @default true
    */
   keepLocalOnFailure?: boolean
+  /**
+   * The shares of an older stripe of this pack that stay where they are until the new one is
+   * recorded (index → peer; widening, group-repair.ts): no share of the new stripe goes to a peer at
+   * an index it holds there, which would replace bytes the recorded stripe still needs.
+   */
+  replacing?: ReadonlyMap<number, string>
 }
 
 /**

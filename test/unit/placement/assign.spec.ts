@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { InvalidArgumentError, PlacementFailedError } from '../../../src/errors.js'
-import { planPlacement, planReplacements, type Candidate, type Holder } from '../../../src/placement/index.js'
+import { avoidHeldIndexes, planPlacement, planReplacements, type Candidate, type Holder } from '../../../src/placement/index.js'
 
 const FC = { seed: 31337, numRuns: 400 }
 const ME = 'me'
@@ -224,5 +224,33 @@ describe('placement/planReplacements: the previous holder as a last resort (P7)'
     const seven = [...cands, c('f1', 'fay')]
     assert.deepEqual([...planReplacements([3, 4], two, 10, seven, { ownPersonId: ME, exclude: new Set(['d1', 'e1']), previous: new Map([[4, 'e1'], [3, 'gone']]) })], [[3, 'f1'], [4, 'e1']])
     assert.deepEqual([...planReplacements([3, 4], two, 10, cands, { ownPersonId: ME, exclude: new Set(['d1', 'e1']), previous: new Map([[4, 'e1']]), partial: true })], [[4, 'e1']])
+  })
+})
+
+describe('placement/avoidHeldIndexes', () => {
+  it('re-deals the planned peers so that none gets an index it holds of the old stripe', () => {
+    const planned = new Map([[0, 'A'], [1, 'B'], [2, 'C']])
+    assert.deepEqual(avoidHeldIndexes(planned, new Map()), planned)
+    const dealt = avoidHeldIndexes(planned, new Map([[0, 'A'], [1, 'B']]))
+    assert.ok(dealt !== undefined)
+    assert.notEqual(dealt.get(0), 'A')
+    assert.notEqual(dealt.get(1), 'B')
+    assert.deepEqual([...dealt.values()].sort(), ['A', 'B', 'C'])
+  })
+
+  it('finds a dealing whenever the new stripe has more (distinct) peers than the old one has shares', () => {
+    fc.assert(fc.property(fc.integer({ min: 1, max: 8 }), fc.array(fc.integer({ min: 0, max: 11 }), { maxLength: 7 }), (n, heldPeers) => {
+      const planned = new Map(Array.from({ length: n }, (_, i) => [i, `p${i}`]))
+      const held = new Map(heldPeers.slice(0, n - 1).map((p, i) => [i, `p${p}`]))
+      const dealt = avoidHeldIndexes(planned, held)
+      assert.ok(dealt !== undefined)
+      for (const [i, peer] of held) assert.notEqual(dealt.get(i), peer)
+      assert.deepEqual([...dealt.values()].sort(), [...planned.values()].sort())
+    }))
+  })
+
+  it('says so when no dealing avoids them all', () => {
+    assert.equal(avoidHeldIndexes(new Map([[0, 'A'], [1, 'B']]), new Map([[0, 'A'], [1, 'A']])), undefined)
+    assert.equal(avoidHeldIndexes(new Map([[0, 'A']]), new Map([[0, 'A']])), undefined)
   })
 })

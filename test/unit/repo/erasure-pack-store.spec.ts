@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
 import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
 import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
-import { ErasurePackStore } from '../../../src/repo/index.js'
+import { ErasurePackStore, releaseShares } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
 
@@ -125,9 +125,9 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
 
     // moving local packs never keeps them local: it fails this round and tries again next time
-    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, failed: 1 })
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 })
     c.gone = false
-    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, failed: 0 })
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, widened: 0, failed: 0 })
     assert.equal(index.getPlacement(id)?.size, 3)
     assert.equal(await local.has({ pack: id, index: 0 }), false)
     assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
@@ -150,5 +150,96 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     const pack = randomBytes(3000)
     await assert.rejects(store.putPack(asPackId(contentHash(pack)), pack, { keepLocalOnFailure: false }),
       (err: unknown) => err instanceof PlacementFailedError && err.errors.some(e => e.peer === 'B' && /ECONNREFUSED/.test(e.error)))
+  })
+})
+
+/** A persister's store as the shard server keeps it: other bytes over a held share are refused (a replace needs the owner's signature). */
+class PersisterStore extends MemoryShareStore {
+  override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+    if (await this.has(ref) && !Buffer.from(await this.get(ref)).equals(Buffer.from(data))) {
+      throw new RefusedError('this persister holds the share with other bytes: replacing them needs the owner\'s user-key signature')
+    }
+    await super.put(ref, data, options)
+  }
+}
+
+describe('ErasurePackStore: a pack placed while only two friends answered is widened once more answer', () => {
+  let dir: string
+  let index: IndexDb
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
+    index = IndexDb.open(join(dir, 'index'))
+  })
+  afterEach(async () => {
+    await index.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+
+  it('gets the stripe the group gives now, never at an index a peer holds of the old one; the old shares and the own copy go', async function () {
+    this.timeout(10_000)
+    const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new PersisterStore(p)]))
+    const local = new MemoryShareStore('local')
+    let online = ['A', 'B']
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    // the backup ran while C and D seemed away: 1+1 and a copy on this disk
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const old = new Map(index.getPlacement(id))
+    // nothing changes while the group online gives no wider stripe
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+    assert.deepEqual(index.getPlacement(id), old)
+
+    online = ['A', 'B', 'C', 'D']
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+    const placement = index.getPlacement(id) ?? new Map<number, string>()
+    assert.equal(placement.size, 3)
+    assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 2 })
+    for (const [i, h] of old) assert.notEqual(placement.get(i), h, `share ${i} went back to ${h}, over the old stripe's share`)
+    assert.equal(await local.has({ pack: id, index: 0 }), false, 'the own copy is deleted')
+    // the old stripe's shares are released; each friend then holds exactly its share of the new one
+    assert.equal(await releaseShares(store, () => true), old.size)
+    for (const [name, s] of peers) {
+      const held: number[] = []
+      for await (const ref of s.list()) held.push(ref.index)
+      assert.deepEqual(held, [...placement].filter(([, h]) => h === `peer:${name}`).map(([i]) => i), `${name} holds ${held.join(',')}`)
+    }
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+    // widened packs stay as they are
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+  })
+
+  it('a widening that cannot finish leaves the old stripe and the own copy whole', async function () {
+    this.timeout(10_000)
+    const d = new GoneStore('D')
+    const peers = new Map<string, MemoryShareStore>([['A', new PersisterStore('A')], ['B', new PersisterStore('B')], ['D', d]])
+    const local = new MemoryShareStore('local')
+    let online = ['A', 'B']
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { placementRounds: 1 })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const old = new Map(index.getPlacement(id))
+    // D is counted as online but its puts fail: a 1+2 stripe needs it
+    online = ['A', 'B', 'D']
+    const r = await store.placeLocalPacks()
+    assert.equal(r.widened, 0)
+    assert.equal(r.failed, 1)
+    assert.deepEqual(index.getPlacement(id), old)
+    assert.equal(index.getPack(id)?.m, 1)
+    assert.equal(await local.has({ pack: id, index: 0 }), true, 'the own copy stays')
+    // the releases queued for the old stripe delete nothing while it is the recorded one
+    await releaseShares(store, () => true)
+    for (const [i, h] of old) assert.equal(await peers.get(h.slice(5))?.has({ pack: id, index: i }), true)
+    // D answers again: the next round widens
+    d.gone = false
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 })
