@@ -108,7 +108,7 @@ export class NetworkNode {
     this.remotes = new RemoteStores(node, () => {
       const sk = home.identity.signSecretKey
       return { userId: home.identity.userId, sign: sk === null ? null : (message) => Buffer.from(home.sodium.sign(message, sk)).toString('base64') }
-    }, { uploadKiB: state.file.settings?.limitUploadKiB, downloadKiB: state.file.settings?.limitDownloadKiB })
+    }, { uploadKiB: state.file.settings?.limitUploadKiB, downloadKiB: state.file.settings?.limitDownloadKiB }, this.now)
     this.proofs = new ProofCache(join(home.dir, 'proofs'))
     this.proven = new ProvenBytes(() => home.repo.index, this.now)
     this.held = new HeldSpace(home.dir, () => this.state.file.roles, this.ledger, opts.wrapHeldStore)
@@ -211,7 +211,8 @@ export class NetworkNode {
       },
       quota: (owner: string, addBytes: number, added?: 'share' | 'record') => this.held.admit(owner, addBytes, added),
       // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
-      minShareAgeMs: () => this.membership.minShareAgeMs(Date.now()),
+      minShareAgeMs: () => this.membership.minShareAgeMs(this.now()),
+      now: this.now,
       // a share written again (a repair over a damaged copy) is no longer damaged, its old leaves are stale
       stored: async (owner, ref) => { await this.proofs.clearDamaged(owner, ref); await this.proofs.drop(owner, ref) }
     })

@@ -27,7 +27,8 @@ export class RemoteStores {
   /** the rate limits every share store of this node shares */
   private readonly limits: { upload?: TokenBucket, download?: TokenBucket } = {}
 
-  constructor (private readonly node: P2pNode, private readonly owner: () => RemoteOwner, limits: { uploadKiB?: number | undefined, downloadKiB?: number | undefined } = {}) {
+  /** `now`: the clock delete and replace signatures are dated by (the node's; tests run it in virtual time) */
+  constructor (private readonly node: P2pNode, private readonly owner: () => RemoteOwner, limits: { uploadKiB?: number | undefined, downloadKiB?: number | undefined } = {}, private readonly now: () => number = Date.now) {
     this.setLimits(limits)
   }
 
@@ -47,6 +48,7 @@ export class RemoteStores {
         peer: peerIdFromString(peerId),
         ownerUserId: userId,
         limits: this.limits,
+        now: this.now,
         signDelete: (message: Uint8Array) => {
           if (sign === null) throw new RefusedError('a write-only key cannot delete')
           return sign(message)

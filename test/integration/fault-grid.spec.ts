@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { Grid } from '../helpers/grid.js'
+import { Grid, ManualClock } from '../helpers/grid.js'
 import { filesUnder } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
@@ -138,4 +138,41 @@ describe('integration: the fault grid', function () {
       await grid.ok('ann', 'check', '--read-data')
     })
   }
+
+  it('a backup while only two of four friends answer keeps its own copy; once they answer the stripe is widened, the copy goes, and it survives losing two friends', async () => {
+    // the grid's clock starts now: a persister dates the shares it holds by their files' times
+    grid = await Grid.start(['ann', 'bob', 'cid', 'dee', 'eve'], { clock: new ManualClock(Date.now()) })
+    await grid.formGroup()
+    grid.faults('dee', { refuse: true })
+    grid.faults('eve', { refuse: true })
+    const src = sample(join(grid.dir, 'src'), 2)
+    const placement = (await grid.ok('ann', 'backup', src, '--json')).json<{ placement: Placement & { ownCopies: number } }>().placement
+    assert.deepEqual(placement.schemes.map(({ k, m }) => ({ k, m })), [{ k: 1, m: 1 }], JSON.stringify(placement))
+    const ownStore = join(grid.node('ann').dir, 'store', 'shares')
+    assert.ok(filesUnder(ownStore).length > 0, 'a 1+1 stripe keeps its own copy on ann\'s disk')
+    const status = async (): Promise<SnapshotStatus> => (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
+    assert.equal((await status()).target, 2)
+    // dee and eve answer again: ann's next round widens the stripe from its own copy
+    grid.faults('dee', {})
+    grid.faults('eve', {})
+    const round = await grid.round('ann')
+    assert.deepEqual(round.errors, [])
+    assert.equal(round.placedLocal?.widened, placement.packs, JSON.stringify(round.placedLocal))
+    assert.deepEqual(filesUnder(ownStore), [], 'the own copy is gone')
+    const after = await status()
+    assert.deepEqual({ target: after.target, canLose: after.canLose }, { target: 3, canLose: 2 }, JSON.stringify(after))
+    // the old stripe's shares are released once the group's retention (30 days by default) lets
+    // friends delete them: then three friends hold one share of each pack, nobody more
+    grid.clock.advance(31 * 24 * HOUR)
+    for (let r = 0; r < 2; r++) await grid.roundAll()
+    const held = grid.names.filter(n => n !== 'ann').map(n => filesUnder(join(grid.node(n).dir, 'held', grid.node('ann').userId, 'shares')).length)
+    assert.equal(held.filter(c => c > 0).length, 3, `shares held: ${held.join(', ')}`)
+    assert.ok(held.every(c => c <= placement.packs), `shares held: ${held.join(', ')}`)
+    // two of the three holders are lost: the third restores it
+    const holders = grid.names.filter((n, i) => n !== 'ann' && (held[i - 1] ?? 0) > 0)
+    for (const n of holders.slice(0, 2)) await grid.stopNode(n)
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
 })
