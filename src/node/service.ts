@@ -80,6 +80,12 @@ export interface NodeServiceOptions {
   settings?: Settings
   runCommand: RunCommand
   clock?: ServiceClock
+  /**
+   * How long a round goes on starting to move packs into the group (real ms; the user's commands
+   * wait behind the round). A pack already on its way is not cut off: on a slow link it takes
+   * longer than this, and cutting it would start it over every round. @default 20000
+   */
+  placeBudgetMs?: number
 }
 
 export class NodeService implements ServiceContext {
@@ -205,10 +211,11 @@ export class NodeService implements ServiceContext {
       this.home.useGroup(this.net.directory)
       const group = this.home.group
       // backups from before the group (or from while no friend answered) move into the group; a
-      // round has a budget, so a half-dead peer never keeps the user's commands waiting long
+      // round starts no pack after its budget, and the transfers of the pack on its way have their
+      // own deadlines, so a half-dead peer never keeps the user's commands waiting long
       if (group !== undefined) {
         await step('place local packs', async () => {
-          report.placedLocal = await group.placeLocalPacks({ signal: AbortSignal.any([signal, AbortSignal.timeout(20_000)]) })
+          report.placedLocal = await group.placeLocalPacks({ signal, startUntil: Date.now() + (this.opts.placeBudgetMs ?? 20_000) })
         })
       }
       // audits, repair, scrub: bounded so that the user's commands never wait long

@@ -18,7 +18,7 @@ import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
-import { placeLocalPacks, replaceShares, type LocalPacksResult } from './group-repair.js'
+import { placeLocalPacks, replaceShares, type LocalPacksOptions, type LocalPacksResult } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
 import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
@@ -380,7 +380,7 @@ export class ErasurePackStore implements PackStore {
   }
 
   /** Repair from zero: see group-repair.ts placeLocalPacks. */
-  async placeLocalPacks (options?: AbortOptions): Promise<LocalPacksResult> {
+  async placeLocalPacks (options?: LocalPacksOptions): Promise<LocalPacksResult> {
     return await placeLocalPacks(this, this.index, options)
   }
 

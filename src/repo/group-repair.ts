@@ -54,30 +54,42 @@ const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.s
 /** What one placeLocalPacks call did: packs moved off this disk, widened, and left for next time. */
 export interface LocalPacksResult { moved: number, widened: number, failed: number }
 
+export interface LocalPacksOptions extends AbortOptions {
+  /**
+   * No pack starts after this time (Date.now() ms); the one on its way finishes, bounded by the
+   * deadlines of its transfers (a pack cut off at a fixed time would start over, and on a link that
+   * needs longer than that, never arrive). The rest waits for the next call.
+   */
+  startUntil?: number
+}
+
 /**
  * Repair from zero: packs that live only on this disk (backups from before the group existed, or
  * made while no friend was reachable) are placed into the group, then removed from the local
  * store. A pack that cannot be placed stays local and is tried again next time. Then packs placed
  * while only one or two friends answered are widened (widenPack).
  */
-export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: AbortOptions): Promise<LocalPacksResult> {
+export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: LocalPacksOptions): Promise<LocalPacksResult> {
   const result = { moved: 0, widened: 0, failed: 0 }
   // a pack leaves this disk only for a stripe that survives losing a friend: with a single friend
   // online (k = 1, m = 0) the local copy would be traded for one that is no safer
   if (new Set(store.onlineCandidates().map(c => c.personId)).size < 2) return result
-  await store.syncRecords(options)
+  const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
+  const late = (): boolean => options?.startUntil !== undefined && Date.now() > options.startUntil
+  await store.syncRecords(signalOnly)
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
     const placement = index.getPlacement(info.id)
     const local = placement === undefined ? await store.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
     if (!local) continue
+    if (late()) return result
     try {
-      const pack = await store.localPacks.getPack(info.id, options)
-      const scheme = await store.putPack(info.id, pack, { ...options, keepLocalOnFailure: false })
+      const pack = await store.localPacks.getPack(info.id, signalOnly)
+      const scheme = await store.putPack(info.id, pack, { ...signalOnly, keepLocalOnFailure: false })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
       // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4)
-      if (scheme.ownCopy !== true) await store.localPacks.deletePack(info.id, options)
+      if (scheme.ownCopy !== true) await store.localPacks.deletePack(info.id, signalOnly)
       result.moved++
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
@@ -90,8 +102,9 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
     if (!keepsOwnCopy(info.m) || info.k + info.m >= now.k + now.m) continue
+    if (late()) return result
     try {
-      if (await widenPack(store, info.id, options)) result.widened++
+      if (await widenPack(store, info.id, signalOnly)) result.widened++
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
       log('pack %s keeps its %d+%d stripe and own copy this round: %s', toHex(info.id).slice(0, 16), info.k, info.m, errorMessage(err))

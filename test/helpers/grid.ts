@@ -66,6 +66,8 @@ export interface GridOptions {
   settings?: Settings
   /** how long and how far every node follows a friend's listing (HomeOptions.listBounds) @default the product's */
   listBounds?: ListBounds
+  /** how long a round starts moving packs into the group (NodeServiceOptions.placeBudgetMs) @default the product's */
+  placeBudgetMs?: number
 }
 
 /** Faults of two nodes on one connection: either side's fault applies. */
@@ -150,6 +152,7 @@ export class Grid {
       },
       clock: this.clock,
       ...(this.opts.settings !== undefined ? { settings: this.opts.settings } : {}),
+      ...(this.opts.placeBudgetMs !== undefined ? { placeBudgetMs: this.opts.placeBudgetMs } : {}),
       runCommand: async (argv, io, services) => await main(argv, { ...io, env: { ...io.env, P2PBAK_HOME: n.dir } }, services)
     })
     return n.service

@@ -175,4 +175,33 @@ describe('integration: the fault grid', function () {
     await grid.ok('ann', 'restore', 'latest', '--target', target)
     assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
   })
+
+  it('a pack kept on this disk moves to friends over a link slower than a round\'s budget: the pack on its way is not cut off and started over', async () => {
+    // the round's budget shrunk to 1 s, the upload limited so that a pack's three shares take seconds
+    grid = await Grid.start(['ann', 'bob', 'cid', 'dee'], { placeBudgetMs: 1000 })
+    await grid.formGroup()
+    for (const n of ['bob', 'cid', 'dee']) grid.faults(n, { refuse: true })
+    const src = sample(join(grid.dir, 'src'), 1)
+    const placement = (await grid.ok('ann', 'backup', src, '--json')).json<{ placement: Placement }>().placement
+    assert.equal(placement.local, placement.packs, JSON.stringify(placement))
+    for (const n of ['bob', 'cid', 'dee']) grid.faults(n, {})
+    const ann = grid.service('ann')
+    ann.net.applySettings({ ...ann.settings, limitUploadKiB: 768 })
+    // each round starts a pack if its budget is not spent yet, and that pack arrives (before, every
+    // attempt was cut off at the budget and the pack never left)
+    const rounds: Array<{ ms: number, moved: number, failed: number }> = []
+    for (let r = 0; r < 6 && filesUnder(join(grid.node('ann').dir, 'store', 'shares')).length > 0; r++) {
+      const started = Date.now() // the round's own duration is in the grid's virtual time
+      const round = await grid.round('ann')
+      assert.deepEqual(round.errors, [])
+      rounds.push({ ms: Date.now() - started, moved: round.placedLocal?.moved ?? 0, failed: round.placedLocal?.failed ?? 0 })
+    }
+    assert.deepEqual(filesUnder(join(grid.node('ann').dir, 'store', 'shares')), [], `every pack left ann's disk: ${JSON.stringify(rounds)}`)
+    assert.ok(rounds.some(r => r.moved > 0 && r.ms > 2000), `a round moved a pack for longer than its budget: ${JSON.stringify(rounds)}`)
+    const status = (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
+    assert.equal(status.local, false)
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
 })
