@@ -12,7 +12,7 @@ import { createServer, createConnection, type Server, type Socket } from 'node:n
 import { chmod, unlink } from 'node:fs/promises'
 import { PassThrough, type Writable } from 'node:stream'
 import type { Logger } from '../util/log.js'
-import { errorMessage } from '../errors.js'
+import { AbortedError, errorMessage } from '../errors.js'
 
 /**
  * The logger loads on first use: the CLI side of a forwarded command (forwardToDaemon) is on every
@@ -45,6 +45,10 @@ export interface ControlServer {
   close: () => Promise<void>
   /** Settles when everything queued so far has finished. */
   idle: () => Promise<void>
+  /** Calls `listener` each time a user's command is queued; returns the function that stops it. */
+  onCommand: (listener: () => void) => () => void
+  /** How many users' commands are queued and not started yet. */
+  waiting: () => number
 }
 
 /** Whether a daemon answers on this socket. */
@@ -54,6 +58,24 @@ export async function daemonAnswers (socketPath: string): Promise<boolean> {
     s.on('connect', () => { s.destroy(); resolve(true) })
     s.on('error', () => resolve(false))
   })
+}
+
+/**
+ * A signal that aborts once a user's command is waiting behind the daemon's own work and `until`
+ * (Date.now() ms) has passed: long work that may be cut off gives way to the user.
+ */
+export function commandWaitingAfter (control: ControlServer | undefined, until: number): { signal: AbortSignal, done: () => void } {
+  const ac = new AbortController()
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const giveWay = (): void => { ac.abort(new AbortedError('a command is waiting')) }
+  const onCommand = (): void => {
+    const left = until - Date.now()
+    if (left <= 0) giveWay()
+    else timer ??= setTimeout(giveWay, left)
+  }
+  const off = control?.onCommand(onCommand)
+  if ((control?.waiting() ?? 0) > 0) onCommand()
+  return { signal: ac.signal, done: () => { off?.(); clearTimeout(timer) } }
 }
 
 export async function startControlServer (socketPath: string, run: RunCommand): Promise<ControlServer> {
@@ -66,6 +88,8 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     return next
   }
   const open = new Set<Socket>()
+  const commandListeners = new Set<() => void>()
+  let waiting = 0
   const server = createServer((sock) => {
     open.add(sock)
     const cancel = new AbortController()
@@ -106,7 +130,10 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       }
       relay(stdout, 'out')
       relay(stderr, 'err')
+      waiting++
+      for (const listener of commandListeners) listener()
       void enqueue(async () => {
+        waiting--
         let code = CANCELLED_EXIT
         if (!cancel.signal.aborted) {
           code = 1
@@ -133,6 +160,8 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     server,
     enqueue,
     idle: async () => { await queue },
+    waiting: () => waiting,
+    onCommand: (listener) => { commandListeners.add(listener); return () => { commandListeners.delete(listener) } },
     close: async () => {
       // a command still running (or stuck) must not keep the daemon from stopping
       for (const sock of open) sock.destroy()

@@ -22,7 +22,7 @@ import { writeFileAtomic } from '../store/index.js'
 import { scopedLogger } from '../util/log.js'
 import { checkNodeAlerts } from './alert-checks.js'
 import { FolderWatcher, type WatchBatch } from './watch.js'
-import { daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
+import { commandWaitingAfter, daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
 import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
 import { openSession } from './session.js'
@@ -210,12 +210,21 @@ export class NodeService implements ServiceContext {
     if (this.net.roster !== null) {
       this.home.useGroup(this.net.directory)
       const group = this.home.group
-      // backups from before the group (or from while no friend answered) move into the group; a
-      // round starts no pack after its budget, and the transfers of the pack on its way have their
-      // own deadlines, so a half-dead peer never keeps the user's commands waiting long
+      // backups from before the group (or from while no friend answered) move into the group. A
+      // round starts no pack after its budget; the pack on its way goes on (on a slow link, cutting
+      // it off would start it over every round) unless a user's command waits once the budget is spent
       if (group !== undefined) {
         await step('place local packs', async () => {
-          report.placedLocal = await group.placeLocalPacks({ signal, startUntil: Date.now() + (this.opts.placeBudgetMs ?? 20_000) })
+          const startUntil = Date.now() + (this.opts.placeBudgetMs ?? 20_000)
+          const giveWay = commandWaitingAfter(this.control, startUntil)
+          try {
+            report.placedLocal = await group.placeLocalPacks({ signal: AbortSignal.any([signal, giveWay.signal]), startUntil })
+          } catch (err: unknown) {
+            if (!giveWay.signal.aborted || signal.aborted) throw err
+            log('moving packs into the group gave way to a command (next round goes on): %s', errorMessage(err))
+          } finally {
+            giveWay.done()
+          }
         })
       }
       // audits, repair, scrub: bounded so that the user's commands never wait long

@@ -187,6 +187,14 @@ describe('integration: the fault grid', function () {
     for (const n of ['bob', 'cid', 'dee']) grid.faults(n, {})
     const ann = grid.service('ann')
     ann.net.applySettings({ ...ann.settings, limitUploadKiB: 768 })
+    // a command typed while a pack is on its way waits no longer than the budget: the pack gives way
+    const first = grid.round('ann') // queued at once: the command below waits behind it
+    const typed = Date.now()
+    await grid.ok('ann', 'snapshots')
+    const waited = Date.now() - typed
+    const gaveWay = await first
+    assert.deepEqual(gaveWay.errors, [])
+    assert.equal(gaveWay.placedLocal, undefined, `the round did not give way: the command waited ${waited} ms, the round placed ${JSON.stringify(gaveWay.placedLocal)}`)
     // each round starts a pack if its budget is not spent yet, and that pack arrives (before, every
     // attempt was cut off at the budget and the pack never left)
     const rounds: Array<{ ms: number, moved: number, failed: number }> = []
