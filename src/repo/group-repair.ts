@@ -97,11 +97,11 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       result.failed++
     }
   }
-  const now = store.schemeNow()
-  if (keepsOwnCopy(now.m) || !store.init.releasesOldCopies) return result
+  // widening: only to a stripe that needs no own copy (survives two losses among friends)
+  if (keepsOwnCopy(store.schemeNow().m) || !store.init.releasesOldCopies) return result
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
-    if (!keepsOwnCopy(info.m) || info.k + info.m >= now.k + now.m) continue
+    if (!keepsOwnCopy(info.m)) continue
     if (late()) return result
     try {
       if (await widenPack(store, info.id, signalOnly)) result.widened++
