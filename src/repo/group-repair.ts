@@ -97,11 +97,13 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       result.failed++
     }
   }
-  // widening: only to a stripe that needs no own copy (survives two losses among friends)
-  if (keepsOwnCopy(store.schemeNow().m) || !store.init.releasesOldCopies) return result
+  // widening: only to a stripe that needs no own copy (survives two losses among friends), and has
+  // at least as many shares (each index of the old stripe is one of the new: no audit record stays behind)
+  const now = store.schemeNow()
+  if (keepsOwnCopy(now.m) || !store.init.releasesOldCopies) return result
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
-    if (!keepsOwnCopy(info.m)) continue
+    if (!keepsOwnCopy(info.m) || info.k + info.m > now.k + now.m) continue
     if (late()) return result
     try {
       if (await widenPack(store, info.id, signalOnly)) result.widened++
