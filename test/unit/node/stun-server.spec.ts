@@ -37,20 +37,33 @@ describe('STUN responder', function () {
   afterEach(async () => { await server?.stop(); server = undefined })
 
   it('gives a real ICE agent its server-reflexive candidate', async () => {
-    server = await StunServer.start({ port: 0, host: '127.0.0.1' })
-    const pc = new nodeDataChannel.PeerConnection('stun-test', { iceServers: [`stun:127.0.0.1:${server.port}`] })
-    try {
-      const srflx = new Promise<string>((resolve, reject) => {
-        pc.onLocalCandidate((c) => { if (c.includes('typ srflx')) resolve(c) })
-        pc.onGatheringStateChange((state) => { if (state === 'complete') reject(new Error('gathering completed without a server-reflexive candidate')) })
-      })
-      pc.createDataChannel('probe')
-      const candidate = await srflx
-      assert.match(candidate, / 127\.0\.0\.1 \d+ typ srflx/)
-      assert.ok(server.answered >= 1)
-    } finally {
-      pc.close()
+    const stun = await StunServer.start({ port: 0, host: '127.0.0.1' })
+    server = stun
+    /** One gathering by a fresh agent: its server-reflexive candidate, or why there was none. */
+    const gather = async (): Promise<string> => {
+      const pc = new nodeDataChannel.PeerConnection('stun-test', { iceServers: [`stun:127.0.0.1:${stun.port}`] })
+      const started = Date.now()
+      try {
+        const srflx = new Promise<string>((resolve, reject) => {
+          pc.onLocalCandidate((c) => { if (c.includes('typ srflx')) resolve(c) })
+          pc.onGatheringStateChange((state) => {
+            if (state === 'complete') reject(new Error(`gathering completed after ${Date.now() - started} ms without a server-reflexive candidate (the responder answered ${stun.answered} request(s))`))
+          })
+        })
+        pc.createDataChannel('probe')
+        return await srflx
+      } finally {
+        pc.close()
+      }
     }
+    // once (suite run 66, 1 of 67 runs, on a machine loaded by other work) libjuice ended a gathering
+    // early without the candidate; an agent gathers again, so this asks a second agent before failing
+    const candidate = await gather().catch(async (err: unknown) => {
+      console.log(`      first gathering: ${err instanceof Error ? err.message : String(err)}; gathering again`)
+      return await gather()
+    })
+    assert.match(candidate, / 127\.0\.0\.1 \d+ typ srflx/)
+    assert.ok(stun.answered >= 1)
   })
 
   it('answers Binding requests only, and at most maxPerSecond a second', async () => {
