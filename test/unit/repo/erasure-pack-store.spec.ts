@@ -10,22 +10,30 @@ import { ErasurePackStore, releaseShares } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
 
-describe('ErasurePackStore.replaceShares', () => {
+/** A fresh index in a temporary folder for each test (`use` gets it), closed and removed after. */
+function tempIndex (use: (index: IndexDb) => void): void {
   let dir: string
   let index: IndexDb
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
     index = IndexDb.open(join(dir, 'index'))
+    use(index)
   })
   afterEach(async () => {
     await index.close()
     rmSync(dir, { recursive: true, force: true })
   })
+}
+
+const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+
+describe('ErasurePackStore.replaceShares', () => {
+  let index: IndexDb
+  tempIndex((i) => { index = i })
 
   it('answers (the pack is not repaired) when the removed member was the only holder of a pack', async function () {
     this.timeout(5_000)
     const peers = new Map([['A', new MemoryShareStore('A')], ['B', new MemoryShareStore('B')]])
-    const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
     let candidates = [cand('A')]
     const store = new ErasurePackStore(new MemoryShareStore('local'), {
       ownPersonId: 'me',
@@ -48,7 +56,6 @@ describe('ErasurePackStore.replaceShares', () => {
   it('a stripe that survives one loss only keeps a copy here, which rebuilds it when its holders are gone; delete removes it', async function () {
     this.timeout(5_000)
     const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new MemoryShareStore(p)]))
-    const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
     let candidates = [cand('A'), cand('B')]
     const store = new ErasurePackStore(new MemoryShareStore('local'), {
       ownPersonId: 'me',
@@ -90,18 +97,8 @@ class GoneStore extends MemoryShareStore {
 }
 
 describe('ErasurePackStore.putPack when a friend goes away during the job', () => {
-  let dir: string
   let index: IndexDb
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
-    index = IndexDb.open(join(dir, 'index'))
-  })
-  afterEach(async () => {
-    await index.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
-
-  const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+  tempIndex((i) => { index = i })
 
   it('keeps the pack on this disk, says why in the summary, and moves it to friends once they answer', async function () {
     this.timeout(10_000)
@@ -164,18 +161,8 @@ class PersisterStore extends MemoryShareStore {
 }
 
 describe('ErasurePackStore: a pack placed while only two friends answered is widened once more answer', () => {
-  let dir: string
   let index: IndexDb
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-'))
-    index = IndexDb.open(join(dir, 'index'))
-  })
-  afterEach(async () => {
-    await index.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
-
-  const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+  tempIndex((i) => { index = i })
 
   it('gets the stripe the group gives now, never at an index a peer holds of the old one; the old shares and the own copy go', async function () {
     this.timeout(10_000)
