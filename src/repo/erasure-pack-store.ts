@@ -224,7 +224,7 @@ export class ErasurePackStore implements PackStore {
     if (holders === undefined || isLocal(holders)) {
       pack = await this.localPacks.getPack(id, options)
     } else {
-      pack = await this.ownCopy(id, options) ?? await this.fetchAndDecode(id, holders, options)
+      pack = await this.ownCopy(id, options) ?? (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
     }
     this.cache.set(key, pack)
     if (this.cache.size > this.init.cachedPacks) this.cache.delete(this.cache.keys().next().value as string)
@@ -240,11 +240,6 @@ export class ErasurePackStore implements PackStore {
       log.error('own copy of pack %s: %s; reading it from the group', toHex(id).slice(0, 16), errorMessage(err))
       return undefined
     }
-  }
-
-  /** Asks every holder at once; decodes from the first k shares that verify, then stops the rest. */
-  private async fetchAndDecode (id: PackId, holders: HolderList, options?: AbortOptions): Promise<Uint8Array> {
-    return (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
   }
 
   /**
