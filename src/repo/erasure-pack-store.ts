@@ -18,7 +18,7 @@ import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
-import { placeLocalPacks, replaceShares, type LocalPacksOptions, type LocalPacksResult } from './group-repair.js'
+import { placeLocalPacks, RefusalBackoff, replaceShares, type LocalPacksOptions, type LocalPacksResult } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
 import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
@@ -46,6 +46,7 @@ export class ErasurePackStore implements PackStore {
   /** tallies open now (a job's summary): each placed or kept pack is counted in all of them */
   private readonly tallies = new Set<PlacementTally>()
   private readonly records: GroupRecords
+  readonly refusedWidenings: RefusalBackoff
 
   constructor (
     readonly local: ShareStore,
@@ -57,6 +58,7 @@ export class ErasurePackStore implements PackStore {
     this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {}, () => peers.hasOtherDevices?.() ?? true)
     this.description = `group (local: ${local.id})`
     this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
+    this.refusedWidenings = new RefusalBackoff(this.init.now)
   }
 
   /** Peers of other people that answer now and offer space. */
@@ -75,6 +77,10 @@ export class ErasurePackStore implements PackStore {
   async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
     const candidates = this.onlineCandidates()
     const scheme = this.schemeNow(candidates)
+    const wanted = options?.stripe
+    if (wanted !== undefined && (scheme.k !== wanted.k || scheme.m !== wanted.m)) {
+      throw new PlacementFailedError(`pack ${toHex(id).slice(0, 16)}: the ${scheme.people} friend(s) who answer now give a ${scheme.k}+${scheme.m} stripe, not the ${wanted.k}+${wanted.m} it was to get`, { errors: [], refused: false })
+    }
     if (scheme.people === 0) {
       const p = await this.localPacks.putPack(id, pack, options)
       await this.index.setPlacement(id, new Map([[0, LOCAL]]))

@@ -46,6 +46,37 @@ export interface GroupPackStore {
   /** the stripe a pack put now would get */
   schemeNow: () => { k: number, m: number }
   syncRecords: (options?: AbortOptions) => Promise<number>
+  /** widenings a friend refused, waiting before they are tried again */
+  readonly refusedWidenings?: RefusalBackoff
+}
+
+/**
+ * Packs whose widening a friend refused on purpose (reciprocity, quota, retention: a widening briefly
+ * adds a share per friend while the old stripe is kept): each waits FIRST_MS, doubling up to MAX_MS,
+ * before it is tried again, instead of uploading its new stripe and taking it back every round. Kept
+ * in memory: a daemon that restarts tries once more. Other failures (a friend that stopped
+ * answering) are tried again at the next round.
+ */
+export class RefusalBackoff {
+  static readonly FIRST_MS = 10 * 60_000
+  static readonly MAX_MS = 6 * 3600_000
+  private readonly due = new Map<string, { refusals: number, at: number }>()
+
+  constructor (private readonly now: () => number) {}
+
+  ready (id: PackId): boolean {
+    const d = this.due.get(toHex(id))
+    return d === undefined || this.now() >= d.at
+  }
+
+  refused (id: PackId): number {
+    const refusals = (this.due.get(toHex(id))?.refusals ?? 0) + 1
+    const wait = Math.min(RefusalBackoff.MAX_MS, RefusalBackoff.FIRST_MS * 2 ** (refusals - 1))
+    this.due.set(toHex(id), { refusals, at: this.now() + wait })
+    return wait
+  }
+
+  done (id: PackId): void { this.due.delete(toHex(id)) }
 }
 
 const LOCAL = 'local'
@@ -104,12 +135,16 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
     if (!keepsOwnCopy(info.m) || info.k + info.m > now.k + now.m) continue
+    if (store.refusedWidenings?.ready(info.id) === false) continue
     if (late()) return result
     try {
-      if (await widenPack(store, info.id, signalOnly)) result.widened++
+      if (await widenPack(store, info.id, { k: now.k, m: now.m }, signalOnly)) result.widened++
+      store.refusedWidenings?.done(info.id)
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
-      log('pack %s keeps its %d+%d stripe and own copy this round: %s', toHex(info.id).slice(0, 16), info.k, info.m, errorMessage(err))
+      const wait = err instanceof PlacementFailedError && err.refused ? store.refusedWidenings?.refused(info.id) : undefined
+      log('pack %s keeps its %d+%d stripe and own copy %s: %s', toHex(info.id).slice(0, 16), info.k, info.m,
+        wait === undefined ? 'this round' : `for ${Math.round(wait / 60_000)} min (a friend refused)`, errorMessage(err))
       result.failed++
     }
   }
@@ -123,9 +158,10 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
  * new stripe (no share at an index its peer holds in the old one), the old shares are released, and
  * the copy is deleted. The releases are queued before the put: until the new placement is recorded
  * they name shares the recorded stripe still has, which releaseShares never deletes, so a crash or a
- * failed put leaves the old stripe whole. Returns false when the pack is not such a pack (any more).
+ * failed put leaves the old stripe whole. The put gets exactly `stripe` (the one the step chose) or
+ * fails. Returns false when the pack is not such a pack (any more).
  */
-async function widenPack (store: GroupPackStore, id: PackId, options?: AbortOptions): Promise<boolean> {
+async function widenPack (store: GroupPackStore, id: PackId, stripe: { k: number, m: number }, options?: AbortOptions): Promise<boolean> {
   const index = store.index
   const old = index.getPlacement(id)
   if (old === undefined || old.size === 0 || ![...old.values()].every(h => h.startsWith('peer:'))) return false
@@ -133,7 +169,9 @@ async function widenPack (store: GroupPackStore, id: PackId, options?: AbortOpti
   if (own === undefined) return false
   const replacing = new Map([...old].map(([i, h]) => [i, peerOf(h)]))
   for (const [i, peer] of replacing) await index.audit.addRelease(peer, { pack: id, index: i })
-  const scheme = await store.putPack(id, own, { ...options, keepLocalOnFailure: false, replacing })
+  // the stripe chosen for the step, or a failure: friends who went away since then must not make
+  // the put narrower, or send it to this disk alone (the copy deleted below would be its only one)
+  const scheme = await store.putPack(id, own, { ...options, keepLocalOnFailure: false, replacing, stripe })
   await index.setPackScheme(id, scheme.k, scheme.m)
   if (scheme.ownCopy !== true) await store.localPacks.deletePack(id, options)
   log('pack %s widened to %d+%d', toHex(id).slice(0, 16), scheme.k, scheme.m)

@@ -33,6 +33,11 @@ export interface PutPackOptions extends AbortOptions {
    * an index it holds there, which would replace bytes the recorded stripe still needs.
    */
   replacing?: ReadonlyMap<number, string>
+  /**
+   * This stripe on friends, or PlacementFailedError when the friends who answer now give another
+   * (widening: the stripe the step chose; nothing is written to this disk and no placement recorded).
+   */
+  stripe?: { k: number, m: number }
 }
 
 /**

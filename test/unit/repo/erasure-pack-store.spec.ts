@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
 import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
 import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
-import { ErasurePackStore, releaseShares } from '../../../src/repo/index.js'
+import { ErasurePackStore, RefusalBackoff, releaseShares } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId } from '../../../src/ids.js'
 
@@ -198,6 +198,93 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
     // widened packs stay as they are
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+  })
+
+  // with one friend left, the one that holds share 1 of the old stripe: share 0 of a 1+0 stripe could go to it
+  for (const left of ['no friend', 'one friend'] as const) {
+    it(`${left} answering once the step has chosen the wider stripe: the old stripe and the own copy stay whole`, async function () {
+      this.timeout(10_000)
+      const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new PersisterStore(p)]))
+      let online: readonly string[] = ['A', 'B']
+      let stayed: readonly string[] = []
+      // the friends go away while the widening reads the own copy: after the step chose 1+2 from
+      // the friends online, before the put (a laptop losing its link in the middle of the step)
+      let goAway = false
+      class LocalDisk extends MemoryShareStore {
+        override async get (ref: ShareRef, options?: AbortOptions): Promise<Uint8Array> {
+          if (goAway) online = stayed
+          return await super.get(ref, options)
+        }
+      }
+      const local = new LocalDisk('local')
+      const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
+      const pack = randomBytes(5000)
+      const id = asPackId(contentHash(pack))
+      assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+      await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+      const old = new Map(index.getPlacement(id))
+      if (left === 'one friend') stayed = [(old.get(1) ?? '').slice(5)]
+      online = ['A', 'B', 'C', 'D']
+      goAway = true
+      const r = await store.placeLocalPacks()
+      goAway = false
+      assert.equal(r.widened, 0, 'nothing was widened')
+      assert.deepEqual(index.getPlacement(id), old, 'the recorded stripe is the old one')
+      assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 1 })
+      assert.equal(await local.has({ pack: id, index: 0 }), true, 'the own copy stays')
+      // the releases queued for the old stripe delete nothing while it is the recorded one
+      online = ['A', 'B', 'C', 'D']
+      await releaseShares(store, () => true)
+      for (const [i, h] of old) assert.equal(await peers.get(h.slice(5))?.has({ pack: id, index: i }), true, `${h} keeps share ${i}`)
+      store.dropCaches()
+      assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+      // everyone answers again: the next round widens
+      assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+      store.dropCaches()
+      assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+    })
+  }
+
+  it('a widening a friend refuses waits before it is tried again, doubling, instead of uploading every round', async function () {
+    this.timeout(10_000)
+    class Refusing extends PersisterStore {
+      refusing = true
+      puts = 0
+      override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+        this.puts++
+        if (this.refusing) throw new RefusedError('reciprocity limit reached: run p2pbak contribute SIZE')
+        await super.put(ref, data, options)
+      }
+    }
+    const c = new Refusing('C')
+    const peers = new Map<string, MemoryShareStore>([['A', new PersisterStore('A')], ['B', new PersisterStore('B')], ['C', c]])
+    let online = ['A', 'B']
+    let clock = Date.parse('2026-12-07T00:00:00Z')
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { now: () => clock })
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: clock, kind: 0 }, [])
+    // C answers, but refuses: a 1+2 stripe needs it
+    online = ['A', 'B', 'C']
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 })
+    const tried = c.puts
+    assert.ok(tried > 0)
+    // the next rounds within the wait do not try
+    clock += RefusalBackoff.FIRST_MS - 1
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+    assert.equal(c.puts, tried, 'no upload while the widening waits')
+    // tried once the wait is over: refused again, the wait doubles
+    clock += 1
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 })
+    clock += RefusalBackoff.FIRST_MS
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+    // C makes room: the widening goes through at the end of the doubled wait
+    c.refusing = false
+    clock += RefusalBackoff.FIRST_MS
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 
   it('a widening that cannot finish leaves the old stripe and the own copy whole', async function () {
