@@ -6,8 +6,8 @@
  * A snapshot's figures are the minimum over its packs; `lastFullAudit` is the oldest "last passed"
  * over all its shares (null while some share was never proven).
  */
-import { stripeHealth } from '../placement/index.js'
-import type { TreeId } from '../ids.js'
+import { keepsOwnCopy, stripeHealth } from '../placement/index.js'
+import { asPackId, type TreeId } from '../ids.js'
 import { toHex } from '../util/bytes.js'
 import type { Repository } from '../repo/index.js'
 import { listSnapshots } from '../repo/index.js'
@@ -29,6 +29,8 @@ export interface SnapshotHealth extends Omit<PackHealth, 'lastPassMs'> {
   lastFullAudit: string | null
   /** packs of this snapshot that need repair now */
   repairing: number
+  /** its packs placed on friends with a copy kept on this disk too (a stripe that survives one loss at most) */
+  ownCopies: number
 }
 
 export interface SnapshotPacks {
@@ -94,6 +96,7 @@ export interface PackHealth {
   target: number
   /** health - k: how many more holders may vanish before it is unreadable */
   canLose: number
+  /** k shares answer now, or (a pack placed on friends) this disk keeps a copy */
   readable: boolean
   /** on this disk only, not placed on friends (for a snapshot: every pack is) */
   local: boolean
@@ -111,8 +114,12 @@ export function peerView (net: NetworkNode | undefined): PeerView {
   }
 }
 
-/** The figures of one pack (hex id) from its placement, scheme and audit entries in the index. */
-export function packHealth (repo: Repository, pack: string, peers: PeerView): PackHealth {
+/**
+ * The figures of one pack (hex id) from its placement, scheme and audit entries in the index.
+ * `ownCopy`: this disk keeps a copy of it; it makes the pack readable, and counts in no other figure
+ * (they are about friends: the copy goes with this disk).
+ */
+export function packHealth (repo: Repository, pack: string, peers: PeerView, ownCopy = false): PackHealth {
   const id = Buffer.from(pack, 'hex')
   const placement = repo.index.getPlacement(id)
   const info = repo.index.getPack(id)
@@ -135,7 +142,7 @@ export function packHealth (repo: Repository, pack: string, peers: PeerView): Pa
     // k + m as placed: an index of the stripe that nobody holds is missing, not out of the target
     target: info !== undefined ? Math.max(placement.size, info.k + info.m) : placement.size,
     canLose: h.canLose,
-    readable: h.readable,
+    readable: h.readable || ownCopy,
     local: false,
     lastPassMs: Number.isFinite(lastPass) ? lastPass : 0
   }
@@ -145,6 +152,17 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
   const repo = home.repo
   const peers = peerView(net)
   const result: SnapshotHealth[] = []
+  // packs are shared between snapshots: each is looked up once
+  const owned = new Map<string, boolean>()
+  const hasOwnCopy = async (pack: string): Promise<boolean> => {
+    let own = owned.get(pack)
+    if (own === undefined) {
+      const info = repo.index.getPack(Buffer.from(pack, 'hex'))
+      own = info !== undefined && keepsOwnCopy(info.m) && await repo.packs.hasOwnCopy?.(asPackId(Buffer.from(pack, 'hex'))) === true
+      owned.set(pack, own)
+    }
+    return own
+  }
   for (const s of (await snapshotPacks(repo)).snapshots) {
     let health = Number.POSITIVE_INFINITY
     let verified = Number.POSITIVE_INFINITY
@@ -155,8 +173,11 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
     let local = true
     let repairing = 0
     let localPacks = 0
+    let ownCopies = 0
     for (const p of s.packs) {
-      const f = packHealth(repo, p, peers)
+      const own = await hasOwnCopy(p)
+      if (own) ownCopies++
+      const f = packHealth(repo, p, peers, own)
       health = Math.min(health, f.health)
       verified = Math.min(verified, f.verified)
       target = Math.min(target, f.target)
@@ -171,7 +192,8 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
     result.push({
       id: s.id, time: s.time, packs: s.packs.size, health, verified, target, canLose, readable, local, localPacks,
       lastFullAudit: local ? null : lastFull === 0 || !Number.isFinite(lastFull) ? null : new Date(lastFull).toISOString(),
-      repairing
+      repairing,
+      ownCopies
     })
   }
   return result

@@ -237,6 +237,11 @@ export class ErasurePackStore implements PackStore {
     return pack
   }
 
+  async hasOwnCopy (id: PackId, options?: AbortOptions): Promise<boolean> {
+    const holders = this.holdersOf(id)
+    return holders !== undefined && !isLocal(holders) && await this.localPacks.hasPack(id, options)
+  }
+
   /** This node's own copy of a pack placed in the group (keepsOwnCopy), when it has one and it verifies. */
   async ownCopy (id: PackId, options?: AbortOptions): Promise<Uint8Array | undefined> {
     if (!await this.localPacks.hasPack(id, options)) return undefined

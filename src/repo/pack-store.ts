@@ -84,6 +84,11 @@ export interface PackStore {
   /** Every record id; a store that lists from friends fills `options.listing` with who answered. */
   listRecords (options?: RecordListOptions): AsyncIterable<Uint8Array>
   usage (options?: AbortOptions): Promise<{ shares: number, bytes: number }>
+  /**
+   * Whether this disk keeps a copy of a pack placed on friends (group stores: a stripe that survives
+   * one loss at most, placement-and-repair.md §4); present, not verified.
+   */
+  hasOwnCopy?: (id: PackId, options?: AbortOptions) => Promise<boolean>
   /** The erasure scheme of a pack, when the store learned it while reading (group stores). */
   packScheme?: (id: PackId) => { k: number, m: number } | undefined
   /**

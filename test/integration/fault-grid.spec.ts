@@ -13,7 +13,7 @@ import { compareTrees } from '../helpers/tree-compare.js'
 
 const HOUR = 3600_000
 
-interface SnapshotStatus { canLose: number, health: number, target: number, local: boolean }
+interface SnapshotStatus { canLose: number, health: number, target: number, local: boolean, readable: boolean, packs: number, ownCopies: number }
 interface Placement { packs: number, local: number, people: number, schemes: Array<{ k: number, m: number }>, transfers: { attempts: number, retries: number, recovered: number, gaveUp: number } | null }
 
 function sample (dir: string, mib: number): string {
@@ -152,9 +152,17 @@ describe('integration: the fault grid', function () {
     assert.ok(filesUnder(ownStore).length > 0, 'a 1+1 stripe keeps its own copy on ann\'s disk')
     const status = async (): Promise<SnapshotStatus> => (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
     assert.equal((await status()).target, 2)
-    // dee and eve answer again: ann's next round widens the stripe from its own copy
-    grid.faults('dee', {})
-    grid.faults('eve', {})
+    // bob and cid, the two holders, are cut off too: the copy on ann's disk keeps the snapshot readable
+    grid.faults('bob', { refuse: true })
+    grid.faults('cid', { refuse: true })
+    await grid.round('ann')
+    const alone = await status()
+    assert.deepEqual({ health: alone.health, readable: alone.readable, ownCopies: alone.ownCopies }, { health: 0, readable: true, ownCopies: alone.packs }, JSON.stringify(alone))
+    const early = join(grid.dir, 'restored-alone')
+    await grid.ok('ann', 'restore', 'latest', '--target', early)
+    assert.deepEqual(compareTrees(src, join(early, src), { mtimeResolutionNs: 1000n }), [])
+    // all four answer again: ann's next round widens the stripe from its own copy
+    for (const n of ['bob', 'cid', 'dee', 'eve']) grid.faults(n, {})
     const round = await grid.round('ann')
     assert.deepEqual(round.errors, [])
     assert.equal(round.placedLocal?.widened, placement.packs, JSON.stringify(round.placedLocal))

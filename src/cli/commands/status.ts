@@ -128,7 +128,8 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         for (const f of friends.filter(f => !f.you)) print(c.io, `  balance ${f.name.padEnd(16)} uses ${formatBytes(f.uses)} of the group's disk, gives ${formatBytes(f.gives)}${f.relays > 0 ? `; relayed ${formatBytes(f.relays)} for friends in 30 days (${formatBytes(f.relaysForYou)} for you)` : ''}`)
         for (const s of snapshots) {
           const audited = s.lastFullAudit === null ? 'not fully audited yet' : `fully audited since ${s.lastFullAudit}`
-          const localNote = s.localPacks > 0 && !s.local ? `, ${s.localPacks} of ${s.packs} pack(s) still on this disk only` : ''
+          const localNote = (s.localPacks > 0 && !s.local ? `, ${s.localPacks} of ${s.packs} pack(s) still on this disk only` : '') +
+            (s.ownCopies > 0 ? `, ${s.ownCopies} pack(s) also kept on this disk (too few friends for a wider stripe when placed)` : '')
           print(c.io, `  snapshot ${s.id.slice(0, 8)} ${s.time}: ${s.local ? 'local only (on this disk, not on friends)' : `health ${s.health}/${s.target} (${s.verified} verified), can lose ${s.canLose} more peer(s), ${audited}${s.repairing > 0 ? `, ${s.repairing} pack(s) being repaired` : ''}${localNote}`}${s.readable ? '' : ' — NOT READABLE NOW'}`)
         }
         if (whyLocal !== null) print(c.io, `  packs stay on this disk because ${whyLocal}`)
