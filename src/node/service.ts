@@ -4,9 +4,11 @@
  * the control socket (HOME/daemon.sock) where the commands of the same home are run one at a time,
  * writes HOME/node.json, and runs its round every `refreshMs`:
  *   1. refresh: reach every member device, learn its offer (network.ts)
- *   2. packs that live only on this disk go into the group (repair from zero)
- *   3. upkeep: commitments, audits, repair, scrub (upkeep.ts)
+ *   2. packs that live only on this disk go into the group (repair from zero), and packs placed
+ *      with one or two friends are widened (group-repair.ts placeLocalPacks)
+ *   3. upkeep: commitments, audits, repair, scrub (upkeep.ts); the watcher follows the `publish` paths
  *   4. the scheduled `publish` backup when it is due, then its retention policy (retention-job.ts)
+ *   5. alerts, when notifications are set, at most every 5 minutes (alert-checks.ts)
  * Every step's failure is recorded in the round's report (`lastRound`, shown by `status`) and
  * logged under `p2pbak:daemon`; a failed step never stops the next one or the next round.
  *

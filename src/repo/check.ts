@@ -39,7 +39,7 @@ export interface CheckReport {
   unindexedPacksAdded: number
   problems: CheckProblem[]
   damagedFiles: DamagedFile[]
-  /** snapshots (hex ids) with a damaged or missing file or tree, or that use a condemned or deleted pack */
+  /** snapshots (hex ids) with a damaged or missing file or tree, or that use a pack a prune deleted (a condemned one is still read) */
   affectedSnapshots: string[]
 }
 
