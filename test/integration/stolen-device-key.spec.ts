@@ -21,6 +21,7 @@ import { RefusedError, errnoCode } from '../../src/errors.js'
 import { createP2pNode, newDeviceKey } from '../../src/node/libp2p-node.js'
 import type { P2pNode } from '../../src/node/libp2p-node.js'
 import { exchange } from '../../src/protocols/framing.js'
+import { encodeShareHeader } from '../../src/format/share.js'
 import { RemoteShareStore, SHARD_PROTOCOL, shardServer } from '../../src/protocols/shard/index.js'
 import type { ShardServer } from '../../src/protocols/shard/index.js'
 import { replaceMessage } from '../../src/protocols/shard/wire.js'
@@ -197,6 +198,33 @@ describe('integration: a stolen device key cannot overwrite what persisters hold
     await oldShare(held.keeper, young, seededBytes(46, 800), 2)
     await assert.rejects(client(keeper, userSigner).put(young, seededBytes(47, 800)), (err: unknown) => { assert.equal(errnoCode(err), 'ERR_RETAINED'); return true })
     assert.deepEqual(await held.keeper.get(young), seededBytes(46, 800))
+  })
+
+  it('a share of another stripe of the same pack (another k+m) is not replaced, even by the owner; a damaged copy of the same stripe is', async () => {
+    const ref = testRef(9, 1)
+    /** a share of `ref`'s pack and index in a k+m stripe: its header, then `body` */
+    const share = (k: number, m: number, body: Uint8Array): Uint8Array => {
+      const header = encodeShareHeader({ k, m, index: ref.index, packLength: 4096, packId: ref.pack, dataHash: contentHash(body) })
+      return new Uint8Array(Buffer.concat([header, body]))
+    }
+    const widerStripe = share(1, 2, seededBytes(51, 2000))
+    const owner = client(plain, userSigner, 1024)
+    // another device placed the pack 1+1: its share 1 must stay, whatever this device's stripe says
+    await oldShare(held.plain, ref, share(1, 1, seededBytes(50, 2000)), 31)
+    const before = await held.plain.get(ref)
+    await assert.rejects(owner.put(ref, widerStripe), (err: unknown) => {
+      assert.ok(err instanceof RefusedError, String(err))
+      assert.match(err.message, /of a 1\+1 stripe, not of this 1\+2 one/)
+      return true
+    })
+    assert.deepEqual(await held.plain.get(ref), before)
+    // the same stripe with other bytes is a damaged copy: replaced, signed
+    await owner.put(ref, share(1, 1, seededBytes(52, 2000)))
+    assert.deepEqual(await held.plain.get(ref), share(1, 1, seededBytes(52, 2000)))
+    // and bytes that are no share header at all, too
+    await oldShare(held.plain, ref, seededBytes(53, 3000), 31)
+    await owner.put(ref, widerStripe)
+    assert.deepEqual(await held.plain.get(ref), widerStripe)
   })
 
   it('the replace message is byte-exact (docs/protocols/shard.md §7.3)', () => {

@@ -21,6 +21,8 @@ import {
 import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
 import type { DeleteAuth, ShardRequestHeader } from './wire.js'
 import { shown } from '../../util/text.js'
+import { SHARE_HEADER_BYTES } from '../../format/share.js'
+import { refuseOtherStripe } from './stripe-guard.js'
 import { Limiter, PartSize } from './limiter.js'
 import { checkId, checkRef, noteReplace, owned, type RemoteShareStoreInit, type ReplaceSeen, type Signer } from './client-options.js'
 
@@ -168,6 +170,7 @@ export class RemoteShareStore implements ShareStore {
       await this.putOnce(ref, data, undefined, seen, options)
     } catch (err: unknown) {
       if (!seen.refused) throw err
+      await refuseOtherStripe(ref, data.slice(0, Math.min(SHARE_HEADER_BYTES, data.byteLength)), (o) => this.getRange(ref, 0, SHARE_HEADER_BYTES, o), this.id, this.log, options)
       const sign = this.replaceSigner('share', ref.pack, ref.index, data.hash(), err)
       this.log('put on %s: it holds share %s with other bytes (a damaged or stale copy); replacing them, signed by the user key', this.id, shareCursor(ref))
       await this.putOnce(ref, data, sign, { refused: false }, options)
