@@ -13,7 +13,7 @@ import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { concatBytes, fromHex, toHex } from '../util/bytes.js'
 import type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
-import { friendsShares, recoveredPlacement } from './group-listing.js'
+import { friendsShares } from './group-listing.js'
 import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
@@ -21,7 +21,8 @@ import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } 
 import { placeLocalPacks, RefusalBackoff, replaceShares, type LocalPacksOptions, type LocalPacksResult } from './group-repair.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
-import { fetchAndDecode, type HolderList, type PackScheme } from './share-decoder.js'
+import type { HolderList, PackScheme } from './share-decoder.js'
+import { decodeWithScheme, readFromFriends, type GroupReads } from './group-reads.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:group')
@@ -46,6 +47,8 @@ export class ErasurePackStore implements PackStore {
   /** tallies open now (a job's summary): each placed or kept pack is counted in all of them */
   private readonly tallies = new Set<PlacementTally>()
   private readonly records: GroupRecords
+  /** what reading from friends needs (group-reads.ts) */
+  private readonly reads: GroupReads
   readonly refusedWidenings: RefusalBackoff
 
   constructor (
@@ -58,6 +61,7 @@ export class ErasurePackStore implements PackStore {
     this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {}, () => peers.hasOtherDevices?.() ?? true)
     this.description = `group (local: ${local.id})`
     this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
+    this.reads = { index, schemes: this.schemes, discovered: this.discovered, storeOf: (holder) => this.storeOf(holder) }
     this.refusedWidenings = new RefusalBackoff(this.init.now)
   }
 
@@ -230,7 +234,7 @@ export class ErasurePackStore implements PackStore {
     if (holders === undefined || isLocal(holders)) {
       pack = await this.localPacks.getPack(id, options)
     } else {
-      pack = await this.ownCopy(id, options) ?? (await this.fetchAndDecodeWithScheme(id, holders, options)).pack
+      pack = await this.ownCopy(id, options) ?? await readFromFriends(this.reads, id, holders, options)
     }
     this.cache.set(key, pack)
     if (this.cache.size > this.init.cachedPacks) this.cache.delete(this.cache.keys().next().value as string)
@@ -253,39 +257,9 @@ export class ErasurePackStore implements PackStore {
     }
   }
 
-  /**
-   * Fetches shares from `holders` and decodes the pack with its scheme (share-decoder.ts). The
-   * scheme the index recorded is tried first; a holder whose answer does not belong to the pack is
-   * counted as failing that share (its last challenge is marked failed, so repair replaces it).
-   */
+  /** The pack decoded from `holders`' shares with its scheme (group-reads.ts decodeWithScheme). */
   async fetchAndDecodeWithScheme (id: PackId, holders: HolderList, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
-    const d = await fetchAndDecode(id, holders, (h) => this.storeOf(h), this.expectedScheme(id), options)
-    this.schemes.set(toHex(id), { k: d.k, m: d.m, packLength: d.packLength })
-    // recovery (a pack found on friends that the index did not know: a backup killed between its
-    // puts and its index write, or an index rebuilt): the holders whose shares proved to be the
-    // pack's, and every other holder that claims an index and served nothing wrong, become its
-    // placement. The decode stops after k good shares; recording only those left the stripe at
-    // k holders for good. The audits prove the rest next; an index nobody holds is repaired.
-    if (this.index.getPlacement(id) === undefined) await this.index.setPlacement(id, recoveredPlacement(d.good, holders, d.bad))
-    for (const b of d.bad) await this.markFailed(id, b.index, b.holder, b.reason)
-    return { pack: d.pack, k: d.k, m: d.m }
-  }
-
-  /** The scheme a pack was placed with: the index's record, or a scheme a verified decode found. */
-  private expectedScheme (id: PackId): PackScheme | undefined {
-    const learned = this.schemes.get(toHex(id))
-    if (learned !== undefined) return learned
-    const info = this.index.getPack(id)
-    return info === undefined ? undefined : { k: info.k, m: info.m, packLength: info.size }
-  }
-
-  /** A holder served a share that is not the pack's: its share fails as an audit would fail it. */
-  private async markFailed (id: PackId, index: number, holder: string, reason: string): Promise<void> {
-    log.error('share %d of pack %s from %s: %s', index, toHex(id).slice(0, 16), holder, reason)
-    const placed = this.index.getPlacement(id)?.get(index)
-    const audit = this.index.audit.getShare(id, index)
-    if (placed !== holder || audit === undefined || audit.state === 'failed') return
-    await this.index.audit.putShare(id, index, { ...audit, state: 'failed', strikes: audit.strikes + 1, reason: `served on read: ${reason}` })
+    return await decodeWithScheme(this.reads, id, holders, options)
   }
 
   async getPackRange (id: PackId, offset: number, length: number, options?: AbortOptions): Promise<Uint8Array> {

@@ -345,8 +345,9 @@ export async function commitPlacedPacks (store: GroupPackStore, max: number, opt
       const { pack, k, m } = await store.fetchAndDecodeWithScheme(info.id, reachable, { signal: options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline })
       await recordCommitments(index, info.id, await encodeShares(info.id, pack, k, m), missing, options?.now)
       done++
-    } catch {
-      // not readable now: next time
+    } catch (err: unknown) {
+      if (options?.signal?.aborted === true) throw err
+      log('no commitments for pack %s yet (not readable now, next time): %s', toHex(info.id).slice(0, 16), errorMessage(err))
     }
   }
   return done

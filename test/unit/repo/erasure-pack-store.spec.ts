@@ -287,6 +287,40 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 
+  it('another device of the same person still reads a pack after it was widened and its old shares released', async function () {
+    this.timeout(10_000)
+    const peers = new Map(['A', 'B', 'C', 'D'].map(p => [p, new PersisterStore(p)]))
+    let online = ['A', 'B']
+    const directory = { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }
+    const laptop = new ErasurePackStore(new MemoryShareStore('laptop'), directory, index)
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    assert.deepEqual(await laptop.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    // the desktop finds the pack on friends and records the 1+1 placement it reads it from
+    const dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-desktop-'))
+    const desktopIndex = IndexDb.open(join(dir, 'index'))
+    try {
+      const desktop = new ErasurePackStore(new MemoryShareStore('desktop'), directory, desktopIndex)
+      for await (const _ of desktop.listPacks()) { /* the listing finds the holders */ }
+      assert.deepEqual(Buffer.from(await desktop.getPack(id)), pack)
+      const recorded = desktopIndex.getPlacement(id)
+      assert.equal(recorded?.size, 2)
+      // the laptop widens it to 1+2 and its old shares are released
+      online = ['A', 'B', 'C', 'D']
+      assert.deepEqual(await laptop.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+      assert.equal(await releaseShares(laptop, () => true), 2)
+      // the desktop's next command lists the friends again, then reads from the new holders
+      desktop.dropCaches()
+      for await (const _ of desktop.listPacks()) { /* as syncIndex does before a command */ }
+      assert.deepEqual(Buffer.from(await desktop.getPack(id)), pack)
+      assert.deepEqual(desktopIndex.getPlacement(id), recorded, 'the read changed no record')
+    } finally {
+      await desktopIndex.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('a widening that cannot finish leaves the old stripe and the own copy whole', async function () {
     this.timeout(10_000)
     const d = new GoneStore('D')
