@@ -301,8 +301,10 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
       if (options?.stillNeeded !== undefined && store.index.getPack(ref.pack) === undefined) {
         needed ??= await options.stillNeeded()
         if (await needed(ref.pack)) {
-          await audit.removeRelease(peer, ref)
-          log.error('the queued delete of share %d of pack %s is cancelled: a snapshot written since uses that pack', ref.index, toHex(ref.pack).slice(0, 16))
+          // every queued delete of the pack, not only those due now: one left for a holder away now (or
+          // waiting on its retention) would go out later, once the pack is indexed again and no longer checked
+          const cancelled = await cancelReleasesOf(store.index, ref.pack)
+          log.error('the %d queued delete(s) of pack %s are cancelled: a snapshot written since uses that pack', cancelled, toHex(ref.pack).slice(0, 16))
           continue
         }
       }
@@ -320,6 +322,20 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
     }
   }
   return released
+}
+
+/** Removes every queued release of a pack, on every peer; returns how many there were. */
+async function cancelReleasesOf (index: IndexDb, pack: PackId): Promise<number> {
+  const hex = toHex(pack)
+  let cancelled = 0
+  for (const [peer, refs] of index.audit.pendingReleases()) {
+    for (const ref of refs) {
+      if (toHex(ref.pack) !== hex) continue
+      await index.audit.removeRelease(peer, ref)
+      cancelled++
+    }
+  }
+  return cancelled
 }
 
 /**

@@ -351,3 +351,28 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 })
+
+describe('releaseShares: a pruned pack a snapshot uses again', () => {
+  let index: IndexDb
+  tempIndex((i) => { index = i })
+
+  it('keeps every share: the deletes queued for holders away now are cancelled too, not sent once it is indexed again', async () => {
+    const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(4000)
+    const id = asPackId(contentHash(pack))
+    await store.putPack(id, pack)
+    const placement = new Map(index.getPlacement(id))
+    // a prune queued the deletes of both shares (the pack is no longer indexed)
+    for (const [i, h] of placement) await index.audit.addRelease(h.slice(5), { pack: id, index: i })
+    // a snapshot written since uses the pack again; only A answers this round
+    const reachedA = [...placement].find(([, h]) => h === 'peer:A')
+    assert.ok(reachedA !== undefined)
+    assert.equal(await releaseShares(store, peer => peer === 'A', { stillNeeded: async () => async () => true }), 0)
+    assert.equal([...index.audit.pendingReleases().values()].flat().length, 0, 'no delete of the pack stays queued')
+    // the pack is indexed again (its revival); B answers: nothing of it is deleted
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    assert.equal(await releaseShares(store, () => true), 0)
+    for (const [i, h] of placement) assert.equal(await peers.get(h.slice(5))?.has({ pack: id, index: i }), true, `${h} keeps share ${i}`)
+  })
+})
