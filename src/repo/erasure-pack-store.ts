@@ -165,7 +165,7 @@ export class ErasurePackStore implements PackStore {
       await Promise.all([...holders].map(async ([index, peer]) => { await this.release(peer, { pack: id, index }) }))
       throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures, refused })
     }
-    await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])))
+    await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])), { k, m })
     await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
     for (const t of this.tallies) t.placed(k, m, [...holders.values()].map(p => this.personOf(p, candidates)))
     return { k, m }

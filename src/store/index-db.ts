@@ -186,10 +186,19 @@ export class IndexDb {
     return out
   }
 
-  async setPlacement (packId: Uint8Array, holders: ReadonlyMap<number, string>): Promise<void> {
+  /**
+   * Records where a pack's shares are; with `scheme`, also the (k, m) of an indexed pack in the same
+   * transaction (a crash never leaves a new placement beside the old stripe's k and m).
+   */
+  async setPlacement (packId: Uint8Array, holders: ReadonlyMap<number, string>, scheme?: { k: number, m: number }): Promise<void> {
     const w = new ByteWriter(64).uvarint(holders.size)
     for (const [i, h] of [...holders].sort((a, b) => a[0] - b[0])) w.u8(i).string(h)
-    await this.placements.put(key(packId), Buffer.from(w.finish()))
+    const placement = Buffer.from(w.finish())
+    await this.env.transaction(() => {
+      void this.placements.put(key(packId), placement)
+      const info = scheme !== undefined ? this.getPack(packId) : undefined
+      if (info !== undefined && scheme !== undefined) void this.packs.put(key(packId), encodePackInfo({ ...info, k: scheme.k, m: scheme.m }))
+    })
   }
 
   countPacks (): number { return this.packs.getCount() }

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IndexDb } from '../../../src/store/index-db.js'
+import { asPackId } from '../../../src/ids.js'
 
 describe('store: file cache entries', function () {
   let dir: string
@@ -70,6 +71,32 @@ describe('store: the index is mapped once', function () {
       assert.ok(readFileSync(file).byteLength > 4 << 20, 'the index did not grow past 4 MiB')
       const maps = readFileSync('/proc/self/maps', 'utf8').split('\n').filter(l => l.endsWith(file))
       assert.equal(maps.length, 1, `data.mdb is mapped ${maps.length} times:\n${maps.join('\n')}`)
+    } finally {
+      await db.close()
+    }
+  })
+})
+
+describe('store: a placement and its scheme', function () {
+  let dir: string
+  before(() => { dir = mkdtempSync(join(tmpdir(), 'p2pbak-index-placement-')) })
+  after(() => { rmSync(dir, { recursive: true, force: true }) })
+
+  it('are written together (a new stripe never sits beside the old k and m); without a scheme only the placement changes', async () => {
+    const db = IndexDb.open(join(dir, 'index'))
+    try {
+      const id = asPackId(new Uint8Array(32).fill(7))
+      await db.addPack({ id, size: 1000, blobs: 1, k: 1, m: 1, time: 1, kind: 0 }, [])
+      await db.setPlacement(id, new Map([[0, 'peer:A'], [1, 'peer:B'], [2, 'peer:C']]), { k: 1, m: 2 })
+      assert.deepEqual([...(db.getPlacement(id) ?? [])], [[0, 'peer:A'], [1, 'peer:B'], [2, 'peer:C']])
+      assert.deepEqual({ k: db.getPack(id)?.k, m: db.getPack(id)?.m }, { k: 1, m: 2 })
+      await db.setPlacement(id, new Map([[0, 'peer:D'], [1, 'peer:B'], [2, 'peer:C']]))
+      assert.deepEqual({ k: db.getPack(id)?.k, m: db.getPack(id)?.m, holder: db.getPlacement(id)?.get(0) }, { k: 1, m: 2, holder: 'peer:D' })
+      // a pack not indexed yet (a backup records it after its put): the placement alone
+      const fresh = new Uint8Array(32).fill(8)
+      await db.setPlacement(fresh, new Map([[0, 'peer:A']]), { k: 1, m: 0 })
+      assert.equal(db.getPack(fresh), undefined)
+      assert.equal(db.getPlacement(fresh)?.get(0), 'peer:A')
     } finally {
       await db.close()
     }
