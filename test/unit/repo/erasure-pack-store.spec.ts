@@ -8,7 +8,7 @@ import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../
 import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
 import { ErasurePackStore, RefusalBackoff, releaseShares } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
-import { asPackId } from '../../../src/ids.js'
+import { asPackId, type PackId } from '../../../src/ids.js'
 
 /** A fresh index in a temporary folder for each test (`use` gets it), closed and removed after. */
 function tempIndex (use: (index: IndexDb) => void): void {
@@ -26,6 +26,15 @@ function tempIndex (use: (index: IndexDb) => void): void {
 }
 
 const cand = (peerId: string): Candidate => ({ peerId, personId: `person-${peerId}`, online: true, freeBytes: 1 << 30, reliability: 1 })
+
+/** A pack put while only two friends answered: 1+1 with a copy on this disk, and indexed. */
+async function putNarrow (store: ErasurePackStore, index: IndexDb, time = Date.now()): Promise<{ pack: Buffer, id: PackId }> {
+  const pack = randomBytes(5000)
+  const id = asPackId(contentHash(pack))
+  assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
+  await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time, kind: 0 }, [])
+  return { pack, id }
+}
 
 describe('ErasurePackStore.replaceShares', () => {
   let index: IndexDb
@@ -62,11 +71,7 @@ describe('ErasurePackStore.replaceShares', () => {
       candidates: () => candidates,
       storeFor: (p: string) => peers.get(p) as MemoryShareStore
     }, index, { repairFetchTimeoutMs: 1000 })
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    // two friends: 1+1, and this disk's copy
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const { pack, id } = await putNarrow(store, index)
     assert.ok(await store.localPacks.hasPack(id))
     // both holders leave while this node was away: the copy rebuilds both shares on the newcomers
     candidates = [cand('C'), cand('D')]
@@ -170,11 +175,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     const local = new MemoryShareStore('local')
     let online = ['A', 'B']
     const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    // the backup ran while C and D seemed away: 1+1 and a copy on this disk
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const { pack, id } = await putNarrow(store, index)
     const old = new Map(index.getPlacement(id))
     // nothing changes while the group online gives no wider stripe
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
@@ -218,10 +219,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
       }
       const local = new LocalDisk('local')
       const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
-      const pack = randomBytes(5000)
-      const id = asPackId(contentHash(pack))
-      assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-      await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+      const { pack, id } = await putNarrow(store, index)
       const old = new Map(index.getPlacement(id))
       if (left === 'one friend') stayed = [(old.get(1) ?? '').slice(5)]
       online = ['A', 'B', 'C', 'D']
@@ -261,10 +259,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     let online = ['A', 'B']
     let clock = Date.parse('2026-12-07T00:00:00Z')
     const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { now: () => clock })
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: clock, kind: 0 }, [])
+    const { pack, id } = await putNarrow(store, index, clock)
     // C answers, but refuses: a 1+2 stripe needs it
     online = ['A', 'B', 'C']
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 })
@@ -293,10 +288,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     let online = ['A', 'B']
     const directory = { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }
     const laptop = new ErasurePackStore(new MemoryShareStore('laptop'), directory, index)
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    assert.deepEqual(await laptop.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const { pack, id } = await putNarrow(laptop, index)
     // the desktop finds the pack on friends and records the 1+1 placement it reads it from
     const dir = mkdtempSync(join(tmpdir(), 'p2pbak-eps-desktop-'))
     const desktopIndex = IndexDb.open(join(dir, 'index'))
@@ -328,10 +320,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     const local = new MemoryShareStore('local')
     let online = ['A', 'B']
     const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { placementRounds: 1 })
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 1, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    const { pack, id } = await putNarrow(store, index)
     const old = new Map(index.getPlacement(id))
     // D is counted as online but its puts fail: a 1+2 stripe needs it
     online = ['A', 'B', 'D']
