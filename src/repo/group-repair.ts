@@ -119,8 +119,12 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       const scheme = await store.putPack(info.id, pack, { ...signalOnly, keepLocalOnFailure: false })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
-      // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4)
-      if (scheme.ownCopy !== true) await store.localPacks.deletePack(info.id, signalOnly)
+      // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4);
+      // otherwise the copy goes once the new placement is on disk (lmdb commits before it flushes)
+      if (scheme.ownCopy !== true) {
+        await index.flush()
+        await store.localPacks.deletePack(info.id, signalOnly)
+      }
       result.moved++
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
@@ -173,7 +177,10 @@ async function widenPack (store: GroupPackStore, id: PackId, stripe: { k: number
   // the put narrower, or send it to this disk alone (the copy deleted below would be its only one)
   const scheme = await store.putPack(id, own, { ...options, keepLocalOnFailure: false, replacing, stripe })
   await index.setPackScheme(id, scheme.k, scheme.m)
-  if (scheme.ownCopy !== true) await store.localPacks.deletePack(id, options)
+  if (scheme.ownCopy !== true) {
+    await index.flush() // the new placement on disk before the copy goes (lmdb commits before it flushes)
+    await store.localPacks.deletePack(id, options)
+  }
   log('pack %s widened to %d+%d', toHex(id).slice(0, 16), scheme.k, scheme.m)
   return true
 }

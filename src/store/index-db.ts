@@ -103,7 +103,7 @@ export class IndexDb {
     return this.blobs.doesExist(key(id))
   }
 
-  /** Adds a pack and all its blobs in one transaction; resolves once durable. */
+  /** Adds a pack and all its blobs in one transaction; resolves once committed (on disk after `flush()`: lmdb-js syncs after it commits). */
   async addPack (info: PackInfo, entries: ReadonlyArray<{ id: Uint8Array } & Omit<BlobLocation, 'pack'>>): Promise<void> {
     await this.env.transaction(() => {
       for (const e of entries) this.blobs.put(key(e.id), encodeLocation({ ...e, pack: info.id }))

@@ -13,7 +13,7 @@
  * absent. One process owns a store directory at a time: open() deletes temporaries it finds.
  */
 import { mkdir, readFile, stat, unlink } from 'node:fs/promises'
-import { basename, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
@@ -388,10 +388,16 @@ export class LocalShareStore implements ShareStore {
 }
 
 /** Removes a file; one already gone is not an error (deletes are idempotent). */
+/**
+ * Unlinks a file and makes the removal durable (its directory fsynced): a delete that a power loss
+ * undid would bring back a pack whose note says deleted, which nothing indexes or sweeps again.
+ */
 async function unlinkIfThere (path: string): Promise<void> {
   try {
     await unlink(path)
   } catch (err: unknown) {
     if (!isMissing(err)) throw err
+    return
   }
+  await syncDir(dirname(path))
 }
