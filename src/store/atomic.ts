@@ -44,20 +44,39 @@ const hex8 = (): string => Math.floor(Math.random() * 0x1_0000_0000).toString(16
  * This process among those that had its pid, carried by its temporaries: its start time (Linux: the
  * same in every thread, so a worker's temporaries count as its process's), else a random mark.
  */
-const INCARNATION = processMark()
+export const INCARNATION = processMark()
 
 function processMark (): string {
   if (process.platform !== 'linux') return hex8()
   try {
-    // "pid (comm) state …": after the last ')' the 20th field is the start time in clock ticks
-    const stat = readFileSync('/proc/self/stat', 'utf8')
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
-    if (Number.isSafeInteger(ticks) && ticks > 0) return (ticks % 0x1_0000_0000).toString(16).padStart(8, '0')
+    const mark = startMarkFrom(readFileSync('/proc/self/stat', 'utf8'))
+    if (mark !== undefined) return mark
     markProblem('/proc/self/stat has no start time')
   } catch (err: unknown) {
     markProblem(`/proc/self/stat unreadable (${errnoCode(err) ?? String(err)})`)
   }
   return hex8()
+}
+
+/** "pid (comm) state …": after the last ')' the 20th field is the start time in clock ticks. */
+function startMarkFrom (stat: string): string | undefined {
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+  return Number.isSafeInteger(ticks) && ticks > 0 ? (ticks % 0x1_0000_0000).toString(16).padStart(8, '0') : undefined
+}
+
+/**
+ * The start mark of a running process (Linux: its start time, as {@link INCARNATION} is this
+ * process's), or undefined where it cannot be read (another system, the process gone).
+ */
+export function startMarkOf (pid: number): string | undefined {
+  if (process.platform !== 'linux') return undefined
+  if (pid === process.pid) return INCARNATION
+  try {
+    return startMarkFrom(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch (err: unknown) {
+    if (errnoCode(err) !== 'ENOENT') markProblem(`/proc/${pid}/stat unreadable (${errnoCode(err) ?? String(err)})`)
+    return undefined
+  }
 }
 
 /** Logged on demand: the logger is not loaded by every command that loads this module (`--help`). */

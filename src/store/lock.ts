@@ -16,10 +16,18 @@ import { randomBytes } from 'node:crypto'
 import { LockedError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import { shown } from '../util/text.js'
+import { INCARNATION, startMarkOf } from './atomic.js'
 
 const log = scopedLogger('lock')
 
-export interface LockInfo { pid: number, host: string, time: string, purpose: string }
+export interface LockInfo {
+  pid: number
+  host: string
+  time: string
+  purpose: string
+  /** the holder's start mark (atomic.ts INCARNATION): a pid reused by another process is told apart */
+  start?: string
+}
 
 export interface Lock { readonly path: string, release: () => void }
 
@@ -49,7 +57,9 @@ function readInfo (path: string): { info: LockInfo | undefined, ino: number, age
     let info: LockInfo | undefined
     try {
       const v = JSON.parse(readFileSync(fd, 'utf8')) as Partial<LockInfo>
-      if (typeof v.pid === 'number' && typeof v.host === 'string') info = { pid: v.pid, host: v.host, time: typeof v.time === 'string' ? v.time : shown(v.time), purpose: typeof v.purpose === 'string' ? v.purpose : shown(v.purpose) }
+      if (typeof v.pid === 'number' && typeof v.host === 'string') {
+        info = { pid: v.pid, host: v.host, time: typeof v.time === 'string' ? v.time : shown(v.time), purpose: typeof v.purpose === 'string' ? v.purpose : shown(v.purpose), ...(typeof v.start === 'string' ? { start: v.start } : {}) }
+      }
     } catch (err: unknown) {
       log('lock %s is unreadable (a crash between create and write): %s', path, errorMessage(err))
     }
@@ -62,7 +72,12 @@ function readInfo (path: string): { info: LockInfo | undefined, ino: number, age
 function isStale (held: { info: LockInfo | undefined, ageMs: number }): boolean {
   const info = held.info
   if (info === undefined) return held.ageMs > UNREADABLE_GRACE_MS
-  return info.host === hostname() && !processAlive(info.pid)
+  if (info.host !== hostname()) return false
+  if (!processAlive(info.pid)) return true
+  // the pid is running, but maybe as another process: after a crash a container's daemon restarts
+  // with the same small pid (1, 7…), and would otherwise find its own dead lock held for good
+  const now = info.start !== undefined ? startMarkOf(info.pid) : undefined
+  return now !== undefined && now !== info.start
 }
 
 function pause (ms: number): void {
@@ -145,7 +160,7 @@ export interface AcquireOptions {
 }
 
 export function acquireLock (path: string, purpose: string, opts: AcquireOptions = {}): Lock {
-  const info: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose }
+  const info: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose, start: INCARNATION }
   for (let attempt = 0; attempt < 200; attempt++) {
     if (createExclusive(path, JSON.stringify(info))) {
       let released = false

@@ -46,6 +46,21 @@ describe('store: the home lock', function () {
     l.release()
   })
 
+  it('a lock left by a crashed process whose pid is running again as another (a container restarted) is taken over; a live holder\'s is not', function () {
+    if (process.platform !== 'linux') this.skip()
+    const path = join(dir, 'lock')
+    // this very pid, as a daemon restarted in a container gets pid 1 or 7 again: an older start time
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose: 'backup', start: '00000001' }))
+    const l = acquireLock(path, 'backup')
+    assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { start: string }).start !== '00000001', true)
+    // held by this process now: a second taker is refused (the start marks match)
+    assert.throws(() => acquireLock(path, 'forget'), (e: unknown) => e instanceof LockedError)
+    l.release()
+    // a lock of an older version (no start mark) held by a running pid stays held
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose: 'backup' }))
+    assert.throws(() => acquireLock(path, 'forget'), (e: unknown) => e instanceof LockedError)
+  })
+
   it('two takers of one stale lock: the one that looks second does not remove the first one\'s fresh lock', () => {
     // B judges the lock stale; before B acts, A (another writer) takes it over and starts writing
     const path = join(dir, 'lock')
