@@ -8,6 +8,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs'
 import type { FastCdc } from '../chunking/index.js'
+import { SourceUnreadableError } from '../errors.js'
 import type { ChunkId } from '../ids.js'
 import type { Repository } from '../repo/index.js'
 
@@ -23,15 +24,27 @@ export interface ReadProgress { (bytes: number): void }
 
 const NOATIME = constants.O_NOATIME ?? 0
 
+/**
+ * Opens a file the walk listed as regular. O_NONBLOCK: a path swapped for a FIFO between the listing
+ * and the open would otherwise block the open (and the whole process, the daemon's control socket
+ * with it) until a writer came; reads of a regular file ignore the flag. What was opened is checked
+ * to be a regular file before a byte is read.
+ */
 function openForReading (path: Buffer): number {
-  const flags = constants.O_RDONLY | constants.O_NOFOLLOW
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+  let fd: number
   try {
-    return openSync(path, flags | NOATIME)
+    fd = openSync(path, flags | NOATIME)
   } catch (err: unknown) {
     // O_NOATIME is only allowed to the file's owner (or root)
-    if (NOATIME !== 0 && (err as NodeJS.ErrnoException).code === 'EPERM') return openSync(path, flags)
-    throw err
+    if (NOATIME !== 0 && (err as NodeJS.ErrnoException).code === 'EPERM') fd = openSync(path, flags)
+    else throw err
   }
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd)
+    throw new SourceUnreadableError('it was replaced by something other than a regular file (a FIFO, a device) while the backup ran: skipped')
+  }
+  return fd
 }
 
 export async function readFileChunks (
