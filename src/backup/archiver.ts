@@ -3,7 +3,7 @@
  * snapshot record. One unreadable item never fails the backup: it is reported through
  * `onItemError` and in the summary, and the snapshot is still written.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs'
+import { lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { hostname, userInfo } from 'node:os'
 import { resolve as resolvePath } from 'node:path'
@@ -134,9 +134,12 @@ export class Archiver {
         if (node !== undefined) nodes.push(node)
         continue
       }
-      // an intermediate directory on the way to a backed-up path: real metadata, partial children
+      // an intermediate directory on the way to a backed-up path: real metadata, partial children.
+      // Followed if it is a symlink (`/data` → `/mnt/disk`): the walk goes through it, and its own
+      // mode (0777 on a link) restored as a directory's would open the tree to every local user
       try {
-        const st = lstatSync(path, { bigint: true })
+        const st = statSync(path, { bigint: true })
+        if (!st.isDirectory()) throw new SourceUnreadableError('a folder on the way to a backed-up path is not a directory now: skipped')
         const node = nodeFromStats(nameBytes, 'dir', st)
         const oldChildren = old?.type === 'dir' && old.subtree !== undefined ? (await this.repo.loadTree(old.subtree)).nodes : undefined
         node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child, oldChildren) })

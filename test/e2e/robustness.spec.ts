@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import {
-  chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, mkdirSync, statSync, openSync, writeSync, closeSync, existsSync
+  chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, mkdirSync, statSync, openSync, writeSync, closeSync, existsSync, lstatSync, symlinkSync
 } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -86,6 +86,27 @@ describe('e2e: robustness', function () {
     assert.equal(s.filesNew, 1)
     assert.deepEqual(s.errors.map(e => e.path).sort(), [join(src, 'locked-dir'), join(src, 'secret.txt')])
     assert.ok(s.errors.every(e => e.code === 'EACCES'))
+  })
+
+  it('a backed-up path reached through a symlinked folder: that folder is restored with its target\'s mode, not the link\'s 0777', async () => {
+    // /data → /mnt/disk, and the user backs up /data/photos
+    const disk = join(dir, 'disk')
+    mkdirSync(join(disk, 'photos'), { recursive: true, mode: 0o750 })
+    chmodSync(disk, 0o750)
+    writeFileSync(join(disk, 'photos', 'a.jpg'), 'jpeg')
+    const data = join(dir, 'data')
+    symlinkSync(disk, data)
+    const cli = cliFor(join(dir, 'home'))
+    assert.equal((await cli('init')).code, 0)
+    const b = await cli('backup', join(data, 'photos'))
+    assert.equal(b.code, 0, b.stderr)
+    const target = join(dir, 'restore')
+    const r = await cli('restore', 'latest', '--target', target)
+    assert.equal(r.code, 0, r.stderr)
+    const restored = join(target, data)
+    assert.ok(lstatSync(restored).isDirectory())
+    assert.equal(lstatSync(restored).mode & 0o7777, 0o750, 'the folder on the way has the mode of the directory it led to')
+    assert.equal(readFileSync(join(restored, 'photos', 'a.jpg'), 'utf8'), 'jpeg')
   })
 
   it('restore never writes through a symlink that is already in the target', async () => {
