@@ -207,10 +207,24 @@ export class Archiver {
     }
   }
 
+  /**
+   * A folder's entries in the base snapshot (continuous mode). One that cannot be read is no reason
+   * to leave a readable folder out: the folder is then walked as a new one (nothing under it reused).
+   */
+  private async baseEntries (path: Buffer, base: TreeId): Promise<Map<string, TreeNode>> {
+    try {
+      return byName((await this.repo.loadTree(base)).nodes)
+    } catch (err: unknown) {
+      this.checkAbort()
+      log('the base snapshot\'s listing of %s cannot be read (%s): the folder is walked whole', path.toString(), errorMessage(err))
+      return new Map()
+    }
+  }
+
   private async saveDirectory (path: Buffer, base: TreeId | undefined): Promise<TreeId> {
     const names = readdirSync(path, { encoding: 'buffer' })
     names.sort(Buffer.compare)
-    const before = this.walk !== undefined && base !== undefined ? byName((await this.repo.loadTree(base)).nodes) : new Map<string, TreeNode>()
+    const before = this.walk !== undefined && base !== undefined ? await this.baseEntries(path, base) : new Map<string, TreeNode>()
     const nodes: TreeNode[] = []
     for (const name of names) {
       const child = joinPath(path, name)

@@ -64,8 +64,16 @@ async function baseSnapshot (home: Home, paths: string[], host: string): Promise
   if (home.writeOnly !== undefined) return undefined
   const key = [...paths].sort().join('\0')
   const { snapshots } = await listSnapshots(home.repo.packs, home.sodium, home.identity)
-  const same = snapshots.filter(s => s.record.host === host && [...s.record.paths].sort().join('\0') === key)
-  return same.at(-1)?.record.tree
+  const latest = snapshots.filter(s => s.record.host === host && [...s.record.paths].sort().join('\0') === key).at(-1)
+  if (latest === undefined) return undefined
+  // packs vanished from the store since it was made: its unchanged folders may name data that is
+  // gone, so this run walks everything and stores that data again (runs after it may build on it)
+  const lostAt = home.repo.index.dataLostAt()
+  if (Number(latest.record.time / 1_000_000n) <= lostAt) {
+    log('packs vanished from the store at %s, after the latest snapshot of these paths: a full run', new Date(lostAt).toISOString())
+    return undefined
+  }
+  return latest.record.tree
 }
 
 export async function runBackupJob (home: Home, opts: BackupJobOptions): Promise<BackupJobResult> {

@@ -55,6 +55,8 @@ export async function rebuildIndex (repo: Repository, options: AbortOptions & { 
   const missing = repo.packs.listIsAuthoritative ? [...repo.index.listPacks()].filter(p => !stored.has(toHex(p.id))).map(p => p.id) : []
   summary.packsForgotten = missing.map(toHex)
   summary.blobsForgotten = await repo.index.removePacks(missing)
+  // snapshots made before may name the blobs of these packs: continuous mode must walk again
+  if (missing.length > 0) await repo.index.noteDataLost(Date.now())
   await repo.index.flush()
   return summary
 }

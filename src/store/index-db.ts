@@ -16,6 +16,7 @@ import { AuditDb } from './audit-db.js'
 import { GcDb } from './gc-db.js'
 
 export const INDEX_VERSION = 1
+const DATA_LOST_KEY = Buffer.from('dataLostAt')
 
 /**
  * Address space reserved for the index's memory map (not memory: pages are resident only once read).
@@ -76,7 +77,8 @@ export class IndexDb {
     /** commitments and audit state of placed shares, peer records, pending releases */
     readonly audit: AuditDb,
     /** this device's notes of condemned packs (docs/gc.md §4) */
-    readonly gc: GcDb
+    readonly gc: GcDb,
+    private readonly meta: Bin
   ) {}
 
   static open (dir: string): IndexDb {
@@ -91,7 +93,22 @@ export class IndexDb {
       throw new StoreVersionError(`index at ${dir} has version ${v.toString()}, this p2pbak uses ${INDEX_VERSION}; delete the folder and it is rebuilt from the store`)
     }
     const db = (name: string): Bin => env.openDB<Buffer, Buffer>({ name, encoding: 'binary', keyEncoding: 'binary' })
-    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'), new AuditDb(db('audits'), db('peers'), db('releases')), new GcDb(db('gc')))
+    return new IndexDb(env, db('blobs'), db('packs'), db('files'), db('placements'), new AuditDb(db('audits'), db('peers'), db('releases')), new GcDb(db('gc')), meta)
+  }
+
+  /**
+   * When this index last forgot packs that vanished from the store (ms since the epoch), or 0: a
+   * snapshot made before then may name data that is gone, so continuous mode does not reuse its
+   * unchanged folders (docs/format/index.md §1).
+   */
+  dataLostAt (): number {
+    const v = this.meta.getBinary(DATA_LOST_KEY)
+    const ms = v === undefined ? 0 : Number(v.toString())
+    return Number.isSafeInteger(ms) && ms > 0 ? ms : 0
+  }
+
+  async noteDataLost (atMs: number): Promise<void> {
+    await this.meta.put(DATA_LOST_KEY, Buffer.from(String(Math.max(atMs, this.dataLostAt()))))
   }
 
   getBlob (id: Uint8Array): BlobLocation | undefined {

@@ -5,7 +5,8 @@
  * after a folder goes quiet, without walking the whole tree.
  */
 import assert from 'node:assert/strict'
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliFor } from '../helpers/cli.js'
@@ -19,6 +20,12 @@ function makeTree (root: string): void {
     mkdirSync(join(root, `d${d}`, 'sub'), { recursive: true })
     for (let f = 0; f < 5; f++) writeFileSync(join(root, `d${d}`, f === 4 ? 'sub/deep.txt' : `f${f}.txt`), `folder ${d} file ${f}\n`.repeat(50 + f))
   }
+}
+
+/** Every share file of a home's local store. */
+function shareFiles (home: string): string[] {
+  const root = join(home, 'store', 'shares')
+  return readdirSync(root).flatMap(d => readdirSync(join(root, d)).filter(f => !f.startsWith('.')).map(f => join(root, d, f)))
 }
 
 describe('e2e: continuous mode', function () {
@@ -52,6 +59,42 @@ describe('e2e: continuous mode', function () {
     assert.equal((await cli('restore', 'latest', '--target', target)).code, 0)
     assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
     assert.equal((await cli('check', '--read-data')).code, 0)
+  })
+
+  it('backup --changed-from after packs vanished from the store walks everything and stores that data again; the next run is incremental', async () => {
+    const home = join(dir, 'h3')
+    const src = join(dir, 'src3')
+    makeTree(src)
+    const cli = cliFor(home, 'pw')
+    assert.equal((await cli('init')).code, 0)
+    assert.equal((await cli('backup', src)).code, 0)
+    const before = new Set(shareFiles(home))
+    // a new folder whose data goes into a pack of its own
+    mkdirSync(join(src, 'photos'))
+    writeFileSync(join(src, 'photos', 'big.bin'), randomBytes(300_000))
+    assert.equal((await cli('backup', src)).code, 0)
+    // that data pack is lost (a disk error, a file deleted by hand); `check` forgets it
+    const added = shareFiles(home).filter(f => !before.has(f)).sort((a, b) => statSync(b).size - statSync(a).size)
+    assert.ok(added.length >= 1)
+    unlinkSync(added[0] as string)
+    assert.notEqual((await cli('check')).code, 0)
+    // a continuous run that names only an edit elsewhere: photos/ must not be taken from the last snapshot
+    writeFileSync(join(src, 'd3', 'f1.txt'), 'edited\n')
+    const list = join(dir, 'changed3.txt')
+    writeFileSync(list, join(src, 'd3', 'f1.txt') + '\n')
+    const b = await cli('backup', src, '--changed-from', list, '--json')
+    assert.equal(b.code, 0, b.stderr)
+    assert.equal(b.json<{ dirsReused: number }>().dirsReused, 0, 'a full run')
+    const target = join(dir, 'r3')
+    const r = await cli('restore', 'latest', '--target', target)
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    // the full run is the new base: the next continuous run reuses folders again
+    writeFileSync(join(src, 'd4', 'f1.txt'), 'edited too\n')
+    writeFileSync(list, join(src, 'd4', 'f1.txt') + '\n')
+    const next = await cli('backup', src, '--changed-from', list, '--json')
+    assert.equal(next.code, 0, next.stderr)
+    assert.ok(next.json<{ dirsReused: number }>().dirsReused > 0)
   })
 
   it('publish --watch: a file changing every 200 ms for a while is in a snapshot soon after it stops, and no run after the first walks the tree', async () => {
