@@ -14,11 +14,11 @@
  * The target is written with synchronous calls: the walk is sequential, and an async call costs a
  * thread-pool round trip per syscall (about ten per file), which dominated restores of small files.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, mkdirSync, readFileSync, writeSync } from 'node:fs'
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, mkdirSync, writeSync } from 'node:fs'
 import { AbortedError, errnoCode, errorMessage, RestoreSwappedError } from '../errors.js'
 import type { TreeNode } from '../format/tree.js'
 import type { TreeId } from '../ids.js'
-import { chunkLengths, type FastCdc } from '../chunking/index.js'
+import type { FastCdc } from '../chunking/index.js'
 import type { Repository } from '../repo/index.js'
 import { isAllZero } from '../util/bytes.js'
 import { scopedLogger } from '../util/log.js'
@@ -26,6 +26,7 @@ import { joinPath, type ItemError } from './archiver.js'
 import { turnEventLoop } from '../util/event-loop.js'
 import { closeQuietly, DIR_FLAGS, dirFs, openTargetDir, type DirAccess, type DirFs, type OpenDir } from './dirfs.js'
 import { fsetxattrs, futimesNs, type XattrFailure } from './fsx.js'
+import { openOldFile, readOldChunk } from './delta.js'
 
 const log = scopedLogger('restore')
 
@@ -252,12 +253,19 @@ export class Restorer {
         return
       }
     }
-    const existing = this.opts.delta === true ? this.existingChunks(dir, path, node) : undefined
-    const fd = this.create(dir, node.name, () => this.fs.open(dir, node.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600))
+    const existing = this.opts.delta === true ? openOldFile(this.fs, dir, path, node, this.cdc, (b) => this.repo.blobId(b)) : undefined
+    let fd: number
+    try {
+      fd = this.create(dir, node.name, () => this.fs.open(dir, node.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600))
+    } catch (err: unknown) {
+      if (existing !== undefined) closeSync(existing.fd)
+      throw err
+    }
+    let written = false
     try {
       let pos = 0
       for (const id of node.content ?? []) {
-        let data = existing?.get(Buffer.from(id).toString('hex'))
+        let data = existing !== undefined ? readOldChunk(existing, id, (b) => this.repo.blobId(b)) : undefined
         if (data !== undefined) this.s.bytesReused += data.byteLength
         else data = await this.repo.loadBlob(id)
         if (!(node.sparse === true && isAllZero(data))) {
@@ -272,8 +280,12 @@ export class Restorer {
       // owner, mode and times through the descriptor: the file we wrote, even if its name now leads elsewhere
       this.applyOwnerAndMode(fd, path, node)
       futimesNs(fd, node.atimeNs, node.mtimeNs)
+      written = true
     } finally {
       closeSync(fd)
+      if (existing !== undefined) closeSync(existing.fd)
+      // a file cut short (a chunk that could not be read, a full disk) must not pass for restored
+      if (!written) this.removeQuietly(dir, node.name, path)
     }
     if (linkKey !== undefined) this.hardlinks.set(linkKey, [...this.chain.slice(1).map(l => l.name), Buffer.from(node.name)])
     this.s.files++
@@ -303,33 +315,12 @@ export class Restorer {
     }
   }
 
-  /** --delta: chunks of the file already at the target, by id (hex). Reads the old file once, never through a symlink. */
-  private existingChunks (dir: OpenDir, path: Buffer, node: TreeNode): Map<string, Uint8Array> | undefined {
-    const want = new Set((node.content ?? []).map(id => Buffer.from(id).toString('hex')))
-    if (want.size === 0) return undefined
-    let old: Buffer
-    let fd: number
+  private removeQuietly (dir: OpenDir, name: Uint8Array, path: Buffer): void {
     try {
-      fd = this.fs.open(dir, node.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+      this.fs.unlink(dir, name)
     } catch (err: unknown) {
-      if (errnoCode(err) !== 'ENOENT') log('--delta: %s not reused: %s', path.toString(), errorMessage(err))
-      return undefined
+      log('the partly restored %s could not be removed: %s', path.toString(), errorMessage(err))
     }
-    try {
-      if (!fstatSync(fd).isFile()) return undefined
-      old = readFileSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    const found = new Map<string, Uint8Array>()
-    let off = 0
-    for (const len of chunkLengths(this.cdc, old)) {
-      const piece = old.subarray(off, off + len)
-      const hex = Buffer.from(this.repo.blobId(piece)).toString('hex')
-      if (want.has(hex)) found.set(hex, piece)
-      off += len
-    }
-    return found
   }
 
   private async restoreSpecial (node: TreeNode, dir: OpenDir, path: Buffer): Promise<void> {
@@ -386,3 +377,4 @@ export class Restorer {
     }
   }
 }
+

@@ -183,6 +183,8 @@ describe('e2e: robustness', function () {
     assert.equal(r.code, 1)
     assert.match(r.stderr, /a\.bin/)
     assert.equal(readFileSync(join(target, src, 'b.txt'), 'utf8'), 'small and precious\n')
+    // the file that could not be restored whole is not left cut short under its name
+    assert.equal(existsSync(join(target, src, 'a.bin')), false)
   })
 
   it('a pack lost from the store: check names the files, the next backup stores the data again', async () => {
