@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'ERR_HOOK_FAILED'
   | 'ERR_NOT_ENOUGH_SHARES'
   | 'ERR_PLACEMENT_FAILED'
+  | 'ERR_OTHER_STRIPE'
   | 'ERR_PROTOCOL'
   | 'ERR_UNTRUSTED_PEER'
   | 'ERR_REFUSED'
@@ -90,6 +91,12 @@ export class HookFailedError extends P2pbakError { readonly code = 'ERR_HOOK_FAI
 /** Fewer than k shares of a pack could be read: the pack cannot be rebuilt from the peers that answer. */
 export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT_ENOUGH_SHARES' }
 /** Not enough persisters accepted the shares of a pack. `errors` holds each peer's cause. */
+/**
+ * A put found the persister holding that share index of the pack in another stripe (another (k, m)):
+ * a placement of another device, or an older one, still counts on it, so it was not replaced and
+ * nothing was stored (docs/protocols/shard.md §7.3). Not the friend refusing: another holder is chosen.
+ */
+export class OtherStripeError extends P2pbakError { readonly code = 'ERR_OTHER_STRIPE' }
 export class PlacementFailedError extends P2pbakError {
   readonly code = 'ERR_PLACEMENT_FAILED'
   readonly errors: ReadonlyArray<{ peer: string, error: string }>

@@ -71,9 +71,9 @@ export class Archiver {
     const root = buildPathTree(paths)
     const scan = opts.onProgress !== undefined ? this.scanSizes(paths) : Promise.resolve()
     if (opts.base !== undefined) this.walk = withAncestors(opts.base.changed)
-    const baseRoot = opts.base !== undefined ? await this.repo.loadTree(opts.base.tree) : undefined
-    const tree = await this.saveRootTree(root, baseRoot?.nodes)
-    await scan.catch(() => {})
+    const baseRoot = opts.base !== undefined ? await this.baseNodes(Buffer.from('/'), opts.base.tree) : undefined
+    const tree = await this.saveRootTree(root, baseRoot)
+    await scan.catch((err: unknown) => { log('the sizes for the progress were not counted: %s', errorMessage(err)) })
     await this.repo.flush()
     const s = this.s
     const record: SnapshotRecord = {
@@ -141,7 +141,7 @@ export class Archiver {
         const st = statSync(path, { bigint: true })
         if (!st.isDirectory()) throw new SourceUnreadableError('a folder on the way to a backed-up path is not a directory now: skipped')
         const node = nodeFromStats(nameBytes, 'dir', st)
-        const oldChildren = old?.type === 'dir' && old.subtree !== undefined ? (await this.repo.loadTree(old.subtree)).nodes : undefined
+        const oldChildren = old?.type === 'dir' && old.subtree !== undefined ? await this.baseNodes(path, old.subtree) : undefined
         node.subtree = await this.repo.saveTree({ nodes: await this.saveChildrenOfPathNode(path, child, oldChildren) })
         nodes.push(node)
       } catch (err: unknown) {
@@ -211,20 +211,20 @@ export class Archiver {
    * A folder's entries in the base snapshot (continuous mode). One that cannot be read is no reason
    * to leave a readable folder out: the folder is then walked as a new one (nothing under it reused).
    */
-  private async baseEntries (path: Buffer, base: TreeId): Promise<Map<string, TreeNode>> {
+  private async baseNodes (path: Buffer, base: TreeId): Promise<TreeNode[] | undefined> {
     try {
-      return byName((await this.repo.loadTree(base)).nodes)
+      return (await this.repo.loadTree(base)).nodes
     } catch (err: unknown) {
       this.checkAbort()
       log('the base snapshot\'s listing of %s cannot be read (%s): the folder is walked whole', path.toString(), errorMessage(err))
-      return new Map()
+      return undefined
     }
   }
 
   private async saveDirectory (path: Buffer, base: TreeId | undefined): Promise<TreeId> {
     const names = readdirSync(path, { encoding: 'buffer' })
     names.sort(Buffer.compare)
-    const before = this.walk !== undefined && base !== undefined ? await this.baseEntries(path, base) : new Map<string, TreeNode>()
+    const before = byName(this.walk !== undefined && base !== undefined ? await this.baseNodes(path, base) : undefined)
     const nodes: TreeNode[] = []
     for (const name of names) {
       const child = joinPath(path, name)

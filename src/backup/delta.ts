@@ -1,7 +1,8 @@
 /**
  * `restore --delta`: the chunks a file needs that the file already at the target holds are read from
- * it instead of from the repository (docs/cli.md `restore`). The old file is read once, never through
- * a symlink, in pieces of twice the largest chunk, so a file of any size costs that much memory. Its
+ * it instead of from the repository (docs/cli.md `restore`). The old file is scanned once, never
+ * through a symlink, in pieces of twice the largest chunk, so a file of any size costs that much memory,
+ * and the chunks found are read from it a second time as the new file is written. Its
  * descriptor stays open while the new file is written under its name (the old inode lives on while
  * open), and each chunk read back from it is checked against its id again before it is used: the
  * old file may change meanwhile.
@@ -67,10 +68,16 @@ export function readOldChunk (old: OldFile, id: Uint8Array, blobId: (bytes: Uint
   const at = old.found.get(hex)
   if (at === undefined) return undefined
   const data = new Uint8Array(at.length)
-  for (let done = 0; done < at.length;) {
-    const n = readSync(old.fd, data, done, at.length - done, at.offset + done)
-    if (n === 0) return undefined // the old file shrank meanwhile: the chunk is loaded instead
-    done += n
+  try {
+    for (let done = 0; done < at.length;) {
+      const n = readSync(old.fd, data, done, at.length - done, at.offset + done)
+      if (n === 0) return undefined // the old file shrank meanwhile: the chunk is loaded instead
+      done += n
+    }
+  } catch (err: unknown) {
+    // the repository has the chunk: a read error of the old file (EIO) costs its reuse only
+    log('--delta: chunk %s not read back from the old file: %s', hex.slice(0, 16), errorMessage(err))
+    return undefined
   }
   return Buffer.from(blobId(data)).equals(Buffer.from(id)) ? data : undefined
 }

@@ -258,7 +258,7 @@ export class Restorer {
     try {
       fd = this.create(dir, node.name, () => this.fs.open(dir, node.name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600))
     } catch (err: unknown) {
-      if (existing !== undefined) closeSync(existing.fd)
+      if (existing !== undefined) closeQuietly(existing.fd)
       throw err
     }
     let written = false
@@ -277,15 +277,19 @@ export class Restorer {
         this.opts.onProgress?.(this.progress)
       }
       if (node.sparse === true) ftruncateSync(fd, pos)
+      // its content is whole: a failure to set its metadata (a file system without modes) keeps it
+      written = true
       // owner, mode and times through the descriptor: the file we wrote, even if its name now leads elsewhere
       this.applyOwnerAndMode(fd, path, node)
       futimesNs(fd, node.atimeNs, node.mtimeNs)
-      written = true
     } finally {
-      closeSync(fd)
-      if (existing !== undefined) closeSync(existing.fd)
-      // a file cut short (a chunk that could not be read, a full disk) must not pass for restored
-      if (!written) this.removeQuietly(dir, node.name, path)
+      try {
+        closeSync(fd)
+      } finally {
+        if (existing !== undefined) closeQuietly(existing.fd)
+        // a file cut short (a chunk that could not be read, a full disk) must not pass for restored
+        if (!written) this.removeQuietly(dir, node.name, path)
+      }
     }
     if (linkKey !== undefined) this.hardlinks.set(linkKey, [...this.chain.slice(1).map(l => l.name), Buffer.from(node.name)])
     this.s.files++

@@ -6,7 +6,7 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotFoundError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
+import { CorruptDataError, NotFoundError, OtherStripeError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { avoidHeldIndexes, chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
@@ -142,8 +142,9 @@ export class ErasurePackStore implements PackStore {
           exclude.add(peer)
           failures.push({ peer, error: errorMessage(err) })
           if (err instanceof RefusedError || err instanceof RetentionRefusedError) refused = true
-          // a put that timed out or broke off may still have been stored: queue its delete (a refusal stored nothing)
-          if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError)) await this.index.audit.addRelease(peer, { pack: id, index })
+          // a put that timed out or broke off may still have been stored: queue its delete (a refusal, or a
+          // share of another stripe held there, stored nothing; deleting the latter would break that stripe)
+          if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError) && !(err instanceof OtherStripeError)) await this.index.audit.addRelease(peer, { pack: id, index })
         }
       }))
       const missing = [...targets.keys()].filter(i => !holders.has(i))

@@ -166,18 +166,18 @@ function sameEntries (a: readonly GcEntry[], b: readonly GcEntry[]): boolean {
  * The check a queued delete of a pruned pack passes just before it is sent (docs/gc.md §8): every
  * snapshot of every device is listed and walked once per call; a pack holding a live blob no other
  * pack holds is still needed, and is revived (records drop it, devices index it again). When the
- * snapshots cannot all be read, every pack counts as needed (the deletes wait).
+ * snapshots cannot all be read, the answer is undefined for every pack: unknown, the deletes wait.
  */
-export function stillNeededCheck (repo: Repository): () => Promise<(pack: Uint8Array) => Promise<boolean>> {
+export function stillNeededCheck (repo: Repository): () => Promise<(pack: Uint8Array) => Promise<boolean | undefined>> {
   return async () => {
     const live = new Set<string>()
     try {
       const head = await readHead(repo.packs, repo.sodium, repo.identity)
-      if (head.damaged.length > 0) return async () => true
+      if (head.damaged.length > 0) return async () => undefined
       await addLiveBlobs(repo, head.snapshots, live)
     } catch (err: unknown) {
       log.error('queued deletes wait: the snapshots cannot all be read now (%s)', errorMessage(err))
-      return async () => true
+      return async () => undefined
     }
     return async (pack) => {
       const note = repo.index.gc.get(pack)

@@ -10,7 +10,7 @@
  * Every step is durable before the next: the new placement is recorded only after the new shares
  * are stored, and the old holders' releases only after that, so a crash repeats work, never loses it.
  */
-import { NotEnoughSharesError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
+import { NotEnoughSharesError, OtherStripeError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { keepsOwnCopy, planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
@@ -25,7 +25,7 @@ const log = scopedLogger('repo:repair')
  * Whether a pruned pack is used again by a snapshot written since its delete was queued (docs/gc.md
  * §8); made once per `releaseShares` call, when the first such delete is due.
  */
-export type StillNeededCheck = () => Promise<(pack: PackId) => Promise<boolean>>
+export type StillNeededCheck = () => Promise<(pack: PackId) => Promise<boolean | undefined>>
 
 /** What repair needs of the group pack store (erasure-pack-store.ts). */
 export interface GroupPackStore {
@@ -80,6 +80,8 @@ export class RefusalBackoff {
 }
 
 const LOCAL = 'local'
+/** Rounds of puts one repair makes, leaving out a peer that refused in the round before. */
+const REPAIR_PUT_ROUNDS = 3
 const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.slice(5) : holder
 
 /** What one placeLocalPacks call did: packs moved off this disk, widened, and left for next time. */
@@ -224,20 +226,35 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
   const shares = await encodeShares(id, pack, k, m)
-  const targets = planReplacements([...badSet], held, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ...plan, maxNewcomerShares: m })
   // shares that found no new home keep their old holder in the placement (still to be repaired)
   const next = new Map(placement)
   const placed: number[] = []
   const errors: Array<{ peer: string, error: string }> = []
-  await Promise.all([...targets].map(async ([i, peer]) => {
+  // a peer that refuses (its quota, a share of another stripe it holds for another device) is left
+  // out and the share planned again, a few rounds at most
+  let todo = [...badSet]
+  for (let round = 0; round < REPAIR_PUT_ROUNDS && todo.length > 0; round++) {
+    const heldNow = new Map([...held, ...placed.map(i => [i, { peerId: peerOf(next.get(i) ?? ''), personId: store.personOf(peerOf(next.get(i) ?? ''), candidates) }] as const)])
+    let targets: Map<number, string>
     try {
-      await store.peers.storeFor(peer).put({ pack: id, index: i }, shares[i] as Uint8Array, { signal })
-      next.set(i, `peer:${peer}`)
-      placed.push(i)
+      targets = planReplacements(todo, heldNow, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ...plan, maxNewcomerShares: m })
     } catch (err: unknown) {
-      errors.push({ peer, error: err instanceof Error ? err.message : String(err) })
+      if (round === 0) throw err
+      break // nobody else can take what is left: it waits for the next round
     }
-  }))
+    const refused: number[] = []
+    await Promise.all([...targets].map(async ([i, peer]) => {
+      try {
+        await store.peers.storeFor(peer).put({ pack: id, index: i }, shares[i] as Uint8Array, { signal })
+        next.set(i, `peer:${peer}`)
+        placed.push(i)
+      } catch (err: unknown) {
+        errors.push({ peer, error: err instanceof Error ? err.message : String(err) })
+        if (err instanceof RefusedError || err instanceof RetentionRefusedError || err instanceof OtherStripeError) { exclude.add(peer); refused.push(i) }
+      }
+    }))
+    todo = refused
+  }
   if (placed.length === 0) throw new PlacementFailedError(`pack ${toHex(id).slice(0, 16)}: no replacement share could be placed`, { errors })
   await index.setPlacement(id, next)
   await recordCommitments(index, id, shares, placed, options?.now)
@@ -289,7 +306,7 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
  */
 export async function releaseShares (store: GroupPackStore, reachable: (peerId: string) => boolean, options?: AbortOptions & { now?: number, stillNeeded?: StillNeededCheck }): Promise<number> {
   let released = 0
-  let needed: ((pack: PackId) => Promise<boolean>) | undefined
+  let needed: ((pack: PackId) => Promise<boolean | undefined>) | undefined
   const now = options?.now ?? Date.now()
   const audit = store.index.audit
   if (!store.init.releasesOldCopies) {
@@ -307,7 +324,10 @@ export async function releaseShares (store: GroupPackStore, reachable: (peerId: 
       // delete goes out; one a snapshot uses again keeps its shares
       if (options?.stillNeeded !== undefined && store.index.getPack(ref.pack) === undefined) {
         needed ??= await options.stillNeeded()
-        if (await needed(ref.pack)) {
+        const verdict = await needed(ref.pack)
+        // the snapshots cannot all be read now: the delete waits, queued, for a round that can tell
+        if (verdict === undefined) continue
+        if (verdict) {
           // every queued delete of the pack, not only those due now: one left for a holder away now (or
           // waiting on its retention) would go out later, once the pack is indexed again and no longer checked
           const cancelled = await cancelReleasesOf(store.index, ref.pack)

@@ -70,7 +70,6 @@ function startMarkFrom (stat: string): string | undefined {
  */
 export function startMarkOf (pid: number): string | undefined {
   if (process.platform !== 'linux') return undefined
-  if (pid === process.pid) return INCARNATION
   try {
     return startMarkFrom(readFileSync(`/proc/${pid}/stat`, 'utf8'))
   } catch (err: unknown) {

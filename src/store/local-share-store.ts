@@ -397,7 +397,8 @@ async function unlinkIfThere (path: string): Promise<void> {
     await unlink(path)
   } catch (err: unknown) {
     if (!isMissing(err)) throw err
-    return
+    // gone already: maybe by an earlier try that failed before its fsync, so fsync anyway
+    // (a directory that is gone too has nothing to make durable)
   }
-  await syncDir(dirname(path))
+  await syncDir(dirname(path)).catch((err: unknown) => { if (!isMissing(err)) throw err })
 }

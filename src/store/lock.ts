@@ -10,13 +10,13 @@
  * second removing the first one's fresh lock — and both go on writing (issue 11, finding 12). Taking
  * a free lock is a plain O_EXCL create, so it never removes anything.
  */
-import { closeSync, fstatSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, fsyncSync } from 'node:fs'
+import { closeSync, fstatSync, linkSync, openSync, readFileSync, readlinkSync, renameSync, statSync, unlinkSync, writeSync, fsyncSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { LockedError, errnoCode, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 import { shown } from '../util/text.js'
-import { INCARNATION, startMarkOf } from './atomic.js'
+import { startMarkOf } from './atomic.js'
 
 const log = scopedLogger('lock')
 
@@ -25,8 +25,21 @@ export interface LockInfo {
   host: string
   time: string
   purpose: string
-  /** the holder's start mark (atomic.ts INCARNATION): a pid reused by another process is told apart */
+  /** the holder's start time (atomic.ts startMarkOf; Linux): a pid reused by another process is told apart */
   start?: string
+  /** the holder's pid namespace (`/proc/self/ns/pid`): a pid means that process only in the same one */
+  pidns?: string
+}
+
+/** This process's pid namespace, where /proc says (Linux). */
+function pidNamespace (): string | undefined {
+  if (process.platform !== 'linux') return undefined
+  try {
+    return readlinkSync('/proc/self/ns/pid')
+  } catch (err: unknown) {
+    log('no pid namespace (%s): locks are judged by pid alone', errorMessage(err))
+    return undefined
+  }
 }
 
 export interface Lock { readonly path: string, release: () => void }
@@ -58,7 +71,7 @@ function readInfo (path: string): { info: LockInfo | undefined, ino: number, age
     try {
       const v = JSON.parse(readFileSync(fd, 'utf8')) as Partial<LockInfo>
       if (typeof v.pid === 'number' && typeof v.host === 'string') {
-        info = { pid: v.pid, host: v.host, time: typeof v.time === 'string' ? v.time : shown(v.time), purpose: typeof v.purpose === 'string' ? v.purpose : shown(v.purpose), ...(typeof v.start === 'string' ? { start: v.start } : {}) }
+        info = { pid: v.pid, host: v.host, time: typeof v.time === 'string' ? v.time : shown(v.time), purpose: typeof v.purpose === 'string' ? v.purpose : shown(v.purpose), ...(typeof v.start === 'string' ? { start: v.start } : {}), ...(typeof v.pidns === 'string' ? { pidns: v.pidns } : {}) }
       }
     } catch (err: unknown) {
       log('lock %s is unreadable (a crash between create and write): %s', path, errorMessage(err))
@@ -75,8 +88,10 @@ function isStale (held: { info: LockInfo | undefined, ageMs: number }): boolean 
   if (info.host !== hostname()) return false
   if (!processAlive(info.pid)) return true
   // the pid is running, but maybe as another process: after a crash a container's daemon restarts
-  // with the same small pid (1, 7…), and would otherwise find its own dead lock held for good
-  const now = info.start !== undefined ? startMarkOf(info.pid) : undefined
+  // with the same small pid (1, 7…), and would otherwise find its own dead lock held for good. Only
+  // within the holder's pid namespace does its pid name it (a container sharing the host's name)
+  if (info.start === undefined || info.pidns === undefined || info.pidns !== pidNamespace()) return false
+  const now = startMarkOf(info.pid)
   return now !== undefined && now !== info.start
 }
 
@@ -160,7 +175,9 @@ export interface AcquireOptions {
 }
 
 export function acquireLock (path: string, purpose: string, opts: AcquireOptions = {}): Lock {
-  const info: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose, start: INCARNATION }
+  const start = startMarkOf(process.pid)
+  const pidns = pidNamespace()
+  const info: LockInfo = { pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose, ...(start !== undefined ? { start } : {}), ...(pidns !== undefined ? { pidns } : {}) }
   for (let attempt = 0; attempt < 200; attempt++) {
     if (createExclusive(path, JSON.stringify(info))) {
       let released = false

@@ -17,7 +17,7 @@ import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { contentHash, deriveIdentity, loadBackend } from '../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../src/crypto/index.js'
-import { RefusedError, errnoCode } from '../../src/errors.js'
+import { OtherStripeError, RefusedError, errnoCode } from '../../src/errors.js'
 import { createP2pNode, newDeviceKey } from '../../src/node/libp2p-node.js'
 import type { P2pNode } from '../../src/node/libp2p-node.js'
 import { exchange } from '../../src/protocols/framing.js'
@@ -213,7 +213,7 @@ describe('integration: a stolen device key cannot overwrite what persisters hold
     await oldShare(held.plain, ref, share(1, 1, seededBytes(50, 2000)), 31)
     const before = await held.plain.get(ref)
     await assert.rejects(owner.put(ref, widerStripe), (err: unknown) => {
-      assert.ok(err instanceof RefusedError, String(err))
+      assert.ok(err instanceof OtherStripeError, String(err))
       assert.match(err.message, /of a 1\+1 stripe, not of this 1\+2 one/)
       return true
     })

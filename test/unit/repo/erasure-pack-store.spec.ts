@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { contentHash } from '../../../src/crypto/index.js'
 import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
-import { PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
-import { ErasurePackStore, RefusalBackoff, releaseShares } from '../../../src/repo/index.js'
+import { OtherStripeError, PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
+import { ErasurePackStore, RefusalBackoff, releaseShares, repairPack } from '../../../src/repo/index.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
 
@@ -345,7 +345,7 @@ describe('releaseShares: a pruned pack a snapshot uses again', () => {
   let index: IndexDb
   tempIndex((i) => { index = i })
 
-  it('keeps every share: the deletes queued for holders away now are cancelled too, not sent once it is indexed again', async () => {
+  it('keeps every share: the deletes wait while the snapshots cannot be read, and once it is needed those queued for holders away now are cancelled too', async () => {
     const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
     const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
     const pack = randomBytes(4000)
@@ -354,14 +354,44 @@ describe('releaseShares: a pruned pack a snapshot uses again', () => {
     const placement = new Map(index.getPlacement(id))
     // a prune queued the deletes of both shares (the pack is no longer indexed)
     for (const [i, h] of placement) await index.audit.addRelease(h.slice(5), { pack: id, index: i })
+    // the snapshots cannot all be read this round (a friend's listing broke off): every delete waits
+    assert.equal(await releaseShares(store, () => true, { stillNeeded: async () => async () => undefined }), 0)
+    assert.equal([...index.audit.pendingReleases().values()].flat().length, 2, 'both deletes still queued')
+    for (const [i, h] of placement) assert.equal(await peers.get(h.slice(5))?.has({ pack: id, index: i }), true, `${h} keeps share ${i}`)
     // a snapshot written since uses the pack again; only A answers this round
-    const reachedA = [...placement].find(([, h]) => h === 'peer:A')
-    assert.ok(reachedA !== undefined)
+    assert.ok([...placement].some(([, h]) => h === 'peer:A'))
     assert.equal(await releaseShares(store, peer => peer === 'A', { stillNeeded: async () => async () => true }), 0)
     assert.equal([...index.audit.pendingReleases().values()].flat().length, 0, 'no delete of the pack stays queued')
     // the pack is indexed again (its revival); B answers: nothing of it is deleted
     await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
     assert.equal(await releaseShares(store, () => true), 0)
     for (const [i, h] of placement) assert.equal(await peers.get(h.slice(5))?.has({ pack: id, index: i }), true, `${h} keeps share ${i}`)
+  })
+})
+
+describe('repairPack: a peer that refuses the rebuilt share', () => {
+  let index: IndexDb
+  tempIndex((i) => { index = i })
+
+  it('is left out and the share planned again on another friend (a share of another device\'s stripe there, a full quota)', async () => {
+    class OtherStripeHeld extends PersisterStore {
+      override async put (ref: ShareRef): Promise<void> { throw new OtherStripeError(`${this.id} holds share ${ref.index} of this pack of a 1+2 stripe`) }
+    }
+    const peers = new Map<string, MemoryShareStore>([['A', new PersisterStore('A')], ['B', new PersisterStore('B')], ['C', new OtherStripeHeld('C')], ['D', new PersisterStore('D')]])
+    let online = ['A', 'B']
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(4000)
+    const id = asPackId(contentHash(pack))
+    await store.putPack(id, pack)
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: Date.now(), kind: 0 }, [])
+    await store.localPacks.deletePack(id) // no own copy: the rebuild reads the good share
+    const placement = new Map(index.getPlacement(id))
+    const [lostIndex, lostHolder] = [...placement][1] as [number, string]
+    await peers.get(lostHolder.slice(5))?.delete({ pack: id, index: lostIndex })
+    // C comes first by peer id, and refuses; D can take it
+    online = ['A', 'B', 'C', 'D']
+    assert.equal(await repairPack(store, id, [lostIndex]), 1)
+    assert.equal(index.getPlacement(id)?.get(lostIndex), 'peer:D')
+    assert.equal(await peers.get('D')?.has({ pack: id, index: lostIndex }), true)
   })
 })

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LockedError } from '../../../src/errors.js'
@@ -50,7 +50,11 @@ describe('store: the home lock', function () {
     if (process.platform !== 'linux') this.skip()
     const path = join(dir, 'lock')
     // this very pid, as a daemon restarted in a container gets pid 1 or 7 again: an older start time
-    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose: 'backup', start: '00000001' }))
+    const pidns = readlinkSync('/proc/self/ns/pid')
+    // in another pid namespace (a container sharing the host's name) that pid is another process: held
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose: 'backup', start: '00000001', pidns: 'pid:[1]' }))
+    assert.throws(() => acquireLock(path, 'forget'), (e: unknown) => e instanceof LockedError)
+    writeFileSync(path, JSON.stringify({ pid: process.pid, host: hostname(), time: new Date().toISOString(), purpose: 'backup', start: '00000001', pidns }))
     const l = acquireLock(path, 'backup')
     assert.equal((JSON.parse(readFileSync(path, 'utf8')) as { start: string }).start !== '00000001', true)
     // held by this process now: a second taker is refused (the start marks match)
