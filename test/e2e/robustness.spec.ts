@@ -17,6 +17,7 @@ import { compareTrees } from '../helpers/tree-compare.js'
 import { NOBODY, runCliAsUser, type UserRunResult } from '../helpers/as-user.js'
 
 const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
+const NO_FCHMOD = fileURLToPath(new URL('../fixtures/no-fchmod.cjs', import.meta.url))
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
 function listFiles (dir: string): string[] {
@@ -107,6 +108,24 @@ describe('e2e: robustness', function () {
     assert.ok(lstatSync(restored).isDirectory())
     assert.equal(lstatSync(restored).mode & 0o7777, 0o750, 'the folder on the way has the mode of the directory it led to')
     assert.equal(readFileSync(join(restored, 'photos', 'a.jpg'), 'utf8'), 'jpeg')
+  })
+
+  it('a restored file whose mode cannot be set (a file system without Unix modes) is reported, and kept whole', async () => {
+    const src = join(dir, 'src')
+    mkdirSync(src)
+    const data = randomBytes(100_000)
+    writeFileSync(join(src, 'kept.bin'), data)
+    const home = join(dir, 'home')
+    const cli = cliFor(home)
+    assert.equal((await cli('init')).code, 0)
+    assert.equal((await cli('backup', src)).code, 0)
+    const target = join(dir, 'restore')
+    const r = spawnSync(process.execPath, ['--require', NO_FCHMOD, BIN, 'restore', 'latest', '--target', target], {
+      encoding: 'utf8', env: { ...process.env, ...TEST_ENV, P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'correct horse' }
+    })
+    assert.equal(r.status, 1, r.stderr)
+    assert.match(r.stderr, /kept\.bin.*EPERM/)
+    assert.deepEqual(readFileSync(join(target, src, 'kept.bin')), data)
   })
 
   it('restore never writes through a symlink that is already in the target', async () => {
