@@ -157,8 +157,9 @@ export async function snapshotHealth (home: Home, net: NetworkNode | undefined, 
   const hasOwnCopy = async (pack: string): Promise<boolean> => {
     let own = owned.get(pack)
     if (own === undefined) {
-      const info = repo.index.getPack(Buffer.from(pack, 'hex'))
-      own = info !== undefined && keepsOwnCopy(info.m) && await repo.packs.hasOwnCopy?.(asPackId(Buffer.from(pack, 'hex'))) === true
+      const id = asPackId(Buffer.from(pack, 'hex'))
+      const info = repo.index.getPack(id)
+      own = info !== undefined && keepsOwnCopy(info.m) && await repo.packs.hasOwnCopy?.(id) === true
       owned.set(pack, own)
     }
     return own

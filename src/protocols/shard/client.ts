@@ -6,7 +6,7 @@
  * placement, never an untyped exception.
  */
 import { AbortedError, FormatError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage, isP2pbakError } from '../../errors.js'
-import { contentHash, contentHasher } from '../../crypto/hash.js'
+import { contentHash } from '../../crypto/hash.js'
 import type { AbortOptions, ShareRef, ShareStore, StoreUsage } from '../../store/index.js'
 import { toHex } from '../../util/bytes.js'
 import { bodyLength, copyBody, exchange, throwForStatus } from '../framing.js'
@@ -23,6 +23,7 @@ import type { DeleteAuth, ShardRequestHeader } from './wire.js'
 import { shown } from '../../util/text.js'
 import { SHARE_HEADER_BYTES } from '../../format/share.js'
 import { refuseOtherStripe } from './stripe-guard.js'
+import { Pieces } from './pieces.js'
 import { Limiter, PartSize } from './limiter.js'
 import { checkId, checkRef, noteReplace, owned, type RemoteShareStoreInit, type ReplaceSeen, type Signer } from './client-options.js'
 
@@ -365,37 +366,5 @@ export class RemoteShareStore implements ShareStore {
   private count (v: unknown, what: string): number {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ProtocolError(`${what} on ${this.id}: not a non-negative integer`)
     return v
-  }
-}
-
-/** A share given as consecutive pieces: ranges of it, without joining more than a range needs. */
-class Pieces {
-  readonly byteLength: number
-  constructor (private readonly pieces: readonly Uint8Array[]) {
-    this.byteLength = pieces.reduce((n, p) => n + p.byteLength, 0)
-  }
-
-  /** Bytes [start, end): a view when they lie in one piece, else a copy. */
-  slice (start: number, end: number): Uint8Array {
-    let base = 0
-    for (const p of this.pieces) {
-      if (start >= base && end <= base + p.byteLength) return p.subarray(start - base, end - base)
-      base += p.byteLength
-    }
-    const out = new Uint8Array(end - start)
-    base = 0
-    for (const p of this.pieces) {
-      const from = Math.max(start, base)
-      const to = Math.min(end, base + p.byteLength)
-      if (from < to) out.set(p.subarray(from - base, to - base), from - start)
-      base += p.byteLength
-    }
-    return out
-  }
-
-  hash (): Uint8Array {
-    const h = contentHasher()
-    for (const p of this.pieces) h.update(p)
-    return h.digest()
   }
 }
