@@ -76,7 +76,7 @@ export interface GroupFile {
    * cannot lower it and delete at once).
    */
   retentionFloor?: { minShardAgeDays: number, untilMs: number }
-  /** the versions before `roster`, oldest first, at most MAX_ROSTER_HISTORY (forks are resolved within them) */
+  /** the versions before `roster`, oldest first, as keptHistory keeps them (forks are resolved within them) */
   rosterHistory?: Roster[]
   /** the last roster forks this node saw (docs/format/group.md §5.6), newest last, at most 8 */
   rosterForks?: RosterForkNote[]

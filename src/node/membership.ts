@@ -6,9 +6,9 @@
 import { hostname } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
+import { FormatError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
+  checkMemberRun, InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
   memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
@@ -161,15 +161,17 @@ export class Membership {
         if (this.invites.outstanding(now) === 0) await this.dropStrangers()
         const before = taken.before
         await this.identifyNew(peer => before !== null && memberOfPeer(before, peer) !== undefined)
-        if (taken.pushNew) void this.broadcastRoster()
+        // forwarded to every member (group.md §7): a version its signer could send to only some of us still reaches all
+        void this.broadcastRoster(taken.pushNew ? undefined : from?.toString())
         return true
       }
     }
   }
 
-  async broadcastRoster (): Promise<void> {
+  /** Pushes the current roster to every member device (but `except`, the one it came from). */
+  async broadcastRoster (except?: string): Promise<void> {
     const bytes = encodeRoster(this.requireRoster())
-    await Promise.all(this.memberDevices().map(async d => { await this.push(d, bytes) }))
+    await Promise.all(this.memberDevices().filter(d => d !== except).map(async d => { await this.push(d, bytes) }))
   }
 
   async createGroup (name: string, retention?: Retention): Promise<Roster> {
@@ -217,6 +219,15 @@ export class Membership {
     }
     // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
+    if (next !== roster) checkMemberRun(this.rosters.chain(), next)
+    // the answer is made before the invite is used up: one too large to send leaves the invite as it was
+    let answer: Uint8Array
+    try {
+      answer = encodeRosterChain([...this.rosters.from(pinned), ...(next !== roster ? [next] : [])])
+    } catch (err: unknown) {
+      if (!(err instanceof FormatError)) throw err
+      throw new InvalidInviteError(`the roster's history since the version this invite pins (serial ${pinned}) is too large to send (${err.message}); ask for a new invite`)
+    }
     this.invites.redeem(claim, now)
     if (next !== roster) this.rosters.append(next)
     this.state.file.invites = this.invites.toJSON()
@@ -228,7 +239,7 @@ export class Membership {
     // that was the last open invite: the strangers it let in (anyone could connect) are shown out
     if (this.invites.outstanding(now) === 0) await this.dropStrangers()
     void this.broadcastRoster()
-    return encodeRosterChain(this.rosters.from(pinned))
+    return answer
   }
 
   /** Joiner side: redeems an invite code with the inviter and takes the roster it answers with. */
@@ -267,7 +278,7 @@ export class Membership {
       let roster: Roster
       try {
         chain = decodeRosterChain(bytes)
-        roster = verifyJoinChain(this.home.sodium, invite, chain, this.home.identity.userId, this.peerId)
+        roster = verifyJoinChain(this.home.sodium, invite, chain, this.home.identity.userId, this.peerId, { now: Date.now() })
       } catch (err: unknown) {
         throw new UntrustedPeerError(`the inviter answered with a roster we cannot accept: ${errorMessage(err)}`, { cause: err })
       }

@@ -6,7 +6,7 @@
  */
 import { UnauthenticatedError } from '../errors.js'
 import {
-  MAX_ROSTER_HISTORY, rebaseOwnChanges, reconcileRosters, rosterHash, verifyRosterUpdate, type Roster, type RosterFork
+  checkMemberRun, keptHistory, memberRun, rebaseOwnChanges, reconcileRosters, rosterHash, verifyRosterUpdate, type Roster, type RosterFork
 } from '../peers/index.js'
 import type { Home } from './home.js'
 import type { GroupState, RosterForkNote } from './group-state.js'
@@ -44,17 +44,19 @@ export class RosterKeeper {
     return r === null ? undefined : rosterHash(r)
   }
 
-  /** Makes `chain`'s last version current and keeps the ones before it (not saved: the caller saves). */
+  /** Makes `chain`'s last version current and keeps the ones before it that keptHistory keeps (not saved: the caller saves). */
   setChain (chain: readonly Roster[]): void {
     const head = chain.at(-1)
     if (head === undefined) return
     this.state.file.roster = head
-    this.state.file.rosterHistory = chain.slice(0, -1).slice(-MAX_ROSTER_HISTORY)
+    this.state.file.rosterHistory = keptHistory(chain)
   }
 
-  /** A version this node signed on top of the current one. */
+  /** A version this node signed on top of the current one (refused when members who are not admins have signed too many in a row). */
   append (next: Roster): void {
-    this.setChain([...this.chain(), next])
+    const chain = this.chain()
+    checkMemberRun(chain, next)
+    this.setChain([...chain, next])
   }
 
   /**
@@ -67,12 +69,12 @@ export class RosterKeeper {
     if (before === null) {
       const head = remote.at(-1)
       if (head === undefined) return { kind: 'current' }
-      verifyRosterUpdate(this.home.sodium, undefined, head)
+      verifyRosterUpdate(this.home.sodium, undefined, head, { now })
       this.setChain([head])
       await this.state.save()
       return { kind: 'changed', before: null, pushNew: false }
     }
-    const r = reconcileRosters(this.home.sodium, local, remote)
+    const r = reconcileRosters(this.home.sodium, local, remote, { now })
     switch (r.kind) {
       case 'current': return r
       case 'unlinked': return r
@@ -86,7 +88,7 @@ export class RosterKeeper {
       case 'switch': {
         await this.note(r.fork, true, now)
         const base = [...local.filter(x => x.serial <= r.anchor.serial), ...r.adopted]
-        const { versions, skipped } = rebaseOwnChanges(this.home.sodium, base.at(-1) as Roster, r.anchor, r.abandoned, this.home.identity, now)
+        const { versions, skipped } = rebaseOwnChanges(this.home.sodium, base.at(-1) as Roster, r.anchor, r.abandoned, this.home.identity, now, memberRun(base))
         for (const why of skipped) log('after the fork at serial %d, a change of ours no longer applies: %s', r.fork.serial, why)
         this.setChain([...base, ...versions])
         await this.state.save()
@@ -99,6 +101,12 @@ export class RosterKeeper {
   async takeOne (next: Roster, now: number): Promise<RosterTaken> {
     const current = this.state.file.roster
     if (current !== null && rosterHash(current) === rosterHash(next)) return { kind: 'current' }
+    const local = this.chain()
+    const oldest = local[0]
+    if (oldest !== undefined && next.serial < oldest.serial) {
+      // older than all we keep: we cannot tell whether it is ours (answering OK would hide from its signer that nobody took it)
+      return { kind: 'unlinked', reason: `serial ${next.serial} is older than every version this node keeps (serials ${oldest.serial}..${(local.at(-1) as Roster).serial})` }
+    }
     return await this.take([next], now)
   }
 

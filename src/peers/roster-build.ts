@@ -7,10 +7,11 @@ import type { Identity, SodiumBackend } from '../crypto/index.js'
 import { FormatError, InvalidArgumentError, NotMemberError } from '../errors.js'
 import { toHex } from '../util/bytes.js'
 import { encodeBase64, expectName, expectUint } from './canonical.js'
-import { DEFAULT_MIN_SHARD_AGE_DAYS, GROUP_ID_BYTES, MAX_DEVICES_PER_MEMBER, MAX_MEMBERS, MAX_MIN_SHARD_AGE_DAYS } from './constants.js'
+import { DEFAULT_MIN_SHARD_AGE_DAYS, GROUP_ID_BYTES, MAX_DEVICES_PER_MEMBER, MAX_MEMBERS, MAX_MIN_SHARD_AGE_DAYS, MAX_ROSTER_BYTES } from './constants.js'
 import { sameDeviceCert, signingKey, verifyDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
-import { ROSTER_VERSION, checkRosterShape, findMember, memberOfPeer, rosterHash, rosterSigningBytes } from './roster.js'
+import { ROSTER_VERSION, checkRosterShape, encodeRoster, findMember, memberOfPeer, parseRoster, rosterHash, rosterSigningBytes } from './roster.js'
+import { MAX_MEMBER_REVOKED_DEVICES } from './roster-verify.js'
 import type { Retention, Roster, RosterMember } from './roster.js'
 
 export interface CreateRosterOptions {
@@ -67,6 +68,12 @@ function finish (sodium: SodiumBackend, previous: Roster | undefined, draft: Ros
   }
   argument(() => { checkRosterShape(next) })
   next.signature = encodeBase64(sodium.sign(rosterSigningBytes(next), signingKey(signer)))
+  // every limit a receiver checks (list lengths, size): a version no member would take is never made, nor saved as ours
+  argument(() => {
+    parseRoster(next)
+    const bytes = encodeRoster(next).byteLength
+    if (bytes > MAX_ROSTER_BYTES) throw new FormatError(`the new roster version would be ${bytes} bytes, more than ${MAX_ROSTER_BYTES}`)
+  })
   return next
 }
 
@@ -152,6 +159,9 @@ export function removeDevice (sodium: SodiumBackend, roster: Roster, signer: Ide
   if (owner === undefined) throw new NotMemberError(`device ${peerId} is not on the roster of group "${roster.name}"`)
   if (owner.userId !== signer.userId && !me.admin) throw new InvalidArgumentError('only the device\'s owner or a group admin can remove a device')
   if (owner.devices.length === 1) throw new InvalidArgumentError(`device ${peerId} is the last device of ${owner.userId}; remove the member instead`)
+  if (!me.admin && roster.removedDevices.length >= MAX_MEMBER_REVOKED_DEVICES) {
+    throw new InvalidArgumentError(`group "${roster.name}" already lists ${roster.removedDevices.length} revoked devices; beyond ${MAX_MEMBER_REVOKED_DEVICES} only an admin may revoke one: ask an admin to run \`p2pbak group remove-device ${peerId}\``)
+  }
   const draft = structuredClone(roster)
   const o = findMember(draft, owner.userId) as RosterMember
   o.devices = o.devices.filter(d => d.peerId !== peerId)

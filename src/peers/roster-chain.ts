@@ -4,7 +4,7 @@
  * histories — catching up, or choosing one branch of a fork the same way on every node.
  */
 import type { Identity, SodiumBackend } from '../crypto/index.js'
-import { FormatError, NotMemberError, UnauthenticatedError, isP2pbakError } from '../errors.js'
+import { FormatError, NotMemberError, RefusedError, UnauthenticatedError, isP2pbakError } from '../errors.js'
 import { utf8Decode, utf8Encode } from '../util/bytes.js'
 import { canonicalJson, expectArray, parseCanonicalJson } from './canonical.js'
 import { MAX_ROSTER_BYTES } from './constants.js'
@@ -12,10 +12,21 @@ import type { Invite } from './invite.js'
 import { addMember, removeDevice, removeMember, renameGroup, setAdmin, setRetention } from './roster-build.js'
 import { findMember, memberOfPeer, parseRoster, rosterHash } from './roster.js'
 import type { Roster } from './roster.js'
-import { verifyRosterUpdate } from './roster-verify.js'
+import { verifyRosterUpdate, type VerifyOptions } from './roster-verify.js'
 
-/** Versions a node keeps before its current one: how deep a fork it can resolve, how far back a joiner's invite may pin. */
+/**
+ * Versions a node keeps before its current one, at least: how deep a fork it can resolve, how far
+ * back a joiner's invite may pin. A node also keeps every version since the newest one an admin
+ * signed (keptHistory), so that members' versions alone never push a node that was away out of reach.
+ */
 export const MAX_ROSTER_HISTORY = 32
+/**
+ * Versions in a row that members who are not admins may sign; the next one needs an admin's
+ * version first. It bounds the history a node keeps (keptHistory) and what one member can do alone.
+ */
+export const MAX_MEMBER_RUN = 64
+/** Most versions in one chain answer, and most a node keeps in all (the current one included). */
+export const MAX_ROSTER_CHAIN = MAX_ROSTER_HISTORY + MAX_MEMBER_RUN + 1
 /** Largest encoded run of versions (a chain answer, a join answer). */
 export const MAX_ROSTER_CHAIN_BYTES = 8 * 1024 * 1024
 
@@ -37,13 +48,38 @@ export function newestThatFit (chain: readonly Roster[]): Roster[] {
   return out
 }
 
+/** Signed by a member who is an admin in that very version. */
+export function adminSigned (r: Roster): boolean {
+  return findMember(r, r.updatedBy)?.admin === true
+}
+
+/** How many versions at the end of `chain` (oldest first) were signed by members who are not admins, in a row. */
+export function memberRun (chain: readonly Roster[]): number {
+  let n = 0
+  for (let i = chain.length - 1; i >= 0 && !adminSigned(chain[i] as Roster); i--) n++
+  return n
+}
+
 /**
- * Strict: a canonical JSON array of 1..MAX_ROSTER_HISTORY+1 rosters, each well formed, consecutive
+ * What a node keeps of `chain` (oldest first, the last one current): the last MAX_ROSTER_HISTORY
+ * versions before the current one, and every version since the newest one an admin signed, at most
+ * MAX_ROSTER_CHAIN in all.
+ */
+export function keptHistory (chain: readonly Roster[]): Roster[] {
+  const n = chain.length
+  let lastAdmin = n - 1
+  while (lastAdmin > 0 && !adminSigned(chain[lastAdmin] as Roster)) lastAdmin--
+  const from = Math.max(0, n - MAX_ROSTER_CHAIN, Math.min(n - 1 - MAX_ROSTER_HISTORY, lastAdmin))
+  return chain.slice(from, -1)
+}
+
+/**
+ * Strict: a canonical JSON array of 1..MAX_ROSTER_CHAIN rosters, each well formed, consecutive
  * (serial + 1) and linked (each `prev` the hash of the one before). No signature checks.
  */
 export function decodeRosterChain (b: Uint8Array): Roster[] {
   if (b.byteLength > MAX_ROSTER_CHAIN_BYTES) throw new FormatError(`a roster run is ${b.byteLength} bytes, more than ${MAX_ROSTER_CHAIN_BYTES}`)
-  const items = expectArray(parseCanonicalJson(utf8Decode(b), 'roster run'), 'roster run', MAX_ROSTER_HISTORY + 1)
+  const items = expectArray(parseCanonicalJson(utf8Decode(b), 'roster run'), 'roster run', MAX_ROSTER_CHAIN)
   if (items.length === 0) throw new FormatError('a roster run has at least one version')
   const chain = items.map(parseRoster)
   for (let i = 1; i < chain.length; i++) {
@@ -55,13 +91,28 @@ export function decodeRosterChain (b: Uint8Array): Roster[] {
   return chain
 }
 
-/** Every link of `links` is a valid update of the one before it, the first of `anchor` (UnauthenticatedError or NotMemberError otherwise). */
-export function verifyChain (sodium: SodiumBackend, anchor: Roster, links: readonly Roster[]): void {
+/**
+ * Every link of `links` is a valid update of the one before it, the first of `anchor`, and no more
+ * than MAX_MEMBER_RUN versions in a row are signed by members who are not admins (`runBefore`: how
+ * many such versions end at `anchor`). UnauthenticatedError or NotMemberError otherwise.
+ */
+export function verifyChain (sodium: SodiumBackend, anchor: Roster, links: readonly Roster[], runBefore = 0, options: VerifyOptions = {}): void {
   let current = anchor
+  let run = runBefore
   for (const next of links) {
-    verifyRosterUpdate(sodium, current, next)
+    verifyRosterUpdate(sodium, current, next, options)
+    run = adminSigned(next) ? 0 : run + 1
+    if (run > MAX_MEMBER_RUN) {
+      reject(`roster serial ${next.serial} is the ${run}th version in a row signed by a member who is not an admin; at most ${MAX_MEMBER_RUN} may follow one an admin signed (an admin must sign a change first)`)
+    }
     current = next
   }
+}
+
+/** Refuses to sign `next` on top of `chain` when it would break the member-run rule (verifyChain), with what to do. */
+export function checkMemberRun (chain: readonly Roster[], next: Roster): void {
+  if (adminSigned(next) || memberRun(chain) < MAX_MEMBER_RUN) return
+  throw new RefusedError(`the roster of group "${next.name}" has had ${MAX_MEMBER_RUN} changes in a row by members who are not admins; an admin must make the next change (ask an admin to run a \`p2pbak group\` command, or to invite this device)`)
 }
 
 /**
@@ -70,7 +121,7 @@ export function verifyChain (sodium: SodiumBackend, anchor: Roster, links: reado
  * is a valid update of the one before, and the newest has the inviter as a member and the joiner's
  * device under the joiner's userId. Returns the newest.
  */
-export function verifyJoinChain (sodium: SodiumBackend, invite: Invite, chain: readonly Roster[], joinerUserId: string, joinerPeerId: string): Roster {
+export function verifyJoinChain (sodium: SodiumBackend, invite: Invite, chain: readonly Roster[], joinerUserId: string, joinerPeerId: string, options: VerifyOptions = {}): Roster {
   const first = chain[0]
   const head = chain.at(-1)
   if (first === undefined || head === undefined) reject('the inviter sent no roster')
@@ -78,8 +129,8 @@ export function verifyJoinChain (sodium: SodiumBackend, invite: Invite, chain: r
   if (first.serial !== invite.rosterSerial || rosterHash(first) !== invite.rosterHash) {
     reject(`the inviter's roster history does not start at the version the invite pins (serial ${invite.rosterSerial}): it is not the group the invite was made for`)
   }
-  verifyRosterUpdate(sodium, undefined, first)
-  verifyChain(sodium, first, chain.slice(1))
+  verifyRosterUpdate(sodium, undefined, first, options)
+  verifyChain(sodium, first, chain.slice(1), memberRun([first]), options)
   if (head.groupId !== invite.groupId) reject(`it belongs to group ${head.groupId}, but the invite is for ${invite.groupId}`)
   if (findMember(head, invite.inviter) === undefined) throw new NotMemberError(`the inviter ${invite.inviter} is not on the roster`)
   if (memberOfPeer(head, joinerPeerId)?.userId !== joinerUserId) throw new NotMemberError(`this device (${joinerPeerId}) is not on the roster as a device of ${joinerUserId}`)
@@ -114,7 +165,7 @@ export type Reconciled =
  * shared one, the branch whose first version there has the smaller hash (hex, compared as text)
  * wins — the same choice on every node, whichever branch it saw first.
  */
-export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[], remote: readonly Roster[]): Reconciled {
+export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[], remote: readonly Roster[], options: VerifyOptions = {}): Reconciled {
   const head = local.at(-1)
   if (head === undefined) throw new FormatError('reconcileRosters needs our current roster')
   const oldest = (local[0] as Roster).serial
@@ -130,7 +181,7 @@ export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[
   if (anchor === undefined || anchor.serial !== first.serial - 1) {
     return { kind: 'unlinked', reason: `their serial ${first.serial} follows no version this node keeps (serials ${oldest}..${head.serial})` }
   }
-  verifyChain(sodium, anchor, rest)
+  verifyChain(sodium, anchor, rest, memberRun(local.filter(r => r.serial <= anchor.serial)), options)
   if (anchor === head) return { kind: 'advance', adopted: rest }
   const ours = local.find(r => r.serial === first.serial) as Roster
   const fork: RosterFork = { serial: first.serial, ours, theirs: first, equivocation: ours.updatedBy === first.updatedBy }
@@ -147,14 +198,21 @@ export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[
  * someone else — survives the fork. Returns the new versions after `head`, oldest first; changes
  * that no longer apply are reported in `skipped`.
  */
-export function rebaseOwnChanges (sodium: SodiumBackend, head: Roster, anchor: Roster, abandoned: readonly Roster[], signer: Identity, now: number): { versions: Roster[], skipped: string[] } {
+export function rebaseOwnChanges (sodium: SodiumBackend, head: Roster, anchor: Roster, abandoned: readonly Roster[], signer: Identity, now: number, runAtHead = 0): { versions: Roster[], skipped: string[] } {
   const skipped: string[] = []
   const versions: Roster[] = []
   let out = head
+  let run = runAtHead
   const step = (what: string, fn: (r: Roster) => Roster): void => {
     try {
       const next = fn(out)
-      if (next !== out) versions.push(next)
+      if (next === out) return
+      if (!adminSigned(next) && run >= MAX_MEMBER_RUN) {
+        skipped.push(`${what}: ${MAX_MEMBER_RUN} changes in a row by members who are not admins; an admin must make the next change`)
+        return
+      }
+      run = adminSigned(next) ? 0 : run + 1
+      versions.push(next)
       out = next
     } catch (err: unknown) {
       if (!isP2pbakError(err)) throw err

@@ -14,20 +14,38 @@ function reject (reason: string): never {
   throw new UnauthenticatedError(`roster update refused: ${reason}`)
 }
 
+/** A version may be dated at most this far ahead of the receiving node's clock (a far-future date would make every later person a newcomer for good). */
+export const MAX_ROSTER_CLOCK_AHEAD_MS = 24 * 60 * 60 * 1000
 /**
- * Structure, consistency, the roster's own signature, then every device certificate. Certificates
- * byte-identical to one in `trusted` (the roster already accepted) were verified then and are skipped.
+ * A member who is not an admin may not make the revoked-devices list longer than this: the rest of
+ * MAX_REMOVED_DEVICES stays for admins, who must always be able to revoke a stolen device, and a
+ * run of members' versions stays small enough to send in one chain answer.
  */
-function checkSelf (sodium: SodiumBackend, r: Roster, trusted?: Roster): void {
+export const MAX_MEMBER_REVOKED_DEVICES = 1024
+
+export interface VerifyOptions {
+  /** the receiving node's clock: a version dated more than MAX_ROSTER_CLOCK_AHEAD_MS after it is refused */
+  now?: number
+}
+
+/** Structure, consistency and the roster's own signature: one verification, before any rule is checked. */
+function checkSelf (sodium: SodiumBackend, r: Roster): void {
   try { parseRoster(r) } catch (err: unknown) {
     if (err instanceof FormatError) reject(err.message)
     throw err
   }
-  // the one signature first: a forged roster costs one verification, not one per device certificate
   const sig = decodeBase64(r.signature)
   if (sig === undefined || !sodium.verify(sig, rosterSigningBytes(r), fromHex(r.updatedBy))) {
     reject(`the signature of roster serial ${r.serial} does not verify under ${r.updatedBy}`)
   }
+}
+
+/**
+ * Every device certificate, last: a version refused by the rules costs one signature check, not one
+ * per made-up device. Certificates byte-identical to one in `trusted` (the roster already accepted)
+ * were verified then and are skipped.
+ */
+function checkCerts (sodium: SodiumBackend, r: Roster, trusted?: Roster): void {
   const known = new Set(trusted?.members.flatMap(m => m.devices.map(d => canonicalJson(d))) ?? [])
   for (const m of r.members) {
     for (const d of m.devices) {
@@ -50,15 +68,26 @@ function byUser (r: Roster): Map<string, RosterMember> {
  * internal consistency, and the signer is a member of `next` (an admin of it when the serial is 1,
  * i.e. the group's creator).
  */
-export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | undefined, next: Roster): void {
-  checkSelf(sodium, next, current)
+export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | undefined, next: Roster, options: VerifyOptions = {}): void {
+  checkSelf(sodium, next)
+  if (options.now !== undefined && next.updatedAt > options.now + MAX_ROSTER_CLOCK_AHEAD_MS) {
+    reject(`roster serial ${next.serial} is dated ${new Date(next.updatedAt).toISOString()}, more than a day after this node's clock (${new Date(options.now).toISOString()}); if this clock is wrong, set it right`)
+  }
   const signer = next.updatedBy
   if (current === undefined) {
     const m = findMember(next, signer)
     if (m === undefined) throw new NotMemberError(`roster refused: it was signed by ${signer}, who is not on it`)
     if (next.serial === 1 && !m.admin) reject(`the first roster version must be signed by an admin, ${signer} is not one`)
+    checkCerts(sodium, next)
     return
   }
+  checkRules(current, next)
+  checkCerts(sodium, next, current)
+}
+
+/** The rules of §5.3 between two versions (no signature checked here). */
+function checkRules (current: Roster, next: Roster): void {
+  const signer = next.updatedBy
   if (next.groupId !== current.groupId) reject(`it belongs to group ${next.groupId}, not ${current.groupId}`)
   if (next.version !== ROSTER_VERSION) reject(`roster serial ${next.serial} is in format version ${next.version}; updates must be version ${ROSTER_VERSION} (the member who made it must update p2pbak)`)
   if (next.serial !== current.serial + 1) reject(`serial ${next.serial} does not follow the current serial ${current.serial} (each version is the previous one + 1)`)
@@ -111,5 +140,8 @@ export function verifyRosterUpdate (sodium: SodiumBackend, current: Roster | und
     if (revokedBefore.has(p)) continue
     const owner = memberOfPeer(current, p)
     if (owner?.userId !== signer) needAdmin('revoke another member\'s device')
+  }
+  if (!actor.admin && next.removedDevices.length > current.removedDevices.length && next.removedDevices.length > MAX_MEMBER_REVOKED_DEVICES) {
+    reject(`the revoked-devices list would hold ${next.removedDevices.length} devices; beyond ${MAX_MEMBER_REVOKED_DEVICES} only an admin may revoke a device (${signer} is not an admin): ask an admin to run \`p2pbak group remove-device\``)
   }
 }

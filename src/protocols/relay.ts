@@ -28,7 +28,7 @@ export async function startRelayNotices (node: Libp2p, h: RelayNoticeHandlers): 
     if (req.header.op !== 'invites' || typeof until !== 'number' || !Number.isSafeInteger(until) || until < 0) throw new ProtocolError('relay: malformed invites notice')
     h.invitesOpen(peer, until)
     return { header: { status: 'OK' } }
-  }, { maxBodyBytes: 0, maxHeaderBytes: 1024, timeoutMs: TIMEOUT_MS, maxInboundStreams: 8 })
+  }, { maxBodyBytes: 0, maxHeaderBytes: 1024, timeoutMs: TIMEOUT_MS, maxInboundStreams: 8, authorize: h.isMember })
 }
 
 /** Tells a relay until when this node has an open invite (0: none). One attempt: the next refresh sends it again. */

@@ -16,6 +16,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { isP2pbakError } from '../../src/errors.js'
 import { SHARD_PROTOCOL } from '../../src/protocols/shard/index.js'
 import { ROSTER_PROTOCOL, requestJoin } from '../../src/protocols/group.js'
+import { RELAY_NOTICE_PROTOCOL } from '../../src/protocols/relay.js'
 import { inviteClaim, decodeInviteCode, type Roster } from '../../src/peers/index.js'
 import { runCli } from '../helpers/cli.js'
 import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
@@ -54,10 +55,10 @@ describe('integration: strangers during an invite window', function () {
 
   it('a stranger\'s request is answered NOT_MEMBER before it is read (no 30 MiB buffered, no wait for it)', async () => {
     await A.net.invite(60_000)
-    for (const protocol of [SHARD_PROTOCOL, ROSTER_PROTOCOL]) {
+    for (const protocol of [SHARD_PROTOCOL, ROSTER_PROTOCOL, RELAY_NOTICE_PROTOCOL]) {
       const stream = await C.net.node.dialProtocol(addrOf(A), protocol, { signal: AbortSignal.timeout(5000) })
       const lp = lpStream(stream, { maxDataLength: 64 * 1024 })
-      await lp.write(Buffer.from(JSON.stringify({ op: protocol === SHARD_PROTOCOL ? 'put' : 'push' })))
+      await lp.write(Buffer.from(JSON.stringify({ op: protocol === SHARD_PROTOCOL ? 'put' : protocol === ROSTER_PROTOCOL ? 'push' : 'invites' })))
       // the length of a 30 MiB body, and only the first bytes of it: a node that reads the request
       // before checking membership waits here until its deadline (60 s)
       const prefix = Uint8Array.of(0x80, 0x80, 0x80, 0x0f)

@@ -1,13 +1,28 @@
 import assert from 'node:assert/strict'
 import { loadBackend } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { FormatError, UnauthenticatedError } from '../../../src/errors.js'
+import { FormatError, RefusedError, UnauthenticatedError } from '../../../src/errors.js'
 import {
-  MAX_ROSTER_HISTORY, addDevice, addMember, createRoster, decodeRosterChain, encodeRosterChain, issueDeviceCert, rebaseOwnChanges, reconcileRosters,
-  removeMember, rosterHash, setAdmin
+  MAX_MEMBER_RUN, MAX_ROSTER_CHAIN, MAX_ROSTER_HISTORY, addDevice, addMember, checkMemberRun, createRoster, decodeRosterChain, encodeRosterChain,
+  findMember, issueDeviceCert, keptHistory, rebaseOwnChanges, reconcileRosters, removeDevice, removeMember, rosterHash, setAdmin, verifyChain
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Roster } from '../../../src/peers/index.js'
 import { fakePeerId, forge, identityFrom } from './fixtures.js'
+
+/** `n` versions signed by `member` on top of `from`, each adding one of its own devices or revoking the one added before. */
+function memberChurn (sodium: SodiumBackend, from: Roster, member: Identity, n: number, seed: number): Roster[] {
+  const out: Roster[] = []
+  let cur = from
+  for (let i = 0; i < n; i++) {
+    if (i % 2 === 0) {
+      cur = addDevice(sodium, cur, member, issueDeviceCert(sodium, member, fakePeerId(seed + i), 'spare', T0 + 10), T0 + 10 + i)
+    } else {
+      cur = removeDevice(sodium, cur, member, fakePeerId(seed + i - 1), T0 + 10 + i)
+    }
+    out.push(cur)
+  }
+  return out
+}
 
 const T0 = 1_700_000_000_000
 
@@ -91,11 +106,79 @@ describe('peers: roster chains and forks', () => {
     assert.match(again.skipped.join('\n'), /only a group admin can add a new person/)
   })
 
-  it('keeps at most MAX_ROSTER_HISTORY older versions in a run', () => {
+  it('a run holds at most MAX_ROSTER_CHAIN versions', () => {
     assert.ok(MAX_ROSTER_HISTORY >= 16)
     const long: Roster[] = [r1]
-    for (let i = 0; i < MAX_ROSTER_HISTORY + 1; i++) long.push(forge(sodium, { ...(long.at(-1) as Roster), serial: (long.at(-1) as Roster).serial + 1, prev: rosterHash(long.at(-1) as Roster), version: 2, updatedAt: T0 + i }, alice))
+    for (let i = 0; i < MAX_ROSTER_CHAIN; i++) long.push(forge(sodium, { ...(long.at(-1) as Roster), serial: (long.at(-1) as Roster).serial + 1, prev: rosterHash(long.at(-1) as Roster), version: 2, updatedAt: T0 + i }, alice))
     assert.throws(() => decodeRosterChain(encodeRosterChain(long)), FormatError)
-    assert.equal(decodeRosterChain(encodeRosterChain(long.slice(1))).length, MAX_ROSTER_HISTORY + 1)
+    assert.equal(decodeRosterChain(encodeRosterChain(long.slice(1))).length, MAX_ROSTER_CHAIN)
+  })
+
+  it('a node keeps every version since the newest one an admin signed, and at least MAX_ROSTER_HISTORY', () => {
+    const churn = memberChurn(sodium, r3, bob, 40, 1000)
+    const kept = keptHistory([r1, r2, r3, ...churn])
+    // r3 is the newest version an admin signed: it and all of bob's 40 stay
+    assert.equal(kept[0], r3)
+    assert.equal(kept.length, 40)
+    // once an admin signs again, the usual MAX_ROSTER_HISTORY before it
+    const admin = setAdmin(sodium, churn.at(-1) as Roster, alice, carol.userId, true, T0 + 100)
+    assert.equal(keptHistory([r1, r2, r3, ...churn, admin]).length, MAX_ROSTER_HISTORY)
+  })
+
+  it('members who are not admins sign at most MAX_MEMBER_RUN versions in a row: the next is refused until an admin signs one', () => {
+    const churn = memberChurn(sodium, r3, bob, MAX_MEMBER_RUN + 1, 2000)
+    verifyChain(sodium, r3, churn.slice(0, MAX_MEMBER_RUN))
+    assert.throws(() => { verifyChain(sodium, r3, churn) }, (err: unknown) => err instanceof UnauthenticatedError && /in a row signed by a member who is not an admin/.test(err.message))
+    // counted across the anchor too: the versions before it in a row
+    assert.throws(() => { verifyChain(sodium, churn[9] as Roster, churn.slice(10), 10) }, UnauthenticatedError)
+    // the node itself refuses to sign the next one, with what to do
+    const full = [r3, ...churn.slice(0, MAX_MEMBER_RUN)]
+    assert.throws(() => { checkMemberRun(full, churn[MAX_MEMBER_RUN] as Roster) }, (err: unknown) => err instanceof RefusedError && /an admin must make the next change/.test(err.message))
+    // an admin's version resets the count
+    const admin = setAdmin(sodium, full.at(-1) as Roster, alice, carol.userId, true, T0 + 200)
+    checkMemberRun(full, admin)
+    const after = addDevice(sodium, admin, bob, issueDeviceCert(sodium, bob, fakePeerId(2999), 'again', T0 + 10), T0 + 201)
+    checkMemberRun([...full, admin], after)
+    verifyChain(sodium, r3, [...churn.slice(0, MAX_MEMBER_RUN), admin, after])
+  })
+
+  it('a fork deeper than MAX_ROSTER_HISTORY, made of one member\'s versions, is still settled: both halves keep back to the admin\'s version', () => {
+    const one = memberChurn(sodium, r3, bob, 40, 4000)
+    const two = memberChurn(sodium, r3, bob, 40, 5000)
+    const half1 = [...keptHistory([r1, r2, r3, ...one]), one.at(-1) as Roster]
+    const half2 = [...keptHistory([r1, r2, r3, ...two]), two.at(-1) as Roster]
+    const at1 = reconcileRosters(sodium, half1, half2.filter(x => x.serial >= (half1[0] as Roster).serial))
+    const at2 = reconcileRosters(sodium, half2, half1.filter(x => x.serial >= (half2[0] as Roster).serial))
+    // the same branch wins on both sides
+    assert.deepEqual([at1.kind, at2.kind].sort(), ['keep', 'switch'])
+  })
+
+  it('a member\'s churn while an admin is away cannot strand the admin: it catches up, and its removal of that member takes effect', () => {
+    // bob signs 40 versions (more than MAX_ROSTER_HISTORY) and pushes them to everyone but alice
+    const churn = memberChurn(sodium, r3, bob, 40, 3000)
+    const full = [r1, r2, r3, ...churn]
+    const others = [...keptHistory(full), full.at(-1) as Roster]
+    const aliceLocal = [r1, r2, r3]
+    // alice's refresh asks a member for the versions from her oldest on: they link
+    const answer = others.filter(x => x.serial >= (aliceLocal[0] as Roster).serial)
+    const caught = reconcileRosters(sodium, aliceLocal, answer)
+    assert.equal(caught.kind, 'advance')
+    // had alice signed bob's removal on her old head first, the fork at serial 4 is within everyone's history
+    const rm = removeMember(sodium, r3, alice, bob.userId, T0 + 50)
+    const atOthers = reconcileRosters(sodium, others, [rm])
+    const atAlice = reconcileRosters(sodium, [...aliceLocal, rm], others.filter(x => x.serial >= r1.serial))
+    assert.ok(['keep', 'switch'].includes(atOthers.kind), atOthers.kind)
+    let head: Roster
+    if (atOthers.kind === 'switch') {
+      head = atOthers.adopted.at(-1) as Roster
+    } else {
+      // the others keep bob's branch; alice switches to it and signs her removal again on top
+      assert.equal(atAlice.kind, 'switch')
+      if (atAlice.kind !== 'switch') return
+      const { versions } = rebaseOwnChanges(sodium, atAlice.adopted.at(-1) as Roster, atAlice.anchor, atAlice.abandoned, alice, T0 + 60)
+      head = versions.at(-1) as Roster
+      verifyChain(sodium, atAlice.adopted.at(-1) as Roster, versions)
+    }
+    assert.equal(findMember(head, bob.userId), undefined)
   })
 })

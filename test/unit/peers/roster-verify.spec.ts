@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { loadBackend } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { NotMemberError, UnauthenticatedError } from '../../../src/errors.js'
+import { InvalidArgumentError, NotMemberError, UnauthenticatedError } from '../../../src/errors.js'
 import {
-  ROSTER_VERSION, addDevice, addMember, createRoster, issueDeviceCert, removeDevice, removeMember, setAdmin, verifyRosterUpdate
+  MAX_MEMBER_REVOKED_DEVICES, MAX_ROSTER_CLOCK_AHEAD_MS, ROSTER_VERSION, addDevice, addMember, createRoster, issueDeviceCert, removeDevice, removeMember,
+  setAdmin, verifyRosterUpdate
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Roster } from '../../../src/peers/index.js'
 import { fakePeerId, forge, forgeNext, identityFrom, leafPaths, tamperAt } from './fixtures.js'
@@ -177,5 +178,46 @@ describe('peers: verifyRosterUpdate', () => {
       edit(t)
       assert.throws(() => verifyRosterUpdate(sodium, at(2), t), UnauthenticatedError)
     }
+  })
+
+  it('refuses a version dated more than a day after the receiving node\'s clock (every later person would be a newcomer for good)', () => {
+    const now = T0 + 10
+    const future = forgeNext(sodium, at(2), bob, d => { d.updatedAt = now + MAX_ROSTER_CLOCK_AHEAD_MS + 1 })
+    refused(() => verifyRosterUpdate(sodium, at(2), future, { now }), UnauthenticatedError, /more than a day after this node's clock/)
+    verifyRosterUpdate(sodium, at(2), forgeNext(sodium, at(2), bob, d => { d.updatedAt = now + MAX_ROSTER_CLOCK_AHEAD_MS }), { now })
+  })
+
+  it('a member who is not an admin cannot grow the revoked-devices list past MAX_MEMBER_REVOKED_DEVICES; an admin still can', () => {
+    const full = forgeNext(sodium, at(2), alice, d => { for (let i = 0; i < MAX_MEMBER_REVOKED_DEVICES; i++) d.removedDevices.push(fakePeerId(10_000 + i)) })
+    const bobRevokes = forgeNext(sodium, full, bob, d => { (d.members[1] as Roster['members'][number]).devices.pop(); d.removedDevices.push(b2.peerId) })
+    refused(() => verifyRosterUpdate(sodium, full, bobRevokes), UnauthenticatedError, /only an admin may revoke a device/)
+    verifyRosterUpdate(sodium, full, forge(sodium, bobRevokes, alice))
+    // bob's own node does not sign it either, and says whom to ask
+    assert.throws(() => removeDevice(sodium, full, bob, b2.peerId, T0 + 20), (err: unknown) => err instanceof InvalidArgumentError && /ask an admin/.test(err.message))
+    removeDevice(sodium, full, alice, b2.peerId, T0 + 20)
+  })
+
+  it('a version that breaks a limit a receiver checks is never signed (it would be saved as ours and break this home)', () => {
+    const atCap = forgeNext(sodium, at(2), alice, d => { for (let i = 0; i < 4096; i++) d.removedDevices.push(fakePeerId(20_000 + i)) })
+    assert.throws(() => removeDevice(sodium, atCap, alice, b2.peerId, T0 + 20), (err: unknown) => err instanceof InvalidArgumentError && /removedDevices/.test(err.message))
+  })
+
+  it('the rules are checked before the device certificates: a version refused by them costs one signature check', () => {
+    let verifies = 0
+    const counting: SodiumBackend = new Proxy(sodium, {
+      get (target, prop, receiver) {
+        if (prop === 'verify') return (...args: Parameters<SodiumBackend['verify']>) => { verifies++; return target.verify(...args) }
+        return Reflect.get(target, prop, receiver) as unknown
+      }
+    })
+    // bob, not an admin, adds 20 made-up people, each with a valid self-signed certificate
+    const crowd = forgeNext(sodium, at(2), bob, d => {
+      for (let i = 0; i < 20; i++) {
+        const id = identityFrom(sodium, 100 + i)
+        d.members.push({ userId: id.userId, name: `p${i}`, joinedAt: d.updatedAt, devices: [issueDeviceCert(sodium, id, fakePeerId(500 + i), 'x', T0)], admin: false })
+      }
+    })
+    refused(() => verifyRosterUpdate(counting, at(2), crowd), UnauthenticatedError, /only an admin may add a new person/)
+    assert.equal(verifies, 1)
   })
 })
