@@ -53,9 +53,26 @@ export class Membership {
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined
       if (this.invites.outstanding(Date.now()) > 0) { this.watchInvites(); return }
-      this.dropStrangers().catch((err: unknown) => { log.error('closing strangers\' connections after the last invite expired: %s', errorMessage(err)) })
+      this.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections after the last invite expired: %s', errorMessage(err)) })
     }, Math.min(Math.max(0, at - Date.now()) + 10, 2 ** 31 - 1))
     this.expiryTimer.unref()
+  }
+
+  /**
+   * Whether strangers may still connect for another member's sake: a relay carrying strangers to a
+   * member that told it of an open invite (RelayBook). The node sets it; false when not a relay.
+   */
+  strangersElsewhere: () => boolean = () => false
+
+  /**
+   * Closes strangers' connections once nothing lets strangers in any more: no invite of this node,
+   * none a member told this relay of (network.md §15.3). Called when an invite is used, expires or
+   * is revoked, when a member withdraws its notice, and at every refresh (a notice that expired).
+   */
+  async shutGateIfClosed (now = Date.now()): Promise<void> {
+    if (this.invites.outstanding(now) > 0 || this.strangersElsewhere()) return
+    if (this.node.getConnections().every(c => this.isMember(c.remotePeer.toString()))) return
+    await this.dropStrangers()
   }
 
   /** Stops the invite timer (the node is stopping). */
@@ -81,7 +98,7 @@ export class Membership {
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
     this.watchInvites()
-    if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+    await this.shutGateIfClosed(now)
     return n
   }
 
@@ -237,7 +254,7 @@ export class Membership {
     await this.rememberFromPeerStore(peer)
     this.watchInvites()
     // that was the last open invite: the strangers it let in (anyone could connect) are shown out
-    if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+    await this.shutGateIfClosed(now)
     void this.broadcastRoster()
     return answer
   }

@@ -101,6 +101,7 @@ export class NetworkNode {
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, readonly direct: DirectLinks, opts: NetworkOptions) {
     this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
+    this.membership.strangersElsewhere = () => book.mayConnectStranger()
     this.dialback = new DialbackChecks(node, peer => this.deviceOf(peer) !== undefined, this.now)
     this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined, this.dialback, conn => direct.usable(conn))
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
@@ -244,7 +245,11 @@ export class NetworkNode {
     })
     await startRelayNotices(this.node, {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
-      invitesOpen: (peer, untilMs) => { this.relay.book.invitesOpen(peer.toString(), untilMs) }
+      invitesOpen: (peer, untilMs) => {
+        this.relay.book.invitesOpen(peer.toString(), untilMs)
+        // a withdrawn notice may close the relay's stranger window: the strangers it let in are shown out
+        this.membership.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections: %s', errorMessage(err)) })
+      }
     })
   }
 
@@ -293,6 +298,8 @@ export class NetworkNode {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const removed = this.state.file.roster?.removed ?? []
     if (removed.length > 0) await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
+    // a relay's stranger window that ended with a notice's expiry (no event marks it)
+    await this.membership.shutGateIfClosed()
     const held = await this.held.refresh()
     if (held !== undefined) this.ledger.update(this.peerId, held, this.now(), await this.relay.relayedLately(this.now()))
     const seen = new Map<string, boolean>()

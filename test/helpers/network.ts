@@ -6,20 +6,21 @@ import { join } from 'node:path'
 import { Home } from '../../src/node/home.js'
 import { GroupState } from '../../src/node/group-state.js'
 import { NetworkNode } from '../../src/node/network.js'
+import type { RelayMode } from '../../src/node/relay.js'
 
 const KDF = { opslimit: 1, memlimit: 8192 }
 
 export interface NetPeer { name: string, dir: string, home: Home, net: NetworkNode }
 
 /** Starts a node for ROOT/NAME (created unless `home` is given), listening on 127.0.0.1, DHT off unless asked. */
-export async function startNetPeer (root: string, name: string, opts: { dht?: boolean, home?: Home } = {}): Promise<NetPeer> {
+export async function startNetPeer (root: string, name: string, opts: { dht?: boolean, home?: Home, relay?: RelayMode } = {}): Promise<NetPeer> {
   const dir = join(root, name)
   let home = opts.home
   if (home === undefined) {
     await Home.init({ home: dir, passphrase: null, kdf: KDF })
     home = await Home.open({ home: dir, passphrase: async () => null })
   }
-  const net = await NetworkNode.start(home, await GroupState.load(home), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: opts.dht === true })
+  const net = await NetworkNode.start(home, await GroupState.load(home), { listen: ['/ip4/127.0.0.1/tcp/0'], dht: opts.dht === true, ...(opts.relay !== undefined ? { relay: opts.relay } : {}) })
   return { name, dir, home, net }
 }
 

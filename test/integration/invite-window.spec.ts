@@ -16,7 +16,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import { isP2pbakError } from '../../src/errors.js'
 import { SHARD_PROTOCOL } from '../../src/protocols/shard/index.js'
 import { ROSTER_PROTOCOL, requestJoin } from '../../src/protocols/group.js'
-import { RELAY_NOTICE_PROTOCOL } from '../../src/protocols/relay.js'
+import { RELAY_NOTICE_PROTOCOL, sendInvitesNotice } from '../../src/protocols/relay.js'
 import { inviteClaim, decodeInviteCode, type Roster } from '../../src/peers/index.js'
 import { runCli } from '../helpers/cli.js'
 import { startNetPeer, stopNetPeers, type NetPeer } from '../helpers/network.js'
@@ -100,6 +100,22 @@ describe('integration: strangers during an invite window', function () {
     await C.net.node.dial(addrOf(A))
     await waitFor('A to see the stranger connected', () => connected(A, C), 5000)
     await waitFor('A to close the stranger\'s connection after the expiry', () => !connected(A, C), 10_000)
+  })
+
+  it('a relay shows a stranger out when the member it carried strangers for withdraws its invite notice', async () => {
+    await A.net.membership.revokeInvites()
+    // R relays for the group; it has no invite of its own
+    const R = await startNetPeer(dir, 'r', { relay: 'serve' })
+    peers.push(R)
+    await R.net.join(await A.net.invite(60_000))
+    await A.net.membership.revokeInvites()
+    // A tells R it has an open invite: strangers may reach R, to be carried to A
+    await sendInvitesNotice(A.net.node, R.net.node.peerId, Date.now() + 60_000)
+    await C.net.node.dial(addrOf(R))
+    await waitFor('R to see the stranger connected', () => connected(R, C), 5000)
+    // A's invite is used or withdrawn: its notice says so, and R closes the stranger's connection
+    await sendInvitesNotice(A.net.node, R.net.node.peerId, 0)
+    await waitFor('R to close the stranger\'s connection', () => !connected(R, C), 10_000)
   })
 
   it('`group invite --revoke` withdraws a code: it admits nobody, and strangers are shown out', async () => {
