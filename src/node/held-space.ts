@@ -34,6 +34,10 @@ export class HeldSpace {
   private readonly pendingFor = new Map<string, number>()
   /** free bytes on the home's filesystem, refreshed by refresh() */
   private freeDisk = 0
+  /** the automatic quota, fixed at each refresh(): AUTO_CONTRIBUTE_SHARE of (free + held) */
+  private autoQuota = 0
+  /** what each member's store counted at the last refresh that could read it */
+  private readonly lastUsage = new Map<string, StoreUsage>()
 
   /** the stores the shard server answers from, per member (through `wrap` when one is given) */
   private readonly served = new Map<string, ShareStore>()
@@ -50,8 +54,12 @@ export class HeldSpace {
     if (!/^[0-9a-f]{64}$/.test(userId)) throw new RefusedError('bad owner id')
     let s = this.held.get(userId)
     if (s === undefined) {
-      s = LocalShareStore.open(join(this.dir, 'held', userId))
-      this.held.set(userId, s)
+      const opening = LocalShareStore.open(join(this.dir, 'held', userId))
+      s = opening
+      this.held.set(userId, opening)
+      // an open that failed (a full disk, a permission) is not kept: the next request tries again
+      // (the caller still gets the error from the await below)
+      opening.catch(() => { if (this.held.get(userId) === opening) this.held.delete(userId) })
     }
     return await s
   }
@@ -67,8 +75,16 @@ export class HeldSpace {
 
   /** The share store of every member we hold anything for. */
   async stores (): Promise<Array<{ owner: string, store: ShareStore }>> {
-    const owners = (await readdir(join(this.dir, 'held')).catch(() => [] as string[])).filter(o => /^[0-9a-f]{64}$/.test(o))
-    return await Promise.all(owners.map(async owner => ({ owner, store: await this.store(owner) })))
+    return await Promise.all((await this.owners()).map(async owner => ({ owner, store: await this.store(owner) })))
+  }
+
+  /** The members this node holds a folder for (none when `held/` does not exist yet). */
+  private async owners (): Promise<string[]> {
+    const names = await readdir(join(this.dir, 'held')).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[]
+      throw err
+    })
+    return names.filter(o => /^[0-9a-f]{64}$/.test(o))
   }
 
   /**
@@ -77,14 +93,29 @@ export class HeldSpace {
    */
   async refresh (): Promise<Record<string, number> | undefined> {
     this.freeDisk = await this.freeDiskBytes().catch((err: unknown) => { log.error('free disk space unreadable: %s', errorMessage(err)); return 0 })
-    let usage: Array<{ owner: string, u: StoreUsage }>
+    let owners: string[]
     try {
-      usage = await Promise.all((await this.stores()).map(async ({ owner, store }) => ({ owner, u: await store.usage() })))
+      owners = await this.owners()
     } catch (err: unknown) {
       log.error('what this node holds could not be counted: %s', errorMessage(err))
       return undefined
     }
+    // each member on its own: one store that cannot be opened or counted keeps its last count, and
+    // the others are counted as usual
+    const usage = await Promise.all(owners.map(async owner => {
+      try {
+        const u = await (await this.store(owner)).usage()
+        this.lastUsage.set(owner, u)
+        return { owner, u }
+      } catch (err: unknown) {
+        log.error('the data held for %s could not be counted (its last count stands): %s', owner.slice(0, 12), errorMessage(err))
+        return { owner, u: this.lastUsage.get(owner) ?? { shares: 0, bytes: 0 } }
+      }
+    }))
     this.usedCache = usage.reduce((n, { u }) => n + u.bytes + (u.recordBytes ?? 0), 0)
+    // a share of the space this node could give, held bytes included: a quota of "a share of what is
+    // free, plus what is held" grew by that share at every refresh, until the disk was full
+    this.autoQuota = Math.floor((this.freeDisk + this.usedCache) * AUTO_CONTRIBUTE_SHARE)
     this.objects.clear()
     for (const { owner, u } of usage) this.objects.set(owner, { shares: u.shares, records: u.records ?? 0 })
     this.pendingFor.clear()
@@ -95,7 +126,7 @@ export class HeldSpace {
   quotaBytes (): number {
     const set = this.roles().contributeBytes
     if (set !== null) return set
-    return Math.floor(this.freeDisk * AUTO_CONTRIBUTE_SHARE) + this.usedCache
+    return this.autoQuota
   }
 
   get usedBytes (): number { return this.usedCache }
@@ -104,9 +135,10 @@ export class HeldSpace {
    * A refusal reason if `owner` may not add `addBytes` now, else undefined (and the bytes are
    * counted). A node that contributes nothing refuses every put, repeats included; otherwise a put
    * that adds nothing (a repeat) is not checked further. `added` counts a new share or record
-   * against the cap on their number per member.
+   * against the cap on their number per member. `charge` false only checks (the first part of an
+   * upload: its bytes are counted once, when the assembled share is stored).
    */
-  admit (owner: string, addBytes: number, added?: 'share' | 'record'): string | undefined {
+  admit (owner: string, addBytes: number, added?: 'share' | 'record', charge = true): string | undefined {
     const quota = this.quotaBytes()
     if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
     const count = this.objects.get(owner) ?? { shares: 0, records: 0 }
@@ -116,6 +148,7 @@ export class HeldSpace {
     if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
     const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
     if (unfair !== undefined) return unfair
+    if (!charge) return undefined
     this.usedCache += addBytes
     this.pendingFor.set(owner, (this.pendingFor.get(owner) ?? 0) + addBytes)
     if (added !== undefined) this.objects.set(owner, { shares: count.shares + (added === 'share' ? 1 : 0), records: count.records + (added === 'record' ? 1 : 0) })
@@ -133,28 +166,38 @@ export class HeldSpace {
     const gone: string[] = []
     for (const owner of removed) {
       if (!/^[0-9a-f]{64}$/.test(owner)) continue
-      const dir = join(this.dir, 'held', owner)
-      const mark = join(this.dir, 'held', `${owner}.removed`)
-      if (!await pathExists(dir)) { if (await pathExists(mark)) await rm(mark, { force: true }); continue }
-      // no note yet: the removal is seen now; a note that cannot be read starts the wait again (the data stays longer, never shorter)
-      let since = Number.parseInt(await pathExists(mark) ? await readFile(mark, 'utf8').catch((err: unknown) => { log.error('%s unreadable, the wait starts again: %s', mark, errorMessage(err)); return '' }) : '', 10)
-      if (!Number.isSafeInteger(since) || since <= 0 || since > now) {
-        since = now
-        await writeFileAtomic(mark, String(now))
-        log('%s was removed from the group: its data here goes after %d days', owner.slice(0, 12), Math.round(graceMs / 86_400_000))
+      // one member's failure (a full disk for the note, a permission on a file) stops neither the others nor the round
+      try {
+        if (await this.releaseOne(owner, graceMs, now)) gone.push(owner)
+      } catch (err: unknown) {
+        log.error('the data of %s, removed from the group, could not be released (tried again next round): %s', owner.slice(0, 12), errorMessage(err))
       }
-      if (now - since < graceMs) continue
-      const open = this.held.get(owner)
-      this.held.delete(owner)
-      this.served.delete(owner)
-      if (open !== undefined) await (await open).close()
-      await rm(dir, { recursive: true, force: true })
-      await rm(mark, { force: true })
-      this.objects.delete(owner)
-      log('deleted the data of %s, removed from the group', owner.slice(0, 12))
-      gone.push(owner)
     }
     return gone
+  }
+
+  private async releaseOne (owner: string, graceMs: number, now: number): Promise<boolean> {
+    const dir = join(this.dir, 'held', owner)
+    const mark = join(this.dir, 'held', `${owner}.removed`)
+    if (!await pathExists(dir)) { if (await pathExists(mark)) await rm(mark, { force: true }); return false }
+    // no note yet: the removal is seen now; a note that cannot be read starts the wait again (the data stays longer, never shorter)
+    let since = Number.parseInt(await pathExists(mark) ? await readFile(mark, 'utf8').catch((err: unknown) => { log.error('%s unreadable, the wait starts again: %s', mark, errorMessage(err)); return '' }) : '', 10)
+    if (!Number.isSafeInteger(since) || since <= 0 || since > now) {
+      since = now
+      await writeFileAtomic(mark, String(now))
+      log('%s was removed from the group: its data here goes after %d days', owner.slice(0, 12), Math.round(graceMs / 86_400_000))
+    }
+    if (now - since < graceMs) return false
+    const open = this.held.get(owner)
+    this.held.delete(owner)
+    this.served.delete(owner)
+    if (open !== undefined) await (await open).close()
+    await rm(dir, { recursive: true, force: true })
+    await rm(mark, { force: true })
+    this.objects.delete(owner)
+    this.lastUsage.delete(owner)
+    log('deleted the data of %s, removed from the group', owner.slice(0, 12))
+    return true
   }
 
   async freeDiskBytes (): Promise<number> {

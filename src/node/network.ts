@@ -210,7 +210,7 @@ export class NetworkNode {
       verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
         try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch (err: unknown) { log('a delete signature of %s does not parse: %s', owner, errorMessage(err)); return false }
       },
-      quota: (owner: string, addBytes: number, added?: 'share' | 'record') => this.held.admit(owner, addBytes, added),
+      quota: (owner: string, addBytes: number, added?: 'share' | 'record', charge?: boolean) => this.held.admit(owner, addBytes, added, charge),
       // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
       minShareAgeMs: () => this.membership.minShareAgeMs(this.now()),
       now: this.now,
@@ -297,7 +297,10 @@ export class NetworkNode {
   private async refreshOnce (timeoutMs: number): Promise<ReadonlySet<string>> {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const removed = this.state.file.roster?.removed ?? []
-    if (removed.length > 0) await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
+    if (removed.length > 0) {
+      const gone = await this.held.releaseRemoved(removed, Math.max(REMOVED_DATA_GRACE_MS, this.membership.minShareAgeMs(this.now())), this.now())
+      for (const owner of gone) await this.proofs.forget(owner).catch((err: unknown) => { log.error('the proof cache of %s, removed, stays: %s', owner.slice(0, 12), errorMessage(err)) })
+    }
     // a relay's stranger window that ended with a notice's expiry (no event marks it)
     await this.membership.shutGateIfClosed()
     const held = await this.held.refresh()

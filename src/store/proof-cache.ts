@@ -60,6 +60,11 @@ export class ProofCache {
     await writeFileAtomic(join(dir, shareRefName(ref)), file)
   }
 
+  /** Deletes everything kept for `owner` (its data here is gone: a removed member's, after the grace). */
+  async forget (owner: string): Promise<void> {
+    await rm(this.ownerDir(owner), { recursive: true, force: true })
+  }
+
   async drop (owner: string, ref: ShareRef): Promise<void> {
     await rm(join(this.ownerDir(owner), shareRefName(ref)), { force: true })
   }

@@ -391,17 +391,28 @@ describe('integration: the shard protocol', function () {
     let small: P2pNode
     let aliceLocal: LocalShareStore
     const addCalls: number[] = []
+    /** what the quota was asked to check only (charge false) */
+    const checkCalls: number[] = []
     before(async () => {
       small = await node()
       await startServer(small, {
         maxShareBytes: 64 * 1024,
-        quota: (_userId, add) => { addCalls.push(add); return add > 100_000 ? 'over quota' : undefined }
+        quota: (_userId, add, _added, charge) => { (charge === false ? checkCalls : addCalls).push(add); return add > 100_000 ? 'over quota' : undefined }
       })
     })
     beforeEach(async () => {
       aliceLocal = await freshStore()
       namespaces.set(alice.userId, aliceLocal)
       addCalls.length = 0
+      checkCalls.length = 0
+    })
+
+    it('quota: a share sent in parts is checked at its first part and counted once, when stored', async () => {
+      const a = client(aliceDevice, small, alice, { partBytes: 16 * 1024 })
+      await a.put(testRef(75), seededBytes(75, 50_000))
+      assert.deepEqual(checkCalls, [50_000])
+      assert.deepEqual(addCalls, [50_000])
+      assert.equal(await aliceLocal.size(testRef(75)), 50_000)
     })
     afterEach(async () => { namespaces.delete(alice.userId); await aliceLocal.close() })
 

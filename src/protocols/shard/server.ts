@@ -39,9 +39,10 @@ export interface ShardServerInit {
   /**
    * A refusal reason if `ownerUserId` may not add `addBytes` more bytes, else undefined. Asked for
    * every put, also with 0 added bytes (a repeat: only "this node contributes nothing" refuses it);
-   * `added` says when the put creates a new share or record (for a cap on their number).
+   * `added` says when the put creates a new share or record (for a cap on their number). `charge`
+   * false: only check, count nothing (an upload's first part; the share is counted when stored).
    */
-  quota?: (ownerUserId: string, addBytes: number, added?: 'share' | 'record') => string | undefined
+  quota?: (ownerUserId: string, addBytes: number, added?: 'share' | 'record', charge?: boolean) => string | undefined
   /** Deadline per exchange. @default 60000 */
   timeoutMs?: number
   /** @default 32 */
@@ -180,7 +181,8 @@ export function shardServer (init: ShardServerInit): ShardServer {
           const malformed = notAShare(req.total)
           if (malformed !== undefined) return { header: { status: 'INVALID', error: malformed } }
           const add = Math.max(0, req.total - whole)
-          const why = add > 0 ? init.quota?.(userId, add) : undefined
+          // checked, not counted: the assembled share is counted once, when it is stored
+          const why = add > 0 ? init.quota?.(userId, add, undefined, false) : undefined
           if (why !== undefined) return refused(why)
         }
         const begin = store.beginShare === undefined || whole > 0 ? undefined : async () => await (store.beginShare as NonNullable<ShareStore['beginShare']>)(req.ref, options)

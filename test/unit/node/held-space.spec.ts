@@ -78,4 +78,57 @@ describe('node/held-space: the persister counts everything it holds', function (
     assert.deepEqual(await held.releaseRemoved([OWNER], 0, t0 + 400 * DAY), [])
     assert.deepEqual(await held.refresh(), { ['cd'.repeat(32)]: 10 })
   })
+
+  it('the automatic quota is a share of the space this node could give (free + held), fixed between refreshes: puts cannot fill the disk', async () => {
+    roles = { contributeBytes: null, publish: null } as unknown as Roles
+    let free = 100_000
+    held.freeDiskBytes = async () => free
+    const store = await held.store(OWNER)
+    await held.refresh()
+    assert.equal(held.quotaBytes(), 10_000)
+    // within one refresh window: at most the quota, however many puts
+    let taken = 0
+    while (held.admit(OWNER, 1000, 'share') === undefined) taken += 1000
+    assert.equal(taken, 10_000)
+    // the bytes land on disk (free shrinks by as much): the next refresh gives nothing more
+    await store.put(testRef(4), new Uint8Array(10_000))
+    free -= 10_000
+    await held.refresh()
+    assert.equal(held.quotaBytes(), 10_000)
+    assert.match(held.admit(OWNER, 1, 'share') ?? '', /used up/)
+  })
+
+  it('a check with charge false counts nothing (the first part of an upload)', async () => {
+    for (let i = 0; i < 20; i++) assert.equal(held.admit(OWNER, 9000, undefined, false), undefined)
+    assert.equal(held.usedBytes, 0)
+    assert.equal(held.admit(OWNER, 9000, 'share'), undefined)
+    assert.match(held.admit(OWNER, 9000, undefined, false) ?? '', /used up/)
+  })
+
+  it('a member whose store cannot be opened is tried again later, and the others are still counted', async () => {
+    const bad = 'cd'.repeat(32)
+    const store = await held.store(OWNER)
+    await store.put(testRef(5), new Uint8Array(500))
+    // a file where the member's folder should be: its store cannot open
+    const { writeFile, unlink } = await import('node:fs/promises')
+    await writeFile(join(dir, 'held', bad), 'not a folder')
+    await assert.rejects(held.store(bad))
+    assert.deepEqual(await held.refresh(), { [OWNER]: 500, [bad]: 0 })
+    assert.equal(held.usedBytes, 500)
+    // once the cause is gone, the same member opens: the failure was not kept
+    await unlink(join(dir, 'held', bad))
+    await (await held.store(bad)).put(testRef(6), new Uint8Array(7))
+    assert.deepEqual(await held.refresh(), { [OWNER]: 500, [bad]: 7 })
+  })
+
+  it('one removed member whose data cannot be released stops neither the others nor the round', async () => {
+    const bad = 'cd'.repeat(32)
+    await (await held.store(OWNER)).put(testRef(7), new Uint8Array(10))
+    await (await held.store(bad)).put(testRef(8), new Uint8Array(10))
+    // the note of the bad one cannot be written: a folder stands where the file goes
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(join(dir, 'held', `${bad}.removed`, 'x'), { recursive: true })
+    const t0 = 1_800_000_000_000
+    assert.deepEqual(await held.releaseRemoved([bad, OWNER], 0, t0), [OWNER])
+  })
 })
