@@ -8,8 +8,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { FormatError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  checkMemberRun, InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
-  memberOfPeer, newestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
+  MAX_ROSTER_CHAIN, memberOfPeer, oldestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
 import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
@@ -27,6 +27,8 @@ const log = scopedLogger('membership')
 const DAY_MS = 86_400_000
 /** one attempt to reach an inviter: its direct addresses (5 s), then its relayed ones (15 s) */
 const DIAL_TIMEOUT_MS = 20_000
+/** pages of a member's roster run one sync asks for (each up to 8 MiB or MAX_ROSTER_CHAIN versions) */
+const MAX_SYNC_PAGES = 8
 
 export class Membership {
   private readonly invites: InviteBook
@@ -142,23 +144,35 @@ export class Membership {
    */
   async acceptRoster (next: Roster, from?: PeerId): Promise<boolean> {
     const taken = await this.rosters.takeOne(next, Date.now())
-    if (taken.kind !== 'unlinked' || from === undefined) return await this.afterTaken(taken, from)
+    if (taken.kind !== 'unlinked' || from === undefined || taken.final === true) return await this.afterTaken(taken, from)
     const changed = await this.syncRoster(from)
     // the sender's own history did not lead to what it pushed: a made-up version (a huge serial, say)
     if (!this.rosters.chain().some(r => rosterHash(r) === rosterHash(next))) throw unlinkedError(taken.reason)
     return changed
   }
 
-  /** Fetches a member's versions from our oldest kept one on and takes them (refresh, a push that did not follow ours). */
+  /**
+   * Fetches a member's versions from our oldest kept one on and takes them (refresh, a push that did
+   * not follow ours). An answer is cut at its size limit from the end (chainFrom): while a page
+   * moved us on and its last version is now ours, the next page is asked from there.
+   */
   async syncRoster (from: PeerId): Promise<boolean> {
-    const oldest = this.rosters.chain()[0]?.serial ?? 1
-    const chain = decodeRosterChain(await fetchRosterChain(this.node, from, oldest))
-    return await this.afterTaken(await this.rosters.take(chain, Date.now()), from)
+    let ask = this.rosters.chain()[0]?.serial ?? 1
+    let changed = false
+    for (let page = 0; page < MAX_SYNC_PAGES; page++) {
+      const chain = decodeRosterChain(await fetchRosterChain(this.node, from, ask))
+      const moved = await this.afterTaken(await this.rosters.take(chain, Date.now()), from)
+      changed ||= moved
+      const last = chain.at(-1) as Roster
+      if (!moved || chain.length === 1 || last.serial <= ask || !this.rosters.holds(last)) break
+      ask = last.serial
+    }
+    return changed
   }
 
-  /** The versions kept from `serial` on, as a roster chain answer (the newest that fit). */
+  /** The versions kept from `serial` on, as a roster chain answer (the oldest that fit: it links to what the asker holds). */
   chainFrom (serial: number): Uint8Array {
-    return encodeRosterChain(newestThatFit(this.rosters.from(serial)))
+    return encodeRosterChain(oldestThatFit(this.rosters.from(serial)))
   }
 
   private async afterTaken (taken: RosterTaken, from?: PeerId): Promise<boolean> {
@@ -185,10 +199,33 @@ export class Membership {
     }
   }
 
-  /** Pushes the current roster to every member device (but `except`, the one it came from). */
+  /** the broadcast under way, and whether the roster changed again since it began */
+  private broadcasting: Promise<void> | undefined
+  private broadcastAgain = false
+
+  /**
+   * Pushes the current roster to every member device (but `except`, the one it came from). One at a
+   * time: a burst of versions becomes one more pass with the newest, not one pass per version.
+   */
   async broadcastRoster (except?: string): Promise<void> {
-    const bytes = encodeRoster(this.requireRoster())
-    await Promise.all(this.memberDevices().filter(d => d !== except).map(async d => { await this.push(d, bytes) }))
+    if (this.broadcasting !== undefined) {
+      this.broadcastAgain = true
+      return await this.broadcasting
+    }
+    this.broadcasting = (async () => {
+      let skip = except
+      try {
+        do {
+          this.broadcastAgain = false
+          const bytes = encodeRoster(this.requireRoster())
+          await Promise.all(this.memberDevices().filter(d => d !== skip).map(async d => { await this.push(d, bytes) }))
+          skip = undefined
+        } while (this.broadcastAgain)
+      } finally {
+        this.broadcasting = undefined
+      }
+    })()
+    return await this.broadcasting
   }
 
   async createGroup (name: string, retention?: Retention): Promise<Roster> {
@@ -236,11 +273,12 @@ export class Membership {
     }
     // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
     const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
-    if (next !== roster) checkMemberRun(this.rosters.chain(), next)
     // the answer is made before the invite is used up: one too large to send leaves the invite as it was
     let answer: Uint8Array
     try {
-      answer = encodeRosterChain([...this.rosters.from(pinned), ...(next !== roster ? [next] : [])])
+      const run = [...this.rosters.from(pinned), ...(next !== roster ? [next] : [])]
+      if (run.length > MAX_ROSTER_CHAIN) throw new FormatError(`${run.length} versions, more than ${MAX_ROSTER_CHAIN}`)
+      answer = encodeRosterChain(run)
     } catch (err: unknown) {
       if (!(err instanceof FormatError)) throw err
       throw new InvalidInviteError(`the roster's history since the version this invite pins (serial ${pinned}) is too large to send (${err.message}); ask for a new invite`)

@@ -6,7 +6,7 @@
  */
 import { UnauthenticatedError } from '../errors.js'
 import {
-  checkMemberRun, keptHistory, memberRun, rebaseOwnChanges, reconcileRosters, rosterHash, verifyRosterUpdate, type Roster, type RosterFork
+  keptHistory, rebaseOwnChanges, reconcileRosters, rosterHash, verifyRosterUpdate, type Roster, type RosterFork
 } from '../peers/index.js'
 import type { Home } from './home.js'
 import type { GroupState, RosterForkNote } from './group-state.js'
@@ -22,8 +22,8 @@ export type RosterTaken =
   | { kind: 'changed', before: Roster | null, pushNew: boolean }
   /** we keep our branch of a fork: tell the sender */
   | { kind: 'kept' }
-  /** their run does not connect to what we keep */
-  | { kind: 'unlinked', reason: string }
+  /** their run does not connect to what we keep (`final`: fetching the sender's run cannot help) */
+  | { kind: 'unlinked', reason: string, final?: boolean }
 
 export class RosterKeeper {
   constructor (private readonly home: Home, private readonly state: GroupState) {}
@@ -52,11 +52,24 @@ export class RosterKeeper {
     this.state.file.rosterHistory = keptHistory(chain)
   }
 
-  /** A version this node signed on top of the current one (refused when members who are not admins have signed too many in a row). */
+  /** A version this node signed on top of the current one. */
   append (next: Roster): void {
-    const chain = this.chain()
-    checkMemberRun(chain, next)
-    this.setChain([...chain, next])
+    this.setChain([...this.chain(), next])
+  }
+
+  /** Whether `r` is the current version or one this node keeps. */
+  holds (r: Roster): boolean {
+    const h = rosterHash(r)
+    return this.chain().some(x => rosterHash(x) === h)
+  }
+
+  /** takes run one at a time: two deliveries of one version (forwarded by two members) must not both switch and sign again */
+  private queue: Promise<unknown> = Promise.resolve()
+
+  private async serially<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn)
+    this.queue = run.catch(() => undefined)
+    return await run
   }
 
   /**
@@ -64,6 +77,10 @@ export class RosterKeeper {
    * or a fork settled by the lower hash (docs §5.6). Saves group.json when the roster changes.
    */
   async take (remote: readonly Roster[], now: number): Promise<RosterTaken> {
+    return await this.serially(async () => await this.takeNow(remote, now))
+  }
+
+  private async takeNow (remote: readonly Roster[], now: number): Promise<RosterTaken> {
     const local = this.chain()
     const before = this.state.file.roster
     if (before === null) {
@@ -88,7 +105,7 @@ export class RosterKeeper {
       case 'switch': {
         await this.note(r.fork, true, now)
         const base = [...local.filter(x => x.serial <= r.anchor.serial), ...r.adopted]
-        const { versions, skipped } = rebaseOwnChanges(this.home.sodium, base.at(-1) as Roster, r.anchor, r.abandoned, this.home.identity, now, memberRun(base))
+        const { versions, skipped } = rebaseOwnChanges(this.home.sodium, base.at(-1) as Roster, r.anchor, r.abandoned, this.home.identity, now)
         for (const why of skipped) log('after the fork at serial %d, a change of ours no longer applies: %s', r.fork.serial, why)
         this.setChain([...base, ...versions])
         await this.state.save()
@@ -99,15 +116,18 @@ export class RosterKeeper {
 
   /** Takes one pushed version when it follows ours directly; otherwise says what the sender's run must settle. */
   async takeOne (next: Roster, now: number): Promise<RosterTaken> {
-    const current = this.state.file.roster
-    if (current !== null && rosterHash(current) === rosterHash(next)) return { kind: 'current' }
-    const local = this.chain()
-    const oldest = local[0]
-    if (oldest !== undefined && next.serial < oldest.serial) {
-      // older than all we keep: we cannot tell whether it is ours (answering OK would hide from its signer that nobody took it)
-      return { kind: 'unlinked', reason: `serial ${next.serial} is older than every version this node keeps (serials ${oldest.serial}..${(local.at(-1) as Roster).serial})` }
-    }
-    return await this.take([next], now)
+    return await this.serially(async () => {
+      const current = this.state.file.roster
+      if (current !== null && rosterHash(current) === rosterHash(next)) return { kind: 'current' }
+      const local = this.chain()
+      const oldest = local[0]
+      if (oldest !== undefined && next.serial < oldest.serial && !this.holds(next)) {
+        // older than all we keep: we cannot tell whether it is ours (answering OK would hide from its
+        // signer that nobody took it), and the sender's run cannot reach back either
+        return { kind: 'unlinked', reason: `serial ${next.serial} is older than every version this node keeps (serials ${oldest.serial}..${(local.at(-1) as Roster).serial})`, final: true }
+      }
+      return await this.takeNow([next], now)
+    })
   }
 
   private async note (fork: RosterFork, switched: boolean, now: number): Promise<void> {

@@ -12,11 +12,11 @@ export {
 } from './roster.js'
 export type { CreateRosterOptions } from './roster-build.js'
 export { createRoster, addMember, addDevice, removeDevice, removeMember, setAdmin, setRetention, renameGroup } from './roster-build.js'
-export { verifyRosterUpdate, MAX_ROSTER_CLOCK_AHEAD_MS, MAX_MEMBER_REVOKED_DEVICES } from './roster-verify.js'
+export { verifyRosterUpdate, MAX_ROSTER_CLOCK_AHEAD_MS, MAX_MEMBER_REVOKED_DEVICES, ROSTER_CHECKPOINT } from './roster-verify.js'
 export type { VerifyOptions } from './roster-verify.js'
 export type { RosterFork, Reconciled } from './roster-chain.js'
 export {
-  MAX_ROSTER_HISTORY, MAX_MEMBER_RUN, MAX_ROSTER_CHAIN, MAX_ROSTER_CHAIN_BYTES, adminSigned, memberRun, keptHistory, checkMemberRun, encodeRosterChain, decodeRosterChain, newestThatFit, verifyChain, verifyJoinChain,
+  MAX_ROSTER_HISTORY, MAX_ROSTER_CHAIN, MAX_ROSTER_CHAIN_BYTES, keptHistory, oldestThatFit, encodeRosterChain, decodeRosterChain, verifyChain, verifyJoinChain,
   reconcileRosters, rebaseOwnChanges
 } from './roster-chain.js'
 export type { Invite, InviteClaim } from './invite.js'

@@ -11,7 +11,7 @@ import { DEFAULT_MIN_SHARD_AGE_DAYS, GROUP_ID_BYTES, MAX_DEVICES_PER_MEMBER, MAX
 import { sameDeviceCert, signingKey, verifyDeviceCert } from './device-cert.js'
 import type { DeviceCert } from './device-cert.js'
 import { ROSTER_VERSION, checkRosterShape, encodeRoster, findMember, memberOfPeer, parseRoster, rosterHash, rosterSigningBytes } from './roster.js'
-import { MAX_MEMBER_REVOKED_DEVICES } from './roster-verify.js'
+import { MAX_MEMBER_REVOKED_DEVICES, ROSTER_CHECKPOINT } from './roster-verify.js'
 import type { Retention, Roster, RosterMember } from './roster.js'
 
 export interface CreateRosterOptions {
@@ -54,6 +54,9 @@ function requireAdmin (roster: Roster, signer: Identity, action: string): void {
  */
 function finish (sodium: SodiumBackend, previous: Roster | undefined, draft: Roster, signer: Identity, now: number): Roster {
   argument(() => expectUint(now, 'time'))
+  if (previous !== undefined && (previous.serial + 1) % ROSTER_CHECKPOINT === 0 && findMember(previous, signer.userId)?.admin !== true) {
+    throw new InvalidArgumentError(`the next version of the roster of group "${previous.name}" (serial ${previous.serial + 1}) is a checkpoint, which only an admin signs (every ${ROSTER_CHECKPOINT}th): ask an admin to make a change first (any \`p2pbak group\` command that changes the roster, or an invite), then try again`)
+  }
   // a version is never dated before the one it follows (verifyRosterUpdate), whatever this clock says
   const at = Math.max(now, previous?.updatedAt ?? 0)
   const { prev: _old, ...body } = draft

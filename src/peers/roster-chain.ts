@@ -4,7 +4,7 @@
  * histories — catching up, or choosing one branch of a fork the same way on every node.
  */
 import type { Identity, SodiumBackend } from '../crypto/index.js'
-import { FormatError, NotMemberError, RefusedError, UnauthenticatedError, isP2pbakError } from '../errors.js'
+import { FormatError, NotMemberError, UnauthenticatedError, isP2pbakError } from '../errors.js'
 import { utf8Decode, utf8Encode } from '../util/bytes.js'
 import { canonicalJson, expectArray, parseCanonicalJson } from './canonical.js'
 import { MAX_ROSTER_BYTES } from './constants.js'
@@ -12,21 +12,16 @@ import type { Invite } from './invite.js'
 import { addMember, removeDevice, removeMember, renameGroup, setAdmin, setRetention } from './roster-build.js'
 import { findMember, memberOfPeer, parseRoster, rosterHash } from './roster.js'
 import type { Roster } from './roster.js'
-import { verifyRosterUpdate, type VerifyOptions } from './roster-verify.js'
+import { ROSTER_CHECKPOINT, verifyRosterUpdate, type VerifyOptions } from './roster-verify.js'
 
 /**
  * Versions a node keeps before its current one, at least: how deep a fork it can resolve, how far
- * back a joiner's invite may pin. A node also keeps every version since the newest one an admin
- * signed (keptHistory), so that members' versions alone never push a node that was away out of reach.
+ * back a joiner's invite may pin. A node also keeps every version since the newest checkpoint
+ * (keptHistory), so that members' versions alone never push a node that was away out of reach.
  */
 export const MAX_ROSTER_HISTORY = 32
-/**
- * Versions in a row that members who are not admins may sign; the next one needs an admin's
- * version first. It bounds the history a node keeps (keptHistory) and what one member can do alone.
- */
-export const MAX_MEMBER_RUN = 64
 /** Most versions in one chain answer, and most a node keeps in all (the current one included). */
-export const MAX_ROSTER_CHAIN = MAX_ROSTER_HISTORY + MAX_MEMBER_RUN + 1
+export const MAX_ROSTER_CHAIN = MAX_ROSTER_HISTORY + ROSTER_CHECKPOINT + 1
 /** Largest encoded run of versions (a chain answer, a join answer). */
 export const MAX_ROSTER_CHAIN_BYTES = 8 * 1024 * 1024
 
@@ -41,36 +36,33 @@ export function encodeRosterChain (chain: readonly Roster[]): Uint8Array {
   return b
 }
 
-/** The newest versions of `chain` whose encoding fits MAX_ROSTER_CHAIN_BYTES (at least the newest one). */
-export function newestThatFit (chain: readonly Roster[]): Roster[] {
-  let out = chain.slice()
-  while (out.length > 1 && utf8Encode(canonicalJson(out)).byteLength > MAX_ROSTER_CHAIN_BYTES) out = out.slice(1)
-  return out
-}
-
-/** Signed by a member who is an admin in that very version. */
-export function adminSigned (r: Roster): boolean {
-  return findMember(r, r.updatedBy)?.admin === true
-}
-
-/** How many versions at the end of `chain` (oldest first) were signed by members who are not admins, in a row. */
-export function memberRun (chain: readonly Roster[]): number {
-  let n = 0
-  for (let i = chain.length - 1; i >= 0 && !adminSigned(chain[i] as Roster); i--) n++
-  return n
+/**
+ * What a node keeps of `chain` (oldest first, the last one current): the last MAX_ROSTER_HISTORY
+ * versions before the current one, and every version since the newest checkpoint (a serial that is
+ * a multiple of ROSTER_CHECKPOINT, which only an admin signs), at most MAX_ROSTER_CHAIN in all.
+ */
+export function keptHistory (chain: readonly Roster[]): Roster[] {
+  const head = chain.at(-1)
+  if (head === undefined) return []
+  const checkpoint = Math.floor(head.serial / ROSTER_CHECKPOINT) * ROSTER_CHECKPOINT
+  const oldest = Math.max(head.serial - MAX_ROSTER_CHAIN + 1, Math.min(head.serial - MAX_ROSTER_HISTORY, checkpoint))
+  return chain.filter(r => r.serial >= oldest && r !== head)
 }
 
 /**
- * What a node keeps of `chain` (oldest first, the last one current): the last MAX_ROSTER_HISTORY
- * versions before the current one, and every version since the newest one an admin signed, at most
- * MAX_ROSTER_CHAIN in all.
+ * The oldest versions of `chain` whose encoding fits MAX_ROSTER_CHAIN_BYTES (at least the first
+ * one): a chain answer starts where the asker asked, so that it links to what the asker holds; the
+ * asker asks again from the last version it got (Membership.syncRoster).
  */
-export function keptHistory (chain: readonly Roster[]): Roster[] {
-  const n = chain.length
-  let lastAdmin = n - 1
-  while (lastAdmin > 0 && !adminSigned(chain[lastAdmin] as Roster)) lastAdmin--
-  const from = Math.max(0, n - MAX_ROSTER_CHAIN, Math.min(n - 1 - MAX_ROSTER_HISTORY, lastAdmin))
-  return chain.slice(from, -1)
+export function oldestThatFit (chain: readonly Roster[]): Roster[] {
+  const out: Roster[] = []
+  let bytes = 2
+  for (const r of chain) {
+    bytes += utf8Encode(canonicalJson(r)).byteLength + 1
+    if (out.length > 0 && (bytes > MAX_ROSTER_CHAIN_BYTES || out.length >= MAX_ROSTER_CHAIN)) break
+    out.push(r)
+  }
+  return out
 }
 
 /**
@@ -91,28 +83,13 @@ export function decodeRosterChain (b: Uint8Array): Roster[] {
   return chain
 }
 
-/**
- * Every link of `links` is a valid update of the one before it, the first of `anchor`, and no more
- * than MAX_MEMBER_RUN versions in a row are signed by members who are not admins (`runBefore`: how
- * many such versions end at `anchor`). UnauthenticatedError or NotMemberError otherwise.
- */
-export function verifyChain (sodium: SodiumBackend, anchor: Roster, links: readonly Roster[], runBefore = 0, options: VerifyOptions = {}): void {
+/** Every link of `links` is a valid update of the one before it, the first of `anchor` (UnauthenticatedError or NotMemberError otherwise). */
+export function verifyChain (sodium: SodiumBackend, anchor: Roster, links: readonly Roster[], options: VerifyOptions = {}): void {
   let current = anchor
-  let run = runBefore
   for (const next of links) {
     verifyRosterUpdate(sodium, current, next, options)
-    run = adminSigned(next) ? 0 : run + 1
-    if (run > MAX_MEMBER_RUN) {
-      reject(`roster serial ${next.serial} is the ${run}th version in a row signed by a member who is not an admin; at most ${MAX_MEMBER_RUN} may follow one an admin signed (an admin must sign a change first)`)
-    }
     current = next
   }
-}
-
-/** Refuses to sign `next` on top of `chain` when it would break the member-run rule (verifyChain), with what to do. */
-export function checkMemberRun (chain: readonly Roster[], next: Roster): void {
-  if (adminSigned(next) || memberRun(chain) < MAX_MEMBER_RUN) return
-  throw new RefusedError(`the roster of group "${next.name}" has had ${MAX_MEMBER_RUN} changes in a row by members who are not admins; an admin must make the next change (ask an admin to run a \`p2pbak group\` command, or to invite this device)`)
 }
 
 /**
@@ -130,7 +107,7 @@ export function verifyJoinChain (sodium: SodiumBackend, invite: Invite, chain: r
     reject(`the inviter's roster history does not start at the version the invite pins (serial ${invite.rosterSerial}): it is not the group the invite was made for`)
   }
   verifyRosterUpdate(sodium, undefined, first, options)
-  verifyChain(sodium, first, chain.slice(1), memberRun([first]), options)
+  verifyChain(sodium, first, chain.slice(1), options)
   if (head.groupId !== invite.groupId) reject(`it belongs to group ${head.groupId}, but the invite is for ${invite.groupId}`)
   if (findMember(head, invite.inviter) === undefined) throw new NotMemberError(`the inviter ${invite.inviter} is not on the roster`)
   if (memberOfPeer(head, joinerPeerId)?.userId !== joinerUserId) throw new NotMemberError(`this device (${joinerPeerId}) is not on the roster as a device of ${joinerUserId}`)
@@ -181,7 +158,7 @@ export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[
   if (anchor === undefined || anchor.serial !== first.serial - 1) {
     return { kind: 'unlinked', reason: `their serial ${first.serial} follows no version this node keeps (serials ${oldest}..${head.serial})` }
   }
-  verifyChain(sodium, anchor, rest, memberRun(local.filter(r => r.serial <= anchor.serial)), options)
+  verifyChain(sodium, anchor, rest, options)
   if (anchor === head) return { kind: 'advance', adopted: rest }
   const ours = local.find(r => r.serial === first.serial) as Roster
   const fork: RosterFork = { serial: first.serial, ours, theirs: first, equivocation: ours.updatedBy === first.updatedBy }
@@ -198,21 +175,14 @@ export function reconcileRosters (sodium: SodiumBackend, local: readonly Roster[
  * someone else — survives the fork. Returns the new versions after `head`, oldest first; changes
  * that no longer apply are reported in `skipped`.
  */
-export function rebaseOwnChanges (sodium: SodiumBackend, head: Roster, anchor: Roster, abandoned: readonly Roster[], signer: Identity, now: number, runAtHead = 0): { versions: Roster[], skipped: string[] } {
+export function rebaseOwnChanges (sodium: SodiumBackend, head: Roster, anchor: Roster, abandoned: readonly Roster[], signer: Identity, now: number): { versions: Roster[], skipped: string[] } {
   const skipped: string[] = []
   const versions: Roster[] = []
   let out = head
-  let run = runAtHead
   const step = (what: string, fn: (r: Roster) => Roster): void => {
     try {
       const next = fn(out)
-      if (next === out) return
-      if (!adminSigned(next) && run >= MAX_MEMBER_RUN) {
-        skipped.push(`${what}: ${MAX_MEMBER_RUN} changes in a row by members who are not admins; an admin must make the next change`)
-        return
-      }
-      run = adminSigned(next) ? 0 : run + 1
-      versions.push(next)
+      if (next !== out) versions.push(next)
       out = next
     } catch (err: unknown) {
       if (!isP2pbakError(err)) throw err

@@ -22,6 +22,13 @@ export const MAX_ROSTER_CLOCK_AHEAD_MS = 24 * 60 * 60 * 1000
  * run of members' versions stays small enough to send in one chain answer.
  */
 export const MAX_MEMBER_REVOKED_DEVICES = 1024
+/**
+ * Every version whose serial is a multiple of this is a checkpoint: only an admin signs it. So at
+ * most ROSTER_CHECKPOINT − 1 versions in a row are members' own, a bound every node computes alike
+ * from the two versions alone; nodes keep every version since the newest checkpoint
+ * (roster-chain.ts keptHistory), so a member cannot push a node that was away out of reach.
+ */
+export const ROSTER_CHECKPOINT = 64
 
 export interface VerifyOptions {
   /** the receiving node's clock: a version dated more than MAX_ROSTER_CLOCK_AHEAD_MS after it is refused */
@@ -98,6 +105,7 @@ function checkRules (current: Roster, next: Roster): void {
   const needAdmin = (what: string): void => {
     if (!actor.admin) reject(`only an admin may ${what}; ${signer} is not an admin`)
   }
+  if (next.serial % ROSTER_CHECKPOINT === 0) needAdmin(`sign roster serial ${next.serial} (every ${ROSTER_CHECKPOINT}th version is a checkpoint)`)
   if (next.name !== current.name) needAdmin('rename the group')
   if (canonicalJson(next.retention) !== canonicalJson(current.retention)) needAdmin('change the retention policy')
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import { loadBackend } from '../../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
-import { FormatError, RefusedError, UnauthenticatedError } from '../../../src/errors.js'
+import { FormatError, InvalidArgumentError, UnauthenticatedError } from '../../../src/errors.js'
 import {
-  MAX_MEMBER_RUN, MAX_ROSTER_CHAIN, MAX_ROSTER_HISTORY, addDevice, addMember, checkMemberRun, createRoster, decodeRosterChain, encodeRosterChain,
-  findMember, issueDeviceCert, keptHistory, rebaseOwnChanges, reconcileRosters, removeDevice, removeMember, rosterHash, setAdmin, verifyChain
+  MAX_ROSTER_CHAIN, MAX_ROSTER_CHAIN_BYTES, MAX_ROSTER_HISTORY, ROSTER_CHECKPOINT, addDevice, addMember, createRoster, decodeRosterChain, encodeRosterChain,
+  findMember, issueDeviceCert, keptHistory, oldestThatFit, rebaseOwnChanges, reconcileRosters, removeDevice, removeMember, rosterHash, setAdmin, verifyChain
 } from '../../../src/peers/index.js'
 import type { DeviceCert, Roster } from '../../../src/peers/index.js'
-import { fakePeerId, forge, identityFrom } from './fixtures.js'
+import { fakePeerId, forge, forgeNext, identityFrom } from './fixtures.js'
 
 /** `n` versions signed by `member` on top of `from`, each adding one of its own devices or revoking the one added before. */
 function memberChurn (sodium: SodiumBackend, from: Roster, member: Identity, n: number, seed: number): Roster[] {
@@ -114,32 +114,54 @@ describe('peers: roster chains and forks', () => {
     assert.equal(decodeRosterChain(encodeRosterChain(long.slice(1))).length, MAX_ROSTER_CHAIN)
   })
 
-  it('a node keeps every version since the newest one an admin signed, and at least MAX_ROSTER_HISTORY', () => {
+  it('a node keeps every version since the newest checkpoint, and at least MAX_ROSTER_HISTORY', () => {
     const churn = memberChurn(sodium, r3, bob, 40, 1000)
-    const kept = keptHistory([r1, r2, r3, ...churn])
-    // r3 is the newest version an admin signed: it and all of bob's 40 stay
-    assert.equal(kept[0], r3)
-    assert.equal(kept.length, 40)
-    // once an admin signs again, the usual MAX_ROSTER_HISTORY before it
-    const admin = setAdmin(sodium, churn.at(-1) as Roster, alice, carol.userId, true, T0 + 100)
-    assert.equal(keptHistory([r1, r2, r3, ...churn, admin]).length, MAX_ROSTER_HISTORY)
+    // head serial 43: no checkpoint since serial 0, so everything stays
+    assert.deepEqual(keptHistory([r1, r2, r3, ...churn]), [r1, r2, r3, ...churn.slice(0, -1)])
+    // past a checkpoint (serial 64, an admin's), the versions from it on, or the last 32 when more
+    const more = memberChurn(sodium, churn.at(-1) as Roster, bob, 20, 1100)
+    const checkpoint = setAdmin(sodium, more.at(-1) as Roster, alice, carol.userId, true, T0 + 100)
+    assert.equal(checkpoint.serial, ROSTER_CHECKPOINT)
+    const after = memberChurn(sodium, checkpoint, bob, 10, 1200)
+    const all = [r1, r2, r3, ...churn, ...more, checkpoint, ...after]
+    assert.equal(keptHistory(all)[0]?.serial, (after.at(-1) as Roster).serial - MAX_ROSTER_HISTORY)
+    const later = memberChurn(sodium, after.at(-1) as Roster, bob, 40, 1300)
+    const kept = keptHistory([...all, ...later])
+    assert.equal(kept[0], checkpoint)
+    assert.equal(kept.length, 50)
   })
 
-  it('members who are not admins sign at most MAX_MEMBER_RUN versions in a row: the next is refused until an admin signs one', () => {
-    const churn = memberChurn(sodium, r3, bob, MAX_MEMBER_RUN + 1, 2000)
-    verifyChain(sodium, r3, churn.slice(0, MAX_MEMBER_RUN))
-    assert.throws(() => { verifyChain(sodium, r3, churn) }, (err: unknown) => err instanceof UnauthenticatedError && /in a row signed by a member who is not an admin/.test(err.message))
-    // counted across the anchor too: the versions before it in a row
-    assert.throws(() => { verifyChain(sodium, churn[9] as Roster, churn.slice(10), 10) }, UnauthenticatedError)
-    // the node itself refuses to sign the next one, with what to do
-    const full = [r3, ...churn.slice(0, MAX_MEMBER_RUN)]
-    assert.throws(() => { checkMemberRun(full, churn[MAX_MEMBER_RUN] as Roster) }, (err: unknown) => err instanceof RefusedError && /an admin must make the next change/.test(err.message))
-    // an admin's version resets the count
-    const admin = setAdmin(sodium, full.at(-1) as Roster, alice, carol.userId, true, T0 + 200)
-    checkMemberRun(full, admin)
-    const after = addDevice(sodium, admin, bob, issueDeviceCert(sodium, bob, fakePeerId(2999), 'again', T0 + 10), T0 + 201)
-    checkMemberRun([...full, admin], after)
-    verifyChain(sodium, r3, [...churn.slice(0, MAX_MEMBER_RUN), admin, after])
+  it('every 64th version is a checkpoint only an admin signs: members sign at most 63 in a row, a bound every node computes alike', () => {
+    // r3 is serial 3: bob signs 60 versions, up to serial 63
+    const churn = memberChurn(sodium, r3, bob, 60, 2000)
+    const at63 = churn.at(-1) as Roster
+    assert.equal(at63.serial, ROSTER_CHECKPOINT - 1)
+    verifyChain(sodium, r3, churn)
+    // bob's own node does not sign serial 64, and says what to do
+    assert.throws(() => addDevice(sodium, at63, bob, issueDeviceCert(sodium, bob, fakePeerId(2999), 'x', T0 + 10), T0 + 100),
+      (err: unknown) => err instanceof InvalidArgumentError && /checkpoint, which only an admin signs/.test(err.message))
+    // a node refuses serial 64 signed by a member, whatever history it keeps (the rule needs only the two versions)
+    const forged = forgeNext(sodium, at63, bob, d => { d.updatedAt++ })
+    assert.throws(() => { verifyChain(sodium, at63, [forged]) }, (err: unknown) => err instanceof UnauthenticatedError && /only an admin may sign roster serial 64/.test(err.message))
+    // an admin's version there; members go on after it
+    const checkpoint = setAdmin(sodium, at63, alice, carol.userId, true, T0 + 200)
+    const after = addDevice(sodium, checkpoint, bob, issueDeviceCert(sodium, bob, fakePeerId(2998), 'again', T0 + 10), T0 + 201)
+    verifyChain(sodium, at63, [checkpoint, after])
+  })
+
+  it('a chain answer starts where it was asked and is cut at its size from the end, so it links to what the asker holds', () => {
+    // versions of about 150 KB each: a member's device names and revocations make them large
+    let big = setAdmin(sodium, r3, alice, carol.userId, true, T0 + 5)
+    big = forgeNext(sodium, big, alice, d => { for (let i = 0; i < 2500; i++) d.removedDevices.push(fakePeerId(70_000 + i)) })
+    const run = [big]
+    for (let i = 0; i < 80; i++) run.push(forgeNext(sodium, run.at(-1) as Roster, alice, d => { d.updatedAt++ }))
+    const page = oldestThatFit(run)
+    assert.equal(page[0], big, 'it starts at the version asked for')
+    assert.ok(page.length < run.length, 'the run is cut')
+    assert.ok(encodeRosterChain(page).byteLength <= MAX_ROSTER_CHAIN_BYTES)
+    // the next page, asked from the last version of this one, links to it
+    const next = oldestThatFit(run.filter(r => r.serial >= (page.at(-1) as Roster).serial))
+    assert.equal(reconcileRosters(sodium, page, next).kind, 'advance')
   })
 
   it('a fork deeper than MAX_ROSTER_HISTORY, made of one member\'s versions, is still settled: both halves keep back to the admin\'s version', () => {

@@ -1,0 +1,49 @@
+/**
+ * RosterKeeper takes one run at a time: the winning side of a fork, forwarded by two members at
+ * once, must not make this node switch twice and sign its own change again twice (two versions of
+ * one serial by one member: what every other node reports as an attempt to split the group).
+ */
+import assert from 'node:assert/strict'
+import { loadBackend } from '../../../src/crypto/index.js'
+import type { Identity, SodiumBackend } from '../../../src/crypto/index.js'
+import { addDevice, addMember, createRoster, issueDeviceCert, rosterHash, setRetention } from '../../../src/peers/index.js'
+import type { DeviceCert, Roster } from '../../../src/peers/index.js'
+import { RosterKeeper } from '../../../src/node/roster-keeper.js'
+import type { Home } from '../../../src/node/home.js'
+import type { GroupState } from '../../../src/node/group-state.js'
+import { fakePeerId, identityFrom } from '../peers/fixtures.js'
+
+const T0 = 1_700_000_000_000
+
+describe('node/roster-keeper: one run at a time', () => {
+  it('the same winning version delivered twice at once: one switch, one version signed again', async () => {
+    const sodium: SodiumBackend = await loadBackend()
+    const [alice, bob, carol] = [1, 2, 3].map(n => identityFrom(sodium, n)) as [Identity, Identity, Identity]
+    const [a1, b1, c1] = [alice, bob, carol].map((id, i) => issueDeviceCert(sodium, id, fakePeerId(i + 1), `d${i}`, T0)) as [DeviceCert, DeviceCert, DeviceCert]
+    const r1 = createRoster(sodium, alice, 'family', a1, T0)
+    const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
+    const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
+    // carol added her phone; alice changed the retention at the same moment, and alice's version wins the fork
+    const mine = addDevice(sodium, r3, carol, issueDeviceCert(sodium, carol, fakePeerId(77), 'phone', T0 + 3), T0 + 3)
+    let theirs: Roster | undefined
+    for (let d = 0; d < 500 && theirs === undefined; d++) {
+      const t = setRetention(sodium, r3, alice, { minShardAgeDays: 31 }, T0 + 4 + d)
+      if (rosterHash(t) < rosterHash(mine)) theirs = t
+    }
+    assert.ok(theirs !== undefined)
+    const heads: Roster[] = []
+    const state = {
+      file: { roster: mine, rosterHistory: [r1, r2, r3], rosterForks: [] },
+      // a save takes a moment, as a write and an fsync do: the second delivery arrives meanwhile
+      save: async () => { await new Promise(resolve => setTimeout(resolve, 5)); heads.push(state.file.roster) }
+    }
+    const keeper = new RosterKeeper({ sodium, identity: carol } as unknown as Home, state as unknown as GroupState)
+    const [x, y] = await Promise.all([keeper.takeOne(theirs, T0 + 1000), keeper.takeOne(theirs, T0 + 1001)])
+    assert.deepEqual([x.kind, y.kind].sort(), ['changed', 'current'])
+    const head = state.file.roster
+    assert.equal(head.serial, 5)
+    assert.equal(head.updatedBy, carol.userId, 'carol signed her phone again on top of the winning version')
+    const carolsAt5 = new Set(heads.filter(r => r.serial === 5 && r.updatedBy === carol.userId).map(r => rosterHash(r)))
+    assert.equal(carolsAt5.size, 1, 'one version of serial 5 by carol, not two')
+  })
+})
