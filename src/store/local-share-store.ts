@@ -62,8 +62,9 @@ export class LocalShareStore implements ShareStore {
    */
   static async open (dir: string, options: LocalShareStoreOptions = {}): Promise<LocalShareStore> {
     const root = resolve(dir)
+    let created: string | undefined
     try {
-      await mkdir(root, { recursive: true, mode: DIR_MODE })
+      created = await mkdir(root, { recursive: true, mode: DIR_MODE })
       await readOrCreateVersion(root)
       await mkdir(join(root, SHARES_DIR), { recursive: true, mode: DIR_MODE })
       await mkdir(join(root, RECORDS_DIR), { recursive: true, mode: DIR_MODE })
@@ -73,6 +74,10 @@ export class LocalShareStore implements ShareStore {
     const store = new LocalShareStore(root, options)
     await store.removeTemps()
     await syncDir(root)
+    // the store's own folder, and any folder made on the way to it, must survive a power loss too
+    // (acknowledged shares inside a folder whose entry was lost would be lost with it)
+    if (created !== undefined && created !== root) await syncDir(dirname(created))
+    await syncDir(dirname(root))
     return store
   }
 
@@ -104,8 +109,10 @@ export class LocalShareStore implements ShareStore {
     let ready = this.prefixDirs.get(dir)
     if (ready === undefined) {
       ready = (async () => {
-        const created = await mkdir(dir, { recursive: true, mode: DIR_MODE })
-        if (created !== undefined) await syncDir(this.sharesDir)
+        // synced once per prefix folder and process, made now or not: a process killed between an
+        // earlier mkdir and its sync left the entry unsynced
+        await mkdir(dir, { recursive: true, mode: DIR_MODE })
+        await syncDir(this.sharesDir)
       })()
       this.prefixDirs.set(dir, ready)
       ready.catch(() => this.prefixDirs.delete(dir))

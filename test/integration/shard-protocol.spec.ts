@@ -444,6 +444,22 @@ describe('integration: the shard protocol', function () {
       assert.equal(await aliceLocal.hasRecord(rid(71)), false)
     })
 
+    it('a repeat put of identical bytes writes nothing: the stored time stands; an empty record is INVALID even over a held one', async () => {
+      const a = client(aliceDevice, small, alice)
+      await a.put(testRef(76), seededBytes(76, 20_000))
+      const { utimes } = await import('node:fs/promises')
+      // back-date the held share, as if stored a year ago
+      const old = new Date(Date.now() - 365 * 86_400_000)
+      const pack = toHex(testRef(76).pack)
+      await utimes(join(aliceLocal.dir, 'shares', pack.slice(0, 2), `${pack}.${testRef(76).index}`), old, old)
+      const before = await (aliceLocal.storedAt as NonNullable<typeof aliceLocal.storedAt>)(testRef(76))
+      await a.put(testRef(76), seededBytes(76, 20_000))
+      assert.equal(await (aliceLocal.storedAt as NonNullable<typeof aliceLocal.storedAt>)(testRef(76)), before)
+      await a.putRecord(rid(76), new Uint8Array(10).fill(1))
+      await rejectsWithCode(a.putRecord(rid(76), new Uint8Array(0)), 'ERR_PROTOCOL')
+      assert.equal(await aliceLocal.hasRecord(rid(76)), true)
+    })
+
     it('malformed headers get INVALID and touch nothing', async () => {
       await aliceLocal.put(testRef(74), seededBytes(74, 10))
       const pack = toHex(testRef(74).pack)

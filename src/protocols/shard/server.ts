@@ -145,6 +145,11 @@ export function shardServer (init: ShardServerInit): ShardServer {
         if (await heldOther(store, req.ref, held, req.data, signal)) {
           const no = await replaceRefusal(device, store, req.ref, req.data, req.auth)
           if (no !== undefined) return no
+        } else if (held > 0) {
+          // the same bytes again (a retry, a repair of an intact copy): nothing is written, so the
+          // share's stored time (the retention clock) stands and a full disk does not refuse it
+          const why = init.quota?.(userId, 0)
+          return why !== undefined ? refused(why) : OK
         }
         const add = Math.max(0, req.data.byteLength - held)
         const why = init.quota?.(userId, add, held === 0 ? 'share' : undefined)
@@ -223,6 +228,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
       case 'list': return await listPage(store.list(options), shareKey, req.after, req.limit, signal)
       case 'putRecord': {
         if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
+        if (req.data.byteLength === 0) return { header: { status: 'INVALID', error: 'a record cannot be empty' } }
         const exists = await store.hasRecord(req.id, options)
         if (exists && !equalBytes(await store.getRecord(req.id, options), req.data)) {
           if (writeOnly) return refused(WRITE_ONLY_REFUSAL)
@@ -231,7 +237,6 @@ export function shardServer (init: ShardServerInit): ShardServer {
           const no = unsignedReplace(userId, { kind: 'record', id: req.id }, req.data, req.auth)
           if (no !== undefined) return no
         }
-        if (req.data.byteLength === 0) return { header: { status: 'INVALID', error: 'a record cannot be empty' } }
         const why = init.quota?.(userId, exists ? 0 : req.data.byteLength, exists ? undefined : 'record')
         if (why !== undefined) return refused(why)
         await store.putRecord(req.id, req.data, options)
