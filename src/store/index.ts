@@ -6,7 +6,7 @@
  * peer implement. {@link writeFileAtomic} and {@link AtomicFile} are the crash-safe write primitives
  * everything on disk goes through. Layout and guarantees: docs/format/share-store.md.
  */
-export type { AbortOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
+export type { AbortOptions, ListOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
 export { MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName } from './share-store.js'
 export { LocalShareStore, LOCAL_STORE_VERSION } from './local-share-store.js'
 export { MemoryShareStore } from './memory-share-store.js'

@@ -21,7 +21,7 @@ import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } fro
 import { UsageTally, sizeOf } from './usage-tally.js'
 import { FdCache, readExactly } from './fd-cache.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
-import type { AbortOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
+import type { AbortOptions, ListOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
 import {
   DIR_MODE, FILE_MODE, PREFIX_RE, RECORD_NAME_RE, RECORDS_DIR, SHARES_DIR, isMissing, parseShareFileName, readDirSorted, readOrCreateVersion
 } from './local-store-layout.js'
@@ -305,10 +305,13 @@ export class LocalShareStore implements ShareStore {
     await this.counted('share', path, basename(dir), async () => { await unlinkIfThere(path); return undefined })
   }
 
-  async * list (options?: AbortOptions): AsyncGenerator<ShareRef> {
+  readonly listsByFirstByte = true
+
+  async * list (options?: ListOptions): AsyncGenerator<ShareRef> {
     this.check(options)
+    const from = options?.fromFirstByte ?? 0
     for (const prefix of await readDirSorted(this.sharesDir)) {
-      if (!PREFIX_RE.test(prefix)) continue
+      if (!PREFIX_RE.test(prefix) || Number.parseInt(prefix, 16) < from) continue
       for (const name of await readDirSorted(join(this.sharesDir, prefix))) {
         const ref = parseShareFileName(prefix, name)
         if (ref === undefined) continue

@@ -48,6 +48,11 @@ export interface StoreUsage {
   recordBytes?: number
 }
 
+export interface ListOptions extends AbortOptions {
+  /** shares whose pack id starts with a smaller byte may be left out (only a store with `listsByFirstByte` does) */
+  fromFirstByte?: number
+}
+
 export interface ShareStore {
   /** Human-readable, stable for the life of the store, e.g. `local:/home/u/.p2pbak/store`. */
   readonly id: string
@@ -88,8 +93,14 @@ export interface ShareStore {
    * delete shares younger than the group's retention policy allows. NotFoundError if absent.
    */
   storedAt?: (ref: ShareRef, options?: AbortOptions) => Promise<number>
-  /** Every share held, each exactly once, in no guaranteed order. */
-  list (options?: AbortOptions): AsyncIterable<ShareRef>
+  /**
+   * Every share held, each exactly once, in no guaranteed order; but a store whose
+   * `listsByFirstByte` is true lists them by the first byte of the pack id, ascending, and may skip
+   * those below `fromFirstByte` (what a listing page after a cursor needs: shard listing.ts).
+   */
+  list (options?: ListOptions): AsyncIterable<ShareRef>
+  /** list() yields shares grouped by the first byte of their pack id, ascending, and honours `fromFirstByte`. */
+  readonly listsByFirstByte?: true
   /** Same atomicity and durability as {@link ShareStore.put}; `id` is 32 bytes. */
   putRecord (id: Uint8Array, data: Uint8Array, options?: AbortOptions): Promise<void>
   /** NotFoundError if absent. */

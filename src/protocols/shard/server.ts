@@ -225,7 +225,12 @@ export function shardServer (init: ShardServerInit): ShardServer {
         await store.delete(req.ref, options)
         return OK
       }
-      case 'list': return await listPage(store.list(options), shareKey, req.after, req.limit, signal)
+      case 'list': {
+        // a store listing by the pack id's first byte starts at the cursor's and stops after the page's
+        const ordered = store.listsByFirstByte === true
+        const from = ordered && req.after !== undefined ? { fromFirstByte: req.after[0] as number } : {}
+        return await listPage(store.list({ ...options, ...from }), shareKey, req.after, req.limit, signal, ordered)
+      }
       case 'putRecord': {
         if (req.data.byteLength > maxRecordBytes) return refused(`a record of ${req.data.byteLength} bytes exceeds this persister's limit of ${maxRecordBytes}`)
         if (req.data.byteLength === 0) return { header: { status: 'INVALID', error: 'a record cannot be empty' } }
