@@ -11,18 +11,27 @@
 import { stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { ExitCode } from './exit-codes.js'
+import { ExitCode, exitCodeFor } from './exit-codes.js'
+import { InvalidConfigError, isP2pbakError } from '../errors.js'
 import type { DaemonServices } from './context.js'
 import { printErr, type CliIo } from './io.js'
 import { DATA_COMMANDS, LOCAL_ONLY, commandOf } from './routing.js'
 
-export { exitCodeFor } from './exit-codes.js'
+export { exitCodeFor }
 
 export async function main (argv: readonly string[], io: CliIo, daemon?: DaemonServices): Promise<number> {
   let memory: { stop: () => void } | undefined
   if (daemon === undefined) {
     // before building the program: a forwarded command needs none of it
-    const forwarded = await maybeForward(argv, io)
+    let forwarded: number | undefined
+    try {
+      forwarded = await maybeForward(argv, io)
+    } catch (err: unknown) {
+      // a home or socket that is not this user's alone: refused before anything is sent
+      if (!isP2pbakError(err)) throw err
+      printErr(io, `p2pbak: ${err.message}`)
+      return exitCodeFor(err)
+    }
     if (forwarded !== undefined) return forwarded
     const command = commandOf(argv)
     // a daemon runs for months: its young generation stays small from the start (process-memory.ts);
@@ -64,9 +73,12 @@ async function maybeForward (argv: readonly string[], io: CliIo): Promise<number
   if (command === undefined || LOCAL_ONLY.has(command)) return undefined
   const home = resolve(homeArg ?? io.env.P2PBAK_HOME ?? join(homedir(), '.p2pbak'))
   const socket = join(home, 'daemon.sock')
-  // no socket file, no daemon: the client side of the control socket is not even loaded
-  const isSocket = await stat(socket).then(s => s.isSocket(), () => false)
-  if (!isSocket) return undefined
+  // no socket file, no daemon: the client side of the control socket is not even loaded; a home
+  // another user may write, or a socket this user does not own, is never talked to (home-guard.ts)
+  if (!await stat(socket).then(s => s.isSocket(), () => false)) return undefined
+  const { assertPrivateHome, ownSocket } = await import('../node/home-guard.js')
+  await assertPrivateHome(home)
+  if (!await ownSocket(socket)) throw new InvalidConfigError(`${socket} is not a socket this user owns: it is not this user's daemon. Remove it (\`rm ${socket}\`) and try again`)
   const { forwardToDaemon } = await import('../node/control.js')
   // relative paths in the command mean the caller's directory, not the daemon's
   return await forwardToDaemon(socket, argv, io.env, io.stdout, io.stderr, io.cwd, io.signal)

@@ -10,9 +10,13 @@
  */
 import { createServer, createConnection, type Server, type Socket } from 'node:net'
 import { chmod, unlink } from 'node:fs/promises'
+import { StringDecoder } from 'node:string_decoder'
 import { PassThrough, type Writable } from 'node:stream'
 import type { Logger } from '../util/log.js'
 import { AbortedError, errorMessage } from '../errors.js'
+
+/** Bytes of command output per line on the socket (base64 makes 4/3 of it; a client reads lines up to 2^20 characters). */
+const RELAY_PIECE_BYTES = 256 * 1024
 
 /**
  * The logger loads on first use: the CLI side of a forwarded command (forwardToDaemon) is on every
@@ -117,9 +121,14 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
       // backpressure: a client that reads slowly (a `dump` piped into a slow disk) pauses the
       // command's output instead of letting the daemon buffer it all
       const relay = (stream: PassThrough, key: 'out' | 'err'): void => {
-        stream.on('data', (b: Buffer) => {
+        stream.on('data', (whole: Buffer) => {
           if (sock.destroyed) return
-          if (!sock.write(JSON.stringify({ [key]: b.toString('base64') }) + '\n')) {
+          // one line per piece of at most RELAY_PIECE_BYTES: the client refuses a longer line (readLines)
+          let ok = true
+          for (let o = 0; o < whole.byteLength; o += RELAY_PIECE_BYTES) {
+            ok = sock.write(JSON.stringify({ [key]: whole.subarray(o, o + RELAY_PIECE_BYTES).toString('base64') }) + '\n')
+          }
+          if (!ok) {
             stream.pause()
             const resume = (): void => { sock.off('drain', resume); sock.off('close', resume); stream.resume() }
             sock.on('drain', resume)
@@ -153,8 +162,15 @@ export async function startControlServer (socketPath: string, run: RunCommand): 
     readLines(sock, onLine)
     sock.on('error', () => {})
   })
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()) })
-  // the home is 0700 already (NodeService checks); the socket itself is the owner's alone too
+  // the socket is made the owner's alone from its first moment (a umask of 0 or 002 would leave it
+  // open to others until the chmod below, and a connection accepted then stays open); the home is
+  // 0700 too (NodeService checks, home-guard.ts)
+  const umask = process.umask(0o077)
+  try {
+    await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(socketPath, () => resolve()) })
+  } finally {
+    process.umask(umask)
+  }
   await chmod(socketPath, 0o600)
   return {
     server,
@@ -217,8 +233,10 @@ export async function forwardToDaemon (socketPath: string, argv: readonly string
  */
 function readLines (sock: Socket, onLine: (line: string) => boolean): void {
   let buf = ''
+  // a character cut between two reads is joined, not turned into U+FFFD
+  const text = new StringDecoder('utf8')
   sock.on('data', (d: Buffer) => {
-    buf += d.toString('utf8')
+    buf += text.write(d)
     let nl
     while ((nl = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, nl)

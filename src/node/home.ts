@@ -23,7 +23,8 @@ import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
 import type { ErasurePackStore, ErasurePackStoreInit, HeadListing, ListBounds, PeerDirectory, RebuildSummary, RecordSigner, Repository, RepositoryInit } from '../repo/index.js'
 import type { WriteOnlyKey, WriteOnlyKeyFile } from '../peers/index.js'
 import { isWriteOnlyKeyText } from '../peers/write-only-key.js'
-import { pathExists, writeFileAtomic } from '../store/atomic.js'
+import { pathExists, writeFileAtomic, writeFileNew } from '../store/atomic.js'
+import { assertPrivateHome } from './home-guard.js'
 
 const log = scopedLogger('home')
 
@@ -139,6 +140,7 @@ export class Home {
 
   /** Creates (or, with a seed, recreates) an identity in an empty home. Returns the recovery phrase. */
   static async init (opts: InitOptions): Promise<{ phrase: string, identity: Identity }> {
+    await assertPrivateHome(opts.home)
     if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
     const sodium = await loadBackend(opts.backend)
     const seed = opts.seed ?? sodium.randomBytes(32)
@@ -149,9 +151,12 @@ export class Home {
       version: CONFIG_VERSION, userId: identity.userId, created: new Date().toISOString(),
       chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
     }
-    await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
     const keyFile = createKeyFile(sodium, seed, opts.passphrase, opts.kdf)
-    await writeFileAtomic(p.identity, JSON.stringify(keyFile, null, 2) + '\n', { mode: 0o600 })
+    // the identity first, and never over one another init or recover wrote meanwhile (its phrase
+    // would be printed for a home it does not open); the loser writes nothing. A home killed
+    // between the two has no config.json, which reads as the version-1 defaults (parseConfig).
+    await writeFileNew(p.identity, JSON.stringify(keyFile, null, 2) + '\n', `${opts.home} already holds a p2pbak identity (another init or recover wrote it just now); use another --home`)
+    await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
     const { seedToPhrase } = await import('../crypto/phrase.js') // the word list: init and recover only
     return { phrase: seedToPhrase(seed), identity }
   }
@@ -163,6 +168,7 @@ export class Home {
    * here can read or delete a backup.
    */
   static async initWriteOnly (opts: { home: string, file: WriteOnlyKeyFile, key: WriteOnlyKey }): Promise<void> {
+    await assertPrivateHome(opts.home)
     if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
     const p = Home.paths(opts.home)
     await mkdir(opts.home, { recursive: true, mode: 0o700 })
@@ -174,7 +180,7 @@ export class Home {
     const group = { version: 1, roster: null, deviceCert: opts.key.deviceCert, invites: [], roles: { contributeBytes: 0, publish: null } }
     await writeFileAtomic(join(opts.home, 'group.json'), JSON.stringify(group, null, 2) + '\n', { mode: 0o600 })
     // the key file last: a home counts as set up once it exists
-    await writeFileAtomic(p.identity, JSON.stringify(opts.file, null, 2) + '\n', { mode: 0o600 })
+    await writeFileNew(p.identity, JSON.stringify(opts.file, null, 2) + '\n', `${opts.home} already holds a p2pbak identity (another init wrote it just now); use another --home`)
   }
 
   static async open (opts: HomeOptions): Promise<Home> {
@@ -184,6 +190,7 @@ export class Home {
   }
 
   private static async openKeys (opts: HomeOptions): Promise<Home> {
+    await assertPrivateHome(opts.home)
     const p = Home.paths(opts.home)
     let keyText: string
     try {

@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { errorMessage } from '../errors.js'
+import { withoutSecrets } from './home-guard.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('hooks')
@@ -71,7 +72,8 @@ export async function runHook (kind: HookKind, command: string, opts: HookOption
   await new Promise<void>(resolve => {
     const child = spawn('/bin/sh', ['-c', command], {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
+      // the passphrase (P2PBAK_PASSPHRASE) is this process's, never the hook's: it would land in reports
+      env: { ...withoutSecrets(process.env), ...opts.env },
       stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true
     })

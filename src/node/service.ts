@@ -17,9 +17,9 @@
  * roster change, so the first backup after `join` goes to friends.
  */
 import { join } from 'node:path'
-import { stat, unlink } from 'node:fs/promises'
+import { unlink } from 'node:fs/promises'
 import { PassThrough } from 'node:stream'
-import { InvalidConfigError, LockedError, errorMessage } from '../errors.js'
+import { LockedError, errorMessage } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import { scopedLogger } from '../util/log.js'
 import { checkNodeAlerts } from './alert-checks.js'
@@ -27,6 +27,7 @@ import { FolderWatcher, type WatchBatch } from './watch.js'
 import { commandWaitingAfter, daemonAnswers, startControlServer, type ControlIo, type ControlServer } from './control.js'
 import type { Home, HomeOptions } from './home.js'
 import type { NetworkNode, NetworkOptions } from './network.js'
+import { assertPrivateHome } from './home-guard.js'
 import { openSession } from './session.js'
 import { applyJobRetention } from './retention-job.js'
 import { Upkeep } from './upkeep.js'
@@ -115,7 +116,7 @@ export class NodeService implements ServiceContext {
    * LockedError when a daemon already serves this home.
    */
   static async start (opts: NodeServiceOptions): Promise<NodeService> {
-    await checkHomeMode(opts.home.home)
+    await assertPrivateHome(opts.home.home)
     const sock = join(opts.home.home, 'daemon.sock')
     if (await daemonAnswers(sock)) throw new LockedError(`a daemon already runs for ${opts.home.home}; stop it first (or use another --home)`)
     const clock = opts.clock ?? SYSTEM_CLOCK
@@ -380,17 +381,5 @@ function reportPathOf (json: string): string | null {
   } catch (err: unknown) {
     log('the scheduled backup\'s output is not JSON (%s): its report gets no retention section', errorMessage(err))
     return null
-  }
-}
-
-/**
- * Whoever can write the home can put their own daemon.sock or group.json there, and so run commands
- * with this user's keys or change the roster it trusts: the daemon refuses a home that its group or
- * others may write.
- */
-async function checkHomeMode (home: string): Promise<void> {
-  const st = await stat(home)
-  if ((st.mode & 0o022) !== 0) {
-    throw new InvalidConfigError(`${home} is writable by its group or by others (mode ${(st.mode & 0o777).toString(8)}): anyone who can write there could take over this daemon's control socket or its group file. Run \`chmod 700 ${home}\` and start the daemon again`)
   }
 }

@@ -9,10 +9,10 @@
  * during a backup) must not pull a share out from under the backup's rename.
  */
 import { readFileSync } from 'node:fs'
-import { access, open, rename, unlink, readdir, stat } from 'node:fs/promises'
+import { access, link, open, rename, unlink, readdir, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { NoSpaceError, errnoCode } from '../errors.js'
+import { AlreadyExistsError, NoSpaceError, errnoCode } from '../errors.js'
 
 /** Every temporary file name starts with this prefix. */
 export const TEMP_PREFIX = '.tmp-'
@@ -250,6 +250,32 @@ export class AtomicFile {
     await syncDir(dirname(this.finalPath))
   }
 
+  /**
+   * As commit, but never over an existing file (a hard link, which fails when the name exists):
+   * AlreadyExistsError with `message` then, and the temporary file goes.
+   */
+  async commitNew (message: string): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.fh.sync()
+      await this.fh.close()
+    } catch (err: unknown) {
+      await this.abort()
+      throw mapNoSpace(err, this.finalPath)
+    }
+    try {
+      await link(this.tempPath, this.finalPath)
+    } catch (err: unknown) {
+      this.state = 'aborted'
+      await unlinkQuiet(this.tempPath)
+      if (errnoCode(err) === 'EEXIST') throw new AlreadyExistsError(message)
+      throw mapNoSpace(err, this.finalPath)
+    }
+    this.state = 'committed'
+    await unlinkQuiet(this.tempPath)
+    await syncDir(dirname(this.finalPath))
+  }
+
   /** Discards the temporary file. Idempotent, and a no-op after a successful commit. */
   async abort (): Promise<void> {
     if (this.state !== 'open') return
@@ -279,6 +305,18 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string |
     await file.abort()
     throw err
   }
+}
+
+/** writeFileAtomic that never replaces: AlreadyExistsError (`message`) when `path` exists. Mode 0600. */
+export async function writeFileNew (path: string, data: string, message: string): Promise<void> {
+  const file = await AtomicFile.create(path, 0o600)
+  try {
+    await file.write(Buffer.from(data, 'utf8'))
+  } catch (err: unknown) {
+    await file.abort()
+    throw err
+  }
+  await file.commitNew(message)
 }
 
 /**

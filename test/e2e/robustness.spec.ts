@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import {
-  chmodSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, mkdirSync, statSync, openSync, writeSync, closeSync, existsSync, lstatSync, symlinkSync
+  chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, mkdirSync, statSync, openSync, writeSync, closeSync, existsSync, lstatSync, symlinkSync
 } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
@@ -47,8 +47,9 @@ function listFiles (dir: string): string[] {
  */
 function cliAsNobody (dir: string, home: string): (...args: string[]) => UserRunResult {
   chmodSync(dir, 0o777)
-  mkdirSync(home, { mode: 0o777 })
-  chmodSync(home, 0o777)
+  // the home is that user's own (p2pbak refuses a home another user owns or may write)
+  mkdirSync(home, { mode: 0o700 })
+  chownSync(home, NOBODY, NOBODY)
   const env = { P2PBAK_HOME: home, P2PBAK_PASSPHRASE: 'pw', HOME: home }
   return (...args: string[]) => runCliAsUser(args, env, NOBODY, NOBODY)
 }

@@ -4,6 +4,7 @@ import { parseDuration } from '../../repo/retention.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { print, printErr, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
+import { SECRET_ENV } from '../../node/home-guard.js'
 import type { Settings } from '../../node/group-state.js'
 import { parseSize } from './group.js'
 import { AUTO_COMMAND_LIMIT_BYTES, AUTO_LIMIT_BYTES, MIN_LIMIT_BYTES, startMemoryLimit, type MemoryLimit } from '../memory-limit.js'
@@ -126,9 +127,7 @@ async function startLimit (setting: number | 'auto', io: import('../io.js').CliI
   return startMemoryLimit(setting, trim, (message) => { printErr(io, `p2pbak daemon: ${message}`) })
 }
 
-/** Variables holding a secret, removed from the daemon's environment once the home is open. */
-export const SECRET_ENV: readonly string[] = ['P2PBAK_PASSPHRASE']
-
+/** Removes the variables holding a secret (home-guard.ts SECRET_ENV) from the daemon's environment once the home is open. */
 export function scrubSecrets (env: Record<string, string | undefined>): void {
   for (const k of SECRET_ENV) Reflect.deleteProperty(env, k)
 }
