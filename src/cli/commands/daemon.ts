@@ -1,7 +1,8 @@
 /** `daemon [--listen MULTIADDR]...`: run the node; serve the control socket; write HOME/node.json. */
 import type { Command } from 'commander'
 import { parseDuration } from '../../repo/retention.js'
-import { InvalidArgumentError } from '../../errors.js'
+import { InvalidArgumentError, errorMessage } from '../../errors.js'
+import { ExitCode } from '../exit-codes.js'
 import { print, printErr, printJson } from '../io.js'
 import type { CommandContext, DaemonServices } from '../context.js'
 import { SECRET_ENV } from '../../node/home-guard.js'
@@ -84,7 +85,15 @@ export function registerDaemon (program: Command, ctx: () => CommandContext, run
           // auto: a command of the daemon's own (a backup, a restore) gets the command limit
           if (maxMemory === 'auto') limit?.limit.lift()
           try {
-            if (io.cwd !== undefined) process.chdir(io.cwd)
+            if (io.cwd !== undefined) {
+              try {
+                process.chdir(io.cwd)
+              } catch (err: unknown) {
+                // the caller's directory is one the daemon cannot enter: say so, run nothing
+                printErr(io, `p2pbak: the daemon cannot enter ${io.cwd} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}), the directory this command was run in; run it from another directory, or stop the daemon to run it here`)
+                return ExitCode.USAGE
+              }
+            }
             return await runInDaemon(argv, { ...io, env: { ...io.env, P2PBAK_HOME: c.homeDir } }, services)
           } finally {
             process.chdir(before)
