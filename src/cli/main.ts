@@ -77,8 +77,8 @@ async function maybeForward (argv: readonly string[], io: CliIo): Promise<number
   // another user may write, or a socket this user does not own, is never talked to (home-guard.ts)
   if (!await stat(socket).then(s => s.isSocket(), () => false)) return undefined
   const { assertPrivateHome, ownSocket } = await import('../node/home-guard.js')
-  await assertPrivateHome(home)
-  if (!await ownSocket(socket)) throw new InvalidConfigError(`${socket} is not a socket this user owns: it is not this user's daemon. Remove it (\`rm ${socket}\`) and try again`)
+  await assertPrivateHome(home, { rootMayUseOthers: true })
+  if (!await ownSocket(socket, (await stat(home)).uid)) throw new InvalidConfigError(`${socket} is not a socket this user owns: it is not this user's daemon. Remove it (\`rm ${socket}\`) and try again`)
   const { forwardToDaemon } = await import('../node/control.js')
   // relative paths in the command mean the caller's directory, not the daemon's
   return await forwardToDaemon(socket, argv, io.env, io.stdout, io.stderr, io.cwd, io.signal)

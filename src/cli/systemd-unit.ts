@@ -21,6 +21,8 @@ export interface UnitOptions {
   passphraseFile?: string
   /** an environment file (P2PBAK_PASSPHRASE=…), read by systemd */
   environmentFile?: string
+  /** a system unit's user and group: the home's owner (the daemon refuses a home it does not own) */
+  runAs?: { uid: number, gid: number }
 }
 
 /** The unit file's text. */
@@ -39,6 +41,7 @@ export function systemdUnit (o: UnitOptions): string {
     '',
     '[Service]',
     'Type=simple',
+    ...(!o.user && o.runAs !== undefined ? [`User=${o.runAs.uid}`, `Group=${o.runAs.gid}`] : []),
     `ExecStart=${exec}`,
     // the passphrase: a credential (systemd copies the file somewhere only this service can read) or an
     // environment file; never in this file, which anyone may read

@@ -190,7 +190,8 @@ export class Home {
   }
 
   private static async openKeys (opts: HomeOptions): Promise<Home> {
-    await assertPrivateHome(opts.home)
+    // root may open another user's home (a restore that sets owners); the daemon checks for itself (service.ts)
+    await assertPrivateHome(opts.home, { rootMayUseOthers: true })
     const p = Home.paths(opts.home)
     let keyText: string
     try {

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { FormatError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
+import { FormatError, InvalidArgumentError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
   InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
   MAX_ROSTER_CHAIN, memberOfPeer, oldestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
@@ -153,18 +153,19 @@ export class Membership {
 
   /**
    * Fetches a member's versions from our oldest kept one on and takes them (refresh, a push that did
-   * not follow ours). An answer is cut at its size limit from the end (chainFrom): while a page
-   * moved us on and its last version is now ours, the next page is asked from there.
+   * not follow ours). An answer is cut at its size limit from the end (chainFrom): while a page's
+   * last version is one this node holds, the next page is asked from there.
    */
   async syncRoster (from: PeerId): Promise<boolean> {
     let ask = this.rosters.chain()[0]?.serial ?? 1
     let changed = false
     for (let page = 0; page < MAX_SYNC_PAGES; page++) {
       const chain = decodeRosterChain(await fetchRosterChain(this.node, from, ask))
-      const moved = await this.afterTaken(await this.rosters.take(chain, Date.now()), from)
-      changed ||= moved
+      changed = await this.afterTaken(await this.rosters.take(chain, Date.now()), from) || changed
+      // a page that ends on a version this node holds (one it had, or one it just took) may have
+      // been cut at its size: ask on from there (a page of versions it already had moves nothing)
       const last = chain.at(-1) as Roster
-      if (!moved || chain.length === 1 || last.serial <= ask || !this.rosters.holds(last)) break
+      if (chain.length === 1 || last.serial <= ask || !this.rosters.holds(last)) break
       ask = last.serial
     }
     return changed
@@ -253,46 +254,57 @@ export class Membership {
    * versions from the one the invite pinned to the new one.
    */
   async admit (req: JoinRequest, peer: PeerId): Promise<Uint8Array> {
-    const roster = this.requireRoster()
-    if (req.groupId !== roster.groupId) throw new InvalidInviteError('the invite is for another group')
-    const now = Date.now()
-    const claim = { inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }
-    this.invites.check(claim, now)
-    const cert = req.deviceCert as DeviceCert
-    if (!verifyDeviceCert(this.home.sodium, cert) || cert.peerId !== peer.toString() || cert.userId !== req.userId) {
-      throw new UntrustedPeerError('the device certificate does not match the connecting device')
-    }
-    const pinned = req.rosterSerial ?? roster.serial
-    if (pinned > roster.serial) throw new InvalidInviteError(`the invite pins roster version ${pinned}, newer than this node's ${roster.serial}`)
-    if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
-      throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
-    }
-    // a new person needs an admin (format/group.md §5.3): a member's invite adds devices of people on the roster
-    if (findMember(roster, req.userId) === undefined && !isAdmin(roster, this.home.identity.userId)) {
-      throw new InvalidInviteError(`this invite was made by a member who is not an admin of group "${roster.name}": it can add a device of someone already in the group, not a new person; ask an admin of the group for an invite`)
-    }
-    // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
-    const next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
-    // the answer is made before the invite is used up: one too large to send leaves the invite as it was
-    let answer: Uint8Array
-    try {
-      const run = [...this.rosters.from(pinned), ...(next !== roster ? [next] : [])]
-      if (run.length > MAX_ROSTER_CHAIN) throw new FormatError(`${run.length} versions, more than ${MAX_ROSTER_CHAIN}`)
-      answer = encodeRosterChain(run)
-    } catch (err: unknown) {
-      if (!(err instanceof FormatError)) throw err
-      throw new InvalidInviteError(`the roster's history since the version this invite pins (serial ${pinned}) is too large to send (${err.message}); ask for a new invite`)
-    }
-    this.invites.redeem(claim, now)
-    if (next !== roster) this.rosters.append(next)
-    this.state.file.invites = this.invites.toJSON()
-    await this.state.save()
+    // one roster change at a time with the versions members send (RosterKeeper.exclusive)
+    const { roster, answer } = await this.rosters.exclusive(async () => {
+      const roster = this.requireRoster()
+      if (req.groupId !== roster.groupId) throw new InvalidInviteError('the invite is for another group')
+      const now = Date.now()
+      const claim = { inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }
+      this.invites.check(claim, now)
+      const cert = req.deviceCert as DeviceCert
+      if (!verifyDeviceCert(this.home.sodium, cert) || cert.peerId !== peer.toString() || cert.userId !== req.userId) {
+        throw new UntrustedPeerError('the device certificate does not match the connecting device')
+      }
+      const pinned = req.rosterSerial ?? roster.serial
+      if (pinned > roster.serial) throw new InvalidInviteError(`the invite pins roster version ${pinned}, newer than this node's ${roster.serial}`)
+      if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
+        throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
+      }
+      // a new person needs an admin (format/group.md §5.3): a member's invite adds devices of people on the roster
+      if (findMember(roster, req.userId) === undefined && !isAdmin(roster, this.home.identity.userId)) {
+        throw new InvalidInviteError(`this invite was made by a member who is not an admin of group "${roster.name}": it can add a device of someone already in the group, not a new person; ask an admin of the group for an invite`)
+      }
+      // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
+      let next: Roster
+      try {
+        next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
+      } catch (err: unknown) {
+        // a checkpoint this member may not sign (every 64th version is an admin's): the joiner's to hear, the invite stays
+        if (err instanceof InvalidArgumentError && /checkpoint/.test(err.message)) throw new InvalidInviteError(`${err.message.replace(/ask an admin.*$/, '')}the member who invited you must ask an admin of the group to make a change first; then join again with the same invite`)
+        throw err
+      }
+      // the answer is made before the invite is used up: one too large to send leaves the invite as it was
+      let answer: Uint8Array
+      try {
+        const run = [...this.rosters.from(pinned), ...(next !== roster ? [next] : [])]
+        if (run.length > MAX_ROSTER_CHAIN) throw new FormatError(`${run.length} versions, more than ${MAX_ROSTER_CHAIN}`)
+        answer = encodeRosterChain(run)
+      } catch (err: unknown) {
+        if (!(err instanceof FormatError)) throw err
+        throw new InvalidInviteError(`the roster's history since the version this invite pins (serial ${pinned}) is too large to send (${err.message}); ask for a new invite`)
+      }
+      this.invites.redeem(claim, now)
+      if (next !== roster) this.rosters.append(next)
+      this.state.file.invites = this.invites.toJSON()
+      await this.state.save()
+      return { roster, answer }
+    })
     // the newcomer was a stranger until now: identify it, then keep its listen addresses
     await this.identifyNew(p => memberOfPeer(roster, p) !== undefined)
     await this.rememberFromPeerStore(peer)
     this.watchInvites()
     // that was the last open invite: the strangers it let in (anyone could connect) are shown out
-    await this.shutGateIfClosed(now)
+    await this.shutGateIfClosed()
     void this.broadcastRoster()
     return answer
   }
@@ -355,22 +367,22 @@ export class Membership {
   }
 
   async remove (userId: string): Promise<Roster> {
-    return await this.adoptAndTell(removeMember(this.home.sodium, this.requireRoster(), this.home.identity, userId, Date.now()))
+    return await this.adoptAndTell(current => removeMember(this.home.sodium, current, this.home.identity, userId, Date.now()))
   }
 
   /** An admin makes a member an admin (who may then invite new people, remove members…), or revokes it. */
   async setAdmin (userId: string, admin: boolean): Promise<Roster> {
-    return await this.adoptAndTell(setAdmin(this.home.sodium, this.requireRoster(), this.home.identity, userId, admin, Date.now()))
+    return await this.adoptAndTell(current => setAdmin(this.home.sodium, current, this.home.identity, userId, admin, Date.now()))
   }
 
   /** Revokes one device (a lost laptop, say): it can no longer connect; what it held is re-placed by the caller. */
   async removeDevice (peerId: string): Promise<Roster> {
-    return await this.adoptAndTell(removeDevice(this.home.sodium, this.requireRoster(), this.home.identity, peerId, Date.now()))
+    return await this.adoptAndTell(current => removeDevice(this.home.sodium, current, this.home.identity, peerId, Date.now()))
   }
 
   /** An admin changes the retention policy; a lower minimum age applies only after the old one has passed. */
   async setRetention (retention: Retention): Promise<Roster> {
-    return await this.adoptAndTell(setRetention(this.home.sodium, this.requireRoster(), this.home.identity, retention, Date.now()))
+    return await this.adoptAndTell(current => setRetention(this.home.sodium, current, this.home.identity, retention, Date.now()))
   }
 
   /**
@@ -395,12 +407,21 @@ export class Membership {
     this.state.file.retentionFloor = { minShardAgeDays: was, untilMs }
   }
 
-  /** Saves a roster that drops someone, tells every device that was on the old one, then drops the removed devices. */
-  private async adoptAndTell (next: Roster): Promise<Roster> {
-    const before = this.memberDevices()
-    this.noteRetention(this.state.file.roster, next, Date.now())
-    this.rosters.append(next)
-    await this.state.save()
+  /**
+   * Signs a change on top of the current roster and saves it (one roster change at a time with the
+   * versions members send: RosterKeeper.exclusive), tells every device that was on the old one,
+   * then drops the removed devices.
+   */
+  private async adoptAndTell (build: (current: Roster) => Roster): Promise<Roster> {
+    const { next, before } = await this.rosters.exclusive(async () => {
+      const current = this.requireRoster()
+      const next = build(current)
+      const before = this.memberDevices()
+      this.noteRetention(current, next, Date.now())
+      this.rosters.append(next)
+      await this.state.save()
+      return { next, before }
+    })
     const bytes = encodeRoster(next)
     await Promise.all(before.map(async d => { await this.push(d, bytes) }))
     await this.dropStrangers()

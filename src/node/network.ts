@@ -47,6 +47,8 @@ import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
 const log = scopedLogger('node')
+/** how long a relay waits, after a member withdraws its invite notice, before it shows strangers out */
+const STRANGER_GRACE_MS = 5_000
 
 export interface NetworkOptions {
   listen?: string[]
@@ -247,8 +249,12 @@ export class NetworkNode {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
       invitesOpen: (peer, untilMs) => {
         this.relay.book.invitesOpen(peer.toString(), untilMs)
-        // a withdrawn notice may close the relay's stranger window: the strangers it let in are shown out
-        this.membership.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections: %s', errorMessage(err)) })
+        // a withdrawn notice may close the relay's stranger window: the strangers it let in are shown
+        // out, a moment later (the joiner the invite just admitted is a stranger here until the new
+        // roster arrives, and its join answer may still be on its way through this relay)
+        setTimeout(() => {
+          this.membership.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections: %s', errorMessage(err)) })
+        }, STRANGER_GRACE_MS).unref()
       }
     })
   }

@@ -66,7 +66,12 @@ export class RosterKeeper {
   /** takes run one at a time: two deliveries of one version (forwarded by two members) must not both switch and sign again */
   private queue: Promise<unknown> = Promise.resolve()
 
-  private async serially<T> (fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` alone among roster changes: the takes of members' versions, and this node's own
+   * changes (a join it admits, a removal it signs), which must build on the roster as it is when
+   * they run, not as it was before a take that was waiting on a save replaced it.
+   */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn)
     this.queue = run.catch(() => undefined)
     return await run
@@ -77,7 +82,7 @@ export class RosterKeeper {
    * or a fork settled by the lower hash (docs §5.6). Saves group.json when the roster changes.
    */
   async take (remote: readonly Roster[], now: number): Promise<RosterTaken> {
-    return await this.serially(async () => await this.takeNow(remote, now))
+    return await this.exclusive(async () => await this.takeNow(remote, now))
   }
 
   private async takeNow (remote: readonly Roster[], now: number): Promise<RosterTaken> {
@@ -106,7 +111,7 @@ export class RosterKeeper {
         await this.note(r.fork, true, now)
         const base = [...local.filter(x => x.serial <= r.anchor.serial), ...r.adopted]
         const { versions, skipped } = rebaseOwnChanges(this.home.sodium, base.at(-1) as Roster, r.anchor, r.abandoned, this.home.identity, now)
-        for (const why of skipped) log('after the fork at serial %d, a change of ours no longer applies: %s', r.fork.serial, why)
+        for (const why of skipped) log.error('after the fork at serial %d, a change this node made is lost and must be made again: %s', r.fork.serial, why)
         this.setChain([...base, ...versions])
         await this.state.save()
         return { kind: 'changed', before, pushNew: versions.length > 0 }
@@ -116,7 +121,7 @@ export class RosterKeeper {
 
   /** Takes one pushed version when it follows ours directly; otherwise says what the sender's run must settle. */
   async takeOne (next: Roster, now: number): Promise<RosterTaken> {
-    return await this.serially(async () => {
+    return await this.exclusive(async () => {
       const current = this.state.file.roster
       if (current !== null && rosterHash(current) === rosterHash(next)) return { kind: 'current' }
       const local = this.chain()

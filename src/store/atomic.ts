@@ -269,6 +269,7 @@ export class AtomicFile {
       this.state = 'aborted'
       await unlinkQuiet(this.tempPath)
       if (errnoCode(err) === 'EEXIST') throw new AlreadyExistsError(message)
+      if (NO_LINKS.has(errnoCode(err) ?? '')) throw new NoLinksError(errorMessageOf(err))
       throw mapNoSpace(err, this.finalPath)
     }
     this.state = 'committed'
@@ -307,16 +308,48 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string |
   }
 }
 
-/** writeFileAtomic that never replaces: AlreadyExistsError (`message`) when `path` exists. Mode 0600. */
+/** what link(2) fails with on a file system without hard links (FAT, exFAT, some FUSE mounts) */
+const NO_LINKS = new Set(['EPERM', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP'])
+class NoLinksError extends Error {}
+function errorMessageOf (err: unknown): string { return err instanceof Error ? err.message : String(err) }
+
+/**
+ * writeFileAtomic that never replaces: AlreadyExistsError (`message`) when `path` exists. Mode 0600.
+ * On a file system without hard links the file is created exclusively (O_EXCL) and written in
+ * place, then fsynced: still never over another, but a crash mid-write there can leave it partial.
+ */
 export async function writeFileNew (path: string, data: string, message: string): Promise<void> {
+  const bytes = Buffer.from(data, 'utf8')
   const file = await AtomicFile.create(path, 0o600)
   try {
-    await file.write(Buffer.from(data, 'utf8'))
+    await file.write(bytes)
   } catch (err: unknown) {
     await file.abort()
     throw err
   }
-  await file.commitNew(message)
+  try {
+    await file.commitNew(message)
+    return
+  } catch (err: unknown) {
+    if (!(err instanceof NoLinksError)) throw err
+  }
+  let fh: FileHandle
+  try {
+    fh = await open(path, 'wx', 0o600)
+  } catch (err: unknown) {
+    if (errnoCode(err) === 'EEXIST') throw new AlreadyExistsError(message)
+    throw mapNoSpace(err, path)
+  }
+  try {
+    await fh.writeFile(bytes)
+    await fh.sync()
+  } catch (err: unknown) {
+    await fh.close()
+    await unlinkQuiet(path)
+    throw mapNoSpace(err, path)
+  }
+  await fh.close()
+  await syncDir(dirname(path))
 }
 
 /**

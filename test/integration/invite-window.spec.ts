@@ -115,7 +115,7 @@ describe('integration: strangers during an invite window', function () {
     await waitFor('R to see the stranger connected', () => connected(R, C), 5000)
     // A's invite is used or withdrawn: its notice says so, and R closes the stranger's connection
     await sendInvitesNotice(A.net.node, R.net.node.peerId, 0)
-    await waitFor('R to close the stranger\'s connection', () => !connected(R, C), 10_000)
+    await waitFor('R to close the stranger\'s connection', () => !connected(R, C), 20_000)
   })
 
   it('`group invite --revoke` withdraws a code: it admits nobody, and strangers are shown out', async () => {

@@ -101,8 +101,11 @@ export function registerService (program: Command, ctx: () => CommandContext): v
       }
       const dir = unitDir(c.io, f)
       const path = join(dir, unitName(f.name))
+      // a system unit runs as the home's owner: the daemon serves no home another user owns
+      const owner = f.user === true ? undefined : statSync(c.homeDir, { throwIfNoEntry: false })
       const text = systemdUnit({
         user: f.user === true, node: process.execPath, bin: BIN, home: c.homeDir, daemonArgs,
+        ...(owner !== undefined ? { runAs: { uid: owner.uid, gid: owner.gid } } : {}),
         ...(passphraseFile !== undefined ? { passphraseFile } : {}),
         ...(envFile !== undefined ? { environmentFile: envFile } : {})
       })

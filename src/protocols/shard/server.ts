@@ -149,7 +149,10 @@ export function shardServer (init: ShardServerInit): ShardServer {
           // the same bytes again (a retry, a repair of an intact copy): nothing is written, so the
           // share's stored time (the retention clock) stands and a full disk does not refuse it
           const why = init.quota?.(userId, 0)
-          return why !== undefined ? refused(why) : OK
+          if (why !== undefined) return refused(why)
+          // the owner just sent these bytes and they match: a damage mark from an earlier failed read is wrong
+          await afterStore(userId, req.ref)
+          return OK
         }
         const add = Math.max(0, req.data.byteLength - held)
         const why = init.quota?.(userId, add, held === 0 ? 'share' : undefined)
