@@ -205,6 +205,8 @@ export class NetworkNode {
   }
 
   private async startProtocols (): Promise<void> {
+    // what is held is counted before the first put can arrive: until then the automatic quota is unknown
+    await this.held.refresh()
     const server = shardServer({
       node: this.node,
       storeFor: async (userId: string) => await this.held.answering(userId),
@@ -227,7 +229,6 @@ export class NetworkNode {
       cache: this.proofs
     })
     this.stopShards = async () => { await server.stop() }
-    await this.held.refresh()
     await startGroupProtocols(this.node, {
       isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
       getRoster: () => encodeRoster(this.membership.requireRoster()),
