@@ -231,14 +231,7 @@ export class AtomicFile {
 
   /** fsync, rename over the final name, fsync the directory. After this the file is durable. */
   async commit (): Promise<void> {
-    this.assertOpen()
-    try {
-      await this.fh.sync()
-      await this.fh.close()
-    } catch (err: unknown) {
-      await this.abort()
-      throw mapNoSpace(err, this.finalPath)
-    }
+    await this.syncAndClose()
     try {
       await rename(this.tempPath, this.finalPath)
     } catch (err: unknown) {
@@ -255,14 +248,7 @@ export class AtomicFile {
    * AlreadyExistsError with `message` then, and the temporary file goes.
    */
   async commitNew (message: string): Promise<void> {
-    this.assertOpen()
-    try {
-      await this.fh.sync()
-      await this.fh.close()
-    } catch (err: unknown) {
-      await this.abort()
-      throw mapNoSpace(err, this.finalPath)
-    }
+    await this.syncAndClose()
     try {
       await link(this.tempPath, this.finalPath)
     } catch (err: unknown) {
@@ -275,6 +261,18 @@ export class AtomicFile {
     this.state = 'committed'
     await unlinkQuiet(this.tempPath)
     await syncDir(dirname(this.finalPath))
+  }
+
+  /** The temporary file's bytes on disk, and its handle closed (discarded if either fails). */
+  private async syncAndClose (): Promise<void> {
+    this.assertOpen()
+    try {
+      await this.fh.sync()
+      await this.fh.close()
+    } catch (err: unknown) {
+      await this.abort()
+      throw mapNoSpace(err, this.finalPath)
+    }
   }
 
   /** Discards the temporary file. Idempotent, and a no-op after a successful commit. */

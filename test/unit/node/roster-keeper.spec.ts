@@ -15,22 +15,30 @@ import { fakePeerId, identityFrom } from '../peers/fixtures.js'
 
 const T0 = 1_700_000_000_000
 
+/**
+ * alice (admin) adds bob and carol; carol adds her phone (`mine`) while alice changes the retention
+ * at the same moment (`theirs`), and alice's version wins the fork (the lower hash).
+ */
+async function forkWonByAlice (): Promise<{ sodium: SodiumBackend, carol: Identity, r1: Roster, r2: Roster, r3: Roster, mine: Roster, theirs: Roster }> {
+  const sodium: SodiumBackend = await loadBackend()
+  const [alice, bob, carol] = [1, 2, 3].map(n => identityFrom(sodium, n)) as [Identity, Identity, Identity]
+  const [a1, b1, c1] = [alice, bob, carol].map((id, i) => issueDeviceCert(sodium, id, fakePeerId(i + 1), `d${i}`, T0)) as [DeviceCert, DeviceCert, DeviceCert]
+  const r1 = createRoster(sodium, alice, 'family', a1, T0)
+  const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
+  const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
+  const mine = addDevice(sodium, r3, carol, issueDeviceCert(sodium, carol, fakePeerId(77), 'phone', T0 + 3), T0 + 3)
+  let theirs: Roster | undefined
+  for (let d = 0; d < 500 && theirs === undefined; d++) {
+    const t = setRetention(sodium, r3, alice, { minShardAgeDays: 31 }, T0 + 4 + d)
+    if (rosterHash(t) < rosterHash(mine)) theirs = t
+  }
+  assert.ok(theirs !== undefined)
+  return { sodium, carol, r1, r2, r3, mine, theirs }
+}
+
 describe('node/roster-keeper: one run at a time', () => {
   it('the same winning version delivered twice at once: one switch, one version signed again', async () => {
-    const sodium: SodiumBackend = await loadBackend()
-    const [alice, bob, carol] = [1, 2, 3].map(n => identityFrom(sodium, n)) as [Identity, Identity, Identity]
-    const [a1, b1, c1] = [alice, bob, carol].map((id, i) => issueDeviceCert(sodium, id, fakePeerId(i + 1), `d${i}`, T0)) as [DeviceCert, DeviceCert, DeviceCert]
-    const r1 = createRoster(sodium, alice, 'family', a1, T0)
-    const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
-    // carol added her phone; alice changed the retention at the same moment, and alice's version wins the fork
-    const mine = addDevice(sodium, r3, carol, issueDeviceCert(sodium, carol, fakePeerId(77), 'phone', T0 + 3), T0 + 3)
-    let theirs: Roster | undefined
-    for (let d = 0; d < 500 && theirs === undefined; d++) {
-      const t = setRetention(sodium, r3, alice, { minShardAgeDays: 31 }, T0 + 4 + d)
-      if (rosterHash(t) < rosterHash(mine)) theirs = t
-    }
-    assert.ok(theirs !== undefined)
+    const { sodium, carol, r1, r2, r3, mine, theirs } = await forkWonByAlice()
     const heads: Roster[] = []
     const state = {
       file: { roster: mine, rosterHistory: [r1, r2, r3], rosterForks: [] },
@@ -48,19 +56,7 @@ describe('node/roster-keeper: one run at a time', () => {
   })
 
   it('a version this node signs while a take waits on a save is built on what the take leaves, not overwritten by it', async () => {
-    const sodium: SodiumBackend = await loadBackend()
-    const [alice, bob, carol] = [1, 2, 3].map(n => identityFrom(sodium, n)) as [Identity, Identity, Identity]
-    const [a1, b1, c1] = [alice, bob, carol].map((id, i) => issueDeviceCert(sodium, id, fakePeerId(i + 1), `d${i}`, T0)) as [DeviceCert, DeviceCert, DeviceCert]
-    const r1 = createRoster(sodium, alice, 'family', a1, T0)
-    const r2 = addMember(sodium, r1, alice, { userId: bob.userId, name: 'Bob', device: b1 }, T0 + 1)
-    const r3 = addMember(sodium, r2, alice, { userId: carol.userId, name: 'Carol', device: c1 }, T0 + 2)
-    const mine = addDevice(sodium, r3, carol, issueDeviceCert(sodium, carol, fakePeerId(77), 'phone', T0 + 3), T0 + 3)
-    let theirs: Roster | undefined
-    for (let d = 0; d < 500 && theirs === undefined; d++) {
-      const t = setRetention(sodium, r3, alice, { minShardAgeDays: 31 }, T0 + 4 + d)
-      if (rosterHash(t) < rosterHash(mine)) theirs = t
-    }
-    assert.ok(theirs !== undefined)
+    const { sodium, carol, r1, r2, r3, mine, theirs } = await forkWonByAlice()
     const state = {
       file: { roster: mine, rosterHistory: [r1, r2, r3], rosterForks: [] },
       save: async () => { await new Promise(resolve => setTimeout(resolve, 5)) }
