@@ -20,6 +20,7 @@ import { relaysIn } from './relay.js'
 import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
 import { RosterKeeper, unlinkedError, type RosterTaken } from './roster-keeper.js'
+import { InviteGate } from './invite-gate.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('membership')
@@ -31,6 +32,8 @@ const DIAL_TIMEOUT_MS = 20_000
 const MAX_SYNC_PAGES = 8
 
 export class Membership {
+  /** this node's invites, and who may connect because of them */
+  readonly gate: InviteGate
   private readonly invites: InviteBook
   /** the roster and the versions before it */
   readonly rosters: RosterKeeper
@@ -38,71 +41,19 @@ export class Membership {
   private joiningVia = new Set<string>()
 
   constructor (private readonly home: Home, private readonly state: GroupState, private readonly node: P2pNode) {
-    this.invites = new InviteBook(state.file.invites)
     this.rosters = new RosterKeeper(home, state)
-    this.watchInvites()
+    this.gate = new InviteGate(home, state, node, peer => this.isMember(peer))
+    this.invites = this.gate.book
   }
 
-  /** when the soonest outstanding invite expires: strangers' connections end then (if it was the last) */
-  private expiryTimer: NodeJS.Timeout | undefined
-
-  /** Arms the timer that closes strangers' connections once the last outstanding invite expires. */
-  private watchInvites (): void {
-    clearTimeout(this.expiryTimer)
-    this.expiryTimer = undefined
-    const at = this.invites.nextExpiry(Date.now())
-    if (at === undefined) return
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = undefined
-      if (this.invites.outstanding(Date.now()) > 0) { this.watchInvites(); return }
-      this.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections after the last invite expired: %s', errorMessage(err)) })
-    }, Math.min(Math.max(0, at - Date.now()) + 10, 2 ** 31 - 1))
-    this.expiryTimer.unref()
-  }
-
-  /**
-   * Whether strangers may still connect for another member's sake: a relay carrying strangers to a
-   * member that told it of an open invite (RelayBook). The node sets it; false when not a relay.
-   */
-  strangersElsewhere: () => boolean = () => false
-
-  /**
-   * Closes strangers' connections once nothing lets strangers in any more: no invite of this node,
-   * none a member told this relay of (network.md §15.3). Called when an invite is used, expires or
-   * is revoked, when a member withdraws its notice, and at every refresh (a notice that expired).
-   */
-  async shutGateIfClosed (now = Date.now()): Promise<void> {
-    if (this.invites.outstanding(now) > 0 || this.strangersElsewhere()) return
-    if (this.node.getConnections().every(c => this.isMember(c.remotePeer.toString()))) return
-    await this.dropStrangers()
-  }
+  /** Closes strangers' connections once nothing lets strangers in any more (InviteGate). */
+  async shutGateIfClosed (now = Date.now()): Promise<void> { await this.gate.shutIfClosed(now) }
 
   /** Stops the invite timer (the node is stopping). */
-  close (): void {
-    clearTimeout(this.expiryTimer)
-    this.expiryTimer = undefined
-  }
+  close (): void { this.gate.close() }
 
-  /**
-   * Withdraws invites not used yet: the one whose code is given, or all of them (`code` undefined).
-   * When none is left, strangers' connections are closed and the gate shuts. Returns how many.
-   */
-  async revokeInvites (code?: string): Promise<number> {
-    const now = Date.now()
-    let n: number
-    if (code === undefined) {
-      n = this.invites.revokeAll(now)
-    } else {
-      const invite = decodeInviteCode(this.home.sodium, code, now)
-      if (invite.inviterDevice.peerId !== this.peerId) throw new InvalidInviteError(`this invite was issued by another device (${invite.inviterDevice.peerId}); revoke it there`)
-      n = this.invites.revoke(inviteId(invite.secret)) ? 1 : 0
-    }
-    this.state.file.invites = this.invites.toJSON()
-    await this.state.save()
-    this.watchInvites()
-    await this.shutGateIfClosed(now)
-    return n
-  }
+  /** Withdraws this node's invites not used yet: the one whose code is given, or all of them (InviteGate). */
+  async revokeInvites (code?: string): Promise<number> { return await this.gate.revoke(code) }
 
   get peerId (): string { return this.node.peerId.toString() }
 
@@ -190,7 +141,7 @@ export class Membership {
         this.noteRetention(taken.before, next, now)
         await this.state.save()
         // a removed member's devices lose their connections at once; new members get identified
-        if (this.invites.outstanding(now) === 0) await this.dropStrangers()
+        if (this.invites.outstanding(now) === 0) await this.gate.dropStrangers()
         const before = taken.before
         await this.identifyNew(peer => before !== null && memberOfPeer(before, peer) !== undefined)
         // forwarded to every member (group.md §7): a version its signer could send to only some of us still reaches all
@@ -244,7 +195,7 @@ export class Membership {
     this.invites.add(invite)
     this.state.file.invites = this.invites.toJSON()
     await this.state.save()
-    this.watchInvites()
+    this.gate.watch()
     return code
   }
 
@@ -302,7 +253,7 @@ export class Membership {
     // the newcomer was a stranger until now: identify it, then keep its listen addresses
     await this.identifyNew(p => memberOfPeer(roster, p) !== undefined)
     await this.rememberFromPeerStore(peer)
-    this.watchInvites()
+    this.gate.watch()
     // that was the last open invite: the strangers it let in (anyone could connect) are shown out
     await this.shutGateIfClosed()
     void this.broadcastRoster()
@@ -362,9 +313,7 @@ export class Membership {
   }
 
   /** The latest expiry of the invites not yet redeemed (0: none open): relays let strangers through to us until then. */
-  invitesOpenUntil (now: number): number {
-    return this.state.file.invites.filter(i => i.redeemed === undefined && i.expiresAt > now).reduce((m, i) => Math.max(m, i.expiresAt), 0)
-  }
+  invitesOpenUntil (now: number): number { return this.gate.openUntil(now) }
 
   async remove (userId: string): Promise<Roster> {
     return await this.adoptAndTell(current => removeMember(this.home.sodium, current, this.home.identity, userId, Date.now()))
@@ -424,15 +373,8 @@ export class Membership {
     })
     const bytes = encodeRoster(next)
     await Promise.all(before.map(async d => { await this.push(d, bytes) }))
-    await this.dropStrangers()
+    await this.gate.dropStrangers()
     return next
-  }
-
-  /** Closes the connections of devices not on the roster. */
-  private async dropStrangers (): Promise<void> {
-    for (const conn of this.node.getConnections()) {
-      if (!this.isMember(conn.remotePeer.toString())) await conn.close().catch((err: unknown) => { log('closing a stranger\'s connection: %s', errorMessage(err)) })
-    }
   }
 
   private async rememberFromPeerStore (peer: PeerId): Promise<void> {

@@ -103,7 +103,7 @@ export class NetworkNode {
   private constructor (readonly home: Home, readonly state: GroupState, readonly node: P2pNode, book: RelayBook, readonly direct: DirectLinks, opts: NetworkOptions) {
     this.now = opts.now ?? Date.now
     this.membership = new Membership(home, state, node)
-    this.membership.strangersElsewhere = () => book.mayConnectStranger()
+    this.membership.gate.strangersElsewhere = () => book.mayConnectStranger()
     this.dialback = new DialbackChecks(node, peer => this.deviceOf(peer) !== undefined, this.now)
     this.relay = new RelayLink(node, book, () => this.membership.invitesOpenUntil(this.now()), peer => this.deviceOf(peer) !== undefined, this.dialback, conn => direct.usable(conn))
     this.offers = new OfferBook(home, () => this.state.file.roster, node.peerId.toString())
