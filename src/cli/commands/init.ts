@@ -81,7 +81,9 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
       const seed = phraseToSeed(await readFile(opts.phraseFile, 'utf8'))
       const passphrase = await newPassphrase(c.io, { insecureNoPassphrase: opts.insecureNoPassphrase === true })
       const { identity } = await Home.init({ ...c.homeOptions(), ...kdf, passphrase, seed })
-      const home = await c.openHome()
+      // opened with the passphrase just given: asking a third time could fail on a typo after the identity is written
+      const { openSession } = await import('../../node/session.js')
+      const home = (await openSession({ ...c.homeOptions(), passphrase: async () => passphrase })).home
       try {
         const rebuilt = await home.syncIndex()
         if (c.json) {
@@ -89,6 +91,7 @@ export function registerInit (program: Command, ctx: () => CommandContext): void
         } else {
           print(c.io, `recovered identity ${identity.userId} in ${c.homeDir}`)
           if (rebuilt.packsAdded > 0) print(c.io, `indexed ${rebuilt.packsAdded} packs found in the store`)
+          print(c.io, `check that this user id is the one your other machines show (\`p2pbak status\`): a mistyped phrase makes another identity. Then delete ${opts.phraseFile}: the phrase opens every backup`)
         }
       } finally {
         await home.close()
