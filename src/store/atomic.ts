@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { access, link, open, rename, unlink, readdir, stat } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { AlreadyExistsError, NoSpaceError, errnoCode } from '../errors.js'
+import { AlreadyExistsError, NoSpaceError, errnoCode, errorMessage } from '../errors.js'
 
 /** Every temporary file name starts with this prefix. */
 export const TEMP_PREFIX = '.tmp-'
@@ -255,7 +255,7 @@ export class AtomicFile {
       this.state = 'aborted'
       await unlinkQuiet(this.tempPath)
       if (errnoCode(err) === 'EEXIST') throw new AlreadyExistsError(message)
-      if (NO_LINKS.has(errnoCode(err) ?? '')) throw new NoLinksError(errorMessageOf(err))
+      if (NO_LINKS.has(errnoCode(err) ?? '')) throw new NoLinksError(errorMessage(err))
       throw mapNoSpace(err, this.finalPath)
     }
     this.state = 'committed'
@@ -309,7 +309,6 @@ export async function writeFileAtomic (path: string, data: Uint8Array | string |
 /** what link(2) fails with on a file system without hard links (FAT, exFAT, some FUSE mounts) */
 const NO_LINKS = new Set(['EPERM', 'ENOSYS', 'EOPNOTSUPP', 'ENOTSUP'])
 class NoLinksError extends Error {}
-function errorMessageOf (err: unknown): string { return err instanceof Error ? err.message : String(err) }
 
 /**
  * writeFileAtomic that never replaces: AlreadyExistsError (`message`) when `path` exists. Mode 0600.
