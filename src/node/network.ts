@@ -301,6 +301,9 @@ export class NetworkNode {
   /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */
   async refresh (timeoutMs = 5_000): Promise<void> { await this.gate.refresh(timeoutMs) }
 
+  /** The same, waited for at most the gate's patience once a friend who may take shares answered (the daemon's round). */
+  async refreshPatiently (timeoutMs = 5_000): Promise<void> { await this.gate.refreshPatiently(timeoutMs) }
+
   private async refreshOnce (timeoutMs: number): Promise<ReadonlySet<string>> {
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const removed = this.state.file.roster?.removed ?? []
@@ -384,7 +387,7 @@ export class NetworkNode {
    */
   async join (code: string): Promise<Roster> {
     const roster = await this.membership.join(code)
-    await this.refresh()
+    await this.refreshPatiently()
     return roster
   }
 

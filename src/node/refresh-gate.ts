@@ -4,6 +4,7 @@
  * refresh is due, shares one run between concurrent callers, and runs another for a caller whose
  * roster changed after the running one started (a newcomer that run did not ask).
  */
+import { errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('node')
@@ -11,6 +12,12 @@ const log = scopedLogger('node')
 /** Asking a newcomer that answered "not a member" (it is still taking the roster) again: this many times, waiting 300, 600, 900 ms. */
 const JOINING_RETRIES = 3
 const JOINING_RETRY_MS = 300
+/**
+ * How long a command waits for a refresh once a friend who may take shares has answered: a device
+ * that is connected but does not answer (a suspended laptop, a stalled peer) must not hold every
+ * command for its whole retry budget (about 40 s); the refresh goes on, and answers still count.
+ */
+export const READY_PATIENCE_MS = 15_000
 
 export interface RefreshRun {
   /** asks every member device; resolves with the devices that answered "not a member" (a join still in progress on their side) */
@@ -20,12 +27,16 @@ export interface RefreshRun {
   /** true while no friend who may take shares answered, though the roster has some */
   nobody: () => boolean
   now: () => number
+  /** see READY_PATIENCE_MS (tests set it shorter) */
+  patienceMs?: number
 }
 
 export class RefreshGate {
   /** the refresh running now, and the roster serial it started with */
   private running: Promise<void> | undefined
   private runningSerial = -1
+  /** when the running refresh started (wall clock, ms): the patience counts from there */
+  private runningSince = 0
   /** the roster serial and the clock when the last refresh finished (-1: none yet) */
   private doneSerial = -1
   private doneAtMs = 0
@@ -38,18 +49,58 @@ export class RefreshGate {
    * removal), or when no friend answered the last one and it is older than `retryAfterMs` (friends
    * may have come online since). A newcomer asked while it was still taking the roster from its join
    * answers "not a member" for a moment: it is asked again, a few times, before anything is placed
-   * without it. Bounded by the refresh's own dial timeouts.
+   * without it. Bounded by the refresh's own dial timeouts, and, once a friend who may take shares
+   * has answered, by READY_PATIENCE_MS: the command goes on with the answers it has.
    */
   async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> {
     const serial = this.r.serial()
     if (serial < 0) return
     const stale = this.doneSerial !== serial || (this.r.nobody() && this.r.now() - this.doneAtMs > (opts.retryAfterMs ?? 10_000))
-    if (stale || this.running !== undefined) await this.refresh(opts.timeoutMs)
+    if (stale || this.running !== undefined) await this.patiently(this.refresh(opts.timeoutMs), this.patienceEnd(serial))
     for (let i = 1; i <= JOINING_RETRIES && this.joining.size > 0 && this.r.nobody(); i++) {
       log('%d member device(s) had not taken the roster yet: asking again (%d of %d)', this.joining.size, i, JOINING_RETRIES)
       await new Promise(resolve => setTimeout(resolve, JOINING_RETRY_MS * i))
       await this.refresh(opts.timeoutMs)
     }
+  }
+
+  /**
+   * Waits for `refresh`; past the patience, only while no friend who may take shares has answered.
+   * A refresh left running is not abandoned: it ends on its own timeouts (its failures are logged).
+   */
+  private async patiently (refresh: Promise<void>, endMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, Math.max(0, endMs - Date.now())) })
+    try {
+      const first = await Promise.race([refresh.then(() => 'done' as const), late])
+      if (first === 'late' && !this.r.nobody()) {
+        log('a refresh still waits for some member devices after %d ms: the command goes on with the answers it has', this.patienceMs)
+        refresh.catch((err: unknown) => { log('the refresh left running failed: %s', errorMessage(err)) })
+        return
+      }
+      await refresh
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private get patienceMs (): number { return this.r.patienceMs ?? READY_PATIENCE_MS }
+
+  /**
+   * When a waiter stops waiting: the patience from the start of the refresh running for this
+   * roster (a command after a round waits no longer than the round did), else from now.
+   */
+  private patienceEnd (serial: number): number {
+    const since = this.running !== undefined && this.runningSerial === serial ? this.runningSince : Date.now()
+    return since + this.patienceMs
+  }
+
+  /**
+   * One refresh, waited for patiently (the daemon's round: a stalled device must not hold the
+   * command queue for its whole retry budget; the refresh left running is joined by the next caller).
+   */
+  async refreshPatiently (timeoutMs?: number): Promise<void> {
+    await this.patiently(this.refresh(timeoutMs), this.patienceEnd(this.r.serial()))
   }
 
   /** One refresh; concurrent calls share it, unless it started before the roster changed. */
@@ -64,6 +115,7 @@ export class RefreshGate {
         continue
       }
       this.runningSerial = serial
+      this.runningSince = Date.now()
       this.running = this.r.run(timeoutMs).then(joining => { this.joining = joining }).finally(() => { this.running = undefined })
       await this.running
       this.doneSerial = serial

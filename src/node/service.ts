@@ -209,7 +209,8 @@ export class NodeService implements ServiceContext {
     }
     const stale = await this.home.repo.settle()
     if (stale !== undefined) log('a command left a failed pack write: %s', errorMessage(stale))
-    await step('refresh', async () => { await this.net.refresh() })
+    // a device that is connected but stalls (a suspended laptop) must not hold the command queue
+    await step('refresh', async () => { await this.net.refreshPatiently() })
     if (this.net.roster !== null) {
       this.home.useGroup(this.net.directory)
       const group = this.home.group

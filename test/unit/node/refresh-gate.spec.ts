@@ -62,4 +62,32 @@ describe('node/RefreshGate', () => {
     await none.ready()
     assert.equal(runs, 4)
   })
+
+  it('a device that stalls holds a command no longer than the patience once a friend answered; with nobody answering the command waits for the refresh', async () => {
+    let release: () => void = () => {}
+    let answered = false
+    const stalled = async (): Promise<Set<string>> => { await new Promise<void>(resolve => { release = resolve }); return new Set() }
+    const gate = new RefreshGate({ run: stalled, serial: () => 1, nobody: () => !answered, now: () => 0, patienceMs: 50 })
+    // nobody answered yet: the command waits past the patience, until the refresh ends
+    let done = false
+    const waiting = gate.ready().then(() => { done = true })
+    await new Promise(resolve => setTimeout(resolve, 150))
+    assert.equal(done, false, 'with nobody answering, the command waits for the refresh')
+    release()
+    await waiting
+    // a friend answered; another device is connected and does not answer: the next refresh stalls
+    answered = true
+    const started = Date.now()
+    const p = gate.refresh()
+    await gate.ready()
+    const waited = Date.now() - started
+    assert.ok(waited >= 40 && waited < 1000, `the command went on after the patience (${waited} ms)`)
+    // the next caller (a command after the daemon's round gave up waiting) does not wait the patience again
+    const again = Date.now()
+    await gate.ready()
+    await gate.refreshPatiently()
+    assert.ok(Date.now() - again < 40, `the patience counts from the start of the refresh (${Date.now() - again} ms)`)
+    release()
+    await p
+  })
 })
