@@ -114,7 +114,14 @@ export class GroupState {
   static async load (opened: Home): Promise<GroupState> {
     const home = opened.dir
     const deviceKey = await loadDeviceKey(opened)
-    const file = await readJson<GroupFile>(join(home, 'group.json'), { version: 1, roster: null, deviceCert: null, invites: [], roles: { ...DEFAULT_ROLES } })
+    // a write-only machine's certificate is in its key file (the source of truth: an `init --write-only`
+    // that stopped before it wrote group.json leaves none there), and it gives no space unless told to
+    const writeOnly = opened.writeOnly
+    const fresh: GroupFile = writeOnly === undefined
+      ? { version: 1, roster: null, deviceCert: null, invites: [], roles: { ...DEFAULT_ROLES } }
+      : { version: 1, roster: null, deviceCert: writeOnly.deviceCert, invites: [], roles: { ...DEFAULT_ROLES, contributeBytes: 0 } }
+    const file = await readJson<GroupFile>(join(home, 'group.json'), fresh)
+    if (writeOnly !== undefined) file.deviceCert = writeOnly.deviceCert
     if (file.roster !== null) file.roster = decodeRoster(encodeRoster(file.roster)) // validates
     if (file.rosterHistory !== undefined) file.rosterHistory = file.rosterHistory.map(r => decodeRoster(encodeRoster(r)))
     const peers = await readJson<PeerBook>(join(home, 'peers.json'), {})

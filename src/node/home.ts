@@ -172,6 +172,11 @@ export class Home {
     if (await Home.exists(opts.home)) throw new AlreadyExistsError(`${opts.home} already holds a p2pbak identity; use another --home, or delete it if you really mean to start over`)
     const p = Home.paths(opts.home)
     await mkdir(opts.home, { recursive: true, mode: 0o700 })
+    // the key file first: it claims the home, so a second init at the same moment fails here having
+    // written nothing (it wrote config.json and group.json before, and could leave the winner's home
+    // with another person's). A home whose init stopped after the key file opens with the defaults
+    // of config.json and with the key file's certificate (group-state.ts).
+    await writeFileNew(p.identity, JSON.stringify(opts.file, null, 2) + '\n', `${opts.home} already holds a p2pbak identity (another init wrote it just now); use another --home`)
     const config: HomeConfig = {
       version: CONFIG_VERSION, userId: opts.key.identity.userId, created: new Date().toISOString(),
       chunker: DEFAULT_CHUNKER_PARAMS, compressionLevel: 3, packSize: 16 * 1024 * 1024
@@ -179,8 +184,6 @@ export class Home {
     await writeFileAtomic(p.config, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 })
     const group = { version: 1, roster: null, deviceCert: opts.key.deviceCert, invites: [], roles: { contributeBytes: 0, publish: null } }
     await writeFileAtomic(join(opts.home, 'group.json'), JSON.stringify(group, null, 2) + '\n', { mode: 0o600 })
-    // the key file last: a home counts as set up once it exists
-    await writeFileNew(p.identity, JSON.stringify(opts.file, null, 2) + '\n', `${opts.home} already holds a p2pbak identity (another init wrote it just now); use another --home`)
   }
 
   static async open (opts: HomeOptions): Promise<Home> {

@@ -11,6 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { TEST_KDF, loadBackend, encodeKeyFileBase64 } from '../../../src/crypto/index.js'
 import { errnoCode } from '../../../src/errors.js'
 import { loadDeviceKey } from '../../../src/node/device-key.js'
+import { GroupState } from '../../../src/node/group-state.js'
 import { Home } from '../../../src/node/home.js'
 import { encodeDeviceKey, newDeviceKey } from '../../../src/node/libp2p-node.js'
 import { createWriteOnlyKey } from '../../../src/peers/index.js'
@@ -92,5 +93,36 @@ describe('node: the device key at rest (HOME/device.key)', function () {
     writeFileSync(join(dir, 'device.key'), new Uint8Array(8))
     assert.equal(peerIdFromPrivateKey(await loadDeviceKey(w)).toString(), file.deviceCert.peerId)
     assert.equal(existsSync(join(dir, 'device.key')), false)
+  })
+
+  it('two `init --write-only` into one home at once: one fails having written nothing, the other\'s home opens whole', async () => {
+    const sodium = await loadBackend()
+    const owner = await home(null)
+    const other = await home(null)
+    const a = createWriteOnlyKey(sodium, owner.identity, 'server-a', Date.now(), 'pw', TEST_KDF)
+    const b = createWriteOnlyKey(sodium, other.identity, 'server-b', Date.now(), 'pw', TEST_KDF)
+    const dir = join(root, 'write-only-race')
+    const results = await Promise.allSettled([Home.initWriteOnly({ home: dir, ...a }), Home.initWriteOnly({ home: dir, ...b })])
+    assert.deepEqual(results.map(r => r.status).sort(), ['fulfilled', 'rejected'])
+    const winner = results[0]?.status === 'fulfilled' ? a : b
+    const w = await reopen(dir, 'pw')
+    assert.equal(w.identity.userId, winner.key.identity.userId)
+    assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).userId, winner.key.identity.userId)
+    assert.equal((await GroupState.load(w)).file.deviceCert?.peerId, winner.file.deviceCert.peerId)
+  })
+
+  it('a write-only home whose init stopped right after the key file opens, with the key file\'s certificate and no space given', async () => {
+    const sodium = await loadBackend()
+    const owner = await home(null)
+    const { file, key } = createWriteOnlyKey(sodium, owner.identity, 'server', Date.now(), 'pw', TEST_KDF)
+    const dir = join(root, 'write-only-cut')
+    await Home.initWriteOnly({ home: dir, file, key })
+    rmSync(join(dir, 'config.json'))
+    rmSync(join(dir, 'group.json'))
+    const w = await reopen(dir, 'pw')
+    assert.equal(w.identity.userId, owner.identity.userId)
+    const state = await GroupState.load(w)
+    assert.equal(state.file.deviceCert?.peerId, file.deviceCert.peerId)
+    assert.equal(state.file.roles.contributeBytes, 0)
   })
 })
