@@ -99,10 +99,11 @@ export class NotEnoughSharesError extends P2pbakError { readonly code = 'ERR_NOT
 export class OtherStripeError extends P2pbakError { readonly code = 'ERR_OTHER_STRIPE' }
 export class PlacementFailedError extends P2pbakError {
   readonly code = 'ERR_PLACEMENT_FAILED'
-  readonly errors: ReadonlyArray<{ peer: string, error: string }>
-  /** some persister refused on purpose (quota, reciprocity, retention): the user must act, waiting does not help */
+  /** per peer that failed: what it said; `noRoom` when it refused for want of room (RefusedError.noRoom) */
+  readonly errors: ReadonlyArray<{ peer: string, error: string, noRoom?: boolean }>
+  /** some persister refused on purpose (objects per person, reciprocity, retention): the user must act, waiting does not help */
   readonly refused: boolean
-  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string }>, refused?: boolean }) {
+  constructor (message: string, options?: ErrorOptions & { errors?: ReadonlyArray<{ peer: string, error: string, noRoom?: boolean }>, refused?: boolean }) {
     super(message, options)
     this.errors = options?.errors ?? []
     this.refused = options?.refused ?? false
@@ -132,7 +133,19 @@ export class ProtocolError extends P2pbakError {
 /** A peer answered with data that failed verification (wrong hash, bad signature). */
 export class UntrustedPeerError extends P2pbakError { readonly code = 'ERR_UNTRUSTED_PEER' }
 /** A peer refused the request (quota, authorization, retention policy); the message says why. */
-export class RefusedError extends P2pbakError { readonly code = 'ERR_REFUSED' }
+export class RefusedError extends P2pbakError {
+  readonly code = 'ERR_REFUSED'
+  /**
+   * the persister has no room now (its disk is full, or its quota is used up: `"reason":"FULL"`,
+   * protocols/shard.md §9): the holder's matter, not the user's; a backup keeps such a pack on its own
+   * disk and moves it to friends later
+   */
+  readonly noRoom: boolean
+  constructor (message: string, options?: ErrorOptions & { noRoom?: boolean }) {
+    super(message, options)
+    this.noRoom = options?.noRoom ?? false
+  }
+}
 /** A persister keeps a share its owner asked to delete: the group's retention policy protects it until `notBefore`. */
 export class RetentionRefusedError extends P2pbakError {
   readonly code = 'ERR_RETAINED'

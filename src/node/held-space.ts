@@ -14,6 +14,7 @@ const log = scopedLogger('held')
 import { LocalShareStore, writeFileAtomic, type ShareStore, type StoreUsage } from '../store/index.js'
 import type { LedgerBook } from './ledger-book.js'
 import { AUTO_CONTRIBUTE_SHARE, type Roles } from './group-state.js'
+import type { Refusal } from '../protocols/shard/index.js'
 
 /**
  * Objects one person may keep on this node. Shares of 16 MiB packs, or small ones of tree packs:
@@ -32,8 +33,11 @@ export class HeldSpace {
   private readonly objects = new Map<string, { shares: number, records: number }>()
   /** bytes accepted per owner since our last ledger statement (the statement counts the rest) */
   private readonly pendingFor = new Map<string, number>()
-  /** free bytes on the home's filesystem, refreshed by refresh() */
+  /** free bytes on the home's filesystem, refreshed by refresh() (`freeKnown`: it could be read) */
   private freeDisk = 0
+  private freeKnown = false
+  /** `usedCache` as refresh() counted it: what admit() added since comes off `freeDisk` */
+  private usedAtRefresh = 0
   /** the automatic quota, fixed at each refresh(): AUTO_CONTRIBUTE_SHARE of (free + held) */
   private autoQuota = 0
   /** what each member's store counted at the last refresh that could read it */
@@ -92,7 +96,8 @@ export class HeldSpace {
    * returns bytes of shares held per member (undefined if unreadable).
    */
   async refresh (): Promise<Record<string, number> | undefined> {
-    this.freeDisk = await this.freeDiskBytes().catch((err: unknown) => { log.error('free disk space unreadable: %s', errorMessage(err)); return 0 })
+    this.freeKnown = true
+    this.freeDisk = await this.freeDiskBytes().catch((err: unknown) => { log.error('free disk space unreadable: %s', errorMessage(err)); this.freeKnown = false; return 0 })
     let owners: string[]
     try {
       owners = await this.owners()
@@ -113,6 +118,7 @@ export class HeldSpace {
       }
     }))
     this.usedCache = usage.reduce((n, { u }) => n + u.bytes + (u.recordBytes ?? 0), 0)
+    this.usedAtRefresh = this.usedCache
     // a share of the space this node could give, held bytes included: a quota of "a share of what is
     // free, plus what is held" grew by that share at every refresh, until the disk was full
     this.autoQuota = Math.floor((this.freeDisk + this.usedCache) * AUTO_CONTRIBUTE_SHARE)
@@ -132,20 +138,32 @@ export class HeldSpace {
   get usedBytes (): number { return this.usedCache }
 
   /**
+   * Bytes the home's file system can still take for members: its free space at the last refresh less
+   * what was admitted since (undefined until it could be read). A quota set larger than the disk is
+   * not offered beyond it, and a put that would not fit is refused for want of room before the disk
+   * fills.
+   */
+  get roomOnDisk (): number | undefined {
+    return this.freeKnown ? Math.max(0, this.freeDisk - (this.usedCache - this.usedAtRefresh)) : undefined
+  }
+
+  /**
    * A refusal reason if `owner` may not add `addBytes` now, else undefined (and the bytes are
    * counted). A node that contributes nothing refuses every put, repeats included; otherwise a put
    * that adds nothing (a repeat) is not checked further. `added` counts a new share or record
    * against the cap on their number per member. `charge` false only checks (the first part of an
    * upload: its bytes are counted once, when the assembled share is stored).
    */
-  admit (owner: string, addBytes: number, added?: 'share' | 'record', charge = true): string | undefined {
+  admit (owner: string, addBytes: number, added?: 'share' | 'record', charge = true): Refusal | undefined {
     const quota = this.quotaBytes()
     if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
     const count = this.objects.get(owner) ?? { shares: 0, records: 0 }
     if (added === 'share' && count.shares >= MAX_SHARES_PER_OWNER) return `this node holds the most shares it keeps for one person (${MAX_SHARES_PER_OWNER}); prune old backups`
     if (added === 'record' && count.records >= MAX_RECORDS_PER_OWNER) return `this node holds the most records it keeps for one person (${MAX_RECORDS_PER_OWNER}); forget and prune old snapshots`
     if (addBytes === 0 && added === undefined) return undefined
-    if (this.usedCache + addBytes > quota) return `this node's quota of ${quota} bytes is used up`
+    if (this.usedCache + addBytes > quota) return { error: `this node's quota of ${quota} bytes is used up`, full: true }
+    const room = this.roomOnDisk
+    if (room !== undefined && addBytes > room) return { error: 'the persister\'s disk is full', full: true }
     const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
     if (unfair !== undefined) return unfair
     if (!charge) return undefined

@@ -271,7 +271,7 @@ export class NetworkNode {
     const used = this.held.usedBytes
     const own = this.ledger.current()
     return {
-      persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: used, freeBytes: Math.max(0, quota - used),
+      persister: quota > 0, publisher: this.state.file.roles.publish !== null, quotaBytes: quota, usedBytes: used, freeBytes: Math.min(Math.max(0, quota - used), this.held.roomOnDisk ?? Number.POSITIVE_INFINITY),
       ...(own !== undefined ? { ledger: encodeLedger(own) } : {}),
       ...(this.state.file.roster !== null ? { rosterSerial: this.state.file.roster.serial, rosterHash: this.membership.rosters.hash() } : {})
     }

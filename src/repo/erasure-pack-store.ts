@@ -102,27 +102,29 @@ export class ErasurePackStore implements PackStore {
       for (const t of this.tallies) t.ownCopy()
       return { ...placed, ownCopy: true }
     } catch (err: unknown) {
-      // a refusal (quota, reciprocity) is for the user to act on: the backup fails and says why
+      // a refusal (objects per person, reciprocity) is for the user to act on: the backup fails and says why
       if (!(err instanceof PlacementFailedError) || err.refused || options?.keepLocalOnFailure === false) throw err
       failed = err
     } finally {
       // every put has settled (placeShares awaits them all, also on failure): no store holds these now
       this.shareBuffers.give(shares.flat())
     }
-    // a friend went away during the job: the pack stays on this disk (the daemon moves it into the
-    // group when enough friends answer again) rather than failing a backup whose data is safe here
-    const who = failed.errors.map(e => e.peer.slice(-8)).join(', ')
+    // a friend went away during the job, or has no room: the pack stays on this disk (the daemon moves
+    // it into the group when enough friends answer again) rather than failing a backup whose data is safe here
+    const away = failed.errors.filter(e => e.noRoom !== true).map(e => `…${e.peer.slice(-8)}`)
+    const full = failed.errors.filter(e => e.noRoom === true).map(e => `…${e.peer.slice(-8)}`)
+    const why = [...(away.length > 0 ? [`no answer from ${away.join(', ')}`] : []), ...(full.length > 0 ? [`no room on ${full.join(', ')}: disk full or quota used up`] : [])]
     log('pack %s kept local: %s (%s)', toHex(id).slice(0, 16), failed.message, failed.errors.map(e => `${e.peer}: ${e.error}`).join('; '))
     const p = await this.localPacks.putPack(id, pack, options)
     await this.index.setPlacement(id, new Map([[0, LOCAL]]))
-    for (const t of this.tallies) t.keptLocal(`${failed.message}${who === '' ? '' : ` (no answer from …${who})`}; it moves to friends when they answer again`)
+    for (const t of this.tallies) t.keptLocal(`${failed.message}${why.length === 0 ? '' : ` (${why.join('; ')})`}; it moves to friends when they ${full.length > 0 ? 'have room or ' : ''}answer again`)
     return p
   }
 
   private async placeShares (id: PackId, shares: SharePieces[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
     const shareBytes = piecesLength(shares[0] ?? [])
     const holders = new Map<number, string>()
-    const failures: Array<{ peer: string, error: string }> = []
+    const failures: Array<{ peer: string, error: string, noRoom?: boolean }> = []
     const exclude = new Set<string>()
     let refused = false
     // P9: the newest cohort holds at most m shares while older people can take them (losing them all loses nothing)
@@ -140,8 +142,10 @@ export class ErasurePackStore implements PackStore {
           holders.set(index, peer)
         } catch (err: unknown) {
           exclude.add(peer)
-          failures.push({ peer, error: errorMessage(err) })
-          if (err instanceof RefusedError || err instanceof RetentionRefusedError) refused = true
+          const noRoom = err instanceof RefusedError && err.noRoom
+          failures.push({ peer, error: errorMessage(err), ...(noRoom ? { noRoom } : {}) })
+          // a holder with no room (disk full, quota used up) is its matter: the pack may wait on this disk
+          if ((err instanceof RefusedError && !noRoom) || err instanceof RetentionRefusedError) refused = true
           // a put that timed out or broke off may still have been stored: queue its delete (a refusal, or a
           // share of another stripe held there, stored nothing; deleting the latter would break that stripe)
           if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError) && !(err instanceof OtherStripeError)) await this.index.audit.addRelease(peer, { pack: id, index })

@@ -148,7 +148,8 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       store.refusedWidenings?.done(info.id)
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err
-      const wait = err instanceof PlacementFailedError && err.refused ? store.refusedWidenings?.refused(info.id) : undefined
+      // refused on purpose, or for want of room: trying again each round would not help sooner
+      const wait = err instanceof PlacementFailedError && (err.refused || err.errors.some(e => e.noRoom === true)) ? store.refusedWidenings?.refused(info.id) : undefined
       log('pack %s keeps its %d+%d stripe and own copy %s: %s', toHex(info.id).slice(0, 16), info.k, info.m,
         wait === undefined ? 'this round' : `for ${Math.round(wait / 60_000)} min (a friend refused)`, errorMessage(err))
       result.failed++

@@ -12,7 +12,7 @@ import type { PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { deriveIdentity, loadBackend } from '../../src/crypto/index.js'
 import type { Identity, SodiumBackend } from '../../src/crypto/index.js'
-import { errnoCode } from '../../src/errors.js'
+import { RefusedError, errnoCode } from '../../src/errors.js'
 import { createP2pNode, newDeviceKey } from '../../src/node/libp2p-node.js'
 import type { P2pNode } from '../../src/node/libp2p-node.js'
 import { exchange } from '../../src/protocols/framing.js'
@@ -397,7 +397,10 @@ describe('integration: the shard protocol', function () {
       small = await node()
       await startServer(small, {
         maxShareBytes: 64 * 1024,
-        quota: (_userId, add, _added, charge) => { (charge === false ? checkCalls : addCalls).push(add); return add > 100_000 ? 'over quota' : undefined }
+        quota: (_userId, add, _added, charge) => {
+          (charge === false ? checkCalls : addCalls).push(add)
+          return add > 150_000 ? { error: 'no room here', full: true } : add > 100_000 ? 'over quota' : undefined
+        }
       })
     })
     beforeEach(async () => {
@@ -435,8 +438,16 @@ describe('integration: the shard protocol', function () {
       await assert.rejects(a.putRecord(rid(71), new Uint8Array(100_001)), (err: unknown) => {
         assert.equal(errnoCode(err), 'ERR_REFUSED')
         assert.match(String(err), /over quota/)
+        assert.equal((err as RefusedError).noRoom, false, 'a refusal the user must act on')
         return true
       })
+      // for want of room: "reason":"FULL" on the wire, `noRoom` for the caller (a backup keeps the pack on its disk)
+      await assert.rejects(a.putRecord(rid(74), new Uint8Array(150_001)), (err: unknown) => {
+        assert.ok(err instanceof RefusedError && err.noRoom, String(err))
+        assert.match(String(err), /no room here/)
+        return true
+      })
+      addCalls.splice(addCalls.indexOf(150_001), 1)
       await a.put(testRef(73), seededBytes(73, 50_000))
       await a.put(testRef(73), seededBytes(73, 50_000))
       // the repeat put is asked with 0 added bytes: only a node that contributes nothing refuses it

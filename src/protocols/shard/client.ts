@@ -15,7 +15,7 @@ import { isTransient, newRetryStats, withRetry } from '../retry.js'
 import type { RetryStats } from '../retry.js'
 import type { Message, PooledStream, ResponseHeader } from '../framing.js'
 import {
-  CLIENT_MAX_IDLE_STREAMS, CLIENT_STREAM_IDLE_MS, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, LIST_RECORD_ENTRY_BYTES,
+  CLIENT_MAX_IDLE_STREAMS, CLIENT_STREAM_IDLE_MS, DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_SHARE_BYTES, DEFAULT_TIMEOUT_MS, FULL_REASON, LIST_RECORD_ENTRY_BYTES,
   LIST_SHARE_ENTRY_BYTES, MAX_HEADER_BYTES, MAX_LIST_LIMIT, MAX_PART_RESTARTS, MAX_TRANSFER_PART_BYTES, SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, TRANSFER_PART_BYTES
 } from './constants.js'
 import { decodePage, deleteMessage, entryToShareRef, refFields, replaceMessage, shareCursor, userKeyOf } from './wire.js'
@@ -93,6 +93,10 @@ export class RemoteShareStore implements ShareStore {
     if (h.status === 'REFUSED' && h.reason === 'RETENTION' && typeof h.notBefore === 'number' && Number.isSafeInteger(h.notBefore)) {
       // the share is kept under the group's retention policy until notBefore (shard.md §7.1)
       throw new RetentionRefusedError(`${what} on ${this.id}: ${typeof h.error === 'string' ? h.error : 'kept by the retention policy'}`, { notBefore: h.notBefore })
+    }
+    if (h.status === 'REFUSED' && h.reason === FULL_REASON) {
+      // the persister has no room now (disk full, quota used up): the caller may keep the data elsewhere
+      throw new RefusedError(`${what} on ${this.id}: refused: ${typeof h.error === 'string' ? h.error : 'no room'}`, { noRoom: true })
     }
     throwForStatus(h, `${what} on ${this.id}`)
     return res

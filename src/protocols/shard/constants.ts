@@ -77,3 +77,5 @@ export const DeleteKind = { share: 0x01, record: 0x02 } as const
 export const REPLACE_DOMAIN = 'p2pbak replace v1\0'
 /** The `reason` of a REFUSED put that would replace held bytes without the owner's replace signature. */
 export const REPLACE_REASON = 'REPLACE'
+/** The `reason` of a REFUSED put or record put for want of room: the persister's disk is full, or its quota is used up. */
+export const FULL_REASON = 'FULL'

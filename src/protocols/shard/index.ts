@@ -9,6 +9,7 @@
  */
 export { shardServer } from './server.js'
 export type { Device, ShardServer, ShardServerInit } from './server.js'
+export type { Refusal } from './write-guards.js'
 export { WRITE_ONLY_REFUSAL } from './server.js'
 export { RemoteShareStore } from './client.js'
 export type { RemoteShareStoreInit } from './client.js'

@@ -15,7 +15,7 @@ import {
   MAX_HEADER_BYTES, OVERSIZE_GRACE_BYTES, SERVER_STREAM_IDLE_MS, SHARD_PROTOCOL, SHARD_PROTOCOL_STREAMS, STAGED_SWEEP_MS
 } from './constants.js'
 import { Staging, type Staged } from './staging.js'
-import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Reply } from './write-guards.js'
+import { WRITE_ONLY_REFUSAL, refused, writeGuards, type Device, type Refusal, type Reply } from './write-guards.js'
 import { listPage } from './listing.js'
 import { equalsPartBytes, parseRequest, shareCursor, shareKey, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth, RequestBody, ShardRequest } from './wire.js'
@@ -42,7 +42,7 @@ export interface ShardServerInit {
    * `added` says when the put creates a new share or record (for a cap on their number). `charge`
    * false: only check, count nothing (an upload's first part; the share is counted when stored).
    */
-  quota?: (ownerUserId: string, addBytes: number, added?: 'share' | 'record', charge?: boolean) => string | undefined
+  quota?: (ownerUserId: string, addBytes: number, added?: 'share' | 'record', charge?: boolean) => Refusal | undefined
   /** Deadline per exchange. @default 60000 */
   timeoutMs?: number
   /** @default 32 */
@@ -292,7 +292,7 @@ export function shardServer (init: ShardServerInit): ShardServer {
     } catch (err: unknown) {
       // Store messages may name local paths: only the class crosses the wire.
       if (err instanceof NotFoundError) return { header: { status: 'NOT_FOUND', error: `${req.op}: no such ${req.op.endsWith('Record') ? 'record' : 'share'}` } }
-      if (isP2pbakError(err) && err.code === 'ERR_NO_SPACE') return refused('the persister\'s disk is full')
+      if (isP2pbakError(err) && err.code === 'ERR_NO_SPACE') return refused({ error: 'the persister\'s disk is full', full: true })
       log.error('%s from %p failed - %e', req.op, peer, err)
       return { header: { status: 'INTERNAL', error: `the persister failed to ${req.op}` } }
     }

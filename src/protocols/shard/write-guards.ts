@@ -9,7 +9,7 @@ import { contentHash } from '../../crypto/hash.js'
 import { equalBytes } from '../../util/bytes.js'
 import type { ShareRef, ShareStore } from '../../store/index.js'
 import type { ResponseHeader } from '../framing.js'
-import { DELETE_MAX_SKEW_MS, REPLACE_REASON } from './constants.js'
+import { DELETE_MAX_SKEW_MS, FULL_REASON, REPLACE_REASON } from './constants.js'
 import { deleteMessage, replaceMessage, shortError, userKeyOf } from './wire.js'
 import type { DeleteAuth } from './wire.js'
 
@@ -24,8 +24,12 @@ export const WRITE_ONLY_REFUSAL = 'this device is certified write-only: it may a
 /** What a replace signature names: a share (pack id and index) or a record. */
 export type Target = { kind: 'share', id: Uint8Array, index: number } | { kind: 'record', id: Uint8Array }
 
-export function refused (error: string): Reply {
-  return { header: { status: 'REFUSED', error: shortError(error) } }
+/** Why a write is refused; `full`: for want of room (disk full, quota used up), sent as `"reason":"FULL"`. */
+export type Refusal = string | { error: string, full: true }
+
+export function refused (why: Refusal): Reply {
+  if (typeof why === 'string') return { header: { status: 'REFUSED', error: shortError(why) } }
+  return { header: { status: 'REFUSED', reason: FULL_REASON, error: shortError(why.error) } }
 }
 
 export interface WriteGuardsInit {

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { HeldSpace, MAX_RECORDS_PER_OWNER } from '../../../src/node/held-space.js'
 import type { LedgerBook } from '../../../src/node/ledger-book.js'
 import type { Roles } from '../../../src/node/group-state.js'
+import type { Refusal } from '../../../src/protocols/shard/index.js'
 import { testRef } from '../../compliance/share-store.js'
 
 const OWNER = 'ab'.repeat(32)
@@ -21,6 +22,8 @@ describe('node/held-space: the persister counts everything it holds', function (
   let held: HeldSpace
   /** the ledger's refusal is not under test here: it never refuses */
   const ledger = { refusal: () => undefined } as unknown as LedgerBook
+
+  const text = (r: Refusal | undefined): string => r === undefined ? '' : typeof r === 'string' ? r : r.error
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'p2pbak-held-'))
@@ -36,28 +39,29 @@ describe('node/held-space: the persister counts everything it holds', function (
     const shares = await held.refresh()
     assert.deepEqual(shares, { [OWNER]: 3000 }, 'the ledger reports share bytes')
     assert.equal(held.usedBytes, 9000, 'the quota counts both')
-    assert.match(held.admit(OWNER, 1001, 'share') ?? '', /quota of 10000 bytes is used up/)
+    assert.deepEqual(held.admit(OWNER, 1001, 'share'), { error: 'this node\'s quota of 10000 bytes is used up', full: true }, 'refused for want of room (`"reason":"FULL"` on the wire)')
     assert.equal(held.admit(OWNER, 1000, 'share'), undefined)
   })
 
   it('a node that contributes nothing refuses every put, a repeat included; otherwise a repeat is not checked', async () => {
     roles.contributeBytes = 0
-    assert.match(held.admit(OWNER, 0) ?? '', /does not contribute storage/)
-    assert.match(held.admit(OWNER, 10, 'share') ?? '', /does not contribute storage/)
+    assert.match(text(held.admit(OWNER, 0)), /does not contribute storage/)
+    assert.match(text(held.admit(OWNER, 10, 'share')), /does not contribute storage/)
     roles.contributeBytes = 10
     assert.equal(held.admit(OWNER, 10, 'share'), undefined)
     // full now: a repeat put (nothing added) still goes through
     assert.equal(held.admit(OWNER, 0), undefined)
-    assert.match(held.admit(OWNER, 1, 'share') ?? '', /used up/)
+    assert.match(text(held.admit(OWNER, 1, 'share')), /used up/)
   })
 
   it('the number of records one person keeps is capped, whatever their size', async () => {
     roles.contributeBytes = 1e12
-    let refused: string | undefined
+    let refused: Refusal | undefined
     let n = 0
     for (; n <= MAX_RECORDS_PER_OWNER && refused === undefined; n++) refused = held.admit(OWNER, 1, 'record')
     assert.equal(n, MAX_RECORDS_PER_OWNER + 1)
-    assert.match(refused ?? '', /most records it keeps for one person/)
+    assert.equal(typeof refused, 'string', 'not for want of room: the person must prune')
+    assert.match(text(refused), /most records it keeps for one person/)
     assert.equal(held.admit('cd'.repeat(32), 1, 'record'), undefined, 'another person has their own count')
   })
 
@@ -95,14 +99,31 @@ describe('node/held-space: the persister counts everything it holds', function (
     free -= 10_000
     await held.refresh()
     assert.equal(held.quotaBytes(), 10_000)
-    assert.match(held.admit(OWNER, 1, 'share') ?? '', /used up/)
+    assert.match(text(held.admit(OWNER, 1, 'share')), /used up/)
+  })
+
+  it('a quota larger than the disk: the offer stops at the free space, and a put that would not fit is refused for want of room', async () => {
+    class SmallDisk extends HeldSpace { override async freeDiskBytes (): Promise<number> { return 5000 } }
+    const small = new SmallDisk(dir, () => roles, ledger)
+    try {
+      roles.contributeBytes = 1e9
+      assert.equal(small.roomOnDisk, undefined, 'not known before the first refresh')
+      await small.refresh()
+      assert.equal(small.roomOnDisk, 5000)
+      assert.equal(small.admit(OWNER, 4000, 'share'), undefined)
+      assert.equal(small.roomOnDisk, 1000, 'what was admitted since the refresh comes off')
+      assert.deepEqual(small.admit(OWNER, 2000, 'share'), { error: 'the persister\'s disk is full', full: true })
+      assert.equal(small.admit(OWNER, 1000, 'share'), undefined)
+    } finally {
+      await small.close()
+    }
   })
 
   it('a check with charge false counts nothing (the first part of an upload)', async () => {
     for (let i = 0; i < 20; i++) assert.equal(held.admit(OWNER, 9000, undefined, false), undefined)
     assert.equal(held.usedBytes, 0)
     assert.equal(held.admit(OWNER, 9000, 'share'), undefined)
-    assert.match(held.admit(OWNER, 9000, undefined, false) ?? '', /used up/)
+    assert.match(text(held.admit(OWNER, 9000, undefined, false)), /used up/)
   })
 
   it('a member whose store cannot be opened is tried again later, and the others are still counted', async () => {

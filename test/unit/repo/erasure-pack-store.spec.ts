@@ -146,6 +146,34 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
       (err: unknown) => err instanceof PlacementFailedError && err.refused && err.errors.some(e => /reciprocity limit reached/.test(e.error)))
   })
 
+  it('a persister with no room (disk full, quota used up) does not fail the backup: the pack stays on this disk, the summary says why, and it moves once there is room', async () => {
+    let full = true
+    class FullStore extends MemoryShareStore {
+      override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+        if (full) throw new RefusedError('put on B: refused: the persister\'s disk is full', { noRoom: true })
+        await super.put(ref, data, options)
+      }
+    }
+    const local = new MemoryShareStore('local')
+    const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new FullStore('B')]])
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    const pack = randomBytes(3000)
+    const id = asPackId(contentHash(pack))
+    const { tally, end } = store.openTally()
+    await store.putPack(id, pack)
+    end()
+    const summary = tally.summary()
+    assert.equal(summary.local, 1)
+    assert.match(summary.localReason ?? '', /\(no room on …B: disk full or quota used up\); it moves to friends when they have room or answer again/)
+    assert.equal(await peers.get('A')?.has({ pack: id, index: 0 }) ?? true, false, 'the share placed on A was taken back')
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 }, 'still no room: the pack stays')
+    full = false
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, widened: 0, failed: 0 })
+    assert.equal(index.getPlacement(id)?.size, 2)
+  })
+
   it('fails with the friends\' errors when told not to keep the pack local', async () => {
     const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new GoneStore('B')]])
     const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
