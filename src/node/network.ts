@@ -70,12 +70,18 @@ export interface NetworkOptions {
    * answer from the held store. @default the held store
    */
   wrapHeldStore?: (owner: string, store: ShareStore) => ShareStore
+  /** how long a command waits for a refresh a device stalls (refresh-gate.ts READY_PATIENCE_MS; tests shorten it) */
+  readyPatienceMs?: number
 }
 
 export class NetworkNode {
   readonly directory: PeerDirectory
   private readonly held: HeldSpace
   private readonly space = new Map<string, SpaceAnswer>()
+  /** set by stop(): a refresh still running saves nothing more */
+  private stopping = false
+  /** the member devices the running refresh asked that have not answered it yet (refreshOnce) */
+  private unanswered = new Set<string>()
   readonly membership: Membership
   /** signed offers (roles, space) of every member device, and ours */
   readonly offers: OfferBook
@@ -119,7 +125,8 @@ export class NetworkNode {
       run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
       serial: () => this.state.file.roster?.serial ?? -1,
       nobody: () => this.candidates().every(c => !c.online) && this.memberDevices().length > 0,
-      now: this.now
+      now: this.now,
+      ...(opts.readyPatienceMs !== undefined ? { patienceMs: opts.readyPatienceMs } : {})
     })
     this.directory = {
       ownPersonId: home.identity.userId,
@@ -134,6 +141,14 @@ export class NetworkNode {
   }
 
   get peerId (): string { return this.node.peerId.toString() }
+
+  /**
+   * Whether a device may take shares now: connected, and not one that has kept a refresh waiting past
+   * its patience (a suspended laptop whose connection is still open: refresh-gate.ts `overdue`).
+   */
+  private answering (peerId: string): boolean {
+    return this.isOnline(peerId) && !(this.unanswered.has(peerId) && this.gate.overdue())
+  }
 
   /** Whether a device has a connection to this node now (an invalid peer id: no). */
   isOnline (peerId: string): boolean {
@@ -279,7 +294,7 @@ export class NetworkNode {
 
   private candidates (): Candidate[] {
     return placementCandidates(this.state.file.roster, {
-      self: this.peerId, now: this.now(), space: (peer) => this.space.get(peer), online: (peer) => this.isOnline(peer),
+      self: this.peerId, now: this.now(), space: (peer) => this.space.get(peer), online: (peer) => this.answering(peer),
       audit: this.home.repo.index.audit, provenBytes: (peer) => this.proven.of(peer)
     })
   }
@@ -317,7 +332,9 @@ export class NetworkNode {
     if (held !== undefined) this.ledger.update(this.peerId, held, this.now(), await this.relay.relayedLately(this.now()))
     const seen = new Map<string, boolean>()
     const joining = new Set<string>()
-    await Promise.all(this.membership.memberDevices().map(async id => {
+    const asked = new Set(this.membership.memberDevices())
+    this.unanswered = asked
+    await Promise.all([...asked].map(async id => {
       const known = this.state.peers[id]
       seen.set(id, false)
       try {
@@ -326,6 +343,7 @@ export class NetworkNode {
         const space = await fetchSpace(this.node, pid)
         seen.set(id, true)
         this.space.set(id, space)
+        asked.delete(id)
         if (space.ledger !== undefined) {
           try { this.ledger.accept(decodeLedger(space.ledger)) } catch (err: unknown) { log('ledger statement of %s refused: %s', id, errorMessage(err)) }
         }
@@ -338,8 +356,11 @@ export class NetworkNode {
         log('member device %s did not answer: %s', id, errorMessage(err))
         this.space.delete(id)
         if (err instanceof NotMemberError) joining.add(id)
+      } finally {
+        asked.delete(id)
       }
     }))
+    if (this.stopping) return joining
     await this.relay.upkeep().catch((err: unknown) => { log('relay upkeep failed (next refresh): %s', errorMessage(err)) })
     // in the background: a checker that stalls must not hold up the round (it logs its own failures)
     void this.dialback.upkeep().then(async () => { await this.follower?.follow() })
@@ -407,6 +428,10 @@ export class NetworkNode {
   async freeDiskBytes (): Promise<number> { return await this.held.freeDiskBytes() }
 
   async stop (): Promise<void> {
+    // a refresh a command stopped waiting for (the patience) writes the peer book, the roster and the
+    // index as it ends: it ends before they close
+    this.stopping = true
+    if (!await this.gate.idle(2_000)) log('a refresh still runs as the node stops: its last answers are not saved')
     // an offer put or lookup still running ends with the node (its errors are ignored)
     await this.state.savePeers().catch((err: unknown) => { log.error('cannot save the peer book: %s', errorMessage(err)) })
     await this.stopShards?.()

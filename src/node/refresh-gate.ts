@@ -18,6 +18,8 @@ const JOINING_RETRY_MS = 300
  * command for its whole retry budget (about 40 s); the refresh goes on, and answers still count.
  */
 export const READY_PATIENCE_MS = 15_000
+/** how often a patient waiter looks again (the refresh's end wakes it at once) */
+const PATIENCE_POLL_MS = 200
 
 export interface RefreshRun {
   /** asks every member device; resolves with the devices that answered "not a member" (a join still in progress on their side) */
@@ -49,14 +51,13 @@ export class RefreshGate {
    * removal), or when no friend answered the last one and it is older than `retryAfterMs` (friends
    * may have come online since). A newcomer asked while it was still taking the roster from its join
    * answers "not a member" for a moment: it is asked again, a few times, before anything is placed
-   * without it. Bounded by the refresh's own dial timeouts, and, once a friend who may take shares
-   * has answered, by READY_PATIENCE_MS: the command goes on with the answers it has.
+   * without it. Bounded by the refresh's own dial timeouts, and by the patience (`patiently`).
    */
   async ready (opts: { retryAfterMs?: number, timeoutMs?: number } = {}): Promise<void> {
     const serial = this.r.serial()
     if (serial < 0) return
     const stale = this.doneSerial !== serial || (this.r.nobody() && this.r.now() - this.doneAtMs > (opts.retryAfterMs ?? 10_000))
-    if (stale || this.running !== undefined) await this.patiently(this.refresh(opts.timeoutMs), this.patienceEnd(serial))
+    if (stale || this.running !== undefined) await this.patiently(serial, this.refresh(opts.timeoutMs))
     for (let i = 1; i <= JOINING_RETRIES && this.joining.size > 0 && this.r.nobody(); i++) {
       log('%d member device(s) had not taken the roster yet: asking again (%d of %d)', this.joining.size, i, JOINING_RETRIES)
       await new Promise(resolve => setTimeout(resolve, JOINING_RETRY_MS * i))
@@ -65,42 +66,54 @@ export class RefreshGate {
   }
 
   /**
-   * Waits for `refresh`; past the patience, only while no friend who may take shares has answered.
-   * A refresh left running is not abandoned: it ends on its own timeouts (its failures are logged).
+   * True once the running refresh has run longer than the patience: the devices that have not
+   * answered it yet count as away (network.ts `candidates`) until they answer or it ends.
    */
-  private async patiently (refresh: Promise<void>, endMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, Math.max(0, endMs - Date.now())) })
-    try {
-      const first = await Promise.race([refresh.then(() => 'done' as const), late])
-      if (first === 'late' && !this.r.nobody()) {
+  overdue (): boolean {
+    return this.running !== undefined && Date.now() - this.runningSince >= this.patienceMs
+  }
+
+  /**
+   * Waits for `refresh` (one for roster `serial`). Once the refresh running for that roster is
+   * overdue, the wait ends as soon as some friend who may take shares has answered it (`nobody`
+   * false: the devices that have not answered count as away by then); while nobody has, or while an
+   * older roster's refresh still runs, it waits on. A refresh left running is not abandoned: it ends
+   * on its own timeouts (its failures are logged), and the next caller joins it.
+   */
+  private async patiently (serial: number, refresh: Promise<void>): Promise<void> {
+    let settled = false
+    const done = refresh.then(() => { settled = true }, () => { settled = true })
+    while (!settled) {
+      if (this.runningSerial === serial && this.overdue() && !this.r.nobody()) {
         log('a refresh still waits for some member devices after %d ms: the command goes on with the answers it has', this.patienceMs)
         refresh.catch((err: unknown) => { log('the refresh left running failed: %s', errorMessage(err)) })
         return
       }
-      await refresh
-    } finally {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([done, new Promise<void>(resolve => { timer = setTimeout(resolve, PATIENCE_POLL_MS) })])
       clearTimeout(timer)
     }
+    await refresh
   }
 
   private get patienceMs (): number { return this.r.patienceMs ?? READY_PATIENCE_MS }
-
-  /**
-   * When a waiter stops waiting: the patience from the start of the refresh running for this
-   * roster (a command after a round waits no longer than the round did), else from now.
-   */
-  private patienceEnd (serial: number): number {
-    const since = this.running !== undefined && this.runningSerial === serial ? this.runningSince : Date.now()
-    return since + this.patienceMs
-  }
 
   /**
    * One refresh, waited for patiently (the daemon's round: a stalled device must not hold the
    * command queue for its whole retry budget; the refresh left running is joined by the next caller).
    */
   async refreshPatiently (timeoutMs?: number): Promise<void> {
-    await this.patiently(this.refresh(timeoutMs), this.patienceEnd(this.r.serial()))
+    await this.patiently(this.r.serial(), this.refresh(timeoutMs))
+  }
+
+  /** Waits for a refresh left running (a node that stops), at most `timeoutMs`; false if it still runs. */
+  async idle (timeoutMs: number): Promise<boolean> {
+    const running = this.running
+    if (running === undefined) return true
+    let timer: NodeJS.Timeout | undefined
+    const ended = await Promise.race([running.then(() => true, () => true), new Promise<boolean>(resolve => { timer = setTimeout(() => { resolve(false) }, timeoutMs) })])
+    clearTimeout(timer)
+    return ended
   }
 
   /** One refresh; concurrent calls share it, unless it started before the roster changed. */

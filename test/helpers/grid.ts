@@ -68,6 +68,8 @@ export interface GridOptions {
   listBounds?: ListBounds
   /** how long a round starts moving packs into the group (NodeServiceOptions.placeBudgetMs) @default the product's */
   placeBudgetMs?: number
+  /** how long a command waits for a refresh a device stalls (NetworkOptions.readyPatienceMs) @default the product's 15 s */
+  readyPatienceMs?: number
 }
 
 /** Faults of two nodes on one connection: either side's fault applies. */
@@ -148,7 +150,8 @@ export class Grid {
       home: { home: n.dir, passphrase: async () => null, ...(this.opts.listBounds !== undefined ? { listBounds: this.opts.listBounds } : {}) },
       network: {
         listen: [`/ip4/127.0.0.1/tcp/${n.port}`], announce: [`/ip4/127.0.0.1/tcp/${n.proxy.port}`], dialFrom: n.ip,
-        wrapHeldStore: (_owner, store) => lyingStore(store, () => n.lies, this.stopped.signal)
+        wrapHeldStore: (_owner, store) => lyingStore(store, () => n.lies, this.stopped.signal),
+        ...(this.opts.readyPatienceMs !== undefined ? { readyPatienceMs: this.opts.readyPatienceMs } : {})
       },
       clock: this.clock,
       ...(this.opts.settings !== undefined ? { settings: this.opts.settings } : {}),

@@ -45,6 +45,32 @@ describe('integration: the fault grid', function () {
     assert.equal(placement.people, 1)
   })
 
+  it('a friend that stalls with its connection open (a suspended laptop) holds a backup no longer than the patience, and gets no share of it', async () => {
+    // three friends: a stripe for all three (1+2) would need dee
+    grid = await Grid.start(['ann', 'bob', 'cid', 'dee'], { readyPatienceMs: 1500 })
+    await grid.formGroup()
+    await grid.round('ann')
+    // dee's laptop is suspended: its connections stay open, nothing comes back; ann's round asks
+    // every friend again, and dee's answer never comes (its space request would take up to 45 s)
+    grid.faults('dee', { stall: true })
+    const round = grid.round('ann')
+    const src = sample(join(grid.dir, 'src'), 1)
+    const t0 = Date.now()
+    const b = await grid.ok('ann', 'backup', src, '--json')
+    const took = Date.now() - t0
+    const placement = b.json<{ placement: Placement & { localReason: string | null } }>().placement
+    assert.equal(placement.local, 0, `kept on this disk: ${placement.localReason ?? ''}`)
+    assert.equal(placement.people, 2, 'placed on bob and cid (a narrower stripe, and ann keeps her own copy until dee answers again)')
+    assert.deepEqual(filesUnder(join(grid.node('dee').dir, 'held')).filter(f => !f.endsWith('/VERSION')), [], 'dee was sent nothing')
+    // far below what the stalled refresh takes (two 20 s deadlines): the command did not wait for it
+    assert.ok(took < 30_000, `the backup took ${took} ms`)
+    grid.faults('dee', {})
+    await round
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+
   it('a friend gone past the offline grace (72 h of virtual time) is replaced, and health is full again', async () => {
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee', 'eve'])
     await grid.formGroup()

@@ -90,4 +90,32 @@ describe('node/RefreshGate', () => {
     release()
     await p
   })
+
+  it('the patience counts only for a refresh of the current roster: an older one that stalls is waited out, then the new roster is asked', async () => {
+    let serial = 1
+    const runs: number[] = []
+    let release: () => void = () => {}
+    const gate = new RefreshGate({
+      run: async () => {
+        runs.push(serial)
+        if (runs.length === 1) await new Promise<void>(resolve => { release = resolve })
+        return new Set()
+      },
+      serial: () => serial,
+      nobody: () => false,
+      now: () => 0,
+      patienceMs: 20
+    })
+    const first = gate.refresh()
+    serial = 2 // a newcomer admitted while the first refresh stalls
+    let done = false
+    const waiting = gate.ready().then(() => { done = true })
+    await new Promise(resolve => setTimeout(resolve, 300))
+    assert.equal(done, false, 'not cut short while the old roster\'s refresh runs')
+    assert.equal(gate.overdue(), true)
+    release()
+    await Promise.all([first, waiting])
+    assert.deepEqual(runs, [1, 2], 'the new roster was asked before the command went on')
+    assert.equal(gate.overdue(), false, 'nothing runs now')
+  })
 })
