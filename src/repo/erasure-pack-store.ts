@@ -8,7 +8,7 @@
  */
 import { CorruptDataError, NotFoundError, OtherStripeError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { avoidHeldIndexes, chooseScheme, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { avoidHeldIndexes, chooseScheme, creditedFreeBytes, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { concatBytes, fromHex, toHex } from '../util/bytes.js'
@@ -70,6 +70,16 @@ export class ErasurePackStore implements PackStore {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
+  /**
+   * The friends who answer now with room for a share of a pack of `packBytes` (a whole copy, the
+   * largest share any k gives, plus its header; credited free space, placement P8): a friend whose
+   * disk is full or whose quota is used up is left out of the stripe until it has room again.
+   */
+  candidatesWithRoom (packBytes: number): Candidate[] {
+    const need = packBytes + SHARE_HEADER_BYTES
+    return this.onlineCandidates().filter(c => creditedFreeBytes(c) >= need)
+  }
+
   /** The stripe a pack put now would get, and how many other people answer now. */
   schemeNow (candidates: Candidate[] = this.onlineCandidates()): { k: number, m: number, people: number } {
     const people = new Set(candidates.map(c => c.personId)).size
@@ -79,7 +89,7 @@ export class ErasurePackStore implements PackStore {
   }
 
   async putPack (id: PackId, pack: Uint8Array, options?: PutPackOptions): Promise<PackPlacement> {
-    const candidates = this.onlineCandidates()
+    const candidates = this.candidatesWithRoom(pack.byteLength)
     const scheme = this.schemeNow(candidates)
     const wanted = options?.stripe
     if (wanted !== undefined && (scheme.k !== wanted.k || scheme.m !== wanted.m)) {
@@ -88,7 +98,10 @@ export class ErasurePackStore implements PackStore {
     if (scheme.people === 0) {
       const p = await this.localPacks.putPack(id, pack, options)
       await this.index.setPlacement(id, new Map([[0, LOCAL]]))
-      if (this.tallies.size > 0) { const why = this.peers.whyLocal?.() ?? null; for (const t of this.tallies) t.keptLocal(why) }
+      if (this.tallies.size > 0) {
+        const why = this.onlineCandidates().length > 0 ? `no friend who answers has room for a pack of ${pack.byteLength} bytes (disks full or quotas used up); it moves to friends when they have room` : this.peers.whyLocal?.() ?? null
+        for (const t of this.tallies) t.keptLocal(why)
+      }
       return p
     }
     const { k, m } = scheme

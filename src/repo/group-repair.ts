@@ -43,8 +43,10 @@ export interface GroupPackStore {
   /** this node's own copy of a pack placed in the group (keepsOwnCopy), if it has one that verifies */
   ownCopy?: (id: PackId, options?: AbortOptions) => Promise<Uint8Array | undefined>
   putPack: (id: PackId, pack: Uint8Array, options?: PutPackOptions) => Promise<PackPlacement>
-  /** the stripe a pack put now would get */
-  schemeNow: () => { k: number, m: number }
+  /** the stripe a pack put now would get; of a pack of `packBytes`: among the friends with room for it */
+  schemeNow: (candidates?: Candidate[]) => { k: number, m: number }
+  /** the friends who answer now with room for a share of a pack of `packBytes` (ErasurePackStore.candidatesWithRoom) */
+  candidatesWithRoom: (packBytes: number) => Candidate[]
   syncRecords: (options?: AbortOptions) => Promise<number>
   /** widenings a friend refused, waiting before they are tried again */
   readonly refusedWidenings?: RefusalBackoff
@@ -110,6 +112,26 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
   const late = (): boolean => options?.startUntil !== undefined && Date.now() > options.startUntil
   await store.syncRecords(signalOnly)
+  /**
+   * shares of a local pack that an earlier try placed and then gave up (queued releases): a friend may
+   * keep them for a while (the group's retention policy), and a put of another stripe's share at the
+   * same index there would be refused as a replace; the new stripe avoids those indexes
+   */
+  let leftovers: Map<string, Map<number, string>> | undefined
+  const leftoversOf = (id: PackId): Map<number, string> | undefined => {
+    if (leftovers === undefined) {
+      leftovers = new Map()
+      for (const [peer, refs] of index.audit.pendingReleases()) {
+        for (const ref of refs) {
+          const key = toHex(ref.pack)
+          const m = leftovers.get(key) ?? new Map<number, string>()
+          if (!m.has(ref.index)) m.set(ref.index, peer)
+          leftovers.set(key, m)
+        }
+      }
+    }
+    return leftovers.get(toHex(id))
+  }
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
     const placement = index.getPlacement(info.id)
@@ -118,7 +140,8 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
     if (late()) return result
     try {
       const pack = await store.localPacks.getPack(info.id, signalOnly)
-      const scheme = await store.putPack(info.id, pack, { ...signalOnly, keepLocalOnFailure: false })
+      const replacing = leftoversOf(info.id)
+      const scheme = await store.putPack(info.id, pack, { ...signalOnly, keepLocalOnFailure: false, ...(replacing !== undefined ? { replacing } : {}) })
       if (scheme.k === 1 && scheme.m === 0 && index.getPlacement(info.id)?.get(0) === LOCAL) { result.failed++; continue }
       await index.setPackScheme(info.id, scheme.k, scheme.m)
       // a stripe that survives one loss only leaves its own copy here (placement-and-repair.md §4);
@@ -141,10 +164,14 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
     if (!keepsOwnCopy(info.m) || info.k + info.m > now.k + now.m) continue
+    // the stripe the put will get: among the friends with room for this pack (one with a full disk is
+    // left out until it has room again)
+    const fits = store.schemeNow(store.candidatesWithRoom(info.size))
+    if (keepsOwnCopy(fits.m) || info.k + info.m > fits.k + fits.m) continue
     if (store.refusedWidenings?.ready(info.id) === false) continue
     if (late()) return result
     try {
-      if (await widenPack(store, info.id, { k: now.k, m: now.m }, signalOnly)) result.widened++
+      if (await widenPack(store, info.id, { k: fits.k, m: fits.m }, signalOnly)) result.widened++
       store.refusedWidenings?.done(info.id)
     } catch (err: unknown) {
       if (options?.signal?.aborted === true) throw err

@@ -5,7 +5,9 @@
  *     do, the earlier snapshot still restores, nothing half-written is left, and once space is freed
  *     the next backup completes;
  *   - a friend's disk fills during a group backup (its quota is larger than its disk): the backup
- *     still exits 0, the friend's daemon goes on serving, and the snapshot restores byte-exact.
+ *     still exits 0 and says which packs stayed on this disk and why, the friend's daemon goes on
+ *     serving, the daemon then moves those packs to the friends with room, and the snapshot restores
+ *     byte-exact.
  */
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -14,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { cliFor } from '../helpers/cli.js'
-import { cliAt, filesUnder, startDaemon, stopDaemon, type DaemonNode } from '../helpers/daemons.js'
+import { cliAt, filesUnder, startDaemon, stopDaemon, waitFor, type DaemonNode } from '../helpers/daemons.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 import { mountTinyTmpfs, unmountTmpfs } from '../fixtures/tmpfs.js'
 
@@ -85,8 +87,8 @@ describe('e2e: a full disk', function () {
     const people = [ann, bob, cid, dee]
     try {
       for (const p of people) assert.equal((await cliAt(p, 'init')).code, 0, `${p.name} init`)
-      // the settings a user gets
-      for (const p of people) await startDaemon(p, [], { defaults: true })
+      // the settings a user gets; ann's rounds every 3 s, so that moving her packs later is seen soon
+      for (const p of people) await startDaemon(p, p === ann ? ['--refresh', '3000'] : [], { defaults: true })
       assert.equal((await cliAt(ann, 'group', 'create', 'friends')).code, 0)
       for (const p of [bob, cid, dee]) {
         assert.equal((await cliAt(p, 'contribute', '1G')).code, 0)
@@ -110,6 +112,14 @@ describe('e2e: a full disk', function () {
       assert.ok(placement.local >= 1, JSON.stringify(placement))
       assert.match(placement.localReason ?? '', /no room on|full/, JSON.stringify(placement))
       console.log(`      full friend: ${placement.local} pack(s) kept on ann's disk: ${placement.localReason ?? ''}`)
+      // dee now offers only what her disk can take: ann's rounds move those packs to bob and cid (a
+      // narrower stripe and ann's own copy, widened once dee has room)
+      const t0 = Date.now()
+      await waitFor('ann\'s packs to leave her disk for bob and cid', async () => {
+        const s = await cliAt(ann, 'status', '--json')
+        return s.code === 0 && s.json<{ snapshots: Array<{ localPacks: number }> }>().snapshots.every(x => x.localPacks === 0)
+      }, 120_000)
+      console.log(`      full friend: every pack on friends ${Date.now() - t0} ms later`)
     } finally {
       for (const p of people) await stopDaemon(p)
     }
