@@ -96,8 +96,14 @@ export class HeldSpace {
    * returns bytes of shares held per member (undefined if unreadable).
    */
   async refresh (): Promise<Record<string, number> | undefined> {
-    this.freeKnown = true
-    this.freeDisk = await this.freeDiskBytes().catch((err: unknown) => { log.error('free disk space unreadable: %s', errorMessage(err)); this.freeKnown = false; return 0 })
+    try {
+      this.freeDisk = await this.freeDiskBytes()
+      this.freeKnown = true
+    } catch (err: unknown) {
+      log.error('free disk space unreadable: %s', errorMessage(err))
+      this.freeDisk = 0
+      this.freeKnown = false
+    }
     let owners: string[]
     try {
       owners = await this.owners()
@@ -156,16 +162,18 @@ export class HeldSpace {
    */
   admit (owner: string, addBytes: number, added?: 'share' | 'record', charge = true): Refusal | undefined {
     const quota = this.quotaBytes()
-    if (quota <= 0) return 'this node does not contribute storage (p2pbak contribute SIZE)'
+    // no room given (`contribute 0`, or an automatic quota on a full disk): the owner's matter, not the sender's
+    if (quota <= 0) return { error: 'this node does not contribute storage (p2pbak contribute SIZE)', full: true }
     const count = this.objects.get(owner) ?? { shares: 0, records: 0 }
     if (added === 'share' && count.shares >= MAX_SHARES_PER_OWNER) return `this node holds the most shares it keeps for one person (${MAX_SHARES_PER_OWNER}); prune old backups`
     if (added === 'record' && count.records >= MAX_RECORDS_PER_OWNER) return `this node holds the most records it keeps for one person (${MAX_RECORDS_PER_OWNER}); forget and prune old snapshots`
     if (addBytes === 0 && added === undefined) return undefined
+    // reciprocity first: the sender must act on it (contribute more), while a full quota or disk is ours
+    const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
+    if (unfair !== undefined) return unfair
     if (this.usedCache + addBytes > quota) return { error: `this node's quota of ${quota} bytes is used up`, full: true }
     const room = this.roomOnDisk
     if (room !== undefined && addBytes > room) return { error: 'the persister\'s disk is full', full: true }
-    const unfair = this.ledger.refusal(owner, addBytes + (this.pendingFor.get(owner) ?? 0))
-    if (unfair !== undefined) return unfair
     if (!charge) return undefined
     this.usedCache += addBytes
     this.pendingFor.set(owner, (this.pendingFor.get(owner) ?? 0) + addBytes)

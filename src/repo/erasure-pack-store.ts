@@ -26,6 +26,8 @@ import { decodeWithScheme, readFromFriends, type GroupReads } from './group-read
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:group')
+/** How long a peer that refused a share for want of room gets no share of this node's packs (placement-and-repair.md §4 step 7). */
+export const NO_ROOM_WAIT_MS = 10 * 60_000
 
 export type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
 
@@ -50,6 +52,12 @@ export class ErasurePackStore implements PackStore {
   /** what reading from friends needs (group-reads.ts) */
   private readonly reads: GroupReads
   readonly refusedWidenings: RefusalBackoff
+  /**
+   * Peers that refused a share for want of room (`"reason":"FULL"`), and until when they get none: a
+   * friend whose disk filled, or one that offers room and refuses everything, is left out of the
+   * stripe for NO_ROOM_WAIT_MS instead of failing every pack (kept in memory)
+   */
+  private readonly noRoomUntil = new Map<string, number>()
 
   constructor (
     readonly local: ShareStore,
@@ -77,7 +85,8 @@ export class ErasurePackStore implements PackStore {
    */
   candidatesWithRoom (packBytes: number): Candidate[] {
     const need = packBytes + SHARE_HEADER_BYTES
-    return this.onlineCandidates().filter(c => creditedFreeBytes(c) >= need)
+    const now = this.init.now()
+    return this.onlineCandidates().filter(c => creditedFreeBytes(c) >= need && (this.noRoomUntil.get(c.peerId) ?? 0) <= now)
   }
 
   /** The stripe a pack put now would get, and how many other people answer now. */
@@ -157,6 +166,7 @@ export class ErasurePackStore implements PackStore {
           exclude.add(peer)
           const noRoom = err instanceof RefusedError && err.noRoom
           failures.push({ peer, error: errorMessage(err), ...(noRoom ? { noRoom } : {}) })
+          if (noRoom) this.noRoomUntil.set(peer, this.init.now() + NO_ROOM_WAIT_MS)
           // a holder with no room (disk full, quota used up) is its matter: the pack may wait on this disk
           if ((err instanceof RefusedError && !noRoom) || err instanceof RetentionRefusedError) refused = true
           // a put that timed out or broke off may still have been stored: queue its delete (a refusal, or a

@@ -53,7 +53,7 @@ export interface GroupPackStore {
 }
 
 /**
- * Packs whose widening a friend refused on purpose (reciprocity, quota, retention: a widening briefly
+ * Packs whose widening a friend refused on purpose or for want of room (reciprocity, quota, a full disk, retention: a widening briefly
  * adds a share per friend while the old stripe is kept): each waits FIRST_MS, doubling up to MAX_MS,
  * before it is tried again, instead of uploading its new stripe and taking it back every round. Kept
  * in memory: a daemon that restarts tries once more. Other failures (a friend that stopped
@@ -137,6 +137,8 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
     const placement = index.getPlacement(info.id)
     const local = placement === undefined ? await store.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
     if (!local) continue
+    // the same rule among the friends with room for this pack (one whose disk is full does not count)
+    if (new Set(store.candidatesWithRoom(info.size).map(c => c.personId)).size < 2) continue
     if (late()) return result
     try {
       const pack = await store.localPacks.getPack(info.id, signalOnly)

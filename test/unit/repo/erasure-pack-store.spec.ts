@@ -7,6 +7,7 @@ import { contentHash } from '../../../src/crypto/index.js'
 import { MemoryShareStore, IndexDb, type AbortOptions, type ShareRef } from '../../../src/store/index.js'
 import { OtherStripeError, PlacementFailedError, ProtocolError, RefusedError } from '../../../src/errors.js'
 import { ErasurePackStore, RefusalBackoff, releaseShares, repairPack } from '../../../src/repo/index.js'
+import { NO_ROOM_WAIT_MS } from '../../../src/repo/erasure-pack-store.js'
 import type { Candidate } from '../../../src/placement/index.js'
 import { asPackId, type PackId } from '../../../src/ids.js'
 
@@ -156,7 +157,8 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     }
     const local = new MemoryShareStore('local')
     const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new FullStore('B')]])
-    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
+    let now = 1_800_000_000_000
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 }, now: () => now })
     const pack = randomBytes(3000)
     const id = asPackId(contentHash(pack))
     const { tally, end } = store.openTally()
@@ -168,8 +170,10 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     assert.equal(await peers.get('A')?.has({ pack: id, index: 0 }) ?? true, false, 'the share placed on A was taken back')
     assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
     await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
-    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 1 }, 'still no room: the pack stays')
+    assert.equal(store.candidatesWithRoom(pack.byteLength).some(c => c.peerId === 'B'), false, 'B gets no share for a while')
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 }, 'only A left: the pack stays here')
     full = false
+    now += NO_ROOM_WAIT_MS
     assert.deepEqual(await store.placeLocalPacks(), { moved: 1, widened: 0, failed: 0 })
     assert.equal(index.getPlacement(id)?.size, 2)
   })
