@@ -124,7 +124,8 @@ export class NetworkNode {
     this.gate = new RefreshGate({
       run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
       serial: () => this.state.file.roster?.serial ?? -1,
-      nobody: () => this.candidates().every(c => !c.online) && this.memberDevices().length > 0,
+      // friends only: this person's own other devices take no share of its packs
+      nobody: () => this.candidates().every(c => !c.online || c.personId === this.home.identity.userId) && this.memberDevices().length > 0,
       now: this.now,
       ...(opts.readyPatienceMs !== undefined ? { patienceMs: opts.readyPatienceMs } : {})
     })
@@ -320,6 +321,10 @@ export class NetworkNode {
   async refreshPatiently (timeoutMs = 5_000): Promise<void> { await this.gate.refreshPatiently(timeoutMs) }
 
   private async refreshOnce (timeoutMs: number): Promise<ReadonlySet<string>> {
+    // every member device counts as not having answered this refresh until it does (the patience's
+    // clock starts with the refresh, before the counting below)
+    const asked = new Set(this.membership.memberDevices())
+    this.unanswered = asked
     // the quota check counts bytes before a put is known to succeed: correct it from what is stored
     const removed = this.state.file.roster?.removed ?? []
     if (removed.length > 0) {
@@ -332,8 +337,6 @@ export class NetworkNode {
     if (held !== undefined) this.ledger.update(this.peerId, held, this.now(), await this.relay.relayedLately(this.now()))
     const seen = new Map<string, boolean>()
     const joining = new Set<string>()
-    const asked = new Set(this.membership.memberDevices())
-    this.unanswered = asked
     await Promise.all([...asked].map(async id => {
       const known = this.state.peers[id]
       seen.set(id, false)

@@ -61,7 +61,7 @@ export class RefreshGate {
     for (let i = 1; i <= JOINING_RETRIES && this.joining.size > 0 && this.r.nobody(); i++) {
       log('%d member device(s) had not taken the roster yet: asking again (%d of %d)', this.joining.size, i, JOINING_RETRIES)
       await new Promise(resolve => setTimeout(resolve, JOINING_RETRY_MS * i))
-      await this.refresh(opts.timeoutMs)
+      await this.patiently(serial, this.refresh(opts.timeoutMs))
     }
   }
 

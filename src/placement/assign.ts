@@ -242,8 +242,10 @@ export function planReplacements (
  * at which it still holds a share of an older stripe of the same pack (`held`: index → peer). Such a
  * put would be a replace of other bytes, which persisters refuse without the owner's signature and
  * which would break the older stripe while it is still the one recorded. Tries every rotation of the
- * planned peers; undefined when none avoids them all (never when the plan has more shares than
- * `held` has entries and its peers are distinct: each entry rules out at most one rotation).
+ * planned peers first (never fails when the plan has more shares than `held` has entries and its
+ * peers are distinct: each entry rules out at most one rotation), then any dealing (a matching of
+ * peers to indexes: leftovers of an earlier try can rule out every rotation while another dealing
+ * fits); undefined when none avoids them all.
  */
 export function avoidHeldIndexes (planned: ReadonlyMap<number, string>, held: ReadonlyMap<number, string>): Map<number, string> | undefined {
   const indexes = [...planned.keys()].sort((a, b) => a - b)
@@ -252,5 +254,18 @@ export function avoidHeldIndexes (planned: ReadonlyMap<number, string>, held: Re
     const dealt = new Map(indexes.map((index, j) => [index, peers[(j + r) % peers.length] as string]))
     if (indexes.every(i => held.get(i) !== dealt.get(i))) return dealt
   }
-  return indexes.length === 0 ? new Map() : undefined
+  if (indexes.length === 0) return new Map()
+  // a perfect matching of peers to indexes avoiding held pairs (augmenting paths; stripes are small)
+  const owner = new Map<number, number>() // index position → peer position
+  const tryPeer = (p: number, seen: Set<number>): boolean => {
+    for (let j = 0; j < indexes.length; j++) {
+      if (seen.has(j) || held.get(indexes[j] as number) === peers[p]) continue
+      seen.add(j)
+      const other = owner.get(j)
+      if (other === undefined || tryPeer(other, seen)) { owner.set(j, p); return true }
+    }
+    return false
+  }
+  for (let p = 0; p < peers.length; p++) if (!tryPeer(p, new Set())) return undefined
+  return new Map(indexes.map((index, j) => [index, peers[owner.get(j) as number] as string]))
 }

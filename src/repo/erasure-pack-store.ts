@@ -178,7 +178,9 @@ export class ErasurePackStore implements PackStore {
       if (missing.length === 0) break
       const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
       try {
-        targets = planReplacements(missing, held, shareBytes, this.onlineCandidates(), { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
+        const now = this.init.now()
+        const eligible = this.onlineCandidates().filter(c => (this.noRoomUntil.get(c.peerId) ?? 0) <= now)
+        targets = planReplacements(missing, held, shareBytes, eligible, { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
         // a peer is never sent the index it holds of the old stripe (those shares stay missing)
         if (replacing !== undefined) targets = new Map([...targets].filter(([i, peer]) => replacing.get(i) !== peer))
       } catch (err: unknown) {

@@ -79,7 +79,8 @@ describe('e2e: a full disk', function () {
   })
 
   it('a friend\'s disk fills during a group backup (its quota is larger than its disk): the backup exits 0, the friend goes on serving, the snapshot restores byte-exact', async function () {
-    const disk = await tinyDisk(this, '20m')
+    // room for one 16 MiB pack's share (and the home's own files), not for two
+    const disk = await tinyDisk(this, '28m')
     const ann: DaemonNode = { name: 'ann', home: join(dir, 'ann'), userId: '' }
     const bob: DaemonNode = { name: 'bob', home: join(dir, 'bob'), userId: '' }
     const cid: DaemonNode = { name: 'cid', home: join(dir, 'cid'), userId: '' }

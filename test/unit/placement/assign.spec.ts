@@ -249,6 +249,26 @@ describe('placement/avoidHeldIndexes', () => {
     }))
   })
 
+  it('leftovers of an earlier try that rule out every rotation: another dealing is found whenever one exists', () => {
+    // A holds index 0, C index 1, B index 2 (an earlier stripe's shares kept under the retention policy)
+    const held = new Map([[0, 'A'], [1, 'C'], [2, 'B']])
+    const dealt = avoidHeldIndexes(new Map([[0, 'A'], [1, 'B'], [2, 'C']]), held)
+    assert.ok(dealt !== undefined, 'no rotation fits, but a dealing does')
+    for (const [i, peer] of held) assert.notEqual(dealt.get(i), peer)
+    const permutations = (xs: string[]): string[][] => xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map(p => [x, ...p]))
+    fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 5 }), (n, heldPeers) => {
+      const planned = new Map(Array.from({ length: n }, (_, i) => [i, `p${i}`]))
+      const held = new Map(heldPeers.slice(0, n).map((p, i) => [i, `p${p}`]))
+      const exists = permutations([...planned.values()]).some(perm => perm.every((peer, i) => held.get(i) !== peer))
+      const got = avoidHeldIndexes(planned, held)
+      assert.equal(got !== undefined, exists)
+      if (got !== undefined) {
+        for (const [i, peer] of held) assert.notEqual(got.get(i), peer)
+        assert.deepEqual([...got.values()].sort(), [...planned.values()].sort())
+      }
+    }))
+  })
+
   it('says so when no dealing avoids them all', () => {
     assert.equal(avoidHeldIndexes(new Map([[0, 'A'], [1, 'B']]), new Map([[0, 'A'], [1, 'A']])), undefined)
     assert.equal(avoidHeldIndexes(new Map([[0, 'A']]), new Map([[0, 'A']])), undefined)
