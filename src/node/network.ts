@@ -125,7 +125,7 @@ export class NetworkNode {
       run: async (timeoutMs) => await this.refreshOnce(timeoutMs),
       serial: () => this.state.file.roster?.serial ?? -1,
       // friends only: this person's own other devices take no share of its packs
-      nobody: () => this.candidates().every(c => !c.online || c.personId === this.home.identity.userId) && this.memberDevices().length > 0,
+      nobody: () => this.candidates().every(c => !c.online) && this.memberDevices().length > 0,
       now: this.now,
       ...(opts.readyPatienceMs !== undefined ? { patienceMs: opts.readyPatienceMs } : {})
     })
