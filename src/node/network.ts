@@ -15,17 +15,12 @@ import type { PeerId } from '@libp2p/interface'
 import { NotMemberError, RefusedError, errorMessage } from '../errors.js'
 import { RefreshGate } from './refresh-gate.js'
 import { scopedLogger } from '../util/log.js'
-import { fromHex } from '../util/bytes.js'
 import { ProofCache, type ShareStore } from '../store/index.js'
-import { decodeLedger, decodeRoster, encodeLedger, encodeRoster, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
+import { decodeLedger, encodeLedger, isWriteOnlyCert, memberOfPeer, type DeviceCert, type OfferRecord, type Retention, type Roster } from '../peers/index.js'
 import type { Candidate } from '../placement/index.js'
 import { placementCandidates } from './candidates.js'
 import type { PeerDirectory, TransferCounts } from '../repo/index.js'
-import { shardServer } from '../protocols/shard/index.js'
-import { fetchSpace, startGroupProtocols, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
-import { startAuditServer } from '../protocols/audit.js'
-import { startRelayNotices } from '../protocols/relay.js'
-import { startDialbackServer } from '../protocols/dialback.js'
+import { fetchSpace, type SpaceAnswer, type SpaceInfo } from '../protocols/group.js'
 import { recordProbes } from '../repair/index.js'
 import { createP2pNode, type P2pNode } from './libp2p-node.js'
 import { LedgerBook, reciprocityPolicy } from './ledger-book.js'
@@ -33,7 +28,8 @@ import { HeldSpace, REMOVED_DATA_GRACE_MS } from './held-space.js'
 import { Membership } from './membership.js'
 import { OfferBook, type OfferDht } from './offer-book.js'
 import { ProvenBytes } from './proven-bytes.js'
-import { addrClass, dialMember } from './reachability.js'
+import { dialMember } from './reachability.js'
+import { startNodeProtocols } from './node-protocols.js'
 import { DEFAULT_RELAY_POLICY, RelayBook, relayParts, relayRoleFor, type RelayMode } from './relay.js'
 import { followsNetwork, listenerAccess, RoleFollower } from './role-follow.js'
 import { RelayLink } from './relay-link.js'
@@ -47,8 +43,6 @@ import type { Home } from './home.js'
 import type { GroupState, Settings } from './group-state.js'
 
 const log = scopedLogger('node')
-/** how long a relay waits, after a member withdraws its invite notice, before it shows strangers out */
-const STRANGER_GRACE_MS = 5_000
 
 export interface NetworkOptions {
   listen?: string[]
@@ -197,7 +191,12 @@ export class NetworkNode {
       }
     })
     self = new NetworkNode(home, state, node, book, direct, opts)
-    await self.startProtocols()
+    const me = self
+    me.stopShards = await startNodeProtocols({
+      node, home, held: me.held, membership: me.membership, relay: me.relay, proofs: me.proofs, now: me.now,
+      deviceOf: (peer) => me.deviceOf(peer),
+      space: () => me.spaceInfo()
+    })
     await direct.start(node, { isMember: (peer) => self?.deviceOf(peer) !== undefined, now: opts.now ?? Date.now })
     if (follows) {
       self.follower = new RoleFollower(node, book, direct, { listen, checks: self.dialback })
@@ -218,62 +217,6 @@ export class NetworkNode {
     if (m === undefined) return undefined
     const cert = m.devices.find(d => d.peerId === peerId)
     return { userId: m.userId, writeOnly: cert !== undefined && isWriteOnlyCert(cert) }
-  }
-
-  private async startProtocols (): Promise<void> {
-    // what is held is counted before the first put can arrive: until then the automatic quota is unknown
-    await this.held.refresh()
-    const server = shardServer({
-      node: this.node,
-      storeFor: async (userId: string) => await this.held.answering(userId),
-      authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
-      verifyDeleteSignature: (owner: string, message: Uint8Array, sig: string) => {
-        try { return this.home.sodium.verify(Buffer.from(sig, 'base64'), message, fromHex(owner)) } catch (err: unknown) { log('a delete signature of %s does not parse: %s', owner, errorMessage(err)); return false }
-      },
-      quota: (owner: string, addBytes: number, added?: 'share' | 'record', charge?: boolean) => this.held.admit(owner, addBytes, added, charge),
-      // the roster's retention policy: no share younger than minShardAgeDays is deleted, whoever asks
-      minShareAgeMs: () => this.membership.minShareAgeMs(this.now()),
-      now: this.now,
-      // a share written again (a repair over a damaged copy) is no longer damaged, its old leaves are stale
-      stored: async (owner, ref) => { await this.proofs.clearDamaged(owner, ref); await this.proofs.drop(owner, ref) }
-    })
-    await server.start()
-    await startAuditServer({
-      node: this.node,
-      authorize: (peer: PeerId) => this.deviceOf(peer.toString()),
-      storeFor: async (userId: string) => await this.held.store(userId),
-      cache: this.proofs
-    })
-    this.stopShards = async () => { await server.stop() }
-    await startGroupProtocols(this.node, {
-      isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
-      getRoster: () => encodeRoster(this.membership.requireRoster()),
-      getChain: (from) => this.membership.chainFrom(from),
-      pushRoster: async (bytes, peer) => { await this.membership.acceptRoster(decodeRoster(bytes), peer) },
-      space: () => this.spaceInfo(),
-      join: async (req, peer) => {
-        const roster = await this.membership.admit(req, peer)
-        void this.relay.notice()
-        return roster
-      }
-    })
-    await startDialbackServer(this.node, {
-      isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
-      mayDial: (addr) => addrClass(addr) === 'public',
-      now: this.now
-    })
-    await startRelayNotices(this.node, {
-      isMember: (peer) => this.deviceOf(peer.toString()) !== undefined,
-      invitesOpen: (peer, untilMs) => {
-        this.relay.book.invitesOpen(peer.toString(), untilMs)
-        // a withdrawn notice may close the relay's stranger window: the strangers it let in are shown
-        // out, a moment later (the joiner the invite just admitted is a stranger here until the new
-        // roster arrives, and its join answer may still be on its way through this relay)
-        setTimeout(() => {
-          this.membership.shutGateIfClosed().catch((err: unknown) => { log.error('closing strangers\' connections: %s', errorMessage(err)) })
-        }, STRANGER_GRACE_MS).unref()
-      }
-    })
   }
 
   /** The persister quota: what the user set with `contribute`, or a share of the free disk. */
