@@ -5,7 +5,7 @@
  * writes HOME/node.json, and runs its round every `refreshMs`:
  *   1. refresh: reach every member device, learn its offer (network.ts)
  *   2. packs that live only on this disk go into the group (repair from zero), and packs placed
- *      with one or two friends are widened (group-repair.ts placeLocalPacks)
+ *      with one or two friends are widened (local-packs.ts placeLocalPacks)
  *   3. upkeep: commitments, audits, repair, scrub (upkeep.ts); the watcher follows the `publish` paths
  *   4. the scheduled `publish` backup when it is due, then its retention policy (retention-job.ts)
  *   5. alerts, when notifications are set, at most every 5 minutes (alert-checks.ts)

@@ -18,7 +18,8 @@ import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
-import { placeLocalPacks, RefusalBackoff, replaceShares, type LocalPacksOptions, type LocalPacksResult } from './group-repair.js'
+import { RefusalBackoff, replaceShares } from './group-repair.js'
+import { placeLocalPacks, type LocalPacksOptions, type LocalPacksResult } from './local-packs.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { PlacementTally } from './placement-tally.js'
 import type { HolderList, PackScheme } from './share-decoder.js'
@@ -389,7 +390,7 @@ export class ErasurePackStore implements PackStore {
     return s === undefined ? undefined : { k: s.k, m: s.m }
   }
 
-  /** Repair from zero: see group-repair.ts placeLocalPacks. */
+  /** Repair from zero: see local-packs.ts placeLocalPacks. */
   async placeLocalPacks (options?: LocalPacksOptions): Promise<LocalPacksResult> {
     return await placeLocalPacks(this, this.index, options)
   }

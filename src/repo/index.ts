@@ -18,6 +18,7 @@ export { headDoubt, prune, type PruneOptions, type PruneReport } from './prune.j
 export { applyRetention, isEmptyPolicy, parseDuration, formatDuration as formatRetentionDuration, type RetentionPolicy, type RetentionGroup, type RetentionDecision } from './retention.js'
 export { ErasurePackStore, type PeerDirectory, type ErasurePackStoreInit } from './erasure-pack-store.js'
 export { type ListBounds } from './bounded-list.js'
-export { commitPlacedPacks, repairPack, releaseShares, placeLocalPacks, RefusalBackoff, replaceShares, type GroupPackStore, type LocalPacksResult, type StillNeededCheck } from './group-repair.js'
+export { commitPlacedPacks, repairPack, releaseShares, RefusalBackoff, replaceShares, type GroupPackStore, type StillNeededCheck } from './group-repair.js'
+export { placeLocalPacks, type LocalPacksResult } from './local-packs.js'
 export { encodeShares, recordCommitments } from './shares.js'
 export { PlacementTally, describePlacement, sumTransferCounts, type PlacementSummary, type TransferCounts } from './placement-tally.js'
