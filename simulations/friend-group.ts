@@ -98,6 +98,8 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
     const view: GroupPackStore = {
       index, peers: store.peers, init: store.init, localPacks: store.localPacks,
       onlineCandidates: () => store.onlineCandidates(),
+      eligibleCandidates: () => store.eligibleCandidates(),
+      noRoom: (peer) => { store.noRoom(peer) },
       personOf: (peer, c) => store.personOf(peer, c),
       putPack: async (id, pack, o) => await store.putPack(id, pack, o),
       schemeNow: (c) => store.schemeNow(c),

@@ -4,14 +4,14 @@
  * reciprocity limit of the ledger). The quota check counts bytes before a put is known to succeed;
  * refresh() corrects the count from disk.
  */
-import { readFile, readdir, rm, statfs } from 'node:fs/promises'
+import { readFile, readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { RefusedError, errorMessage } from '../errors.js'
 import { pathExists } from '../store/atomic.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('held')
-import { LocalShareStore, writeFileAtomic, type ShareStore, type StoreUsage } from '../store/index.js'
+import { LocalShareStore, diskRoom, writeFileAtomic, type ShareStore, type StoreUsage } from '../store/index.js'
 import type { LedgerBook } from './ledger-book.js'
 import { AUTO_CONTRIBUTE_SHARE, type Roles } from './group-state.js'
 import type { Refusal } from '../protocols/shard/index.js'
@@ -226,8 +226,9 @@ export class HeldSpace {
     return true
   }
 
+  /** What shares may still take of the disk: its free space less the reserve kept for the index (store/disk-room.ts). */
   async freeDiskBytes (): Promise<number> {
-    try { const s = await statfs(this.dir); return s.bavail * s.bsize } catch (err: unknown) { throw new RefusedError(errorMessage(err)) }
+    try { return (await diskRoom(this.dir)).room } catch (err: unknown) { throw new RefusedError(errorMessage(err)) }
   }
 
   async close (): Promise<void> {

@@ -18,7 +18,7 @@ import {
   type Identity, type KdfParams, type SodiumBackend
 } from '../crypto/index.js'
 import { DEFAULT_CHUNKER_PARAMS, FastCdc, validateChunkerParams, type ChunkerParams } from '../chunking/index.js'
-import type { IndexDb, LocalShareStore } from '../store/index.js'
+import type { LocalShareStore } from '../store/index.js'
 import { parseNotifySettings, type NotifySettings } from './alert-settings.js'
 import type { ErasurePackStore, ErasurePackStoreInit, HeadListing, ListBounds, PeerDirectory, RebuildSummary, RecordSigner, Repository, RepositoryInit } from '../repo/index.js'
 import type { WriteOnlyKey, WriteOnlyKeyFile } from '../peers/index.js'

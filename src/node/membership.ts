@@ -8,7 +8,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { FormatError, InvalidArgumentError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, inviteId, isAdmin, issueDeviceCert,
+  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, isAdmin, issueDeviceCert,
   MAX_ROSTER_CHAIN, memberOfPeer, oldestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'

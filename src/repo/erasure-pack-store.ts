@@ -6,29 +6,29 @@
  * m = 0): the embedded default. Snapshot records are replicated to every reachable peer and the
  * local store. It sees peers only as ShareStores and plain placement data: no network code here.
  */
-import { CorruptDataError, NotFoundError, OtherStripeError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
+import { CorruptDataError, NotFoundError, PlacementFailedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { decodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
-import { avoidHeldIndexes, chooseScheme, creditedFreeBytes, keepsOwnCopy, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { chooseScheme, keepsOwnCopy, type Candidate } from '../placement/index.js'
 import { asPackId, type PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
-import { concatBytes, fromHex, toHex } from '../util/bytes.js'
+import { fromHex, toHex } from '../util/bytes.js'
 import type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
 import { friendsShares } from './group-listing.js'
 import { GroupRecords } from './group-records.js'
 import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from './pack-store.js'
 import { SingleStorePackStore } from './pack-store.js'
-import { encodeSharePieces, piecesLength, recordCommitments, type SharePieces } from './shares.js'
+import { encodeSharePieces } from './shares.js'
 import { RefusalBackoff, replaceShares } from './group-repair.js'
 import { placeLocalPacks, type LocalPacksOptions, type LocalPacksResult } from './local-packs.js'
 import { ShareBufferPool } from './share-buffers.js'
+import { personOf, SharePlacer } from './share-placement.js'
 import { PlacementTally } from './placement-tally.js'
 import type { HolderList, PackScheme } from './share-decoder.js'
 import { decodeWithScheme, readFromFriends, type GroupReads } from './group-reads.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:group')
-/** How long a peer that refused a share for want of room gets no share of this node's packs (placement-and-repair.md §4 step 7). */
-export const NO_ROOM_WAIT_MS = 10 * 60_000
+export { NO_ROOM_WAIT_MS } from './share-placement.js'
 
 export type { ErasurePackStoreInit, PeerDirectory } from './group-directory.js'
 
@@ -53,12 +53,8 @@ export class ErasurePackStore implements PackStore {
   /** what reading from friends needs (group-reads.ts) */
   private readonly reads: GroupReads
   readonly refusedWidenings: RefusalBackoff
-  /**
-   * Peers that refused a share for want of room (`"reason":"FULL"`), and until when they get none: a
-   * friend whose disk filled, or one that offers room and refuses everything, is left out of the
-   * stripe for NO_ROOM_WAIT_MS instead of failing every pack (kept in memory)
-   */
-  private readonly noRoomUntil = new Map<string, number>()
+  /** puts a pack's shares on friends, and keeps the no-room rule (share-placement.ts) */
+  private readonly placer: SharePlacer
 
   constructor (
     readonly local: ShareStore,
@@ -72,6 +68,10 @@ export class ErasurePackStore implements PackStore {
     this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
     this.reads = { index, schemes: this.schemes, discovered: this.discovered, storeOf: (holder) => this.storeOf(holder) }
     this.refusedWidenings = new RefusalBackoff(this.init.now)
+    this.placer = new SharePlacer({
+      peers, index, placementRounds: this.init.placementRounds, now: this.init.now, online: () => this.onlineCandidates(), tallies: this.tallies,
+      release: async (peer, ref) => { await this.release(peer, ref) }
+    })
   }
 
   /** Peers of other people that answer now and offer space. */
@@ -79,16 +79,14 @@ export class ErasurePackStore implements PackStore {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
-  /**
-   * The friends who answer now with room for a share of a pack of `packBytes` (a whole copy, the
-   * largest share any k gives, plus its header; credited free space, placement P8): a friend whose
-   * disk is full or whose quota is used up is left out of the stripe until it has room again.
-   */
-  candidatesWithRoom (packBytes: number): Candidate[] {
-    const need = packBytes + SHARE_HEADER_BYTES
-    const now = this.init.now()
-    return this.onlineCandidates().filter(c => creditedFreeBytes(c) >= need && (this.noRoomUntil.get(c.peerId) ?? 0) <= now)
-  }
+  /** The friends who answer now with room for a share of a pack of `packBytes` (share-placement.ts SharePlacer.withRoom). */
+  candidatesWithRoom (packBytes: number): Candidate[] { return this.placer.withRoom(packBytes) }
+
+  /** The friends who answer now, less those that refused a share for want of room lately (share-placement.ts). */
+  eligibleCandidates (): Candidate[] { return this.placer.eligible() }
+
+  /** A friend refused a share for want of room: it gets none for a while (NO_ROOM_WAIT_MS). */
+  noRoom (peer: string): void { this.placer.noRoom(peer) }
 
   /** The stripe a pack put now would get, and how many other people answer now. */
   schemeNow (candidates: Candidate[] = this.onlineCandidates()): { k: number, m: number, people: number } {
@@ -118,7 +116,7 @@ export class ErasurePackStore implements PackStore {
     const shares = await encodeSharePieces(id, pack, k, m, { headroom: options?.headroom ?? 0, alloc: (bytes) => this.shareBuffers.take(bytes) })
     let failed: PlacementFailedError
     try {
-      const placed = await this.placeShares(id, shares, k, m, candidates, options)
+      const placed = await this.placer.place(id, shares, k, m, candidates, options)
       if (!keepsOwnCopy(m)) return placed
       // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4)
       await this.localPacks.putPack(id, pack, options?.signal !== undefined ? { signal: options.signal } : {})
@@ -144,85 +142,6 @@ export class ErasurePackStore implements PackStore {
     return p
   }
 
-  private async placeShares (id: PackId, shares: SharePieces[], k: number, m: number, candidates: Candidate[], options?: PutPackOptions): Promise<PackPlacement> {
-    const shareBytes = piecesLength(shares[0] ?? [])
-    const holders = new Map<number, string>()
-    const failures: Array<{ peer: string, error: string, noRoom?: boolean }> = []
-    const exclude = new Set<string>()
-    let refused = false
-    // P9: the newest cohort holds at most m shares while older people can take them (losing them all loses nothing)
-    let targets = new Map(planPlacement(k + m, shareBytes, candidates, { ownPersonId: this.peers.ownPersonId, maxNewcomerShares: m }).map((peer, i) => [i, peer]))
-    const replacing = options?.replacing
-    if (replacing !== undefined) {
-      const dealt = avoidHeldIndexes(targets, replacing)
-      if (dealt === undefined) throw new PlacementFailedError(`the new stripe of pack ${toHex(id).slice(0, 16)} cannot avoid the peers holding its old one`, { errors: [], refused: false })
-      targets = dealt
-    }
-    for (let round = 0; round < this.init.placementRounds && targets.size > 0; round++) {
-      await Promise.all([...targets].map(async ([index, peer]) => {
-        try {
-          await this.putOrFindAgain(peer, { pack: id, index }, shares[index] as SharePieces, options)
-          holders.set(index, peer)
-        } catch (err: unknown) {
-          exclude.add(peer)
-          const noRoom = err instanceof RefusedError && err.noRoom
-          failures.push({ peer, error: errorMessage(err), ...(noRoom ? { noRoom } : {}) })
-          if (noRoom) this.noRoomUntil.set(peer, this.init.now() + NO_ROOM_WAIT_MS)
-          // a holder with no room (disk full, quota used up) is its matter: the pack may wait on this disk
-          if ((err instanceof RefusedError && !noRoom) || err instanceof RetentionRefusedError) refused = true
-          // a put that timed out or broke off may still have been stored: queue its delete (a refusal, or a
-          // share of another stripe held there, stored nothing; deleting the latter would break that stripe)
-          if (!(err instanceof RefusedError) && !(err instanceof RetentionRefusedError) && !(err instanceof OtherStripeError)) await this.index.audit.addRelease(peer, { pack: id, index })
-        }
-      }))
-      const missing = [...targets.keys()].filter(i => !holders.has(i))
-      if (missing.length === 0) break
-      const held = new Map([...holders].map(([i, peer]) => [i, { peerId: peer, personId: this.personOf(peer, candidates) }]))
-      try {
-        const now = this.init.now()
-        const eligible = this.onlineCandidates().filter(c => (this.noRoomUntil.get(c.peerId) ?? 0) <= now)
-        targets = planReplacements(missing, held, shareBytes, eligible, { ownPersonId: this.peers.ownPersonId, exclude, maxNewcomerShares: m })
-        // a peer is never sent the index it holds of the old stripe (those shares stay missing)
-        if (replacing !== undefined) targets = new Map([...targets].filter(([i, peer]) => replacing.get(i) !== peer))
-      } catch (err: unknown) {
-        // nobody else can take them: the shares not placed are reported below
-        log('no other holders for %d share(s) of pack %s: %s', missing.length, toHex(id).slice(0, 16), errorMessage(err))
-        break
-      }
-    }
-    if (holders.size < k + m) {
-      // not every share found a home: the pack must not count as stored (no snapshot may reference
-      // it); the shares that were placed are taken back so they do not use friends' quota
-      await Promise.all([...holders].map(async ([index, peer]) => { await this.release(peer, { pack: id, index }) }))
-      throw new PlacementFailedError(`only ${holders.size} of ${k + m} shares of pack ${toHex(id).slice(0, 16)} could be placed`, { errors: failures, refused })
-    }
-    await this.index.setPlacement(id, new Map([...holders].map(([i, p]) => [i, `peer:${p}`])), { k, m })
-    await recordCommitments(this.index, id, shares, holders.keys(), this.init.now())
-    for (const t of this.tallies) t.placed(k, m, [...holders.values()].map(p => this.personOf(p, candidates)))
-    return { k, m }
-  }
-
-  /**
-   * A put; when nobody answers at the peer's known addresses (it restarted elsewhere), the peer is
-   * looked for again (`reconnect`) and the put tried once more.
-   */
-  private async putOrFindAgain (peer: string, ref: ShareRef, share: SharePieces, options?: PutPackOptions): Promise<void> {
-    try {
-      await putPieces(this.peers.storeFor(peer), ref, share, options)
-    } catch (err: unknown) {
-      const reconnect = this.peers.reconnect
-      if (reconnect === undefined || !(err instanceof ProtocolError) || err.transport === undefined) throw err
-      log('%s is not at its known addresses (%s): looking for it again', peer, errorMessage(err))
-      try {
-        await reconnect(peer)
-      } catch (again: unknown) {
-        log('%s not found again: %s', peer, errorMessage(again))
-        throw err
-      }
-      await putPieces(this.peers.storeFor(peer), ref, share, options)
-    }
-  }
-
   /**
    * Counts where every pack goes from now until the returned tally is closed (`end()`), for a
    * job's summary.
@@ -233,9 +152,7 @@ export class ErasurePackStore implements PackStore {
     return { tally, end: () => { this.tallies.delete(tally) } }
   }
 
-  personOf (peer: string, candidates: Candidate[]): string {
-    return candidates.find(c => c.peerId === peer)?.personId ?? peer
-  }
+  personOf (peer: string, candidates: Candidate[]): string { return personOf(peer, candidates) }
 
   /** The one peer a listing names as holding every share of a pack the index does not know. */
   soleClaimant (id: PackId): string | undefined {
@@ -407,11 +324,4 @@ export class ErasurePackStore implements PackStore {
 /** Whether the holders say "this disk only" (the embedded default's placement). */
 function isLocal (holders: ReadonlyArray<readonly [number, string]>): boolean {
   return holders.length === 1 && holders[0]?.[0] === 0 && holders[0]?.[1] === LOCAL
-}
-
-/** Puts a share given as pieces: as they are where the store takes pieces, else joined (one piece: as it is). */
-async function putPieces (store: ShareStore, ref: ShareRef, share: SharePieces, options?: AbortOptions): Promise<void> {
-  if (share.length === 1) return await store.put(ref, share[0] as Uint8Array, options)
-  if (store.putParts !== undefined) return await store.putParts(ref, share, options)
-  await store.put(ref, concatBytes(share), options)
 }

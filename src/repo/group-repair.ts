@@ -10,7 +10,7 @@
  * Repair from zero (packs only on this disk, and narrow stripes widened) is local-packs.ts.
  */
 import { NotEnoughSharesError, OtherStripeError, PlacementFailedError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
-import { keepsOwnCopy, planReplacements, type Candidate } from '../placement/index.js'
+import { planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareStore } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
@@ -37,6 +37,10 @@ export interface GroupPackStore {
     deletePack: (id: PackId, options?: AbortOptions) => Promise<void>
   }
   onlineCandidates: () => Candidate[]
+  /** the friends who answer now, less those that refused a share for want of room lately: whom a rebuilt share may go to (share-placement.ts) */
+  eligibleCandidates: () => Candidate[]
+  /** a friend refused a share for want of room: it gets none for a while */
+  noRoom: (peer: string) => void
   personOf: (peer: string, candidates: Candidate[]) => string
   fetchAndDecodeWithScheme: (id: PackId, holders: Map<number, string>, options?: AbortOptions) => Promise<{ pack: Uint8Array, k: number, m: number }>
   /** this node's own copy of a pack placed in the group (keepsOwnCopy), if it has one that verifies */
@@ -119,7 +123,8 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // (P7: a wiped folder, a replaced disk); a holder that is gone or away past the grace may not
   const previous = new Map([...badHolders].filter(([i]) => index.audit.getShare(id, i)?.state === 'failed'))
   const plan = { ownPersonId: store.peers.ownPersonId, exclude, previous, partial: true }
-  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, candidates, { ...plan, ...(known !== undefined ? { maxNewcomerShares: known.m } : {}) })
+  // a rebuilt share goes to a friend that answers, not to one that refused a share for want of room lately
+  if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, store.eligibleCandidates(), { ...plan, ...(known !== undefined ? { maxNewcomerShares: known.m } : {}) })
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
@@ -127,7 +132,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   // shares that found no new home keep their old holder in the placement (still to be repaired)
   const next = new Map(placement)
   const placed: number[] = []
-  const errors: Array<{ peer: string, error: string }> = []
+  const errors: Array<{ peer: string, error: string, noRoom?: boolean }> = []
   // a peer that refuses (its quota, a share of another stripe it holds for another device) is left
   // out and the share planned again, a few rounds at most
   let todo = [...badSet]
@@ -135,7 +140,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
     const heldNow = new Map([...held, ...placed.map(i => [i, { peerId: peerOf(next.get(i) ?? ''), personId: store.personOf(peerOf(next.get(i) ?? ''), candidates) }] as const)])
     let targets: Map<number, string>
     try {
-      targets = planReplacements(todo, heldNow, shares[0]?.byteLength ?? 0, store.onlineCandidates(), { ...plan, maxNewcomerShares: m })
+      targets = planReplacements(todo, heldNow, shares[0]?.byteLength ?? 0, store.eligibleCandidates(), { ...plan, maxNewcomerShares: m })
     } catch (err: unknown) {
       if (round === 0) throw err
       break // nobody else can take what is left: it waits for the next round
@@ -147,7 +152,9 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
         next.set(i, `peer:${peer}`)
         placed.push(i)
       } catch (err: unknown) {
-        errors.push({ peer, error: err instanceof Error ? err.message : String(err) })
+        const noRoom = err instanceof RefusedError && err.noRoom
+        errors.push({ peer, error: errorMessage(err), ...(noRoom ? { noRoom } : {}) })
+        if (noRoom) store.noRoom(peer)
         if (err instanceof RefusedError || err instanceof RetentionRefusedError || err instanceof OtherStripeError) { exclude.add(peer); refused.push(i) }
       }
     }))

@@ -18,6 +18,7 @@ import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
+import { ensureRoom } from './disk-room.js'
 import { UsageTally, sizeOf } from './usage-tally.js'
 import { FdCache, readExactly } from './fd-cache.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
@@ -142,6 +143,8 @@ export class LocalShareStore implements ShareStore {
     let written = 0
     return {
       append: async (data) => {
+        // the disk's reserve stays free for the index (disk-room.ts)
+        await ensureRoom(this.dir, data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0), path)
         if (data instanceof Uint8Array) await file.write(data)
         else await file.writev(data)
         written = file.length
@@ -205,6 +208,8 @@ export class LocalShareStore implements ShareStore {
     this.check(options)
     const { dir, path } = this.sharePath(ref)
     const bytes = data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0)
+    // the disk's reserve stays free for the index (disk-room.ts)
+    await ensureRoom(this.dir, bytes, path)
     try {
       await this.counted('share', path, basename(dir), async () => {
         try {
@@ -325,6 +330,7 @@ export class LocalShareStore implements ShareStore {
     checkRecordId(id)
     this.check(options)
     const path = this.recordPath(id)
+    await ensureRoom(this.dir, data.byteLength, path)
     await this.counted('record', path, RECORDS_DIR, async () => {
       try {
         await writeFileAtomic(path, data, { mode: FILE_MODE })

@@ -426,4 +426,42 @@ describe('repairPack: a peer that refuses the rebuilt share', () => {
     assert.equal(index.getPlacement(id)?.get(lostIndex), 'peer:D')
     assert.equal(await peers.get('D')?.has({ pack: id, index: lostIndex }), true)
   })
+
+  it('a friend with no room is left out for a while, by repair and by placement alike (share-placement.ts NO_ROOM_WAIT_MS)', async () => {
+    class FullStore extends PersisterStore {
+      puts = 0
+      override async put (ref: ShareRef): Promise<void> { this.puts++; throw new RefusedError(`put on ${this.id}: refused: the persister's disk is full`, { noRoom: true }) }
+    }
+    const full = new FullStore('C')
+    const peers = new Map<string, MemoryShareStore>([['A', new PersisterStore('A')], ['B', new PersisterStore('B')], ['C', full], ['D', new PersisterStore('D')]])
+    let online = ['A', 'B']
+    let now = 1_800_000_000_000
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 }, now: () => now })
+    const lose = async (): Promise<{ id: PackId, lostIndex: number }> => {
+      const pack = randomBytes(4000)
+      const id = asPackId(contentHash(pack))
+      await store.putPack(id, pack)
+      await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 1, time: now, kind: 0 }, [])
+      await store.localPacks.deletePack(id)
+      const [lostIndex, lostHolder] = [...(index.getPlacement(id) ?? [])][1] as [number, string]
+      await peers.get(lostHolder.slice(5))?.delete({ pack: id, index: lostIndex })
+      return { id, lostIndex }
+    }
+    const first = await lose()
+    // C comes first by peer id and refuses for want of room; D takes the share
+    online = ['A', 'B', 'C', 'D']
+    assert.equal(await repairPack(store, first.id, [first.lostIndex]), 1)
+    assert.equal(index.getPlacement(first.id)?.get(first.lostIndex), 'peer:D')
+    assert.equal(full.puts, 1)
+    assert.equal(store.eligibleCandidates().some(c => c.peerId === 'C'), false, 'C gets no share for a while')
+    // the next repair within the wait does not ask C again
+    online = ['A', 'B']
+    const second = await lose()
+    online = ['A', 'B', 'C', 'D']
+    assert.equal(await repairPack(store, second.id, [second.lostIndex]), 1)
+    assert.equal(full.puts, 1, 'C was not asked again within NO_ROOM_WAIT_MS')
+    now += NO_ROOM_WAIT_MS
+    assert.equal(store.eligibleCandidates().some(c => c.peerId === 'C'), true, 'after the wait C may get shares again')
+  })
+
 })

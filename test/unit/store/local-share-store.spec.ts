@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { toHex } from '../../../src/util/bytes.js'
-import { LocalShareStore } from '../../../src/store/index.js'
+import { DISK_RESERVE_MAX_BYTES, DISK_RESERVE_MIN_BYTES, LocalShareStore, diskReserve, diskRoom } from '../../../src/store/index.js'
 import {
   collect, refKey, rejectsWithCode, seededBytes, shareStoreCompliance, testPack, testRef
 } from '../../compliance/share-store.js'
@@ -230,6 +230,14 @@ describe('LocalShareStore on disk', () => {
   })
 })
 
+describe('the reserve a store keeps free on its disk (disk-room.ts)', () => {
+  it('is 2 % of the disk, at least 128 KiB and at most 64 MiB', () => {
+    assert.equal(diskReserve(1 << 20), DISK_RESERVE_MIN_BYTES)
+    assert.equal(diskReserve(1000 * (1 << 20)), Math.floor(1000 * (1 << 20) * 0.02))
+    assert.equal(diskReserve(500 * 2 ** 30), DISK_RESERVE_MAX_BYTES)
+  })
+})
+
 describe('LocalShareStore on a full disk', function () {
   let mnt: string | undefined
   let dir: string
@@ -277,6 +285,26 @@ describe('LocalShareStore on a full disk', function () {
     await w.abort()
     assert.deepEqual(await walk(dir), ['VERSION'])
     await store.put(testRef(2, 0), seededBytes(3, 400_000)) // the space is free again
+    await store.close()
+  })
+
+  it('a put that would take the reserve kept for the index is refused with ERR_NO_SPACE while the disk still has room for it (disk-room.ts)', async () => {
+    const store = await LocalShareStore.open(dir)
+    await store.put(testRef(1, 0), seededBytes(1, 400_000))
+    const before = await diskRoom(dir)
+    assert.equal(before.reserve, DISK_RESERVE_MIN_BYTES, 'a 1 MiB disk keeps the smallest reserve')
+    // fits on the disk, not beside the reserve
+    const size = before.free - before.reserve + 4096
+    assert.ok(size < before.free)
+    await rejectsWithCode(store.put(testRef(2, 0), seededBytes(2, size)), 'ERR_NO_SPACE')
+    await rejectsWithCode(store.putRecord(seededBytes(3, 32), seededBytes(3, size)), 'ERR_NO_SPACE')
+    const w = await store.beginShare(testRef(3, 0))
+    await rejectsWithCode(w.append(seededBytes(4, size)), 'ERR_NO_SPACE')
+    await w.abort()
+    assert.equal((await diskRoom(dir)).free, before.free, 'nothing was written')
+    // what fits beside the reserve is written
+    await store.put(testRef(2, 0), seededBytes(2, before.room - 8192))
+    assert.ok((await diskRoom(dir)).free >= before.reserve)
     await store.close()
   })
 
