@@ -19,7 +19,7 @@ import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
 import { ensureRoom } from './disk-room.js'
-import { UsageTally, sizeOf } from './usage-tally.js'
+import { UsageTally } from './usage-tally.js'
 import { FdCache, readExactly } from './fd-cache.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
 import type { AbortOptions, ListOptions, ShareRef, ShareStore, ShareWriter, StoreUsage } from './share-store.js'
@@ -47,8 +47,6 @@ export class LocalShareStore implements ShareStore {
   private readonly fds = new FdCache()
   /** what usage() answers: counted by a walk, then kept by the writes and deletes below */
   private readonly tally: UsageTally
-  /** the write or delete of each object (by path) in progress, settled or not: the next one waits for it */
-  private readonly busy = new Map<string, Promise<void>>()
 
   private constructor (readonly dir: string, options: LocalShareStoreOptions) {
     this.id = `local:${dir}`
@@ -153,7 +151,7 @@ export class LocalShareStore implements ShareStore {
       commit: async (opts) => {
         try {
           this.check(opts)
-          await this.counted('share', path, basename(dir), async () => { await file.commit(); return written })
+          await this.tally.change('share', path, basename(dir), async () => { await file.commit(); return written })
         } catch (err: unknown) {
           await file.abort()
           throw err
@@ -174,35 +172,6 @@ export class LocalShareStore implements ShareStore {
     await this.write(ref, parts, options)
   }
 
-  /**
-   * Runs a write or delete of one object at `path` (`change` returns its size after, undefined when
-   * it is gone) once every earlier one of the same object has settled, so that two writes of it at
-   * once are not both counted as new; counts the difference from its size before in the usage tally.
-   * A failure leaves the outcome unknown (a rename may have happened before an fsync failed), so the
-   * tally walks the store again.
-   */
-  private async counted (kind: 'share' | 'record', path: string, dir: string, change: () => Promise<number | undefined>): Promise<void> {
-    const run = (this.busy.get(path) ?? Promise.resolve()).then(async () => await this.tally.writing(dir, async () => {
-      const before = await sizeOf(path)
-      let after: number | undefined
-      try {
-        after = await change()
-      } catch (err: unknown) {
-        this.tally.invalidate()
-        throw err
-      }
-      if (before === undefined && after === undefined) return
-      this.tally.note({ kind, count: before === undefined ? 1 : after === undefined ? -1 : 0, bytes: (after ?? 0) - (before ?? 0), dir })
-    }))
-    const settled = run.catch(() => {})
-    this.busy.set(path, settled)
-    try {
-      await run
-    } finally {
-      if (this.busy.get(path) === settled) this.busy.delete(path)
-    }
-  }
-
   private async write (ref: ShareRef, data: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     checkShareRef(ref)
     this.check(options)
@@ -211,7 +180,7 @@ export class LocalShareStore implements ShareStore {
     // the disk's reserve stays free for the index (disk-room.ts)
     await ensureRoom(this.dir, bytes, path)
     try {
-      await this.counted('share', path, basename(dir), async () => {
+      await this.tally.change('share', path, basename(dir), async () => {
         try {
           await this.ensurePrefixDir(dir)
           await writeFileAtomic(path, data, { mode: FILE_MODE })
@@ -307,7 +276,7 @@ export class LocalShareStore implements ShareStore {
     this.check(options)
     this.forgetFd(ref)
     const { dir, path } = this.sharePath(ref)
-    await this.counted('share', path, basename(dir), async () => { await unlinkIfThere(path); return undefined })
+    await this.tally.change('share', path, basename(dir), async () => { await unlinkIfThere(path); return undefined })
   }
 
   readonly listsByFirstByte = true
@@ -331,7 +300,7 @@ export class LocalShareStore implements ShareStore {
     this.check(options)
     const path = this.recordPath(id)
     await ensureRoom(this.dir, data.byteLength, path)
-    await this.counted('record', path, RECORDS_DIR, async () => {
+    await this.tally.change('record', path, RECORDS_DIR, async () => {
       try {
         await writeFileAtomic(path, data, { mode: FILE_MODE })
       } catch (err: unknown) {
@@ -376,7 +345,7 @@ export class LocalShareStore implements ShareStore {
     checkRecordId(id)
     this.check(options)
     const path = this.recordPath(id)
-    await this.counted('record', path, RECORDS_DIR, async () => { await unlinkIfThere(path); return undefined })
+    await this.tally.change('record', path, RECORDS_DIR, async () => { await unlinkIfThere(path); return undefined })
   }
 
   async * listRecords (options?: AbortOptions): AsyncGenerator<Uint8Array> {
