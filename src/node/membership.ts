@@ -6,10 +6,10 @@
 import { hostname } from 'node:os'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { FormatError, InvalidArgumentError, InvalidInviteError, NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
+import { NotMemberError, RefusedError, UntrustedPeerError, errorMessage } from '../errors.js'
 import {
-  InviteBook, addMember, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, findMember, inviteClaim, isAdmin, issueDeviceCert,
-  MAX_ROSTER_CHAIN, memberOfPeer, oldestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyDeviceCert, verifyJoinChain, type DeviceCert, type Retention, type Roster
+  InviteBook, createInvite, createRoster, decodeInviteCode, decodeRosterChain, encodeRoster, encodeRosterChain, inviteClaim, issueDeviceCert,
+  memberOfPeer, oldestThatFit, removeDevice, rosterHash, removeMember, setAdmin, setRetention, verifyJoinChain, type DeviceCert, type Retention, type Roster
 } from '../peers/index.js'
 import { dialFailure } from '../protocols/framing.js'
 import { fetchRosterChain, pushRoster, requestJoin, type JoinRequest } from '../protocols/group.js'
@@ -21,6 +21,7 @@ import type { Home } from './home.js'
 import type { GroupState } from './group-state.js'
 import { RosterKeeper, unlinkedError, type RosterTaken } from './roster-keeper.js'
 import { InviteGate } from './invite-gate.js'
+import { admitNewcomer } from './admission.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('membership')
@@ -205,51 +206,7 @@ export class Membership {
    * versions from the one the invite pinned to the new one.
    */
   async admit (req: JoinRequest, peer: PeerId): Promise<Uint8Array> {
-    // one roster change at a time with the versions members send (RosterKeeper.exclusive)
-    const { roster, answer } = await this.rosters.exclusive(async () => {
-      const roster = this.requireRoster()
-      if (req.groupId !== roster.groupId) throw new InvalidInviteError('the invite is for another group')
-      const now = Date.now()
-      const claim = { inviteId: req.inviteId, joinerPeerId: peer.toString(), joinerUserId: req.userId, proof: req.proof }
-      this.invites.check(claim, now)
-      const cert = req.deviceCert as DeviceCert
-      if (!verifyDeviceCert(this.home.sodium, cert) || cert.peerId !== peer.toString() || cert.userId !== req.userId) {
-        throw new UntrustedPeerError('the device certificate does not match the connecting device')
-      }
-      const pinned = req.rosterSerial ?? roster.serial
-      if (pinned > roster.serial) throw new InvalidInviteError(`the invite pins roster version ${pinned}, newer than this node's ${roster.serial}`)
-      if ((this.rosters.chain()[0]?.serial ?? roster.serial) > pinned) {
-        throw new InvalidInviteError(`the invite pins roster version ${pinned}, which this node no longer keeps (more than ${this.rosters.chain().length} changes since); ask for a new invite`)
-      }
-      // a new person needs an admin (format/group.md §5.3): a member's invite adds devices of people on the roster
-      if (findMember(roster, req.userId) === undefined && !isAdmin(roster, this.home.identity.userId)) {
-        throw new InvalidInviteError(`this invite was made by a member who is not an admin of group "${roster.name}": it can add a device of someone already in the group, not a new person; ask an admin of the group for an invite`)
-      }
-      // build the new roster (it may refuse, e.g. a banned user): only then use the invite up
-      let next: Roster
-      try {
-        next = addMember(this.home.sodium, roster, this.home.identity, { userId: req.userId, name: req.name, device: cert }, now)
-      } catch (err: unknown) {
-        // a checkpoint this member may not sign (every 64th version is an admin's): the joiner's to hear, the invite stays
-        if (err instanceof InvalidArgumentError && /checkpoint/.test(err.message)) throw new InvalidInviteError(`${err.message.replace(/ask an admin.*$/, '')}the member who invited you must ask an admin of the group to make a change first; then join again with the same invite`)
-        throw err
-      }
-      // the answer is made before the invite is used up: one too large to send leaves the invite as it was
-      let answer: Uint8Array
-      try {
-        const run = [...this.rosters.from(pinned), ...(next !== roster ? [next] : [])]
-        if (run.length > MAX_ROSTER_CHAIN) throw new FormatError(`${run.length} versions, more than ${MAX_ROSTER_CHAIN}`)
-        answer = encodeRosterChain(run)
-      } catch (err: unknown) {
-        if (!(err instanceof FormatError)) throw err
-        throw new InvalidInviteError(`the roster's history since the version this invite pins (serial ${pinned}) is too large to send (${err.message}); ask for a new invite`)
-      }
-      this.invites.redeem(claim, now)
-      if (next !== roster) this.rosters.append(next)
-      this.state.file.invites = this.invites.toJSON()
-      await this.state.save()
-      return { roster, answer }
-    })
+    const { roster, answer } = await admitNewcomer({ home: this.home, state: this.state, rosters: this.rosters, invites: this.invites }, req, peer)
     // the newcomer was a stranger until now: identify it, then keep its listen addresses
     await this.identifyNew(p => memberOfPeer(roster, p) !== undefined)
     await this.rememberFromPeerStore(peer)
