@@ -127,6 +127,7 @@ export class NetworkNode {
       ownPersonId: home.identity.userId,
       hasOtherDevices: () => (this.state.file.roster?.members.find(m => m.userId === home.identity.userId)?.devices.length ?? 1) > 1,
       candidates: () => this.candidates(),
+      otherPeople: () => (this.state.file.roster?.members.filter(m => m.userId !== home.identity.userId).length ?? 0),
       whyLocal: () => this.whyLocal(),
       now: this.now,
       transferCounts: () => this.transferCounts(),

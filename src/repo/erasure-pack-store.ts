@@ -79,6 +79,11 @@ export class ErasurePackStore implements PackStore {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
+  /** How many other people the group has, answering or not (the roster's, where the directory knows it). */
+  peopleInGroup (): number {
+    return this.peers.otherPeople?.() ?? new Set(this.peers.candidates().filter(c => c.personId !== this.peers.ownPersonId).map(c => c.personId)).size
+  }
+
   /** The friends who answer now with room for a share of a pack of `packBytes` (share-placement.ts SharePlacer.withRoom). */
   candidatesWithRoom (packBytes: number): Candidate[] { return this.placer.withRoom(packBytes) }
 

@@ -15,6 +15,8 @@ export interface PeerDirectory {
   candidates: () => Candidate[]
   /** the share store of one peer */
   storeFor: (peerId: string) => ShareStore
+  /** how many other people the group has (the roster's), answering or not; @default those among `candidates()` */
+  otherPeople?: () => number
   /** why no friend can take a share now, in words for the user (null when some can) */
   whyLocal?: () => string | null
   /** the group's clock (commitments are dated with it unless `init.now` says otherwise) */

@@ -37,6 +37,8 @@ export interface GroupPackStore {
     deletePack: (id: PackId, options?: AbortOptions) => Promise<void>
   }
   onlineCandidates: () => Candidate[]
+  /** how many other people the group has, answering or not */
+  peopleInGroup: () => number
   /** the friends who answer now, less those that refused a share for want of room lately: whom a rebuilt share may go to (share-placement.ts) */
   eligibleCandidates: () => Candidate[]
   /** a friend refused a share for want of room: it gets none for a while */

@@ -36,9 +36,11 @@ export interface LocalPacksOptions extends AbortOptions {
  */
 export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, options?: LocalPacksOptions): Promise<LocalPacksResult> {
   const result = { moved: 0, widened: 0, failed: 0 }
-  // a pack leaves this disk only for a stripe that survives losing a friend: with a single friend
-  // online (k = 1, m = 0) the local copy would be traded for one that is no safer
-  if (new Set(store.onlineCandidates().map(c => c.personId)).size < 2) return result
+  // a pack waits for two friends (a stripe that survives losing one) where the group has them: one
+  // friend now would give a 1+0 stripe beside the copy here, widened again once a second answers. In
+  // a group with one other person it goes to that friend (1+0), and the copy here stays (keepsOwnCopy)
+  const needed = Math.min(2, store.peopleInGroup())
+  if (needed === 0 || new Set(store.onlineCandidates().map(c => c.personId)).size < needed) return result
   const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
   const late = (): boolean => options?.startUntil !== undefined && Date.now() > options.startUntil
   await store.syncRecords(signalOnly)
@@ -68,7 +70,7 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
     const local = placement === undefined ? await store.localPacks.hasPack(info.id) : placement.size === 1 && placement.get(0) === LOCAL
     if (!local) continue
     // the same rule among the friends with room for this pack (one whose disk is full does not count)
-    if (new Set(store.candidatesWithRoom(info.size).map(c => c.personId)).size < 2) continue
+    if (new Set(store.candidatesWithRoom(info.size).map(c => c.personId)).size < needed) continue
     if (late()) return result
     try {
       const pack = await store.localPacks.getPack(info.id, signalOnly)

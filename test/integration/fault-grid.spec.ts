@@ -45,6 +45,28 @@ describe('integration: the fault grid', function () {
     assert.equal(placement.people, 1)
   })
 
+  it('two people: a backup made before the group goes to the one friend (1+0) at the next round, and its copy stays here', async () => {
+    grid = await Grid.start(['ann', 'bob'])
+    const src = sample(join(grid.dir, 'src'), 1)
+    // the embedded default: no group yet, every pack on ann's disk
+    const before = (await grid.ok('ann', 'backup', src, '--json')).json<{ placement: Placement }>().placement
+    assert.equal(before.local, before.packs)
+    await grid.formGroup()
+    const round = await grid.round('ann')
+    assert.deepEqual(round.errors, [])
+    assert.equal(round.placedLocal?.moved, before.packs, JSON.stringify(round.placedLocal))
+    const status = (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
+    assert.equal(status.local, false, JSON.stringify(status))
+    assert.equal(status.ownCopies, status.packs, 'with one friend, a copy of each pack stays on this disk')
+    // ann's own copies are lost (a damaged folder): the restore reads bob's shares
+    await grid.stopNode('ann')
+    rmSync(join(grid.node('ann').dir, 'store', 'shares'), { recursive: true, force: true })
+    await grid.startNode('ann')
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+
   it('a friend that stalls with its connection open (a suspended laptop) holds a backup no longer than the patience, and gets no share of it', async () => {
     // three friends: a stripe for all three (1+2) would need dee
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee'], { readyPatienceMs: 1500 })

@@ -178,6 +178,32 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     assert.equal(index.getPlacement(id)?.size, 2)
   })
 
+  it('in a group with one other person, a pack kept here while that friend had no room goes to it once it has room, and the copy here stays (1+0)', async () => {
+    let full = true
+    class FullStore extends MemoryShareStore {
+      override async put (ref: ShareRef, data: Uint8Array, options?: AbortOptions): Promise<void> {
+        if (full) throw new RefusedError('put on A: refused: the persister\'s disk is full', { noRoom: true })
+        await super.put(ref, data, options)
+      }
+    }
+    const a = new FullStore('A')
+    let now = 1_800_000_000_000
+    const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', otherPeople: () => 1, candidates: () => [cand('A')], storeFor: () => a }, index, { now: () => now })
+    const pack = randomBytes(3000)
+    const id = asPackId(contentHash(pack))
+    await store.putPack(id, pack)
+    assert.equal(index.getPlacement(id)?.get(0), 'local')
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: now, kind: 0 }, [])
+    full = false
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 }, 'A refused for want of room a moment ago')
+    now += NO_ROOM_WAIT_MS
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 1, widened: 0, failed: 0 })
+    assert.equal(index.getPlacement(id)?.get(0), 'peer:A')
+    assert.equal(await a.has({ pack: id, index: 0 }), true)
+    assert.equal(await store.hasOwnCopy(id), true, 'the copy here stays beside a 1+0 stripe')
+    assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
+  })
+
   it('fails with the friends\' errors when told not to keep the pack local', async () => {
     const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new GoneStore('B')]])
     const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })
