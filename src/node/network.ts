@@ -255,7 +255,7 @@ export class NetworkNode {
    * when some friend offers space and answers.
    */
   whyLocal (): string | null {
-    return whyLocalReason(this.state.file.roster, this.home.identity.userId, id => this.space.get(id), () => this.candidates().some(c => c.online))
+    return whyLocalReason(this.state.file.roster, this.home.identity.userId, id => this.space.get(id), () => this.candidates())
   }
 
   /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */
