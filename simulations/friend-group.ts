@@ -99,6 +99,7 @@ export async function simulate (input: Partial<SimParams> = {}): Promise<SimRepo
       index, peers: store.peers, init: store.init, localPacks: store.localPacks,
       onlineCandidates: () => store.onlineCandidates(),
       eligibleCandidates: () => store.eligibleCandidates(),
+      answeringHolders: () => store.answeringHolders(),
       peopleInGroup: () => store.peopleInGroup(),
       noRoom: (peer) => { store.noRoom(peer) },
       personOf: (peer, c) => store.personOf(peer, c),

@@ -22,7 +22,11 @@ export interface CandidateSources {
   provenBytes: (peerId: string) => number
 }
 
-export function placementCandidates (roster: Roster | null, src: CandidateSources): Candidate[] {
+/**
+ * `anyReliability`: every device that offers space, also those that failed their audits or were
+ * rarely reachable (whom reads, listings and deletes may still go to: they hold shares and records).
+ */
+export function placementCandidates (roster: Roster | null, src: CandidateSources, opts: { anyReliability?: boolean } = {}): Candidate[] {
   if (roster === null) return []
   const out: Candidate[] = []
   const newSince = src.now - NEWCOMER_PERIOD_MS
@@ -33,7 +37,7 @@ export function placementCandidates (roster: Roster | null, src: CandidateSource
       if (space === undefined || !space.persister) continue
       // peers that fail audits or are rarely reachable get no new shares (they keep serving theirs)
       const record = src.audit.getPeer(d.peerId)
-      if (!mayReceiveShares(record)) continue
+      if (opts.anyReliability !== true && !mayReceiveShares(record)) continue
       out.push({
         peerId: d.peerId, personId: m.userId, online: src.online(d.peerId), freeBytes: space.freeBytes, reliability: reliabilityOf(record),
         provenBytes: src.provenBytes(d.peerId), newcomer: m.joinedAt > newSince

@@ -127,6 +127,7 @@ export class NetworkNode {
       ownPersonId: home.identity.userId,
       hasOtherDevices: () => (this.state.file.roster?.members.find(m => m.userId === home.identity.userId)?.devices.length ?? 1) > 1,
       candidates: () => this.candidates(),
+      holders: () => this.candidates({ anyReliability: true }),
       otherPeople: () => (this.state.file.roster?.members.filter(m => m.userId !== home.identity.userId).length ?? 0),
       whyLocal: () => this.whyLocal(),
       now: this.now,
@@ -237,11 +238,12 @@ export class NetworkNode {
     }
   }
 
-  private candidates (): Candidate[] {
+  /** `anyReliability`: also the devices that get no new shares (failed audits, rarely reachable), for reads and listings (candidates.ts). */
+  private candidates (opts: { anyReliability?: boolean } = {}): Candidate[] {
     return placementCandidates(this.state.file.roster, {
       self: this.peerId, now: this.now(), space: (peer) => this.space.get(peer), online: (peer) => this.answering(peer),
       audit: this.home.repo.index.audit, provenBytes: (peer) => this.proven.of(peer)
-    })
+    }, opts)
   }
 
   /**

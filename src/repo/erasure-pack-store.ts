@@ -63,7 +63,7 @@ export class ErasurePackStore implements PackStore {
     init: ErasurePackStoreInit = {}
   ) {
     this.localPacks = new SingleStorePackStore(local)
-    this.records = new GroupRecords(local, () => this.onlineCandidates(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {}, () => peers.hasOtherDevices?.() ?? true)
+    this.records = new GroupRecords(local, () => this.answeringHolders(), (peer) => peers.storeFor(peer), this.tallies, init.listBounds ?? {}, () => peers.hasOtherDevices?.() ?? true)
     this.description = `group (local: ${local.id})`
     this.init = { targetYearlyLoss: init.targetYearlyLoss ?? 1e-9, maxExpansion: init.maxExpansion ?? 3, placementRounds: init.placementRounds ?? 3, cachedPacks: init.cachedPacks ?? 3, repairFetchTimeoutMs: init.repairFetchTimeoutMs ?? 30_000, scheme: init.scheme ?? null, now: init.now ?? peers.now ?? Date.now, listBounds: init.listBounds ?? {}, releasesOldCopies: init.releasesOldCopies ?? true }
     this.reads = { index, schemes: this.schemes, discovered: this.discovered, storeOf: (holder) => this.storeOf(holder) }
@@ -77,6 +77,14 @@ export class ErasurePackStore implements PackStore {
   /** Peers of other people that answer now and offer space. */
   onlineCandidates (): Candidate[] {
     return this.peers.candidates().filter(c => c.online && c.personId !== this.peers.ownPersonId)
+  }
+
+  /**
+   * Friends' devices that answer now, whatever their reliability: a friend that was away for long, or
+   * failed audits, gets no new shares but still holds shares and records to read, list and delete.
+   */
+  answeringHolders (): Candidate[] {
+    return (this.peers.holders?.() ?? this.peers.candidates()).filter(c => c.online && c.personId !== this.peers.ownPersonId)
   }
 
   /** How many other people the group has, answering or not (the roster's, where the directory knows it). */
@@ -283,7 +291,7 @@ export class ErasurePackStore implements PackStore {
       seen.add(toHex(id))
       yield id
     }
-    const found = await friendsShares(this.onlineCandidates(), {
+    const found = await friendsShares(this.answeringHolders(), {
       storeFor: (peer) => this.peers.storeFor(peer),
       released: (peer, ref) => this.index.audit.hasRelease(peer, ref),
       discovered: this.discovered,

@@ -13,6 +13,12 @@ export interface PeerDirectory {
   readonly ownPersonId: string
   /** peers that may hold shares, with their person, liveness, space and reliability */
   candidates: () => Candidate[]
+  /**
+   * the devices that offer space, whatever their reliability (also those that get no new shares for
+   * failed audits or a low uptime): whom reads, listings of shares and records, and deletes go to.
+   * @default candidates()
+   */
+  holders?: () => Candidate[]
   /** the share store of one peer */
   storeFor: (peerId: string) => ShareStore
   /** how many other people the group has (the roster's), answering or not; @default those among `candidates()` */

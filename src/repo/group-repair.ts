@@ -37,6 +37,8 @@ export interface GroupPackStore {
     deletePack: (id: PackId, options?: AbortOptions) => Promise<void>
   }
   onlineCandidates: () => Candidate[]
+  /** friends' devices that answer now, whatever their reliability: whom shares are read from and deletes sent to */
+  answeringHolders: () => Candidate[]
   /** how many other people the group has, answering or not */
   peopleInGroup: () => number
   /** the friends who answer now, less those that refused a share for want of room lately: whom a rebuilt share may go to (share-placement.ts) */
@@ -106,7 +108,8 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const badSet = new Set(bad)
   const badHolders = new Map([...placement].filter(([i, h]) => badSet.has(i) && h.startsWith('peer:')).map(([i, h]) => [i, peerOf(h)]))
   const good = new Map([...placement].filter(([i]) => !badSet.has(i)))
-  const candidates = store.onlineCandidates()
+  // reads go to every holder that answers, also one that gets no new shares (a low uptime)
+  const candidates = store.answeringHolders()
   const online = new Set(candidates.map(c => c.peerId))
   // read only from holders that answer now; one unresponsive holder must not stall the repair
   const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
@@ -199,7 +202,7 @@ export async function replaceShares (store: GroupPackStore, index: IndexDb, isGo
       result.failed++
     }
   }
-  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  const online = new Set(store.answeringHolders().map(c => c.peerId))
   await releaseShares(store, peer => online.has(peer), options)
   return result
 }
@@ -280,7 +283,7 @@ async function cancelReleasesOf (index: IndexDb, pack: PackId): Promise<number> 
 export async function commitPlacedPacks (store: GroupPackStore, max: number, options?: AbortOptions & { now?: number }): Promise<number> {
   const index = store.index
   let done = 0
-  const online = new Set(store.onlineCandidates().map(c => c.peerId))
+  const online = new Set(store.answeringHolders().map(c => c.peerId))
   for (const info of [...index.listPacks()]) {
     if (done >= max) break
     options?.signal?.throwIfAborted()

@@ -144,6 +144,34 @@ describe('integration: several devices of one person, no lock, nothing lost (fau
     assert.equal(after.packsCondemned, 0, JSON.stringify(after))
   })
 
+  it('friends away most of a week get no new shares, yet once back the laptop lists the desktop\'s snapshot they hold and restores it from them', async () => {
+    const rng = new Rng(93)
+    grid = await Grid.start(['ann', 'bob', 'cid'])
+    await grid.formGroup()
+    await grid.addDevice('ann2', 'ann')
+    const expected = new Map<string, string>()
+    const hosts = new Map<string, string>()
+    const src = join(grid.dir, 'desktop')
+    mkdirSync(src)
+    writeFileSync(join(src, 'd.bin'), rng.bytes(200 * KiB))
+    hosts.set(await backup(grid, expected, 'ann2', 'desktop', src), 'desktop')
+    await grid.stopNode('bob')
+    await grid.stopNode('cid')
+    // the laptop's rounds find them away, day after day: their uptime falls below what new shares need
+    for (let d = 0; d < 6; d++) {
+      grid.clock.advance(DAY)
+      await grid.round('ann')
+    }
+    await grid.startNode('bob')
+    await grid.startNode('cid')
+    await grid.roundAll()
+    const friends = (await grid.ok('ann', 'status', '--json')).json<{ peers: Array<{ userId: string, online: boolean, uptime: number | null }> }>().peers
+      .filter(p => p.userId !== grid.node('ann').userId)
+    assert.ok(friends.every(p => p.online && (p.uptime ?? 1) < 0.5), `both back, with a low uptime: ${JSON.stringify(friends)}`)
+    // the laptop never had the desktop's snapshot record: only the friends hold it
+    await verifyAll(grid, ['ann'], expected, hosts)
+  })
+
   it('three devices, default retention: the deletes friends refuse are queued, re-checked and sent once the policy allows; all restores', async () => {
     const rng = new Rng(77)
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee'])
