@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NotEnoughSharesError, NotFoundError, TimeoutError } from '../src/errors.js'
+import { NotEnoughSharesError, NotFoundError, PlacementFailedError, TimeoutError } from '../src/errors.js'
 import { contentHash } from '../src/crypto/index.js'
 import { asPackId, type PackId } from '../src/ids.js'
 import { SHARE_HEADER_BYTES } from '../src/format/share.js'
@@ -291,17 +291,19 @@ function damagedReports (holder: SimNode, owner: string, hour: number, delay: nu
 async function placePending (pub: Publisher, p: SimParams, now: number): Promise<void> {
   const { k, m } = p.scheme
   while (pub.pending.length > 0) {
-    const people = new Set(pub.store.onlineCandidates().map(c => c.personId)).size
-    if (people < k + m) return
     const bytes = pub.pending[0] as Uint8Array
+    // the people who answer with room for it, as the store itself counts them (candidatesWithRoom)
+    const people = new Set(pub.store.candidatesWithRoom(bytes.byteLength).map(c => c.personId)).size
+    if (people < k + m) return
     const id = asPackId(contentHash(bytes))
     try {
       const placed = await pub.store.putPack(id, bytes)
       await pub.index.addPack({ id, size: bytes.byteLength, blobs: 0, k: placed.k, m: placed.m, time: now, kind: 0 }, [])
       pub.packs.set(toHex(id), { id, bytes: bytes.byteLength, k: placed.k, m: placed.m })
       pub.pending.shift()
-    } catch {
-      return // PlacementFailedError: try again next hour
+    } catch (err: unknown) {
+      if (!(err instanceof PlacementFailedError)) throw err
+      return // a holder failed or refused: try again next hour
     }
   }
 }

@@ -169,7 +169,7 @@ export function selectNewestOffer (values: Uint8Array[]): number {
   let bestOffer: OfferRecord | undefined
   values.forEach((v, i) => {
     let o: OfferRecord
-    try { o = decodeOffer(v) } catch { return }
+    try { o = decodeOffer(v) } catch { return /* undecodable: it loses (the DHT validator refuses such records already) */ }
     if (bestOffer === undefined || isNewerOffer(o, bestOffer)) { best = i; bestOffer = o }
   })
   return Math.max(best, 0)
