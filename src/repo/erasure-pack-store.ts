@@ -19,7 +19,7 @@ import type { PackPlacement, PackStore, PutPackOptions, RecordListOptions } from
 import { SingleStorePackStore } from './pack-store.js'
 import { encodeSharePieces } from './shares.js'
 import { RefusalBackoff, replaceShares } from './group-repair.js'
-import { placeLocalPacks, type LocalPacksOptions, type LocalPacksResult } from './local-packs.js'
+import { placeLocalPacks, whyPacksStayLocal, type LocalPacksOptions, type LocalPacksResult } from './local-packs.js'
 import { ShareBufferPool } from './share-buffers.js'
 import { personOf, SharePlacer } from './share-placement.js'
 import { PlacementTally } from './placement-tally.js'
@@ -131,8 +131,10 @@ export class ErasurePackStore implements PackStore {
     try {
       const placed = await this.placer.place(id, shares, k, m, candidates, options)
       if (!keepsOwnCopy(m)) return placed
-      // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4)
-      await this.localPacks.putPack(id, pack, options?.signal !== undefined ? { signal: options.signal } : {})
+      // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4);
+      // a pack moved from this disk has it already (written again, a disk at its reserve would refuse it)
+      const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
+      if (!await this.localPacks.hasPack(id, signalOnly)) await this.localPacks.putPack(id, pack, signalOnly)
       for (const t of this.tallies) t.ownCopy()
       return { ...placed, ownCopy: true }
     } catch (err: unknown) {
@@ -319,6 +321,9 @@ export class ErasurePackStore implements PackStore {
     const s = this.schemes.get(toHex(id))
     return s === undefined ? undefined : { k: s.k, m: s.m }
   }
+
+  /** Why the packs on this disk only stay there at the next round, for the user; null when they move then (local-packs.ts). */
+  whyStaysLocal (): string | null { return whyPacksStayLocal(this, this.peers.whyLocal?.() ?? null) }
 
   /** Repair from zero: see local-packs.ts placeLocalPacks. */
   async placeLocalPacks (options?: LocalPacksOptions): Promise<LocalPacksResult> {

@@ -21,7 +21,7 @@ export interface PeerDirectory {
   holders?: () => Candidate[]
   /** the share store of one peer */
   storeFor: (peerId: string) => ShareStore
-  /** how many other people the group has (the roster's), answering or not; @default those among `candidates()` */
+  /** how many other people of the group offer space (or have not said yet), answering or not; @default those among `candidates()` */
   otherPeople?: () => number
   /** why no friend can take a share now, in words for the user (null when some can) */
   whyLocal?: () => string | null

@@ -16,6 +16,28 @@ const log = scopedLogger('repo:repair')
 
 const LOCAL = 'local'
 
+/** The people a pack on this disk waits for: two (a stripe that survives losing one), or the one other person of a group of two. */
+function peopleNeeded (store: GroupPackStore): number { return Math.min(2, store.peopleInGroup()) }
+
+/**
+ * Why the packs on this disk only stay there at the daemon's next round (placeLocalPacks' rules), in
+ * words for the user (`status`); null when they move then. `why`: the group's reason, when there is
+ * one (PeerDirectory.whyLocal: in no group, alone in it, nobody answers, nobody offers space, failed audits).
+ */
+export function whyPacksStayLocal (store: GroupPackStore, why: string | null): string | null {
+  if (why !== null) return why
+  let largest = 0
+  for (const info of store.index.listPacks()) {
+    const placement = store.index.getPlacement(info.id)
+    if (placement === undefined || (placement.size === 1 && placement.get(0) === LOCAL)) largest = Math.max(largest, info.size)
+  }
+  const needed = peopleNeeded(store)
+  const withRoom = new Set(store.candidatesWithRoom(largest).map(c => c.personId)).size
+  if (withRoom >= needed) return null
+  if (withRoom === 0) return `the friends who answer have no room for a pack of ${(largest / (1 << 20)).toFixed(1)} MiB now (disks full or quotas used up, or one refused a share for want of room in the last 10 minutes): packs move to them once they have room`
+  return `only one of the ${store.peopleInGroup()} friends who offer space answers with room now: packs move once two do`
+}
+
 /** What one placeLocalPacks call did: packs moved off this disk, widened, and left for next time. */
 export interface LocalPacksResult { moved: number, widened: number, failed: number }
 
@@ -39,7 +61,7 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   // a pack waits for two friends (a stripe that survives losing one) where the group has them: one
   // friend now would give a 1+0 stripe beside the copy here, widened again once a second answers. In
   // a group with one other person it goes to that friend (1+0), and the copy here stays (keepsOwnCopy)
-  const needed = Math.min(2, store.peopleInGroup())
+  const needed = peopleNeeded(store)
   if (needed === 0 || new Set(store.onlineCandidates().map(c => c.personId)).size < needed) return result
   const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
   const late = (): boolean => options?.startUntil !== undefined && Date.now() > options.startUntil

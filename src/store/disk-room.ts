@@ -4,10 +4,11 @@
  * packs already written, temporaries, the key and state files. lmdb-js does not always fail cleanly
  * when the disk fills under a commit (seen here: "No space left on device: Attempting to write
  * page", then an abort of the whole process with a corrupted heap), so a full disk must meet a data
- * write first, which fails with NoSpaceError and loses nothing. Another program that fills the disk
- * can still take the reserve: this is a margin, not a guarantee.
+ * write first, which fails with NoSpaceError and loses nothing. Writes of this process that run at
+ * once count each other's bytes (`inFlight`); another program that fills the disk can still take the
+ * reserve: this is a margin, not a guarantee.
  */
-import { statfs } from 'node:fs/promises'
+import { stat, statfs } from 'node:fs/promises'
 import { NoSpaceError, errorMessage } from '../errors.js'
 import { scopedLogger } from '../util/log.js'
 
@@ -17,6 +18,11 @@ const log = scopedLogger('store')
 export const DISK_RESERVE_FRACTION = 0.02
 export const DISK_RESERVE_MIN_BYTES = 128 * 1024
 export const DISK_RESERVE_MAX_BYTES = 64 * 1024 * 1024
+/**
+ * Snapshot and gc records may use this share of the reserve: `forget` and `prune`, the commands that
+ * free space, write a record before they delete anything, and must run on a disk at its reserve.
+ */
+export const RECORD_RESERVE_SHARE = 0.25
 
 /** The bytes kept free on a disk of `totalBytes`. */
 export function diskReserve (totalBytes: number): number {
@@ -24,7 +30,7 @@ export function diskReserve (totalBytes: number): number {
 }
 
 export interface DiskRoom {
-  /** bytes an unprivileged writer may still use (statfs bavail) */
+  /** bytes an unprivileged writer may still use (statfs bavail), less this process's writes under way there */
   free: number
   /** the reserve kept for the index and small files */
   reserve: number
@@ -32,10 +38,13 @@ export interface DiskRoom {
   room: number
 }
 
-/** The room on the disk that holds `dir` (statfs). Throws what statfs throws. */
+/** Bytes this process is writing now, per disk (the `dev` of the folder written into). */
+const inFlight = new Map<number, number>()
+
+/** The room on the disk that holds `dir` (statfs), less what this process is writing there now. Throws what statfs throws. */
 export async function diskRoom (dir: string): Promise<DiskRoom> {
-  const s = await statfs(dir)
-  const free = s.bavail * s.bsize
+  const [s, st] = await Promise.all([statfs(dir), stat(dir)])
+  const free = Math.max(0, s.bavail * s.bsize - (inFlight.get(st.dev) ?? 0))
   const reserve = diskReserve(s.blocks * s.bsize)
   return { free, reserve, room: Math.max(0, free - reserve) }
 }
@@ -44,17 +53,33 @@ const MiB = 1024 * 1024
 const inMiB = (n: number): string => `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)} MiB`
 
 /**
- * Throws NoSpaceError when writing `bytes` more into `dir` would eat into the reserve. A disk whose
- * room cannot be read is not refused (the write itself then reports a full disk, if it is one).
+ * Runs `write`, which adds about `bytes` to the disk that holds `dir`, unless that would eat into the
+ * reserve (`reserveShare` of it may be used: records, RECORD_RESERVE_SHARE): then throws NoSpaceError
+ * and runs nothing. Its bytes count as taken for the other writes of this process until it settles.
+ * A disk whose room cannot be read is written without the check (the write itself then reports a
+ * full disk, if it is one).
  */
-export async function ensureRoom (dir: string, bytes: number, path: string): Promise<void> {
-  let r: DiskRoom
+export async function withRoom<T> (dir: string, bytes: number, path: string, write: () => Promise<T>, reserveShare = 1): Promise<T> {
+  let dev: number
   try {
-    r = await diskRoom(dir)
+    const [s, st] = await Promise.all([statfs(dir), stat(dir)])
+    dev = st.dev
+    const free = Math.max(0, s.bavail * s.bsize - (inFlight.get(dev) ?? 0))
+    const reserve = Math.floor(diskReserve(s.blocks * s.bsize) * reserveShare)
+    if (bytes > free - reserve) {
+      throw new NoSpaceError(`no space left on the device to write ${path}: ${inMiB(free)} free, of which ${inMiB(reserve)} stay free for the index; free some space and retry`)
+    }
   } catch (err: unknown) {
+    if (err instanceof NoSpaceError) throw err
     log('free space of %s unreadable, writing without the reserve check: %s', dir, errorMessage(err))
-    return
+    return await write()
   }
-  if (bytes <= r.room) return
-  throw new NoSpaceError(`no space left on the device to write ${path}: ${inMiB(r.free)} free, of which ${inMiB(r.reserve)} stay free for the index; free some space and retry`)
+  inFlight.set(dev, (inFlight.get(dev) ?? 0) + bytes)
+  try {
+    return await write()
+  } finally {
+    const left = (inFlight.get(dev) ?? 0) - bytes
+    if (left > 0) inFlight.set(dev, left)
+    else inFlight.delete(dev)
+  }
 }

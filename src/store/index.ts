@@ -11,7 +11,7 @@ export { MAX_SHARE_INDEX, checkRange, checkRecordId, checkShareRef, shareRefName
 export { LocalShareStore, LOCAL_STORE_VERSION } from './local-share-store.js'
 export { MemoryShareStore } from './memory-share-store.js'
 export { AtomicFile, WRITEV_MAX_PARTS, writeFileAtomic, removeTempFiles, TEMP_PREFIX, isNoSpace } from './atomic.js'
-export { DISK_RESERVE_FRACTION, DISK_RESERVE_MAX_BYTES, DISK_RESERVE_MIN_BYTES, diskReserve, diskRoom, type DiskRoom } from './disk-room.js'
+export { DISK_RESERVE_FRACTION, DISK_RESERVE_MAX_BYTES, DISK_RESERVE_MIN_BYTES, RECORD_RESERVE_SHARE, diskReserve, diskRoom, withRoom, type DiskRoom } from './disk-room.js'
 export { IndexDb, INDEX_VERSION, type BlobLocation, type PackInfo, type FileCacheEntry } from './index-db.js'
 export { acquireLock, type Lock, type LockInfo } from './lock.js'
 export { AuditDb, newPeerRecord, type ShareAudit, type ShareState, type PeerRecord } from './audit-db.js'

@@ -18,7 +18,7 @@ import { NotFoundError } from '../errors.js'
 import { shortId } from '../ids.js'
 import { fromHex, toHex } from '../util/bytes.js'
 import { AtomicFile, mapNoSpace, removeTempFiles, syncDir, writeFileAtomic } from './atomic.js'
-import { ensureRoom } from './disk-room.js'
+import { RECORD_RESERVE_SHARE, withRoom } from './disk-room.js'
 import { UsageTally } from './usage-tally.js'
 import { FdCache, readExactly } from './fd-cache.js'
 import { checkRange, checkRecordId, checkShareRef, shareRefName, throwIfAborted } from './share-store.js'
@@ -142,9 +142,10 @@ export class LocalShareStore implements ShareStore {
     return {
       append: async (data) => {
         // the disk's reserve stays free for the index (disk-room.ts)
-        await ensureRoom(this.dir, data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0), path)
-        if (data instanceof Uint8Array) await file.write(data)
-        else await file.writev(data)
+        await withRoom(this.dir, data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0), path, async () => {
+          if (data instanceof Uint8Array) await file.write(data)
+          else await file.writev(data)
+        })
         written = file.length
       },
       read: async () => await file.readBack(),
@@ -177,10 +178,9 @@ export class LocalShareStore implements ShareStore {
     this.check(options)
     const { dir, path } = this.sharePath(ref)
     const bytes = data instanceof Uint8Array ? data.byteLength : data.reduce((n, p) => n + p.byteLength, 0)
-    // the disk's reserve stays free for the index (disk-room.ts)
-    await ensureRoom(this.dir, bytes, path)
     try {
-      await this.tally.change('share', path, basename(dir), async () => {
+      // the disk's reserve stays free for the index (disk-room.ts)
+      await withRoom(this.dir, bytes, path, async () => await this.tally.change('share', path, basename(dir), async () => {
         try {
           await this.ensurePrefixDir(dir)
           await writeFileAtomic(path, data, { mode: FILE_MODE })
@@ -193,7 +193,7 @@ export class LocalShareStore implements ShareStore {
           await writeFileAtomic(path, data, { mode: FILE_MODE })
         }
         return bytes
-      })
+      }))
     } finally {
       // a put may write other bytes over a held share (the owner's signed replace of a damaged copy):
       // a cached descriptor would go on reading the old file
@@ -299,8 +299,8 @@ export class LocalShareStore implements ShareStore {
     checkRecordId(id)
     this.check(options)
     const path = this.recordPath(id)
-    await ensureRoom(this.dir, data.byteLength, path)
-    await this.tally.change('record', path, RECORDS_DIR, async () => {
+    // records may use part of the reserve: forget and prune write one before they free anything (disk-room.ts)
+    await withRoom(this.dir, data.byteLength, path, async () => await this.tally.change('record', path, RECORDS_DIR, async () => {
       try {
         await writeFileAtomic(path, data, { mode: FILE_MODE })
       } catch (err: unknown) {
@@ -311,7 +311,7 @@ export class LocalShareStore implements ShareStore {
         await writeFileAtomic(path, data, { mode: FILE_MODE }).catch((e: unknown) => { throw mapNoSpace(e, path) })
       }
       return data.byteLength
-    })
+    }), RECORD_RESERVE_SHARE)
   }
 
   private recordNotFound (id: Uint8Array, cause: unknown): NotFoundError {

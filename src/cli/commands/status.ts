@@ -83,7 +83,7 @@ export function registerStatus (program: Command, ctx: () => CommandContext): vo
         const snapshots = home.writeOnly === undefined ? await snapshotHealth(home, net, needsRepair) : []
         const upkeep = c.upkeep?.last ?? null
         const lastRound = c.lastRound?.() ?? null
-        const whyLocal = snapshots.some(s => s.localPacks > 0) ? net.whyLocal() : null
+        const whyLocal = snapshots.some(s => s.localPacks > 0) ? (home.group?.whyStaysLocal() ?? net.whyLocal()) : null
         const reachability = net.relay.report()
         // the daemon's schedule and its retention policy, with the policy's last run
         const job = net.state.file.roles.publish

@@ -204,6 +204,25 @@ describe('ErasurePackStore.putPack when a friend goes away during the job', () =
     assert.deepEqual(await store.getPack(id), new Uint8Array(pack))
   })
 
+  it('says why packs on this disk stay there at the next round (status): no room, one of several friends with room, or nothing once they move', async () => {
+    const MiB = 1 << 20
+    let free: Record<string, number> = { A: 0, B: 0 }
+    const store = new ErasurePackStore(new MemoryShareStore('local'), {
+      ownPersonId: 'me', otherPeople: () => 2, whyLocal: () => null,
+      candidates: () => ['A', 'B'].map(p => ({ ...cand(p), freeBytes: free[p] as number, provenBytes: 1 << 30 })),
+      storeFor: (p: string) => new MemoryShareStore(p)
+    }, index)
+    const pack = randomBytes(3 * MiB)
+    const id = asPackId(contentHash(pack))
+    await store.putPack(id, pack)
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    assert.match(store.whyStaysLocal() ?? '', /the friends who answer have no room for a pack of 3\.0 MiB now/)
+    free = { A: 64 * MiB, B: MiB }
+    assert.match(store.whyStaysLocal() ?? '', /only one of the 2 friends who offer space answers with room now: packs move once two do/)
+    free = { A: 64 * MiB, B: 64 * MiB }
+    assert.equal(store.whyStaysLocal(), null)
+  })
+
   it('fails with the friends\' errors when told not to keep the pack local', async () => {
     const peers = new Map<string, MemoryShareStore>([['A', new MemoryShareStore('A')], ['B', new GoneStore('B')]])
     const store = new ErasurePackStore(new MemoryShareStore('local'), { ownPersonId: 'me', candidates: () => ['A', 'B'].map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index, { scheme: { k: 1, m: 1 } })

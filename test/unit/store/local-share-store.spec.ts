@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { toHex } from '../../../src/util/bytes.js'
-import { DISK_RESERVE_MAX_BYTES, DISK_RESERVE_MIN_BYTES, LocalShareStore, diskReserve, diskRoom } from '../../../src/store/index.js'
+import { DISK_RESERVE_MAX_BYTES, DISK_RESERVE_MIN_BYTES, LocalShareStore, RECORD_RESERVE_SHARE, diskReserve, diskRoom } from '../../../src/store/index.js'
 import {
   collect, refKey, rejectsWithCode, seededBytes, shareStoreCompliance, testPack, testRef
 } from '../../compliance/share-store.js'
@@ -297,14 +297,22 @@ describe('LocalShareStore on a full disk', function () {
     const size = before.free - before.reserve + 4096
     assert.ok(size < before.free)
     await rejectsWithCode(store.put(testRef(2, 0), seededBytes(2, size)), 'ERR_NO_SPACE')
-    await rejectsWithCode(store.putRecord(seededBytes(3, 32), seededBytes(3, size)), 'ERR_NO_SPACE')
+    // a record may use a quarter of the reserve (forget and prune write one before they free anything), no more
+    await rejectsWithCode(store.putRecord(seededBytes(3, 32), seededBytes(3, before.free - before.reserve * RECORD_RESERVE_SHARE + 4096)), 'ERR_NO_SPACE')
     const w = await store.beginShare(testRef(3, 0))
     await rejectsWithCode(w.append(seededBytes(4, size)), 'ERR_NO_SPACE')
     await w.abort()
     assert.equal((await diskRoom(dir)).free, before.free, 'nothing was written')
-    // what fits beside the reserve is written
-    await store.put(testRef(2, 0), seededBytes(2, before.room - 8192))
+    // two writes at once that each fit beside the reserve, but not both: one is refused
+    const half = Math.floor(before.room * 0.6)
+    const both = await Promise.allSettled([store.put(testRef(4, 0), seededBytes(4, half)), store.put(testRef(5, 0), seededBytes(5, half))])
+    assert.deepEqual(both.map(r => r.status).sort(), ['fulfilled', 'rejected'], JSON.stringify(both.map(r => r.status === 'rejected' ? String(r.reason) : 'ok')))
     assert.ok((await diskRoom(dir)).free >= before.reserve)
+    const gone = both[0].status === 'fulfilled' ? testRef(4, 0) : testRef(5, 0)
+    await store.delete(gone)
+    // a record that fits beside three quarters of the reserve is written on a disk at its reserve
+    await store.put(testRef(2, 0), seededBytes(2, before.room - 8192))
+    await store.putRecord(seededBytes(6, 32), seededBytes(6, Math.floor(before.reserve * RECORD_RESERVE_SHARE)))
     await store.close()
   })
 
