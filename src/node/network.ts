@@ -128,7 +128,8 @@ export class NetworkNode {
       hasOtherDevices: () => (this.state.file.roster?.members.find(m => m.userId === home.identity.userId)?.devices.length ?? 1) > 1,
       candidates: () => this.candidates(),
       holders: () => this.candidates({ anyReliability: true }),
-      // the other people who offer space (or have not said yet): one who set contribute 0 never takes a share
+      // the other people who offer space now (or have not said yet): one whose offer says no (contribute 0, or
+      // an automatic quota of 0 on a full disk) takes no share until it offers again
       otherPeople: () => (this.state.file.roster?.members.filter(m => m.userId !== home.identity.userId && m.devices.some(d => this.offerOf(d.peerId)?.persister !== false)).length ?? 0),
       whyLocal: () => this.whyLocal(),
       now: this.now,
@@ -258,7 +259,7 @@ export class NetworkNode {
    * when some friend offers space and answers.
    */
   whyLocal (): string | null {
-    return whyLocalReason(this.state.file.roster, this.home.identity.userId, id => this.space.get(id), () => this.candidates().some(c => c.online))
+    return whyLocalReason(this.state.file.roster, this.home.identity.userId, id => this.space.get(id), () => this.candidates().some(c => c.online && c.personId !== this.home.identity.userId))
   }
 
   /** Dials every member device we know an address for and asks what it offers; concurrent calls share one run. */

@@ -132,9 +132,10 @@ export class ErasurePackStore implements PackStore {
       const placed = await this.placer.place(id, shares, k, m, candidates, options)
       if (!keepsOwnCopy(m)) return placed
       // a stripe that survives one loss only: this disk keeps a copy too (placement-and-repair.md §4);
-      // a pack moved from this disk has it already (written again, a disk at its reserve would refuse it)
+      // a pack moved from this disk has it already, checked (written again, a disk at its reserve would
+      // refuse it); a damaged file left there is written over
       const signalOnly = options?.signal !== undefined ? { signal: options.signal } : {}
-      if (!await this.localPacks.hasPack(id, signalOnly)) await this.localPacks.putPack(id, pack, signalOnly)
+      if (await this.ownCopy(id, signalOnly) === undefined) await this.localPacks.putPack(id, pack, signalOnly)
       for (const t of this.tallies) t.ownCopy()
       return { ...placed, ownCopy: true }
     } catch (err: unknown) {
