@@ -237,9 +237,19 @@ export function planReplacements (
   throw placementFailed(wanted.length, fresh.length, shareBytes, candidates, r, back.size > 0 ? `; ${back.size} may take its own share back` : '')
 }
 
+/** Index → the peer (or peers) holding a share of an older stripe of a pack at that index. */
+export type HeldIndexes = ReadonlyMap<number, string | ReadonlySet<string>>
+
+/** Whether `peer` holds a share of an older stripe at `index` (HeldIndexes). */
+export function holdsIndex (held: HeldIndexes | undefined, index: number, peer: string | undefined): boolean {
+  const h = held?.get(index)
+  return h !== undefined && peer !== undefined && (typeof h === 'string' ? h === peer : h.has(peer))
+}
+
 /**
  * Re-deals the peers of a planned stripe among its share indexes so that no peer is given an index
- * at which it still holds a share of an older stripe of the same pack (`held`: index → peer). Such a
+ * at which it still holds a share of an older stripe of the same pack (`held`: index → peer, or the
+ * peers, when leftovers of several earlier tries hold that index). Such a
  * put would be a replace of other bytes, which persisters refuse without the owner's signature and
  * which would break the older stripe while it is still the one recorded. Tries every rotation of the
  * planned peers first (never fails when the plan has more shares than `held` has entries and its
@@ -247,19 +257,19 @@ export function planReplacements (
  * peers to indexes: leftovers of an earlier try can rule out every rotation while another dealing
  * fits); undefined when none avoids them all.
  */
-export function avoidHeldIndexes (planned: ReadonlyMap<number, string>, held: ReadonlyMap<number, string>): Map<number, string> | undefined {
+export function avoidHeldIndexes (planned: ReadonlyMap<number, string>, held: HeldIndexes): Map<number, string> | undefined {
   const indexes = [...planned.keys()].sort((a, b) => a - b)
   const peers = indexes.map(i => planned.get(i) as string)
   for (let r = 0; r < peers.length; r++) {
     const dealt = new Map(indexes.map((index, j) => [index, peers[(j + r) % peers.length] as string]))
-    if (indexes.every(i => held.get(i) !== dealt.get(i))) return dealt
+    if (indexes.every(i => !holdsIndex(held, i, dealt.get(i)))) return dealt
   }
   if (indexes.length === 0) return new Map()
   // a perfect matching of peers to indexes avoiding held pairs (augmenting paths; stripes are small)
   const owner = new Map<number, number>() // index position → peer position
   const tryPeer = (p: number, seen: Set<number>): boolean => {
     for (let j = 0; j < indexes.length; j++) {
-      if (seen.has(j) || held.get(indexes[j] as number) === peers[p]) continue
+      if (seen.has(j) || holdsIndex(held, indexes[j] as number, peers[p])) continue
       seen.add(j)
       const other = owner.get(j)
       if (other === undefined || tryPeer(other, seen)) { owner.set(j, p); return true }

@@ -10,5 +10,5 @@ export {
   chooseScheme, formatLoss, keepsOwnCopy, lossAfterDeparture, yearlyLossProbability,
   type ChooseSchemeOptions, type DurabilityModel, type SchemeChoice
 } from './durability.js'
-export { FREE_CLAIM_ALLOWANCE_BYTES, NEWCOMER_PERIOD_MS, avoidHeldIndexes, creditedFreeBytes, planPlacement, planReplacements, type Candidate, type Holder, type PlacementOptions, type ReplacementOptions } from './assign.js'
+export { FREE_CLAIM_ALLOWANCE_BYTES, NEWCOMER_PERIOD_MS, avoidHeldIndexes, creditedFreeBytes, holdsIndex, type HeldIndexes, planPlacement, planReplacements, type Candidate, type Holder, type PlacementOptions, type ReplacementOptions } from './assign.js'
 export { redundancyThresholds, stripeHealth, type RedundancyThresholds, type StripeHealth } from './health.js'

@@ -71,15 +71,15 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
    * keep them for a while (the group's retention policy), and a put of another stripe's share at the
    * same index there would be refused as a replace; the new stripe avoids those indexes
    */
-  let leftovers: Map<string, Map<number, string>> | undefined
-  const leftoversOf = (id: PackId): Map<number, string> | undefined => {
+  let leftovers: Map<string, Map<number, Set<string>>> | undefined
+  const leftoversOf = (id: PackId): Map<number, Set<string>> | undefined => {
     if (leftovers === undefined) {
       leftovers = new Map()
       for (const [peer, refs] of index.audit.pendingReleases()) {
         for (const ref of refs) {
           const key = toHex(ref.pack)
-          const m = leftovers.get(key) ?? new Map<number, string>()
-          if (!m.has(ref.index)) m.set(ref.index, peer)
+          const m = leftovers.get(key) ?? new Map<number, Set<string>>()
+          m.set(ref.index, (m.get(ref.index) ?? new Set<string>()).add(peer))
           leftovers.set(key, m)
         }
       }

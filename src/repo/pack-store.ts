@@ -10,6 +10,7 @@ import type { AbortOptions, ShareStore } from '../store/index.js'
 import { decodeShareHeader, encodeShareHeader, SHARE_HEADER_BYTES } from '../format/share.js'
 import { contentHash } from '../crypto/index.js'
 import { concatBytes, equalBytes } from '../util/bytes.js'
+import type { HeldIndexes } from '../placement/index.js'
 
 export interface PackPlacement {
   k: number
@@ -29,10 +30,11 @@ export interface PutPackOptions extends AbortOptions {
   keepLocalOnFailure?: boolean
   /**
    * The shares of an older stripe of this pack that stay where they are until the new one is
-   * recorded (index → peer; widening, group-repair.ts): no share of the new stripe goes to a peer at
-   * an index it holds there, which would replace bytes the recorded stripe still needs.
+   * recorded (index → peer, or peers; widening and the leftovers of earlier tries, local-packs.ts): no
+   * share of the new stripe goes to a peer at an index it holds there, which would replace bytes the
+   * recorded stripe still needs.
    */
-  replacing?: ReadonlyMap<number, string>
+  replacing?: HeldIndexes
   /**
    * This stripe on friends, or PlacementFailedError when the friends who answer now give another
    * (widening: the stripe the step chose; nothing is written to this disk and no placement recorded).

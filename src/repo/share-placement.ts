@@ -6,7 +6,7 @@
  */
 import { OtherStripeError, PlacementFailedError, ProtocolError, RefusedError, RetentionRefusedError, errorMessage } from '../errors.js'
 import { SHARE_HEADER_BYTES } from '../format/share.js'
-import { avoidHeldIndexes, creditedFreeBytes, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
+import { avoidHeldIndexes, creditedFreeBytes, holdsIndex, planPlacement, planReplacements, type Candidate } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb, ShareRef, ShareStore } from '../store/index.js'
 import { concatBytes, toHex } from '../util/bytes.js'
@@ -112,7 +112,7 @@ export class SharePlacer {
       try {
         targets = planReplacements(missing, held, shareBytes, this.eligible(), { ownPersonId: peers.ownPersonId, exclude, maxNewcomerShares: m })
         // a peer is never sent the index it holds of the old stripe (those shares stay missing)
-        if (replacing !== undefined) targets = new Map([...targets].filter(([i, peer]) => replacing.get(i) !== peer))
+        if (replacing !== undefined) targets = new Map([...targets].filter(([i, peer]) => !holdsIndex(replacing, i, peer)))
       } catch (err: unknown) {
         // nobody else can take them: the shares not placed are reported below
         log('no other holders for %d share(s) of pack %s: %s', missing.length, toHex(id).slice(0, 16), errorMessage(err))

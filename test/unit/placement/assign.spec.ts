@@ -228,6 +228,23 @@ describe('placement/planReplacements: the previous holder as a last resort (P7)'
 })
 
 describe('placement/avoidHeldIndexes', () => {
+  it('several peers may hold leftovers at one index (earlier tries): none of them is dealt that index, whenever a dealing exists', () => {
+    const held = new Map<number, ReadonlySet<string>>([[0, new Set(['A', 'B'])], [1, new Set(['C'])]])
+    const dealt = avoidHeldIndexes(new Map([[0, 'A'], [1, 'B'], [2, 'C']]), held)
+    assert.ok(dealt !== undefined)
+    assert.equal(dealt.get(0), 'C', 'A and B both hold index 0')
+    assert.notEqual(dealt.get(1), 'C')
+    const permutations = (xs: string[]): string[][] => xs.length <= 1 ? [xs] : xs.flatMap((x, i) => permutations([...xs.slice(0, i), ...xs.slice(i + 1)]).map(p => [x, ...p]))
+    fc.assert(fc.property(fc.integer({ min: 1, max: 5 }), fc.array(fc.uniqueArray(fc.integer({ min: 0, max: 5 }), { maxLength: 3 }), { maxLength: 5 }), (n, heldPeers) => {
+      const planned = new Map(Array.from({ length: n }, (_, i) => [i, `p${i}`]))
+      const sets = new Map(heldPeers.slice(0, n).map((ps, i) => [i, new Set(ps.map(p => `p${p}`))]))
+      const exists = permutations([...planned.values()]).some(perm => perm.every((peer, i) => !(sets.get(i)?.has(peer) ?? false)))
+      const got = avoidHeldIndexes(planned, sets)
+      assert.equal(got !== undefined, exists)
+      if (got !== undefined) for (const [i, peers] of sets) assert.ok(!peers.has(got.get(i) as string), `index ${i} went to ${got.get(i)}, which holds it`)
+    }), FC)
+  })
+
   it('re-deals the planned peers so that none gets an index it holds of the old stripe', () => {
     const planned = new Map([[0, 'A'], [1, 'B'], [2, 'C']])
     assert.deepEqual(avoidHeldIndexes(planned, new Map()), planned)
