@@ -40,12 +40,19 @@ export interface DiskRoom {
 
 /** Bytes this process is writing now, per disk (the `dev` of the folder written into). */
 const inFlight = new Map<number, number>()
+/** The disk of each folder measured so far (a store's folder does not move to another disk while it is open). */
+const devOf = new Map<string, number>()
+
+/** The disk that holds `dir`, its free bytes less this process's writes under way there, and its reserve (statfs). */
+async function measure (dir: string, reserveShare = 1): Promise<{ dev: number, free: number, reserve: number }> {
+  const [s, dev] = await Promise.all([statfs(dir), devOf.get(dir) ?? stat(dir).then(st => { devOf.set(dir, st.dev); return st.dev })])
+  const free = Math.max(0, s.bavail * s.bsize - (inFlight.get(dev) ?? 0))
+  return { dev, free, reserve: Math.floor(diskReserve(s.blocks * s.bsize) * reserveShare) }
+}
 
 /** The room on the disk that holds `dir` (statfs), less what this process is writing there now. Throws what statfs throws. */
 export async function diskRoom (dir: string): Promise<DiskRoom> {
-  const [s, st] = await Promise.all([statfs(dir), stat(dir)])
-  const free = Math.max(0, s.bavail * s.bsize - (inFlight.get(st.dev) ?? 0))
-  const reserve = diskReserve(s.blocks * s.bsize)
+  const { free, reserve } = await measure(dir)
   return { free, reserve, room: Math.max(0, free - reserve) }
 }
 
@@ -62,12 +69,10 @@ const inMiB = (n: number): string => `${(n / MiB).toFixed(n < 10 * MiB ? 1 : 0)}
 export async function withRoom<T> (dir: string, bytes: number, path: string, write: () => Promise<T>, reserveShare = 1): Promise<T> {
   let dev: number
   try {
-    const [s, st] = await Promise.all([statfs(dir), stat(dir)])
-    dev = st.dev
-    const free = Math.max(0, s.bavail * s.bsize - (inFlight.get(dev) ?? 0))
-    const reserve = Math.floor(diskReserve(s.blocks * s.bsize) * reserveShare)
-    if (bytes > free - reserve) {
-      throw new NoSpaceError(`no space left on the device to write ${path}: ${inMiB(free)} free, of which ${inMiB(reserve)} stay free for the index; free some space and retry`)
+    const m = await measure(dir, reserveShare)
+    dev = m.dev
+    if (bytes > m.free - m.reserve) {
+      throw new NoSpaceError(`no space left on the device to write ${path}: ${inMiB(m.free)} free, of which ${inMiB(m.reserve)} stay free for the index; free some space and retry`)
     }
   } catch (err: unknown) {
     if (err instanceof NoSpaceError) throw err
