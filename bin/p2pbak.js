@@ -25,6 +25,10 @@ process.exitCode = await main(process.argv.slice(2), {
   cwd: process.cwd(),
   signal: controller.signal
 })
-// The command is done. What still holds the process now is native threads a library did not release
-// (node-datachannel's, once a daemon had WebRTC connections): give pending output a moment, then exit.
-setTimeout(() => process.exit(), 2000).unref()
+// The command is done and has closed what it opened. What may still hold the process now is not ours:
+// libp2p's debounce timers (1 s, after its node stopped) and node-datachannel's native threads (once a
+// daemon had WebRTC connections). Flush stdout and stderr, then exit: a daemon's SIGINT would
+// otherwise wait up to 2 s more, and `status` without a daemon 1 s more.
+const flushed = stream => new Promise(resolve => stream.write('', () => resolve()))
+await Promise.all([flushed(process.stdout), flushed(process.stderr)])
+process.exit()
