@@ -32,6 +32,7 @@ export class FaultProxy {
   /** counters, for tests that check what happened */
   readonly stats = { connections: 0, resets: 0, corrupted: 0, refused: 0 }
   port = 0
+  private host = '127.0.0.1'
 
   /**
    * @param target the node's real listener
@@ -43,15 +44,34 @@ export class FaultProxy {
     private readonly random: () => number
   ) {}
 
-  async start (host = '127.0.0.1'): Promise<void> {
+  /** Listens on `port` (0: any free port); `resume` listens on the same port again. */
+  async start (host = '127.0.0.1', port = 0): Promise<void> {
+    this.host = host
     this.server = createServer((client) => { this.accept(client) })
     await new Promise<void>((resolve, reject) => {
       this.server?.once('error', reject)
-      this.server?.listen(0, host, () => resolve())
+      this.server?.listen(port, host, () => resolve())
     })
     const addr = this.server.address()
     if (addr === null || typeof addr === 'string') throw new Error('the proxy has no TCP address')
     this.port = addr.port
+  }
+
+  /**
+   * Stops listening, keeping the port (a machine switched off: a dial is refused at once, as by a
+   * host whose port is closed, instead of accepted and then reset). Give it a port below the ephemeral
+   * range (ports.ts) so no other socket takes it meanwhile.
+   */
+  async pause (): Promise<void> {
+    this.resetAll()
+    const server = this.server
+    this.server = undefined
+    if (server !== undefined) await new Promise<void>(resolve => server.close(() => resolve()))
+  }
+
+  /** Listens again on the port it had (after `pause`). */
+  async resume (): Promise<void> {
+    if (this.server === undefined) await this.start(this.host, this.port)
   }
 
   private accept (client: Socket): void {

@@ -117,7 +117,9 @@ export class Grid {
     const port = await stablePort()
     const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, lies: {}, proxy: undefined as unknown as FaultProxy }
     node.proxy = new FaultProxy({ host: '127.0.0.1', port }, (source) => combine(node.faults, this.byIp(source)?.faults), this.random)
-    await node.proxy.start()
+    let proxyPort = await stablePort()
+    while (proxyPort === port) proxyPort = await stablePort()
+    await node.proxy.start('127.0.0.1', proxyPort)
     this.nodes.set(name, node)
     await this.startNode(name)
     return node
@@ -146,6 +148,7 @@ export class Grid {
   async startNode (name: string): Promise<NodeService> {
     const n = this.node(name)
     if (n.service !== undefined) return n.service
+    await n.proxy.resume()
     n.service = await NodeService.start({
       home: { home: n.dir, passphrase: async () => null, ...(this.opts.listBounds !== undefined ? { listBounds: this.opts.listBounds } : {}) },
       network: {
@@ -161,12 +164,12 @@ export class Grid {
     return n.service
   }
 
-  /** Stops a node's service (a machine switched off); its proxy refuses nothing, there is just no one behind it. */
+  /** Stops a node's service (a machine switched off): its proxy stops listening, so a dial to it is refused. */
   async stopNode (name: string): Promise<void> {
     const n = this.node(name)
     const s = n.service
     n.service = undefined
-    n.proxy.resetAll()
+    await n.proxy.pause()
     await s?.stop()
   }
 
