@@ -21,4 +21,12 @@ describe('why no friend takes shares now (why-local.ts), the group\'s reasons', 
     assert.match(whyLocalReason(three, 'me', id => answers.get(id), () => false) ?? '', /failed their storage audits/)
     assert.equal(whyLocalReason(three, 'me', id => answers.get(id), () => true), null)
   })
+
+  it('another device of this person that answers and offers space is not a friend: the reason stays', () => {
+    const withLaptop = { members: [{ userId: 'me', devices: [{ peerId: 'dev-me' }, { peerId: 'laptop-me' }] }, { userId: 'bob', devices: [{ peerId: 'dev-bob' }] }] } as unknown as Roster
+    const answers = new Map<string, SpaceAnswer>([['laptop-me', answer(true)]])
+    assert.match(whyLocalReason(withLaptop, 'me', id => answers.get(id), () => true) ?? '', /none of your 1 friend\(s\)' node\(s\) answered/)
+    answers.set('dev-bob', answer(false))
+    assert.match(whyLocalReason(withLaptop, 'me', id => answers.get(id), () => true) ?? '', /1 friend device\(s\) answered but none offers disk space/)
+  })
 })
