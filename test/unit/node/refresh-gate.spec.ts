@@ -67,11 +67,11 @@ describe('node/RefreshGate', () => {
     let release: () => void = () => {}
     let answered = false
     const stalled = async (): Promise<Set<string>> => { await new Promise<void>(resolve => { release = resolve }); return new Set() }
-    const gate = new RefreshGate({ run: stalled, serial: () => 1, nobody: () => !answered, now: () => 0, patienceMs: 50 })
+    const gate = new RefreshGate({ run: stalled, serial: () => 1, nobody: () => !answered, now: () => 0, patienceMs: 300 })
     // nobody answered yet: the command waits past the patience, until the refresh ends
     let done = false
     const waiting = gate.ready().then(() => { done = true })
-    await new Promise(resolve => setTimeout(resolve, 150))
+    await new Promise(resolve => setTimeout(resolve, 450))
     assert.equal(done, false, 'with nobody answering, the command waits for the refresh')
     release()
     await waiting
@@ -81,12 +81,13 @@ describe('node/RefreshGate', () => {
     const p = gate.refresh()
     await gate.ready()
     const waited = Date.now() - started
-    assert.ok(waited >= 40 && waited < 1000, `the command went on after the patience (${waited} ms)`)
+    assert.ok(waited >= 290 && waited < 5000, `the command went on after the patience (${waited} ms)`)
     // the next caller (a command after the daemon's round gave up waiting) does not wait the patience again
     const again = Date.now()
     await gate.ready()
     await gate.refreshPatiently()
-    assert.ok(Date.now() - again < 40, `the patience counts from the start of the refresh (${Date.now() - again} ms)`)
+    // (bounds far from the patience of 300 ms: a loaded machine delays timers by tens of ms)
+    assert.ok(Date.now() - again < 200, `the patience counts from the start of the refresh (${Date.now() - again} ms)`)
     release()
     await p
   })
