@@ -113,17 +113,20 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       result.failed++
     }
   }
-  // widening: only to a stripe that needs no own copy (survives two losses among friends), and has
-  // at least as many shares (each index of the old stripe is one of the new: no audit record stays behind)
+  // widening: to a stripe that needs no own copy (survives two losses among friends), or, in a group
+  // that has grown from two people to three, from 1+0 to a stripe with more parity beside the own copy;
+  // with at least as many shares (each index of the old stripe is one of the new: no audit record stays behind)
   const now = store.schemeNow()
-  if (keepsOwnCopy(now.m) || !store.init.releasesOldCopies) return result
+  if (!store.init.releasesOldCopies) return result
+  const wider = (from: { k: number, m: number }, to: { k: number, m: number }): boolean =>
+    (!keepsOwnCopy(to.m) || to.m > from.m) && from.k + from.m <= to.k + to.m
   for (const info of [...index.listPacks()]) {
     options?.signal?.throwIfAborted()
-    if (!keepsOwnCopy(info.m) || info.k + info.m > now.k + now.m) continue
+    if (!keepsOwnCopy(info.m) || !wider(info, now)) continue
     // the stripe the put will get: among the friends with room for this pack (one with a full disk is
     // left out until it has room again)
     const fits = store.schemeNow(store.candidatesWithRoom(info.size))
-    if (keepsOwnCopy(fits.m) || info.k + info.m > fits.k + fits.m) continue
+    if (!wider(info, fits)) continue
     if (store.refusedWidenings?.ready(info.id) === false) continue
     if (late()) return result
     try {
@@ -144,9 +147,9 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
 /**
  * Widening (placement-and-repair.md §4 step 6): a pack placed while only one or two friends answered
  * has a stripe that survives one loss at most (m ≤ 1) and its own copy on this disk. Once the friends
- * who answer allow a stripe that needs no own copy, the pack is placed again from that copy with the
- * new stripe (no share at an index its peer holds in the old one), the old shares are released, and
- * the copy is deleted. The releases are queued before the put: until the new placement is recorded
+ * who answer allow a stripe that needs no own copy, or one with more parity (1+0 → 1+1), the pack is
+ * placed again from that copy with the new stripe (no share at an index its peer holds in the old
+ * one), the old shares are released, and the copy is deleted unless the new stripe keeps one. The releases are queued before the put: until the new placement is recorded
  * they name shares the recorded stripe still has, which releaseShares never deletes, so a crash or a
  * failed put leaves the old stripe whole. The put gets exactly `stripe` (the one the step chose) or
  * fails. Returns false when the pack is not such a pack (any more).

@@ -67,6 +67,29 @@ describe('integration: the fault grid', function () {
     assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
   })
 
+  it('two people, then a third joins: at the next round each 1+0 pack gets a second share on the newcomer (1+1), the copy stays, and the newcomer\'s shares alone restore it', async () => {
+    grid = await Grid.start(['ann', 'bob', 'cid'])
+    const src = sample(join(grid.dir, 'src'), 1)
+    const packs = (await grid.ok('ann', 'backup', src, '--json')).json<{ placement: Placement }>().placement.packs
+    await grid.ok('ann', 'group', 'create', 'two, then three')
+    await grid.ok('bob', 'join', (await grid.ok('ann', 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    assert.equal((await grid.round('ann')).placedLocal?.moved, packs, 'the packs go to bob as 1+0')
+    await grid.ok('cid', 'join', (await grid.ok('ann', 'group', 'invite', '--json')).json<{ invite: string }>().invite)
+    const round = await grid.round('ann')
+    assert.deepEqual(round.errors, [])
+    assert.equal(round.placedLocal?.widened, packs, JSON.stringify(round.placedLocal))
+    const status = (await grid.ok('ann', 'status', '--json')).json<{ snapshots: SnapshotStatus[] }>().snapshots[0] as SnapshotStatus
+    assert.equal(status.ownCopies, status.packs, 'with two friends, a copy of each pack stays on this disk')
+    // bob's machine and ann's own copies are lost: cid's shares restore it
+    await grid.stopNode('bob')
+    await grid.stopNode('ann')
+    rmSync(join(grid.node('ann').dir, 'store', 'shares'), { recursive: true, force: true })
+    await grid.startNode('ann')
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  })
+
   it('a friend that stalls with its connection open (a suspended laptop) holds a backup no longer than the patience, and gets no share of it', async () => {
     // three friends: a stripe for all three (1+2) would need dee
     grid = await Grid.start(['ann', 'bob', 'cid', 'dee'], { readyPatienceMs: 1500 })

@@ -186,6 +186,36 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     store.dropCaches()
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
+
+  it('a group of two that becomes three: a 1+0 pack gets a second share on the newcomer, keeps its own copy, and survives losing it and the first friend\'s share', async function () {
+    this.timeout(10_000)
+    const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
+    const local = new MemoryShareStore('local')
+    let online = ['A']
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    // one friend: nothing wider to give
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
+
+    online = ['A', 'B']
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+    assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 1 })
+    const placement = index.getPlacement(id) ?? new Map<number, string>()
+    assert.deepEqual([...placement.values()].sort(), ['peer:A', 'peer:B'])
+    assert.notEqual(placement.get(0), 'peer:A', 'A held share 0 of the old stripe: the new share 0 goes elsewhere')
+    assert.equal(await local.has({ pack: id, index: 0 }), true, 'a 1+1 stripe keeps the own copy')
+    assert.equal(await releaseShares(store, () => true), 1, 'A\'s share of the 1+0 stripe is released')
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 }, 'and it is not widened again')
+    // the own copy and A's share lost: B's share alone restores it
+    await local.delete({ pack: id, index: 0 })
+    for await (const ref of peers.get('A')?.list() ?? []) await peers.get('A')?.delete(ref)
+    online = ['B']
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+  })
 })
 
 describe('releaseShares: a pruned pack a snapshot uses again', () => {
