@@ -45,6 +45,16 @@ describe('integration: the fault grid', function () {
     assert.equal(placement.people, 1)
   })
 
+  /** ann's own copies are lost (her shares folder, with her node stopped): she restores `src` from friends, byte-exact. */
+  async function restoreWithoutOwnCopies (src: string): Promise<void> {
+    await grid.stopNode('ann')
+    rmSync(join(grid.node('ann').dir, 'store', 'shares'), { recursive: true, force: true })
+    await grid.startNode('ann')
+    const target = join(grid.dir, 'restored')
+    await grid.ok('ann', 'restore', 'latest', '--target', target)
+    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+  }
+
   it('two people: a backup made before the group goes to the one friend (1+0) at the next round, and its copy stays here', async () => {
     grid = await Grid.start(['ann', 'bob'])
     const src = sample(join(grid.dir, 'src'), 1)
@@ -59,12 +69,7 @@ describe('integration: the fault grid', function () {
     assert.equal(status.local, false, JSON.stringify(status))
     assert.equal(status.ownCopies, status.packs, 'with one friend, a copy of each pack stays on this disk')
     // ann's own copies are lost (a damaged folder): the restore reads bob's shares
-    await grid.stopNode('ann')
-    rmSync(join(grid.node('ann').dir, 'store', 'shares'), { recursive: true, force: true })
-    await grid.startNode('ann')
-    const target = join(grid.dir, 'restored')
-    await grid.ok('ann', 'restore', 'latest', '--target', target)
-    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    await restoreWithoutOwnCopies(src)
   })
 
   it('two people, then a third joins: at the next round each 1+0 pack gets a second share on the newcomer (1+1), the copy stays, and the newcomer\'s shares alone restore it', async () => {
@@ -82,12 +87,7 @@ describe('integration: the fault grid', function () {
     assert.equal(status.ownCopies, status.packs, 'with two friends, a copy of each pack stays on this disk')
     // bob's machine and ann's own copies are lost: cid's shares restore it
     await grid.stopNode('bob')
-    await grid.stopNode('ann')
-    rmSync(join(grid.node('ann').dir, 'store', 'shares'), { recursive: true, force: true })
-    await grid.startNode('ann')
-    const target = join(grid.dir, 'restored')
-    await grid.ok('ann', 'restore', 'latest', '--target', target)
-    assert.deepEqual(compareTrees(src, join(target, src), { mtimeResolutionNs: 1000n }), [])
+    await restoreWithoutOwnCopies(src)
   })
 
   it('a friend that stalls with its connection open (a suspended laptop) holds a backup no longer than the patience, and gets no share of it', async () => {
