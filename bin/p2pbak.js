@@ -12,11 +12,15 @@ const { main } = await import('../dist/cli/main.js')
 
 const controller = new AbortController()
 let interrupted = false
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(130)
+// SIGINT (Ctrl-C, the systemd unit's KillSignal) and SIGTERM (kill, docker stop, OpenRC) cancel the
+// command the same way: a daemon stops cleanly, a backup stops without a snapshot. A second signal exits at once.
+const cancel = signal => () => {
+  if (interrupted) process.exit(signal === 'SIGTERM' ? 143 : 130)
   interrupted = true
   controller.abort()
-})
+}
+process.on('SIGINT', cancel('SIGINT'))
+process.on('SIGTERM', cancel('SIGTERM'))
 process.exitCode = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
@@ -29,6 +33,6 @@ process.exitCode = await main(process.argv.slice(2), {
 // libp2p's debounce timers (1 s, after its node stopped) and node-datachannel's native threads (once a
 // daemon had WebRTC connections). Flush stdout and stderr, then exit: a daemon's SIGINT would
 // otherwise wait up to 2 s more, and `status` without a daemon 1 s more.
-const flushed = stream => new Promise(resolve => stream.write('', () => resolve()))
+const flushed = stream => new Promise(resolve => { if (stream.writableEnded) resolve(); else stream.write('', () => resolve()) })
 await Promise.all([flushed(process.stdout), flushed(process.stderr)])
 process.exit()

@@ -113,8 +113,9 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
       result.failed++
     }
   }
-  // widening: to a stripe that needs no own copy (survives two losses among friends), or, in a group
-  // that has grown from two people to three, from 1+0 to a stripe with more parity beside the own copy;
+  // widening: to a stripe that needs no own copy (survives two losses among friends), or to one with
+  // more parity beside the own copy (1+0, placed while one friend was all there was, once two friends
+  // with room answer; widened again once m ≥ 2 is possible);
   // with at least as many shares (each index of the old stripe is one of the new: no audit record stays behind)
   const now = store.schemeNow()
   if (!store.init.releasesOldCopies) return result

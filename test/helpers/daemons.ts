@@ -77,7 +77,7 @@ export async function startDaemon (n: DaemonNode, extra: string[] = [], opts: { 
 
 export async function stopDaemon (n: DaemonNode): Promise<void> {
   const d = n.daemon
-  if (d === undefined || d.exitCode !== null) return
+  if (d === undefined || d.exitCode !== null || d.signalCode !== null) return
   const exited = new Promise(resolve => d.once('exit', resolve))
   d.kill('SIGINT')
   // a daemon that does not stop within 15 s is killed (its stores are crash-safe by design)

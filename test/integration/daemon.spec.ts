@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
@@ -114,5 +114,17 @@ describe('integration: one daemon: announced addresses, cancelling its commands'
       assert.equal(bad.code, 2, bad.stderr)
       assert.match(bad.stderr, new RegExp(`${flag as string} takes a positive number`))
     }
+  })
+
+  it('SIGTERM (kill, docker stop, OpenRC) stops the daemon cleanly, as SIGINT does: exit 0, its socket removed, and the next start serves the same home', async () => {
+    const d = node.daemon
+    assert.ok(d !== undefined)
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>(resolve => d.once('exit', (code, signal) => { resolve([code, signal]) }))
+    d.kill('SIGTERM')
+    assert.deepEqual(await exited, [0, null], 'exit 0, not killed by the signal')
+    node.daemon = undefined
+    assert.equal(existsSync(join(node.home, 'daemon.sock')), false, 'the control socket is removed')
+    await startDaemon(node)
+    assert.equal(await snapshotCount(), 1)
   })
 })
