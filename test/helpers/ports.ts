@@ -12,12 +12,23 @@ import { createServer } from 'node:net'
  */
 export async function stablePort (): Promise<number> {
   const low = ephemeralLow()
+  // each process draws from its own slice of the range (mocha runs two test files at once, in two
+  // processes), and never hands out a port twice: a node stopped for a while has no listener on its
+  // port, and another node of the same or the other process must not take it meanwhile
+  const width = Math.floor((low - 10_000) / SLICES)
+  const first = 10_000 + (process.pid % SLICES) * width
   for (let attempt = 0; attempt < 100; attempt++) {
-    const port = 10_000 + Math.floor(Math.random() * (low - 10_000))
-    if (await bindable(port)) return port
+    const port = first + Math.floor(Math.random() * width)
+    if (!handedOut.has(port) && await bindable(port)) {
+      handedOut.add(port)
+      return port
+    }
   }
-  throw new Error(`no free port between 10000 and ${low}`)
+  throw new Error(`no free port between ${first} and ${first + width}`)
 }
+
+const SLICES = 8
+const handedOut = new Set<number>()
 
 /** The lowest port of the kernel's ephemeral range (32768 on Linux by default). */
 function ephemeralLow (): number {
