@@ -95,7 +95,7 @@ describe('e2e: friends in different homes, behind NAT (network namespaces)', fun
     const holePunched = async (): Promise<void> => {
       const t = Date.now()
       await waitFor('ann and bob reaching each other hole-punched', async () =>
-        reachOf(await status(ann), bob)?.how === 'holepunched' && reachOf(await status(bob), ann)?.how === 'holepunched', 170_000)
+        reachOf(await status(ann), bob)?.how === 'holepunched' && reachOf(await status(bob), ann)?.how === 'holepunched', 170_000, 1000)
         .catch(async (err: unknown) => {
           const paths = async (from: Person, to: Person): Promise<string> => JSON.stringify((await status(from)).peers.find(x => x.peerId === to.peerId))
           throw new Error(`${String(err)}\nann's view of bob: ${await paths(ann, bob)}\nbob's view of ann: ${await paths(bob, ann)}\n--- bob's log ---\n${tail(bob.log, 4000)}\n--- ann's log ---\n${tail(ann.log, 4000)}`)

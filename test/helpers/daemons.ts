@@ -14,11 +14,12 @@ const BIN = fileURLToPath(new URL('../../bin/p2pbak.js', import.meta.url))
 
 export interface DaemonNode { name: string, home: string, daemon?: ChildProcess, userId: string }
 
-export async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/** Polls `fn` every `everyMs` until it holds; fails after `timeoutMs`. */
+export async function waitFor (what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!(await fn())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
+    await new Promise(resolve => setTimeout(resolve, everyMs))
   }
 }
 
