@@ -150,9 +150,10 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
  * has a stripe that survives one loss at most (m ≤ 1) and its own copy on this disk. Once the friends
  * who answer allow a stripe that needs no own copy, or one with more parity (1+0 → 1+1), the pack is
  * placed again from that copy with the new stripe (no share at an index its peer holds in the old
- * one), the old shares are released, and the copy is deleted unless the new stripe keeps one. The releases are queued before the put: until the new placement is recorded
- * they name shares the recorded stripe still has, which releaseShares never deletes, so a crash or a
- * failed put leaves the old stripe whole. The put gets exactly `stripe` (the one the step chose) or
+ * one), the old shares are released, and the copy is deleted unless the new stripe keeps one. The
+ * releases are queued before the put: until the new placement is recorded they name shares the
+ * recorded stripe still has, which releaseShares never deletes, so a crash or a failed put leaves the
+ * old stripe whole. The put gets exactly `stripe` (the one the step chose) or
  * fails. Returns false when the pack is not such a pack (any more).
  */
 async function widenPack (store: GroupPackStore, id: PackId, stripe: { k: number, m: number }, options?: AbortOptions): Promise<boolean> {
