@@ -118,7 +118,8 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
   // with room answer; widened again once m ≥ 2 is possible);
   // with at least as many shares (each index of the old stripe is one of the new: no audit record stays behind)
   const now = store.schemeNow()
-  if (!store.init.releasesOldCopies) return result
+  // with no parity to give (one friend answering), no stripe is wider than the one a pack has
+  if (!store.init.releasesOldCopies || now.m === 0) return result
   const wider = (from: { k: number, m: number }, to: { k: number, m: number }): boolean =>
     (!keepsOwnCopy(to.m) || to.m > from.m) && from.k + from.m <= to.k + to.m
   for (const info of [...index.listPacks()]) {

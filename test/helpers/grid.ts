@@ -117,9 +117,7 @@ export class Grid {
     const port = await stablePort()
     const node: GridNode = { name, dir, ip, userId: identity.userId, service: undefined, port, faults: {}, phrase, lies: {}, proxy: undefined as unknown as FaultProxy }
     node.proxy = new FaultProxy({ host: '127.0.0.1', port }, (source) => combine(node.faults, this.byIp(source)?.faults), this.random)
-    let proxyPort = await stablePort()
-    while (proxyPort === port) proxyPort = await stablePort()
-    await node.proxy.start('127.0.0.1', proxyPort)
+    await node.proxy.start('127.0.0.1', await stablePort()) // never the node's own: stablePort hands out a port once
     this.nodes.set(name, node)
     await this.startNode(name)
     return node
