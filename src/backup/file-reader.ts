@@ -25,12 +25,12 @@ export interface ReadProgress { (bytes: number): void }
 const NOATIME = constants.O_NOATIME ?? 0
 
 /**
- * Opens a file the walk listed as regular. O_NONBLOCK: a path swapped for a FIFO between the listing
- * and the open would otherwise block the open (and the whole process, the daemon's control socket
- * with it) until a writer came; reads of a regular file ignore the flag. What was opened is checked
- * to be a regular file before a byte is read.
+ * Opens a file the walk listed as regular, and returns it with its stat. O_NONBLOCK: a path swapped
+ * for a FIFO between the listing and the open would otherwise block the open (and the whole process,
+ * the daemon's control socket with it) until a writer came; reads of a regular file ignore the flag.
+ * What was opened is checked to be a regular file before a byte is read.
  */
-function openForReading (path: Buffer): number {
+function openForReading (path: Buffer): { fd: number, st: BigIntStats } {
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
   let fd: number
   try {
@@ -40,19 +40,27 @@ function openForReading (path: Buffer): number {
     if (NOATIME !== 0 && (err as NodeJS.ErrnoException).code === 'EPERM') fd = openSync(path, flags)
     else throw err
   }
-  if (!fstatSync(fd).isFile()) {
+  let st: BigIntStats
+  try {
+    st = fstatSync(fd, { bigint: true })
+  } catch (err: unknown) {
+    closeSync(fd)
+    throw err
+  }
+  if (!st.isFile()) {
     closeSync(fd)
     throw new SourceUnreadableError('it was replaced by something other than a regular file (a FIFO, a device) while the backup ran: skipped')
   }
-  return fd
+  return { fd, st }
 }
 
 export async function readFileChunks (
   path: Buffer, repo: Repository, cdc: FastCdc, buffer: Uint8Array, onBytes?: ReadProgress, signal?: AbortSignal
 ): Promise<FileReadResult> {
-  const fd = openForReading(path)
+  const { fd, st: before } = openForReading(path)
   try {
-    const before = fstatSync(fd, { bigint: true })
+    // read to the end, never to the size at open: pseudo files say 0 bytes (/proc), and a file system
+    // may show a stale or wrong size (FUSE) that `after` would repeat
     const content: ChunkId[] = []
     let filled = 0
     let eof = false
@@ -60,10 +68,10 @@ export async function readFileChunks (
     while (!eof || filled > 0) {
       while (!eof && filled < buffer.byteLength) {
         const n = readSync(fd, buffer, filled, buffer.byteLength - filled, null)
-        if (n === 0) eof = true
         filled += n
         bytesRead += n
         onBytes?.(n)
+        if (n === 0) eof = true
       }
       signal?.throwIfAborted()
       let start = 0

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,5 +36,24 @@ describe('backup: reading one file', function () {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('a file whose stat says 0 bytes is read to its end (/proc): a read never stops at the size at open', function () {
+    if (process.platform !== 'linux') this.skip()
+    const cdcModule = JSON.stringify(fileURLToPath(new URL('../../../dist/chunking/index.js', import.meta.url)))
+    const script = `
+      const { readFileChunks } = await import(${JSON.stringify(DIST_READER)})
+      const { FastCdc } = await import(${cdcModule})
+      const chunks = []
+      const repo = { saveChunk: async (d) => { chunks.push(Buffer.from(d)); return { id: new Uint8Array(32) } } }
+      const cdc = new FastCdc(new Uint32Array(256).map((_, i) => i * 2654435761))
+      const r = await readFileChunks(Buffer.from('/proc/version'), repo, cdc, new Uint8Array(2 * cdc.params.maxSize))
+      process.stdout.write(JSON.stringify({ size: Number(r.before.size), bytesRead: r.bytesRead, text: Buffer.concat(chunks).toString() }))`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 })
+    assert.equal(r.status, 0, r.stderr)
+    const out = JSON.parse(r.stdout) as { size: number, bytesRead: number, text: string }
+    assert.equal(out.size, 0, '/proc/version should say 0 bytes')
+    assert.equal(out.text, readFileSync('/proc/version', 'utf8'))
+    assert.equal(out.bytesRead, Buffer.byteLength(out.text))
   })
 })
