@@ -2,7 +2,7 @@
 // p2pbak benchmark against restic and borg on the shared deterministic corpus.
 // Usage: npm run bench   (env: BENCH_SCALE=1, BENCH_SEED=42, BENCH_TOOLS=p2pbak,restic,borg,
 //                         BENCH_TIMEOUT_S, BENCH_KEEP=1 keeps temp repos, BENCH_STRICT=1 exits 1 on FAIL,
-//                         BENCH_GROUP=0 skips the 5-node loopback group step,
+//                         BENCH_ROUNDS=3 rounds of the local steps (medians), BENCH_GROUP=0 skips the 5-node loopback group step,
 //                         BENCH_SMALL=0 skips the small-commands step, BENCH_SMALL_ONLY=1 runs only the
 //                         backups it needs (v1, v2) and it, BENCH_SMALL_RUNS=7,
 //                         BENCH_SMALL_BEFORE=path of another build's bin/p2pbak.js (a before/after column),
@@ -20,6 +20,7 @@ import { othersBusy, report, stepRecord, syncDisks } from './lib/steps.mjs';
 import { verifyTree } from './lib/verify.mjs';
 import { benchSmall, judgeSmall, smallTable } from './lib/small.mjs';
 import { benchMany, judgeMany, manyTable, readManyConfig } from './lib/many.mjs';
+import { combineRounds, roundsRange } from './lib/rounds.mjs';
 
 const log = (msg) => console.log(`[bench] ${msg}`);
 let tmp = null;
@@ -57,6 +58,17 @@ async function exec(tool, label, c, timeoutS, measure) {
   return r;
 }
 
+/** The spread over the rounds of each local step, below the per-run lines. */
+function logRounds(tools) {
+  for (const [name, t] of Object.entries(tools)) {
+    for (const [key, s] of Object.entries(t.steps ?? {})) {
+      const secs = roundsRange(s, 'seconds', 2);
+      const peaks = roundsRange(s, 'peakRssMiB', 0);
+      if (secs) log(`${name}: ${key}: median ${s.seconds.toFixed(2)} s over ${s.rounds.length} rounds (${secs} s), peak RSS ${peaks ?? '?'} MiB (the largest counts)`);
+    }
+  }
+}
+
 function sizes(adapter, ctx) {
   const d = adapter.repoDirs(ctx);
   const extra = {};
@@ -64,7 +76,7 @@ function sizes(adapter, ctx) {
   return { repo: duBytes(d.repo), extra };
 }
 
-async function benchTool(name, cfg, corpus) {
+async function benchTool(name, cfg, corpus, dir) {
   const a = ADAPTERS[name];
   if (!a) return { skipped: true, reason: `unknown tool ${name}` };
   const probe = a.probe();
@@ -74,7 +86,7 @@ async function benchTool(name, cfg, corpus) {
   }
   log(`${name}: ${probe.version.split('\n')[0]}`);
   const res = { version: probe.version, settings: a.settings, steps: {}, sizes: {} };
-  const ctx = a.context(tmp);
+  const ctx = a.context(dir);
   contexts.set(name, ctx);
   res.warmUpSeconds = warmUp([corpus.v1, corpus.v2]);
   log(`${name}: warm-up read of v1 and v2 took ${res.warmUpSeconds.toFixed(1)} s`);
@@ -135,7 +147,7 @@ async function benchTool(name, cfg, corpus) {
     }
   }
 
-  const target = join(tmp, `restore-${name}`);
+  const target = join(dir, `restore-${name}`);
   mkdirSync(target, { recursive: true });
   const { r: rr, s: rs } = await timedStep(name, 'restore of v2 (latest)', a.restore(ctx, target), cfg,
     corpus.stats.v2.apparentBytes);
@@ -182,7 +194,9 @@ function notesText(cfg, corpus, results, setupNotes) {
     `Machine: ${results.machine.cpus} CPUs (${results.machine.cpuModel}), ${results.machine.memGiB} GiB RAM, ` +
       `${results.machine.os}, ${results.machine.kernel}, Node ${results.machine.node}; ` +
       `repos in ${tmp} (${results.machine.tmpFilesystem}). Tools run one after another, not in parallel.`,
-    'Only p2pbak\'s restore is verified (diff -r + type/mode/mtime(s)/symlink listing); restic/borg restores are only timed.',
+    'Only p2pbak\'s restore is verified (diff -r + type/mode/mtime(s)/symlink listing, every round); restic/borg restores are only timed.',
+    `Local steps: ${cfg.rounds} round(s), the tools taking turns, each round in fresh repos. A step's seconds, MB/s and repo growth are those of`,
+    '  its median round; its peak RSS is the largest of all rounds. The small commands and the group step run once, after the last round.',
   ];
   const g = results.tools[GROUP_TOOL];
   if (g && !g.skipped) {
@@ -279,21 +293,32 @@ async function main() {
   const results = {
     startedAt: startedAt.toISOString(),
     config: { scale: cfg.scale, seed: cfg.seed, tools: cfg.tools, group: cfg.group, timeoutS: cfg.timeoutS,
-      small: cfg.small, smallOnly: cfg.smallOnly, smallRuns: cfg.smallRuns },
+      small: cfg.small, smallOnly: cfg.smallOnly, smallRuns: cfg.smallRuns, rounds: cfg.rounds },
     machine: machineInfo(tmp),
     p2pbakVersion: JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version,
     corpus: { dir: corpus.dir, reused: corpus.reused, buildSeconds: corpus.seconds, ...corpus.stats },
     setupNotes,
     tools: {},
   };
-  for (const name of cfg.tools) {
-    try {
-      results.tools[name] = await benchTool(name, cfg, corpus);
-    } catch (e) {
-      console.error(`[bench] ${name}: harness error: ${e instanceof Error ? e.stack : String(e)}`);
-      results.tools[name] = { skipped: true, reason: `harness error: ${String(e)}` };
+  // the tools take turns, round after round, each round in fresh repositories (BENCH_ROUNDS)
+  const perTool = new Map(cfg.tools.map((name) => [name, []]));
+  for (let round = 1; round <= cfg.rounds; round++) {
+    const dir = join(tmp, `round-${round}`);
+    mkdirSync(dir, { recursive: true });
+    if (cfg.rounds > 1) log(`round ${round} of ${cfg.rounds}`);
+    for (const name of cfg.tools) {
+      try {
+        perTool.get(name).push(await benchTool(name, cfg, corpus, dir));
+      } catch (e) {
+        console.error(`[bench] ${name}: harness error: ${e instanceof Error ? e.stack : String(e)}`);
+        perTool.get(name).push({ skipped: true, reason: `harness error: ${String(e)}` });
+      }
     }
+    // the small-commands step works on the last round's repositories; earlier ones go
+    if (round < cfg.rounds && !keep) rmSync(dir, { recursive: true, force: true });
   }
+  for (const [name, rounds] of perTool) results.tools[name] = combineRounds(rounds);
+  if (cfg.rounds > 1) logRounds(results.tools);
   if (cfg.small) {
     const columns = cfg.tools.filter((t) => ADAPTERS[t] && !results.tools[t]?.skipped && results.tools[t]?.steps?.v2?.ok)
       .map((t) => ({ name: t, adapter: ADAPTERS[t], ctx: contexts.get(t) }));

@@ -30,10 +30,13 @@ export function readConfig() {
   const smallOnly = process.env.BENCH_SMALL_ONLY === '1';
   const group = smallOnly ? false : groupText === undefined || groupText === '' ? tools.includes('p2pbak') : groupText !== '0';
   const smallRuns = Number(process.env.BENCH_SMALL_RUNS ?? 7);
+  // rounds of the local steps; one when only the small commands run (they need one set of repositories)
+  const rounds = smallOnly ? 1 : Number(process.env.BENCH_ROUNDS ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_ROUNDS must be a positive integer, got ${process.env.BENCH_ROUNDS}`);
   if (!Number.isInteger(smallRuns) || smallRuns < 1) throw new Error(`BENCH_SMALL_RUNS must be a positive integer, got ${process.env.BENCH_SMALL_RUNS}`);
   return { scale, scaleText, seed, tools, timeoutS, group, keep: process.env.BENCH_KEEP === '1',
     strict: process.env.BENCH_STRICT === '1', small: smallOnly || process.env.BENCH_SMALL !== '0', smallOnly, smallRuns,
-    smallDaemon: process.env.BENCH_SMALL_DAEMON !== '0' };
+    smallDaemon: process.env.BENCH_SMALL_DAEMON !== '0', rounds };
 }
 
 function log(msg) { console.log(`[bench] ${msg}`); }
