@@ -147,10 +147,26 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
 }
 
 /**
+ * A pack whose own copy here is damaged (ownCopy said why), read from the friends of its stripe who
+ * answer; undefined when too few do. The widening then writes a sound copy here if the new
+ * stripe keeps one (putPack), and deletes the damaged file if not: before, it was read again and
+ * refused at every round, and the pack kept its one-loss stripe.
+ */
+async function fromFriends (store: GroupPackStore, id: PackId, placement: Map<number, string>, options?: AbortOptions): Promise<Uint8Array | undefined> {
+  const k = store.index.getPack(id)?.k
+  const answering = new Set(store.answeringHolders().map(c => c.peerId))
+  const holders = new Map([...placement].filter(([, h]) => answering.has(peerOf(h))))
+  if (k === undefined || holders.size < k) return undefined
+  const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
+  const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
+  return (await store.fetchAndDecodeWithScheme(id, holders, { signal })).pack
+}
+
+/**
  * Widening (placement-and-repair.md §4 step 6): a pack placed while only one or two friends answered
  * has a stripe that survives one loss at most (m ≤ 1) and its own copy on this disk. Once the friends
  * who answer allow a stripe that needs no own copy, or one with more parity (1+0 → 1+1), the pack is
- * placed again from that copy with the new stripe (no share at an index its peer holds in the old
+ * placed again from that copy (or, if it is damaged, from the friends' shares) with the new stripe (no share at an index its peer holds in the old
  * one), the old shares are released, and the copy is deleted unless the new stripe keeps one. The
  * releases are queued before the put: until the new placement is recorded they name shares the
  * recorded stripe still has, which releaseShares never deletes, so a crash or a failed put leaves the
@@ -161,7 +177,10 @@ async function widenPack (store: GroupPackStore, id: PackId, stripe: { k: number
   const index = store.index
   const old = index.getPlacement(id)
   if (old === undefined || old.size === 0 || ![...old.values()].every(h => h.startsWith('peer:'))) return false
-  const own = await store.ownCopy?.(id, options)
+  // a copy here that does not verify is read from the friends instead; no copy here at all is another
+  // device's pack (its index knows the pack too), which only that device widens
+  const own = await store.ownCopy?.(id, options) ??
+    (await store.localPacks.hasPack(id, options) ? await fromFriends(store, id, old, options) : undefined)
   if (own === undefined) return false
   const replacing = new Map([...old].map(([i, h]) => [i, peerOf(h)]))
   for (const [i, peer] of replacing) await index.audit.addRelease(peer, { pack: id, index: i })

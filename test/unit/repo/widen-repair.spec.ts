@@ -216,6 +216,36 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     store.dropCaches()
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
+
+  it('a 1+0 pack whose own copy is damaged is widened from the friend\'s share, and a sound copy is written here again', async function () {
+    this.timeout(10_000)
+    const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
+    const local = new MemoryShareStore('local')
+    let online = ['A']
+    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
+    const pack = randomBytes(5000)
+    const id = asPackId(contentHash(pack))
+    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
+    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    // one bit of the copy here flips
+    const ref = { pack: id, index: 0 }
+    const sound = Buffer.from(await local.get(ref))
+    const damaged = Buffer.from(sound)
+    damaged[damaged.length - 1] = (damaged[damaged.length - 1] as number) ^ 1
+    await local.delete(ref)
+    await local.put(ref, damaged)
+    store.dropCaches()
+
+    online = ['A', 'B']
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
+    assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 1 })
+    assert.deepEqual(Buffer.from(await local.get(ref)), sound, 'the copy here is written again from the friend\'s share')
+    assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 }, 'and it is not widened again')
+    // and the new stripe alone, without the copy here, restores it
+    await local.delete(ref)
+    store.dropCaches()
+    assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
+  })
 })
 
 describe('releaseShares: a pruned pack a snapshot uses again', () => {
