@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import type { Snapshot } from '../../repo/index.js'
 import type { Home } from '../../node/home.js'
 import { formatId, shortId } from '../../ids.js'
-import { formatBytes, formatTimeNs, print, printErr, printJson } from '../io.js'
+import { formatBytes, formatTimeNs, lineWriter, print, printErr, printJson } from '../io.js'
 import type { CommandContext } from '../context.js'
 
 async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[]) => Promise<T>): Promise<T> {
@@ -38,11 +38,13 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
           return
         }
         if (snaps.length === 0) { print(c.io, 'no snapshots yet'); return }
-        print(c.io, 'ID        Time                 Host            Tags        Paths')
+        const out = lineWriter(c.io)
+        out.line('ID        Time                 Host            Tags        Paths')
         for (const s of snaps) {
-          print(c.io, `${shortId(s.id)}  ${formatTimeNs(s.record.time)}  ${s.record.host.padEnd(14).slice(0, 14)}  ${s.record.tags.join(',').padEnd(10).slice(0, 10)}  ${s.record.paths.join(' ')}`)
+          out.line(`${shortId(s.id)}  ${formatTimeNs(s.record.time)}  ${s.record.host.padEnd(14).slice(0, 14)}  ${s.record.tags.join(',').padEnd(10).slice(0, 10)}  ${s.record.paths.join(' ')}`)
         }
-        print(c.io, `${snaps.length} snapshot(s)`)
+        out.line(`${snaps.length} snapshot(s)`)
+        out.end()
       })
     })
 
@@ -56,13 +58,18 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
       await withHome(c, async (home, snaps) => {
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
-        for await (const { path: p, node } of walkTree(home.repo, snap.record.tree, path)) {
-          if (c.json) {
-            rows.push({ path: p, type: node.type, mode: node.mode, size: node.size, uid: node.uid, gid: node.gid, mtime: new Date(Number(node.mtimeNs / 1_000_000n)).toISOString(), ...(node.linkTarget !== undefined ? { linkTarget: Buffer.from(node.linkTarget).toString() } : {}) })
-          } else {
-            const target = node.linkTarget !== undefined ? ` -> ${Buffer.from(node.linkTarget).toString()}` : ''
-            print(c.io, `${modeString(node.type, node.mode)} ${String(node.uid).padStart(5)} ${String(node.gid).padStart(5)} ${formatBytes(node.size).padStart(10)} ${formatTimeNs(node.mtimeNs)} ${p}${target}`)
+        const out = lineWriter(c.io)
+        try {
+          for await (const { path: p, node } of walkTree(home.repo, snap.record.tree, path)) {
+            if (c.json) {
+              rows.push({ path: p, type: node.type, mode: node.mode, size: node.size, uid: node.uid, gid: node.gid, mtime: new Date(Number(node.mtimeNs / 1_000_000n)).toISOString(), ...(node.linkTarget !== undefined ? { linkTarget: Buffer.from(node.linkTarget).toString() } : {}) })
+            } else {
+              const target = node.linkTarget !== undefined ? ` -> ${Buffer.from(node.linkTarget).toString()}` : ''
+              out.line(`${modeString(node.type, node.mode)} ${String(node.uid).padStart(5)} ${String(node.gid).padStart(5)} ${formatBytes(node.size).padStart(10)} ${formatTimeNs(node.mtimeNs)} ${p}${target}`)
+            }
           }
+        } finally {
+          out.end() // what was listed before a failure is shown with it
         }
         if (c.json) printJson(c.io, rows)
       })
@@ -79,7 +86,9 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
         if (hits.length === 0) { print(c.io, `nothing matches "${pattern}"`); return }
-        for (const h of hits) print(c.io, `${h.snapshotId.slice(0, 8)}  ${h.path}${h.snapshots.length > 1 ? `  (in ${h.snapshots.length} snapshots)` : ''}`)
+        const out = lineWriter(c.io)
+        for (const h of hits) out.line(`${h.snapshotId.slice(0, 8)}  ${h.path}${h.snapshots.length > 1 ? `  (in ${h.snapshots.length} snapshots)` : ''}`)
+        out.end()
       })
     })
 
@@ -95,10 +104,15 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
         const sb = resolveSnapshot(snaps, b)
         const rows = []
         const counts = { '+': 0, '-': 0, M: 0, T: 0, U: 0 }
-        for await (const d of diffTrees(home.repo, sa.record.tree, sb.record.tree)) {
-          counts[d.kind]++
-          if (c.json) rows.push(d)
-          else print(c.io, `${d.kind}  ${d.path}`)
+        const out = lineWriter(c.io)
+        try {
+          for await (const d of diffTrees(home.repo, sa.record.tree, sb.record.tree)) {
+            counts[d.kind]++
+            if (c.json) rows.push(d)
+            else out.line(`${d.kind}  ${d.path}`)
+          }
+        } finally {
+          out.end()
         }
         if (c.json) printJson(c.io, { a: formatId(sa.id), b: formatId(sb.id), changes: rows, counts })
         else print(c.io, `\nadded ${counts['+']}, removed ${counts['-']}, modified ${counts.M}, type changed ${counts.T}, metadata ${counts.U}`)
