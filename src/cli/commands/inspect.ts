@@ -54,7 +54,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('[path]', 'absolute path inside the snapshot', '/')
     .action(async (ref: string, path: string) => {
       const c = ctx()
-      const [{ walkTree }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
+      const [{ walkTree }, { resolveSnapshot }] = await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
@@ -81,7 +81,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .option('--limit <n>', 'at most this many results', '50')
     .action(async (pattern: string, opts: { limit: string }) => {
       const c = ctx()
-      const { findPaths } = await import('../../backup/index.js')
+      const { findPaths } = await import('../../backup/browse.js')
       await withHome(c, async (home, snaps) => {
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
@@ -98,7 +98,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('<b>', 'second snapshot')
     .action(async (a: string, b: string) => {
       const c = ctx()
-      const [{ diffTrees }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
+      const [{ diffTrees }, { resolveSnapshot }] = await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')])
       await withHome(c, async (home, snaps) => {
         const sa = resolveSnapshot(snaps, a)
         const sb = resolveSnapshot(snaps, b)
