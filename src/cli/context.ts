@@ -17,8 +17,11 @@ export interface CommandContext {
   json: boolean
   homeDir: string
   homeOptions: () => HomeOptions
-  /** the home, with its group's node running when it is in a group */
-  openHome: () => Promise<Home>
+  /**
+   * The home, with its group's node running when it is in a group. `preload`: the command's own
+   * modules, imported while the home's key is derived (HomeOptions.preload); see {@link preloaded}.
+   */
+  openHome: (preload?: () => Promise<unknown>) => Promise<Home>
   /** the home and its node, started even outside a group (group create, join) */
   openNetwork: () => Promise<{ home: Home, net: NetworkNode }>
   /** true when the daemon runs this command with its own home and node */
@@ -47,12 +50,12 @@ export function makeContext (io: CliIo, globals: GlobalOptions, daemon?: DaemonS
     json: globals.json === true,
     homeDir,
     homeOptions,
-    openHome: async () => {
+    openHome: async (preload) => {
       if (daemon === undefined) {
         const { openSession } = await import('../node/session.js')
-        return (await openSession(homeOptions())).home
+        return (await openSession({ ...homeOptions(), ...(preload !== undefined ? { preload } : {}) })).home
       }
-      await daemon.ready?.()
+      await Promise.all([daemon.ready?.(), preload?.()])
       return daemon.home
     },
     openNetwork: async () => {
@@ -89,4 +92,14 @@ export function newKeyKdf (io: CliIo): { kdf?: KdfParams } {
     throw new InvalidArgumentError(`P2PBAK_KDF="${v}" is below the floor (${KDF_FLOOR.opslimit} passes, ${KDF_FLOOR.memlimit / 1048576} MiB) and would let a thief guess the passphrase fast; unset it (it is for tests, with P2PBAK_INSECURE_TEST_KDF=1)`)
   }
   return { kdf: { opslimit: ops, memlimit: mem } }
+}
+
+/**
+ * Modules a command imports while its home's key is derived: `c.openHome(m.start)`, then `await m.get()`
+ * (which imports them then, if the home was opened without them).
+ */
+export function preloaded<T> (load: () => Promise<T>): { start: () => Promise<unknown>, get: () => Promise<T> } {
+  let p: Promise<T> | undefined
+  const get = async (): Promise<T> => await (p ??= load())
+  return { start: get, get }
 }

@@ -75,6 +75,11 @@ export interface HomeOptions {
   kdf?: KdfParams
   /** how long, and how far, a friend's listing is followed (tests shrink these). @default repo/bounded-list.ts */
   listBounds?: ListBounds
+  /**
+   * The command's own modules, imported while Argon2id runs on the thread pool (it takes about as
+   * long): imported before the home is opened, they made the key's derivation start that much later.
+   */
+  preload?: () => Promise<unknown>
 }
 
 export interface InitOptions extends Omit<HomeOptions, 'passphrase'> {
@@ -209,7 +214,7 @@ export class Home {
     const sodium = await loadBackend(opts.backend)
     const passphrase = keyFile.kdf === null ? null : await opts.passphrase()
     // Argon2id starts (on libuv's thread pool with sodium-native) before the repository's modules load
-    const [seed, m] = await Promise.all([openKeyFileAsync(sodium, keyFile, passphrase), importRepoModules()])
+    const [seed, m] = await Promise.all([openKeyFileAsync(sodium, keyFile, passphrase), importRepoModules(), opts.preload?.()])
     const identity = deriveIdentity(sodium, seed)
     if (identity.userId !== config.userId) throw new InvalidConfigError(`config.json in ${opts.home} belongs to user ${config.userId.slice(0, 8)}, the key file to ${identity.userId.slice(0, 8)}`)
     const store = await m.store.LocalShareStore.open(p.store)

@@ -8,7 +8,7 @@ import { InvalidArgumentError, errorMessage } from '../../errors.js'
 import { readFile } from 'node:fs/promises'
 import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
-import type { CommandContext } from '../context.js'
+import { preloaded, type CommandContext } from '../context.js'
 import { VERSION } from '../version.js'
 import { parseDuration } from '../../repo/retention.js'
 import { describePlacement, type PlacementSummary } from '../../repo/placement-tally.js'
@@ -40,17 +40,20 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
       if (hookTimeoutMs !== undefined && !(hookTimeoutMs >= 1000)) throw new InvalidArgumentError(`--hook-timeout takes a duration of at least 1s, like 30s or 10min; got "${flags.hookTimeout ?? ''}"`)
       const changed = flags.changedFrom !== undefined ? await readChangedList(flags.changedFrom) : undefined
       // the backup pipeline, the store and the hooks load only for this command
-      const [{ acquireLock }, { runBackupJob }, { describeHook, hookSucceeded }] = await Promise.all([
+      const modules = preloaded(async () => await Promise.all([
         import('../../store/index.js'), import('../../node/backup-job.js'), import('../../node/hooks.js')
-      ])
-      const home = await c.openHome()
+      ]))
+      const home = await c.openHome(modules.start)
       let lock
+      let loaded: Awaited<ReturnType<typeof modules.get>>
       try {
-        lock = acquireLock(join(c.homeDir, 'lock'), 'backup')
+        loaded = await modules.get()
+        lock = loaded[0].acquireLock(join(c.homeDir, 'lock'), 'backup')
       } catch (err: unknown) {
         await home.close()
         throw err
       }
+      const [, { runBackupJob }, { describeHook, hookSucceeded }] = loaded
       const bar = !c.json && c.io.stderr.isTTY === true ? await ProgressView.create(c) : undefined
       try {
         const { summary, placement, hooks, reportPath } = await runBackupJob(home, {

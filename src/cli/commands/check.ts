@@ -17,9 +17,10 @@ export function registerCheck (program: Command, ctx: () => CommandContext, setE
         subset = Number(opts.readDataSubset.replace(/%$/, ''))
         if (!(subset > 0 && subset <= 100)) throw new InvalidArgumentError('--read-data-subset takes a percentage between 0 and 100, e.g. 10%')
       }
-      const { checkRepository } = await import('../../repo/index.js')
+      // the repository's modules load with the home, while its key is derived
       const home = await c.openHome()
       try {
+        const { checkRepository } = await import('../../repo/index.js')
         home.requireFullKey('check backups (their records and packs are sealed to your full key)')
         const report = await checkRepository(home.repo, {
           readData: opts.readData === true || subset !== undefined,

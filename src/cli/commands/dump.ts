@@ -4,7 +4,7 @@ import { errnoCode, InvalidArgumentError } from '../../errors.js'
 import { ExitCode } from '../exit-codes.js'
 import { printErr } from '../io.js'
 import { printable } from '../../util/text.js'
-import type { CommandContext } from '../context.js'
+import { preloaded, type CommandContext } from '../context.js'
 
 export function registerDump (program: Command, ctx: () => CommandContext, setExit: (code: number) => void): void {
   program.command('dump')
@@ -14,9 +14,10 @@ export function registerDump (program: Command, ctx: () => CommandContext, setEx
     .option('--tar', 'write a tar archive even when PATH is a single file')
     .action(async (ref: string, path: string, opts: { tar?: boolean }) => {
       const c = ctx()
-      const [{ dump, dumpsTar, locate }, { resolveSnapshot }] = await Promise.all([import('../../backup/dump.js'), import('../../repo/index.js')])
-      const home = await c.openHome()
+      const modules = preloaded(async () => await Promise.all([import('../../backup/dump.js'), import('../../repo/index.js')]))
+      const home = await c.openHome(modules.start)
       try {
+        const [{ dump, dumpsTar, locate }, { resolveSnapshot }] = await modules.get()
         home.requireFullKey('read backups (dump)')
         const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)

@@ -4,10 +4,10 @@ import type { Snapshot } from '../../repo/index.js'
 import type { Home } from '../../node/home.js'
 import { formatId, shortId } from '../../ids.js'
 import { formatBytes, formatTimeNs, lineWriter, print, printErr, printJson } from '../io.js'
-import type { CommandContext } from '../context.js'
+import { preloaded, type CommandContext } from '../context.js'
 
-async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[]) => Promise<T>): Promise<T> {
-  const home = await c.openHome()
+async function withHome<T> (c: CommandContext, fn: (home: Home, snaps: Snapshot[]) => Promise<T>, preload?: () => Promise<unknown>): Promise<T> {
+  const home = await c.openHome(preload)
   try {
     home.requireFullKey('list or read snapshots (their records are sealed to your full key)')
     const { snapshots, damaged } = (await home.syncIndex()).head
@@ -54,8 +54,9 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('[path]', 'absolute path inside the snapshot', '/')
     .action(async (ref: string, path: string) => {
       const c = ctx()
-      const [{ walkTree }, { resolveSnapshot }] = await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')])
+      const modules = preloaded(async () => await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')]))
       await withHome(c, async (home, snaps) => {
+        const [{ walkTree }, { resolveSnapshot }] = await modules.get()
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
         const out = lineWriter(c.io)
@@ -72,7 +73,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
           out.end() // what was listed before a failure is shown with it
         }
         if (c.json) printJson(c.io, rows)
-      })
+      }, modules.start)
     })
 
   program.command('find')
@@ -81,15 +82,16 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .option('--limit <n>', 'at most this many results', '50')
     .action(async (pattern: string, opts: { limit: string }) => {
       const c = ctx()
-      const { findPaths } = await import('../../backup/browse.js')
+      const modules = preloaded(async () => await import('../../backup/browse.js'))
       await withHome(c, async (home, snaps) => {
+        const { findPaths } = await modules.get()
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
         if (hits.length === 0) { print(c.io, `nothing matches "${pattern}"`); return }
         const out = lineWriter(c.io)
         for (const h of hits) out.line(`${h.snapshotId.slice(0, 8)}  ${h.path}${h.snapshots.length > 1 ? `  (in ${h.snapshots.length} snapshots)` : ''}`)
         out.end()
-      })
+      }, modules.start)
     })
 
   program.command('diff')
@@ -98,8 +100,9 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
     .argument('<b>', 'second snapshot')
     .action(async (a: string, b: string) => {
       const c = ctx()
-      const [{ diffTrees }, { resolveSnapshot }] = await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')])
+      const modules = preloaded(async () => await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')]))
       await withHome(c, async (home, snaps) => {
+        const [{ diffTrees }, { resolveSnapshot }] = await modules.get()
         const sa = resolveSnapshot(snaps, a)
         const sb = resolveSnapshot(snaps, b)
         const rows = []
@@ -116,6 +119,6 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
         }
         if (c.json) printJson(c.io, { a: formatId(sa.id), b: formatId(sb.id), changes: rows, counts })
         else print(c.io, `\nadded ${counts['+']}, removed ${counts['-']}, modified ${counts.M}, type changed ${counts.T}, metadata ${counts.U}`)
-      })
+      }, modules.start)
     })
 }

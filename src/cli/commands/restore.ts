@@ -3,7 +3,7 @@ import type { Command } from 'commander'
 import { formatId, shortId } from '../../ids.js'
 import { ExitCode } from '../exit-codes.js'
 import { formatBytes, formatDuration, print, printErr, printJson } from '../io.js'
-import type { CommandContext } from '../context.js'
+import { preloaded, type CommandContext } from '../context.js'
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v]
 
@@ -16,10 +16,11 @@ export function registerRestore (program: Command, ctx: () => CommandContext, se
     .option('--delta', 'reuse data already present in files at the target instead of reading it from the store')
     .action(async (ref: string, opts: { target: string, include: string[], delta?: boolean }) => {
       const c = ctx()
-      const [{ Restorer }, { resolveSnapshot }] = await Promise.all([import('../../backup/index.js'), import('../../repo/index.js')])
-      const home = await c.openHome()
+      const modules = preloaded(async () => await Promise.all([import('../../backup/restorer.js'), import('../../repo/index.js')]))
+      const home = await c.openHome(modules.start)
       try {
         home.requireFullKey('restore')
+        const [{ Restorer }, { resolveSnapshot }] = await modules.get()
         const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)
         const restorer = new Restorer(home.repo, home.cdc)
