@@ -189,18 +189,11 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
 
   it('a group of two that becomes three: a 1+0 pack gets a second share on the newcomer, keeps its own copy, and survives losing it and the first friend\'s share', async function () {
     this.timeout(10_000)
-    const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
-    const local = new MemoryShareStore('local')
-    let online = ['A']
-    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    const { peers, local, store, pack, id, online } = await onePackOnA(index)
     // one friend: nothing wider to give
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 0, failed: 0 })
 
-    online = ['A', 'B']
+    online.push('B')
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
     assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 1 })
     const placement = index.getPlacement(id) ?? new Map<number, string>()
@@ -212,21 +205,14 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     // the own copy and A's share lost: B's share alone restores it
     await local.delete({ pack: id, index: 0 })
     for await (const ref of peers.get('A')?.list() ?? []) await peers.get('A')?.delete(ref)
-    online = ['B']
+    online.splice(0, online.length, 'B')
     store.dropCaches()
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 
   it('a 1+0 pack whose own copy is damaged is widened from the friend\'s share, and a sound copy is written here again', async function () {
     this.timeout(10_000)
-    const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
-    const local = new MemoryShareStore('local')
-    let online = ['A']
-    const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
-    const pack = randomBytes(5000)
-    const id = asPackId(contentHash(pack))
-    assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
-    await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+    const { local, store, pack, id, online } = await onePackOnA(index)
     // one bit of the copy here flips
     const ref = { pack: id, index: 0 }
     const sound = Buffer.from(await local.get(ref))
@@ -236,7 +222,7 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     await local.put(ref, damaged)
     store.dropCaches()
 
-    online = ['A', 'B']
+    online.push('B')
     assert.deepEqual(await store.placeLocalPacks(), { moved: 0, widened: 1, failed: 0 })
     assert.deepEqual({ k: index.getPack(id)?.k, m: index.getPack(id)?.m }, { k: 1, m: 1 })
     assert.deepEqual(Buffer.from(await local.get(ref)), sound, 'the copy here is written again from the friend\'s share')
@@ -247,6 +233,19 @@ describe('ErasurePackStore: a pack placed while only two friends answered is wid
     assert.deepEqual(Buffer.from(await store.getPack(id)), pack)
   })
 })
+
+/** A group of two: one 5,000-byte pack placed 1+0 on friend A, its own copy here; `online` may be changed in place. */
+async function onePackOnA (index: IndexDb): Promise<{ peers: Map<string, PersisterStore>, local: MemoryShareStore, store: ErasurePackStore, pack: Buffer, id: PackId, online: string[] }> {
+  const peers = new Map(['A', 'B'].map(p => [p, new PersisterStore(p)]))
+  const local = new MemoryShareStore('local')
+  const online = ['A']
+  const store = new ErasurePackStore(local, { ownPersonId: 'me', candidates: () => online.map(cand), storeFor: (p: string) => peers.get(p) as MemoryShareStore }, index)
+  const pack = randomBytes(5000)
+  const id = asPackId(contentHash(pack))
+  assert.deepEqual(await store.putPack(id, pack), { k: 1, m: 0, ownCopy: true })
+  await index.addPack({ id, size: pack.byteLength, blobs: 1, k: 1, m: 0, time: Date.now(), kind: 0 }, [])
+  return { peers, local, store, pack, id, online }
+}
 
 describe('releaseShares: a pruned pack a snapshot uses again', () => {
   let index: IndexDb
