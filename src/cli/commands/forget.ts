@@ -6,7 +6,7 @@ import { isEmptyPolicy, parseDuration } from '../../repo/retention.js'
 import { formatId, shortId } from '../../ids.js'
 import { InvalidArgumentError } from '../../errors.js'
 import { formatBytes, formatDuration, formatTimeNs, print, printJson } from '../io.js'
-import type { CommandContext } from '../context.js'
+import { preloaded, type CommandContext } from '../context.js'
 import { addKeepOptions, policyFromFlags, type KeepFlags } from '../keep-options.js'
 
 interface ForgetFlags extends KeepFlags { prune?: boolean, dryRun?: boolean, grace?: string, groupBy: string }
@@ -35,9 +35,10 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
         throw new InvalidArgumentError('name snapshots to forget, or give a policy such as --keep-last 10 --keep-daily 7 (an empty policy would forget everything)')
       }
       const grouping = groupingOf(flags.groupBy)
-      // the heavy modules load here, not when the program starts (docs/benchmarks.md, start-up)
-      const [{ forgetSnapshots }, { acquireLock }] = await Promise.all([import('../../node/retention-job.js'), import('../../store/index.js')])
-      const home = await c.openHome()
+      // the heavy modules load here, not when the program starts, and while the home's key is derived (docs/benchmarks.md, start-up)
+      const modules = preloaded(async () => await Promise.all([import('../../node/retention-job.js'), import('../../store/index.js')]))
+      const home = await c.openHome(modules.start)
+      const [{ forgetSnapshots }, { acquireLock }] = await modules.get()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {
         const { snapshots, forgotten: forget, groups, prune: pruned } = await forgetSnapshots(home, {
