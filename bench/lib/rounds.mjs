@@ -19,7 +19,7 @@ export function combineRounds(rounds) {
   const done = rounds.filter((r) => r && !r.skipped);
   if (done.length === 0) return rounds[rounds.length - 1];
   if (done.length === 1 && rounds.length === 1) return done[0];
-  const out = { ...done[done.length - 1], steps: {}, rounds: done.length };
+  const out = { ...done[done.length - 1], steps: {}, roundsRun: done.length };
   for (const key of Object.keys(done[0].steps ?? {})) {
     const runs = done.map((r) => r.steps?.[key]).filter(Boolean);
     const failed = runs.find((s) => !s.ok);

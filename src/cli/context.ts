@@ -19,7 +19,8 @@ export interface CommandContext {
   homeOptions: () => HomeOptions
   /**
    * The home, with its group's node running when it is in a group. `preload`: the command's own
-   * modules, imported while the home's key is derived (HomeOptions.preload); see {@link preloaded}.
+   * modules, imported while the home's key is derived (HomeOptions.preload; a daemon's home: beside
+   * its readiness); once it resolved they are loaded. See {@link preloaded}.
    */
   openHome: (preload?: () => Promise<unknown>) => Promise<Home>
   /** the home and its node, started even outside a group (group create, join) */
@@ -95,11 +96,10 @@ export function newKeyKdf (io: CliIo): { kdf?: KdfParams } {
 }
 
 /**
- * Modules a command imports while its home's key is derived: `c.openHome(m.start)`, then `await m.get()`
- * (which imports them then, if the home was opened without them).
+ * Modules a command imports while its home's key is derived: `const m = preloaded(load)`, then
+ * `c.openHome(m)` imports them, and `await m()` after it hands them out (imported once).
  */
-export function preloaded<T> (load: () => Promise<T>): { start: () => Promise<unknown>, get: () => Promise<T> } {
+export function preloaded<T> (load: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined
-  const get = async (): Promise<T> => await (p ??= load())
-  return { start: get, get }
+  return async () => await (p ??= load())
 }

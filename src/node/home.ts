@@ -226,7 +226,7 @@ export class Home {
 
   private static async openWriteOnly (opts: HomeOptions, keyText: string): Promise<Home> {
     const p = Home.paths(opts.home)
-    const m = await importRepoModules()
+    const [m] = await Promise.all([importRepoModules(), opts.preload?.()])
     const file = m.peers.parseWriteOnlyKey(keyText)
     const config = parseConfig(await readFile(p.config, 'utf8').catch(() => '{}'), file)
     const sodium = await loadBackend(opts.backend)

@@ -93,6 +93,18 @@ const REPAIR_PUT_ROUNDS = 3
 /** The peer id in a placement's holder (`peer:<id>`). */
 export const peerOf = (holder: string): string => holder.startsWith('peer:') ? holder.slice(5) : holder
 
+/** The holders of `placement` that are friends' peers answering now (`online`): whom a pack is read from. */
+export function answeringOf (placement: ReadonlyMap<number, string>, online: ReadonlySet<string>): Map<number, string> {
+  return new Map([...placement].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
+}
+
+/** The pack decoded from `holders`' shares, within the repair's fetch deadline (and the caller's signal). */
+export async function readFromHolders (store: GroupPackStore, id: PackId, holders: Map<number, string>, options?: AbortOptions): Promise<{ pack: Uint8Array, k: number, m: number }> {
+  const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
+  const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
+  return await store.fetchAndDecodeWithScheme(id, holders, { signal })
+}
+
 /**
  * Rebuilds the shares `bad` of pack `id` from k good shares read from holders that answer now,
  * places them on other people's peers (never two of a stripe on one person; a bad share's holder
@@ -112,7 +124,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const candidates = store.answeringHolders()
   const online = new Set(candidates.map(c => c.peerId))
   // read only from holders that answer now; one unresponsive holder must not stall the repair
-  const reachable = new Map([...good].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
+  const reachable = answeringOf(good, online)
   const known = index.getPack(id)
   // the publisher's own copy (keepsOwnCopy) rebuilds the stripe whoever is online
   const own = known === undefined ? undefined : await store.ownCopy?.(id, options)
@@ -130,6 +142,7 @@ export async function repairPack (store: GroupPackStore, id: PackId, bad: readon
   const plan = { ownPersonId: store.peers.ownPersonId, exclude, previous, partial: true }
   // a rebuilt share goes to a friend that answers, not to one that refused a share for want of room lately
   if (shareBytes !== undefined) planReplacements([...badSet], held, shareBytes, store.eligibleCandidates(), { ...plan, ...(known !== undefined ? { maxNewcomerShares: known.m } : {}) })
+  // one deadline for reading the pack and putting the rebuilt shares
   const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
   const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
   const { pack, k, m } = own !== undefined && known !== undefined ? { pack: own, k: known.k, m: known.m } : await store.fetchAndDecodeWithScheme(id, reachable, { signal })
@@ -292,10 +305,8 @@ export async function commitPlacedPacks (store: GroupPackStore, max: number, opt
     const known = index.audit.sharesOf(info.id)
     const missing = [...placement].filter(([i, h]) => h.startsWith('peer:') && !known.has(i)).map(([i]) => i)
     if (missing.length === 0) continue
-    const reachable = new Map([...placement].filter(([, h]) => h.startsWith('peer:') && online.has(peerOf(h))))
     try {
-      const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
-      const { pack, k, m } = await store.fetchAndDecodeWithScheme(info.id, reachable, { signal: options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline })
+      const { pack, k, m } = await readFromHolders(store, info.id, answeringOf(placement, online), options)
       await recordCommitments(index, info.id, await encodeShares(info.id, pack, k, m), missing, options?.now)
       done++
     } catch (err: unknown) {

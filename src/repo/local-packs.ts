@@ -9,7 +9,7 @@ import { keepsOwnCopy } from '../placement/index.js'
 import type { PackId } from '../ids.js'
 import type { AbortOptions, IndexDb } from '../store/index.js'
 import { toHex } from '../util/bytes.js'
-import { peerOf, type GroupPackStore } from './group-repair.js'
+import { answeringOf, peerOf, readFromHolders, type GroupPackStore } from './group-repair.js'
 import { scopedLogger } from '../util/log.js'
 
 const log = scopedLogger('repo:repair')
@@ -154,12 +154,9 @@ export async function placeLocalPacks (store: GroupPackStore, index: IndexDb, op
  */
 async function fromFriends (store: GroupPackStore, id: PackId, placement: Map<number, string>, options?: AbortOptions): Promise<Uint8Array | undefined> {
   const k = store.index.getPack(id)?.k
-  const answering = new Set(store.answeringHolders().map(c => c.peerId))
-  const holders = new Map([...placement].filter(([, h]) => answering.has(peerOf(h))))
+  const holders = answeringOf(placement, new Set(store.answeringHolders().map(c => c.peerId)))
   if (k === undefined || holders.size < k) return undefined
-  const deadline = AbortSignal.timeout(store.init.repairFetchTimeoutMs)
-  const signal = options?.signal !== undefined ? AbortSignal.any([options.signal, deadline]) : deadline
-  return (await store.fetchAndDecodeWithScheme(id, holders, { signal })).pack
+  return (await readFromHolders(store, id, holders, options)).pack
 }
 
 /**

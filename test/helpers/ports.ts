@@ -12,9 +12,10 @@ import { createServer } from 'node:net'
  */
 export async function stablePort (): Promise<number> {
   const low = ephemeralLow()
-  // each process draws from its own slice of the range (mocha runs two test files at once, in two
-  // processes), and never hands out a port twice: a node stopped for a while has no listener on its
-  // port, and another node of the same or the other process must not take it meanwhile
+  // a process draws from a slice of the range chosen by its pid (mocha runs two test files at once,
+  // in two processes: their pids share a slice one time in SLICES), and never hands out a port twice:
+  // a node stopped for a while has no listener on its port, and another node of this process must
+  // not take it meanwhile
   const width = Math.floor((low - 10_000) / SLICES)
   const first = 10_000 + (process.pid % SLICES) * width
   for (let attempt = 0; attempt < 100; attempt++) {

@@ -43,17 +43,15 @@ export function registerBackup (program: Command, ctx: () => CommandContext, set
       const modules = preloaded(async () => await Promise.all([
         import('../../store/index.js'), import('../../node/backup-job.js'), import('../../node/hooks.js')
       ]))
-      const home = await c.openHome(modules.start)
+      const home = await c.openHome(modules)
+      const [{ acquireLock }, { runBackupJob }, { describeHook, hookSucceeded }] = await modules()
       let lock
-      let loaded: Awaited<ReturnType<typeof modules.get>>
       try {
-        loaded = await modules.get()
-        lock = loaded[0].acquireLock(join(c.homeDir, 'lock'), 'backup')
+        lock = acquireLock(join(c.homeDir, 'lock'), 'backup')
       } catch (err: unknown) {
         await home.close()
         throw err
       }
-      const [, { runBackupJob }, { describeHook, hookSucceeded }] = loaded
       const bar = !c.json && c.io.stderr.isTTY === true ? await ProgressView.create(c) : undefined
       try {
         const { summary, placement, hooks, reportPath } = await runBackupJob(home, {

@@ -15,9 +15,9 @@ export function registerDump (program: Command, ctx: () => CommandContext, setEx
     .action(async (ref: string, path: string, opts: { tar?: boolean }) => {
       const c = ctx()
       const modules = preloaded(async () => await Promise.all([import('../../backup/dump.js'), import('../../repo/index.js')]))
-      const home = await c.openHome(modules.start)
+      const home = await c.openHome(modules)
       try {
-        const [{ dump, dumpsTar, locate }, { resolveSnapshot }] = await modules.get()
+        const [{ dump, dumpsTar, locate }, { resolveSnapshot }] = await modules()
         home.requireFullKey('read backups (dump)')
         const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)

@@ -37,8 +37,8 @@ export function registerForget (program: Command, ctx: () => CommandContext): vo
       const grouping = groupingOf(flags.groupBy)
       // the heavy modules load here, not when the program starts, and while the home's key is derived (docs/benchmarks.md, start-up)
       const modules = preloaded(async () => await Promise.all([import('../../node/retention-job.js'), import('../../store/index.js')]))
-      const home = await c.openHome(modules.start)
-      const [{ forgetSnapshots }, { acquireLock }] = await modules.get()
+      const home = await c.openHome(modules)
+      const [{ forgetSnapshots }, { acquireLock }] = await modules()
       const lock = flags.dryRun === true ? undefined : acquireLock(join(c.homeDir, 'lock'), 'forget')
       try {
         const { snapshots, forgotten: forget, groups, prune: pruned } = await forgetSnapshots(home, {

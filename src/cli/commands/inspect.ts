@@ -56,7 +56,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
       const c = ctx()
       const modules = preloaded(async () => await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')]))
       await withHome(c, async (home, snaps) => {
-        const [{ walkTree }, { resolveSnapshot }] = await modules.get()
+        const [{ walkTree }, { resolveSnapshot }] = await modules()
         const snap = resolveSnapshot(snaps, ref)
         const rows: unknown[] = []
         const out = lineWriter(c.io)
@@ -73,7 +73,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
           out.end() // what was listed before a failure is shown with it
         }
         if (c.json) printJson(c.io, rows)
-      }, modules.start)
+      }, modules)
     })
 
   program.command('find')
@@ -84,14 +84,14 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
       const c = ctx()
       const modules = preloaded(async () => await import('../../backup/browse.js'))
       await withHome(c, async (home, snaps) => {
-        const { findPaths } = await modules.get()
+        const { findPaths } = await modules()
         const hits = await findPaths(home.repo, snaps, pattern, Number(opts.limit))
         if (c.json) { printJson(c.io, hits); return }
         if (hits.length === 0) { print(c.io, `nothing matches "${pattern}"`); return }
         const out = lineWriter(c.io)
         for (const h of hits) out.line(`${h.snapshotId.slice(0, 8)}  ${h.path}${h.snapshots.length > 1 ? `  (in ${h.snapshots.length} snapshots)` : ''}`)
         out.end()
-      }, modules.start)
+      }, modules)
     })
 
   program.command('diff')
@@ -102,7 +102,7 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
       const c = ctx()
       const modules = preloaded(async () => await Promise.all([import('../../backup/browse.js'), import('../../repo/index.js')]))
       await withHome(c, async (home, snaps) => {
-        const [{ diffTrees }, { resolveSnapshot }] = await modules.get()
+        const [{ diffTrees }, { resolveSnapshot }] = await modules()
         const sa = resolveSnapshot(snaps, a)
         const sb = resolveSnapshot(snaps, b)
         const rows = []
@@ -119,6 +119,6 @@ export function registerInspect (program: Command, ctx: () => CommandContext): v
         }
         if (c.json) printJson(c.io, { a: formatId(sa.id), b: formatId(sb.id), changes: rows, counts })
         else print(c.io, `\nadded ${counts['+']}, removed ${counts['-']}, modified ${counts.M}, type changed ${counts.T}, metadata ${counts.U}`)
-      }, modules.start)
+      }, modules)
     })
 }

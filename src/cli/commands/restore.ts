@@ -17,10 +17,10 @@ export function registerRestore (program: Command, ctx: () => CommandContext, se
     .action(async (ref: string, opts: { target: string, include: string[], delta?: boolean }) => {
       const c = ctx()
       const modules = preloaded(async () => await Promise.all([import('../../backup/restorer.js'), import('../../repo/index.js')]))
-      const home = await c.openHome(modules.start)
+      const home = await c.openHome(modules)
       try {
         home.requireFullKey('restore')
-        const [{ Restorer }, { resolveSnapshot }] = await modules.get()
+        const [{ Restorer }, { resolveSnapshot }] = await modules()
         const { snapshots } = (await home.syncIndex()).head
         const snap = resolveSnapshot(snapshots, ref)
         const restorer = new Restorer(home.repo, home.cdc)

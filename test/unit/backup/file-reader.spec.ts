@@ -38,7 +38,7 @@ describe('backup: reading one file', function () {
     }
   })
 
-  it('a file whose stat says 0 bytes is read to its end (/proc): a read never stops at the size at open', function () {
+  it('a file whose stat says 0 bytes (/proc) is read to its end, not to its size at open', function () {
     if (process.platform !== 'linux') this.skip()
     const cdcModule = JSON.stringify(fileURLToPath(new URL('../../../dist/chunking/index.js', import.meta.url)))
     const script = `
